@@ -1,0 +1,13 @@
+"""Lottery Ticket Explorer's engine: find winning tickets by iterative magnitude pruning.
+
+    from lth_core import ExperimentConfig, run_experiment, collect
+    result = collect(run_experiment(ExperimentConfig(rounds=3, controls=("reinit", "random"))))
+    result.rounds_df()
+"""
+from .config import ExperimentConfig
+from .errors import Cancelled, ConfigError, LTHError, TrainingFailed
+from .lottery import make_plan, run_experiment
+from .results import RunResult, collect, write_outputs
+
+__all__ = ["ExperimentConfig", "ConfigError", "LTHError", "TrainingFailed", "Cancelled",
+           "run_experiment", "make_plan", "collect", "RunResult", "write_outputs"]

@@ -1,0 +1,207 @@
+"""The iterative magnitude pruning runner: trials × rounds × variants, as a stream of events.
+
+Round 0 trains the dense network. Each later round trains, side by side,
+  ticket  – the pruned mask, weights reset to the original init (or rewound / kept),
+  reinit  – the same mask with a fresh random init,
+  random  – a random mask with the ticket's per-layer counts, reset like the ticket,
+then prunes the trained ticket to get the next round's mask. Every random choice comes from a
+generator seeded by (seed, trial, round, purpose), so a run resumed from a checkpoint gives
+the same numbers as one that never stopped.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from . import pruning
+from .config import ExperimentConfig
+from .data import DatasetSplits, load_dataset
+from .errors import Cancelled, ConfigError, TrainingFailed
+from .events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted,
+                     RunCancelled, RunFailed, RunFinished, RunStarted)
+from .models import Network, Params, build_network
+from .training import DeviceData, TrainSettings, batch_order, train
+
+DEFAULT_EPOCHS = 3.0
+EVAL_POINTS_PER_ROUND = 20
+
+
+@dataclass
+class Plan:
+    """A validated config bound to its data and network, with the derived numbers filled in."""
+
+    config: ExperimentConfig
+    data: DatasetSplits
+    net: Network
+    device: torch.device
+    rounds: int                     # pruned rounds after round 0
+    levels: int                     # iterative-equivalent rounds a one-shot prune jumps to
+    settings: TrainSettings
+    rates: dict[str, float]
+    planned_remaining: list[float]
+
+
+def choose_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", "CUDA is not available on this machine; use auto or cpu")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def make_plan(config: ExperimentConfig) -> Plan:
+    """Validate `config` against its data and architecture; raises ConfigError naming the field."""
+    config = config.validated()
+    data = load_dataset(config.dataset, seed=config.seed, label_col=config.label_col)
+    net = build_network(config.arch, data.input_shape, data.num_classes, data.kind, config.hidden, config.width)
+    n_train = data.x_train.shape[0]
+    if config.batch_size > n_train:
+        raise ConfigError("batch_size", f"must be at most the training split's {n_train} examples; got {config.batch_size}")
+    per_epoch = max(1, n_train // config.batch_size)
+    iterations = config.iterations or max(1, round((config.epochs or DEFAULT_EPOCHS) * per_epoch))
+    eval_every = config.eval_every or max(1, -(-iterations // EVAL_POINTS_PER_ROUND))
+    k = config.rewind_iteration
+    if k is not None and k > iterations:
+        raise ConfigError("reset", f"rewind iteration must be at most the {iterations} iterations of a round; got {k}")
+    kinds, totals = net.layer_kinds(), net.layer_totals()
+    rates = pruning.layer_rates(kinds, config.rate_for)
+    plan_args = dict(totals=totals, kinds=kinds, rates=rates, scope=config.scope, global_rate=config.prune_rate)
+    if config.target_remaining is not None:
+        levels = pruning.rounds_for_target(config.target_remaining, **plan_args)
+    else:
+        levels = config.num_rounds_requested or 0
+    rounds = min(levels, 1) if config.schedule == "one-shot" else levels
+    if config.schedule == "one-shot":
+        planned = [1.0] + ([pruning.planned_remaining(rounds=levels, schedule="iterative", **plan_args)[-1]] if rounds else [])
+    else:
+        planned = pruning.planned_remaining(rounds=rounds, schedule="iterative", **plan_args)
+    settings = TrainSettings(config.optimizer, config.learning_rate, config.momentum, config.weight_decay,
+                             config.batch_size, iterations, eval_every)
+    return Plan(config, data, net, choose_device(config.device), rounds, levels, settings, rates, planned)
+
+
+def generator(seed: int, *parts: object) -> torch.Generator:
+    """A generator seeded from (seed, parts): independent streams that a resumed run can recreate."""
+    digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+
+def _to_device_data(data: DatasetSplits, device: torch.device) -> DeviceData:
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
+    return DeviceData(t(data.x_train), t(data.y_train), t(data.x_val), t(data.y_val), t(data.x_test), t(data.y_test))
+
+
+def _np(params: Params) -> dict[str, np.ndarray]:
+    return {n: p.detach().cpu().numpy() for n, p in params.items()}
+
+
+def _torch(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {n: torch.from_numpy(np.array(a)) for n, a in arrays.items()}
+
+
+def run_experiment(config: ExperimentConfig, *, resume: Checkpoint | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+    """Run (or resume) an experiment, yielding events. Raises ConfigError before the first event
+    if the config does not fit its data; later problems end the stream with RunFailed."""
+    plan = make_plan(config)
+    cfg, net = plan.config, plan.net
+    started = time.perf_counter()
+    start_round = 0 if resume is None else resume.round + 1
+    yield RunStarted(cfg.to_dict(), plan.rounds, plan.planned_remaining, list(cfg.variants), net.layer_totals(),
+                     plan.settings.iterations, str(plan.device), start_round)
+    current = start_round
+    try:
+        data = _to_device_data(plan.data, plan.device)
+        states = [{part: _torch(group) for part, group in t.items()} for t in resume.trials] if resume else \
+                 [{"init": net.init_params(generator(cfg.seed, trial, "init"))} for trial in range(cfg.trials)]
+        for rnd in range(start_round, plan.rounds + 1):
+            current = rnd
+            yield from _run_round(plan, data, states, rnd, should_stop)
+            yield RoundCommitted(rnd, Checkpoint(rnd, [{p: _np(g) for p, g in s.items()} for s in states]))
+        yield RunFinished(time.perf_counter() - started)
+    except Cancelled:
+        yield RunCancelled(current)
+    except TrainingFailed as exc:
+        yield RunFailed(str(exc))
+    except Exception as exc:  # a worker must always end its stream with a one-line reason
+        yield RunFailed(f"{type(exc).__name__}: {exc}".splitlines()[0])
+
+
+def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rnd: int,
+               should_stop: Callable[[], bool] | None) -> Iterator[Event]:
+    cfg, net = plan.config, plan.net
+    weight_of = {s.layer: s.name for s in net.prunable}
+    shapes = {s.layer: s.shape for s in net.prunable}
+    variants = ["ticket"] if rnd == 0 else list(cfg.variants)
+    models: list[tuple[int, str]] = [(t, v) for t in range(cfg.trials) for v in variants]
+    starts: list[Params] = []
+    masks: list[dict[str, torch.Tensor]] = []
+    for trial, variant in models:
+        state = states[trial]
+        ticket_mask = state.get("mask") or pruning.full_mask(shapes)
+        ticket_mask = {l: m.bool() for l, m in ticket_mask.items()}
+        reset_point = state.get("trained") if cfg.reset == "none" else state.get("rewind")
+        reset_point = state["init"] if rnd == 0 or reset_point is None else reset_point
+        if variant == "ticket":
+            masks.append(ticket_mask)
+            starts.append(reset_point)
+        elif variant == "reinit":
+            masks.append(ticket_mask)
+            starts.append(net.init_params(generator(cfg.seed, trial, rnd, "reinit")))
+        else:
+            masks.append(pruning.random_mask_like(ticket_mask, generator(cfg.seed, trial, rnd, "random")))
+            starts.append(reset_point)
+    yield RoundStarted(rnd, pruning.fraction_remaining(masks[0]), models)
+
+    stacked = {n: torch.stack([s[n] for s in starts]) for n in starts[0]}
+    stacked_masks = {weight_of[l]: torch.stack([m[l] for m in masks]) for l in shapes}
+    orders = torch.stack([batch_order(data.x_train.shape[0], cfg.batch_size, plan.settings.iterations,
+                                      generator(cfg.seed, trial, rnd, "order")) for trial, _ in models])
+    snapshot_at = cfg.rewind_iteration if rnd == 0 else None
+    run = train(net, stacked, stacked_masks, data, orders, plan.settings, snapshot_at=snapshot_at, should_stop=should_stop)
+    while True:
+        try:
+            point = next(run)
+        except StopIteration as stop:
+            result = stop.value
+            break
+        for m, (trial, variant) in enumerate(models):
+            yield EvalPointEvent(trial, rnd, variant, point.iteration, float(point.train_loss[m]), float(point.val_loss[m]),
+                                 float(point.val_accuracy[m]), float(point.test_accuracy[m]))
+
+    history = result.history
+    val_losses = torch.stack([p.val_loss for p in history])  # (points, V)
+    best = val_losses.argmin(0)
+    for m, (trial, variant) in enumerate(models):
+        b = int(best[m])
+        yield RoundFinished(
+            trial, rnd, variant,
+            weights_remaining=pruning.fraction_remaining(masks[m]),
+            test_accuracy=float(history[-1].test_accuracy[m]), val_accuracy=float(history[-1].val_accuracy[m]),
+            early_stop_iteration=history[b].iteration, early_stop_test_accuracy=float(history[b].test_accuracy[m]),
+            early_stop_val_loss=float(history[b].val_loss[m]),
+            train_seconds=result.seconds / len(models),
+            layers={l: (int(masks[m][l].numel()), int(masks[m][l].sum())) for l in shapes},
+            mask={l: masks[m][l].cpu().numpy() for l in shapes})
+
+    # prune each trial's trained ticket to get the next round's mask
+    for m, (trial, variant) in enumerate(models):
+        if variant != "ticket":
+            continue
+        state = states[trial]
+        trained = {n: p[m].detach().cpu() for n, p in result.params.items()}
+        weights = {l: trained[weight_of[l]] for l in shapes}
+        if cfg.schedule == "one-shot":
+            counts = pruning.one_shot_counts(net.layer_totals(), net.layer_kinds(), plan.rates, cfg.scope, cfg.prune_rate, plan.levels)
+        else:
+            counts = pruning.next_counts(pruning.remaining_counts(masks[m]), net.layer_kinds(), plan.rates, cfg.scope, cfg.prune_rate)
+        state["mask"] = pruning.STRATEGIES["magnitude"](weights, masks[m], counts)
+        if cfg.reset == "none":
+            state["trained"] = trained
+        if rnd == 0 and result.snapshot is not None:
+            state["rewind"] = {n: p[m].detach().cpu() for n, p in result.snapshot.items()}

@@ -1,0 +1,147 @@
+"""Masks: magnitude pruning (layer-wise or global), random masks with matched counts, and the
+arithmetic of how many weights each round keeps. Pure functions of tensors; no training here.
+
+A mask is a dict layer → bool tensor of the layer's weight shape (one model, unstacked).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+Mask = dict[str, torch.Tensor]
+
+
+def layer_rates(kinds: dict[str, str], rate_for: dict[str, float]) -> dict[str, float]:
+    """Rate of each layer from its type (fc / conv / output)."""
+    return {layer: rate_for[kind] for layer, kind in kinds.items()}
+
+
+def _pooled(kinds: dict[str, str], rates: dict[str, float]) -> list[str]:
+    """Layers that share one global threshold: hidden layers with a non-zero rate (output keeps its own)."""
+    return [l for l, k in kinds.items() if k != "output" and rates[l] > 0]
+
+
+def next_counts(alive: dict[str, int], kinds: dict[str, str], rates: dict[str, float],
+                scope: str, global_rate: float) -> dict[str, int | None]:
+    """How many weights survive one more iterative round.
+
+    Layer-wise: each layer keeps alive - round(rate · alive). Global: the pooled layers keep
+    that many *in total* (returned as None per layer; the split is decided by magnitude).
+    """
+    out: dict[str, int | None] = {}
+    pooled = _pooled(kinds, rates) if scope == "global" else []
+    for layer, n in alive.items():
+        out[layer] = None if layer in pooled else n - round(rates[layer] * n)
+    if pooled:
+        total = sum(alive[l] for l in pooled)
+        out["__pool__"] = total - round(global_rate * total)
+    return out
+
+
+def one_shot_counts(totals: dict[str, int], kinds: dict[str, str], rates: dict[str, float],
+                    scope: str, global_rate: float, rounds: int) -> dict[str, int | None]:
+    """Counts that `rounds` iterative rounds would reach, applied in a single step."""
+    out: dict[str, int | None] = {}
+    pooled = _pooled(kinds, rates) if scope == "global" else []
+    for layer, n in totals.items():
+        out[layer] = None if layer in pooled else max(1, round(n * (1 - rates[layer]) ** rounds))
+    if pooled:
+        out["__pool__"] = max(1, round(sum(totals[l] for l in pooled) * (1 - global_rate) ** rounds))
+    return out
+
+
+def planned_remaining(totals: dict[str, int], kinds: dict[str, str], rates: dict[str, float],
+                      scope: str, global_rate: float, rounds: int, schedule: str) -> list[float]:
+    """Fraction of prunable weights remaining after rounds 0..rounds (index 0 = dense = 1.0)."""
+    grand = sum(totals.values())
+    fractions = [1.0]
+    alive = dict(totals)
+    for r in range(1, rounds + 1):
+        if schedule == "one-shot":
+            counts = one_shot_counts(totals, kinds, rates, scope, global_rate, r)
+        else:
+            counts = next_counts(alive, kinds, rates, scope, global_rate)
+        pool = counts.pop("__pool__", None)
+        alive = {l: (c if c is not None else 0) for l, c in counts.items()}
+        kept = sum(alive.values()) + (pool or 0)
+        if pool is not None:  # keep a per-layer split for the next simulated round (proportional)
+            pooled = [l for l, c in counts.items() if c is None]
+            pool_total = sum(totals[l] for l in pooled)
+            for l in pooled:
+                alive[l] = round(pool * totals[l] / pool_total)
+        fractions.append(kept / grand)
+    return fractions
+
+
+def rounds_for_target(target: float, **plan_args) -> int:
+    """Fewest rounds whose planned fraction remaining is ≤ target (iterative schedule)."""
+    from .errors import ConfigError
+
+    fractions = planned_remaining(rounds=60, schedule="iterative", **plan_args)
+    for r, f in enumerate(fractions):
+        if f <= target:
+            return r
+    raise ConfigError("target_remaining", f"{target} is not reached within 60 rounds at these rates "
+                      f"(60 rounds leave {fractions[-1]:.4f}); raise the rates or the target")
+
+
+def _top_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
+    mask = torch.zeros(scores.numel(), dtype=torch.bool, device=scores.device)
+    if k > 0:
+        mask[torch.topk(scores.flatten(), k, sorted=False).indices] = True
+    return mask.view_as(scores)
+
+
+def magnitude_prune(weights: dict[str, torch.Tensor], mask: Mask, counts: dict[str, int | None]) -> Mask:
+    """Keep the `counts[layer]` largest |w| among weights still alive; pooled layers (count None)
+    share one threshold keeping `counts['__pool__']` in total."""
+    new: Mask = {}
+    pooled = [l for l, c in counts.items() if c is None]
+    for layer, c in counts.items():
+        if c is None or layer == "__pool__":
+            continue
+        scores = torch.where(mask[layer], weights[layer].abs(), torch.full_like(weights[layer], -1.0))
+        new[layer] = _top_k_mask(scores, min(c, int(mask[layer].sum())))
+    if pooled:
+        flat = torch.cat([torch.where(mask[l], weights[l].abs(), torch.full_like(weights[l], -1.0)).flatten()
+                          for l in pooled])
+        keep = _top_k_mask(flat, min(int(counts["__pool__"]), int(sum(mask[l].sum() for l in pooled))))
+        offset = 0
+        for l in pooled:
+            n = weights[l].numel()
+            new[l] = keep[offset:offset + n].view_as(weights[l])
+            offset += n
+    return {layer: new[layer] for layer in mask}
+
+
+def random_mask_like(mask: Mask, generator: torch.Generator) -> Mask:
+    """A uniformly random mask with exactly the same number of survivors in every layer."""
+    out: Mask = {}
+    for layer, m in mask.items():
+        n, k = m.numel(), int(m.sum())
+        keep = torch.zeros(n, dtype=torch.bool)
+        keep[torch.randperm(n, generator=generator)[:k]] = True
+        out[layer] = keep.view(m.shape).to(m.device)
+    return out
+
+
+def full_mask(shapes: dict[str, tuple[int, ...]], device: torch.device | str = "cpu") -> Mask:
+    return {layer: torch.ones(shape, dtype=torch.bool, device=device) for layer, shape in shapes.items()}
+
+
+def remaining_counts(mask: Mask) -> dict[str, int]:
+    return {layer: int(m.sum()) for layer, m in mask.items()}
+
+
+def fraction_remaining(mask: Mask) -> float:
+    """Fraction of prunable weights still alive: `weights_remaining` in results."""
+    total = sum(m.numel() for m in mask.values())
+    return sum(int(m.sum()) for m in mask.values()) / total
+
+
+# Pruning strategies by name: (trained weights, current mask, counts) → new mask.
+STRATEGIES: dict[str, Callable[[dict[str, torch.Tensor], Mask, dict[str, int | None]], Mask]] = {
+    "magnitude": magnitude_prune,
+}

@@ -1,0 +1,162 @@
+"""The masked training loop for V stacked models, and evaluation.
+
+Speed notes (2 CPU cores): data sits in memory as tensors and a batch is an index gather,
+not a DataLoader; all V models step together (batched matmuls, one fused optimizer step);
+masks are re-applied in place after each step rather than through forward hooks.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Generator
+
+import torch
+import torch.nn.functional as F
+
+from .errors import Cancelled, TrainingFailed
+from .models import Network, Params
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    batch_size: int
+    iterations: int
+    eval_every: int
+
+
+@dataclass
+class DeviceData:
+    """A dataset's three splits as tensors on the training device."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+@dataclass
+class EvalPoint:
+    """Metrics of all V models at one evaluation iteration (each tensor has shape (V,))."""
+
+    iteration: int
+    train_loss: torch.Tensor
+    val_loss: torch.Tensor
+    val_accuracy: torch.Tensor
+    test_accuracy: torch.Tensor
+
+
+@dataclass
+class TrainResult:
+    params: Params
+    history: list[EvalPoint] = field(default_factory=list)
+    snapshot: Params | None = None  # parameters after `snapshot_at` iterations, if asked
+    seconds: float = 0.0
+
+
+def eval_iterations(iterations: int, eval_every: int) -> list[int]:
+    points = list(range(eval_every, iterations + 1, eval_every))
+    if not points or points[-1] != iterations:
+        points.append(iterations)
+    return points
+
+
+def make_optimizer(params: list[torch.Tensor], s: TrainSettings) -> torch.optim.Optimizer:
+    # fused kernels halve the optimizer's per-step cost; fall back where a build lacks them
+    kwargs = {"lr": s.lr, "weight_decay": s.weight_decay}
+    for fused in (True, None):
+        try:
+            if s.optimizer == "adam":
+                return torch.optim.Adam(params, fused=fused, **kwargs)
+            return torch.optim.SGD(params, momentum=s.momentum, fused=fused, **kwargs)
+        except (RuntimeError, TypeError, ValueError):
+            continue
+    raise RuntimeError("no optimizer implementation available")
+
+
+@torch.no_grad()
+def evaluate(net: Network, params: Params, buffers: Params, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and accuracy of each of the V models on (x, y): two (V,) tensors."""
+    models = next(iter(params.values())).shape[0]
+    loss = torch.zeros(models, device=x.device)
+    correct = torch.zeros(models, device=x.device)
+    for start in range(0, x.shape[0], net.eval_chunk):
+        xb, yb = x[start:start + net.eval_chunk], y[start:start + net.eval_chunk]
+        logits = net.forward(params, buffers, xb.unsqueeze(0).expand(models, *xb.shape), train=False)
+        loss += F.cross_entropy(logits.transpose(1, 2), yb.unsqueeze(0).expand(models, -1), reduction="none").sum(1)
+        correct += (logits.argmax(-1) == yb).sum(1)
+    return loss / x.shape[0], correct / x.shape[0]
+
+
+def batch_order(n_train: int, batch_size: int, iterations: int, generator: torch.Generator) -> torch.Tensor:
+    """Indices for `iterations` batches: a fresh permutation each epoch, last partial batch dropped."""
+    per_epoch = max(1, n_train // batch_size)
+    epochs = math.ceil(iterations / per_epoch)
+    chunks = [torch.randperm(n_train, generator=generator)[:per_epoch * batch_size] for _ in range(epochs)]
+    return torch.cat(chunks)[:iterations * batch_size].view(iterations, batch_size)
+
+
+def train(net: Network, params: Params, masks: dict[str, torch.Tensor], data: DeviceData,
+          orders: torch.Tensor, settings: TrainSettings, *, snapshot_at: int | None = None,
+          should_stop: Callable[[], bool] | None = None) -> Generator[EvalPoint, None, TrainResult]:
+    """Train V stacked models; yields an EvalPoint on the evaluation schedule, returns a TrainResult.
+
+    params: name → (V, *shape) tensors (copied, not modified); masks: weight name → (V, *shape) bool;
+    orders: (V, iterations, batch) long indices into the training split (each model its own order).
+    """
+    import time
+
+    started = time.perf_counter()
+    models = orders.shape[0]
+    device = data.x_train.device
+    params = {n: p.detach().clone().to(device).requires_grad_(True) for n, p in params.items()}
+    weight_names = list(masks)
+    weights = [params[n] for n in weight_names]
+    float_masks = [masks[n].to(device=device, dtype=params[n].dtype) for n in weight_names]
+    with torch.no_grad():
+        torch._foreach_mul_(weights, float_masks)
+    buffers = net.new_buffers(models, device)
+    optimizer = make_optimizer(list(params.values()), settings)
+    orders = orders.to(device)
+    result = TrainResult(params=params)
+    evals = set(eval_iterations(settings.iterations, settings.eval_every))
+    running = torch.zeros(models, device=device)
+    steps_since = 0
+    if snapshot_at == 0:
+        result.snapshot = {n: p.detach().clone() for n, p in params.items()}
+    for it in range(1, settings.iterations + 1):
+        idx = orders[:, it - 1]                       # (V, B)
+        xb, yb = data.x_train[idx], data.y_train[idx]  # (V, B, ...), (V, B)
+        logits = net.forward(params, buffers, xb, train=True)
+        per_model = F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").mean(1)
+        optimizer.zero_grad(set_to_none=True)
+        per_model.sum().backward()  # the sum's gradient is each model's own mean-loss gradient
+        optimizer.step()
+        with torch.no_grad():
+            torch._foreach_mul_(weights, float_masks)
+        running += per_model.detach()
+        steps_since += 1
+        if it == snapshot_at:
+            result.snapshot = {n: p.detach().clone() for n, p in params.items()}
+        if it in evals:
+            train_loss = running / steps_since
+            if not torch.isfinite(train_loss).all():
+                raise TrainingFailed(f"the training loss became NaN or infinite by iteration {it}; "
+                                     f"try a lower learning rate (lr={settings.lr:g})")
+            val_loss, val_acc = evaluate(net, params, buffers, data.x_val, data.y_val)
+            _, test_acc = evaluate(net, params, buffers, data.x_test, data.y_test)
+            point = EvalPoint(it, train_loss.cpu(), val_loss.cpu(), val_acc.cpu(), test_acc.cpu())
+            result.history.append(point)
+            running.zero_()
+            steps_since = 0
+            yield point
+        if should_stop is not None and should_stop():
+            raise Cancelled("cancelled by the user")
+    result.params = {n: p.detach() for n, p in params.items()}
+    result.seconds = time.perf_counter() - started
+    return result
