@@ -1,0 +1,120 @@
+"""The engine end to end on small real data: models, the runner's events, determinism, resume."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lth_core import ConfigError, ExperimentConfig, collect, make_plan, run_experiment
+from lth_core.events import RoundCommitted, RoundFinished, RunFailed, RunFinished, RunStarted
+from lth_core.models import ARCHITECTURES, build_network
+
+TINY = dict(dataset="digits", arch="mlp", hidden=(32,), rounds=2, epochs=1, batch_size=32, controls=("reinit", "random"))
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_each_architecture_runs_stacked_models_independently(arch):
+    net = build_network(arch, (1, 8, 8), 10, width=0.25 if "conv" in arch or "resnet" in arch else None)
+    g = torch.Generator().manual_seed(0)
+    singles = [net.init_params(g) for _ in range(3)]
+    stacked = {n: torch.stack([p[n] for p in singles]) for n in singles[0]}
+    x = torch.randn(3, 5, 1, 8, 8, generator=g)
+    out = net.forward(stacked, net.new_buffers(3, torch.device("cpu")), x, train=False)
+    assert out.shape == (3, 5, 10)
+    alone = net.forward({n: p[1:2] for n, p in stacked.items()}, net.new_buffers(1, torch.device("cpu")), x[1:2], train=False)
+    torch.testing.assert_close(out[1:2], alone, rtol=1e-4, atol=1e-5)
+    assert all(s.layer for s in net.prunable) and net.prunable[-1].layer == "output"
+
+
+def test_lenet_has_the_papers_266k_weights_and_readable_layer_names():
+    net = build_network("lenet-300-100", (1, 28, 28), 10)
+    assert net.layer_totals() == {"fc1": 235200, "fc2": 30000, "output": 1000}
+
+
+def test_conv_net_on_tabular_data_is_a_clear_error():
+    with pytest.raises(ConfigError) as err:
+        make_plan(ExperimentConfig(dataset="wine", arch="conv-2"))
+    assert err.value.field == "arch" and "tabular" in err.value.message
+
+
+def test_a_run_emits_the_promised_events_and_tables():
+    events = list(run_experiment(ExperimentConfig(**TINY)))
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    assert [e.round for e in events if isinstance(e, RoundCommitted)] == [0, 1, 2]
+    res = collect(events)
+    rounds = res.rounds_df()
+    assert list(rounds["variant"]) == ["ticket", "ticket", "reinit", "random", "ticket", "reinit", "random"]
+    planned = events[0].planned_remaining
+    ticket = rounds[rounds.variant == "ticket"]
+    assert np.allclose(ticket["weights_remaining"], planned, atol=1e-3)
+    assert ticket["weights_remaining"].is_monotonic_decreasing and ticket["weights_remaining"].iloc[0] == 1.0
+    # every variant of a round has the same number of weights in every layer
+    layers = res.layers_df()
+    per_variant = layers[layers["round"] == 2].groupby("variant")["remaining"].apply(list)
+    assert per_variant["ticket"] == per_variant["reinit"] == per_variant["random"]
+    # masks: the ticket's are nested across rounds, reinit shares them, random does not
+    m1, m2 = res.masks[(0, 1, "ticket")], res.masks[(0, 2, "ticket")]
+    assert all((m2[l] <= m1[l]).all() for l in m1)
+    assert all((res.masks[(0, 2, "reinit")][l] == m2[l]).all() for l in m2)
+    assert any((res.masks[(0, 2, "random")][l] != m2[l]).any() for l in m2)
+    # the early-stopping iteration is the evaluation point of minimum validation loss
+    curves = res.curves_df()
+    for _, row in rounds.iterrows():
+        c = curves[(curves["round"] == row["round"]) & (curves.variant == row.variant)]
+        best = c.loc[c.val_loss.idxmin()]
+        assert row.early_stop_iteration == best.iteration
+        assert row.early_stop_test_accuracy == pytest.approx(best.test_accuracy)
+    assert rounds["test_accuracy"].between(0.3, 1).all()  # far above chance (0.1) even after one short epoch
+
+
+def test_same_config_and_seed_give_identical_numbers():
+    a = collect(run_experiment(ExperimentConfig(**TINY))).rounds_df().drop(columns="train_seconds")
+    b = collect(run_experiment(ExperimentConfig(**TINY))).rounds_df().drop(columns="train_seconds")
+    pd.testing.assert_frame_equal(a, b)
+    c = collect(run_experiment(ExperimentConfig(**{**TINY, "seed": 1}))).rounds_df().drop(columns="train_seconds")
+    assert not np.allclose(a.test_accuracy, c.test_accuracy)
+
+
+@pytest.mark.parametrize("reset", ["init", "rewind:5", "none"])
+def test_resuming_from_a_checkpoint_equals_an_uninterrupted_run(reset):
+    cfg = ExperimentConfig(**{**TINY, "rounds": 3, "reset": reset, "trials": 2})
+    full = list(run_experiment(cfg))
+    checkpoint = next(e.checkpoint for e in full if isinstance(e, RoundCommitted) and e.round == 1)
+    from lth_core.events import Checkpoint
+    resumed = list(run_experiment(cfg, resume=Checkpoint.from_bytes(checkpoint.to_bytes())))
+    rows = lambda evs: [(e.trial, e.round, e.variant, e.test_accuracy, e.early_stop_iteration)  # noqa: E731
+                        for e in evs if isinstance(e, RoundFinished) and e.round >= 2]
+    assert rows(resumed) == rows(full) and len(rows(full)) == 12
+
+
+def test_one_shot_prunes_straight_to_the_target_once():
+    res = collect(run_experiment(ExperimentConfig(**{**TINY, "rounds": None, "schedule": "one-shot", "target_remaining": 0.3})))
+    rounds = res.rounds_df()
+    assert sorted(rounds["round"].unique()) == [0, 1]
+    assert rounds[rounds["round"] == 1]["weights_remaining"].iloc[0] <= 0.3
+
+
+def test_rewind_beyond_the_round_is_rejected_before_training():
+    with pytest.raises(ConfigError) as err:
+        make_plan(ExperimentConfig(**{**TINY, "reset": "rewind:100000"}))
+    assert err.value.field == "reset"
+
+
+def test_a_diverging_run_fails_with_a_one_line_reason():
+    events = list(run_experiment(ExperimentConfig(**{**TINY, "hidden": (256, 256), "optimizer": "sgd", "lr": 5.0})))
+    assert isinstance(events[-1], RunFailed)
+    assert "NaN" in events[-1].reason and "\n" not in events[-1].reason
+
+
+def test_cancelling_stops_between_steps():
+    calls = []
+    events = list(run_experiment(ExperimentConfig(**TINY), should_stop=lambda: len(calls) > 30 or calls.append(1)))
+    assert type(events[-1]).__name__ == "RunCancelled"
+    assert not any(isinstance(e, RoundCommitted) and e.round == 2 for e in events)
+
+
+@pytest.mark.parametrize("arch", ["conv-2", "resnet-8"])
+def test_conv_architectures_train_on_images_and_sequences(arch):
+    for dataset in ("digits", "mnist1d"):
+        res = collect(run_experiment(ExperimentConfig(dataset=dataset, arch=arch, rounds=1, iterations=20,
+                                                      batch_size=32, controls=("random",))))
+        assert len(res.rounds_df()) == 3
