@@ -1,0 +1,98 @@
+"""The command-line contract: files and columns written, and bad input → status 2 with one line."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lth_core.results import unpack_mask
+
+from conftest import ROOT
+
+TINY = ["--dataset", "digits", "--arch", "mlp", "--hidden", "32", "--rounds", "2", "--epochs", "1",
+        "--batch-size", "32", "--controls", "reinit,random", "--trials", "2", "--seed", "3"]
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lth_core", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def test_run_writes_the_documented_files(tmp_path):
+    out = tmp_path / "out"
+    proc = cli("run", *TINY, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["hidden"] == [32] and config["controls"] == ["reinit", "random"] and config["seed"] == 3
+    rounds = pd.read_csv(out / "rounds.csv")
+    for col in ["trial", "round", "variant", "weights_remaining", "test_accuracy", "early_stop_iteration",
+                "early_stop_test_accuracy", "train_seconds"]:
+        assert col in rounds.columns
+    assert len(rounds) == 2 * (1 + 2 * 3)
+    assert set(rounds["variant"]) == {"ticket", "reinit", "random"}
+    assert rounds["weights_remaining"].between(0, 1).all() and rounds["test_accuracy"].between(0, 1).all()
+    layers = pd.read_csv(out / "layers.csv")
+    assert list(layers.columns) == ["trial", "round", "variant", "layer", "total", "remaining"]
+    assert set(layers["layer"]) == {"fc1", "output"}
+    curves = pd.read_csv(out / "curves.csv")
+    assert list(curves.columns) == ["trial", "round", "variant", "iteration", "train_loss", "val_loss",
+                                    "val_accuracy", "test_accuracy"]
+    # a ticket can be rebuilt from the mask file and the initial weights
+    init = np.load(out / "masks" / "trial1_init.npz")
+    masks = np.load(out / "masks" / "trial1_round2.npz")
+    fc1 = unpack_mask(masks["ticket/fc1"], masks["ticket/fc1.shape"])
+    assert fc1.shape == init["fc1.weight"].shape == (32, 64)
+    row = layers[(layers.trial == 1) & (layers["round"] == 2) & (layers.variant == "ticket") & (layers.layer == "fc1")]
+    assert fc1.sum() == row["remaining"].iloc[0]
+    assert "round" in proc.stdout and "ticket" in proc.stdout  # the closing table
+
+
+def test_config_file_with_flag_overrides(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"dataset": "digits", "arch": "mlp", "hidden": [16], "rounds": 1, "epochs": 1, "seed": 5}))
+    proc = cli("run", "--config", str(cfg), "--rounds", "0", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    saved = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert saved["rounds"] == 0 and saved["seed"] == 5 and saved["hidden"] == [16]
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--dataset", "no-such-set"], "dataset"),
+    (["--arch", "transformer"], "arch"),
+    (["--prune-rate", "1.5"], "prune_rate"),
+    (["--prune-rate", "0"], "prune_rate"),
+    (["--rounds", "-1"], "rounds"),
+    (["--epochs", "-2"], "epochs"),
+    (["--rounds", "many"], "rounds"),
+    (["--dataset", "csv:/no/such/file.csv"], "dataset"),
+    (["--dataset", "wine", "--arch", "conv-2"], "arch"),
+    (["--config", "/no/such/config.json"], "config"),
+    (["--controls", "reinit,shuffle"], "controls"),
+])
+def test_bad_input_exits_2_with_one_line_naming_the_field(args, field):
+    proc = cli("run", *args, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {field}:"), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_csv_without_the_label_column(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,y\n" + "\n".join(f"{i},{i % 3},{i % 2}" for i in range(60)))
+    proc = cli("run", "--dataset", f"csv:{path}", "--label-col", "target", timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: label_col:") and "y" in proc.stderr
+
+
+def test_datasets_and_archs_list_what_exists():
+    datasets = cli("datasets")
+    assert datasets.returncode == 0
+    for name in ["mnist-5k", "digits", "mnist1d", "breast-cancer", "wine", "moons", "spirals", "csv:", "idx:", "cifar10:", "npz:"]:
+        assert name in datasets.stdout
+    assert "3500" in datasets.stdout  # mnist-5k's train split
+    archs = cli("archs")
+    assert archs.returncode == 0
+    for name in ["lenet-300-100", "mlp", "conv-2", "conv-4", "conv-6", "resnet-8"]:
+        assert name in archs.stdout
+    assert "266,200" in archs.stdout
