@@ -53,7 +53,7 @@ def engine_samples_per_second(models: int, batch: int, epochs: int) -> float:
     params = {n: torch.stack([p[n] for p in inits]) for n in inits[0]}
     masks = {s.name: torch.rand((models, *s.shape), generator=generator(0, s.name)) < 0.5 for s in net.prunable}
     iters = plan.settings.iterations
-    orders = torch.stack([batch_order(data.x_train.shape[0], batch, iters, generator(0, m, "order")) for m in range(models)])
+    orders = batch_order(data.x_train.shape[0], batch, iters, generator(0, "order")).unsqueeze(0)  # shared, as in a round
     started = time.perf_counter()
     for _ in train(net, params, masks, data, orders, plan.settings):
         pass

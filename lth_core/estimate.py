@@ -48,17 +48,18 @@ def estimate_run(config: ExperimentConfig) -> RunEstimate:
     trainings = cfg.trials + plan.rounds * pruned_models
     data = _to_device_data(plan.data, plan.device)
 
-    def seconds_per_round(models: int) -> float:
+    def seconds_per_round(models: int, groups: int) -> float:
         inits = [net.init_params(generator(0, m, "estimate")) for m in range(models)]
         params = {n: torch.stack([p[n] for p in inits]).to(plan.device).requires_grad_(True) for n in inits[0]}
         buffers = net.new_buffers(models, plan.device)
         optimizer = make_optimizer(list(params.values()), s)
-        idx = torch.randint(0, data.x_train.shape[0], (models, s.batch_size), generator=generator(0, "estimate"))
+        idx = torch.randint(0, data.x_train.shape[0], (groups, s.batch_size), generator=generator(0, "estimate"))
         idx = idx.to(plan.device)
+        targets = data.y_train[idx].repeat_interleave(models // groups, dim=0)
 
         def step() -> None:
             logits = net.forward(params, buffers, data.x_train[idx], train=True)
-            loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), data.y_train[idx])
+            loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -79,7 +80,7 @@ def estimate_run(config: ExperimentConfig) -> RunEstimate:
         evals = -(-s.iterations // s.eval_every)
         return per_step * s.iterations + per_eval * evals
 
-    seconds = seconds_per_round(cfg.trials)
+    seconds = seconds_per_round(cfg.trials, cfg.trials)
     if plan.rounds:
-        seconds += plan.rounds * seconds_per_round(pruned_models)
+        seconds += plan.rounds * seconds_per_round(pruned_models, cfg.trials)
     return RunEstimate(plan.rounds, trainings, s.iterations, net.num_weights(), plan.planned_remaining[-1], seconds)

@@ -160,8 +160,9 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
 
     stacked = {n: torch.stack([s[n] for s in starts]) for n in starts[0]}
     stacked_masks = {weight_of[l]: torch.stack([m[l] for m in masks]) for l in shapes}
+    # one data order per trial, shared by its variants (models are trial-major)
     orders = torch.stack([batch_order(data.x_train.shape[0], cfg.batch_size, plan.settings.iterations,
-                                      generator(cfg.seed, trial, rnd, "order")) for trial, _ in models])
+                                      generator(cfg.seed, trial, rnd, "order")) for trial in range(cfg.trials)])
     snapshot_at = cfg.rewind_iteration if rnd == 0 else None
     run = train(net, stacked, stacked_masks, data, orders, plan.settings, snapshot_at=snapshot_at, should_stop=should_stop)
     while True:

@@ -80,7 +80,10 @@ class Network:
         return {n: torch.full((models, *shape), value, device=device) for n, shape, value in self.buffer_specs}
 
     def forward(self, params: Params, buffers: Params, x: torch.Tensor, train: bool) -> torch.Tensor:
-        """x: (V, B, *input_shape) → logits (V, B, classes)."""
+        """x: (G, B, *input_shape), one batch per group of V/G consecutive models → logits (V, B, classes).
+
+        Models that share a batch (a round's variants of one trial, or every model at evaluation)
+        share the first layer's input, which then becomes one large matmul / convolution."""
         return self.forward_fn(self, params, buffers, x, train)
 
     def num_weights(self) -> int:
@@ -133,13 +136,21 @@ def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
 
 
-def _conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, stride: int = 1) -> torch.Tensor:
-    # grouped layout: x (B, V*C, H, W); w (V, O, C, kh, kw) → one group per model
+def _first_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    # x (G,B,I) shared by V/G models each: one (B,I)x(I,(V/G)·O) matmul per group → (V,B,O)
+    g, batch, _ = x.shape
+    v, o, i = w.shape
+    out = torch.baddbmm(b.reshape(g, 1, -1), x, w.reshape(g, -1, i).transpose(1, 2))  # (G, B, V/G·O)
+    return out.reshape(g, batch, v // g, o).transpose(1, 2).reshape(v, batch, o)
+
+
+def _conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, stride: int = 1, groups: int | None = None) -> torch.Tensor:
+    # grouped layout: x (B, G*C, H, W); w (V, O, C, kh, kw) → one group per model (or per shared input)
     v, o, c, kh, kw = w.shape
     padding = (kh // 2, kw // 2)
     st = (stride if x.shape[2] > 1 else 1, stride)  # sequences have height 1
     return F.conv2d(x, w.reshape(v * o, c, kh, kw), None if b is None else b.reshape(v * o),
-                    stride=st, padding=padding, groups=v)
+                    stride=st, padding=padding, groups=v if groups is None else groups)
 
 
 def _norm(x: torch.Tensor, params: Params, buffers: Params, name: str, train: bool) -> torch.Tensor:
@@ -186,9 +197,10 @@ def _conv_spec(name: str, c_in: int, c_out: int, kernel: tuple[int, int], bias: 
     return specs + ([ParamSpec(f"{name}.bias", (c_out,), "bias")] if bias else [])
 
 
-def _dense_head(params: Params, h: torch.Tensor, names: list[str]) -> torch.Tensor:
+def _dense_head(params: Params, h: torch.Tensor, names: list[str], shared_input: bool = False) -> torch.Tensor:
     for i, name in enumerate(names):
-        h = _linear(h, params[f"{name}.weight"], params[f"{name}.bias"])
+        layer = _first_linear if (i == 0 and shared_input) else _linear
+        h = layer(h, params[f"{name}.weight"], params[f"{name}.bias"])
         if i < len(names) - 1:
             h = F.relu(h)
     return h
@@ -205,7 +217,7 @@ def _mlp(input_shape: tuple[int, ...], num_classes: int, hidden: tuple[int, ...]
     specs += _fc_spec("output", sizes[-1], num_classes, kind="output")
 
     def forward(net: Network, params: Params, buffers: Params, x: torch.Tensor, train: bool) -> torch.Tensor:
-        return _dense_head(params, x.reshape(x.shape[0], x.shape[1], -1), names)
+        return _dense_head(params, x.reshape(x.shape[0], x.shape[1], -1), names, shared_input=True)
 
     return Network(arch, specs, forward)
 
@@ -245,10 +257,10 @@ def _conv_net(arch: str, blocks: int, input_shape, num_classes, width) -> Networ
     specs += _fc_spec("output", fc_width, num_classes, kind="output")
 
     def forward(net: Network, params: Params, buffers: Params, x: torch.Tensor, train: bool) -> torch.Tensor:
-        models = x.shape[0]
+        models = params["output.weight"].shape[0]
         g = _to_grouped(x)
         for i, name in enumerate(convs):
-            g = F.relu(_conv(g, params[f"{name}.weight"], params[f"{name}.bias"]))
+            g = F.relu(_conv(g, params[f"{name}.weight"], params[f"{name}.bias"], groups=x.shape[0] if i == 0 else None))
             if i % 2 == 1:
                 g = _pool(g)
         return _dense_head(params, _from_grouped(g, models), ["fc1", "fc2", "output"])
@@ -302,12 +314,12 @@ def resnet8(input_shape, num_classes, hidden=None, width=None) -> Network:
         channels = out
     specs += _fc_spec("output", channels, num_classes, kind="output")
 
-    def cbn(g, params, buffers_, name, train, stride=1):
-        return _norm(_conv(g, params[f"{name}.weight"], None, stride), params, buffers_, f"{name}.bn", train)
+    def cbn(g, params, buffers_, name, train, stride=1, groups=None):
+        return _norm(_conv(g, params[f"{name}.weight"], None, stride, groups), params, buffers_, f"{name}.bn", train)
 
     def forward(net: Network, params: Params, buffers_: Params, x: torch.Tensor, train: bool) -> torch.Tensor:
-        models = x.shape[0]
-        g = F.relu(cbn(_to_grouped(x), params, buffers_, "stem", train))
+        models = params["output.weight"].shape[0]
+        g = F.relu(cbn(_to_grouped(x), params, buffers_, "stem", train, groups=x.shape[0]))
         for name, stride, shortcut in plan:
             out = F.relu(cbn(g, params, buffers_, f"{name}.conv1", train, stride))
             out = cbn(out, params, buffers_, f"{name}.conv2", train)

@@ -22,6 +22,8 @@ def test_each_architecture_runs_stacked_models_independently(arch):
     assert out.shape == (3, 5, 10)
     alone = net.forward({n: p[1:2] for n, p in stacked.items()}, net.new_buffers(1, torch.device("cpu")), x[1:2], train=False)
     torch.testing.assert_close(out[1:2], alone, rtol=1e-4, atol=1e-5)
+    shared = net.forward(stacked, net.new_buffers(3, torch.device("cpu")), x[1:2], train=False)  # one batch, 3 models
+    torch.testing.assert_close(shared[1:2], alone, rtol=1e-4, atol=1e-5)
     assert all(s.layer for s in net.prunable) and net.prunable[-1].layer == "output"
 
 
