@@ -37,8 +37,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per ExperimentConfig field, with the field's own help text."""
     parser.add_argument("--config", metavar="FILE.json", help="read settings from a JSON file; flags override it")
     for f in fields(ExperimentConfig):
-        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, metavar=f.name.upper(),
-                            default=None, help=f"{f.metadata.get('help', '')} (default: {f.default})")
+        text = f.metadata.get("help", "")
+        if "default" not in text:
+            text += f" (default: {f.default})"
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, metavar=f.name.upper(), default=None, help=text)
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
