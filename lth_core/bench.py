@@ -47,7 +47,8 @@ def engine_samples_per_second(models: int, batch: int, epochs: int) -> float:
     from .lottery import _to_device_data, generator
     from .training import batch_order, train
 
-    plan = make_plan(ExperimentConfig(batch_size=batch, epochs=epochs, device="cpu"))
+    # evaluation only at the end, as the DataLoader loop has none
+    plan = make_plan(ExperimentConfig(batch_size=batch, epochs=epochs, device="cpu", eval_every=10**6))
     net, data = plan.net, _to_device_data(plan.data, plan.device)
     inits = [net.init_params(generator(0, m, "init")) for m in range(models)]
     params = {n: torch.stack([p[n] for p in inits]) for n in inits[0]}

@@ -50,7 +50,7 @@ class ExperimentConfig:
     batch_size: int = field(default=60, metadata={"help": "examples per step"})
     epochs: float | None = field(default=None, metadata={"help": "training budget per round in epochs (default 3)"})
     iterations: int | None = field(default=None, metadata={"help": "training budget per round in iterations (instead of epochs)"})
-    eval_every: int | None = field(default=None, metadata={"help": "evaluate every N iterations (default: about 20 points a round)"})
+    eval_every: int | None = field(default=None, metadata={"help": "evaluate every N iterations (default: about 15 points a round)"})
     device: str = field(default="auto", metadata={"help": "auto (CUDA when present), cpu or cuda"})
 
     # ---- derived values -------------------------------------------------

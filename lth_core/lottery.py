@@ -28,7 +28,7 @@ from .models import Network, Params, build_network
 from .training import DeviceData, TrainSettings, batch_order, train
 
 DEFAULT_EPOCHS = 3.0
-EVAL_POINTS_PER_ROUND = 20
+EVAL_POINTS_PER_ROUND = 15
 
 
 @dataclass

@@ -80,17 +80,22 @@ def make_optimizer(params: list[torch.Tensor], s: TrainSettings) -> torch.optim.
 
 
 @torch.no_grad()
-def evaluate(net: Network, params: Params, buffers: Params, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean loss and accuracy of each of the V models on (x, y): two (V,) tensors."""
+def evaluate(net: Network, params: Params, buffers: Params, x: torch.Tensor, y: torch.Tensor,
+             splits: tuple[int, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and accuracy of each of the V models on (x, y): two (V,) tensors, or, with
+    `splits` (sizes of consecutive parts of x), two (parts, V) tensors."""
     models = next(iter(params.values())).shape[0]
-    loss = torch.zeros(models, device=x.device)
-    correct = torch.zeros(models, device=x.device)
+    losses, hits = [], []
     for start in range(0, x.shape[0], net.eval_chunk):
         xb, yb = x[start:start + net.eval_chunk], y[start:start + net.eval_chunk]
         logits = net.forward(params, buffers, xb.unsqueeze(0), train=False)  # one batch shared by all models
-        loss += F.cross_entropy(logits.transpose(1, 2), yb.unsqueeze(0).expand(models, -1), reduction="none").sum(1)
-        correct += (logits.argmax(-1) == yb).sum(1)
-    return loss / x.shape[0], correct / x.shape[0]
+        losses.append(F.cross_entropy(logits.transpose(1, 2), yb.unsqueeze(0).expand(models, -1), reduction="none"))
+        hits.append((logits.argmax(-1) == yb).float())
+    loss, hit = torch.cat(losses, 1), torch.cat(hits, 1)  # (V, N)
+    if splits is None:
+        return loss.mean(1), hit.mean(1)
+    return (torch.stack([part.mean(1) for part in loss.split(list(splits), 1)]),
+            torch.stack([part.mean(1) for part in hit.split(list(splits), 1)]))
 
 
 def batch_order(n_train: int, batch_size: int, iterations: int, generator: torch.Generator) -> torch.Tensor:
@@ -126,6 +131,8 @@ def train(net: Network, params: Params, masks: dict[str, torch.Tensor], data: De
     orders = orders.to(device)
     result = TrainResult(params=params)
     evals = set(eval_iterations(settings.iterations, settings.eval_every))
+    eval_x, eval_y = torch.cat([data.x_val, data.x_test]), torch.cat([data.y_val, data.y_test])
+    n_val = data.x_val.shape[0]
     running = torch.zeros(models, device=device)
     steps_since = 0
     if snapshot_at == 0:
@@ -150,9 +157,9 @@ def train(net: Network, params: Params, masks: dict[str, torch.Tensor], data: De
             if not torch.isfinite(train_loss).all():
                 raise TrainingFailed(f"the training loss became NaN or infinite by iteration {it}; "
                                      f"try a lower learning rate (lr={settings.lr:g})")
-            val_loss, val_acc = evaluate(net, params, buffers, data.x_val, data.y_val)
-            _, test_acc = evaluate(net, params, buffers, data.x_test, data.y_test)
-            point = EvalPoint(it, train_loss.cpu(), val_loss.cpu(), val_acc.cpu(), test_acc.cpu())
+            # validation and test in one pass: fewer, larger matmuls
+            loss, acc = evaluate(net, params, buffers, eval_x, eval_y, splits=(n_val, eval_x.shape[0] - n_val))
+            point = EvalPoint(it, train_loss.cpu(), loss[0].cpu(), acc[0].cpu(), acc[1].cpu())
             result.history.append(point)
             running.zero_()
             steps_since = 0
