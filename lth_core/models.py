@@ -30,6 +30,7 @@ class ParamSpec:
     kind: str
     fan_in: int = 1
     fan_out: int = 1
+    positions: int = 1  # output positions a conv weight is applied at (1 for fc): multiply-adds = weights × positions
 
     @property
     def prunable(self) -> bool:
@@ -58,6 +59,9 @@ class Network:
 
     def layer_totals(self) -> dict[str, int]:
         return {s.layer: math.prod(s.shape) for s in self.prunable}
+
+    def layer_positions(self) -> dict[str, int]:
+        return {s.layer: s.positions for s in self.prunable}
 
     def layer_kinds(self) -> dict[str, str]:
         return {s.layer: s.kind for s in self.prunable}
@@ -191,9 +195,10 @@ def _fc_spec(name: str, n_in: int, n_out: int, kind: str = "fc") -> list[ParamSp
     return [ParamSpec(f"{name}.weight", (n_out, n_in), kind, n_in, n_out), ParamSpec(f"{name}.bias", (n_out,), "bias")]
 
 
-def _conv_spec(name: str, c_in: int, c_out: int, kernel: tuple[int, int], bias: bool = True) -> list[ParamSpec]:
+def _conv_spec(name: str, c_in: int, c_out: int, kernel: tuple[int, int], bias: bool = True,
+               positions: int = 1) -> list[ParamSpec]:
     k = kernel[0] * kernel[1]
-    specs = [ParamSpec(f"{name}.weight", (c_out, c_in, *kernel), "conv", c_in * k, c_out * k)]
+    specs = [ParamSpec(f"{name}.weight", (c_out, c_in, *kernel), "conv", c_in * k, c_out * k, positions)]
     return specs + ([ParamSpec(f"{name}.bias", (c_out,), "bias")] if bias else [])
 
 
@@ -248,7 +253,7 @@ def _conv_net(arch: str, blocks: int, input_shape, num_classes, width) -> Networ
         out = max(1, round(64 * 2 ** block * width))
         for j in range(2):
             name = f"conv{2 * block + j + 1}"
-            specs += _conv_spec(name, channels, out, kernel)
+            specs += _conv_spec(name, channels, out, kernel, positions=h * w)
             convs.append(name)
             channels = out
         h, w = (h // 2 if h >= 2 else h), w // 2
@@ -293,23 +298,25 @@ def resnet8(input_shape, num_classes, hidden=None, width=None) -> Network:
     specs: list[ParamSpec] = []
     buffers: list[tuple[str, tuple[int, ...], float]] = []
 
-    def conv_bn(name: str, c_in: int, c_out: int, k: tuple[int, int]) -> None:
-        specs.extend(_conv_spec(name, c_in, c_out, k, bias=False))
+    def conv_bn(name: str, c_in: int, c_out: int, k: tuple[int, int], positions: int) -> None:
+        specs.extend(_conv_spec(name, c_in, c_out, k, bias=False, positions=positions))
         specs.extend([ParamSpec(f"{name}.bn.weight", (c_out,), "norm"), ParamSpec(f"{name}.bn.bias", (c_out,), "norm")])
         buffers.extend([(f"{name}.bn.mean", (c_out,), 0.0), (f"{name}.bn.var", (c_out,), 1.0)])
 
     widths = [max(1, round(16 * m * width)) for m in (1, 2, 4)]
-    conv_bn("stem", c, widths[0], kernel)
+    conv_bn("stem", c, widths[0], kernel, h * w)
     plan = []  # (block name, stride, has shortcut conv)
     channels = widths[0]
     for i, out in enumerate(widths):
         stride = 1 if i == 0 else 2
         name = f"block{i + 1}"
-        conv_bn(f"{name}.conv1", channels, out, kernel)
-        conv_bn(f"{name}.conv2", out, out, kernel)
+        if stride == 2:
+            h, w = (h + 1) // 2 if h > 1 else h, (w + 1) // 2
+        conv_bn(f"{name}.conv1", channels, out, kernel, h * w)
+        conv_bn(f"{name}.conv2", out, out, kernel, h * w)
         shortcut = stride != 1 or channels != out
         if shortcut:
-            conv_bn(f"{name}.shortcut", channels, out, (1, 1))
+            conv_bn(f"{name}.shortcut", channels, out, (1, 1), h * w)
         plan.append((name, stride, shortcut))
         channels = out
     specs += _fc_spec("output", channels, num_classes, kind="output")

@@ -1,4 +1,5 @@
 """Pruning arithmetic and masks on small, hand-checkable tensors."""
+import pytest
 import torch
 
 from lth_core import pruning
@@ -53,3 +54,26 @@ def test_one_shot_counts_equal_the_iterative_level():
     totals, kinds = {"a": 1000, "out": 100}, {"a": "fc", "out": "output"}
     counts = pruning.one_shot_counts(totals, kinds, {"a": 0.2, "out": 0.1}, "layerwise", 0.2, 3)
     assert counts == {"a": 512, "out": 73}
+
+
+def test_deployment_savings_count_bytes_and_multiply_adds_exactly():
+    import pandas as pd
+
+    from lth_core.deployment import savings
+
+    layers = pd.DataFrame({"layer": ["fc1", "output"], "total": [1000, 100], "remaining": [100, 50]})
+    s = savings(layers, rows={"fc1": 10, "output": 10})
+    assert s.dense_bytes == 4400
+    assert s.bitmask_bytes == 150 * 4 + 125 + 13
+    assert s.csr_bytes == 150 * 8 + 11 * 4 * 2
+    assert s.dense_macs == 1100 and s.sparse_macs == 150
+    assert s.compression == pytest.approx(4400 / s.bitmask_bytes)
+
+
+def test_conv_layers_know_their_output_positions():
+    from lth_core.models import build_network
+
+    net = build_network("conv-2", (1, 28, 28), 10, width=0.25)
+    assert net.layer_positions()["conv1"] == 28 * 28 and net.layer_positions()["fc1"] == 1
+    res = build_network("resnet-8", (3, 32, 32), 10)
+    assert res.layer_positions()["block3.conv2"] == 8 * 8

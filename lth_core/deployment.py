@@ -1,0 +1,57 @@
+"""What a sparse ticket would save in deployment: storage and arithmetic, dense against sparse.
+
+Counts are exact for the masks; they describe what a sparse format *could* save, not a
+measured speed-up (dense hardware kernels gain nothing from zeros without sparse support).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+FLOAT_BYTES = 4
+INDEX_BYTES = 4
+
+
+@dataclass(frozen=True)
+class Savings:
+    weights_total: int
+    weights_remaining: int
+    dense_bytes: int             # every prunable weight as float32
+    csr_bytes: int               # values + int32 column indices + int32 row pointers
+    bitmask_bytes: int           # values + one bit per original weight
+    dense_macs: int              # multiply-adds per example in the prunable layers
+    sparse_macs: int
+
+    @property
+    def best_sparse_bytes(self) -> int:
+        return min(self.csr_bytes, self.bitmask_bytes)
+
+    @property
+    def compression(self) -> float:
+        return self.dense_bytes / max(1, self.best_sparse_bytes)
+
+    @property
+    def mac_reduction(self) -> float:
+        return self.dense_macs / max(1, self.sparse_macs)
+
+
+def savings(layers: pd.DataFrame, rows: dict[str, int], positions: dict[str, int] | None = None) -> Savings:
+    """`layers`: one model's rows of layers.csv (layer, total, remaining); `rows`: each layer's
+    output count (rows of its weight matrix); `positions`: conv output positions (default 1)."""
+    positions = positions or {}
+    total = int(layers["total"].sum())
+    kept = int(layers["remaining"].sum())
+    csr = kept * (FLOAT_BYTES + INDEX_BYTES) + sum((rows[l] + 1) * INDEX_BYTES for l in layers["layer"])
+    bitmask = kept * FLOAT_BYTES + sum(-(-int(t) // 8) for t in layers["total"])
+    dense_macs = sum(int(t) * positions.get(l, 1) for l, t in zip(layers["layer"], layers["total"]))
+    sparse_macs = sum(int(r) * positions.get(l, 1) for l, r in zip(layers["layer"], layers["remaining"]))
+    return Savings(total, kept, total * FLOAT_BYTES, csr, bitmask, dense_macs, sparse_macs)
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
