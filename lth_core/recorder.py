@@ -1,0 +1,232 @@
+"""Writing one run into the store: creating it, claiming it, and turning its events into rows.
+
+The worker process, `run --store` and a foreground `resume` all go through `Recorder`, so a run
+looks the same in the store however it was started.
+"""
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from .config import ExperimentConfig
+from .events import (EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted, RunCancelled, RunFailed,
+                     RunFinished, RunStarted)
+from .results import CURVE_COLUMNS, ROUND_COLUMNS, pack_mask
+from .store import HOST, RESUMABLE, RunLost, RunStore, StoreError, new_run_id, now_iso, process_token
+
+PROGRESS_EVERY_S = 0.5    # progress and curve points reach the store at most twice a second
+WATCH_EVERY_S = 0.25      # how often a running worker looks for a cancel request
+HEARTBEAT_EVERY_S = 2.0
+
+
+def create_run(store: RunStore, config: ExperimentConfig, name: str | None = None) -> str:
+    """Add a 'queued' run for `config`; returns its id."""
+    config = config.validated()
+    rounds = config.num_rounds_requested
+    if rounds is not None and config.schedule == "one-shot":
+        rounds = min(rounds, 1)
+    name = " ".join((name or f"{config.arch} on {config.dataset}").split())[:200]
+    now = now_iso()
+    for _ in range(10):
+        run_id = new_run_id()
+        with store.transaction() as db:
+            if db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
+                continue
+            db.execute("INSERT INTO runs (id, name, status, config, config_id, dataset, arch, created_at, updated_at, "
+                       "rounds_total, iterations, variants) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (run_id, name, json.dumps(config.to_dict(), sort_keys=True), config.config_id(), config.dataset,
+                        config.arch, now, now, rounds, config.iterations, json.dumps(list(config.variants))))
+            return run_id
+    raise StoreError("could not find a free run id")  # 31^8 ids: practically unreachable
+
+
+def claim(store: RunStore, run_id: str, *, allowed: tuple[str, ...] = ("queued",), pid: int | None = None) -> str:
+    """Mark the run 'running' under a new attempt token (returned). The partial round a stopped run left
+    behind (curve points after its last committed round) is deleted, so a resumed run does not repeat it."""
+    attempt = secrets.token_hex(8)
+    with store.transaction() as db:
+        row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run with id {run_id!r} in {store.path}")
+        if row[0] not in allowed:
+            raise StoreError(f"run {run_id} is {row[0]}; only a run that is {' or '.join(allowed)} can be started")
+        db.execute("UPDATE runs SET status = 'running', attempt = ?, pid = ?, host = ?, proc = ?, heartbeat = ?, "
+                   "cancel_requested = 0, error = NULL, finished_at = NULL, updated_at = ? WHERE id = ?",
+                   (attempt, pid, HOST, process_token(pid) if pid else None, time.time(), now_iso(), run_id))
+        db.execute("DELETE FROM curves WHERE run_id = ? AND round > (SELECT committed_round FROM runs WHERE id = ?)",
+                   (run_id, run_id))
+    return attempt
+
+
+def requeue(store: RunStore, run_id: str) -> None:
+    """Put a stopped run (interrupted, cancelled or failed) back in the queue, to continue after its last round."""
+    with store.transaction() as db:
+        row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run with id {run_id!r} in {store.path}")
+        if row[0] not in RESUMABLE:
+            raise StoreError(f"run {run_id} is {row[0]}; only an interrupted, cancelled or failed run can be resumed")
+        db.execute("UPDATE runs SET status = 'queued', error = NULL, finished_at = NULL, cancel_requested = 0, "
+                   "attempt = NULL, pid = NULL, updated_at = ? WHERE id = ?", (now_iso(), run_id))
+
+
+class Recorder:
+    """Writes the events of one claimed run. Every write is conditional on the attempt token; when it
+    matches nothing (the run was deleted or taken over) RunLost is raised and the run should stop."""
+
+    def __init__(self, store: RunStore, run_id: str, attempt: str) -> None:
+        self.store, self.run_id, self.attempt = store, run_id, attempt
+        self.stop_reason: str | None = None        # 'cancel', 'signal' or 'lost' once the run should stop
+        self._stop = threading.Event()
+        self._watch: threading.Thread | None = None
+        self._curves: list[tuple] = []
+        self._finished: list[RoundFinished] = []
+        self._progress: dict[str, Any] = {}
+        self._flushed_at = 0.0
+        self._inits_saved = False
+
+    # ---- ownership and stopping --------------------------------------------------------------
+    def adopt(self, pid: int) -> bool:
+        """Record `pid` as the process running the claim; False if the claim is no longer valid."""
+        with self.store.transaction() as db:
+            cur = db.execute("UPDATE runs SET pid = ?, host = ?, proc = ?, heartbeat = ? WHERE id = ? AND attempt = ? "
+                             "AND status = 'running'", (pid, HOST, process_token(pid), time.time(), self.run_id, self.attempt))
+        return cur.rowcount == 1
+
+    def should_stop(self) -> bool:
+        """Called by the training loop after every step: a flag, set by the watch thread or a signal."""
+        return self._stop.is_set()
+
+    def stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._stop.set()
+
+    def start_watch(self) -> None:
+        """A thread that keeps the heartbeat and notices a cancel request or a lost claim within WATCH_EVERY_S."""
+        def watch() -> None:
+            beat = 0.0
+            while not self._done.is_set():
+                try:
+                    state = self.store.run_state(self.run_id)
+                    if state is None or state[0] != self.attempt or state[1] != "running":
+                        self.stop("lost")
+                    elif state[2]:
+                        self.stop("cancel")
+                    if time.monotonic() - beat > HEARTBEAT_EVERY_S and self.stop_reason != "lost":
+                        with self.store.transaction() as db:
+                            db.execute("UPDATE runs SET heartbeat = ? WHERE id = ? AND attempt = ?",
+                                       (time.time(), self.run_id, self.attempt))
+                        beat = time.monotonic()
+                except StoreError:
+                    pass  # a busy or briefly unreadable store: try again on the next tick
+                self._done.wait(WATCH_EVERY_S)
+
+        self._done = threading.Event()
+        self._watch = threading.Thread(target=watch, name=f"lth-watch-{self.run_id}", daemon=True)
+        self._watch.start()
+
+    def stop_watch(self) -> None:
+        if self._watch is not None:
+            self._done.set()
+            self._watch.join()
+            self._watch = None
+
+    # ---- events ---------------------------------------------------------------------------------
+    def add(self, event: Event) -> None:
+        if isinstance(event, EvalPointEvent):
+            self._curves.append((self.run_id, *(getattr(event, c) for c in CURVE_COLUMNS)))
+            self._progress["iteration"] = event.iteration
+            self._flush()
+        elif isinstance(event, RoundFinished):
+            self._finished.append(event)
+        elif isinstance(event, RoundCommitted):
+            self._commit(event)
+        elif isinstance(event, RoundStarted):
+            variants = list(dict.fromkeys(v for _, v in event.models))
+            self._progress = {"round": event.round, "variant": "+".join(variants), "iteration": 0}
+            self._flush(force=True)
+        elif isinstance(event, RunStarted):
+            self._started(event)
+        elif isinstance(event, RunFinished):
+            self.end("finished")
+        elif isinstance(event, RunFailed):
+            self.end("failed", event.reason)
+        elif isinstance(event, RunCancelled):
+            self.end("interrupted" if self.stop_reason == "signal" else "cancelled")
+
+    def _owned(self, db, sets: str, args: tuple) -> None:
+        cur = db.execute(f"UPDATE runs SET {sets}, updated_at = ? WHERE id = ? AND attempt = ? AND status = 'running'",
+                         (*args, now_iso(), self.run_id, self.attempt))
+        if cur.rowcount != 1:
+            self.stop("lost")
+            raise RunLost(f"run {self.run_id} was deleted or taken over by another process")
+
+    def _started(self, e: RunStarted) -> None:
+        with self.store.transaction() as db:
+            self._owned(db, "rounds_total = ?, iterations = ?, variants = ?, planned_remaining = ?, layers = ?, "
+                        "device = ?, round = ?, iteration = 0, started_at = COALESCE(started_at, ?)",
+                        (e.rounds, e.iterations, json.dumps(e.variants), json.dumps(e.planned_remaining),
+                         json.dumps(e.layers), e.device, e.start_round, now_iso()))
+
+    def _flush(self, force: bool = False, db=None) -> None:
+        if not force and time.monotonic() - self._flushed_at < PROGRESS_EVERY_S:
+            return
+        if db is None:
+            with self.store.transaction() as db:
+                return self._flush(force, db)
+        p = self._progress
+        self._owned(db, "round = ?, variant = ?, iteration = ?, heartbeat = ?",
+                    (p.get("round"), p.get("variant"), p.get("iteration"), time.time()))
+        db.executemany(f"INSERT INTO curves (run_id, {', '.join(CURVE_COLUMNS)}) VALUES (?{', ?' * len(CURVE_COLUMNS)})",
+                        self._curves)
+        self._curves = []
+        self._flushed_at = time.monotonic()
+
+    def _commit(self, event: RoundCommitted) -> None:
+        """The round's results, layer counts, masks, last curve points and checkpoint: one transaction."""
+        done = [e for e in self._finished if e.round == event.round]
+        rounds = [(self.run_id, *(getattr(e, c) for c in ROUND_COLUMNS)) for e in done]
+        layers = [(self.run_id, e.trial, e.round, e.variant, layer, total, remaining)
+                  for e in done for layer, (total, remaining) in e.layers.items()]
+        masks = []
+        for e in done:
+            for layer, m in e.mask.items():
+                bits, shape = pack_mask(m)
+                masks.append((self.run_id, e.trial, e.round, e.variant, layer, json.dumps(shape.tolist()), bits.tobytes()))
+        inits = [] if self._inits_saved else [(self.run_id, t, _npz(state["init"]))
+                                               for t, state in enumerate(event.checkpoint.trials)]
+        checkpoint = event.checkpoint.to_bytes()
+        with self.store.transaction() as db:
+            self._owned(db, "committed_round = ?", (event.round,))
+            self._flush(force=True, db=db)
+            db.executemany(f"INSERT INTO rounds (run_id, {', '.join(ROUND_COLUMNS)}) VALUES (?{', ?' * len(ROUND_COLUMNS)})",
+                           rounds)
+            db.executemany("INSERT INTO layers VALUES (?, ?, ?, ?, ?, ?, ?)", layers)
+            db.executemany("INSERT INTO masks VALUES (?, ?, ?, ?, ?, ?, ?)", masks)
+            db.executemany("INSERT OR IGNORE INTO inits VALUES (?, ?, ?)", inits)
+            db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)", (self.run_id, event.round, checkpoint))
+        self._inits_saved = True
+        self._finished = [e for e in self._finished if e.round != event.round]
+
+    def end(self, status: str, error: str | None = None) -> None:
+        """Close the run as finished, failed, cancelled or interrupted; a finished run drops its checkpoint."""
+        error = None if error is None else (str(error).strip().splitlines() or [""])[0][:500]
+        with self.store.transaction() as db:
+            self._flush(force=True, db=db)
+            self._owned(db, "status = ?, error = ?, finished_at = ?, pid = NULL", (status, error, now_iso()))
+            if status == "finished":
+                db.execute("DELETE FROM checkpoints WHERE run_id = ?", (self.run_id,))
+
+
+def _npz(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+

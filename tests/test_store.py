@@ -1,0 +1,328 @@
+"""The run store on real SQLite files: what a run leaves in it, whole rounds, and files it must refuse."""
+import hashlib
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lth_core import ExperimentConfig, collect, run_experiment
+from lth_core import store_schema
+from lth_core.events import EvalPointEvent, RoundCommitted, RoundFinished, RunFailed, RunFinished
+from lth_core.recorder import Recorder, claim, create_run
+from lth_core.results import CURVE_COLUMNS, LAYER_COLUMNS, ROUND_COLUMNS
+from lth_core.store import LIST_COLUMNS, RunStore, StoreError, process_token
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = dict(dataset="digits", arch="mlp", hidden=(32,), rounds=2, epochs=1, batch_size=32, controls=("reinit", "random"))
+
+
+@pytest.fixture(scope="module")
+def tiny_events(dataset_cache, tmp_path_factory):
+    """The events of one real tiny run (digits, mlp 32, rounds 0..2, ticket + reinit + random)."""
+    home = tmp_path_factory.mktemp("events-home")
+    os.symlink(dataset_cache, home / "cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LTH_HOME", str(home))
+        return list(run_experiment(ExperimentConfig(**TINY)))
+
+
+def record(store, events, config=None, name=None):
+    run_id = create_run(store, config or ExperimentConfig(**TINY), name)
+    rec = Recorder(store, run_id, claim(store, run_id, pid=os.getpid()))
+    for event in events:
+        rec.add(event)
+    return run_id
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_recorded_run_reads_back_exactly_as_the_engine_produced_it(lth_home, tiny_events):
+    store = RunStore()
+    assert store.path == lth_home / "runs.sqlite" and store.path.exists()
+    assert store.list_runs().empty and list(store.list_runs().columns) == LIST_COLUMNS
+    run_id = record(store, tiny_events, name="first  try")
+    expected = collect(tiny_events)
+
+    pd.testing.assert_frame_equal(store.rounds(run_id), expected.rounds_df())
+    pd.testing.assert_frame_equal(store.layers(run_id), expected.layers_df())
+    pd.testing.assert_frame_equal(store.curves(run_id), expected.curves_df())
+    curves1 = store.curves(run_id, round=1)
+    assert set(curves1["round"]) == {1} and len(curves1) == (expected.curves_df()["round"] == 1).sum()
+    for (trial, rnd, variant), masks in expected.masks.items():
+        got = store.masks(run_id, trial, rnd, variant)
+        assert list(got) == list(masks)
+        for layer, m in masks.items():
+            assert got[layer].dtype == bool and np.array_equal(got[layer], m)
+            assert np.array_equal(store.mask(run_id, trial, rnd, variant, layer), m)
+    init = store.init_weights(run_id, 0)
+    assert init.keys() == expected.inits[0].keys()
+    assert all(np.array_equal(init[n], expected.inits[0][n]) for n in init)
+
+    info = store.get_run(run_id)
+    started = tiny_events[0]
+    assert (info.name, info.status, info.error) == ("first try", "finished", None)
+    assert info.config == ExperimentConfig(**TINY)
+    assert (info.round, info.rounds_total, info.rounds_done, info.iteration, info.iterations) == \
+        (2, 2, 3, started.iterations, started.iterations)
+    assert info.variants == ["ticket", "reinit", "random"] and info.variant == "ticket+reinit+random"
+    assert info.planned_remaining == started.planned_remaining and info.layers == started.layers
+    for stamp in (info.created_at, info.started_at, info.finished_at):
+        assert datetime.fromisoformat(stamp).utcoffset().total_seconds() == 0
+    assert info.created_at <= info.started_at <= info.finished_at
+    assert store.checkpoint(run_id) is None  # a finished run needs no checkpoint
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+    row = store.list_runs().iloc[0]
+    assert (row.id, row.status, row.dataset, row.arch, row["round"], row.rounds_done) == (run_id, "finished", "digits", "mlp", 2, 3)
+    ticket2 = expected.rounds_df().query("round == 2 and variant == 'ticket'")
+    assert row.test_accuracy == pytest.approx(ticket2.test_accuracy.mean())
+
+
+def test_ids_are_short_and_url_safe_and_the_list_is_newest_first(tiny_events):
+    store = RunStore()
+    ids = [create_run(store, ExperimentConfig(**TINY, seed=s)) for s in range(5)]
+    assert all(re.fullmatch(r"[a-z0-9]{8}", i) for i in ids) and len(set(ids)) == 5
+    runs = store.list_runs()
+    assert list(runs["id"]) == ids[::-1]
+    assert (runs["status"] == "queued").all() and (runs["name"] == "mlp on digits").all()
+    assert runs["round"].isna().all() and (runs["rounds_total"] == 2).all()
+
+
+def test_a_round_is_in_the_store_whole_or_not_at_all(tiny_events):
+    """A commit that fails half-way (its rounds and layers rows written, then the masks' insert fails,
+    as a full disk would make it) leaves no trace of that round."""
+    store = RunStore()
+    run_id = create_run(store, ExperimentConfig(**TINY))
+    with store.transaction() as db:
+        db.execute("CREATE TRIGGER full_disk BEFORE INSERT ON masks WHEN NEW.round = 1 "
+                   "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    rec = Recorder(store, run_id, claim(store, run_id, pid=os.getpid()))
+    for event in tiny_events:
+        if isinstance(event, RoundCommitted) and event.round == 1:
+            with pytest.raises(StoreError, match="disk is full"):
+                rec.add(event)
+            break
+        rec.add(event)
+    assert set(store.rounds(run_id)["round"]) == {0} and set(store.layers(run_id)["round"]) == {0}
+    with pytest.raises(StoreError, match="no masks"):
+        store.masks(run_id, 0, 1, "ticket")
+    assert store.get_run(run_id).rounds_done == 1 and store.checkpoint(run_id).round == 0
+
+
+def test_a_process_killed_inside_the_commit_leaves_the_previous_rounds_only(tiny_events, lth_home, tmp_path):
+    """kill -9 when round 1's rows are all written but not yet committed: after reopening, round 1 is
+    absent and the run is interrupted."""
+    script = textwrap.dedent("""
+        import os, sys, time
+        from contextlib import contextmanager
+        from lth_core import ExperimentConfig, run_experiment
+        from lth_core.recorder import Recorder, claim, create_run
+        from lth_core.store import RunStore
+
+        class SlowStore(RunStore):
+            pause = False
+
+            @contextmanager
+            def transaction(self):
+                with super().transaction() as db:
+                    yield db
+                    if self.pause:  # every row of the round is written; COMMIT comes next
+                        print("inside", flush=True)
+                        time.sleep(60)
+
+        class SlowRecorder(Recorder):
+            def _commit(self, event):
+                self.store.pause = event.round == 1
+                super()._commit(event)
+
+        store = SlowStore()
+        config = ExperimentConfig(**{TINY})
+        run_id = create_run(store, config)
+        print(run_id, flush=True)
+        rec = SlowRecorder(store, run_id, claim(store, run_id, pid=os.getpid()))
+        for event in run_experiment(config):
+            rec.add(event)
+    """).replace("{TINY}", repr(TINY))
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        run_id = proc.stdout.readline().strip()
+        assert proc.stdout.readline().strip() == "inside"
+        with sqlite3.connect(lth_home / "runs.sqlite") as db:  # the open transaction is invisible to readers
+            assert db.execute("SELECT MAX(round) FROM rounds").fetchone()[0] == 0
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    store = RunStore()
+    info = store.get_run(run_id)
+    assert info.status == "interrupted" and "stopped" in info.error
+    assert info.rounds_done == 1 and store.checkpoint(run_id).round == 0
+    expected = collect(tiny_events).rounds_df()
+    got = store.rounds(run_id)
+    pd.testing.assert_frame_equal(got.drop(columns="train_seconds"),
+                                  expected[expected["round"] == 0].drop(columns="train_seconds"))
+    assert store.masks(run_id, 0, 0, "ticket")
+    with sqlite3.connect(store.path) as db:
+        for table in ("rounds", "layers", "masks"):
+            assert db.execute(f"SELECT COUNT(*) FROM {table} WHERE round = 1").fetchone()[0] == 0
+
+
+def test_a_failed_run_keeps_its_rounds_and_a_one_line_reason(tiny_events):
+    store = RunStore()
+    upto = [i for i, e in enumerate(tiny_events) if isinstance(e, RoundCommitted) and e.round == 1][0]
+    partial = [e for e in tiny_events[upto + 1:] if isinstance(e, EvalPointEvent)][:6]
+    run_id = record(store, tiny_events[:upto + 1] + partial +
+                    [RunFailed("the training loss became NaN or infinite by iteration 10; try a lower learning rate")])
+    info = store.get_run(run_id)
+    assert info.status == "failed" and info.error.startswith("the training loss became NaN") and "\n" not in info.error
+    assert sorted(set(store.rounds(run_id)["round"])) == [0, 1] and info.rounds_done == 2
+    assert len(store.curves(run_id, round=2)) == 6  # the round in flight is readable, as a live view needs
+    assert store.checkpoint(run_id).round == 1       # so it can be resumed
+
+
+def test_rename_and_delete_touch_only_that_run(tiny_events):
+    store = RunStore()
+    keep, gone = record(store, tiny_events), record(store, tiny_events)
+    store.rename(gone, "  renamed\n run ")
+    assert store.get_run(gone).name == "renamed run"
+    with pytest.raises(StoreError, match="empty"):
+        store.rename(gone, "   ")
+    store.delete(gone)
+    with sqlite3.connect(store.path) as db:
+        for table in store_schema.DATA_TABLES:
+            assert db.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = ?", (gone,)).fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM runs WHERE id = ?", (gone,)).fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM masks WHERE run_id = ?", (keep,)).fetchone()[0] > 0
+    assert list(store.list_runs()["id"]) == [keep] and len(store.rounds(keep)) == 7
+
+
+def test_an_unknown_run_id_is_a_clear_error():
+    store = RunStore()
+    for call in (lambda: store.get_run("nope"), lambda: store.rounds("nope"), lambda: store.curves("nope"),
+                 lambda: store.mask("nope", 0, 0, "ticket", "fc1"), lambda: store.init_weights("nope", 0),
+                 lambda: store.rename("nope", "x"), lambda: store.delete("nope")):
+        with pytest.raises(StoreError, match="no run with id 'nope'"):
+            call()
+
+
+def test_a_run_whose_worker_died_is_interrupted_when_the_store_is_opened():
+    store = RunStore()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    ids = {}
+    for label, pid, proc in [("dead pid", dead.pid, None), ("reused pid", os.getpid(), "other-boot:1"),
+                             ("alive", os.getpid(), process_token(os.getpid()))]:
+        ids[label] = create_run(store, ExperimentConfig(**TINY))
+        claim(store, ids[label], pid=pid)
+        with store.transaction() as db:
+            db.execute("UPDATE runs SET proc = ? WHERE id = ?", (proc, ids[label]))
+    store.close()
+    store = RunStore()
+    status = {label: store.get_run(i).status for label, i in ids.items()}
+    assert status == {"dead pid": "interrupted", "reused pid": "interrupted", "alive": "running"}
+    assert f"pid {dead.pid}" in store.get_run(ids["dead pid"]).error
+
+
+# ---- files that are not this store ---------------------------------------------------------
+
+def assert_refused(path: Path, *words: str) -> None:
+    before, listing = digest(path), sorted(os.listdir(path.parent))
+    with pytest.raises(StoreError) as err:
+        RunStore(path)
+    message = str(err.value)
+    assert str(path) in message and "\n" not in message
+    for word in words:
+        assert word in message
+    assert digest(path) == before and sorted(os.listdir(path.parent)) == listing  # no -wal, no -journal
+
+
+def test_a_foreign_sqlite_file_is_refused_and_left_as_it_was(lth_home):
+    path = lth_home / "runs.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE people (name TEXT)")
+        db.execute("INSERT INTO people VALUES ('ada')")
+    db.close()
+    assert_refused(path, "not a Lottery Ticket Explorer run store", "people")
+
+
+def test_a_corrupt_file_is_refused_and_left_as_it_was(lth_home, tiny_events):
+    path = lth_home / "runs.sqlite"
+    path.write_bytes(os.urandom(50_000))
+    assert_refused(path, "not an SQLite database")
+    path.unlink()
+    with RunStore(path) as store:  # a real store whose first page (the schema) is damaged
+        record(store, tiny_events)
+    data = bytearray(path.read_bytes())
+    data[100:4096] = os.urandom(3996)
+    path.write_bytes(bytes(data))
+    assert_refused(path, "cannot be used as a run store")
+
+
+def test_a_store_from_a_newer_version_is_refused_and_left_as_it_was(lth_home):
+    path = lth_home / "runs.sqlite"
+    RunStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    db.close()
+    assert_refused(path, "newer", "schema 99")
+
+
+def test_an_older_store_is_migrated_in_place(lth_home, tiny_events, monkeypatch):
+    path = lth_home / "runs.sqlite"
+    with RunStore(path) as store:
+        run_id = record(store, tiny_events)
+    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(store_schema.MIGRATIONS, 1, "ALTER TABLE runs ADD COLUMN note TEXT; -- a comment; with semicolons\n"
+                                                    "UPDATE runs SET note = 'migrated';")
+    store = RunStore(path)
+    assert len(store.rounds(run_id)) == 7
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+        assert db.execute("SELECT note FROM runs").fetchone()[0] == "migrated"
+
+
+def _run_unprivileged(code: str) -> subprocess.CompletedProcess:
+    """Run `code` as a process that file modes apply to (root ignores them: drop its override rights)."""
+    cmd = [sys.executable, "-c", code]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: cannot make a folder read-only for this process")
+        cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", *cmd]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("with_store", [False, True])
+def test_a_read_only_folder_is_a_clear_error(tmp_path, with_store, tiny_events):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if with_store:
+        with RunStore(folder / "runs.sqlite") as store:
+            record(store, tiny_events)
+    before = {p.name: digest(p) for p in folder.iterdir()}
+    folder.chmod(0o555)
+    try:
+        out = _run_unprivileged(textwrap.dedent(f"""
+            from lth_core.store import RunStore, StoreError
+            try:
+                RunStore({str(folder / 'runs.sqlite')!r})
+            except StoreError as exc:
+                print("StoreError:", exc)
+        """))
+    finally:
+        folder.chmod(0o755)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("StoreError:") and "not writable" in out.stdout and "LTH_HOME" in out.stdout
+    assert str(folder) in out.stdout
+    assert {p.name: digest(p) for p in folder.iterdir()} == before
