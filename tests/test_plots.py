@@ -1,0 +1,148 @@
+"""The app's plot builders and summary sentences on real engine output (no Streamlit here)."""
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ui import mask_plots, plots, summary
+
+
+def _named(fig, name):
+    return [t for t in fig.data if t.name == name]
+
+
+def test_accuracy_plot_has_one_line_per_variant_at_the_runs_weights_remaining(tiny_result):
+    rounds = tiny_result.rounds_df()
+    fig = plots.accuracy_vs_weights(rounds)
+    ticket = _named(fig, "winning ticket")[0]
+    expected = rounds[rounds.variant == "ticket"].groupby("round").weights_remaining.mean() * 100
+    assert np.allclose(ticket.x, expected.to_numpy())
+    acc = rounds[rounds.variant == "ticket"].groupby("round").test_accuracy.mean() * 100
+    assert np.allclose(ticket.y, acc.to_numpy())
+    for variant in ("reinit", "random"):  # controls start at round 1, the dense net has no controls
+        (line,) = _named(fig, plots.LABELS[variant])
+        assert len(line.x) == 2 and max(line.x) < 100
+    (dense,) = _named(fig, "dense network")
+    assert dense.y[0] == pytest.approx(rounds[rounds["round"] == 0].test_accuracy.mean() * 100)
+    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis.autorange == "reversed"
+    assert "weights remaining" in fig.layout.xaxis.title.text
+
+
+def test_bands_span_the_min_and_max_over_two_trials(tiny_result):
+    rounds = tiny_result.rounds_df()
+    fig = plots.accuracy_vs_weights(rounds, "early_stop_test_accuracy")
+    (band,) = _named(fig, "winning ticket range over trials")
+    assert band.fill == "toself" and band.showlegend is False
+    per = rounds[rounds.variant == "ticket"].groupby("round").early_stop_test_accuracy
+    assert np.allclose(sorted(band.y), sorted(np.concatenate([per.max(), per.min()]) * 100))
+    one_trial = rounds[rounds.trial == 0]
+    assert not [t for t in plots.accuracy_vs_weights(one_trial).data if t.fill == "toself"]
+
+
+def test_overlaying_two_runs_names_each_and_keeps_the_variant_colours(tiny_result):
+    rounds = tiny_result.rounds_df()
+    both = pd.concat([rounds.assign(run="A"), rounds.assign(run="B", test_accuracy=rounds.test_accuracy * 0.9)])
+    fig = plots.accuracy_vs_weights(both)
+    a, b = _named(fig, "winning ticket · A")[0], _named(fig, "winning ticket · B")[0]
+    assert a.line.color == b.line.color == plots.COLORS["ticket"] and a.line.dash != b.line.dash
+    assert np.allclose(np.array(b.y), np.array(a.y) * 0.9)
+
+
+def test_early_stopping_plot_and_a_live_plot_fixed_to_the_planned_range(tiny_result):
+    rounds = tiny_result.rounds_df()
+    fig = plots.accuracy_vs_weights(rounds[rounds["round"] == 0], "early_stop_iteration", planned=[1.0, 0.8, 0.5])
+    assert fig.layout.xaxis.range[0] > fig.layout.xaxis.range[1] == pytest.approx(np.log10(50) - 0.05)
+    (ticket,) = _named(fig, "winning ticket")
+    assert list(ticket.y) == list(rounds[rounds["round"] == 0].groupby("round").early_stop_iteration.mean())
+
+
+def test_learning_curves_of_a_round_with_dense_reference(tiny_result):
+    curves = tiny_result.curves_df()
+    fig = plots.curves_by_variant(curves, 2, "val_loss")
+    (ticket,) = _named(fig, "winning ticket")
+    mine = curves[(curves["round"] == 2) & (curves.variant == "ticket")].groupby("iteration").val_loss.mean()
+    assert list(ticket.x) == list(mine.index) and np.allclose(ticket.y, mine.to_numpy())
+    assert _named(fig, "dense network")[0].line.dash == "dot"
+    side = plots.compare_curves(curves, 1)
+    assert {t.xaxis for t in side.data} == {"x", "x2"}
+    by_round = plots.curves_by_round(curves, tiny_result.rounds_df(), "ticket", "test_accuracy")
+    names = [t.name for t in by_round.data if t.showlegend is not False]
+    assert names[0] == "round 0 · dense (100 %)" and re.fullmatch(r"round 2 · \d+\.\d %", names[-1])
+
+
+def test_gap_bars_are_accuracy_minus_dense(tiny_result):
+    rounds = tiny_result.rounds_df()
+    fig = plots.accuracy_gap_by_round(rounds)
+    dense = rounds[rounds["round"] == 0].test_accuracy.mean()
+    (random,) = _named(fig, "random mask")
+    expect = (rounds[rounds.variant == "random"].groupby("round").test_accuracy.mean() - dense) * 100
+    assert np.allclose(random.y, expect.to_numpy()) and len(random.x) == 2
+
+
+def test_big_mask_heatmap_is_downsampled_to_fractions_kept(mnist_result):
+    mask = mnist_result.masks[(0, 1, "ticket")]["fc1"]
+    assert mask.shape == (300, 784)
+    fig = mask_plots.mask_heatmap(mask, "fc1")
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (150, 196) and z.max() <= 1 and z.min() >= 0
+    assert z.mean() == pytest.approx(mask.mean(), abs=1e-6)  # blocks tile the matrix exactly here
+    assert "2×4" in fig.layout.title.text and "300×784" in fig.layout.title.text
+    odd, factors = mask_plots.block_average(mask[:299, :781])
+    assert factors == (2, 4) and odd.shape == (150, 196) and set(np.unique(odd)) <= set(np.arange(9) / 8) | {0.5, 1.0}
+
+
+def test_survival_map_is_a_28x28_image_counting_connections(mnist_result):
+    mask = mnist_result.masks[(0, 1, "ticket")]["fc1"]
+    fig = mask_plots.survival_map(mask, (1, 28, 28))
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (28, 28) and z.sum() == mask.sum() and z.max() <= 300
+    assert (z == mask.sum(axis=0).reshape(28, 28)).all()  # pixel (row r, col c) is input 28·r + c
+    assert fig.layout.yaxis.autorange == "reversed"  # row 0 at the top, as images are drawn
+    mosaic = mask_plots.receptive_fields(mask, (1, 28, 28), units=16)
+    assert np.asarray(mosaic.data[0].z).shape == (4 * 29 - 1, 4 * 29 - 1)
+
+
+def test_random_mask_keeps_the_same_counts_but_forgets_the_previous_round(tiny_result):
+    masks = {(r, v): m for (t, r, v), m in tiny_result.masks.items() if t == 0}
+    table = mask_plots.overlap_table(masks)
+    row = table[(table["round"] == 2)].set_index("variant")
+    assert row.loc["ticket", "overlap"] == 1.0  # iterative pruning only ever removes weights
+    assert row.loc["random", "overlap"] < 1.0 and row.loc["random", "kept_now"] == row.loc["ticket", "kept_now"]
+    fig = mask_plots.overlap_plot(table)
+    assert [t.name for t in fig.data][-1].startswith("chance")
+
+
+def test_layer_bars_and_init_histograms(tiny_result):
+    layers = tiny_result.layers_df()
+    fig = mask_plots.layer_bars(layers, 2)
+    sel = layers[(layers["round"] == 2) & (layers.variant == "ticket")].groupby("layer", sort=False).mean(numeric_only=True)
+    assert list(fig.data[0].x) == list(sel.index)
+    assert np.allclose(fig.data[0].y, 100 * sel.remaining / sel.total)
+    mask, init = tiny_result.masks[(0, 2, "ticket")]["fc1"], tiny_result.inits[0]["fc1.weight"]
+    hist = mask_plots.init_magnitude_histogram(init, mask)
+    kept, pruned = hist.data
+    assert kept.name == f"kept ({mask.sum():,})" and pruned.name == f"pruned ({(~mask).sum():,})"
+    assert sum(kept.y) == pytest.approx(100) and sum(pruned.y) == pytest.approx(100)
+
+
+def test_sequence_and_tabular_first_layers_draw_profiles(tiny_result):
+    mask = tiny_result.masks[(0, 2, "ticket")]["fc1"]  # digits: (32, 64) over 8×8 pixels
+    flat = mask_plots.survival_map(mask, (64,))
+    assert flat.data[0].type == "bar" and list(flat.data[0].y) == list(mask.sum(axis=0))
+    seq = mask_plots.receptive_fields(mask, (1, 64))
+    centres = [np.mean(np.nonzero(row)[0]) for row in np.asarray(seq.data[0].z) if row.any()]
+    assert centres == sorted(centres)
+
+
+def test_summary_sentence_numbers_match_the_data(tiny_result):
+    rounds = tiny_result.rounds_df()
+    sentence = summary.round_sentence(rounds, 2)
+    mean = rounds[rounds["round"] == 2].groupby("variant")[["test_accuracy", "weights_remaining"]].mean()
+    dense = rounds[rounds["round"] == 0].test_accuracy.mean()
+    assert sentence == (f"At {100 * mean.loc['ticket', 'weights_remaining']:.1f} % of weights the ticket reaches "
+                        f"{100 * mean.loc['ticket', 'test_accuracy']:.1f} %, reinit {100 * mean.loc['reinit', 'test_accuracy']:.1f} %, "
+                        f"a random mask {100 * mean.loc['random', 'test_accuracy']:.1f} %; dense {100 * dense:.1f} %.")
+    lines = summary.run_summary(rounds)
+    assert lines[0] == sentence and len(lines) == 3
+    assert "early-stopping" in lines[2]

@@ -1,0 +1,93 @@
+"""Text for newcomers: the intro and one "What am I looking at?" note per plot (Markdown)."""
+
+INTRO = """\
+**The lottery ticket hypothesis** (Frankle & Carbin, 2019): a big trained network hides a small
+sub-network — a *winning ticket* — that, **reset to its original starting weights**, trains to the same
+accuracy on its own. This app finds tickets the way the paper does, by *iterative magnitude pruning*:
+
+1. train the full (*dense*) network — round 0;
+2. remove (*prune*) a share of the weights with the smallest trained magnitude, e.g. 20 %;
+3. reset the surviving weights to their starting values and train again — the next round;
+4. repeat, so each round trains a smaller network.
+
+To check that the starting values matter, every round also trains two **controls** with the same number
+of weights: **reinit** keeps the ticket's mask but draws new random starting weights, and **random mask**
+keeps the ticket's starting weights but removes a random set of weights. A winning ticket beats both.
+"""
+
+NOTES = {
+    "accuracy": """\
+Each point is one pruning round. **Left to right the network gets smaller**: the x axis is the share of
+weights still there, on a log scale like the paper's figures (100 % = the dense network of round 0).
+The y axis is the accuracy on test images the network never trained on, at the end of each round's training.
+Lines are the mean over trials; a shaded band, when there are several trials, spans the best and worst trial.
+The dotted line is the dense network. **A winning ticket stays near or above the dotted line** as it shrinks,
+while the controls (reinit, random mask) fall below it sooner.""",
+    "early_accuracy": """\
+The same plot, but each network is scored at its **early-stopping iteration**: the moment of training when
+its validation loss was lowest (the point where you would have stopped training to avoid over-fitting).
+The paper reports accuracy at this point, so this is the closest to its figures.""",
+    "early_iteration": """\
+When each network reached its lowest validation loss (its early-stopping iteration): **lower means it learned
+faster**. Frankle & Carbin found that winning tickets reach this point sooner than the dense network, while
+reinit and random masks take longer as they shrink. With short training budgets many networks are still
+improving at the last evaluation, so this point sits at the end of training.""",
+    "curves_by_round": """\
+How accuracy (or loss) develops during training, one line per round for the chosen variant; darker lines are
+smaller networks. The dotted grey line is the dense network. The x axis counts training iterations
+(one iteration = one batch of examples).""",
+    "table": """\
+Every trained network of the chosen runs: one row per trial, round and variant. *weights remaining* is the
+share of prunable weights still there; accuracies are on the test set at the end of training and at the
+early-stopping iteration (lowest validation loss).""",
+    "live_curves": """\
+The round being trained right now: every variant of a round trains at the same time. Left: validation loss
+(lower is better); right: accuracy on the test set. The dotted grey line is the dense network of round 0,
+for reference. The lines grow as training proceeds; the page refreshes about once a second.""",
+    "live_accuracy": """\
+One point per finished round: test accuracy against the share of weights remaining (log scale; the network
+gets smaller to the right). The x axis already spans the whole planned run, so the plot fills in from the left.
+The dotted line is the dense network.""",
+    "heatmap": """\
+The mask of one layer: every row is a unit (neuron) of the layer, every column one of its inputs, so each cell
+is a connection (a weight). Dark = kept, light = pruned. {downsample}""",
+    "layer_bars": """\
+How much of each layer is left after this round. The output layer is pruned at half the rate by default, as in
+the paper, so it keeps more of its weights. With *global* pruning one threshold is shared by the hidden layers,
+so big layers can end up much sparser than small ones.""",
+    "survival": """\
+For the first layer only: **how many connections each input still has** to the layer's units, drawn in the
+input's own shape (for images: one square per pixel). Bright inputs are still heavily used; dark ones have lost
+most of their connections. On digit images the border pixels are always blank, so pruning removes their weights
+first and the surviving connections gather in the middle — the ticket learns where the information is.""",
+    "survival_sequence": """\
+For the first layer only: **how many connections each input position still has** to the layer's units. On
+MNIST-1D, tickets tend to keep neighbouring inputs together (local, convolution-like receptive fields).""",
+    "fields": """\
+A few units of the first layer, each drawn as the input it looks at: dark = the unit still has a connection
+to that input. These are the units that kept the most connections.""",
+    "fields_rows": """\
+Every unit of the first layer as a row, its inputs as columns (dark = kept). Rows are sorted by the centre of
+their kept inputs: a diagonal band means units connect to **neighbouring** inputs (local receptive fields).""",
+    "overlap": """\
+Of the weights a mask keeps in round r, the share that were also kept in round r − 1. Iterative pruning only ever
+removes weights, so the ticket's line sits at 100 %: each ticket is a sub-network of the previous one. A random
+mask is drawn afresh every round, so it shares only what chance gives (the dotted line).""",
+    "magnitudes": """\
+The size of each weight **before training** (its initial value), split into the weights this mask kept and the
+ones it pruned; each group's bars sum to 100 %. Magnitude pruning looks at the weights **after** training, yet for
+a winning ticket the kept weights also tend to start larger — they were lucky draws from the start. For a random
+mask the two groups look the same.""",
+    "gap": """\
+For every pruning round, how far each variant is from the dense network, in percentage points of test accuracy:
+a bar above zero means more accurate than the dense network, below zero less accurate. Thin lines on the bars span
+the trials. Hover over a bar to see the accuracy itself. The label under each group gives the share of weights
+left in that round.""",
+    "compare_curves": """\
+Training of the three variants of one round, side by side with the dense network (dotted). Left: validation loss
+— the lowest point of each line is its early-stopping iteration. Right: test accuracy. A winning ticket typically
+learns faster (its loss falls sooner) and ends at least as accurate as reinit and the random mask.""",
+    "estimate": """\
+Each round trains the ticket and each control; round 0 trains the dense network once per trial. The time is a
+measurement: a few real training steps are timed on this machine and scaled up, so it is rough.""",
+}

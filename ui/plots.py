@@ -1,0 +1,230 @@
+"""Plot builders for accuracy, early stopping and learning curves: store tables in, Plotly figures out.
+
+Inputs have the run store's columns (`lth_core.results.ROUND_COLUMNS`, `CURVE_COLUMNS`); an optional
+`run` column names the run of each row when several runs share one figure. Accuracies are fractions
+in the data and percent on screen. Bands span the minimum to the maximum over trials, as in
+Frankle & Carbin's figures; lines are the mean over trials.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+VARIANTS = ("ticket", "reinit", "random")
+COLORS = {"ticket": "#0072B2", "reinit": "#E69F00", "random": "#009E73", "dense": "#555555"}
+LABELS = {"ticket": "winning ticket", "reinit": "reinit (same mask, new init)",
+          "random": "random mask", "dense": "dense network"}
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
+METRICS = {  # column → (axis title, shown as percent)
+    "test_accuracy": ("test accuracy (%)", True),
+    "early_stop_test_accuracy": ("test accuracy at early stopping (%)", True),
+    "val_accuracy": ("validation accuracy (%)", True),
+    "early_stop_iteration": ("early-stopping iteration", False),
+    "val_loss": ("validation loss", False),
+    "train_loss": ("training loss", False),
+}
+HEIGHT = 400
+
+
+def _runs(df: pd.DataFrame) -> pd.DataFrame:
+    return df if "run" in df.columns else df.assign(run="")
+
+
+def _name(variant: str, run: str, many: bool) -> str:
+    return f"{LABELS[variant]} · {run}" if many and run else LABELS[variant]
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _scale(metric: str) -> float:
+    return 100.0 if METRICS.get(metric, ("", False))[1] else 1.0
+
+
+def trial_stats(rounds: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean, min and max of `metric` over trials per run, variant and round (accuracies in percent)."""
+    df = _runs(rounds)
+    g = df.groupby(["run", "variant", "round"], sort=False)
+    s = _scale(metric)
+    out = pd.DataFrame({"weights_remaining": g["weights_remaining"].mean() * 100, "mean": g[metric].mean() * s,
+                        "lo": g[metric].min() * s, "hi": g[metric].max() * s, "trials": g[metric].count()})
+    return out.reset_index().sort_values(["run", "variant", "round"], kind="stable")
+
+
+def _band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str, group: str) -> go.Scatter:
+    """The min–max range over trials as a filled polygon (drawn under its line, not in the legend)."""
+    return go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([hi, lo[::-1]]), fill="toself", mode="lines",
+                      fillcolor=_rgba(color, 0.18), line=dict(width=0), hoverinfo="skip", showlegend=False,
+                      legendgroup=group, name=f"{group} range over trials")
+
+
+def _style(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left"), template="plotly_white", height=HEIGHT,
+                      margin=dict(l=60, r=20, t=50, b=40), hovermode="closest",
+                      legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0))
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title)
+    return fig
+
+
+def _weights_axis(fig: go.Figure, xs: list[float]) -> None:
+    """Log x axis of weights remaining in percent, decreasing to the right as the paper draws it."""
+    xs = sorted({round(x, 1) for x in xs if x > 0}, reverse=True)
+    if len(xs) > 10:
+        xs = [xs[i] for i in np.linspace(0, len(xs) - 1, 10).round().astype(int)]
+    fig.update_xaxes(type="log", autorange="reversed", tickvals=xs, ticktext=[f"{x:g} %" for x in xs],
+                     title_text="weights remaining (log scale, pruned further →)")
+
+
+def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", title: str | None = None,
+                        planned: list[float] | None = None) -> go.Figure:
+    """`metric` against weights remaining: one line per run and variant (mean, band = min–max over
+    trials) and the dense network of round 0 as a dotted level. `planned` (fractions) fixes the
+    x axis to the whole planned run, so a live run's plot grows without rescaling."""
+    stats = trial_stats(rounds, metric)
+    runs = list(dict.fromkeys(_runs(rounds)["run"]))
+    many = len(runs) > 1
+    fig = go.Figure()
+    ticks: list[float] = [100 * p for p in planned or []]
+    for i, run in enumerate(runs):
+        for variant in VARIANTS:
+            s = stats[(stats.run == run) & (stats.variant == variant)]
+            if variant != "ticket":
+                s = s[s["round"] > 0]
+            if s.empty:
+                continue
+            x, color, name = s.weights_remaining.to_numpy(), COLORS[variant], _name(variant, run, many)
+            if (s.hi - s.lo).max() > 0:
+                fig.add_trace(_band(x, s.lo.to_numpy(), s.hi.to_numpy(), color, name))
+            fig.add_trace(go.Scatter(
+                x=x, y=s["mean"], mode="lines+markers", name=name, legendgroup=name,
+                line=dict(color=color, dash=DASHES[i % len(DASHES)], width=2.5), marker=dict(color=color, size=7),
+                customdata=s[["round", "trials"]],
+                hovertemplate=f"{name}<br>round %{{customdata[0]}}: %{{x:.1f}} % of weights<br>"
+                              f"{METRICS[metric][0]}: %{{y:.4g}} (mean of %{{customdata[1]}})<extra></extra>"))
+            if variant == "ticket":
+                ticks += list(x)
+        dense = stats[(stats.run == run) & (stats["round"] == 0)]
+        if not dense.empty:
+            level, lo_x = float(dense["mean"].iloc[0]), min(ticks or [100.0])
+            name = f"{LABELS['dense']} · {run}" if many else LABELS["dense"]
+            fig.add_trace(go.Scatter(x=[100.0, lo_x], y=[level, level], mode="lines", name=name,
+                                     line=dict(color=COLORS["dense"], dash="dot", width=1.5),
+                                     hovertemplate=f"{name}: %{{y:.4g}}<extra></extra>"))
+    _style(fig, title or f"{METRICS[metric][0]} as weights are pruned", "", METRICS[metric][0])
+    _weights_axis(fig, ticks or [100.0])
+    if planned:
+        lo = np.log10(max(min(planned) * 100, 1e-3))
+        fig.update_xaxes(autorange=False, range=[2 + 0.03, lo - 0.05])  # reversed by listing high → low
+    return fig
+
+
+def _curve_stats(curves: pd.DataFrame, metric: str) -> pd.DataFrame:
+    g = curves.groupby("iteration", sort=True)[metric]
+    s = _scale(metric)
+    return pd.DataFrame({"mean": g.mean() * s, "lo": g.min() * s, "hi": g.max() * s}).reset_index()
+
+
+def _curve_traces(fig: go.Figure, curves: pd.DataFrame, metric: str, name: str, color: str, dash: str = "solid",
+                  row: int | None = None, col: int | None = None, legend: bool = True) -> None:
+    s = _curve_stats(curves, metric)
+    if s.empty:
+        return
+    if (s.hi - s.lo).max() > 0:
+        fig.add_trace(_band(s.iteration.to_numpy(), s.lo.to_numpy(), s.hi.to_numpy(), color, name), row=row, col=col)
+    fig.add_trace(go.Scatter(x=s.iteration, y=s["mean"], mode="lines", name=name, legendgroup=name, showlegend=legend,
+                             line=dict(color=color, dash=dash, width=2),
+                             hovertemplate=f"{name}<br>iteration %{{x}}: %{{y:.4g}}<extra></extra>"),
+                  row=row, col=col)
+
+
+def curves_by_variant(curves: pd.DataFrame, round: int, metric: str = "test_accuracy",
+                      title: str | None = None) -> go.Figure:
+    """Learning curves of every variant trained in `round`, with the dense round 0 as a dotted reference."""
+    fig = go.Figure()
+    _variant_curves(fig, curves, round, metric)
+    return _style(fig, title or f"{METRICS[metric][0]} during training, round {round}", "training iteration",
+                  METRICS[metric][0])
+
+
+def _variant_curves(fig: go.Figure, curves: pd.DataFrame, round: int, metric: str,
+                    row: int | None = None, col: int | None = None, legend: bool = True) -> None:
+    if round != 0:
+        dense = curves[curves["round"] == 0]
+        _curve_traces(fig, dense, metric, LABELS["dense"], COLORS["dense"], "dot", row, col, legend)
+    this = curves[curves["round"] == round]
+    for variant in VARIANTS:
+        _curve_traces(fig, this[this.variant == variant], metric,
+                      LABELS["dense"] if round == 0 else LABELS[variant],
+                      COLORS["dense"] if round == 0 else COLORS[variant], "solid", row, col, legend)
+
+
+def compare_curves(curves: pd.DataFrame, round: int, title: str | None = None) -> go.Figure:
+    """Validation loss and test accuracy side by side for every variant of `round`, dense dotted."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=("validation loss (lower is better)", "test accuracy % (higher is better)"))
+    _variant_curves(fig, curves, round, "val_loss", 1, 1, legend=True)
+    _variant_curves(fig, curves, round, "test_accuracy", 1, 2, legend=False)
+    _style(fig, title or f"Learning curves in round {round}", "", "")
+    fig.update_xaxes(title_text="training iteration")
+    fig.update_annotations(font_size=13)
+    fig.update_layout(margin=dict(t=80))
+    return fig
+
+
+def curves_by_round(curves: pd.DataFrame, rounds: pd.DataFrame, variant: str = "ticket",
+                    metric: str = "test_accuracy", include: list[int] | None = None) -> go.Figure:
+    """One learning curve per round for one variant, darker = sparser; legend names the weights left."""
+    remaining = rounds.groupby("round")["weights_remaining"].mean()
+    chosen = sorted(set(curves["round"]) if include is None else include)
+    fig = go.Figure()
+    steps = max(1, len(chosen) - 1)
+    for k, rnd in enumerate(chosen):
+        part = curves[(curves["round"] == rnd) & (curves.variant == ("ticket" if rnd == 0 else variant))]
+        if rnd == 0:
+            name, color = "round 0 · dense (100 %)", COLORS["dense"]
+        else:
+            name = f"round {rnd} · {100 * float(remaining.get(rnd, np.nan)):.1f} %"
+            color = _mix(COLORS[variant], 0.55 * (1 - k / steps))
+        _curve_traces(fig, part, metric, name, color, "dot" if rnd == 0 else "solid")
+    return _style(fig, f"{LABELS[variant]}: {METRICS[metric][0]} during training, round by round",
+                  "training iteration", METRICS[metric][0])
+
+
+def _mix(hex_color: str, white: float) -> str:
+    """`hex_color` blended with `white` parts of white (0 = unchanged)."""
+    rgb = [int(hex_color[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (255 - c) * white):02x}" for c in rgb)
+
+
+def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy") -> go.Figure:
+    """Per round, each variant's accuracy minus the dense network's, in percentage points (bars from 0 =
+    as good as dense); error bars span the trials; hover shows the accuracy itself."""
+    stats = trial_stats(rounds, metric)
+    dense = stats[stats["round"] == 0]["mean"]
+    base = float(dense.iloc[0]) if not dense.empty else np.nan
+    pruned = stats[stats["round"] > 0]
+    order = pruned.drop_duplicates("round").sort_values("round")
+    labels = {r: f"round {r}<br>{w:.1f} %" for r, w in zip(order["round"], order.weights_remaining)}
+    fig = go.Figure()
+    for variant in VARIANTS:
+        s = pruned[pruned.variant == variant]
+        if s.empty:
+            continue
+        gap = s["mean"] - base
+        fig.add_trace(go.Bar(
+            x=[labels[r] for r in s["round"]], y=gap, name=LABELS[variant], marker_color=COLORS[variant],
+            error_y=dict(type="data", symmetric=False, array=s.hi - s["mean"], arrayminus=s["mean"] - s.lo,
+                         visible=bool((s.hi - s.lo).max() > 0)),
+            customdata=np.stack([s["mean"], s.trials], axis=1),
+            hovertemplate=f"{LABELS[variant]}<br>%{{x}}<br>%{{customdata[0]:.2f}} % "
+                          f"(%{{y:+.2f}} points vs dense)<extra></extra>"))
+    fig.add_hline(y=0, line=dict(color=COLORS["dense"], dash="dot"),
+                  annotation_text=f"dense network {base:.1f} %", annotation_position="top right")
+    fig.update_layout(barmode="group")
+    return _style(fig, "Accuracy compared with the dense network, round by round",
+                  "round · weights remaining", "test accuracy minus dense (points)")

@@ -1,0 +1,86 @@
+"""Plain-language sentences generated from a run's rounds table (numbers are means over trials)."""
+from __future__ import annotations
+
+import pandas as pd
+
+NAMES = {"ticket": "the ticket", "reinit": "reinit", "random": "a random mask"}
+MATCH_POINTS = 1.0  # "matches the dense network" = within this many percentage points
+
+
+def pct(fraction: float, digits: int = 1) -> str:
+    return f"{100 * fraction:.{digits}f} %"
+
+
+def means(rounds: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
+    """One row per (round, variant): mean weights remaining and mean `metric` over trials."""
+    g = rounds.groupby(["round", "variant"], sort=True)
+    return pd.DataFrame({"weights_remaining": g["weights_remaining"].mean(), metric: g[metric].mean()}).reset_index()
+
+
+def dense_accuracy(rounds: pd.DataFrame, metric: str = "test_accuracy") -> float | None:
+    dense = rounds[rounds["round"] == 0]
+    return float(dense[metric].mean()) if not dense.empty else None
+
+
+def round_sentence(rounds: pd.DataFrame, round: int, metric: str = "test_accuracy") -> str:
+    """E.g. 'At 10.7 % of weights the ticket reaches 93.4 %, reinit 91.9 %, a random mask 89.8 %; dense 94.1 %.'"""
+    m = means(rounds, metric)
+    here = m[m["round"] == round]
+    if here.empty:
+        return f"Round {round} has not finished yet."
+    parts = []
+    for variant in ("ticket", "reinit", "random"):
+        row = here[here.variant == variant]
+        if not row.empty:
+            parts.append(f"{NAMES[variant]} {pct(float(row[metric].iloc[0]))}")
+    if parts:
+        parts[0] = parts[0].replace("the ticket ", "the ticket reaches ", 1)
+    dense = dense_accuracy(rounds, metric)
+    tail = f"; dense {pct(dense)}" if dense is not None and round != 0 else ""
+    if round == 0:
+        return f"The dense network (all weights, round 0) reaches {pct(float(here[metric].iloc[0]))}."
+    return f"At {pct(float(here.weights_remaining.iloc[0]))} of weights {', '.join(parts)}{tail}."
+
+
+def smallest_matching(rounds: pd.DataFrame, variant: str, metric: str = "test_accuracy") -> float | None:
+    """Fewest weights (fraction) at which `variant`, and every larger network of it, stays within
+    MATCH_POINTS of dense; None if even its first pruned round falls below that."""
+    m = means(rounds, metric)
+    dense = dense_accuracy(rounds, metric)
+    if dense is None:
+        return None
+    s = m[(m.variant == variant) & (m["round"] > 0)].sort_values("round")
+    best = None
+    for _, row in s.iterrows():
+        if 100 * (row[metric] - dense) < -MATCH_POINTS:
+            break
+        best = float(row.weights_remaining)
+    return best
+
+
+def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy") -> list[str]:
+    """A few sentences a newcomer can read instead of the plots."""
+    if rounds.empty:
+        return ["No round has finished yet."]
+    last = int(rounds["round"].max())
+    out = [round_sentence(rounds, last, metric)]
+    if last == 0:
+        return out
+    variants = [v for v in ("ticket", "reinit", "random") if v in set(rounds.variant)]
+    m = means(rounds, metric)
+    at_first = m[m["round"] == 1].set_index("variant")["weights_remaining"]
+    held = []
+    for variant in variants:
+        w = smallest_matching(rounds, variant, metric)
+        unit = "" if held else " of weights"
+        held.append(f"{NAMES[variant]} down to {pct(w)}{unit}" if w is not None
+                    else f"{NAMES[variant]} not even at {pct(float(at_first[variant]))}{unit}")
+    out.append(f"Within {MATCH_POINTS:g} point of the dense network (or better): {', '.join(held)}.")
+    es = means(rounds, "early_stop_iteration")
+    dense_es = es[es["round"] == 0]["early_stop_iteration"]
+    at_last = es[es["round"] == last].set_index("variant")["early_stop_iteration"]
+    if not dense_es.empty and "ticket" in at_last:
+        bits = [f"{NAMES[v]} at iteration {at_last[v]:.0f}" for v in variants if v in at_last]
+        out.append(f"Lowest validation loss (the early-stopping point) in the last round: {', '.join(bits)}; "
+                   f"the dense network at iteration {float(dense_es.iloc[0]):.0f}.")
+    return out
