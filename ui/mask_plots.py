@@ -86,7 +86,7 @@ def survival_map(mask: np.ndarray, input_shape: tuple[int, ...], layer: str = "f
     kept = input_survival(mask, input_shape)
     units = mask.shape[0]
     if kept.ndim == 2:
-        fig = go.Figure(go.Heatmap(z=kept, zmin=0, zmax=units, colorscale="Viridis",
+        fig = go.Figure(go.Heatmap(z=kept, zmin=0, zmax=max(1, int(kept.max())), colorscale="Viridis",
                                    colorbar=dict(title="units<br>connected"),
                                    hovertemplate="pixel (row %{y}, col %{x}): %{z} of " + f"{units}<extra></extra>"))
         _style(fig, f"Connections each input pixel keeps into {layer} (of {units})", "pixel column", "pixel row")
@@ -111,16 +111,18 @@ def receptive_fields(mask: np.ndarray, input_shape: tuple[int, ...], units: int 
         order = np.argsort(-m.sum(axis=1), kind="stable")[:units]
         per_row = math.ceil(math.sqrt(len(order)))
         n_rows = math.ceil(len(order) / per_row)
-        tile = np.full((n_rows * (h + 1) - 1, per_row * (w + 1) - 1), np.nan, np.float32)
+        gap = 1 + max(h, w) // 14  # a visible gutter between the units' tiles
+        tile = np.full((n_rows * (h + gap) - gap, per_row * (w + gap) - gap), np.nan, np.float32)
         for k, unit in enumerate(order):
             field = m[unit].reshape(input_shape).any(axis=0)
             r, c = divmod(k, per_row)
-            tile[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = field
+            tile[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = field
         fig = go.Figure(go.Heatmap(z=tile, zmin=0, zmax=1, colorscale=KEPT_SCALE, showscale=False,
                                    hovertemplate="%{z:.0f} (1 = kept)<extra></extra>"))
         _style(fig, f"What {len(order)} units still see (dark = kept)", "", "")
-        fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, constrain="domain")
-        fig.update_xaxes(showticklabels=False, constrain="domain")
+        fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, constrain="domain", showgrid=False)
+        fig.update_xaxes(showticklabels=False, constrain="domain", showgrid=False, zeroline=False)
+        fig.update_layout(plot_bgcolor="#9a9a9a")  # the gutters between tiles
         return fig
     positions = np.arange(m.shape[1])
     counts = m.sum(axis=1)
@@ -129,8 +131,7 @@ def receptive_fields(mask: np.ndarray, input_shape: tuple[int, ...], units: int 
     fig = go.Figure(go.Heatmap(z=m[order].astype(np.float32), zmin=0, zmax=1, colorscale=KEPT_SCALE, showscale=False,
                                customdata=np.broadcast_to(order[:, None], m.shape),
                                hovertemplate="unit %{customdata}, input %{x}: %{z:.0f} (1 = kept)<extra></extra>"))
-    _style(fig, "Each unit's kept inputs, units sorted by where their inputs are centred",
-           "input position", "units (sorted)")
+    _style(fig, "Every unit's kept inputs (dark = kept)", "input position", "units, sorted by centre")
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     return fig
 

@@ -58,8 +58,9 @@ so big layers can end up much sparser than small ones.""",
     "survival": """\
 For the first layer only: **how many connections each input still has** to the layer's units, drawn in the
 input's own shape (for images: one square per pixel). Bright inputs are still heavily used; dark ones have lost
-most of their connections. On digit images the border pixels are always blank, so pruning removes their weights
-first and the surviving connections gather in the middle — the ticket learns where the information is.""",
+most of their connections. With long enough training the surviving connections gather where the information is
+(on digits: the middle, as the border pixels are always blank). With a short training budget the weights move
+little from their random start, so the map stays nearly even — that is a real result too.""",
     "survival_sequence": """\
 For the first layer only: **how many connections each input position still has** to the layer's units. On
 MNIST-1D, tickets tend to keep neighbouring inputs together (local, convolution-like receptive fields).""",

@@ -116,6 +116,9 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
                                      line=dict(color=COLORS["dense"], dash="dot", width=1.5),
                                      hovertemplate=f"{name}: %{{y:.4g}}<extra></extra>"))
     _style(fig, title or f"{METRICS[metric][0]} as weights are pruned", "", METRICS[metric][0])
+    if many:  # one legend entry per run and variant: a column on the right reads better than rows below
+        fig.update_layout(legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top", font_size=11),
+                          height=HEIGHT + 40)
     _weights_axis(fig, ticks or [100.0])
     if planned:
         lo = np.log10(max(min(planned) * 100, 1e-3))
@@ -136,8 +139,8 @@ def _curve_traces(fig: go.Figure, curves: pd.DataFrame, metric: str, name: str, 
         return
     if (s.hi - s.lo).max() > 0:
         fig.add_trace(_band(s.iteration.to_numpy(), s.lo.to_numpy(), s.hi.to_numpy(), color, name), row=row, col=col)
-    fig.add_trace(go.Scatter(x=s.iteration, y=s["mean"], mode="lines", name=name, legendgroup=name, showlegend=legend,
-                             line=dict(color=color, dash=dash, width=2),
+    fig.add_trace(go.Scatter(x=s.iteration, y=s["mean"], mode="lines" if len(s) > 2 else "lines+markers", name=name, legendgroup=name, showlegend=legend,
+                             line=dict(color=color, dash=dash, width=2), marker=dict(color=color),
                              hovertemplate=f"{name}<br>iteration %{{x}}: %{{y:.4g}}<extra></extra>"),
                   row=row, col=col)
 
@@ -223,8 +226,7 @@ def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy") -
             customdata=np.stack([s["mean"], s.trials], axis=1),
             hovertemplate=f"{LABELS[variant]}<br>%{{x}}<br>%{{customdata[0]:.2f}} % "
                           f"(%{{y:+.2f}} points vs dense)<extra></extra>"))
-    fig.add_hline(y=0, line=dict(color=COLORS["dense"], dash="dot"),
-                  annotation_text=f"dense network {base:.1f} %", annotation_position="top right")
+    fig.add_hline(y=0, line=dict(color=COLORS["dense"], dash="dot"))
     fig.update_layout(barmode="group")
-    return _style(fig, "Accuracy compared with the dense network, round by round",
-                  "round · weights remaining", "test accuracy minus dense (points)")
+    return _style(fig, "Accuracy compared with the dense network, round by round", "round · weights remaining",
+                  f"points above / below dense ({base:.1f} %)")
