@@ -1,0 +1,23 @@
+"""Lottery Ticket Explorer in the browser: `streamlit run app.py`.
+
+The pages only read and write through lth_core (the run store, jobs, configs, estimates); training runs
+in a background worker process, so the pages never block and a reload shows the same state.
+"""
+import streamlit as st
+
+from ui.widgets import ICONS, PAGES, guard
+
+st.set_page_config(page_title="Lottery Ticket Explorer", page_icon=":material/confirmation_number:", layout="wide")
+
+pages = [
+    st.Page(PAGES["new"], title="New experiment", icon=ICONS["new"], default=True),
+    st.Page(PAGES["live"], title="Live run", icon=ICONS["live"]),
+    st.Page(PAGES["results"], title="Results", icon=ICONS["results"]),
+    st.Page(PAGES["masks"], title="Masks", icon=ICONS["masks"]),
+    st.Page(PAGES["compare"], title="Compare", icon=ICONS["compare"]),
+]
+page = st.navigation(pages)
+st.sidebar.caption("Lottery Ticket Explorer · finds winning tickets (Frankle & Carbin, 2019) by iterative "
+                   "magnitude pruning. Runs keep going when you close the tab.")
+with guard(page.title):
+    page.run()

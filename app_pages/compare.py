@@ -1,0 +1,57 @@
+"""Compare: the winning ticket against reinit and random masks at each sparsity, with the dense
+baseline: a plain-language summary, accuracy round by round, and learning curves at one round."""
+import pandas as pd
+import streamlit as st
+
+from ui import plots
+from ui.summary import means, pct, round_sentence, run_summary
+from ui.widgets import chart, explain, run_picker, store, url_choice, variant_legend
+
+st.title("Compare: ticket vs. controls")
+run_id = run_picker()
+info = store().get_run(run_id)
+rounds = store().rounds(run_id)
+pruned = sorted(r for r in rounds["round"].unique().tolist() if r > 0)
+
+st.subheader("In plain words")
+st.markdown("\n".join(f"- {line}" for line in run_summary(rounds)))
+if len(info.variants) == 1:
+    st.info("This run trained no controls (reinit, random mask), so there is nothing to compare the ticket with. "
+            "Tick them on **New experiment** for the next run.")
+if not pruned:
+    st.info("No pruned round has finished yet; the comparison starts after round 1.")
+    st.stop()
+
+rnd = url_choice("round", pruned, "Round to look at", kind="select_slider", default=pruned[-1],
+                 format_func=lambda r: f"{r} ({pct(rounds[rounds['round'] == r].weights_remaining.mean())})")
+st.markdown(f"#### {round_sentence(rounds, rnd)}")
+m = means(rounds).set_index(["round", "variant"])["test_accuracy"]
+dense = m.get((0, "ticket"))
+cols = st.columns(len(info.variants) + 1)
+for col, variant in zip(cols, info.variants):
+    value = m.get((rnd, variant))
+    if value is not None:
+        col.metric(plots.LABELS[variant], pct(value), None if dense is None else f"{100 * (value - dense):+.1f} pts vs dense")
+if dense is not None:
+    cols[-1].metric("dense network (round 0)", pct(dense))
+
+variant_legend()
+chart(plots.accuracy_gap_by_round(rounds), "gap")
+curves = store().curves(run_id)
+chart(plots.compare_curves(curves[curves["round"].isin([0, rnd])], rnd), "compare_curves")
+
+st.subheader("Round by round")
+acc = means(rounds).pivot(index="round", columns="variant", values="test_accuracy")
+stop = means(rounds, "early_stop_iteration").pivot(index="round", columns="variant", values="early_stop_iteration")
+remaining = rounds.groupby("round").weights_remaining.mean()
+table = pd.DataFrame({"weights remaining": remaining.map(pct)})
+short = {"ticket": "ticket", "reinit": "reinit", "random": "random mask"}
+for variant in info.variants:
+    if variant in acc:
+        table[f"{short[variant]}: accuracy"] = acc[variant].map(lambda v: pct(v) if v == v else "")
+for variant in info.variants:
+    if variant in stop:
+        table[f"{short[variant]}: early stop"] = stop[variant].map(lambda v: f"{v:.0f}" if v == v else "")
+st.caption("Test accuracy (mean over trials) and the early-stopping iteration (lowest validation loss) of every round.")
+st.dataframe(table.reset_index(), hide_index=True)
+explain("table")

@@ -1,0 +1,84 @@
+"""Live run: progress of the round in flight, its learning curves, the accuracy plot growing round by
+round, and Cancel / Resume. Everything is read from the store about once a second, so a reload, a
+second tab or another browser shows the same state."""
+import pandas as pd
+import streamlit as st
+
+from lth_core import jobs
+from lth_core.store import ACTIVE, RESUMABLE
+from ui import plots
+from ui.plots import LABELS
+from ui.summary import pct, run_summary
+from ui.widgets import chart, guarded, run_links, run_picker, store, variant_legend
+
+st.title("Live run")
+run_id = run_picker(need_rounds=False)
+info = store().get_run(run_id)
+REFRESH_S = 1.0 if info.status in ACTIVE else None
+
+
+@st.fragment(run_every=REFRESH_S)
+@guarded
+def live_view() -> None:
+    run = store().get_run(run_id)
+    if (run.status in ACTIVE) != (REFRESH_S is not None):
+        st.rerun(scope="app")  # the run started or ended: redraw the page, refreshing only while it trains
+    total = (run.rounds_total or 0) + 1
+    rnd = run.round if run.round is not None else 0
+    st.subheader(f"{run.name}")
+    state = {"queued": "waiting for a free worker (runs train one after another)", "running": "training",
+             "finished": "finished", "failed": "failed", "cancelled": "cancelled", "interrupted": "interrupted"}
+    st.markdown(f"**Status: {run.status}** — {state.get(run.status, run.status)} · run `{run.id}` · "
+                f"{run.config.dataset}, {run.config.arch} · on {run.device or 'cpu'}")
+    if run.status == "failed":
+        st.error(f"The run failed: {run.error or 'no reason was recorded'}", icon=":material/error:")
+    elif run.status in ("cancelled", "interrupted"):
+        st.warning(f"The run was {run.status}" + (f": {run.error}" if run.error else "") +
+                   f". Rounds already finished are kept ({run.rounds_done} of {total}).", icon=":material/stop_circle:")
+    done_iters = run.iteration or 0
+    fraction = (run.rounds_done + (done_iters / run.iterations if run.status in ACTIVE and run.iterations else 0)) / total
+    st.progress(min(1.0, fraction), text=f"{run.rounds_done} of {total} rounds done")
+    planned = run.planned_remaining
+    rounds = store().rounds(run_id)
+    cols = st.columns(4)
+    cols[0].metric("Round", f"{rnd} of {total - 1}", help="round 0 trains the dense network; rounds 1… are pruned")
+    cols[1].metric("Weights remaining", pct(planned[rnd]) if rnd < len(planned) else "—")
+    cols[2].metric("Iteration", f"{done_iters} of {run.iterations or '?'}", help="training steps of this round")
+    ticket = rounds[rounds.variant == "ticket"]
+    cols[3].metric("Ticket accuracy, last finished round", pct(ticket.groupby("round").test_accuracy.mean().iloc[-1])
+                   if not ticket.empty else "—")
+    names = [LABELS[v] for v in (run.variant or "").split("+") if v in LABELS]
+    if names and run.status in ACTIVE:
+        st.caption(f"Training together now: {', '.join(names)}" + (f" ({run.config.trials} trials each)"
+                                                                    if run.config.trials > 1 else "") + ".")
+    curves = store().curves(run_id, round=rnd)
+    if rnd:
+        curves = pd.concat([store().curves(run_id, round=0), curves])
+    variant_legend(["ticket", *run.variants[1:], "dense"])
+    if curves.empty:
+        st.info("The first evaluation of this round appears here in a moment.")
+    else:
+        chart(plots.compare_curves(curves, rnd, title=f"Learning curves of round {rnd}" +
+                                   (" (training now)" if run.status in ACTIVE else "")), "live_curves")
+    if rounds.empty:
+        st.info("The accuracy plot starts when round 0 (the dense network) finishes.")
+    else:
+        chart(plots.accuracy_vs_weights(rounds, planned=planned, title="Test accuracy of every finished round"),
+              "live_accuracy")
+    if not rounds.empty:
+        st.markdown("\n".join(f"- {line}" for line in run_summary(rounds)))
+
+    if run.status in ACTIVE:
+        if st.button("Cancel the run", icon=":material/stop:", help="stops after the current step; finished rounds are kept"):
+            jobs.cancel(run_id)
+            st.toast("Cancelling… finished rounds are kept.")
+    elif run.status in RESUMABLE and run.rounds_done < total:
+        if st.button("Resume", icon=":material/play_arrow:", help="continue from the last finished round"):
+            jobs.resume(run_id)
+            st.rerun(scope="app")
+    if run.status == "finished":
+        st.success("Finished. Explore what came out:", icon=":material/check_circle:")
+        run_links(run_id, ("results", "masks", "compare"))
+
+
+live_view()

@@ -1,0 +1,72 @@
+"""Masks: which weights a round kept, layer by layer; what the first layer still sees; how masks
+change between rounds; and how big the kept and pruned weights were at initialisation."""
+import math
+
+import streamlit as st
+
+from ui import mask_plots
+from ui.plots import LABELS
+from ui.summary import pct
+from ui.widgets import chart, dataset_shape, run_picker, store, url_choice
+
+st.title("Masks")
+run_id = run_picker()
+info = store().get_run(run_id)
+rounds = store().rounds(run_id)
+c1, c2, c3 = st.columns([3, 1, 1])
+available = sorted(rounds["round"].unique().tolist())
+rnd = url_choice("round", available, "Round (0 = the dense network; later rounds are smaller)", container=c1,
+                 kind="select_slider", default=available[-1]) if len(available) > 1 else available[0]
+in_round = rounds[rounds["round"] == rnd]
+variant = url_choice("variant", [v for v in info.variants if v in set(in_round.variant)], "Variant", container=c2,
+                     format_func=LABELS.get)
+trial = url_choice("trial", sorted(in_round.trial.unique().tolist()), "Trial", container=c3)
+masks = store().masks(run_id, trial, rnd, variant)
+kept, total = sum(int(m.sum()) for m in masks.values()), sum(m.size for m in masks.values())
+st.markdown(f"**Round {rnd}, {LABELS[variant]}, trial {trial}: {pct(kept / total)} of the weights remain** "
+            f"({kept:,} of {total:,}).")
+
+st.header("Each layer's mask")
+for tab, (layer, mask) in zip(st.tabs(list(masks)), masks.items()):
+    with tab:
+        grid, (fy, fx) = mask_plots.block_average(mask)
+        rows, cols = mask_plots.as_matrix(mask).shape
+        note = (f"This {rows}×{cols} matrix is too big to draw cell by cell, so each cell shows the **fraction kept** in "
+                f"a block of {fy}×{fx} weights ({grid.shape[0]}×{grid.shape[1]} cells)." if fy * fx > 1 else
+                "Every cell is one weight.")
+        if mask.ndim == 4:
+            note += " A conv layer's kernels are laid out along each row (input channel × kernel position)."
+        chart(mask_plots.mask_heatmap(mask, layer), "heatmap", downsample=note)
+chart(mask_plots.layer_bars(store().layers(run_id)[lambda d: d.trial == trial], rnd, variant), "layer_bars")
+
+first, first_mask = next(iter(masks.items()))
+kind, shape = dataset_shape(info.config.dataset, info.config.label_col)
+st.header(f"What the first layer ({first}) still sees")
+if first_mask.ndim == 2 and first_mask.shape[1] == math.prod(shape):
+    left, right = st.columns(2)
+    with left:
+        chart(mask_plots.survival_map(first_mask, shape, first), "survival" if kind == "image" else "survival_sequence")
+    with right:
+        chart(mask_plots.receptive_fields(first_mask, shape), "fields" if kind == "image" else "fields_rows")
+else:
+    st.info(f"The first layer of {info.config.arch} is convolutional: each of its weights is shared by every "
+            "position of the input, so there is no per-pixel map. Its kernels are in the heatmap above.")
+
+st.header("How masks change from round to round")
+if len(available) > 1:
+    series = {(r, v): store().masks(run_id, trial, r, v) for r in available
+              for v in ("ticket", "random") if v in info.variants and (r > 0 or v == "ticket")}
+    chart(mask_plots.overlap_plot(mask_plots.overlap_table(series)), "overlap")
+else:
+    st.info("Only one round has finished so far; the overlap needs two.")
+
+st.header("Initial magnitudes of kept and pruned weights")
+hist_layer = url_choice("layer", list(masks), "Layer", format_func=str)
+init = store().init_weights(run_id, trial).get(f"{hist_layer}.weight")
+if init is None:
+    st.info(f"No initial weights are stored for {hist_layer}.")
+else:
+    if variant == "reinit":
+        st.caption("Reinit trains from a fresh random init that is not stored; shown here: its mask (the ticket's) "
+                   "against the original init.")
+    chart(mask_plots.init_magnitude_histogram(init, masks[hist_layer]), "magnitudes")

@@ -1,0 +1,49 @@
+"""New experiment: choose what to train and how to prune, see the cost, press Run."""
+import streamlit as st
+
+from lth_core import jobs
+from ui import notes
+from ui.form import check, experiment_form
+from ui.summary import pct
+from ui.widgets import PAGES, store
+
+st.title("New experiment")
+st.markdown("Find a **winning ticket**: a small sub-network that trains as well as the full network. "
+            "The defaults finish in well under a minute on a laptop.")
+runs = store().list_runs()
+with st.expander("New to lottery tickets? Read this first (1 minute)", expanded=runs.empty):
+    st.markdown(notes.INTRO)
+
+settings, name = experiment_form()
+checked = check(settings)
+
+st.divider()
+if checked.ok:
+    e = checked.estimate
+    cols = st.columns(4)
+    cols[0].metric("Trainings", e.trainings, help="dense network once per trial, then every variant of every round")
+    cols[1].metric("Pruning rounds", e.rounds)
+    cols[2].metric("Smallest network", pct(e.final_remaining), help=f"of {e.weights:,} prunable weights")
+    cols[3].metric("Rough time", e.describe().rsplit("about ", 1)[-1])
+    st.caption(f"This run: {e.describe()}.")
+    with st.expander("How is this estimated?"):
+        st.markdown(notes.NOTES["estimate"])
+else:
+    st.error(f"Cannot run this yet: {checked.problem}", icon=":material/block:")
+
+if st.button("Run", icon=":material/play_arrow:", type="primary", disabled=not checked.ok, key="run_button"):
+    run_id = jobs.submit(checked.config, name=name.strip() or None)
+    st.session_state["sel:run"] = run_id
+    st.switch_page(PAGES["live"], query_params={"run": run_id})
+
+if not runs.empty:
+    st.subheader("Your runs")
+    table = runs.assign(
+        progress=[f"{int(d)} of {int(t) + 1}" if t == t and t is not None else "" for d, t in zip(runs.rounds_done, runs.rounds_total)],
+        ticket=[pct(a) if a == a and a is not None else "" for a in runs.test_accuracy],
+        weights=[pct(w) if w == w and w is not None else "" for w in runs.weights_remaining],
+        created=[str(c)[:16].replace("T", " ") for c in runs.created_at])
+    st.dataframe(table[["id", "name", "status", "dataset", "arch", "progress", "weights", "ticket", "created"]],
+                 hide_index=True, column_config={
+                     "progress": "rounds done", "weights": "weights left", "ticket": "ticket test accuracy"})
+    st.caption("Open a run on **Live run**, **Results**, **Masks** or **Compare** (pick it at the top of the page).")

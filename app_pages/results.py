@@ -1,0 +1,65 @@
+"""Results: accuracy and early stopping against weights remaining for one run or several overlaid,
+learning curves of any round, and the table as CSV."""
+import pandas as pd
+import streamlit as st
+
+from ui import plots
+from ui.summary import run_summary
+from ui.widgets import chart, explain, run_picker, store, url_choice, url_multi, variant_legend
+
+st.title("Results")
+run_ids = run_picker(multi=True)
+infos = {i: store().get_run(i) for i in run_ids}
+names = {i: f"{info.name} ({i})" for i, info in infos.items()}
+frames = [store().rounds(i).assign(run=names[i], run_id=i) for i in run_ids]
+rounds = pd.concat(frames, ignore_index=True)
+if rounds.empty:
+    st.info("None of these runs has finished a round yet.")
+    st.stop()
+for i in run_ids:
+    r = rounds[rounds.run_id == i]
+    if not r.empty:
+        if len(run_ids) > 1:
+            st.markdown(f"**{names[i]}**")
+        st.markdown("\n".join(f"- {line}" for line in run_summary(r.drop(columns=["run", "run_id"]))))
+variant_legend()
+if len(run_ids) > 1:
+    st.caption("Runs are told apart by line style (solid, dashed, dotted …); colours are the variants.")
+
+chart(plots.accuracy_vs_weights(rounds, "test_accuracy", title="Test accuracy as the network is pruned"),
+      "accuracy")
+left, right = st.columns(2) if len(run_ids) == 1 else (st.container(), st.container())
+with left:
+    chart(plots.accuracy_vs_weights(rounds, "early_stop_test_accuracy",
+                                    title="Test accuracy at the early-stopping iteration"), "early_accuracy")
+with right:
+    chart(plots.accuracy_vs_weights(rounds, "early_stop_iteration", title="When training peaked (early stopping)"),
+          "early_iteration")
+
+st.header("Learning curves of any round")
+c1, c2, c3 = st.columns([2, 1, 1]) if len(run_ids) > 1 else (None, *st.columns(2))
+curve_run = url_choice("curves_run", run_ids, "Run", container=c1, format_func=names.get) if c1 else run_ids[0]
+info = infos[curve_run]
+variant = url_choice("variant", info.variants, "Variant", container=c2, format_func=plots.LABELS.get)
+metric = url_choice("metric", ["test_accuracy", "val_loss", "train_loss", "val_accuracy"], "Measure",
+                    container=c3, format_func=lambda m: plots.METRICS[m][0])
+own = rounds[rounds.run_id == curve_run]
+available = sorted(own["round"].unique().tolist())
+shown = url_multi("rounds", available, "Rounds", default=available, placeholder="choose rounds to draw")
+if shown:
+    curves = store().curves(curve_run)
+    chart(plots.curves_by_round(curves[curves["round"].isin(shown)], own, variant, metric), "curves_by_round")
+
+st.header("The numbers")
+table = rounds.drop(columns=["run"]).rename(columns={"run_id": "run"})
+table = table[["run"] + [c for c in table.columns if c != "run"]]
+st.dataframe(table, hide_index=True, column_config={
+    "weights_remaining": st.column_config.NumberColumn("weights remaining", format="percent"),
+    "test_accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
+    "val_accuracy": st.column_config.NumberColumn("validation accuracy", format="percent"),
+    "early_stop_test_accuracy": st.column_config.NumberColumn("test acc. at early stop", format="percent"),
+    "early_stop_iteration": "early-stop iteration", "early_stop_val_loss": "min. validation loss",
+    "train_seconds": st.column_config.NumberColumn("train seconds", format="%.2f")})
+st.download_button("Download the table as CSV", data=table.to_csv(index=False).encode(), icon=":material/download:",
+                   file_name=f"lottery-{'-'.join(run_ids)}.csv", mime="text/csv")
+explain("table")

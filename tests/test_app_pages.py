@@ -1,0 +1,208 @@
+"""Every page through Streamlit's AppTest, on a store holding real tiny runs (see conftest.app_store)."""
+import base64
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lth_core.store import RunStore
+from ui import summary
+
+TIMEOUT = 90
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture
+def runs(app_store, monkeypatch):
+    monkeypatch.setenv("LTH_HOME", str(app_store["home"]))
+    return app_store
+
+
+def page(name: str, **params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page(f"app_pages/{name}.py")
+    return at.run()
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def values(v) -> list:
+    """A trace's x / y / z as a list: plotly sends numpy arrays as base64 'bdata'."""
+    if isinstance(v, dict) and "bdata" in v:
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        shape = [int(n) for n in str(v.get("shape", len(a))).split(",")]
+        return a.reshape(shape).tolist()
+    return list(v)
+
+
+def titles(at: AppTest) -> list[str]:
+    return [f["layout"]["title"]["text"] for f in figures(at)]
+
+
+def text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_new_experiment_estimates_the_default_run(tmp_path):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    no_errors(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Trainings"] == "16" and metrics["Pruning rounds"] == "5"  # 1 dense + 5 rounds × 3 variants
+    assert metrics["Smallest network"] == "32.9 %"
+    assert any("16 trainings of" in c.value and "about" in c.value for c in at.caption)
+    assert not at.button(key="run_button").disabled
+    assert at.selectbox(key="form:dataset").value == "mnist-5k"
+    assert at.selectbox(key="form:arch").value == "lenet-300-100"
+
+
+def test_an_invalid_combination_is_blocked_with_a_message_naming_the_field():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.selectbox(key="form:dataset").set_value("wine")
+    at.selectbox(key="form:arch").set_value("conv-2").run()
+    (error,) = at.error
+    assert "**Architecture** (`arch`)" in error.value and "tabular" in error.value
+    assert at.button(key="run_button").disabled
+    at.selectbox(key="form:arch").set_value("mlp").run()
+    at.radio(key="form:reset").set_value("rewind").run()
+    at.number_input(key="form:rewind_k").set_value(100_000).run()
+    (error,) = at.error
+    assert "**After pruning** (`reset`)" in error.value and "at most" in error.value
+    assert at.button(key="run_button").disabled
+
+
+def test_run_submits_a_background_job_and_opens_the_live_view(lth_home):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.selectbox(key="form:dataset").set_value("moons")
+    at.selectbox(key="form:arch").set_value("mlp").run()
+    at.text_input(key="form:hidden").set_value("8")
+    at.number_input(key="form:epochs").set_value(0.5)
+    at.number_input(key="form:rounds").set_value(1)
+    at.checkbox(key="form:control_random").uncheck()
+    at.text_input(key="form:name").set_value("from the form").run()
+    no_errors(at)
+    at.button(key="run_button").click().run()
+    run_id = at.query_params["run"]
+    store = RunStore()
+    info = store.get_run(run_id)
+    assert info.name == "from the form" and info.config.dataset == "moons" and info.variants == ["ticket", "reinit"]
+    assert at.title[0].value == "Live run"
+    deadline = time.time() + 120
+    while store.get_run(run_id).active:
+        assert time.time() < deadline
+        time.sleep(0.5)
+    at = page("live_run", run=run_id)
+    assert "**Status: finished**" in text(at)
+    store.close()
+
+
+def test_live_run_shows_a_finished_run_from_the_store(runs):
+    done = runs["done"]
+    at = page("live_run", run=done)
+    no_errors(at)
+    assert "**Status: finished**" in text(at) and "tiny digits run" in [h.value for h in at.subheader]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Round"] == "2 of 2" and metrics["Iteration"].endswith(f"of {RunStore().get_run(done).iterations}")
+    rounds = RunStore().rounds(done)
+    assert metrics["Ticket accuracy, last finished round"] == summary.pct(rounds[(rounds["round"] == 2) & (rounds.variant == "ticket")].test_accuracy.mean())
+    assert titles(at) == ["Learning curves of round 2", "Test accuracy of every finished round"]
+    assert summary.round_sentence(rounds, 2) in text(at)
+    assert not [b for b in at.button if "Cancel" in b.label]
+
+
+def test_a_failed_run_shows_its_one_line_reason(runs):
+    failed = runs["failed"]
+    at = page("live_run", run=failed)
+    assert not at.exception
+    (error,) = at.error
+    assert error.value.startswith("The run failed: ") and "tabular" in error.value
+    assert "\n" not in error.value and "Traceback" not in error.value
+
+
+def test_results_shows_the_store_and_overlays_runs(runs):
+    done = runs["done"]
+    at = page("results", run=done)
+    no_errors(at)
+    rounds = RunStore().rounds(done)
+    assert summary.round_sentence(rounds, 2) in text(at)
+    assert titles(at)[:3] == ["Test accuracy as the network is pruned", "Test accuracy at the early-stopping iteration",
+                              "When training peaked (early stopping)"]
+    first = figures(at)[0]
+    ticket = next(t for t in first["data"] if t["name"] == "winning ticket")
+    assert values(ticket["x"]) == pytest.approx(list(rounds[rounds.variant == "ticket"].groupby("round").weights_remaining.mean() * 100))
+    assert first["layout"]["xaxis"]["type"] == "log" and first["layout"]["xaxis"]["autorange"] == "reversed"
+    assert len(at.dataframe[0].value) == len(rounds)
+    assert at.get("download_button")
+    at.multiselect(key="w:rounds:multi").set_value([0, 2]).run()
+    assert at.query_params["rounds"] == ["0", "2"]
+    legend = [t["name"] for t in figures(at)[3]["data"] if t.get("showlegend") is not False]
+    assert legend[0] == "round 0 · dense (100 %)" and legend[1].startswith("round 2 · ")
+    # two runs overlaid: the same colours, told apart by line style and name
+    both = page("results", run=[done, runs["other"]])
+    no_errors(both)
+    assert both.multiselect(key="w:run:multi").value == [done, runs["other"]]
+    names = [t["name"] for t in figures(both)[0]["data"]]
+    assert f"winning ticket · tiny digits run ({done})" in names and f"winning ticket · seed 1 ({runs['other']})" in names
+
+
+def test_masks_for_a_chosen_round_with_the_round_in_the_url(runs):
+    done = runs["done"]
+    at = page("masks", run=done)
+    no_errors(at)
+    store = RunStore()
+    masks = store.masks(done, 0, 2, "ticket")
+    kept, total = sum(int(m.sum()) for m in masks.values()), sum(m.size for m in masks.values())
+    assert f"{summary.pct(kept / total)} of the weights remain** ({kept:,} of {total:,})" in text(at)
+    names = titles(at)
+    assert names[0].startswith("fc1: 32×64 weights") and names[1].startswith("output: 10×32 weights")
+    assert "Connections each input pixel keeps into fc1 (of 32)" in names  # digits are 8×8 images
+    heat = figures(at)[names.index("Connections each input pixel keeps into fc1 (of 32)")]
+    assert np.array(values(heat["data"][0]["z"])).shape == (8, 8)
+    assert any(n.startswith("How much of each round's mask") for n in names)
+    assert "Initial magnitude of the weights kept and pruned" in names
+    assert at.query_params["round"] == "2" and at.query_params["variant"] == "ticket"
+    at.select_slider(key="w:round").set_value(0).run()
+    assert at.query_params["round"] == "0" and at.selectbox(key="w:variant").options == ["winning ticket"]
+    assert "100.0 % of the weights remain" in text(at)
+    back = page("masks", run=done, round="1", variant="random", trial="1")  # a link reproduces the view
+    assert "Round 1, random mask, trial 1" in text(back)
+
+
+def test_compare_summarises_ticket_against_controls(runs):
+    done = runs["done"]
+    at = page("compare", run=done, round="1")
+    no_errors(at)
+    rounds = RunStore().rounds(done)
+    assert f"#### {summary.round_sentence(rounds, 1)}" in [m.value for m in at.markdown]
+    metrics = {m.label: m.value for m in at.metric}
+    mean = rounds[rounds["round"] == 1].groupby("variant").test_accuracy.mean()
+    assert metrics["winning ticket"] == summary.pct(mean["ticket"]) and metrics["random mask"] == summary.pct(mean["random"])
+    assert titles(at) == ["Accuracy compared with the dense network, round by round", "Learning curves in round 1"]
+    notes = [e for e in at.expander if e.label == "What am I looking at?"]
+    assert len(notes) >= len(figures(at))  # every plot carries its note
+
+
+def test_pages_without_runs_point_to_new_experiment(lth_home):
+    for name in ("results", "masks", "compare", "live_run"):
+        at = page(name)
+        no_errors(at)
+        assert "Start one on **New experiment**" in at.info[0].value
+
+
+def test_an_unknown_run_in_the_url_falls_back_to_the_newest(runs):
+    done = runs["done"]
+    at = page("compare", run="nosuchrun")
+    no_errors(at)
+    assert "Run `nosuchrun` is not in the run store" in at.warning[0].value
+    assert at.query_params["run"] == runs["other"]  # the newest finished run

@@ -1,0 +1,202 @@
+"""End to end in a real browser: `streamlit run app.py` on a free port, headless Chromium through
+Playwright. Fill the form with a tiny experiment, run it, watch it finish, then visit Results,
+Masks and Compare. Screenshots of every page land in artifacts/screenshots/ (gitignored)."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "artifacts" / "screenshots"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's chromium at {CHROMIUM}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(pid: int | None) -> None:
+    if not pid:
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def server(lth_home):
+    """The app on a free port, with its own LTH_HOME; stops it and any worker it started."""
+    from lth_core import jobs
+    from lth_core.store import RunStore
+
+    port = _free_port()
+    env = dict(os.environ, LTH_HOME=str(lth_home), PYTHONUNBUFFERED="1")
+    log = open(lth_home / "streamlit.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"streamlit did not start: {(lth_home / 'streamlit.log').read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        _stop(proc.pid)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+        store_path = lth_home / "runs.sqlite"
+        if store_path.exists():
+            with RunStore(store_path) as store:
+                for run_id in store.list_runs().query("status in ['queued', 'running']").id:
+                    jobs.cancel(run_id, store_path=store_path)
+            deadline = time.time() + 15  # the scheduler exits on its own a few seconds after the last run
+            while (pid := jobs.scheduler_pid(store_path)) and time.time() < deadline:
+                time.sleep(0.3)
+            _stop(jobs.scheduler_pid(store_path))
+
+
+def settle(page, timeout_s: float = 90) -> None:
+    """Wait until Streamlit has finished the script run and the page has stopped changing."""
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=timeout_s * 1000)  # every page has a title
+    end, last, stable = time.time() + timeout_s, None, 0
+    while time.time() < end and stable < 3:
+        time.sleep(0.4)
+        busy = page.locator('[data-testid="stStatusWidget"]').count() + page.locator('[data-testid="stSpinner"]').count()
+        snap = (page.locator("[data-testid]").count(), len(page.inner_text("body")))
+        stable = stable + 1 if (snap == last and not busy) else 0
+        last = snap
+
+
+def choose(page, label: str, option: str) -> None:
+    page.get_by_role("combobox", name=label, exact=True).click()
+    page.get_by_role("option", name=re.compile("^" + re.escape(option))).first.click()
+    settle(page)
+
+
+def type_into(page, kind: str, label: str, value: str) -> None:
+    field = page.locator(f'[data-testid="{kind}"]').filter(has=page.get_by_text(label, exact=True)).locator("input")
+    field.fill(value)
+    field.press("Enter")
+    settle(page)
+
+
+def shoot(page, name: str) -> Path:
+    """A screenshot of the whole page: Streamlit scrolls inside its own container, so the viewport is
+    first made as tall as the content."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    size = page.viewport_size
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMainBlockContainer\"]')"
+                           ".getBoundingClientRect().height")
+    page.set_viewport_size({"width": size["width"], "height": int(min(max(height + 120, 800), 8000))})
+    page.wait_for_timeout(800)  # plotly redraws at the new size
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+    return path
+
+
+def assert_clean(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stException"]').first.inner_text()
+    errors = page.locator('[data-testid="stAlertContentError"]')
+    assert errors.count() == 0, errors.first.inner_text()
+
+
+def test_a_tiny_experiment_from_form_to_compare(server):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 4200})
+            started = time.perf_counter()
+            page.goto(server)
+            settle(page)
+            load_s = time.perf_counter() - started
+            assert page.get_by_role("heading", name="New experiment").count() == 1
+            assert page.get_by_text("Rough time").count() == 1  # the estimate of the default experiment
+            shoot(page, "1-new-experiment")
+
+            # a tiny experiment: digits, a 32-unit mlp, 2 rounds of 1 epoch
+            choose(page, "Dataset", "digits")
+            choose(page, "Architecture", "mlp")
+            type_into(page, "stTextInput", "Hidden layer sizes", "32")
+            type_into(page, "stNumberInput", "Epochs per round", "1")
+            type_into(page, "stNumberInput", "Batch size", "32")
+            type_into(page, "stNumberInput", "Pruning rounds", "2")
+            type_into(page, "stNumberInput", "Trials", "2")
+            type_into(page, "stTextInput", "Name of the run (optional)", "browser test run")
+            assert "trainings" in page.inner_text("body")
+            page.locator(".st-key-run_button button").click()
+
+            page.wait_for_url(re.compile(r".*/live_run\?run=\w+"), timeout=60_000)
+            try:  # catch the run while it trains, if the machine is slow enough to let us
+                page.get_by_text("Status: running").wait_for(timeout=20_000)
+                page.locator(".js-plotly-plot").first.wait_for(timeout=10_000)
+                shoot(page, "2-live-run-training")
+            except PlaywrightTimeout:
+                pass
+            page.get_by_text("Status: finished").wait_for(timeout=180_000)
+            settle(page)
+            run_id = re.search(r"run=(\w+)", page.url).group(1)
+            assert page.get_by_text("browser test run").count() >= 1
+            assert page.locator(".js-plotly-plot").count() >= 2
+            assert_clean(page)
+            shoot(page, "2-live-run-finished")
+            page.reload()  # a reload shows the same state, read back from the store
+            settle(page)
+            assert page.get_by_text("Status: finished").count() == 1 and run_id in page.url
+
+            # the run's link in a second browser shows the same state
+            other = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
+            other.goto(f"{server}/live_run?run={run_id}")
+            settle(other)
+            assert other.get_by_text("Status: finished").count() == 1
+            assert "3 of 3 rounds done" in other.inner_text("body")
+            other.context.close()
+
+            timings = {"new experiment": load_s}
+            for label, name, plots in (("Results", "3-results", 4), ("Masks", "4-masks", 6), ("Compare", "5-compare", 2)):
+                started = time.perf_counter()
+                page.get_by_role("link", name=label).last.click()
+                page.wait_for_url(re.compile(rf".*/{label.lower()}\?run={run_id}"), timeout=30_000)
+                settle(page)
+                timings[label] = time.perf_counter() - started
+                assert page.locator(".js-plotly-plot").count() >= plots, label
+                assert_clean(page)
+                shoot(page, name)
+            body = page.inner_text("body")
+            assert re.search(r"At \d+\.\d % of weights the ticket reaches \d+\.\d %, reinit \d+\.\d %, "
+                             r"a random mask \d+\.\d %; dense \d+\.\d %\.", body)
+            (SHOTS / "page-load-seconds.txt").write_text("".join(f"{k}: {v:.1f}\n" for k, v in timings.items()))
+        finally:
+            browser.close()

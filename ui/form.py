@@ -1,0 +1,148 @@
+"""The New experiment form: widgets → ExperimentConfig settings, checked by the engine itself.
+
+Widget values are remembered for the session (a visit to another page does not reset the form).
+Checks are the engine's: ExperimentConfig.validated() for ranges, estimate_run() for combinations
+(a conv net on tabular data, a rewind point past the round's iterations ...), each a ConfigError
+naming the field, shown here with the form's label for that field.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from lth_core import ConfigError, ExperimentConfig
+from lth_core.data import list_datasets
+from lth_core.estimate import RunEstimate, estimate_run
+from lth_core.models import ARCHITECTURES
+
+LABELS = {
+    "dataset": "Dataset", "arch": "Architecture", "hidden": "Hidden layer sizes", "width": "Width multiplier",
+    "schedule": "Schedule", "prune_rate": "Prune per round", "rounds": "Pruning rounds",
+    "target_remaining": "Target weights remaining", "scope": "Scope", "rate_fc": "Rate for fully connected layers",
+    "rate_conv": "Rate for conv layers", "rate_output": "Rate for the output layer", "reset": "After pruning",
+    "controls": "Controls", "trials": "Trials", "seed": "Seed", "optimizer": "Optimizer", "lr": "Learning rate",
+    "batch_size": "Batch size", "epochs": "Epochs per round", "iterations": "Iterations per round",
+    "device": "Device", "label_col": "Label column",
+}
+RESETS = {"init": "reset to the original init (the lottery ticket)", "rewind": "rewind to iteration K of the dense run",
+          "none": "fine-tune (keep the trained weights)"}
+
+
+@dataclass(frozen=True)
+class Checked:
+    settings: dict[str, Any]
+    config: ExperimentConfig | None = None
+    estimate: RunEstimate | None = None
+    field: str | None = None
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.estimate is not None
+
+    @property
+    def problem(self) -> str:
+        return f"**{LABELS.get(self.field or '', self.field)}** (`{self.field}`): {self.message}"
+
+
+@st.cache_resource(show_spinner="Loading the datasets…")
+def datasets() -> dict[str, Any]:
+    return {d.name: d for d in list_datasets()}
+
+
+@st.cache_data(show_spinner="Timing a few training steps on this machine…", max_entries=128)
+def _estimate(config_json: str) -> tuple[RunEstimate | None, str | None, str | None]:
+    try:
+        return estimate_run(ExperimentConfig.from_dict(json.loads(config_json))), None, None
+    except ConfigError as exc:
+        return None, exc.field, exc.message
+
+
+def check(settings: dict[str, Any]) -> Checked:
+    """Validate `settings` and estimate the run; never raises for bad input."""
+    try:
+        config = ExperimentConfig.from_dict(settings)
+    except ConfigError as exc:
+        return Checked(settings, field=exc.field, message=exc.message)
+    estimate, field, message = _estimate(config.to_json())
+    return Checked(settings, config, estimate, field, message)
+
+
+def _w(kind: str, label: str, key: str, default: Any, container: Any = st, **kwargs: Any) -> Any:
+    """A form widget that keeps its value for the session, even while its page is not shown."""
+    wkey, keep = f"form:{key}", f"keep:{key}"
+    st.session_state[wkey] = st.session_state.get(wkey, st.session_state.get(keep, default))
+    value = getattr(container, kind)(label, key=wkey, **kwargs)
+    st.session_state[keep] = value
+    return value
+
+
+def experiment_form() -> tuple[dict[str, Any], str]:
+    """Draw the form; return the ExperimentConfig settings it describes and the run's name."""
+    info = datasets()
+    what, how, repeat = st.columns(3, gap="large")
+    s: dict[str, Any] = {}
+    with what:
+        st.subheader("What to train")
+        s["dataset"] = _w("selectbox", LABELS["dataset"], "dataset", "mnist-5k", options=list(info))
+        d = info[s["dataset"]]
+        st.caption(f"{d.description} · {d.kind} data, {d.num_classes} classes")
+        s["arch"] = _w("selectbox", LABELS["arch"], "arch", "lenet-300-100", options=list(ARCHITECTURES),
+                       format_func=lambda a: f"{a} — {ARCHITECTURES[a].description}")
+        if s["arch"] == "mlp":
+            s["hidden"] = _w("text_input", LABELS["hidden"], "hidden", "300,100", help="comma-separated, e.g. 300,100")
+        elif ARCHITECTURES[s["arch"]].needs_image:
+            s["width"] = _w("number_input", LABELS["width"], "width", 0.25, min_value=0.05, max_value=4.0, step=0.05,
+                            help="channels × this; the paper's nets are width 1 (slow on a CPU)")
+        s["epochs"] = _w("number_input", LABELS["epochs"], "epochs", 2.0, min_value=0.1, max_value=100.0, step=0.5,
+                         help="training budget of every round (the paper trains LeNet for about 50 epochs)")
+        c1, c2 = st.columns(2)
+        s["batch_size"] = _w("number_input", LABELS["batch_size"], "batch_size", 60, c1, min_value=1, max_value=4096)
+        s["optimizer"] = _w("selectbox", LABELS["optimizer"], "optimizer", "adam", c2, options=["adam", "sgd"])
+        s["lr"] = _w("number_input", LABELS["lr"], "lr", None, min_value=1e-6, max_value=10.0, format="%.5f",
+                     placeholder="default: 0.0012 for adam, 0.05 for sgd")
+    with how:
+        st.subheader("How to prune")
+        s["schedule"] = _w("radio", LABELS["schedule"], "schedule", "iterative", options=["iterative", "one-shot"],
+                           horizontal=True, help="iterative: prune a little every round; one-shot: train once, "
+                           "prune straight to the final size, retrain")
+        s["prune_rate"] = _w("slider", LABELS["prune_rate"], "prune_rate", 20, min_value=5, max_value=90, step=5,
+                             format="%d %%", help="share of the remaining weights removed each round") / 100
+        by = _w("radio", "Stop after", "stop_by", "rounds", options=["rounds", "target"], horizontal=True,
+                format_func={"rounds": "a number of rounds", "target": "reaching a size"}.get)
+        if by == "rounds":
+            s["rounds"] = _w("number_input", LABELS["rounds"], "rounds", 5, min_value=0, max_value=60,
+                             help="rounds after the dense round 0")
+        else:
+            s["target_remaining"] = _w("number_input", LABELS["target_remaining"] + " (%)", "target", 10.0,
+                                       min_value=0.1, max_value=99.0, step=1.0) / 100
+        s["scope"] = _w("radio", LABELS["scope"], "scope", "layerwise", options=["layerwise", "global"], horizontal=True,
+                        help="layer-wise: each layer loses its rate; global: one magnitude threshold across layers")
+        with st.expander("Rates per layer type (optional)"):
+            for key, hint in (("rate_fc", "same as above"), ("rate_conv", "same as above"), ("rate_output", "half of above")):
+                pct = _w("number_input", LABELS[key] + " (%)", key, None, min_value=0.0, max_value=99.0, step=5.0,
+                         placeholder=hint)
+                s[key] = None if pct is None else pct / 100
+        reset = _w("radio", LABELS["reset"], "reset", "init", options=list(RESETS), format_func=RESETS.get)
+        if reset == "rewind":
+            k = _w("number_input", "Rewind iteration K", "rewind_k", 10, min_value=0, max_value=10_000_000)
+            s["reset"] = f"rewind:{int(k)}"
+        else:
+            s["reset"] = reset
+    with repeat:
+        st.subheader("Controls and repeats")
+        st.caption("Controls train beside the ticket every round, with the same number of weights.")
+        controls = [c for c, text, tip in (
+            ("reinit", "reinit", "the ticket's mask with new random starting weights"),
+            ("random", "random mask", "the ticket's starting weights with a random set of weights removed"))
+            if _w("checkbox", text, f"control_{c}", True, help=tip)]
+        s["controls"] = controls
+        c1, c2 = st.columns(2)
+        s["trials"] = _w("number_input", LABELS["trials"], "trials", 1, c1, min_value=1, max_value=20,
+                         help="independent repeats with different seeds; plots show their mean and range")
+        s["seed"] = _w("number_input", LABELS["seed"], "seed", 0, c2, min_value=0, max_value=2**31 - 1)
+        name = _w("text_input", "Name of the run (optional)", "name", "", placeholder="e.g. lenet 20 % x5")
+    return s, name

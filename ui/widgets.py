@@ -1,0 +1,183 @@
+"""Streamlit widgets the pages share: the store, choices mirrored in the URL, the run picker, the
+variant legend, the "What am I looking at?" notes and the guard that turns errors into one line."""
+from __future__ import annotations
+
+import functools
+import logging
+import traceback
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from lth_core import ConfigError, LTHError
+from lth_core.data import load_dataset
+from lth_core.store import RunStore, StoreError, default_store_path
+
+from .notes import NOTES
+from .plots import COLORS, LABELS
+
+# Page scripts live in app_pages/, not pages/: a folder named pages/ switches Streamlit into its older
+# multipage mode until app.py has run once, so a deep link opened first after a server start would run
+# the page without app.py (no navigation, no error guard).
+PAGES = {"new": "app_pages/new_experiment.py", "live": "app_pages/live_run.py", "results": "app_pages/results.py",
+         "masks": "app_pages/masks.py", "compare": "app_pages/compare.py"}
+ICONS = {"new": ":material/science:", "live": ":material/monitoring:", "results": ":material/bar_chart:",
+         "masks": ":material/grid_on:", "compare": ":material/compare_arrows:"}
+log = logging.getLogger("lth_explorer")
+
+
+@st.cache_resource(show_spinner=False)
+def _store_at(path: str) -> RunStore:
+    return RunStore(path)
+
+
+def store() -> RunStore:
+    """The run store of LTH_HOME (one shared, thread-safe connection per path)."""
+    return _store_at(str(default_store_path()))
+
+
+@st.cache_data(show_spinner=False)
+def dataset_shape(name: str, label_col: str | None = None) -> tuple[str, tuple[int, ...]]:
+    """(kind, input_shape) of a dataset: 'image' (C, H, W), 'sequence' (C, L) or 'tabular' (F,)."""
+    data = load_dataset(name, label_col=label_col)
+    return data.kind, tuple(data.input_shape)
+
+
+# ---- errors -------------------------------------------------------------------------------
+def one_line(exc: BaseException) -> str:
+    if isinstance(exc, ConfigError):
+        return f"{exc.field}: {exc.message}"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text if isinstance(exc, LTHError) else f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+@contextmanager
+def guard(what: str = "This page") -> Iterator[None]:
+    """Show an unexpected error as one line (the traceback goes to the server log, not the browser).
+    Streamlit's own rerun/stop signals are BaseExceptions and pass through untouched."""
+    try:
+        yield
+    except (LTHError, StoreError) as exc:
+        st.error(one_line(exc), icon=":material/error:")
+    except Exception as exc:  # noqa: BLE001 - the browser must never see a traceback
+        log.error("%s failed:\n%s", what, traceback.format_exc())
+        st.error(f"{what} could not be shown: {one_line(exc)}", icon=":material/error:")
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`guard` for a function, e.g. a fragment that reruns on its own."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with guard("This part of the page"):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+# ---- choices mirrored in the URL ---------------------------------------------------------------
+def url_choice(param: str, options: Sequence[Any], label: str, *, default: Any = None, kind: str = "selectbox",
+               container: Any = st, **kwargs: Any) -> Any:
+    """A selectbox / radio / select_slider whose value lives in the URL (?param=value), so a link
+    reproduces the view. The URL wins when the page opens; then the widget; the session remembers
+    the choice when the user visits another page and comes back."""
+    key, sticky = f"w:{param}", f"sel:{param}"
+    options = list(options)
+    if not options:
+        return None
+    by_text = {str(o): o for o in options}
+    value = st.session_state.get(key)
+    if value not in options:
+        wanted = st.query_params.get(param) or st.session_state.get(sticky)
+        value = by_text.get(str(wanted)) if wanted is not None else None
+        value = value if value is not None else (default if default in options else options[0])
+    # assigned on every run: a widget of the same key on another page is another widget to Streamlit
+    st.session_state[key] = value
+    widget = getattr(container, kind)
+    value = widget(label, options=options, key=key, **kwargs)
+    st.session_state[sticky] = value
+    st.query_params[param] = str(value)
+    return value
+
+
+def url_multi(param: str, options: Sequence[Any], label: str, *, default: Sequence[Any] = (),
+              container: Any = st, **kwargs: Any) -> list[Any]:
+    """A multiselect mirrored in the URL as repeated ?param=a&param=b."""
+    key, sticky = f"w:{param}:multi", f"sel:{param}"
+    options = list(options)
+    by_text = {str(o): o for o in options}
+    if key in st.session_state:
+        chosen = [v for v in st.session_state[key] if v in options]
+    else:
+        wanted = st.query_params.get_all(param) or st.session_state.get(sticky + ":multi") or []
+        chosen = [by_text[w] for w in dict.fromkeys(map(str, wanted)) if w in by_text] or [d for d in default if d in options]
+    st.session_state[key] = chosen
+    values = container.multiselect(label, options=options, key=key, **kwargs)
+    st.session_state[sticky + ":multi"] = values
+    if values:
+        st.session_state[sticky] = values[0]
+    st.query_params[param] = [str(v) for v in values]
+    return values
+
+
+# ---- runs ------------------------------------------------------------------------------------
+def run_label(row: Any) -> str:
+    when = str(row["created_at"])[:16].replace("T", " ")
+    return f"{row['name']} · {row['dataset']}, {row['arch']} · {when} · {row['id']}"
+
+
+def run_picker(multi: bool = False, *, need_rounds: bool = True) -> Any:
+    """Choose a run (or several) from the store; stops the page with a pointer to New experiment when
+    there is nothing to show. The choice is ?run=ID in the URL."""
+    runs = store().list_runs()
+    every = set(runs.id)
+    if need_rounds:
+        runs = runs[runs.rounds_done > 0]
+    asked = [r for r in st.query_params.get_all("run") if r not in set(runs.id)]
+    if asked:
+        why = "has not finished a round yet" if asked[0] in every else "is not in the run store"
+        st.warning(f"Run `{asked[0]}` {why}; showing {'another run' if not runs.empty else 'nothing'} instead.",
+                   icon=":material/info:")
+    if runs.empty:
+        st.info("No run has finished a round yet. Start one on **New experiment**; its results appear here as "
+                "soon as its first round is done.")
+        st.page_link(PAGES["new"], label="New experiment", icon=ICONS["new"])
+        st.stop()
+    labels = {r["id"]: run_label(r) for _, r in runs.iterrows()}
+    finished = [i for i, s in zip(runs.id, runs.status) if s == "finished"]
+    newest = finished[0] if finished else runs.id.iloc[0]
+    if multi:
+        chosen = url_multi("run", list(labels), "Runs (choose several to overlay them)", default=[newest],
+                           format_func=labels.get)
+        if not chosen:
+            st.info("Choose at least one run above.")
+            st.stop()
+        return chosen
+    return url_choice("run", list(labels), "Run", default=newest, format_func=labels.get)
+
+
+def run_links(run_id: str, pages: Sequence[str] = ("live", "results", "masks", "compare")) -> None:
+    """Links to the run's other views, carrying ?run=ID."""
+    names = {"live": "Live run", "results": "Results", "masks": "Masks", "compare": "Compare"}
+    for col, page in zip(st.columns(len(pages)), pages):
+        col.page_link(PAGES[page], label=names[page], icon=ICONS[page], query_params={"run": run_id})
+
+
+# ---- explanations and legend ---------------------------------------------------------------------
+def explain(topic: str, **values: Any) -> None:
+    """The "What am I looking at?" note of a plot, for someone new to pruning."""
+    with st.expander("What am I looking at?"):
+        st.markdown(NOTES[topic].format(**values))
+
+
+def variant_legend(variants: Sequence[str] = ("ticket", "reinit", "random", "dense")) -> None:
+    """One line naming the colours used everywhere for the variants."""
+    chips = [f'<span style="color:{COLORS[v]};font-size:1.2em">■</span> {LABELS[v]}' for v in variants]
+    st.markdown("&nbsp;&nbsp;&nbsp;".join(chips), unsafe_allow_html=True)
+
+
+def chart(fig: go.Figure, topic: str | None = None, **values: Any) -> None:
+    """A Plotly figure at full width, followed by its note."""
+    st.plotly_chart(fig, config={"displaylogo": False})
+    if topic:
+        explain(topic, **values)
