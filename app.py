@@ -5,7 +5,7 @@ in a background worker process, so the pages never block and a reload shows the 
 """
 import streamlit as st
 
-from ui.widgets import ICONS, PAGES, guard
+from ui.widgets import ICONS, PAGES, guard, start_queued_runs
 
 st.set_page_config(page_title="Lottery Ticket Explorer", page_icon=":material/confirmation_number:", layout="wide")
 
@@ -20,4 +20,5 @@ page = st.navigation(pages)
 st.sidebar.caption("Lottery Ticket Explorer · finds winning tickets (Frankle & Carbin, 2019) by iterative "
                    "magnitude pruning. Runs keep going when you close the tab.")
 with guard(page.title):
+    start_queued_runs()
     page.run()

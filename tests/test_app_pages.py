@@ -107,6 +107,31 @@ def test_run_submits_a_background_job_and_opens_the_live_view(lth_home):
     store.close()
 
 
+def test_cancel_stops_a_training_run_and_keeps_its_finished_rounds(lth_home):
+    from lth_core import ExperimentConfig, jobs
+    run_id = jobs.submit(ExperimentConfig(dataset="digits", arch="mlp", hidden=(64,), rounds=40, epochs=2,
+                                          batch_size=16, controls=("reinit", "random")), name="long one")
+    store = RunStore()
+    deadline = time.time() + 120
+    while store.get_run(run_id).rounds_done < 1:  # wait until round 0 is in the store
+        assert time.time() < deadline and store.get_run(run_id).active
+        time.sleep(0.3)
+    at = page("live_run", run=run_id)
+    assert "**Status: running**" in text(at)
+    (cancel,) = [b for b in at.button if b.label == "Cancel the run"]
+    cancel.click().run()
+    while store.get_run(run_id).active:
+        assert time.time() < deadline
+        time.sleep(0.3)
+    at = page("live_run", run=run_id)
+    info = store.get_run(run_id)
+    assert info.status == "cancelled" and info.rounds_done >= 1
+    assert "The run was cancelled" in at.warning[0].value and f"kept ({info.rounds_done} of 41)" in at.warning[0].value
+    assert [b.label for b in at.button] == ["Resume"]
+    assert titles(at)[1] == "Test accuracy of every finished round"
+    store.close()
+
+
 def test_live_run_shows_a_finished_run_from_the_store(runs):
     done = runs["done"]
     at = page("live_run", run=done)

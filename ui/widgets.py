@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator, Sequence
 import plotly.graph_objects as go
 import streamlit as st
 
-from lth_core import ConfigError, LTHError
+from lth_core import ConfigError, LTHError, jobs
 from lth_core.data import load_dataset
 from lth_core.store import RunStore, StoreError, default_store_path
 
@@ -36,6 +36,13 @@ def _store_at(path: str) -> RunStore:
 def store() -> RunStore:
     """The run store of LTH_HOME (one shared, thread-safe connection per path)."""
     return _store_at(str(default_store_path()))
+
+
+def start_queued_runs() -> None:
+    """Runs queued while no worker was alive (e.g. before a reboot) start when someone opens the app."""
+    runs = store().list_runs()
+    if (runs.status == "queued").any():
+        jobs.ensure_worker()
 
 
 @st.cache_data(show_spinner=False)
