@@ -35,6 +35,10 @@ def live_view() -> None:
     elif run.status in ("cancelled", "interrupted"):
         st.warning(f"The run was {run.status}" + (f": {run.error}" if run.error else "") +
                    f". Rounds already finished are kept ({run.rounds_done} of {total}).", icon=":material/stop_circle:")
+    if not run.active and run.rounds_done == 0 and run.round is None:
+        st.info("Nothing was trained. Change the settings on **New experiment** and run again.")
+        controls(run, total)
+        return
     done_iters = run.iteration or 0
     fraction = (run.rounds_done + (done_iters / run.iterations if run.status in ACTIVE and run.iterations else 0)) / total
     st.progress(min(1.0, fraction), text=f"{run.rounds_done} of {total} rounds done")
@@ -56,29 +60,36 @@ def live_view() -> None:
         curves = pd.concat([store().curves(run_id, round=0), curves])
     variant_legend(["ticket", *run.variants[1:], "dense"])
     if curves.empty:
-        st.info("The first evaluation of this round appears here in a moment.")
+        if run.active:
+            st.info("The first evaluation of this round appears here in a moment.")
     else:
         chart(plots.compare_curves(curves, rnd, title=f"Learning curves of round {rnd}" +
                                    (" (training now)" if run.status in ACTIVE else "")), "live_curves")
     if rounds.empty:
-        st.info("The accuracy plot starts when round 0 (the dense network) finishes.")
+        if run.active:
+            st.info("The accuracy plot starts when round 0 (the dense network) finishes.")
     else:
         chart(plots.accuracy_vs_weights(rounds, planned=planned, title="Test accuracy of every finished round"),
               "live_accuracy")
     if not rounds.empty:
         st.markdown("\n".join(f"- {line}" for line in run_summary(rounds)))
 
-    if run.status in ACTIVE:
-        if st.button("Cancel the run", icon=":material/stop:", help="stops after the current step; finished rounds are kept"):
-            jobs.cancel(run_id)
-            st.toast("Cancelling… finished rounds are kept.")
-    elif run.status in RESUMABLE and run.rounds_done < total:
-        if st.button("Resume", icon=":material/play_arrow:", help="continue from the last finished round"):
-            jobs.resume(run_id)
-            st.rerun(scope="app")
+    controls(run, total)
     if run.status == "finished":
         st.success("Finished. Explore what came out:", icon=":material/check_circle:")
         run_links(run_id, ("results", "masks", "compare"))
+
+
+def controls(run, total: int) -> None:
+    """Cancel a run in flight; resume one that stopped early."""
+    if run.status in ACTIVE:
+        if st.button("Cancel the run", icon=":material/stop:", help="stops within a second; finished rounds are kept"):
+            jobs.cancel(run.id)
+            st.toast("Cancelling… finished rounds are kept.")
+    elif run.status in RESUMABLE and run.rounds_done < total:
+        if st.button("Resume", icon=":material/play_arrow:", help="continue after the last finished round"):
+            jobs.resume(run.id)
+            st.rerun(scope="app")
 
 
 live_view()

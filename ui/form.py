@@ -103,7 +103,7 @@ def experiment_form() -> tuple[dict[str, Any], str]:
         s["batch_size"] = _w("number_input", LABELS["batch_size"], "batch_size", 60, c1, min_value=1, max_value=4096)
         s["optimizer"] = _w("selectbox", LABELS["optimizer"], "optimizer", "adam", c2, options=["adam", "sgd"])
         s["lr"] = _w("number_input", LABELS["lr"], "lr", None, min_value=1e-6, max_value=10.0, format="%.5f",
-                     placeholder="default: 0.0012 for adam, 0.05 for sgd")
+                     placeholder="the optimizer's default", help="default: 0.0012 for adam (as in the paper), 0.05 for sgd")
     with how:
         st.subheader("How to prune")
         s["schedule"] = _w("radio", LABELS["schedule"], "schedule", "iterative", options=["iterative", "one-shot"],
