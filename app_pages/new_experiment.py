@@ -1,4 +1,5 @@
 """New experiment: choose what to train and how to prune, see the cost, press Run."""
+import pandas as pd
 import streamlit as st
 
 from lth_core import jobs
@@ -38,10 +39,11 @@ if st.button("Run", icon=":material/play_arrow:", type="primary", disabled=not c
 
 if not runs.empty:
     st.subheader("Your runs")
+    known = lambda v: v is not None and not pd.isna(v)  # noqa: E731 - a run that has not started has gaps
     table = runs.assign(
-        progress=[f"{int(d)} of {int(t) + 1}" if t == t and t is not None else "" for d, t in zip(runs.rounds_done, runs.rounds_total)],
-        ticket=[pct(a) if a == a and a is not None else "" for a in runs.test_accuracy],
-        weights=[pct(w) if w == w and w is not None else "" for w in runs.weights_remaining],
+        progress=[f"{int(d)} of {int(t) + 1}" if known(t) else "" for d, t in zip(runs.rounds_done, runs.rounds_total)],
+        ticket=[pct(a) if known(a) else "" for a in runs.test_accuracy],
+        weights=[pct(w) if known(w) else "" for w in runs.weights_remaining],
         created=[str(c)[:16].replace("T", " ") for c in runs.created_at])
     st.dataframe(table[["id", "name", "status", "dataset", "arch", "progress", "weights", "ticket", "created"]],
                  hide_index=True, column_config={

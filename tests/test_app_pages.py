@@ -67,6 +67,20 @@ def test_new_experiment_estimates_the_default_run(tmp_path):
     assert at.selectbox(key="form:arch").value == "lenet-300-100"
 
 
+def test_the_runs_table_lists_a_run_whose_length_is_not_known_yet(lth_home):
+    from lth_core import ExperimentConfig, jobs
+    run_id = jobs.submit(ExperimentConfig(dataset="moons", arch="mlp", hidden=(8,), target_remaining=0.5, epochs=0.5),
+                         name="until half is left")
+    try:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+        no_errors(at)
+        table = at.dataframe[0].value.set_index("id")
+        assert table.loc[run_id, "name"] == "until half is left"
+        assert table.loc[run_id, "progress"] in ("", "0 of 5", "1 of 5")  # no length until the worker plans it
+    finally:
+        jobs.cancel(run_id)
+
+
 def test_an_invalid_combination_is_blocked_with_a_message_naming_the_field():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.selectbox(key="form:dataset").set_value("wine")
