@@ -12,7 +12,7 @@ import torch
 
 from .config import ExperimentConfig
 from .lottery import _to_device_data, generator, make_plan
-from .training import evaluate, make_optimizer
+from .training import cpu_threads, evaluate, make_optimizer, torch_threads
 
 CALIBRATION_STEPS = 5
 
@@ -71,16 +71,19 @@ def estimate_run(config: ExperimentConfig) -> RunEstimate:
             started = time.perf_counter()
             step()
             times.append(time.perf_counter() - started)
-        per_step = sorted(times)[len(times) // 2]  # the median shrugs off a busy moment
-        started = time.perf_counter()
-        with torch.no_grad():
+        per_step = min(times)  # the fastest step: other work on the machine only ever slows steps down
+        eval_times = []
+        for _ in range(2):
+            started = time.perf_counter()
             evaluate(net, params, buffers, data.x_val[:net.eval_chunk], data.y_val[:net.eval_chunk])
+            eval_times.append(time.perf_counter() - started)
         n_eval = data.x_val.shape[0] + data.x_test.shape[0]
-        per_eval = (time.perf_counter() - started) * n_eval / min(n_eval, net.eval_chunk)
+        per_eval = min(eval_times) * n_eval / min(n_eval, data.x_val.shape[0], net.eval_chunk)
         evals = -(-s.iterations // s.eval_every)
         return per_step * s.iterations + per_eval * evals
 
-    seconds = seconds_per_round(cfg.trials, cfg.trials)
-    if plan.rounds:
-        seconds += plan.rounds * seconds_per_round(pruned_models, cfg.trials)
+    with torch_threads(cpu_threads(cfg.batch_size) if plan.device.type == "cpu" else torch.get_num_threads()):
+        seconds = seconds_per_round(cfg.trials, cfg.trials)
+        if plan.rounds:
+            seconds += plan.rounds * seconds_per_round(pruned_models, cfg.trials)
     return RunEstimate(plan.rounds, trainings, s.iterations, net.num_weights(), plan.planned_remaining[-1], seconds)

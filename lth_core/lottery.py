@@ -10,6 +10,7 @@ the same numbers as one that never stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from .errors import Cancelled, ConfigError, TrainingFailed
 from .events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted,
                      RunCancelled, RunFailed, RunFinished, RunStarted)
 from .models import Network, Params, build_network
-from .training import DeviceData, TrainSettings, batch_order, train
+from .training import DeviceData, TrainSettings, batch_order, cpu_threads, torch_threads, train
 
 DEFAULT_EPOCHS = 3.0
 EVAL_POINTS_PER_ROUND = 15
@@ -115,7 +116,9 @@ def run_experiment(config: ExperimentConfig, *, resume: Checkpoint | None = None
     yield RunStarted(cfg.to_dict(), plan.rounds, plan.planned_remaining, list(cfg.variants), net.layer_totals(),
                      plan.settings.iterations, str(plan.device), start_round)
     current = start_round
+    threads = torch_threads(cpu_threads(cfg.batch_size)) if plan.device.type == "cpu" else contextlib.nullcontext()
     try:
+        threads.__enter__()
         data = _to_device_data(plan.data, plan.device)
         states = [{part: _torch(group) for part, group in t.items()} for t in resume.trials] if resume else \
                  [{"init": net.init_params(generator(cfg.seed, trial, "init"))} for trial in range(cfg.trials)]
@@ -130,6 +133,8 @@ def run_experiment(config: ExperimentConfig, *, resume: Checkpoint | None = None
         yield RunFailed(str(exc))
     except Exception as exc:  # a worker must always end its stream with a one-line reason
         yield RunFailed(f"{type(exc).__name__}: {exc}".splitlines()[0])
+    finally:
+        threads.__exit__(None, None, None)
 
 
 def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rnd: int,
