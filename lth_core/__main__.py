@@ -2,4 +2,5 @@ import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # a guard, so spawned helper processes do not rerun the CLI
+    sys.exit(main())
