@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import plots
+from ui.deployment import savings_table, ticket_savings
 from ui.summary import means, pct, round_sentence, run_summary
 from ui.widgets import chart, explain, run_picker, store, url_choice, variant_legend
 
@@ -55,3 +56,10 @@ for variant in info.variants:
 st.caption("Test accuracy (mean over trials) and the early-stopping iteration (lowest validation loss) of every round.")
 st.dataframe(table.reset_index(), hide_index=True)
 explain("table")
+
+st.subheader("What this ticket would save in deployment")
+saved = ticket_savings(info.config, store().layers(run_id), rnd)
+st.markdown(f"The round-{rnd} ticket keeps **{saved.weights_remaining:,} of {saved.weights_total:,}** prunable weights: "
+            f"**{saved.compression:.1f}× smaller** to store and **{saved.mac_reduction:.1f}× fewer** multiply-adds per example.")
+st.dataframe(savings_table(saved), hide_index=True)
+explain("deployment")

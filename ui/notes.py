@@ -91,4 +91,11 @@ learns faster (its loss falls sooner) and ends at least as accurate as reinit an
     "estimate": """\
 Each round trains the ticket and each control; round 0 trains the dense network once per trial. The time is a
 measurement: a few real training steps are timed on this machine and scaled up, so it is rough.""",
+    "deployment": """\
+What the sparse ticket would cost to ship, counted exactly from its mask (trial 0, prunable layers only;
+biases are small and unchanged). **Storage**: the dense network keeps every weight as a 4-byte float; the
+ticket keeps only its surviving values plus where they are — one bit per original weight (bitmask) or a
+4-byte column index per value (CSR), whichever is smaller. **Multiply-adds**: the arithmetic of one forward
+pass, which sparse kernels or hardware can skip for pruned weights. These are what a sparse format *could*
+save, not a measured speed-up: ordinary dense kernels gain nothing from zeros.""",
 }

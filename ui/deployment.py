@@ -1,0 +1,28 @@
+"""What a ticket would save in deployment: a table built from the store's per-layer counts."""
+from __future__ import annotations
+
+import pandas as pd
+
+from lth_core import make_plan
+from lth_core.config import ExperimentConfig
+from lth_core.deployment import Savings, format_bytes, savings
+
+
+def ticket_savings(config: ExperimentConfig, layers: pd.DataFrame, round: int, trial: int = 0) -> Savings:
+    """Savings of the ticket of `round` (one trial), counted on the run's own architecture."""
+    net = make_plan(config).net
+    rows = {s.layer: s.shape[0] for s in net.prunable}
+    mine = layers[(layers["round"] == round) & (layers["variant"] == "ticket") & (layers["trial"] == trial)]
+    return savings(mine, rows, net.layer_positions())
+
+
+def savings_table(s: Savings) -> pd.DataFrame:
+    """Dense against sparse, one row per measure, in words a stakeholder reads."""
+    fmt = "bitmask" if s.bitmask_bytes <= s.csr_bytes else "CSR"
+    return pd.DataFrame([
+        ("weights", f"{s.weights_total:,}", f"{s.weights_remaining:,}",
+         f"{s.weights_total / max(1, s.weights_remaining):.1f}× fewer"),
+        ("storage (float32)", format_bytes(s.dense_bytes), format_bytes(s.best_sparse_bytes),
+         f"{s.compression:.1f}× smaller ({fmt} format)"),
+        ("multiply-adds per example", f"{s.dense_macs:,}", f"{s.sparse_macs:,}", f"{s.mac_reduction:.1f}× fewer"),
+    ], columns=["measure", "dense network", "winning ticket", "saving"])
