@@ -26,7 +26,6 @@ from .errors import Cancelled, ConfigError, TrainingFailed
 from .events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted,
                      RunCancelled, RunFailed, RunFinished, RunStarted)
 from .models import Network, Params, build_network
-from .shards import ShardHelper, ShardJob, helper_wanted, shard_layout, train_shards
 from .training import DeviceData, EvalPoint, TrainResult, TrainSettings, batch_order, cpu_threads, torch_threads, train
 
 DEFAULT_EPOCHS = 3.0
@@ -118,18 +117,14 @@ def run_experiment(config: ExperimentConfig, *, resume: Checkpoint | None = None
                      plan.settings.iterations, str(plan.device), start_round)
     current = start_round
     threads = torch_threads(cpu_threads(cfg.batch_size)) if plan.device.type == "cpu" else contextlib.nullcontext()
-    helper: ShardHelper | None = None
     try:
         threads.__enter__()
-        # a second process for the second shard, started now so it loads while round 0 trains
-        if helper_wanted(plan.device) and cfg.trials * len(cfg.variants) > 1 and plan.rounds + (cfg.trials > 1) > 0:
-            helper = ShardHelper(cfg.to_dict())
         data = _to_device_data(plan.data, plan.device)
         states = [{part: _torch(group) for part, group in t.items()} for t in resume.trials] if resume else \
                  [{"init": net.init_params(generator(cfg.seed, trial, "init"))} for trial in range(cfg.trials)]
         for rnd in range(start_round, plan.rounds + 1):
             current = rnd
-            yield from _run_round(plan, data, states, rnd, should_stop, helper)
+            yield from _run_round(plan, data, states, rnd, should_stop)
             yield RoundCommitted(rnd, Checkpoint(rnd, [{p: _np(g) for p, g in s.items()} for s in states]))
         yield RunFinished(time.perf_counter() - started)
     except Cancelled:
@@ -139,13 +134,11 @@ def run_experiment(config: ExperimentConfig, *, resume: Checkpoint | None = None
     except Exception as exc:  # a worker must always end its stream with a one-line reason
         yield RunFailed(f"{type(exc).__name__}: {exc}".splitlines()[0])
     finally:
-        if helper is not None:
-            helper.close()
         threads.__exit__(None, None, None)
 
 
 def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rnd: int,
-               should_stop: Callable[[], bool] | None, helper: ShardHelper | None) -> Iterator[Event]:
+               should_stop: Callable[[], bool] | None) -> Iterator[Event]:
     cfg, net = plan.config, plan.net
     weight_of = {s.layer: s.name for s in net.prunable}
     shapes = {s.layer: s.shape for s in net.prunable}
@@ -176,42 +169,29 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
     orders = torch.stack([batch_order(data.x_train.shape[0], cfg.batch_size, plan.settings.iterations,
                                       generator(cfg.seed, trial, rnd, "order")) for trial in range(cfg.trials)])
     snapshot_at = cfg.rewind_iteration if rnd == 0 else None
-    layout = shard_layout(models, plan.device)
-    jobs = []
-    for shard in layout:
-        trials = sorted({models[m][0] for m in shard})
-        jobs.append(ShardJob({n: p[shard] for n, p in stacked.items()}, {n: m[shard] for n, m in stacked_masks.items()},
-                             orders[trials], plan.settings, snapshot_at))
+    run = train(net, stacked, stacked_masks, data, orders, plan.settings, snapshot_at=snapshot_at, should_stop=should_stop)
+    history: list[EvalPoint] = []
+    while True:
+        try:
+            point = next(run)
+        except StopIteration as stop:
+            result: TrainResult = stop.value
+            break
+        history.append(point)
+        for m, (trial, variant) in enumerate(models):
+            yield EvalPointEvent(trial, rnd, variant, point.iteration, float(point.train_loss[m]), float(point.val_loss[m]),
+                                 float(point.val_accuracy[m]), float(point.test_accuracy[m]))
 
-    def train_local(job: ShardJob):
-        return train(net, job.params, job.masks, data, job.orders, job.settings, snapshot_at=job.snapshot_at,
-                     should_stop=should_stop)
-
-    history: list[list[EvalPoint]] = [[] for _ in models]   # per model: its evaluation points
-    final: dict[int, tuple[int, TrainResult]] = {}          # model → (index in its shard, result)
-    started = time.perf_counter()
-    for k, item in train_shards(jobs, train_local, helper, should_stop):
-        if isinstance(item, TrainResult):
-            final.update({m: (j, item) for j, m in enumerate(layout[k])})
-            continue
-        for j, m in enumerate(layout[k]):
-            trial, variant = models[m]
-            history[m].append(item)
-            yield EvalPointEvent(trial, rnd, variant, item.iteration, float(item.train_loss[j]), float(item.val_loss[j]),
-                                 float(item.val_accuracy[j]), float(item.test_accuracy[j]))
-    seconds = time.perf_counter() - started
-
+    best_of = torch.stack([p.val_loss for p in history]).argmin(0)  # (V,): index of each model's best point
     for m, (trial, variant) in enumerate(models):
-        j = final[m][0]
-        points = history[m]
-        best = min(range(len(points)), key=lambda i: float(points[i].val_loss[j]))
+        best, last = history[int(best_of[m])], history[-1]
         yield RoundFinished(
             trial, rnd, variant,
             weights_remaining=pruning.fraction_remaining(masks[m]),
-            test_accuracy=float(points[-1].test_accuracy[j]), val_accuracy=float(points[-1].val_accuracy[j]),
-            early_stop_iteration=points[best].iteration, early_stop_test_accuracy=float(points[best].test_accuracy[j]),
-            early_stop_val_loss=float(points[best].val_loss[j]),
-            train_seconds=seconds / len(models),
+            test_accuracy=float(last.test_accuracy[m]), val_accuracy=float(last.val_accuracy[m]),
+            early_stop_iteration=best.iteration, early_stop_test_accuracy=float(best.test_accuracy[m]),
+            early_stop_val_loss=float(best.val_loss[m]),
+            train_seconds=result.seconds / len(models),
             layers={l: (int(masks[m][l].numel()), int(masks[m][l].sum())) for l in shapes},
             mask={l: masks[m][l].cpu().numpy() for l in shapes})
 
@@ -220,8 +200,7 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
         if variant != "ticket":
             continue
         state = states[trial]
-        j, result = final[m]
-        trained = {n: p[j].detach().cpu() for n, p in result.params.items()}
+        trained = {n: p[m].detach().cpu() for n, p in result.params.items()}
         weights = {l: trained[weight_of[l]] for l in shapes}
         if cfg.schedule == "one-shot":
             counts = pruning.one_shot_counts(net.layer_totals(), net.layer_kinds(), plan.rates, cfg.scope, cfg.prune_rate, plan.levels)
@@ -231,4 +210,4 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
         if cfg.reset == "none":
             state["trained"] = trained
         if rnd == 0 and result.snapshot is not None:
-            state["rewind"] = {n: p[j].detach().cpu() for n, p in result.snapshot.items()}
+            state["rewind"] = {n: p[m].detach().cpu() for n, p in result.snapshot.items()}

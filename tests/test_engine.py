@@ -121,10 +121,3 @@ def test_conv_architectures_train_on_images_and_sequences(arch):
                                                       batch_size=32, controls=("random",))))
         assert len(res.rounds_df()) == 3
 
-
-def test_the_helper_process_gives_the_same_numbers_as_serial_training(monkeypatch):
-    cfg = ExperimentConfig(**{**TINY, "trials": 2})
-    serial = collect(run_experiment(cfg)).rounds_df().drop(columns="train_seconds")
-    monkeypatch.setenv("LTH_PARALLEL", "1")
-    parallel = collect(run_experiment(cfg)).rounds_df().drop(columns="train_seconds")
-    pd.testing.assert_frame_equal(serial, parallel)
