@@ -222,9 +222,10 @@ class RunStore:
         return self._table(run_id, "layers", LAYER_COLUMNS, "ORDER BY round, rowid")
 
     def curves(self, run_id: str, round: int | None = None) -> pd.DataFrame:
-        """CURVE_COLUMNS, including the evaluation points of the round in flight."""
+        """CURVE_COLUMNS, including the evaluation points of the round in flight; in the order the run
+        produced them (as `run --out` writes them), which a resumed run reproduces."""
         where, args = ("AND round = ?", (int(round),)) if round is not None else ("", ())
-        return self._table(run_id, "curves", CURVE_COLUMNS, f"{where} ORDER BY round, iteration, rowid", args)
+        return self._table(run_id, "curves", CURVE_COLUMNS, f"{where} ORDER BY round, rowid", args)
 
     def _table(self, run_id: str, table: str, columns: list[str], tail: str, args: tuple = ()) -> pd.DataFrame:
         with self._read() as db:

@@ -14,7 +14,6 @@ from .errors import LTHError
 
 APP_ID = "lth-explorer"
 SCHEMA_VERSION = 1
-SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 15_000
 
 _V1 = """
@@ -122,11 +121,8 @@ def _writable(p: Path) -> bool:
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating or migrating when needed) the store at `path`; raise StoreError if it is not one."""
     check_folder(path)
-    if path.exists() and path.stat().st_size > 0:
-        with open(path, "rb") as f:
-            if f.read(16) != SQLITE_MAGIC:
-                raise StoreError(f"{path} is not a run store: it is not an SQLite database (corrupt, or another "
-                                 "kind of file); it was left as it is; move it away or set LTH_HOME")
+    # The file is only ever read through SQLite: closing any other descriptor of it would drop this
+    # process's POSIX locks on it, and another process could then checkpoint the WAL under our feet.
     db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
     try:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -135,6 +131,9 @@ def connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous = NORMAL")    # in WAL mode: durable across crashes of the process
     except sqlite3.DatabaseError as exc:
         db.close()
+        if "not a database" in str(exc):
+            raise StoreError(f"{path} is not a run store: it is not an SQLite database (corrupt, or another kind of "
+                             "file); it was left as it is; move it away or set LTH_HOME") from None
         raise StoreError(f"{path} cannot be used as a run store: {exc}; it was left as it is") from None
     except BaseException:
         db.close()

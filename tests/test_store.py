@@ -326,3 +326,15 @@ def test_a_read_only_folder_is_a_clear_error(tmp_path, with_store, tiny_events):
     assert out.stdout.startswith("StoreError:") and "not writable" in out.stdout and "LTH_HOME" in out.stdout
     assert str(folder) in out.stdout
     assert {p.name: digest(p) for p in folder.iterdir()} == before
+
+
+def test_opening_the_store_twice_in_one_process_keeps_its_locks(lth_home, tiny_events):
+    """A second RunStore in the same process (the app opens several) must not drop the first one's
+    locks: if it did, another process closing the file would checkpoint the WAL away under it."""
+    first = RunStore()
+    run_id = record(first, tiny_events)
+    RunStore().close()
+    subprocess.run([sys.executable, "-c", "from lth_core.store import RunStore; RunStore().close()"], cwd=ROOT, check=True)
+    assert (lth_home / "runs.sqlite-wal").exists()  # the other process saw this one still reading
+    RunStore().delete(run_id)                        # and a write that shrinks the file reads back fine
+    assert first.list_runs().empty
