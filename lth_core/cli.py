@@ -1,4 +1,4 @@
-"""The command line: `python -m lth_core run|datasets|archs|bench ...`.
+"""The command line: `python -m lth_core run|datasets|archs|bench|runs|show|export|resume|cancel|delete ...`.
 
 Bad input exits with status 2 and one line naming the field; never a traceback
 (set LTH_DEBUG=1 to see one for an unexpected internal error).
@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from .config import ExperimentConfig
 from .errors import ConfigError
+from .store_schema import StoreError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -70,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(run)
     run.add_argument("--out", metavar="DIR", help="write config.json, rounds.csv, layers.csv, curves.csv and masks/ here")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--store", action="store_true", help="also record the run in the run store (see `runs`)")
+    run.add_argument("--name", help="the run's name in the store (default: ARCH on DATASET)")
+    add_store_flag(run)
+    add_store_commands(sub)
     sub.add_parser("datasets", help="list the built-in datasets")
     sub.add_parser("archs", help="list the architectures")
     bench = sub.add_parser("bench", help="measure training speed against a plain DataLoader loop")
@@ -81,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except ConfigError as exc:
+    except (ConfigError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -107,7 +112,9 @@ def _run(args: argparse.Namespace) -> int:
     result = RunResult()
     progress = ProgressPrinter(enabled=not args.quiet)
     status = 0
-    for event in run_experiment(config):
+
+    def on_event(event) -> None:
+        nonlocal status
         result.add(event)
         progress.update(event)
         if isinstance(event, RunFailed):
@@ -115,6 +122,12 @@ def _run(args: argparse.Namespace) -> int:
             status = 1
         elif isinstance(event, RunCancelled):
             status = 130
+
+    if args.store or args.store_path:
+        record_run(args, config, on_event)
+    else:
+        for event in run_experiment(config):
+            on_event(event)
     progress.close()
     rounds = result.rounds_df()
     if args.out:
@@ -175,3 +188,174 @@ def _bench(args: argparse.Namespace) -> int:
     run_benchmark(quick=args.quick)
     print(f"benchmark took {time.perf_counter() - started:.1f} s")
     return 0
+
+
+# ---- the run store (see lth_core/store.py and lth_core/jobs.py) ------------------
+
+def add_store_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store-path", metavar="FILE", help="the run store (default: $LTH_HOME/runs.sqlite, "
+                        "LTH_HOME defaulting to ~/.local/share/lth-explorer)")
+
+
+def add_store_commands(sub) -> None:
+    def add(name: str, help: str | None, *, run_id: bool = True) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help) if help else sub.add_parser(name)  # no help: not listed
+        if run_id:
+            parser.add_argument("run_id", metavar="ID", help="run id (a unique prefix is enough)")
+        add_store_flag(parser)
+        return parser
+
+    add("runs", "list the runs in the run store", run_id=False)
+    add("show", "a run's config, progress and per-round results")
+    add("export", "write a run's files, as `run --out` does").add_argument("--out", metavar="DIR", required=True)
+    resume = add("resume", "continue an interrupted, cancelled or failed run after its last finished round")
+    resume.add_argument("--background", action="store_true", help="queue it for the background worker instead")
+    resume.add_argument("--quiet", action="store_true", help="no progress bar")
+    add("cancel", "stop a queued or running run; its finished rounds stay")
+    add("delete", "remove a run and everything it recorded")
+    worker = add("worker", None, run_id=False)  # the background scheduler, started by jobs.submit
+    worker.add_argument("--run")
+    worker.add_argument("--attempt")
+    worker.add_argument("--lock-fd", type=int)
+
+
+def open_store(args: argparse.Namespace):
+    from .store import RunStore
+
+    return RunStore(args.store_path)
+
+
+def resolve_run(store, text: str) -> str:
+    """The run id, given the id or a unique prefix of it."""
+    ids = store.list_runs()["id"].tolist()
+    if text in ids:
+        return text
+    matches = [i for i in ids if i.startswith(text)] if text else []
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise StoreError(f"run id {text!r} is ambiguous: it starts {', '.join(matches[:5])}")
+    raise StoreError(f"no run with id {text!r} in {store.path} (see `python -m lth_core runs`)")
+
+
+def record_run(args: argparse.Namespace, config: ExperimentConfig, on_event) -> None:
+    """`run --store`: train here, in the foreground, recording into the store as the worker would."""
+    from .recorder import claim, create_run
+    from .worker import execute
+
+    store = open_store(args)
+    run_id = create_run(store, config, args.name)
+    print(f"recording as run {run_id} in {store.path}", file=sys.stderr)
+    execute(store, run_id, claim(store, run_id, pid=os.getpid()), on_event=on_event, reraise=True)
+
+
+@command("runs")
+def _runs(args: argparse.Namespace) -> int:
+    runs = open_store(args).list_runs()
+    if runs.empty:
+        print("(no runs yet: start one with `run --store` or from the app)")
+        return 0
+    print(f"{'id':<8}  {'status':<11} {'round':>5} {'iteration':>11} {'ticket acc':>10}  {'created (UTC)':<16}  name")
+    for r in runs.itertuples():
+        rnd = "-" if r.round != r.round or r.round is None else f"{int(r.round)}/{int(r.rounds_total)}"
+        it = f"{int(r.iteration)}/{int(r.iterations)}" if r.status == "running" and r.iteration == r.iteration \
+            and r.iteration is not None and r.iterations == r.iterations else ""
+        acc = "" if r.test_accuracy != r.test_accuracy or r.test_accuracy is None else f"{100 * r.test_accuracy:.2f}%"
+        print(f"{r.id:<8}  {r.status:<11} {rnd:>5} {it:>11} {acc:>10}  {r.created_at[:16].replace('T', ' '):<16}  {r.name}")
+    return 0
+
+
+@command("show")
+def _show(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    info = store.get_run(resolve_run(store, args.run_id))
+    defaults = ExperimentConfig()
+    changed = {k: v for k, v in info.config.to_dict().items()
+               if k in ("dataset", "arch") or v != getattr(defaults, k) and not (isinstance(v, list) and not v)}
+    print(f"run {info.id}  {info.name!r}  {info.status}")
+    print(f"created {info.created_at}" + (f", started {info.started_at}" if info.started_at else "")
+          + (f", ended {info.finished_at}" if info.finished_at else ""))
+    print("config: " + " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in changed.items()))
+    if info.active and info.round is not None:
+        print(f"progress: round {info.round}/{info.rounds_total} ({info.variant}), iteration {info.iteration}/{info.iterations}")
+    if info.error:
+        print(f"error: {info.error}")
+    print(summary_table(store.rounds(info.id)))
+    return 0
+
+
+@command("export")
+def _export(args: argparse.Namespace) -> int:
+    from .results import write_outputs
+
+    store = open_store(args)
+    info = store.get_run(resolve_run(store, args.run_id))
+    rounds, layers = store.rounds(info.id), store.layers(info.id)
+    curves = store.curves(info.id)
+    curves = curves[curves["round"] < info.rounds_done]   # committed rounds only, like rounds.csv
+    models = rounds[["trial", "round", "variant"]].itertuples(index=False)
+    masks = {(t, r, v): store.masks(info.id, t, r, v) for t, r, v in models}
+    inits = {t: store.init_weights(info.id, t) for t in sorted(rounds["trial"].unique())}
+    write_outputs(args.out, info.config.to_dict(), rounds, layers, curves, masks, inits)
+    print(f"wrote {args.out}/config.json, rounds.csv, layers.csv, curves.csv, masks/ of run {info.id} ({info.status}, "
+          f"{info.rounds_done} rounds)")
+    return 0
+
+
+@command("resume")
+def _resume(args: argparse.Namespace) -> int:
+    from . import jobs
+    from .progress import ProgressPrinter
+    from .recorder import claim
+    from .store import RESUMABLE
+    from .worker import execute
+
+    store = open_store(args)
+    run_id = resolve_run(store, args.run_id)
+    if args.background:
+        jobs.resume(run_id, store.path)
+        print(f"run {run_id} queued; the background worker continues it after round {store.get_run(run_id).rounds_done - 1}")
+        return 0
+    progress = ProgressPrinter(enabled=not args.quiet)
+    status = execute(store, run_id, claim(store, run_id, allowed=RESUMABLE, pid=os.getpid()), on_event=progress.update)
+    progress.close()
+    info = store.get_run(run_id)
+    print(summary_table(store.rounds(run_id)))
+    if info.error:
+        print(f"error: run {status}: {info.error}", file=sys.stderr)
+    return {"finished": 0, "cancelled": 130, "interrupted": 130}.get(status, 1)
+
+
+@command("cancel")
+def _cancel(args: argparse.Namespace) -> int:
+    from . import jobs
+
+    store = open_store(args)
+    run_id = resolve_run(store, args.run_id)
+    status = jobs.cancel(run_id, store.path)
+    deadline = time.monotonic() + 10
+    while status == "running" and time.monotonic() < deadline:  # it stops at its next training step
+        time.sleep(0.2)
+        status = store.get_run(run_id).status
+    print(f"run {run_id}: {status}")
+    return 0
+
+
+@command("delete")
+def _delete(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    run_id = resolve_run(store, args.run_id)
+    store.delete(run_id)
+    print(f"deleted run {run_id}")
+    return 0
+
+
+@command("worker")
+def _worker(args: argparse.Namespace) -> int:
+    from .store import default_store_path
+    from .worker import run_claimed, serve
+
+    path = Path(args.store_path).expanduser().absolute() if args.store_path else default_store_path().absolute()
+    if args.run:
+        return run_claimed(path, args.run, args.attempt)
+    return serve(path, lock_fd=args.lock_fd)
