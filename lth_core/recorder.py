@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .config import ExperimentConfig
-from .events import (EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted, RunCancelled, RunFailed,
+from .events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted, RunCancelled, RunFailed,
                      RunFinished, RunStarted)
 from .results import CURVE_COLUMNS, ROUND_COLUMNS, pack_mask
 from .store import HOST, RESUMABLE, RunLost, RunStore, StoreError, new_run_id, now_iso, process_token
@@ -200,9 +200,11 @@ class Recorder:
             for layer, m in e.mask.items():
                 bits, shape = pack_mask(m)
                 masks.append((self.run_id, e.trial, e.round, e.variant, layer, json.dumps(shape.tolist()), bits.tobytes()))
-        inits = [] if self._inits_saved else [(self.run_id, t, _npz(state["init"]))
-                                               for t, state in enumerate(event.checkpoint.trials)]
-        checkpoint = event.checkpoint.to_bytes()
+        trials = event.checkpoint.trials
+        inits = [] if self._inits_saved else [(self.run_id, t, _npz(state["init"])) for t, state in enumerate(trials)]
+        if all(len(state) > 1 for state in trials):  # the initial weights are in `inits` already: not twice
+            trials = [{part: group for part, group in state.items() if part != "init"} for state in trials]
+        checkpoint = Checkpoint(event.round, trials).to_bytes()
         with self.store.transaction() as db:
             self._owned(db, "committed_round = ?", (event.round,))
             self._flush(force=True, db=db)
@@ -223,6 +225,8 @@ class Recorder:
             self._owned(db, "status = ?, error = ?, finished_at = ?, pid = NULL", (status, error, now_iso()))
             if status == "finished":
                 db.execute("DELETE FROM checkpoints WHERE run_id = ?", (self.run_id,))
+        if status == "finished":
+            self.store.reclaim()
 
 
 def _npz(arrays: dict[str, np.ndarray]) -> bytes:

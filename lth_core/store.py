@@ -263,10 +263,17 @@ class RunStore:
             return {name: z[name] for name in z.files}
 
     def checkpoint(self, run_id: str) -> Checkpoint | None:
-        """What resuming `run_id` starts from: the checkpoint of its last committed round, if any."""
+        """What resuming `run_id` starts from: the checkpoint of its last committed round, if any.
+        (The initial weights are stored once, in `inits`, and put back into it here.)"""
         with self._read() as db:
             row = db.execute("SELECT data FROM checkpoints WHERE run_id = ?", (run_id,)).fetchone()
-        return Checkpoint.from_bytes(row[0]) if row else None
+        if row is None:
+            return None
+        checkpoint = Checkpoint.from_bytes(row[0])
+        for trial, state in enumerate(checkpoint.trials):
+            if "init" not in state:
+                state["init"] = self.init_weights(run_id, trial)
+        return checkpoint
 
     def run_state(self, run_id: str) -> tuple[str | None, str, bool] | None:
         """(attempt, status, cancel requested) of a run, or None if it is gone: what a worker polls."""
@@ -295,8 +302,12 @@ class RunStore:
             for table in DATA_TABLES:
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        self.reclaim()
+
+    def reclaim(self) -> None:
+        """Give the pages of deleted rows back to the file system (the store uses incremental auto-vacuum)."""
         with self._read() as db:
-            db.execute("PRAGMA incremental_vacuum")
+            db.execute("PRAGMA incremental_vacuum").fetchall()  # each step frees one page: run it to the end
 
     def setting(self, key: str, default: str | None = None) -> str | None:
         with self._read() as db:

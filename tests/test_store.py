@@ -189,7 +189,12 @@ def test_a_failed_run_keeps_its_rounds_and_a_one_line_reason(tiny_events):
     assert info.status == "failed" and info.error.startswith("the training loss became NaN") and "\n" not in info.error
     assert sorted(set(store.rounds(run_id)["round"])) == [0, 1] and info.rounds_done == 2
     assert len(store.curves(run_id, round=2)) == 6  # the round in flight is readable, as a live view needs
-    assert store.checkpoint(run_id).round == 1       # so it can be resumed
+    checkpoint = store.checkpoint(run_id)            # so it can be resumed
+    committed = [e for e in tiny_events if isinstance(e, RoundCommitted) and e.round == 1][0].checkpoint
+    assert checkpoint.round == 1 and len(checkpoint.trials) == 1
+    assert checkpoint.trials[0].keys() == committed.trials[0].keys()  # the initial weights, stored once, put back
+    for part, group in committed.trials[0].items():
+        assert all(np.array_equal(checkpoint.trials[0][part][n], a) for n, a in group.items())
 
 
 def test_rename_and_delete_touch_only_that_run(tiny_events):
