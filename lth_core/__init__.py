@@ -8,6 +8,8 @@ from .config import ExperimentConfig
 from .errors import Cancelled, ConfigError, LTHError, TrainingFailed
 from .lottery import make_plan, run_experiment
 from .results import RunResult, collect, write_outputs
+from .store import RunStore, StoreError
+from . import jobs  # submit, cancel and resume runs in the background worker
 
 __all__ = ["ExperimentConfig", "ConfigError", "LTHError", "TrainingFailed", "Cancelled",
-           "run_experiment", "make_plan", "collect", "RunResult", "write_outputs"]
+           "run_experiment", "make_plan", "collect", "RunResult", "write_outputs", "RunStore", "StoreError", "jobs"]
