@@ -16,7 +16,8 @@ from typing import Any
 
 from .config import ExperimentConfig
 from .recorder import create_run, requeue
-from .store import RunStore, StoreError, default_store_path, now_iso, process_token
+from .procs import process_token
+from .store import RunStore, StoreError, default_store_path, now_iso
 from .worker import SchedulerLock, log_path, spawn, worker_count
 
 __all__ = ["submit", "cancel", "resume", "ensure_worker", "scheduler_pid", "workers", "set_workers"]

@@ -18,7 +18,8 @@ from .config import ExperimentConfig
 from .events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted, RunCancelled, RunFailed,
                      RunFinished, RunStarted)
 from .results import CURVE_COLUMNS, ROUND_COLUMNS, pack_mask
-from .store import HOST, RESUMABLE, RunLost, RunStore, StoreError, new_run_id, now_iso, process_token
+from .procs import HOST, process_token
+from .store import RESUMABLE, RunLost, RunStore, StoreError, new_run_id, now_iso
 
 PROGRESS_EVERY_S = 0.5    # progress and curve points reach the store at most twice a second
 WATCH_EVERY_S = 0.25      # how often a running worker looks for a cancel request

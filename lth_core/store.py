@@ -16,15 +16,14 @@ from __future__ import annotations
 import io
 import json
 import secrets
-import socket
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -32,6 +31,7 @@ import pandas as pd
 from .config import ExperimentConfig
 from .events import Checkpoint
 from .paths import lth_home
+from .procs import worker_alive
 from .results import CURVE_COLUMNS, LAYER_COLUMNS, ROUND_COLUMNS, unpack_mask
 from .store_schema import DATA_TABLES, StoreError, connect
 
@@ -40,8 +40,6 @@ __all__ = ["RunStore", "RunInfo", "StoreError", "RunLost", "STATUSES", "default_
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")
 RESUMABLE = ("interrupted", "cancelled", "failed")
-STALE_AFTER_S = 60.0       # a run on another host whose heartbeat is older than this has lost its worker
-HOST = socket.gethostname()
 _ID_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"   # no 0/o, 1/l/i: ids are read aloud and typed
 LIST_COLUMNS = ["id", "name", "status", "dataset", "arch", "created_at", "updated_at", "started_at", "finished_at",
                 "round", "rounds_total", "rounds_done", "variant", "iteration", "iterations", "error", "config_id",
@@ -62,34 +60,6 @@ def now_iso() -> str:
 
 def new_run_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
-
-
-def process_token(pid: int) -> str | None:
-    """'boot id:start time' of a live process on Linux (None if it is gone or a zombie): a pid that
-    was reused after the worker died, or after a restart, gives another token."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return None
-    after = stat.rsplit(")", 1)[1].split()
-    return None if after[0] in ("Z", "X") else f"{boot}:{after[19]}"
-
-
-def _alive(pid: int | None, host: str | None, proc: str | None, heartbeat: float | None) -> bool:
-    if pid is not None and host == HOST:
-        if Path("/proc/self/stat").exists():
-            token = process_token(pid)
-            return token is not None and (proc is None or token == proc)
-        try:  # elsewhere: does the pid exist at all
-            import os
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except OSError:
-            pass
-        return True
-    return heartbeat is not None and time.time() - heartbeat < STALE_AFTER_S
 
 
 @dataclass(frozen=True)
@@ -330,7 +300,7 @@ class RunStore:
             rows = db.execute("SELECT id, pid, host, heartbeat, attempt, proc FROM runs WHERE status = 'running'").fetchall()
         lost = []
         for run_id, pid, host, heartbeat, attempt, proc in rows:
-            if _alive(pid, host, proc, heartbeat):
+            if worker_alive(pid, host, proc, heartbeat):
                 continue
             with self.transaction() as db:
                 cur = db.execute("UPDATE runs SET status = 'interrupted', error = ?, pid = NULL, updated_at = ? "

@@ -17,7 +17,8 @@ import pytest
 
 from lth_core import ExperimentConfig, collect, jobs, run_experiment, write_outputs
 from lth_core.cli import main as cli_main
-from lth_core.store import RunStore, StoreError, process_token
+from lth_core.procs import process_token
+from lth_core.store import RunStore, StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(dataset="digits", arch="mlp", hidden=(32,), rounds=2, epochs=1, batch_size=32, controls=("reinit", "random"))
@@ -136,15 +137,22 @@ def test_runs_submitted_together_queue_one_at_a_time_and_never_mix_rows(store, r
     assert list(store.list_runs()["name"]) == ["C", "B", "A"]
 
 
-def test_the_worker_count_lets_runs_train_side_by_side(store):
+def test_the_worker_count_lets_runs_train_side_by_side_and_a_deleted_run_stops(store):
     jobs.set_workers(2)
     assert jobs.workers() == 2
     ids = [jobs.submit(ExperimentConfig(**LONG, seed=s)) for s in range(2)]
     wait_for("two runs training at once", lambda: all(status(store, i) == "running" and store.get_run(i).round is not None
                                                       for i in ids))
-    for run_id in ids:
-        jobs.cancel(run_id)
-    wait_for("both to stop", lambda: all(status(store, i) == "cancelled" for i in ids), timeout=20)
+    # deleting a running run stops its process (its writes match nothing any more); cancel stops the other
+    deleted_pid = _run_pid(store, ids[0])
+    store.delete(ids[0])
+    jobs.cancel(ids[1])
+    wait_for("the deleted run's process to end", lambda: process_token(deleted_pid) is None, timeout=20)
+    wait_for("the other to stop", lambda: status(store, ids[1]) == "cancelled", timeout=20)
+    assert list(store.list_runs()["id"]) == [ids[1]]
+    with sqlite3.connect(store.path) as db:
+        assert all(db.execute(f"SELECT COUNT(*) FROM {t} WHERE run_id = ?", (ids[0],)).fetchone()[0] == 0
+                   for t in ("rounds", "layers", "curves", "masks", "inits", "checkpoints"))
 
 
 def test_a_worker_killed_mid_round_is_interrupted_and_resumes_to_the_uninterrupted_result(store, reference, tmp_path):

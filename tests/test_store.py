@@ -17,10 +17,10 @@ import pytest
 
 from lth_core import ExperimentConfig, collect, run_experiment
 from lth_core import store_schema
-from lth_core.events import EvalPointEvent, RoundCommitted, RoundFinished, RunFailed, RunFinished
+from lth_core.events import EvalPointEvent, RoundCommitted, RunFailed
 from lth_core.recorder import Recorder, claim, create_run
-from lth_core.results import CURVE_COLUMNS, LAYER_COLUMNS, ROUND_COLUMNS
-from lth_core.store import LIST_COLUMNS, RunStore, StoreError, process_token
+from lth_core.procs import process_token
+from lth_core.store import LIST_COLUMNS, RunStore, StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(dataset="digits", arch="mlp", hidden=(32,), rounds=2, epochs=1, batch_size=32, controls=("reinit", "random"))
