@@ -36,7 +36,7 @@ for col, variant in zip(cols, info.variants):
 if dense is not None:
     cols[-1].metric("dense network (round 0)", pct(dense))
 
-variant_legend()
+variant_legend([*info.variants, "dense"])
 chart(plots.accuracy_gap_by_round(rounds), "gap")
 curves = store().curves(run_id)
 chart(plots.compare_curves(curves[curves["round"].isin([0, rnd])], rnd), "compare_curves")
@@ -55,7 +55,7 @@ for variant in info.variants:
         table[f"{short[variant]}: early stop"] = stop[variant].map(lambda v: f"{v:.0f}" if v == v else "")
 st.caption("Test accuracy (mean over trials) and the early-stopping iteration (lowest validation loss) of every round.")
 st.dataframe(table.reset_index(), hide_index=True)
-explain("table")
+explain("compare_table")
 
 st.subheader("What this ticket would save in deployment")
 saved = ticket_savings(info.config, store().layers(run_id), rnd)

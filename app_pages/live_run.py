@@ -51,7 +51,7 @@ def live_view() -> None:
     ticket = rounds[rounds.variant == "ticket"]
     cols[3].metric("Ticket accuracy, last finished round", pct(ticket.groupby("round").test_accuracy.mean().iloc[-1])
                    if not ticket.empty else "—")
-    names = [LABELS[v] for v in (run.variant or "").split("+") if v in LABELS]
+    names = ["dense network"] if rnd == 0 else [LABELS[v] for v in (run.variant or "").split("+") if v in LABELS]
     if names and run.status in ACTIVE:
         st.caption(f"Training together now: {', '.join(names)}" + (f" ({run.config.trials} trials each)"
                                                                     if run.config.trials > 1 else "") + ".")
@@ -93,3 +93,12 @@ def controls(run, total: int) -> None:
 
 
 live_view()
+
+if REFRESH_S is None:
+    @st.fragment(run_every=3.0)
+    def watch_status() -> None:
+        """A stopped run can be resumed from another tab: notice that and redraw."""
+        if store().get_run(run_id).status != info.status:
+            st.rerun(scope="app")
+
+    watch_status()

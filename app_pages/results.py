@@ -22,9 +22,10 @@ for i in run_ids:
         if len(run_ids) > 1:
             st.markdown(f"**{names[i]}**")
         st.markdown("\n".join(f"- {line}" for line in run_summary(r.drop(columns=["run", "run_id"]))))
-variant_legend()
+shown = {v for info in infos.values() for v in info.variants}
+variant_legend([v for v in ("ticket", "reinit", "random") if v in shown] + ["dense"])
 if len(run_ids) > 1:
-    st.caption("Runs are told apart by line style (solid, dashed, dotted …); colours are the variants.")
+    st.caption("Runs are told apart by line style (solid, dashed, dash-dot …); colours are the variants.")
 
 chart(plots.accuracy_vs_weights(rounds, "test_accuracy", title="Test accuracy as the network is pruned"),
       "accuracy")

@@ -40,7 +40,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in fields(ExperimentConfig):
         text = f.metadata.get("help", "")
         if "default" not in text:
-            text += f" (default: {f.default})"
+            default = f.default if f.default not in (None, ()) else "none"
+            text += f" (default: {default})"
         parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, metavar=f.name.upper(), default=None, help=text)
 
 

@@ -202,5 +202,9 @@ def _coerce(name: str, value: Any) -> Any:
         if kind.startswith("float"):
             return float(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else value
     except (TypeError, ValueError):
-        raise ConfigError(name, f"cannot read {value!r} as {kind.split(' ')[0]}") from None
+        wanted = {"hidden": "comma-separated whole numbers, e.g. 300,100",
+                  "controls": "comma-separated names, e.g. reinit,random"}.get(name)
+        if wanted is None:
+            wanted = "a whole number" if kind.startswith("int") else "a number"
+        raise ConfigError(name, f"cannot read {value!r}; expected {wanted}") from None
     return value

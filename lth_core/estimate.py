@@ -28,7 +28,7 @@ class RunEstimate:
 
     def describe(self) -> str:
         return (f"{self.trainings} trainings of {self.iterations_per_round} iterations "
-                f"({self.rounds} pruning rounds, down to {100 * self.final_remaining:.1f} % of {self.weights:,} weights), "
+                f"({self.rounds} pruning round{'' if self.rounds == 1 else 's'}, down to {100 * self.final_remaining:.1f} % of {self.weights:,} weights), "
                 f"about {format_seconds(self.seconds)}")
 
 

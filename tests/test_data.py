@@ -45,6 +45,7 @@ def channel_stats(x: np.ndarray, kind: str):
 
 # ------------------------------------------------------------------------------ built-ins
 def test_mnist_5k_sizes_normalisation_and_cache(shared_home, monkeypatch):
+    data._builtin_raw.cache_clear()  # earlier tests in this process may hold it in memory
     s = data.load_dataset("mnist-5k")
     assert s.name == "mnist-5k" and s.class_names == tuple("0123456789")
     assert s.sizes() == {"train": 3500, "val": 500, "test": 1000}

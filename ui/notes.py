@@ -98,4 +98,8 @@ ticket keeps only its surviving values plus where they are — one bit per origi
 4-byte column index per value (CSR), whichever is smaller. **Multiply-adds**: the arithmetic of one forward
 pass, which sparse kernels or hardware can skip for pruned weights. These are what a sparse format *could*
 save, not a measured speed-up: ordinary dense kernels gain nothing from zeros.""",
+    "compare_table": """\
+One row per round: the share of weights left, then each variant's test accuracy at the end of training (the
+mean over trials), then the iteration at which each variant reached its lowest validation loss (its
+early-stopping iteration; smaller means it learned faster). Round 0 is the dense network.""",
 }

@@ -16,7 +16,7 @@ VARIANTS = ("ticket", "reinit", "random")
 COLORS = {"ticket": "#0072B2", "reinit": "#E69F00", "random": "#009E73", "dense": "#555555"}
 LABELS = {"ticket": "winning ticket", "reinit": "reinit (same mask, new init)",
           "random": "random mask", "dense": "dense network"}
-DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
+DASHES = ("solid", "dash", "dashdot", "longdash", "longdashdot")  # "dot" is kept for the dense network
 METRICS = {  # column → (axis title, shown as percent)
     "test_accuracy": ("test accuracy (%)", True),
     "early_stop_test_accuracy": ("test accuracy at early stopping (%)", True),
