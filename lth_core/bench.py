@@ -45,7 +45,8 @@ def engine_samples_per_second(models: int, batch: int, epochs: int) -> float:
     """The engine's loop training `models` masked LeNet-300-100s at once (about half their weights pruned)."""
     from . import ExperimentConfig, make_plan
     from .lottery import _to_device_data, generator
-    from .training import batch_order, cpu_threads, torch_threads, train
+    from .cpu import CpuWatch, choose_threads
+    from .training import batch_order, torch_threads, train
 
     # evaluation only at the end, as the DataLoader loop has none
     plan = make_plan(ExperimentConfig(batch_size=batch, epochs=epochs, device="cpu", eval_every=10**6))
@@ -56,7 +57,7 @@ def engine_samples_per_second(models: int, batch: int, epochs: int) -> float:
     iters = plan.settings.iterations
     orders = batch_order(data.x_train.shape[0], batch, iters, generator(0, "order")).unsqueeze(0)  # shared, as in a round
     started = time.perf_counter()
-    with torch_threads(cpu_threads(batch)):
+    with torch_threads(choose_threads(CpuWatch().others_busy())):
         for _ in train(net, params, masks, data, orders, plan.settings):
             pass
     return models * iters * batch / (time.perf_counter() - started)

@@ -12,7 +12,8 @@ import torch
 
 from .config import ExperimentConfig
 from .lottery import _to_device_data, generator, make_plan
-from .training import cpu_threads, evaluate, make_optimizer, torch_threads
+from .cpu import CpuWatch, choose_threads
+from .training import evaluate, make_optimizer, torch_threads
 
 CALIBRATION_STEPS = 5
 
@@ -82,7 +83,8 @@ def estimate_run(config: ExperimentConfig) -> RunEstimate:
         evals = -(-s.iterations // s.eval_every)
         return per_step * s.iterations + per_eval * evals
 
-    with torch_threads(cpu_threads(cfg.batch_size) if plan.device.type == "cpu" else torch.get_num_threads()):
+    cpu = plan.device.type == "cpu"
+    with torch_threads(choose_threads(CpuWatch().others_busy()) if cpu else torch.get_num_threads()):
         seconds = seconds_per_round(cfg.trials, cfg.trials)
         if plan.rounds:
             seconds += plan.rounds * seconds_per_round(pruned_models, cfg.trials)

@@ -10,7 +10,6 @@ the same numbers as one that never stopped.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -26,7 +25,8 @@ from .errors import Cancelled, ConfigError, TrainingFailed
 from .events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted,
                      RunCancelled, RunFailed, RunFinished, RunStarted)
 from .models import Network, Params, build_network
-from .training import DeviceData, EvalPoint, TrainResult, TrainSettings, batch_order, cpu_threads, torch_threads, train
+from .cpu import CpuWatch, choose_threads
+from .training import DeviceData, EvalPoint, TrainResult, TrainSettings, batch_order, torch_threads, train
 
 DEFAULT_EPOCHS = 3.0
 EVAL_POINTS_PER_ROUND = 15
@@ -116,7 +116,8 @@ def run_experiment(config: ExperimentConfig, *, resume: Checkpoint | None = None
     yield RunStarted(cfg.to_dict(), plan.rounds, plan.planned_remaining, list(cfg.variants), net.layer_totals(),
                      plan.settings.iterations, str(plan.device), start_round)
     current = start_round
-    threads = torch_threads(cpu_threads(cfg.batch_size)) if plan.device.type == "cpu" else contextlib.nullcontext()
+    threads = torch_threads(torch.get_num_threads())  # restored when the run ends
+    watch = CpuWatch()
     try:
         threads.__enter__()
         data = _to_device_data(plan.data, plan.device)
@@ -124,6 +125,8 @@ def run_experiment(config: ExperimentConfig, *, resume: Checkpoint | None = None
                  [{"init": net.init_params(generator(cfg.seed, trial, "init"))} for trial in range(cfg.trials)]
         for rnd in range(start_round, plan.rounds + 1):
             current = rnd
+            if plan.device.type == "cpu":
+                torch.set_num_threads(choose_threads(watch.others_busy()))
             yield from _run_round(plan, data, states, rnd, should_stop)
             yield RoundCommitted(rnd, Checkpoint(rnd, [{p: _np(g) for p, g in s.items()} for s in states]))
         yield RunFinished(time.perf_counter() - started)

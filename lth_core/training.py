@@ -61,15 +61,6 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def cpu_threads(batch_size: int) -> int:
-    """Intra-op threads for training on the CPU. Small batches (the paper's 60) gain little from a
-    second thread, and when another process is busy (the app's server, a second run) two spinning
-    threads can make each step 30× slower; so one thread below batch 256. LTH_THREADS overrides."""
-    if os.environ.get("LTH_THREADS", "").isdigit():
-        return max(1, int(os.environ["LTH_THREADS"]))
-    return 1 if batch_size < 256 else max(1, min(2, os.cpu_count() or 1))
-
-
 @contextlib.contextmanager
 def torch_threads(count: int):
     before = torch.get_num_threads()

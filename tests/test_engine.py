@@ -121,3 +121,23 @@ def test_conv_architectures_train_on_images_and_sequences(arch):
                                                       batch_size=32, controls=("random",))))
         assert len(res.rounds_df()) == 3
 
+
+
+def test_a_busy_neighbour_process_is_seen_and_means_one_thread(monkeypatch):
+    import subprocess
+    import sys
+
+    from lth_core.cpu import CpuWatch, choose_threads
+
+    monkeypatch.delenv("LTH_THREADS", raising=False)
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 3: pass"])
+    try:
+        watch = CpuWatch()
+        others = watch.others_busy(min_window=1.0)
+    finally:
+        busy.kill()
+    assert others is not None and others > 0.5
+    assert choose_threads(others) == 1
+    assert choose_threads(0.0) == (2 if (__import__("os").cpu_count() or 1) >= 2 else 1)
+    monkeypatch.setenv("LTH_THREADS", "3")
+    assert choose_threads(5.0) == 3
