@@ -47,16 +47,20 @@ def create_run(store: RunStore, config: ExperimentConfig, name: str | None = Non
     raise StoreError("could not find a free run id")  # 31^8 ids: practically unreachable
 
 
+def _check_status(db, store: RunStore, run_id: str, allowed: tuple[str, ...], rule: str) -> None:
+    row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise StoreError(f"no run with id {run_id!r} in {store.path}")
+    if row[0] not in allowed:
+        raise StoreError(f"run {run_id} is {row[0]}; {rule}")
+
+
 def claim(store: RunStore, run_id: str, *, allowed: tuple[str, ...] = ("queued",), pid: int | None = None) -> str:
     """Mark the run 'running' under a new attempt token (returned). The partial round a stopped run left
     behind (curve points after its last committed round) is deleted, so a resumed run does not repeat it."""
     attempt = secrets.token_hex(8)
     with store.transaction() as db:
-        row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise StoreError(f"no run with id {run_id!r} in {store.path}")
-        if row[0] not in allowed:
-            raise StoreError(f"run {run_id} is {row[0]}; only a run that is {' or '.join(allowed)} can be started")
+        _check_status(db, store, run_id, allowed, f"only a run that is {' or '.join(allowed)} can be started")
         db.execute("UPDATE runs SET status = 'running', attempt = ?, pid = ?, host = ?, proc = ?, heartbeat = ?, "
                    "cancel_requested = 0, error = NULL, finished_at = NULL, updated_at = ? WHERE id = ?",
                    (attempt, pid, HOST, process_token(pid) if pid else None, time.time(), now_iso(), run_id))
@@ -68,11 +72,7 @@ def claim(store: RunStore, run_id: str, *, allowed: tuple[str, ...] = ("queued",
 def requeue(store: RunStore, run_id: str) -> None:
     """Put a stopped run (interrupted, cancelled or failed) back in the queue, to continue after its last round."""
     with store.transaction() as db:
-        row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise StoreError(f"no run with id {run_id!r} in {store.path}")
-        if row[0] not in RESUMABLE:
-            raise StoreError(f"run {run_id} is {row[0]}; only an interrupted, cancelled or failed run can be resumed")
+        _check_status(db, store, run_id, RESUMABLE, "only an interrupted, cancelled or failed run can be resumed")
         db.execute("UPDATE runs SET status = 'queued', error = NULL, finished_at = NULL, cancel_requested = 0, "
                    "attempt = NULL, pid = NULL, updated_at = ? WHERE id = ?", (now_iso(), run_id))
 
