@@ -96,6 +96,19 @@ def test_an_invalid_combination_is_blocked_with_a_message_naming_the_field():
     assert at.button(key="run_button").disabled
 
 
+def test_an_out_of_range_number_is_blocked_not_silently_replaced():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.number_input(key="form:epochs").set_value(-2.0).run()
+    (error,) = at.error
+    assert "(`epochs`)" in error.value and "(0, 1000]" in error.value
+    assert at.button(key="run_button").disabled
+    at.number_input(key="form:epochs").set_value(1.0).run()
+    at.number_input(key="form:trials").set_value(50).run()
+    (error,) = at.error
+    assert "(`trials`)" in error.value and "1 to 20" in error.value
+    assert at.button(key="run_button").disabled
+
+
 def test_run_submits_a_background_job_and_opens_the_live_view(lth_home):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.selectbox(key="form:dataset").set_value("moons")

@@ -95,14 +95,14 @@ def experiment_form() -> tuple[dict[str, Any], str]:
         if s["arch"] == "mlp":
             s["hidden"] = _w("text_input", LABELS["hidden"], "hidden", "300,100", help="comma-separated, e.g. 300,100")
         elif ARCHITECTURES[s["arch"]].needs_image:
-            s["width"] = _w("number_input", LABELS["width"], "width", 0.25, min_value=0.05, max_value=4.0, step=0.05,
+            s["width"] = _w("number_input", LABELS["width"], "width", 0.25, step=0.05,
                             help="channels × this; the paper's nets are width 1 (slow on a CPU)")
-        s["epochs"] = _w("number_input", LABELS["epochs"], "epochs", 2.0, min_value=0.1, max_value=100.0, step=0.5,
+        s["epochs"] = _w("number_input", LABELS["epochs"], "epochs", 2.0, step=0.5,
                          help="training budget of every round (the paper trains LeNet for about 50 epochs)")
         c1, c2 = st.columns(2)
-        s["batch_size"] = _w("number_input", LABELS["batch_size"], "batch_size", 60, c1, min_value=1, max_value=4096)
+        s["batch_size"] = _w("number_input", LABELS["batch_size"], "batch_size", 60, c1)
         s["optimizer"] = _w("selectbox", LABELS["optimizer"], "optimizer", "adam", c2, options=["adam", "sgd"])
-        s["lr"] = _w("number_input", LABELS["lr"], "lr", None, min_value=1e-6, max_value=10.0, format="%.5f",
+        s["lr"] = _w("number_input", LABELS["lr"], "lr", None, format="%.5f",
                      placeholder="the optimizer's default", help="default: 0.0012 for adam (as in the paper), 0.05 for sgd")
     with how:
         st.subheader("How to prune")
@@ -114,21 +114,21 @@ def experiment_form() -> tuple[dict[str, Any], str]:
         by = _w("radio", "Stop after", "stop_by", "rounds", options=["rounds", "target"], horizontal=True,
                 format_func={"rounds": "a number of rounds", "target": "reaching a size"}.get)
         if by == "rounds":
-            s["rounds"] = _w("number_input", LABELS["rounds"], "rounds", 5, min_value=0, max_value=60,
+            s["rounds"] = _w("number_input", LABELS["rounds"], "rounds", 5,
                              help="rounds after the dense round 0")
         else:
             s["target_remaining"] = _w("number_input", LABELS["target_remaining"] + " (%)", "target", 10.0,
-                                       min_value=0.1, max_value=99.0, step=1.0) / 100
+                                       step=1.0) / 100
         s["scope"] = _w("radio", LABELS["scope"], "scope", "layerwise", options=["layerwise", "global"], horizontal=True,
                         help="layer-wise: each layer loses its rate; global: one magnitude threshold across layers")
         with st.expander("Rates per layer type (optional)"):
             for key, hint in (("rate_fc", "same as above"), ("rate_conv", "same as above"), ("rate_output", "half of above")):
-                pct = _w("number_input", LABELS[key] + " (%)", key, None, min_value=0.0, max_value=99.0, step=5.0,
+                pct = _w("number_input", LABELS[key] + " (%)", key, None, step=5.0,
                          placeholder=hint)
                 s[key] = None if pct is None else pct / 100
         reset = _w("radio", LABELS["reset"], "reset", "init", options=list(RESETS), format_func=RESETS.get)
         if reset == "rewind":
-            k = _w("number_input", "Rewind iteration K", "rewind_k", 10, min_value=0, max_value=10_000_000)
+            k = _w("number_input", "Rewind iteration K", "rewind_k", 10)
             s["reset"] = f"rewind:{int(k)}"
         else:
             s["reset"] = reset
@@ -141,8 +141,8 @@ def experiment_form() -> tuple[dict[str, Any], str]:
             if _w("checkbox", text, f"control_{c}", True, help=tip)]
         s["controls"] = controls
         c1, c2 = st.columns(2)
-        s["trials"] = _w("number_input", LABELS["trials"], "trials", 1, c1, min_value=1, max_value=20,
+        s["trials"] = _w("number_input", LABELS["trials"], "trials", 1, c1,
                          help="independent repeats with different seeds; plots show their mean and range")
-        s["seed"] = _w("number_input", LABELS["seed"], "seed", 0, c2, min_value=0, max_value=2**31 - 1)
+        s["seed"] = _w("number_input", LABELS["seed"], "seed", 0, c2)
         name = _w("text_input", "Name of the run (optional)", "name", "", placeholder="e.g. lenet 20 % x5")
     return s, name
