@@ -43,11 +43,14 @@ first, first_mask = next(iter(masks.items()))
 kind, shape = dataset_shape(info.config.dataset, info.config.label_col)
 st.header(f"What the first layer ({first}) still sees")
 if first_mask.ndim == 2 and first_mask.shape[1] == math.prod(shape):
+    # the notes differ: pixels, positions along a sequence, or tabular features (whose order means nothing)
+    notes = {"image": ("survival", "fields"), "sequence": ("survival_sequence", "fields_rows")}
+    survival_note, fields_note = notes.get(kind, ("survival_features", "fields_features"))
     left, right = st.columns(2)
     with left:
-        chart(mask_plots.survival_map(first_mask, shape, first), "survival" if kind == "image" else "survival_sequence")
+        chart(mask_plots.survival_map(first_mask, shape, first), survival_note)
     with right:
-        chart(mask_plots.receptive_fields(first_mask, shape), "fields" if kind == "image" else "fields_rows")
+        chart(mask_plots.receptive_fields(first_mask, shape), fields_note)
 else:
     st.info(f"The first layer of {info.config.arch} is convolutional: each of its weights is shared by every "
             "position of the input, so there is no per-pixel map. Its kernels are in the heatmap above.")

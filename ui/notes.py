@@ -102,4 +102,11 @@ save, not a measured speed-up: ordinary dense kernels gain nothing from zeros.""
 One row per round: the share of weights left, then each variant's test accuracy at the end of training (the
 mean over trials), then the iteration at which each variant reached its lowest validation loss (its
 early-stopping iteration; smaller means it learned faster). Round 0 is the dense network.""",
+    "survival_features": """\
+For the first layer only: **how many connections each input feature still has** to the layer's units. A feature
+that keeps few connections matters little to the ticket; on tabular data the order of the features means
+nothing, so look at the heights, not at neighbours.""",
+    "fields_features": """\
+Every unit of the first layer as a row, the input features as columns (dark = kept). On tabular data the order of
+the features is arbitrary, so what matters is which features many units keep.""",
 }
