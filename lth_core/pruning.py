@@ -5,7 +5,6 @@ A mask is a dict layer → bool tensor of the layer's weight shape (one model, u
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch

@@ -1,7 +1,6 @@
 """Shared fixtures. Every test gets its own LTH_HOME, so nothing touches the user's files;
 parsed datasets are cached in one session-wide folder so they are parsed once."""
 import os
-import shutil
 from pathlib import Path
 
 import pytest

@@ -3,7 +3,6 @@ Playwright. Fill the form with a tiny experiment, run it, watch it finish, then 
 Masks and Compare. Screenshots of every page land in artifacts/screenshots/ (gitignored)."""
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
