@@ -98,6 +98,8 @@ def test_an_invalid_combination_is_blocked_with_a_message_naming_the_field():
 
 def test_an_out_of_range_number_is_blocked_not_silently_replaced():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    for key, value in (("trials", 1), ("seed", 0), ("batch_size", 60), ("rounds", 5)):  # whole numbers stay whole
+        assert type(at.number_input(key=f"form:{key}").value) is int and at.number_input(key=f"form:{key}").value == value
     at.number_input(key="form:epochs").set_value(-2.0).run()
     (error,) = at.error
     assert "(`epochs`)" in error.value and "(0, 1000]" in error.value

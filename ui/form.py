@@ -100,7 +100,7 @@ def experiment_form() -> tuple[dict[str, Any], str]:
         s["epochs"] = _w("number_input", LABELS["epochs"], "epochs", 2.0, step=0.5,
                          help="training budget of every round (the paper trains LeNet for about 50 epochs)")
         c1, c2 = st.columns(2)
-        s["batch_size"] = _w("number_input", LABELS["batch_size"], "batch_size", 60, c1)
+        s["batch_size"] = _w("number_input", LABELS["batch_size"], "batch_size", 60, c1, step=1)
         s["optimizer"] = _w("selectbox", LABELS["optimizer"], "optimizer", "adam", c2, options=["adam", "sgd"])
         s["lr"] = _w("number_input", LABELS["lr"], "lr", None, format="%.5f",
                      placeholder="the optimizer's default", help="default: 0.0012 for adam (as in the paper), 0.05 for sgd")
@@ -114,7 +114,7 @@ def experiment_form() -> tuple[dict[str, Any], str]:
         by = _w("radio", "Stop after", "stop_by", "rounds", options=["rounds", "target"], horizontal=True,
                 format_func={"rounds": "a number of rounds", "target": "reaching a size"}.get)
         if by == "rounds":
-            s["rounds"] = _w("number_input", LABELS["rounds"], "rounds", 5,
+            s["rounds"] = _w("number_input", LABELS["rounds"], "rounds", 5, step=1,
                              help="rounds after the dense round 0")
         else:
             s["target_remaining"] = _w("number_input", LABELS["target_remaining"] + " (%)", "target", 10.0,
@@ -128,7 +128,7 @@ def experiment_form() -> tuple[dict[str, Any], str]:
                 s[key] = None if pct is None else pct / 100
         reset = _w("radio", LABELS["reset"], "reset", "init", options=list(RESETS), format_func=RESETS.get)
         if reset == "rewind":
-            k = _w("number_input", "Rewind iteration K", "rewind_k", 10)
+            k = _w("number_input", "Rewind iteration K", "rewind_k", 10, step=1)
             s["reset"] = f"rewind:{int(k)}"
         else:
             s["reset"] = reset
@@ -141,8 +141,8 @@ def experiment_form() -> tuple[dict[str, Any], str]:
             if _w("checkbox", text, f"control_{c}", True, help=tip)]
         s["controls"] = controls
         c1, c2 = st.columns(2)
-        s["trials"] = _w("number_input", LABELS["trials"], "trials", 1, c1,
+        s["trials"] = _w("number_input", LABELS["trials"], "trials", 1, c1, step=1,
                          help="independent repeats with different seeds; plots show their mean and range")
-        s["seed"] = _w("number_input", LABELS["seed"], "seed", 0, c2)
+        s["seed"] = _w("number_input", LABELS["seed"], "seed", 0, c2, step=1)
         name = _w("text_input", "Name of the run (optional)", "name", "", placeholder="e.g. lenet 20 % x5")
     return s, name
