@@ -26,7 +26,7 @@ from .events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFin
                      RunCancelled, RunFailed, RunFinished, RunStarted)
 from .models import Network, Params, build_network
 from .cpu import CpuWatch, choose_threads
-from .training import DeviceData, EvalPoint, TrainResult, TrainSettings, batch_order, torch_threads, train
+from .training import DeviceData, TrainResult, TrainSettings, batch_order, torch_threads, train
 
 DEFAULT_EPOCHS = 3.0
 EVAL_POINTS_PER_ROUND = 15
@@ -173,18 +173,17 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
                                       generator(cfg.seed, trial, rnd, "order")) for trial in range(cfg.trials)])
     snapshot_at = cfg.rewind_iteration if rnd == 0 else None
     run = train(net, stacked, stacked_masks, data, orders, plan.settings, snapshot_at=snapshot_at, should_stop=should_stop)
-    history: list[EvalPoint] = []
     while True:
         try:
             point = next(run)
         except StopIteration as stop:
             result: TrainResult = stop.value
             break
-        history.append(point)
         for m, (trial, variant) in enumerate(models):
             yield EvalPointEvent(trial, rnd, variant, point.iteration, float(point.train_loss[m]), float(point.val_loss[m]),
                                  float(point.val_accuracy[m]), float(point.test_accuracy[m]))
 
+    history = result.history
     best_of = torch.stack([p.val_loss for p in history]).argmin(0)  # (V,): index of each model's best point
     for m, (trial, variant) in enumerate(models):
         best, last = history[int(best_of[m])], history[-1]
