@@ -254,9 +254,12 @@ def _reap(store: RunStore, children: dict[str, tuple[subprocess.Popen, str]], wa
         how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
         if code < 0 and -code in signal.valid_signals():
             how = f"killed by {signal.Signals(-code).name}"
+        # the store's own check may have seen the dead process first (as 'interrupted', cause unknown):
+        # only its parent learns how it ended, so that attempt's message is made precise here
         with store.transaction() as db:
             cur = db.execute("UPDATE runs SET status = 'interrupted', error = ?, pid = NULL, updated_at = ? "
-                             "WHERE id = ? AND attempt = ? AND status = 'running'",
+                             "WHERE id = ? AND attempt = ? AND (status = 'running' OR (status = 'interrupted' "
+                             "AND error LIKE 'the worker process (pid %) stopped before the run ended'))",
                              (f"the worker process stopped unexpectedly ({how})", now_iso(), run_id, attempt))
         if cur.rowcount:
             print(f"{now_iso()} run {run_id}: interrupted ({how})", flush=True)
