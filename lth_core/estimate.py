@@ -61,7 +61,7 @@ def estimate_run(config: ExperimentConfig) -> RunEstimate:
         def step() -> None:
             logits = net.forward(params, buffers, data.x_train[idx], train=True)
             loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
             optimizer.step()
 

@@ -135,17 +135,35 @@ def default_width(arch: str) -> float:
 
 # ---- stacked building blocks --------------------------------------------------
 
+class _StackedLinear(torch.autograd.Function):
+    """x (G, B, I) shared by the V/G consecutive models of each group, w (V, O, I), b (V, O) → (V, B, O).
+
+    One (B, I)×(I, V/G·O) matmul per group (G = V: each model its own batch). Written by hand because
+    autograd's own backward returns the weight gradient transposed, and copying it into the weight's
+    layout cost a fifth of a LeNet training step; here every gradient comes out in its parameter's layout."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        g, batch, i = x.shape
+        v, o, _ = w.shape
+        ctx.save_for_backward(x, w)
+        out = torch.baddbmm(b.reshape(g, 1, -1), x, w.reshape(g, -1, i).transpose(1, 2))  # (G, B, V/G·O)
+        return out.reshape(g, batch, v // g, o).transpose(1, 2).reshape(v, batch, o)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, w = ctx.saved_tensors
+        g, batch, i = x.shape
+        v, o, _ = w.shape
+        grouped = grad.reshape(g, v // g, batch, o).transpose(1, 2).reshape(g, batch, -1)  # (G, B, V/G·O)
+        grad_w = torch.bmm(grouped.transpose(1, 2), x).reshape(v, o, i)
+        grad_x = torch.bmm(grouped, w.reshape(g, -1, i)) if ctx.needs_input_grad[0] else None
+        return grad_x, grad_w, grad.sum(1)
+
+
 def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    # x (V,B,I), w (V,O,I), b (V,O) → (V,B,O)
-    return torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
-
-
-def _first_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    # x (G,B,I) shared by V/G models each: one (B,I)x(I,(V/G)·O) matmul per group → (V,B,O)
-    g, batch, _ = x.shape
-    v, o, i = w.shape
-    out = torch.baddbmm(b.reshape(g, 1, -1), x, w.reshape(g, -1, i).transpose(1, 2))  # (G, B, V/G·O)
-    return out.reshape(g, batch, v // g, o).transpose(1, 2).reshape(v, batch, o)
+    """x (G, B, I) with G dividing V (G = V: one batch per model) → (V, B, O)."""
+    return _StackedLinear.apply(x, w, b)
 
 
 def _conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, stride: int = 1, groups: int | None = None) -> torch.Tensor:
@@ -204,8 +222,7 @@ def _conv_spec(name: str, c_in: int, c_out: int, kernel: tuple[int, int], bias: 
 
 def _dense_head(params: Params, h: torch.Tensor, names: list[str], shared_input: bool = False) -> torch.Tensor:
     for i, name in enumerate(names):
-        layer = _first_linear if (i == 0 and shared_input) else _linear
-        h = layer(h, params[f"{name}.weight"], params[f"{name}.bias"])
+        h = _linear(h, params[f"{name}.weight"], params[f"{name}.bias"])
         if i < len(names) - 1:
             h = F.relu(h)
     return h

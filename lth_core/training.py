@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from .errors import Cancelled, TrainingFailed
 from .models import Network, Params
+from .optim import FusedOptimizer
 
 
 @dataclass(frozen=True)
@@ -77,17 +78,8 @@ def eval_iterations(iterations: int, eval_every: int) -> list[int]:
     return points
 
 
-def make_optimizer(params: list[torch.Tensor], s: TrainSettings) -> torch.optim.Optimizer:
-    # fused kernels halve the optimizer's per-step cost; fall back where a build lacks them
-    kwargs = {"lr": s.lr, "weight_decay": s.weight_decay}
-    for fused in (True, None):
-        try:
-            if s.optimizer == "adam":
-                return torch.optim.Adam(params, fused=fused, **kwargs)
-            return torch.optim.SGD(params, momentum=s.momentum, fused=fused, **kwargs)
-        except (RuntimeError, TypeError, ValueError):
-            continue
-    raise RuntimeError("no optimizer implementation available")
+def make_optimizer(params: list[torch.Tensor], s: TrainSettings) -> FusedOptimizer:
+    return FusedOptimizer(params, s.optimizer, s.lr, s.weight_decay, s.momentum if s.optimizer == "sgd" else 0.0)
 
 
 @torch.no_grad()
@@ -148,13 +140,14 @@ def train(net: Network, params: Params, masks: dict[str, torch.Tensor], data: De
     steps_since = 0
     if snapshot_at == 0:
         result.snapshot = {n: p.detach().clone() for n, p in params.items()}
+    per_group = models // orders.shape[0]
     for it in range(1, settings.iterations + 1):
-        idx = orders[:, it - 1]                       # (G, B)
+        idx = orders[:, it - 1]                        # (G, B)
         xb, yb = data.x_train[idx], data.y_train[idx]  # (G, B, ...), (G, B)
         logits = net.forward(params, buffers, xb, train=True)  # (V, B, classes)
-        yb = yb.repeat_interleave(models // yb.shape[0], dim=0)
-        per_model = F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").mean(1)
-        optimizer.zero_grad(set_to_none=True)
+        yb = yb.unsqueeze(1).expand(-1, per_group, -1).reshape(-1)  # each model's targets, as logits.flatten(0, 1)
+        per_model = F.cross_entropy(logits.flatten(0, 1), yb, reduction="none").view(models, -1).mean(1)
+        optimizer.zero_grad()
         per_model.sum().backward()  # the sum's gradient is each model's own mean-loss gradient
         optimizer.step()
         with torch.no_grad():

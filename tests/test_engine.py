@@ -27,6 +27,21 @@ def test_each_architecture_runs_stacked_models_independently(arch):
     assert all(s.layer for s in net.prunable) and net.prunable[-1].layer == "output"
 
 
+@pytest.mark.parametrize("groups", [1, 3])
+def test_the_hand_written_linear_backward_agrees_with_numerical_gradients(groups):
+    from lth_core.models import _linear
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(groups, 4, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 5, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_linear, (x, w, b))
+    out = _linear(x, w, b)
+    expected = torch.einsum("vbi,voi->vbo", x.repeat_interleave(3 // groups, 0), w) + b.unsqueeze(1)
+    torch.testing.assert_close(out, expected)
+    out.sum().backward()
+    assert w.grad.is_contiguous()  # in the weight's own layout: no copy when the optimizer reads it
+
+
 def test_lenet_has_the_papers_266k_weights_and_readable_layer_names():
     net = build_network("lenet-300-100", (1, 28, 28), 10)
     assert net.layer_totals() == {"fc1": 235200, "fc2": 30000, "output": 1000}
