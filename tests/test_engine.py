@@ -156,3 +156,14 @@ def test_a_busy_neighbour_process_is_seen_and_means_one_thread(monkeypatch):
     assert choose_threads(0.0) == (2 if (__import__("os").cpu_count() or 1) >= 2 else 1)
     monkeypatch.setenv("LTH_THREADS", "3")
     assert choose_threads(5.0) == 3
+
+
+def test_the_benchmark_loops_run_and_report_rates():
+    # a smoke test of `python -m lth_core bench`'s two loops (their speed is the benchmark's business)
+    from lth_core.bench import dataloader_samples_per_second, engine_samples_per_second
+    from lth_core.data import load_dataset
+
+    data = load_dataset("mnist-5k")
+    x, y = torch.from_numpy(data.x_train[:600]), torch.from_numpy(data.y_train[:600])
+    assert 0 < dataloader_samples_per_second(x, y, batch=60, epochs=1) < float("inf")
+    assert 0 < engine_samples_per_second(models=6, batch=60, epochs=1, trials=2) < float("inf")
