@@ -16,7 +16,7 @@ rounds = store().rounds(run_id)
 c1, c2, c3 = st.columns([3, 1, 1])
 available = sorted(rounds["round"].unique().tolist())
 rnd = url_choice("round", available, "Round (0 = the dense network; later rounds are smaller)", container=c1,
-                 kind="select_slider", default=available[-1]) if len(available) > 1 else available[0]
+                 kind="select_slider", default=available[-1])  # not drawn while round 0 is the only one
 in_round = rounds[rounds["round"] == rnd]
 variant = url_choice("variant", [v for v in info.variants if v in set(in_round.variant)], "Variant", container=c2,
                      format_func=LABELS.get)

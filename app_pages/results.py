@@ -39,11 +39,12 @@ with right:
 
 st.header("Learning curves of any round")
 c1, c2, c3 = st.columns([2, 1, 1]) if len(run_ids) > 1 else (None, *st.columns(2))
-curve_run = url_choice("curves_run", run_ids, "Run", container=c1, format_func=names.get) if c1 else run_ids[0]
+curve_run = url_choice("curves_run", run_ids, "Run", container=c1, format_func=names.get,
+                       field="run of the learning curves") if c1 else run_ids[0]
 info = infos[curve_run]
 variant = url_choice("variant", info.variants, "Variant", container=c2, format_func=plots.LABELS.get)
 metric = url_choice("metric", ["test_accuracy", "val_loss", "train_loss", "val_accuracy"], "Measure",
-                    container=c3, format_func=lambda m: plots.METRICS[m][0])
+                    container=c3, format_func=lambda m: plots.METRICS[m][0], field="measure")
 own = rounds[rounds.run_id == curve_run]
 available = sorted(own["round"].unique().tolist())
 shown = url_multi("rounds", available, "Rounds", default=available, placeholder="choose rounds to draw")

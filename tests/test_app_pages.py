@@ -260,3 +260,43 @@ def test_an_unknown_run_in_the_url_falls_back_to_the_newest(runs):
     no_errors(at)
     assert "Run `nosuchrun` is not in the run store" in at.warning[0].value
     assert at.query_params["run"] == runs["other"]  # the newest finished run
+
+
+def warnings(at: AppTest) -> list[str]:
+    return [w.value for w in at.warning]
+
+
+def test_a_bad_value_in_the_link_is_named_with_what_is_allowed(runs):
+    done = runs["done"]  # rounds 0–2, variants ticket / reinit / random, trials 0 and 1
+    at = page("masks", run=done, round="99", variant="bogus", trial="7", layer="zz")
+    no_errors(at)
+    round_, variant, trial, layer = warnings(at)
+    assert "**round** `99` (`?round=`)" in round_ and "allowed: 0–2" in round_ and "Showing **2** instead" in round_
+    assert "**variant** `bogus`" in variant and "allowed: `ticket`, `reinit`, `random`" in variant
+    assert "Showing **winning ticket** instead" in variant
+    assert "**trial** `7`" in trial and "allowed: `0`, `1`" in trial
+    assert "**layer** `zz`" in layer and "allowed: `fc1`, `output`" in layer
+    assert at.query_params["round"] == "2" and at.query_params["variant"] == "ticket"  # the link now says what is shown
+    assert "Round 2, winning ticket, trial 0" in text(at)
+    # Compare starts at the first pruned round: round 0 is refused there with the pruned rounds it has
+    (why,) = warnings(page("compare", run=done, round="0"))
+    assert "**round** `0`" in why and "allowed: `1`, `2`" in why
+    # Results: a measure it does not draw, and rounds the run does not have among ones it has
+    at = page("results", run=done, metric="accuracy", rounds=["1", "42", "x"])
+    no_errors(at)
+    metric, rounds = warnings(at)
+    assert "**measure** `accuracy`" in metric and "`test_accuracy`, `val_loss`" in metric
+    assert "**rounds** `42`, `x`" in rounds and "allowed: 0–2" in rounds and "Showing **1** instead" in rounds
+    assert at.query_params["rounds"] == "1"
+
+
+def test_choices_made_on_the_page_are_not_reported_as_bad_links(runs):
+    done = runs["done"]
+    at = page("masks", run=done, round="2", variant="random")
+    no_errors(at)
+    assert not warnings(at)
+    at.select_slider(key="w:round").set_value(0).run()  # round 0 has no random mask: the page picks the ticket
+    assert not warnings(at) and at.query_params["variant"] == "ticket"
+    at = page("results", run=done, rounds=["0", "2"])
+    at.multiselect(key="w:rounds:multi").set_value([1]).run()
+    assert not warnings(at) and at.query_params["rounds"] == "1"

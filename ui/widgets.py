@@ -83,11 +83,44 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # ---- choices mirrored in the URL ---------------------------------------------------------------
+def allowed_text(options: Sequence[Any]) -> str:
+    """The choices a URL parameter accepts, as a reader would type them: '0–6' for a run of whole
+    numbers, else the values themselves."""
+    options = list(options)
+    if options and all(isinstance(o, int) and not isinstance(o, bool) for o in options):
+        ints = sorted(options)
+        if len(ints) > 2 and ints == list(range(ints[0], ints[-1] + 1)):
+            return f"{ints[0]}–{ints[-1]}"
+    texts = [f"`{o}`" for o in options]
+    return ", ".join(texts[:12] + (["…"] if len(texts) > 12 else []))
+
+
+def _from_link(param: str) -> list[str]:
+    """The values of ?param= that came with the link (typed, pasted or bookmarked), not the ones this
+    session wrote there itself: only those deserve a message when they do not fit."""
+    values = st.query_params.get_all(param)
+    return [] if values == st.session_state.get("url:written", {}).get(param) else values
+
+
+def _write_url(param: str, values: list[str]) -> None:
+    st.session_state.setdefault("url:written", {})[param] = values
+    st.query_params[param] = values if len(values) != 1 else values[0]
+
+
+def bad_link(param: str, wanted: Sequence[str], options: Sequence[Any], field: str, showing: str) -> None:
+    """Say which value of the link was not used, what the field accepts, and what is shown instead."""
+    given = ", ".join(f"`{w}`" for w in wanted)
+    st.warning(f"The link asks for **{field}** {given} (`?{param}=`), which is not available here; "
+               f"allowed: {allowed_text(options)}. Showing **{showing}** instead.", icon=":material/link_off:")
+
+
 def url_choice(param: str, options: Sequence[Any], label: str, *, default: Any = None, kind: str = "selectbox",
-               container: Any = st, **kwargs: Any) -> Any:
+               container: Any = st, field: str | None = None, warn: bool = True, **kwargs: Any) -> Any:
     """A selectbox / radio / select_slider whose value lives in the URL (?param=value), so a link
     reproduces the view. The URL wins when the page opens; then the widget; the session remembers
-    the choice when the user visits another page and comes back."""
+    the choice when the user visits another page and comes back. A value in the link that is not one
+    of `options` is named in a warning, with the allowed values (`field` names it, default `param`).
+    A select_slider with a single option is not drawn (there is nothing to choose)."""
     key, sticky = f"w:{param}", f"sel:{param}"
     options = list(options)
     if not options:
@@ -98,18 +131,27 @@ def url_choice(param: str, options: Sequence[Any], label: str, *, default: Any =
         wanted = st.query_params.get(param) or st.session_state.get(sticky)
         value = by_text.get(str(wanted)) if wanted is not None else None
         value = value if value is not None else (default if default in options else options[0])
-    # assigned on every run: a widget of the same key on another page is another widget to Streamlit
-    st.session_state[key] = value
-    widget = getattr(container, kind)
-    value = widget(label, options=options, key=key, **kwargs)
+    linked = _from_link(param)
+    if warn and linked and linked[-1] not in by_text:
+        show = kwargs.get("format_func") or str
+        bad_link(param, linked[-1:], options, field or param, str(show(value)))
+    if kind == "select_slider" and len(options) == 1:
+        st.session_state.pop(key, None)
+        container.caption(f"{label}: {(kwargs.get('format_func') or str)(value)} (the only one so far)")
+    else:
+        # assigned on every run: a widget of the same key on another page is another widget to Streamlit
+        st.session_state[key] = value
+        widget = getattr(container, kind)
+        value = widget(label, options=options, key=key, **kwargs)
     st.session_state[sticky] = value
-    st.query_params[param] = str(value)
+    _write_url(param, [str(value)])
     return value
 
 
 def url_multi(param: str, options: Sequence[Any], label: str, *, default: Sequence[Any] = (),
-              container: Any = st, **kwargs: Any) -> list[Any]:
-    """A multiselect mirrored in the URL as repeated ?param=a&param=b."""
+              container: Any = st, field: str | None = None, warn: bool = True, **kwargs: Any) -> list[Any]:
+    """A multiselect mirrored in the URL as repeated ?param=a&param=b; values of the link that are not
+    among `options` are named in a warning and left out."""
     key, sticky = f"w:{param}:multi", f"sel:{param}"
     options = list(options)
     by_text = {str(o): o for o in options}
@@ -118,12 +160,17 @@ def url_multi(param: str, options: Sequence[Any], label: str, *, default: Sequen
     else:
         wanted = st.query_params.get_all(param) or st.session_state.get(sticky + ":multi") or []
         chosen = [by_text[w] for w in dict.fromkeys(map(str, wanted)) if w in by_text] or [d for d in default if d in options]
+    unknown = [w for w in dict.fromkeys(_from_link(param)) if w not in by_text]
+    if warn and unknown and options:
+        show = kwargs.get("format_func") or str
+        kept = ", ".join(str(show(c)) for c in chosen) or "nothing"
+        bad_link(param, unknown, options, field or param, kept)
     st.session_state[key] = chosen
     values = container.multiselect(label, options=options, key=key, **kwargs)
     st.session_state[sticky + ":multi"] = values
     if values:
         st.session_state[sticky] = values[0]
-    st.query_params[param] = [str(v) for v in values]
+    _write_url(param, [str(v) for v in values])
     return values
 
 
@@ -143,7 +190,8 @@ def run_picker(multi: bool = False, *, need_rounds: bool = True) -> Any:
     asked = [r for r in st.query_params.get_all("run") if r not in set(runs.id)]
     if asked:
         why = "has not finished a round yet" if asked[0] in every else "is not in the run store"
-        st.warning(f"Run `{asked[0]}` {why}; showing {'another run' if not runs.empty else 'nothing'} instead.",
+        st.warning(f"Run `{asked[0]}` {why} (`?run=` in the link); showing "
+                   f"{'another run' if not runs.empty else 'nothing'} instead.",
                    icon=":material/info:")
     if runs.empty:
         st.info("No run has finished a round yet. Start one on **New experiment**; its results appear here as "
@@ -155,12 +203,12 @@ def run_picker(multi: bool = False, *, need_rounds: bool = True) -> Any:
     newest = finished[0] if finished else runs.id.iloc[0]
     if multi:
         chosen = url_multi("run", list(labels), "Runs (choose several to overlay them)", default=[newest],
-                           format_func=labels.get)
+                           format_func=labels.get, warn=False)
         if not chosen:
             st.info("Choose at least one run above.")
             st.stop()
         return chosen
-    return url_choice("run", list(labels), "Run", default=newest, format_func=labels.get)
+    return url_choice("run", list(labels), "Run", default=newest, format_func=labels.get, warn=False)
 
 
 def run_links(run_id: str, pages: Sequence[str] = ("live", "results", "masks", "compare")) -> None:
