@@ -32,7 +32,9 @@ cols = st.columns(len(info.variants) + 1)
 for col, variant in zip(cols, info.variants):
     value = m.get((rnd, variant))
     if value is not None:
-        col.metric(plots.LABELS[variant], pct(value), None if dense is None else f"{100 * (value - dense):+.1f} pts vs dense")
+        # the difference of the two numbers as printed, so 78.1 % against 77.2 % reads +0.9, not +1.0
+        gap = None if dense is None else plots.shown(100 * value) - plots.shown(100 * dense)
+        col.metric(plots.LABELS[variant], pct(value), None if gap is None else f"{gap:+.1f} pts vs dense")
 if dense is not None:
     cols[-1].metric("dense network (round 0)", pct(dense))
 

@@ -55,12 +55,13 @@ if shown:
 st.header("The numbers")
 table = rounds.drop(columns=["run"]).rename(columns={"run_id": "run"})
 table = table[["run"] + [c for c in table.columns if c != "run"]]
-st.dataframe(table, hide_index=True, column_config={
-    "weights_remaining": st.column_config.NumberColumn("weights remaining", format="percent"),
-    "test_accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
-    "val_accuracy": st.column_config.NumberColumn("validation accuracy", format="percent"),
-    "early_stop_test_accuracy": st.column_config.NumberColumn("test acc. at early stop", format="percent"),
-    "early_stop_iteration": "early-stop iteration", "early_stop_val_loss": "min. validation loss",
+# on screen in percent with one decimal, as on every other page; the CSV keeps the store's fractions
+PERCENT = {"weights_remaining": "weights remaining", "test_accuracy": "test accuracy",
+           "val_accuracy": "validation accuracy", "early_stop_test_accuracy": "test acc. at early stop"}
+st.dataframe(table.assign(**{c: 100 * table[c] for c in PERCENT}), hide_index=True, column_config={
+    **{c: st.column_config.NumberColumn(label, format="%.1f %%") for c, label in PERCENT.items()},
+    "early_stop_iteration": "early-stop iteration",
+    "early_stop_val_loss": st.column_config.NumberColumn("min. validation loss", format="%.4f"),
     "train_seconds": st.column_config.NumberColumn("train seconds", format="%.2f")})
 st.download_button("Download the table as CSV", data=table.to_csv(index=False).encode(), icon=":material/download:",
                    file_name=f"lottery-{'-'.join(run_ids)}.csv", mime="text/csv")

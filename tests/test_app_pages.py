@@ -300,3 +300,25 @@ def test_choices_made_on_the_page_are_not_reported_as_bad_links(runs):
     at = page("results", run=done, rounds=["0", "2"])
     at.multiselect(key="w:rounds:multi").set_value([1]).run()
     assert not warnings(at) and at.query_params["rounds"] == "1"
+
+
+def test_numbers_are_rounded_alike_on_every_page(runs):
+    done = runs["done"]
+    at = page("compare", run=done, round="2")
+    no_errors(at)
+    metrics = {m.label: m for m in at.metric}
+    dense = float(metrics["dense network (round 0)"].value.removesuffix(" %"))
+    for label in ("winning ticket", "reinit (same mask, new init)", "random mask"):
+        shown = float(metrics[label].value.removesuffix(" %"))
+        assert metrics[label].delta == f"{shown - dense:+.1f} pts vs dense"  # the difference of what is printed
+    # Results' table: the same percentages, one decimal, on screen; the CSV keeps the store's fractions
+    at = page("results", run=done)
+    table = at.dataframe[0]
+    rounds = RunStore().rounds(done)
+    config = json.loads(table.proto.columns)
+    for column in ("weights_remaining", "test_accuracy", "val_accuracy", "early_stop_test_accuracy"):
+        assert config[column]["type_config"]["format"] == "%.1f %%"
+        assert table.value[column].to_numpy() == pytest.approx(100 * rounds[column].to_numpy())
+    csv = at.get("download_button")[0].proto
+    assert csv.label == "Download the table as CSV"
+

@@ -65,7 +65,7 @@ def layer_bars(layers: pd.DataFrame, round: int, variant: str = "ticket") -> go.
     fig = go.Figure(go.Bar(
         x=g.layer, y=pct, marker_color=COLORS[variant], name=LABELS[variant],
         text=[f"{p:.1f} %<br>{r:,.0f} of {t:,.0f}" for p, r, t in zip(pct, g.remaining, g.total)],
-        textposition="auto", hovertemplate="%{x}: %{y:.2f} % kept<extra></extra>"))
+        textposition="auto", hovertemplate="%{x}: %{y:.1f} % kept<extra></extra>"))
     _style(fig, f"Weights remaining in each layer after round {round}", "layer", "weights remaining (%)")
     fig.update_yaxes(range=[0, 105])
     fig.update_layout(height=320, bargap=0.5)

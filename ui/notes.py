@@ -39,7 +39,8 @@ smaller networks. The dotted grey line is the dense network. The x axis counts t
     "table": """\
 Every trained network of the chosen runs: one row per trial, round and variant. *weights remaining* is the
 share of prunable weights still there; accuracies are on the test set at the end of training and at the
-early-stopping iteration (lowest validation loss).""",
+early-stopping iteration (lowest validation loss). Percentages are rounded to one decimal, as everywhere in the
+app; the downloaded CSV keeps the exact values as fractions (0.298 = 29.8 %).""",
     "live_curves": """\
 The round being trained right now: every variant of a round trains at the same time. Left: validation loss
 (lower is better); right: accuracy on the test set. The dotted grey line is the dense network of round 0,

@@ -28,6 +28,25 @@ METRICS = {  # column → (axis title, shown as percent)
 HEIGHT = 400
 
 
+def shown(percent: float) -> float:
+    """A percentage as the app prints it (one decimal, like ui.summary.pct), so that differences
+    computed for display agree with the numbers the reader sees."""
+    return float(f"{percent:.1f}")
+
+
+def _percent_text(percent: float) -> str:
+    """`percent` as ui.summary.pct prints the same share given as a fraction."""
+    return f"{percent:.2g} %" if 0 < abs(percent) < 0.05 else f"{percent:.1f} %"
+
+
+def _hover_y(metric: str, axis: str = "y") -> str:
+    """How a value of `metric` reads in a tooltip: percentages with one decimal as everywhere in the
+    app, iterations as whole numbers, losses with four significant digits."""
+    if METRICS.get(metric, ("", False))[1]:
+        return f"%{{{axis}:.1f}} %"
+    return f"%{{{axis}:.0f}}" if metric == "early_stop_iteration" else f"%{{{axis}:.4g}}"
+
+
 def _runs(df: pd.DataFrame) -> pd.DataFrame:
     return df if "run" in df.columns else df.assign(run="")
 
@@ -73,10 +92,12 @@ def _style(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
 
 def _weights_axis(fig: go.Figure, xs: list[float]) -> None:
     """Log x axis of weights remaining in percent, decreasing to the right as the paper draws it."""
-    xs = sorted({round(x, 1) for x in xs if x > 0}, reverse=True)
+    # one tick per distinct printed value, placed at the value itself (a tiny share stays on the log axis)
+    by_text = {_percent_text(x): x for x in sorted((x for x in xs if x > 0), reverse=True)}
+    xs = list(by_text.values())
     if len(xs) > 10:
         xs = [xs[i] for i in np.linspace(0, len(xs) - 1, 10).round().astype(int)]
-    fig.update_xaxes(type="log", autorange="reversed", tickvals=xs, ticktext=[f"{x:g} %" for x in xs],
+    fig.update_xaxes(type="log", autorange="reversed", tickvals=xs, ticktext=[_percent_text(x) for x in xs],
                      title_text="weights remaining (log scale, pruned further →)")
 
 
@@ -103,9 +124,9 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
             fig.add_trace(go.Scatter(
                 x=x, y=s["mean"], mode="lines+markers", name=name, legendgroup=name,
                 line=dict(color=color, dash=DASHES[i % len(DASHES)], width=2.5), marker=dict(color=color, size=7),
-                customdata=s[["round", "trials"]],
-                hovertemplate=f"{name}<br>round %{{customdata[0]}}: %{{x:.1f}} % of weights<br>"
-                              f"{METRICS[metric][0]}: %{{y:.4g}} (mean of %{{customdata[1]}})<extra></extra>"))
+                customdata=np.column_stack([s["round"], s["trials"], [_percent_text(v) for v in x]]),
+                hovertemplate=f"{name}<br>round %{{customdata[0]}}: %{{customdata[2]}} of weights<br>"
+                              f"{METRICS[metric][0]}: {_hover_y(metric)} (mean of %{{customdata[1]}})<extra></extra>"))
             if variant == "ticket":
                 ticks += list(x)
         dense = stats[(stats.run == run) & (stats["round"] == 0)]
@@ -114,7 +135,7 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
             name = f"{LABELS['dense']} · {run}" if many else LABELS["dense"]
             fig.add_trace(go.Scatter(x=[100.0, lo_x], y=[level, level], mode="lines", name=name,
                                      line=dict(color=COLORS["dense"], dash="dot", width=1.5),
-                                     hovertemplate=f"{name}: %{{y:.4g}}<extra></extra>"))
+                                     hovertemplate=f"{name}: {_hover_y(metric)}<extra></extra>"))
     _style(fig, title or f"{METRICS[metric][0]} as weights are pruned", "", METRICS[metric][0])
     if many:  # one legend entry per run and variant: a column on the right reads better than rows below
         fig.update_layout(legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top", font_size=11),
@@ -141,7 +162,7 @@ def _curve_traces(fig: go.Figure, curves: pd.DataFrame, metric: str, name: str, 
         fig.add_trace(_band(s.iteration.to_numpy(), s.lo.to_numpy(), s.hi.to_numpy(), color, name), row=row, col=col)
     fig.add_trace(go.Scatter(x=s.iteration, y=s["mean"], mode="lines" if len(s) > 2 else "lines+markers", name=name, legendgroup=name, showlegend=legend,
                              line=dict(color=color, dash=dash, width=2), marker=dict(color=color),
-                             hovertemplate=f"{name}<br>iteration %{{x}}: %{{y:.4g}}<extra></extra>"),
+                             hovertemplate=f"{name}<br>iteration %{{x}}: {_hover_y(metric)}<extra></extra>"),
                   row=row, col=col)
 
 
@@ -174,6 +195,8 @@ def compare_curves(curves: pd.DataFrame, round: int, title: str | None = None) -
     _variant_curves(fig, curves, round, "test_accuracy", 1, 2, legend=False)
     _style(fig, title or f"Learning curves in round {round}", "", "")
     fig.update_xaxes(title_text="training iteration")
+    fig.update_yaxes(title_text=METRICS["val_loss"][0], row=1, col=1)
+    fig.update_yaxes(title_text=METRICS["test_accuracy"][0], row=1, col=2)
     fig.update_annotations(font_size=13)
     fig.update_layout(margin=dict(t=80))
     return fig
@@ -191,7 +214,7 @@ def curves_by_round(curves: pd.DataFrame, rounds: pd.DataFrame, variant: str = "
         if rnd == 0:
             name, color = "round 0 · dense (100 %)", COLORS["dense"]
         else:
-            name = f"round {rnd} · {100 * float(remaining.get(rnd, np.nan)):.1f} %"
+            name = f"round {rnd} · {_percent_text(100 * float(remaining.get(rnd, np.nan)))}"
             color = _mix(COLORS[variant], 0.55 * (1 - k / steps))
         _curve_traces(fig, part, metric, name, color, "dot" if rnd == 0 else "solid")
     return _style(fig, f"{LABELS[variant]}: {METRICS[metric][0]} during training, round by round",
@@ -209,23 +232,23 @@ def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy") -
     as good as dense); error bars span the trials; hover shows the accuracy itself."""
     stats = trial_stats(rounds, metric)
     dense = stats[stats["round"] == 0]["mean"]
-    base = float(dense.iloc[0]) if not dense.empty else np.nan
+    base = shown(float(dense.iloc[0])) if not dense.empty else np.nan
     pruned = stats[stats["round"] > 0]
     order = pruned.drop_duplicates("round").sort_values("round")
-    labels = {r: f"round {r}<br>{w:.1f} %" for r, w in zip(order["round"], order.weights_remaining)}
+    labels = {r: f"round {r}<br>{_percent_text(w)}" for r, w in zip(order["round"], order.weights_remaining)}
     fig = go.Figure()
     for variant in VARIANTS:
         s = pruned[pruned.variant == variant]
         if s.empty:
             continue
-        gap = s["mean"] - base
+        gap = s["mean"].map(shown) - base  # as printed, so 78.1 % against 77.2 % reads +0.9
         fig.add_trace(go.Bar(
             x=[labels[r] for r in s["round"]], y=gap, name=LABELS[variant], marker_color=COLORS[variant],
             error_y=dict(type="data", symmetric=False, array=s.hi - s["mean"], arrayminus=s["mean"] - s.lo,
                          visible=bool((s.hi - s.lo).max() > 0)),
             customdata=np.stack([s["mean"], s.trials], axis=1),
-            hovertemplate=f"{LABELS[variant]}<br>%{{x}}<br>%{{customdata[0]:.2f}} % "
-                          f"(%{{y:+.2f}} points vs dense)<extra></extra>"))
+            hovertemplate=f"{LABELS[variant]}<br>%{{x}}<br>%{{customdata[0]:.1f}} % "
+                          f"(%{{y:+.1f}} points vs dense)<extra></extra>"))
     fig.add_hline(y=0, line=dict(color=COLORS["dense"], dash="dot"))
     fig.update_layout(barmode="group")
     return _style(fig, "Accuracy compared with the dense network, round by round", "round · weights remaining",
