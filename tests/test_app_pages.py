@@ -322,3 +322,17 @@ def test_numbers_are_rounded_alike_on_every_page(runs):
     csv = at.get("download_button")[0].proto
     assert csv.label == "Download the table as CSV"
 
+
+def test_percent_fields_of_the_form_are_answered_in_percent():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.number_input(key="form:rate_fc").set_value(150.0).run()
+    (error,) = at.error
+    assert "**Rate for fully connected layers (%)** (`rate_fc`)" in error.value
+    assert "must be in [0 %, 100 %)" in error.value and "got 150 %" in error.value and "1.5" not in error.value
+    assert at.button(key="run_button").disabled
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.radio(key="form:stop_by").set_value("target").run()
+    at.number_input(key="form:target").set_value(0.0001).run()
+    (error,) = at.error
+    assert "(`target_remaining`): 0.0001 % is not reached within 60 rounds" in error.value
+    assert "leave less than 0.005 %" in error.value

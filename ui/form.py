@@ -8,6 +8,7 @@ naming the field, shown here with the form's label for that field.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,25 @@ RESETS = {"init": "reset to the original init (the lottery ticket)", "rewind": "
           "none": "fine-tune (keep the trained weights)"}
 
 
+# Fields the form asks for in percent while the engine counts in fractions (0.2 = 20 %): their
+# messages are put in the form's unit, so "150" in a "(%)" field is not answered with "got 1.5".
+PERCENT_FIELDS = ("prune_rate", "target_remaining", "rate_fc", "rate_conv", "rate_output")
+_NUMBER = r"-?\d+(?:\.\d*)?(?:e-?\d+)?"
+
+
+def in_percent(message: str) -> str:
+    """An engine message about a fraction field, in percent: its ranges and the numbers it quotes."""
+    message = message.replace("(0, 1)", "(0 %, 100 %)").replace("[0, 1)", "[0 %, 100 %)")
+    message = message.replace("(0 = do not prune)", "(0 % = do not prune)")
+
+    def percent(match: re.Match) -> str:
+        number = match[2]
+        if float(number) == 0 and "." in number and len(number.split(".")[1]) > 1:  # rounded away, e.g. 0.0000
+            return f"{match[1]}less than {0.5 * 10 ** (2 - len(number.split('.')[1])):g} %"
+        return f"{match[1]}{100 * float(number):.4g} %"
+    return re.sub(rf"(\bgot |^|\bleave )({_NUMBER})(?![\d%])", percent, message)
+
+
 @dataclass(frozen=True)
 class Checked:
     settings: dict[str, Any]
@@ -45,7 +65,10 @@ class Checked:
 
     @property
     def problem(self) -> str:
-        return f"**{LABELS.get(self.field or '', self.field)}** (`{self.field}`): {self.message}"
+        label = LABELS.get(self.field or "", self.field)
+        if self.field in PERCENT_FIELDS:
+            return f"**{label} (%)** (`{self.field}`): {in_percent(self.message or '')}"
+        return f"**{label}** (`{self.field}`): {self.message}"
 
 
 @st.cache_resource(show_spinner="Loading the datasets…")
