@@ -28,7 +28,8 @@ def live_view() -> None:
     st.subheader(f"{run.name}")
     state = {"queued": "waiting for a free worker (runs train one after another)", "running": "training",
              "finished": "finished", "failed": "failed", "cancelled": "cancelled", "interrupted": "interrupted"}
-    st.markdown(f"**Status: {run.status}** — {state.get(run.status, run.status)} · run `{run.id}` · "
+    described = state.get(run.status, run.status)
+    st.markdown(f"**Status: {run.status}**{'' if described == run.status else f' — {described}'} · run `{run.id}` · "
                 f"{run.config.dataset}, {run.config.arch} · on {run.device or 'cpu'}")
     if run.status == "failed":
         st.error(f"The run failed: {run.error or 'no reason was recorded'}", icon=":material/error:")

@@ -165,7 +165,7 @@ def test_live_run_shows_a_finished_run_from_the_store(runs):
     done = runs["done"]
     at = page("live_run", run=done)
     no_errors(at)
-    assert "**Status: finished**" in text(at) and "tiny digits run" in [h.value for h in at.subheader]
+    assert "**Status: finished** · run" in text(at) and "tiny digits run" in [h.value for h in at.subheader]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Round"] == "2 of 2" and metrics["Iteration"].endswith(f"of {RunStore().get_run(done).iterations}")
     rounds = RunStore().rounds(done)
