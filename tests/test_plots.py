@@ -163,7 +163,8 @@ def test_percentages_in_ticks_and_tooltips_read_as_everywhere_else(tiny_result):
     stops = _named(plots.accuracy_vs_weights(rounds, "early_stop_iteration"), "winning ticket")[0]
     assert "%{y:.0f}" in stops.hovertemplate
     bars = mask_plots.layer_bars(tiny_result.layers_df(), 1)
-    assert "%{y:.1f} % kept" in bars.data[0].hovertemplate
+    assert "%{text} kept" in bars.data[0].hovertemplate
+    assert [t.split("<br>")[0] for t in bars.data[0].text] == [summary.pct(f) for f in _kept(tiny_result.layers_df(), 1)]
     # a share too small for a rounded tick value still gets its tick on the log axis
     tiny = rounds.assign(weights_remaining=rounds.weights_remaining.where(rounds["round"] == 0, 0.0004))
     ticks = plots.accuracy_vs_weights(tiny).layout.xaxis
@@ -190,3 +191,16 @@ def test_side_by_side_learning_curves_name_both_y_axes(tiny_result):
     assert fig.layout.yaxis.title.text == "validation loss"
     assert fig.layout.yaxis2.title.text == "test accuracy (%)"
     assert fig.layout.xaxis.title.text == fig.layout.xaxis2.title.text == "training iteration"
+
+
+def _kept(layers: pd.DataFrame, round: int) -> list[float]:
+    mine = layers[(layers["round"] == round) & (layers.variant == "ticket")].groupby("layer", sort=False)
+    return list(mine.remaining.mean() / mine.total.mean())
+
+
+def test_a_nearly_empty_layer_does_not_read_as_zero():
+    mask = np.zeros((100, 100), bool)
+    mask[0, :3] = True  # 3 of 10,000 weights kept
+    assert mask_plots.mask_heatmap(mask, "fc1").layout.title.text.startswith("fc1: 100×100 weights, 0.03 % kept")
+    layers = pd.DataFrame({"trial": 0, "round": 1, "variant": "ticket", "layer": ["fc1"], "total": [10_000], "remaining": [3]})
+    assert mask_plots.layer_bars(layers, 1).data[0].text[0] == "0.03 %<br>3 of 10,000"

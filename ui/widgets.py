@@ -137,7 +137,7 @@ def url_choice(param: str, options: Sequence[Any], label: str, *, default: Any =
         bad_link(param, linked[-1:], options, field or param, str(show(value)))
     if kind == "select_slider" and len(options) == 1:
         st.session_state.pop(key, None)
-        container.caption(f"{label}: {(kwargs.get('format_func') or str)(value)} (the only one so far)")
+        container.caption(f"{label}: {(kwargs.get('format_func') or str)(value)} (the only one)")
     else:
         # assigned on every run: a widget of the same key on another page is another widget to Streamlit
         st.session_state[key] = value
