@@ -6,7 +6,7 @@ import streamlit as st
 from ui import plots
 from ui.deployment import savings_table, ticket_savings
 from ui.summary import means, pct, round_sentence, run_summary
-from ui.widgets import chart, explain, run_picker, store, url_choice, variant_legend
+from ui.widgets import chart, explain, run_context, run_picker, store, url_choice, variant_legend
 
 st.title("Compare: ticket vs. controls")
 run_id = run_picker()
@@ -39,9 +39,9 @@ if dense is not None:
     cols[-1].metric("dense network (round 0)", pct(dense))
 
 variant_legend([*info.variants, "dense"])
-chart(plots.accuracy_gap_by_round(rounds), "gap")
+chart(plots.accuracy_gap_by_round(rounds), "gap", context=run_context(info))
 curves = store().curves(run_id)
-chart(plots.compare_curves(curves[curves["round"].isin([0, rnd])], rnd), "compare_curves")
+chart(plots.compare_curves(curves[curves["round"].isin([0, rnd])], rnd), "compare_curves", context=run_context(info))
 
 st.subheader("Round by round")
 acc = means(rounds).pivot(index="round", columns="variant", values="test_accuracy")

@@ -9,7 +9,7 @@ from lth_core.store import ACTIVE, RESUMABLE
 from ui import plots
 from ui.plots import LABELS
 from ui.summary import pct, run_summary
-from ui.widgets import chart, guarded, run_links, run_picker, store, variant_legend
+from ui.widgets import chart, guarded, run_context, run_links, run_picker, store, variant_legend
 
 st.title("Live run")
 run_id = run_picker(need_rounds=False)
@@ -65,13 +65,14 @@ def live_view() -> None:
             st.info("The first evaluation of this round appears here in a moment.")
     else:
         chart(plots.compare_curves(curves, rnd, title=f"Learning curves of round {rnd}" +
-                                   (" (training now)" if run.status in ACTIVE else "")), "live_curves")
+                                   (" (training now)" if run.status in ACTIVE else "")), "live_curves",
+              context=run_context(run))
     if rounds.empty:
         if run.active:
             st.info("The accuracy plot starts when round 0 (the dense network) finishes.")
     else:
         chart(plots.accuracy_vs_weights(rounds, planned=planned, title="Test accuracy of every finished round"),
-              "live_accuracy")
+              "live_accuracy", context=run_context(run))
     if not rounds.empty:
         st.markdown("\n".join(f"- {line}" for line in run_summary(rounds)))
 

@@ -7,7 +7,7 @@ import streamlit as st
 from ui import mask_plots
 from ui.plots import LABELS
 from ui.summary import pct
-from ui.widgets import chart, dataset_shape, run_picker, store, url_choice
+from ui.widgets import chart, dataset_shape, run_context, run_picker, store, url_choice
 
 st.title("Masks")
 run_id = run_picker()
@@ -23,6 +23,7 @@ variant = url_choice("variant", [v for v in info.variants if v in set(in_round.v
 trial = url_choice("trial", sorted(in_round.trial.unique().tolist()), "Trial", container=c3)
 masks = store().masks(run_id, trial, rnd, variant)
 kept, total = sum(int(m.sum()) for m in masks.values()), sum(m.size for m in masks.values())
+context = f"{run_context(info)} · round {rnd}, {LABELS[variant]}, trial {trial}"
 st.markdown(f"**Round {rnd}, {LABELS[variant]}, trial {trial}: {pct(kept / total)} of the weights remain** "
             f"({kept:,} of {total:,}).")
 
@@ -36,8 +37,9 @@ for tab, (layer, mask) in zip(st.tabs(list(masks)), masks.items()):
                 "Every cell is one weight.")
         if mask.ndim == 4:
             note += " A conv layer's kernels are laid out along each row (input channel × kernel position)."
-        chart(mask_plots.mask_heatmap(mask, layer), "heatmap", downsample=note)
-chart(mask_plots.layer_bars(store().layers(run_id)[lambda d: d.trial == trial], rnd, variant), "layer_bars")
+        chart(mask_plots.mask_heatmap(mask, layer), "heatmap", context=context, downsample=note)
+chart(mask_plots.layer_bars(store().layers(run_id)[lambda d: d.trial == trial], rnd, variant), "layer_bars",
+      context=context)
 
 first, first_mask = next(iter(masks.items()))
 kind, shape = dataset_shape(info.config.dataset, info.config.label_col)
@@ -59,7 +61,7 @@ st.header("How masks change from round to round")
 if len(available) > 1:
     series = {(r, v): store().masks(run_id, trial, r, v) for r in available
               for v in ("ticket", "random") if v in info.variants and (r > 0 or v == "ticket")}
-    chart(mask_plots.overlap_plot(mask_plots.overlap_table(series)), "overlap")
+    chart(mask_plots.overlap_plot(mask_plots.overlap_table(series)), "overlap", context=f"{run_context(info)} · trial {trial}")
 else:
     st.info("Only one round has finished so far; the overlap needs two.")
 
@@ -72,4 +74,4 @@ else:
     if variant == "reinit":
         st.caption("Reinit trains from a fresh random init that is not stored; shown here: its mask (the ticket's) "
                    "against the original init.")
-    chart(mask_plots.init_magnitude_histogram(init, masks[hist_layer]), "magnitudes")
+    chart(mask_plots.init_magnitude_histogram(init, masks[hist_layer]), "magnitudes", context=f"{context} · {hist_layer}")

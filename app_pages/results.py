@@ -5,12 +5,13 @@ import streamlit as st
 
 from ui import plots
 from ui.summary import run_summary
-from ui.widgets import chart, explain, run_picker, store, url_choice, url_multi, variant_legend
+from ui.widgets import chart, explain, run_context, run_picker, store, url_choice, url_multi, variant_legend
 
 st.title("Results")
 run_ids = run_picker(multi=True)
 infos = {i: store().get_run(i) for i in run_ids}
 names = {i: f"{info.name} ({i})" for i, info in infos.items()}
+context = run_context(infos[run_ids[0]]) if len(run_ids) == 1 else None  # several runs: the legend names them
 frames = [store().rounds(i).assign(run=names[i], run_id=i) for i in run_ids]
 rounds = pd.concat(frames, ignore_index=True)
 if rounds.empty:
@@ -28,14 +29,15 @@ if len(run_ids) > 1:
     st.caption("Runs are told apart by line style (solid, dashed, dash-dot …); colours are the variants.")
 
 chart(plots.accuracy_vs_weights(rounds, "test_accuracy", title="Test accuracy as the network is pruned"),
-      "accuracy")
+      "accuracy", context=context)
 left, right = st.columns(2) if len(run_ids) == 1 else (st.container(), st.container())
 with left:
     chart(plots.accuracy_vs_weights(rounds, "early_stop_test_accuracy",
-                                    title="Test accuracy at the early-stopping iteration"), "early_accuracy")
+                                    title="Test accuracy at the early-stopping iteration"), "early_accuracy",
+          context=context)
 with right:
     chart(plots.accuracy_vs_weights(rounds, "early_stop_iteration", title="When training peaked (early stopping)"),
-          "early_iteration")
+          "early_iteration", context=context)
 
 st.header("Learning curves of any round")
 c1, c2, c3 = st.columns([2, 1, 1]) if len(run_ids) > 1 else (None, *st.columns(2))
@@ -50,7 +52,8 @@ available = sorted(own["round"].unique().tolist())
 shown = url_multi("rounds", available, "Rounds", default=available, placeholder="choose rounds to draw")
 if shown:
     curves = store().curves(curve_run)
-    chart(plots.curves_by_round(curves[curves["round"].isin(shown)], own, variant, metric), "curves_by_round")
+    chart(plots.curves_by_round(curves[curves["round"].isin(shown)], own, variant, metric), "curves_by_round",
+          context=run_context(info))
 
 st.header("The numbers")
 table = rounds.drop(columns=["run"]).rename(columns={"run_id": "run"})

@@ -1,6 +1,7 @@
 """Every page through Streamlit's AppTest, on a store holding real tiny runs (see conftest.app_store)."""
 import base64
 import json
+import re
 import time
 from pathlib import Path
 
@@ -336,3 +337,28 @@ def test_percent_fields_of_the_form_are_answered_in_percent():
     (error,) = at.error
     assert "(`target_remaining`): 0.0001 % is not reached within 60 rounds" in error.value
     assert "leave less than 0.005 %" in error.value
+
+
+def test_a_figure_copied_out_of_the_page_still_says_which_run_it_shows(runs):
+    done = runs["done"]
+    info = RunStore().get_run(done)
+    for name, params in (("compare", {}), ("results", {}), ("masks", {"round": "1"}), ("live_run", {})):
+        at = page(name, run=done, **params)
+        no_errors(at)
+        for chart in at.get("plotly_chart"):
+            layout = json.loads(chart.proto.spec)["layout"]
+            if name == "masks" and layout["title"]["text"].startswith(("Connections each", "What ", "Every unit")):
+                continue  # the half-width pair under the per-layer plots, whose context is right above
+            subtitle = layout["title"]["subtitle"]["text"]
+            assert subtitle.startswith(f"tiny digits run · digits, mlp · 2 trials · run {done}"), (name, subtitle)
+            config = json.loads(chart.proto.config)
+            assert config["toImageButtonOptions"]["scale"] == 2
+            assert config["toImageButtonOptions"]["filename"] == re.sub(
+                r"[^a-z0-9]+", "-", layout["title"]["text"].lower()).strip("-")[:60]
+    masks = page("masks", run=done, round="1", variant="random", trial="1")
+    heat = json.loads(masks.get("plotly_chart")[0].proto.spec)["layout"]["title"]["subtitle"]["text"]
+    assert heat.endswith("· round 1, random mask, trial 1")
+    # several runs overlaid: the legend names them, no single run is named above the plot
+    both = page("results", run=[done, runs["other"]])
+    assert "subtitle" not in json.loads(both.get("plotly_chart")[0].proto.spec)["layout"]["title"]
+    assert info.config.trials == 2

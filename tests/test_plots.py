@@ -204,3 +204,9 @@ def test_a_nearly_empty_layer_does_not_read_as_zero():
     assert mask_plots.mask_heatmap(mask, "fc1").layout.title.text.startswith("fc1: 100×100 weights, 0.03 % kept")
     layers = pd.DataFrame({"trial": 0, "round": 1, "variant": "ticket", "layer": ["fc1"], "total": [10_000], "remaining": [3]})
     assert mask_plots.layer_bars(layers, 1).data[0].text[0] == "0.03 %<br>3 of 10,000"
+
+
+def test_early_stopping_iterations_are_drawn_from_zero(tiny_result):
+    fig = plots.accuracy_vs_weights(tiny_result.rounds_df(), "early_stop_iteration")
+    assert fig.layout.yaxis.rangemode == "tozero" and fig.layout.yaxis.title.text == "early-stopping iteration"
+    assert plots.accuracy_vs_weights(tiny_result.rounds_df()).layout.yaxis.rangemode is None

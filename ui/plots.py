@@ -141,6 +141,8 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
         fig.update_layout(legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top", font_size=11),
                           height=HEIGHT + 40)
     _weights_axis(fig, ticks or [100.0])
+    if metric == "early_stop_iteration":  # counts from the start of training, not a band around one value
+        fig.update_yaxes(rangemode="tozero")
     if planned:
         lo = np.log10(max(min(planned) * 100, 1e-3))
         fig.update_xaxes(autorange=False, range=[2 + 0.03, lo - 0.05])  # reversed by listing high → low
@@ -251,5 +253,8 @@ def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy") -
                           f"(%{{y:+.1f}} points vs dense)<extra></extra>"))
     fig.add_hline(y=0, line=dict(color=COLORS["dense"], dash="dot"))
     fig.update_layout(barmode="group")
-    return _style(fig, "Accuracy compared with the dense network, round by round", "round · weights remaining",
-                  f"points above / below dense ({base:.1f} %)")
+    _style(fig, "Accuracy compared with the dense network, round by round", "round · weights remaining",
+           f"points above / below dense ({base:.1f} %)")
+    # the tick labels take two lines: the legend goes below the axis title instead of over it
+    fig.update_layout(legend_y=-0.3, margin_b=60)
+    return fig

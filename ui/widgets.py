@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import traceback
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
@@ -231,8 +232,27 @@ def variant_legend(variants: Sequence[str] = ("ticket", "reinit", "random", "den
     st.markdown("&nbsp;&nbsp;&nbsp;".join(chips), unsafe_allow_html=True)
 
 
-def chart(fig: go.Figure, topic: str | None = None, **values: Any) -> None:
-    """A Plotly figure at full width, followed by its note."""
-    st.plotly_chart(fig, config={"displaylogo": False})
+def run_context(info: Any) -> str:
+    """One line saying which run a figure comes from, for a figure seen on its own (a screenshot, a
+    downloaded PNG): name, data, architecture and trials."""
+    c = info.config
+    trials = f"{c.trials} trial{'s' if c.trials != 1 else ''}"
+    return f"{info.name} · {c.dataset}, {c.arch} · {trials} · run {info.id}"
+
+
+def _file_name(fig: go.Figure) -> str:
+    title = re.sub(r"<[^>]+>", " ", fig.layout.title.text or "figure")
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "figure"
+
+
+def chart(fig: go.Figure, topic: str | None = None, *, context: str | None = None, **values: Any) -> None:
+    """A Plotly figure at full width, followed by its note. `context` (see run_context) is drawn under
+    the title, so the figure still says which run it shows when it is copied out of the page; the
+    camera button saves a PNG at twice the size, named after the title."""
+    if context:
+        fig.update_layout(title_subtitle_text=context, title_subtitle_font_size=12,
+                          margin_t=max(fig.layout.margin.t or 0, 50) + 22)
+    st.plotly_chart(fig, config={"displaylogo": False,
+                                 "toImageButtonOptions": {"format": "png", "scale": 2, "filename": _file_name(fig)}})
     if topic:
         explain(topic, **values)
