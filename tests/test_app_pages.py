@@ -362,3 +362,17 @@ def test_a_figure_copied_out_of_the_page_still_says_which_run_it_shows(runs):
     both = page("results", run=[done, runs["other"]])
     assert "subtitle" not in json.loads(both.get("plotly_chart")[0].proto.spec)["layout"]["title"]
     assert info.config.trials == 2
+
+
+def test_emptying_an_optional_number_brings_back_its_default_not_zero():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    smallest = {m.label: m.value for m in at.metric}["Smallest network"]
+    at.number_input(key="form:rate_fc").set_value(50.0).run()
+    assert {m.label: m.value for m in at.metric}["Smallest network"] != smallest
+    at.number_input(key="form:rate_fc").set_value(None).run()  # the box emptied: "same as above" again
+    assert at.number_input(key="form:rate_fc").value is None
+    assert {m.label: m.value for m in at.metric}["Smallest network"] == smallest == "32.9 %"  # not 0 % = never prune
+    at.number_input(key="form:lr").set_value(0.01).run()
+    at.number_input(key="form:lr").set_value(None).run()
+    no_errors(at)
+    assert at.number_input(key="form:lr").value is None and not at.button(key="run_button").disabled

@@ -98,6 +98,10 @@ def _w(kind: str, label: str, key: str, default: Any, container: Any = st, **kwa
     """A form widget that keeps its value for the session, even while its page is not shown."""
     wkey, keep = f"form:{key}", f"keep:{key}"
     st.session_state[wkey] = st.session_state.get(wkey, st.session_state.get(keep, default))
+    if kind == "number_input" and default is None:
+        # an optional number ("the optimizer's default"): emptying the box must give None again, not
+        # Streamlit's fallback of 0 (a rate of 0 % silently means "never prune")
+        kwargs["value"] = None
     value = getattr(container, kind)(label, key=wkey, **kwargs)
     st.session_state[keep] = value
     return value
