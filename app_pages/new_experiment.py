@@ -47,5 +47,8 @@ if not runs.empty:
         created=[str(c)[:16].replace("T", " ") for c in runs.created_at])
     st.dataframe(table[["id", "name", "status", "dataset", "arch", "progress", "weights", "ticket", "created"]],
                  hide_index=True, column_config={
-                     "progress": "rounds done", "weights": "weights left", "ticket": "ticket test accuracy"})
+                     "progress": st.column_config.TextColumn(
+                         "rounds done", help="counting round 0, the dense network: 5 pruning rounds make 6 in all"),
+                     "weights": st.column_config.TextColumn("weights left", help="after the last finished round"),
+                     "ticket": st.column_config.TextColumn("ticket test accuracy", help="of the last finished round")})
     st.caption("Open a run on **Live run**, **Results**, **Masks** or **Compare** (pick it at the top of the page).")

@@ -50,7 +50,9 @@ metric = url_choice("metric", ["test_accuracy", "val_loss", "train_loss", "val_a
 own = rounds[rounds.run_id == curve_run]
 available = sorted(own["round"].unique().tolist())
 shown = url_multi("rounds", available, "Rounds", default=available, placeholder="choose rounds to draw")
-if shown:
+if not shown:
+    st.info("Choose at least one round above to draw its learning curve.")
+else:
     curves = store().curves(curve_run)
     chart(plots.curves_by_round(curves[curves["round"].isin(shown)], own, variant, metric), "curves_by_round",
           context=run_context(info))

@@ -376,3 +376,12 @@ def test_emptying_an_optional_number_brings_back_its_default_not_zero():
     at.number_input(key="form:lr").set_value(None).run()
     no_errors(at)
     assert at.number_input(key="form:lr").value is None and not at.button(key="run_button").disabled
+
+
+def test_an_empty_choice_of_rounds_says_what_to_do(runs):
+    at = page("results", run=runs["done"])
+    drawn = len(at.get("plotly_chart"))
+    at.multiselect(key="w:rounds:multi").set_value([]).run()
+    no_errors(at)
+    assert len(at.get("plotly_chart")) == drawn - 1
+    assert "Choose at least one round above" in at.info[0].value

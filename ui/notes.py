@@ -19,7 +19,7 @@ NOTES = {
     "accuracy": """\
 Each point is one pruning round. **Left to right the network gets smaller**: the x axis is the share of
 weights still there, on a log scale like the paper's figures (100 % = the dense network of round 0).
-The y axis is the accuracy on test images the network never trained on, at the end of each round's training.
+The y axis is the accuracy on test examples the network never trained on, at the end of each round's training.
 Lines are the mean over trials; a shaded band, when there are several trials, spans the best and worst trial.
 The dotted line is the dense network. **A winning ticket stays near or above the dotted line** as it shrinks,
 while the controls (reinit, random mask) fall below it sooner.""",
