@@ -41,7 +41,7 @@ class Plan:
     net: Network
     device: torch.device
     rounds: int                     # pruned rounds after round 0
-    levels: int                     # iterative-equivalent rounds a one-shot prune jumps to
+    levels: float                   # iterative-equivalent rounds a one-shot prune jumps to (fractional for a target)
     settings: TrainSettings
     rates: dict[str, float]
     planned_remaining: list[float]
@@ -72,14 +72,17 @@ def make_plan(config: ExperimentConfig) -> Plan:
     kinds, totals = net.layer_kinds(), net.layer_totals()
     rates = pruning.layer_rates(kinds, config.rate_for)
     plan_args = dict(totals=totals, kinds=kinds, rates=rates, scope=config.scope, global_rate=config.prune_rate)
+    one_shot = config.schedule == "one-shot"
     if config.target_remaining is not None:
-        levels = pruning.rounds_for_target(config.target_remaining, **plan_args)
+        finder = pruning.one_shot_level if one_shot else pruning.rounds_for_target
+        levels = finder(config.target_remaining, **plan_args)
     else:
         levels = config.num_rounds_requested or 0
-    rounds = min(levels, 1) if config.schedule == "one-shot" else levels
-    if config.schedule == "one-shot":
-        planned = [1.0] + ([pruning.planned_remaining(rounds=levels, schedule="iterative", **plan_args)[-1]] if rounds else [])
+    if one_shot:  # one pruned round, straight to the target (or to where `rounds` iterative rounds would be)
+        rounds = 1 if levels > 0 else 0
+        planned = [1.0] + ([pruning.one_shot_fraction(levels, **plan_args)] if rounds else [])
     else:
+        rounds = levels
         planned = pruning.planned_remaining(rounds=rounds, schedule="iterative", **plan_args)
     settings = TrainSettings(config.optimizer, config.learning_rate, config.momentum, config.weight_decay,
                              config.batch_size, iterations, eval_every)

@@ -5,9 +5,12 @@ A mask is a dict layer → bool tensor of the layer's weight shape (one model, u
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NoReturn
 
 import torch
+
+from .config import MAX_ROUNDS
+from .errors import ConfigError
 
 Mask = dict[str, torch.Tensor]
 
@@ -40,15 +43,33 @@ def next_counts(alive: dict[str, int], kinds: dict[str, str], rates: dict[str, f
 
 
 def one_shot_counts(totals: dict[str, int], kinds: dict[str, str], rates: dict[str, float],
-                    scope: str, global_rate: float, rounds: int) -> dict[str, int | None]:
-    """Counts that `rounds` iterative rounds would reach, applied in a single step."""
+                    scope: str, global_rate: float, levels: float) -> dict[str, int | None]:
+    """Counts that `levels` iterative rounds would reach, applied in a single step (`levels` may be
+    fractional: a one-shot prune to a target keeps the per-layer rates' proportions and hits it)."""
     out: dict[str, int | None] = {}
     pooled = _pooled(kinds, rates) if scope == "global" else []
     for layer, n in totals.items():
-        out[layer] = None if layer in pooled else max(1, round(n * (1 - rates[layer]) ** rounds))
+        out[layer] = None if layer in pooled else max(1, round(n * (1 - rates[layer]) ** levels))
     if pooled:
-        out["__pool__"] = max(1, round(sum(totals[l] for l in pooled) * (1 - global_rate) ** rounds))
+        out["__pool__"] = max(1, round(sum(totals[l] for l in pooled) * (1 - global_rate) ** levels))
     return out
+
+
+def one_shot_fraction(levels: float, totals: dict[str, int], **rate_args) -> float:
+    """Fraction of prunable weights a one-shot prune to `levels` keeps."""
+    counts = one_shot_counts(totals, levels=levels, **rate_args)
+    return sum(c for c in counts.values() if c is not None) / sum(totals.values())
+
+
+def one_shot_level(target: float, **plan_args) -> float:
+    """The smallest (fractional) level whose one-shot prune keeps at most `target` of the weights."""
+    low, high = 0.0, float(MAX_ROUNDS)
+    if one_shot_fraction(high, **plan_args) > target:
+        _unreachable(target, one_shot_fraction(high, **plan_args))
+    for _ in range(50):  # bisection: the fraction only falls as the level rises
+        mid = (low + high) / 2
+        low, high = (low, mid) if one_shot_fraction(mid, **plan_args) <= target else (mid, high)
+    return high
 
 
 def planned_remaining(totals: dict[str, int], kinds: dict[str, str], rates: dict[str, float],
@@ -76,14 +97,16 @@ def planned_remaining(totals: dict[str, int], kinds: dict[str, str], rates: dict
 
 def rounds_for_target(target: float, **plan_args) -> int:
     """Fewest rounds whose planned fraction remaining is ≤ target (iterative schedule)."""
-    from .errors import ConfigError
-
-    fractions = planned_remaining(rounds=60, schedule="iterative", **plan_args)
+    fractions = planned_remaining(rounds=MAX_ROUNDS, schedule="iterative", **plan_args)
     for r, f in enumerate(fractions):
         if f <= target:
             return r
-    raise ConfigError("target_remaining", f"{target} is not reached within 60 rounds at these rates "
-                      f"(60 rounds leave {fractions[-1]:.4f}); raise the rates or the target")
+    _unreachable(target, fractions[-1])
+
+
+def _unreachable(target: float, least: float) -> NoReturn:
+    raise ConfigError("target_remaining", f"{target:g} is not reached within {MAX_ROUNDS} rounds at these rates "
+                      f"({MAX_ROUNDS} rounds leave {least:.3g}); raise the rates or the target")
 
 
 def _top_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:

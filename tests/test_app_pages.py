@@ -336,7 +336,7 @@ def test_percent_fields_of_the_form_are_answered_in_percent():
     at.number_input(key="form:target").set_value(0.0001).run()
     (error,) = at.error
     assert "(`target_remaining`): 0.0001 % is not reached within 60 rounds" in error.value
-    assert "leave less than 0.005 %" in error.value
+    assert "(60 rounds leave 0.00338 %)" in error.value
 
 
 def test_a_figure_copied_out_of_the_page_still_says_which_run_it_shows(runs):

@@ -77,3 +77,13 @@ def test_conv_layers_know_their_output_positions():
     assert net.layer_positions()["conv1"] == 28 * 28 and net.layer_positions()["fc1"] == 1
     res = build_network("resnet-8", (3, 32, 32), 10)
     assert res.layer_positions()["block3.conv2"] == 8 * 8
+
+
+def test_a_one_shot_prune_to_a_target_lands_on_it_with_the_layer_rates_proportions():
+    totals, kinds = {"a": 100_000, "out": 1_000}, {"a": "fc", "out": "output"}
+    args = dict(totals=totals, kinds=kinds, rates={"a": 0.2, "out": 0.1}, scope="layerwise", global_rate=0.2)
+    level = pruning.one_shot_level(0.1, **args)
+    assert pruning.one_shot_fraction(level, **args) == pytest.approx(0.1, abs=1e-5)
+    counts = pruning.one_shot_counts(levels=level, **args)
+    assert counts["a"] / 100_000 == pytest.approx(0.8 ** level, abs=1e-5)
+    assert counts["out"] / 1_000 == pytest.approx(0.9 ** level, abs=1e-3)  # the output layer at its own, lower rate
