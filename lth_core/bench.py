@@ -25,6 +25,7 @@ REFERENCE_RUN = ["run", "--dataset", "mnist-5k", "--arch", "lenet-300-100", "--r
 
 
 REPEATS = 3  # each figure is the best of this many timings: other work on the machine only slows a loop down
+REFERENCE_REPEATS = 2
 
 
 def best_rate(samples: int, timed: Callable[[], None]) -> float:
@@ -112,8 +113,13 @@ def run_benchmark(quick: bool = False) -> dict[str, float]:
                                      (6, 2, "6 models (2 trials × 3 variants)")):
             rate = figures[f"engine_{models}"] = engine_samples_per_second(models, 60, epochs, trials)
             print(f"  engine, {what + ':':<38}{rate:>9,.0f} samples/s ({rate / baseline:.2f}× the DataLoader loop)")
-    wall, training = reference_run_seconds()
+    print(f"  reference run (python -m lth_core {' '.join(REFERENCE_RUN[:-1])}), {REFERENCE_REPEATS} times:")
+    timings = []
+    for _ in range(REFERENCE_REPEATS):
+        wall, training = reference_run_seconds()
+        timings.append((training, wall))
+        print(f"    {training:.1f} s training, {wall:.1f} s wall for the whole process")
+    training, wall = min(timings)
     figures.update(reference_wall=wall, reference_training=training)
-    print(f"  reference run (python -m lth_core {' '.join(REFERENCE_RUN[:-1])}):")
-    print(f"    {training:.1f} s training, {wall:.1f} s wall for the whole process (target: ≤ 8 s training)")
+    print(f"    best: {training:.1f} s training (target: ≤ 8 s), {wall:.1f} s wall")
     return figures
