@@ -6,7 +6,7 @@ from lth_core import jobs
 from ui import notes
 from ui.form import check, experiment_form
 from ui.summary import pct
-from ui.widgets import PAGES, store
+from ui.widgets import PAGES, run_links, store
 
 st.title("New experiment")
 st.markdown("Find a **winning ticket**: a small sub-network that trains as well as the full network. "
@@ -45,10 +45,18 @@ if not runs.empty:
         ticket=[pct(a) if known(a) else "" for a in runs.test_accuracy],
         weights=[pct(w) if known(w) else "" for w in runs.weights_remaining],
         created=[str(c)[:16].replace("T", " ") for c in runs.created_at])
-    st.dataframe(table[["id", "name", "status", "dataset", "arch", "progress", "weights", "ticket", "created"]],
-                 hide_index=True, column_config={
+    picked = st.dataframe(
+        table[["id", "name", "status", "dataset", "arch", "progress", "weights", "ticket", "created"]],
+        hide_index=True, on_select="rerun", selection_mode="single-row", key="runs_table", column_config={
                      "progress": st.column_config.TextColumn(
                          "rounds done", help="counting round 0, the dense network: 5 pruning rounds make 6 in all"),
                      "weights": st.column_config.TextColumn("weights left", help="after the last finished round"),
                      "ticket": st.column_config.TextColumn("ticket test accuracy", help="of the last finished round")})
-    st.caption("Open a run on **Live run**, **Results**, **Masks** or **Compare** (pick it at the top of the page).")
+    rows = picked.selection.rows
+    if rows:
+        chosen = table.iloc[rows[0]]
+        st.markdown(f"Open **{chosen['name']}** (`{chosen['id']}`) on:")
+        run_links(chosen["id"])
+    else:
+        st.caption("Click a row to open that run on **Live run**, **Results**, **Masks** or **Compare** "
+                   "(or pick it at the top of those pages).")

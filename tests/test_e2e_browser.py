@@ -196,6 +196,17 @@ def test_a_tiny_experiment_from_form_to_compare(server):
             body = page.inner_text("body")
             assert re.search(r"At \d+\.\d % of weights the ticket reaches \d+\.\d %, reinit \d+\.\d %, "
                              r"a random mask \d+\.\d %; dense \d+\.\d %\.", body)
+
+            # the runs table on New experiment opens a run: tick its row, follow a link
+            page.goto(server)
+            settle(page)
+            grid = page.locator('.st-key-runs_table [data-testid="stDataFrame"]')
+            grid.scroll_into_view_if_needed()
+            box = grid.bounding_box()
+            page.mouse.click(box["x"] + 15, box["y"] + 52)  # the first row's tick box (header ~35 px, rows ~35 px)
+            page.get_by_text(f"Open browser test run ({run_id}) on:").wait_for(timeout=10_000)
+            page.get_by_role("link", name="Masks").last.click()
+            page.wait_for_url(re.compile(rf".*/masks\?run={run_id}"), timeout=30_000)
             (SHOTS / "page-load-seconds.txt").write_text("".join(f"{k}: {v:.1f}\n" for k, v in timings.items()))
         finally:
             browser.close()
