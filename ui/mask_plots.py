@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .plots import COLORS, LABELS, VARIANTS, _percent_text, _style
+from .plots import COLORS, LABELS, VARIANTS, _style
+from .summary import percent_text
 
 MAX_CELLS = 200
 KEPT_SCALE = [[0.0, "#f7f7f7"], [1.0, COLORS["ticket"]]]
@@ -50,7 +51,7 @@ def mask_heatmap(mask: np.ndarray, layer: str, max_cells: int = MAX_CELLS) -> go
         hovertemplate="inputs from %{x}, units from %{y}: %{z:.0%} kept<extra></extra>"))
     block = "" if fy == fx == 1 else f" · each cell averages {fy}×{fx} weights"
     kept = float(mask.mean())
-    _style(fig, f"{layer}: {rows}×{cols} weights, {_percent_text(100 * kept)} kept{block}",
+    _style(fig, f"{layer}: {rows}×{cols} weights, {percent_text(100 * kept)} kept{block}",
            "input (column of the weight matrix)", "unit (row)")
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(legend=None, hovermode="closest")
@@ -64,7 +65,7 @@ def layer_bars(layers: pd.DataFrame, round: int, variant: str = "ticket") -> go.
     pct = 100 * g.remaining / g.total
     fig = go.Figure(go.Bar(
         x=g.layer, y=pct, marker_color=COLORS[variant], name=LABELS[variant],
-        text=[f"{_percent_text(p)}<br>{r:,.0f} of {t:,.0f}" for p, r, t in zip(pct, g.remaining, g.total)],
+        text=[f"{percent_text(p)}<br>{r:,.0f} of {t:,.0f}" for p, r, t in zip(pct, g.remaining, g.total)],
         textposition="auto", hovertemplate="%{x}: %{text} kept<extra></extra>"))
     _style(fig, f"Weights remaining in each layer after round {round}", "layer", "weights remaining (%)")
     fig.update_yaxes(range=[0, 105])

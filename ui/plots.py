@@ -12,6 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .summary import percent_text
+
 VARIANTS = ("ticket", "reinit", "random")
 COLORS = {"ticket": "#0072B2", "reinit": "#E69F00", "random": "#009E73", "dense": "#555555"}
 LABELS = {"ticket": "winning ticket", "reinit": "reinit (same mask, new init)",
@@ -32,11 +34,6 @@ def shown(percent: float) -> float:
     """A percentage as the app prints it (one decimal, like ui.summary.pct), so that differences
     computed for display agree with the numbers the reader sees."""
     return float(f"{percent:.1f}")
-
-
-def _percent_text(percent: float) -> str:
-    """`percent` as ui.summary.pct prints the same share given as a fraction."""
-    return f"{percent:.2g} %" if 0 < abs(percent) < 0.05 else f"{percent:.1f} %"
 
 
 def _hover_y(metric: str, axis: str = "y") -> str:
@@ -93,11 +90,11 @@ def _style(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
 def _weights_axis(fig: go.Figure, xs: list[float]) -> None:
     """Log x axis of weights remaining in percent, decreasing to the right as the paper draws it."""
     # one tick per distinct printed value, placed at the value itself (a tiny share stays on the log axis)
-    by_text = {_percent_text(x): x for x in sorted((x for x in xs if x > 0), reverse=True)}
+    by_text = {percent_text(x): x for x in sorted((x for x in xs if x > 0), reverse=True)}
     xs = list(by_text.values())
     if len(xs) > 10:
         xs = [xs[i] for i in np.linspace(0, len(xs) - 1, 10).round().astype(int)]
-    fig.update_xaxes(type="log", autorange="reversed", tickvals=xs, ticktext=[_percent_text(x) for x in xs],
+    fig.update_xaxes(type="log", autorange="reversed", tickvals=xs, ticktext=[percent_text(x) for x in xs],
                      title_text="weights remaining (log scale, pruned further →)")
 
 
@@ -124,7 +121,7 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
             fig.add_trace(go.Scatter(
                 x=x, y=s["mean"], mode="lines+markers", name=name, legendgroup=name,
                 line=dict(color=color, dash=DASHES[i % len(DASHES)], width=2.5), marker=dict(color=color, size=7),
-                customdata=np.column_stack([s["round"], s["trials"], [_percent_text(v) for v in x]]),
+                customdata=np.column_stack([s["round"], s["trials"], [percent_text(v) for v in x]]),
                 hovertemplate=f"{name}<br>round %{{customdata[0]}}: %{{customdata[2]}} of weights<br>"
                               f"{METRICS[metric][0]}: {_hover_y(metric)} (mean of %{{customdata[1]}})<extra></extra>"))
             if variant == "ticket":
@@ -216,7 +213,7 @@ def curves_by_round(curves: pd.DataFrame, rounds: pd.DataFrame, variant: str = "
         if rnd == 0:
             name, color = "round 0 · dense (100 %)", COLORS["dense"]
         else:
-            name = f"round {rnd} · {_percent_text(100 * float(remaining.get(rnd, np.nan)))}"
+            name = f"round {rnd} · {percent_text(100 * float(remaining.get(rnd, np.nan)))}"
             color = _mix(COLORS[variant], 0.55 * (1 - k / steps))
         _curve_traces(fig, part, metric, name, color, "dot" if rnd == 0 else "solid")
     return _style(fig, f"{LABELS[variant]}: {METRICS[metric][0]} during training, round by round",
@@ -237,7 +234,7 @@ def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy") -
     base = shown(float(dense.iloc[0])) if not dense.empty else np.nan
     pruned = stats[stats["round"] > 0]
     order = pruned.drop_duplicates("round").sort_values("round")
-    labels = {r: f"round {r}<br>{_percent_text(w)}" for r, w in zip(order["round"], order.weights_remaining)}
+    labels = {r: f"round {r}<br>{percent_text(w)}" for r, w in zip(order["round"], order.weights_remaining)}
     fig = go.Figure()
     for variant in VARIANTS:
         s = pruned[pruned.variant == variant]

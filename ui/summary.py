@@ -10,7 +10,11 @@ MATCH_POINTS = 1.0  # "matches the dense network" = within this many percentage 
 def pct(fraction: float, digits: int = 1) -> str:
     """A fraction as the app prints percentages: 29.8 %. A share too small for `digits` decimals keeps two
     significant digits (0.044 %), so a heavily pruned network never reads as 0.0 %."""
-    value = 100 * fraction
+    return percent_text(100 * fraction, digits)
+
+
+def percent_text(value: float, digits: int = 1) -> str:
+    """A value already in percent, printed as `pct` prints fractions (the plots hold percentages)."""
     if 0 < abs(value) < 0.5 * 10 ** -digits:
         return f"{value:.2g} %"
     return f"{value:.{digits}f} %"
