@@ -83,7 +83,7 @@ def make_plan(config: ExperimentConfig) -> Plan:
         planned = [1.0] + ([pruning.one_shot_fraction(levels, **plan_args)] if rounds else [])
     else:
         rounds = levels
-        planned = pruning.planned_remaining(rounds=rounds, schedule="iterative", **plan_args)
+        planned = pruning.planned_remaining(rounds=rounds, **plan_args)
     settings = TrainSettings(config.optimizer, config.learning_rate, config.momentum, config.weight_decay,
                              config.batch_size, iterations, eval_every)
     return Plan(config, data, net, choose_device(config.device), rounds, levels, settings, rates, planned)

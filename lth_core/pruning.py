@@ -73,16 +73,13 @@ def one_shot_level(target: float, **plan_args) -> float:
 
 
 def planned_remaining(totals: dict[str, int], kinds: dict[str, str], rates: dict[str, float],
-                      scope: str, global_rate: float, rounds: int, schedule: str) -> list[float]:
-    """Fraction of prunable weights remaining after rounds 0..rounds (index 0 = dense = 1.0)."""
+                      scope: str, global_rate: float, rounds: int) -> list[float]:
+    """Fraction of prunable weights remaining after iterative rounds 0..rounds (index 0 = dense = 1.0)."""
     grand = sum(totals.values())
     fractions = [1.0]
     alive = dict(totals)
-    for r in range(1, rounds + 1):
-        if schedule == "one-shot":
-            counts = one_shot_counts(totals, kinds, rates, scope, global_rate, r)
-        else:
-            counts = next_counts(alive, kinds, rates, scope, global_rate)
+    for _ in range(rounds):
+        counts = next_counts(alive, kinds, rates, scope, global_rate)
         pool = counts.pop("__pool__", None)
         alive = {l: (c if c is not None else 0) for l, c in counts.items()}
         kept = sum(alive.values()) + (pool or 0)
@@ -97,7 +94,7 @@ def planned_remaining(totals: dict[str, int], kinds: dict[str, str], rates: dict
 
 def rounds_for_target(target: float, **plan_args) -> int:
     """Fewest rounds whose planned fraction remaining is ≤ target (iterative schedule)."""
-    fractions = planned_remaining(rounds=MAX_ROUNDS, schedule="iterative", **plan_args)
+    fractions = planned_remaining(rounds=MAX_ROUNDS, **plan_args)
     for r, f in enumerate(fractions):
         if f <= target:
             return r

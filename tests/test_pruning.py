@@ -9,7 +9,7 @@ def test_planned_remaining_matches_the_papers_lenet_numbers():
     totals = {"fc1": 235200, "fc2": 30000, "output": 1000}
     kinds = {"fc1": "fc", "fc2": "fc", "output": "output"}
     rates = pruning.layer_rates(kinds, {"fc": 0.2, "conv": 0.2, "output": 0.1})
-    fractions = pruning.planned_remaining(totals, kinds, rates, "layerwise", 0.2, 15, "iterative")
+    fractions = pruning.planned_remaining(totals, kinds, rates, "layerwise", 0.2, 15)
     # Frankle & Carbin: 51.3 %, 21.1 %, 13.5 %, 8.7 %, 3.6 % after 3, 7, 9, 11, 15 rounds
     assert [round(100 * fractions[k], 1) for k in (3, 7, 9, 11, 15)] == [51.3, 21.1, 13.5, 8.7, 3.6]
     assert pruning.rounds_for_target(0.05, totals=totals, kinds=kinds, rates=rates, scope="layerwise", global_rate=0.2) == 14
