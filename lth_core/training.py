@@ -143,7 +143,8 @@ def train(net: Network, params: Params, masks: dict[str, torch.Tensor], data: De
     per_group = models // orders.shape[0]
     for it in range(1, settings.iterations + 1):
         idx = orders[:, it - 1]                        # (G, B)
-        xb, yb = data.x_train[idx], data.y_train[idx]  # (G, B, ...), (G, B)
+        xb = data.x_train.index_select(0, idx.flatten()).view(*idx.shape, *data.x_train.shape[1:])  # 4× x_train[idx]
+        yb = data.y_train[idx]                         # (G, B)
         logits = net.forward(params, buffers, xb, train=True)  # (V, B, classes)
         yb = yb.unsqueeze(1).expand(-1, per_group, -1).reshape(-1)  # each model's targets, as logits.flatten(0, 1)
         per_model = F.cross_entropy(logits.flatten(0, 1), yb, reduction="none").view(models, -1).mean(1)
