@@ -210,3 +210,15 @@ def test_early_stopping_iterations_are_drawn_from_zero(tiny_result):
     fig = plots.accuracy_vs_weights(tiny_result.rounds_df(), "early_stop_iteration")
     assert fig.layout.yaxis.rangemode == "tozero" and fig.layout.yaxis.title.text == "early-stopping iteration"
     assert plots.accuracy_vs_weights(tiny_result.rounds_df()).layout.yaxis.rangemode is None
+
+
+def test_the_summary_says_how_far_each_variant_stays_near_the_dense_network():
+    # a hand-made rounds table: the sentence's logic on known numbers
+    rows = [(0, "ticket", 1.0, 0.90)]
+    rows += [(r, "ticket", w, a) for r, w, a in ((1, 0.8, 0.895), (2, 0.64, 0.905), (3, 0.512, 0.85))]
+    rows += [(r, "reinit", w, a) for r, w, a in ((1, 0.8, 0.87), (2, 0.64, 0.895), (3, 0.512, 0.80))]
+    rounds = pd.DataFrame(rows, columns=["round", "variant", "weights_remaining", "test_accuracy"]).assign(
+        trial=0, early_stop_iteration=10, early_stop_test_accuracy=0.9)
+    line = summary.run_summary(rounds)[1]
+    assert line == ("Stays within 1 point of the dense network (or better) round after round: the ticket down to "
+                    "64.0 % of weights, reinit already more than 1 point below at 80.0 %.")

@@ -83,8 +83,10 @@ def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy") -> list[str
         w = smallest_matching(rounds, variant, metric)
         unit = "" if held else " of weights"
         held.append(f"{NAMES[variant]} down to {pct(w)}{unit}" if w is not None
-                    else f"{NAMES[variant]} not even at {pct(float(at_first[variant]))}{unit}")
-    out.append(f"Within {MATCH_POINTS:g} point of the dense network (or better): {', '.join(held)}.")
+                    else f"{NAMES[variant]} already more than {MATCH_POINTS:g} point below at "
+                         f"{pct(float(at_first[variant]))}{unit}")
+    out.append(f"Stays within {MATCH_POINTS:g} point of the dense network (or better) round after round: "
+               f"{', '.join(held)}.")
     es = means(rounds, "early_stop_iteration")
     dense_es = es[es["round"] == 0]["early_stop_iteration"]
     at_last = es[es["round"] == last].set_index("variant")["early_stop_iteration"]
