@@ -9,7 +9,7 @@ from lth_core.store import ACTIVE, RESUMABLE
 from ui import plots
 from ui.plots import LABELS
 from ui.summary import pct, run_summary
-from ui.widgets import chart, guarded, run_context, run_links, run_picker, store, variant_legend
+from ui.widgets import PAGES, chart, guard, guarded, run_context, run_links, run_picker, store, variant_legend
 
 st.title("Live run")
 run_id = run_picker(need_rounds=False)
@@ -95,6 +95,23 @@ def controls(run, total: int) -> None:
 
 
 live_view()
+
+with st.expander("Rename or delete this run"):
+    with guard("Renaming or deleting"):
+        new_name = st.text_input("Name", value=info.name, max_chars=200, key=f"rename:{run_id}")
+        if st.button("Rename", icon=":material/edit:", disabled=new_name.strip() == info.name):
+            store().rename(run_id, new_name)  # an empty name is refused with a one-line message
+            st.rerun(scope="app")
+        sure = st.checkbox("Yes, delete this run and everything it recorded (this cannot be undone)",
+                           key=f"delete_sure:{run_id}")
+        if st.button("Delete the run", icon=":material/delete:", disabled=not sure,
+                     help="a run still training stops"):
+            store().delete(run_id)  # a worker still training it notices and stops
+            st.query_params.clear()
+            for key in ("sel:run", "w:run"):
+                st.session_state.pop(key, None)
+            st.toast(f"Deleted the run {info.name} ({run_id}).")
+            st.switch_page(PAGES["new"])
 
 if REFRESH_S is None:
     @st.fragment(run_every=3.0)

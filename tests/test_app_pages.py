@@ -385,3 +385,27 @@ def test_an_empty_choice_of_rounds_says_what_to_do(runs):
     no_errors(at)
     assert len(at.get("plotly_chart")) == drawn - 1
     assert "Choose at least one round above" in at.info[0].value
+
+
+def test_a_run_can_be_renamed_and_deleted_from_its_live_page(lth_home):
+    from lth_core.cli import main as cli_main
+    assert cli_main(["run", "--dataset", "digits", "--arch", "mlp", "--hidden", "8", "--rounds", "1", "--epochs", "1",
+                     "--store", "--name", "first name", "--quiet"]) == 0
+    run_id = RunStore().list_runs()["id"].iloc[0]
+    at = page("live_run", run=run_id)
+    no_errors(at)
+    at.text_input(key=f"rename:{run_id}").set_value("  ").run()
+    [rename] = [b for b in at.button if b.label == "Rename"]
+    rename.click().run()
+    assert at.error and "cannot be empty" in at.error[0].value and RunStore().get_run(run_id).name == "first name"
+    at.text_input(key=f"rename:{run_id}").set_value("a better name").run()
+    [rename] = [b for b in at.button if b.label == "Rename"]
+    rename.click().run()
+    assert RunStore().get_run(run_id).name == "a better name"
+
+    [delete] = [b for b in at.button if b.label == "Delete the run"]
+    assert delete.disabled  # not before the box is ticked
+    at.checkbox(key=f"delete_sure:{run_id}").check().run()
+    [delete] = [b for b in at.button if b.label == "Delete the run"]
+    delete.click().run()
+    assert not at.exception and RunStore().list_runs().empty
