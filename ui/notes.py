@@ -91,7 +91,9 @@ Training of the three variants of one round, side by side with the dense network
 learns faster (its loss falls sooner) and ends at least as accurate as reinit and the random mask.""",
     "estimate": """\
 Each round trains the ticket and each control; round 0 trains the dense network once per trial. The time is a
-measurement: a few real training steps are timed on this machine and scaled up, so it is rough.""",
+measurement: a few real training steps are timed on this machine and scaled up, so it is rough. It counts the
+training only: the background process that runs it takes a few more seconds to start (it loads PyTorch and the
+dataset), and other work on the machine slows it down.""",
     "deployment": """\
 What the sparse ticket would cost to ship, counted exactly from its mask (trial 0, prunable layers only;
 biases are small and unchanged). **Storage**: the dense network keeps every weight as a 4-byte float; the
