@@ -53,6 +53,10 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise ConfigError("config", f"file not found: {path}") from None
+        except IsADirectoryError:
+            raise ConfigError("config", f"{path} is a folder; expected a JSON file of settings") from None
+        except OSError as exc:
+            raise ConfigError("config", f"cannot read {path} ({exc.strerror or exc})") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError("config", f"{path} is not valid JSON ({exc})") from None
         if not isinstance(data, dict):

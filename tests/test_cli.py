@@ -68,6 +68,7 @@ def test_config_file_with_flag_overrides(tmp_path):
     (["--dataset", "csv:/no/such/file.csv"], "dataset"),
     (["--dataset", "wine", "--arch", "conv-2"], "arch"),
     (["--config", "/no/such/config.json"], "config"),
+    (["--config", "/"], "config"),  # a folder, not a file
     (["--controls", "reinit,shuffle"], "controls"),
 ])
 def test_bad_input_exits_2_with_one_line_naming_the_field(args, field):
