@@ -61,11 +61,19 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
             raise ConfigError("config", f"{path} is not valid JSON ({exc})") from None
         if not isinstance(data, dict):
             raise ConfigError("config", f"{path} must hold a JSON object of settings")
-    for f in fields(ExperimentConfig):
-        value = getattr(args, f.name, None)
-        if value is not None:
-            data[f.name] = value
+    flags = {f.name: getattr(args, f.name) for f in fields(ExperimentConfig) if getattr(args, f.name, None) is not None}
+    for a, b in _EITHER_OR:  # a flag replaces the file's setting of the other half of its pair
+        if a in flags and b not in flags:
+            data.pop(b, None)
+        elif b in flags and a not in flags:
+            data.pop(a, None)
+    data.update(flags)
     return ExperimentConfig.from_dict(data)
+
+
+# settings of which a config gives one or the other: --target-remaining on the command line
+# replaces the file's "rounds", --iterations its "epochs" (and the other way round)
+_EITHER_OR = (("rounds", "target_remaining"), ("epochs", "iterations"))
 
 
 def build_parser() -> argparse.ArgumentParser:

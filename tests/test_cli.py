@@ -57,6 +57,22 @@ def test_config_file_with_flag_overrides(tmp_path):
     assert saved["rounds"] == 0 and saved["seed"] == 5 and saved["hidden"] == [16]
 
 
+def test_flag_replaces_the_files_either_or_setting(tmp_path):
+    """A config.json written by `run --out` holds rounds and epochs; --target-remaining / --iterations
+    on the command line take their place instead of clashing with them."""
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"dataset": "digits", "arch": "mlp", "hidden": [16], "rounds": 4, "epochs": 1.0}))
+    proc = cli("run", "--config", str(cfg), "--target-remaining", "0.7", "--iterations", "5", "--quiet",
+               "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    saved = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert saved["rounds"] is None and saved["target_remaining"] == 0.7
+    assert saved["epochs"] is None and saved["iterations"] == 5
+    # both halves given as flags is still refused
+    proc = cli("run", "--config", str(cfg), "--epochs", "1", "--iterations", "5", timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: epochs: give epochs or iterations, not both")
+
+
 @pytest.mark.parametrize("args, field", [
     (["--dataset", "no-such-set"], "dataset"),
     (["--arch", "transformer"], "arch"),
