@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="run an experiment")
     add_config_flags(run)
-    run.add_argument("--out", metavar="DIR", help="write config.json, rounds.csv, layers.csv, curves.csv and masks/ here")
+    run.add_argument("--out", metavar="DIR", help="write config.json, rounds.csv, layers.csv, curves.csv and masks/ into this new or empty folder")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--store", action="store_true", help="also record the run in the run store (see `runs`)")
     run.add_argument("--name", help="the run's name in the store (default: ARCH on DATASET)")
@@ -122,6 +122,8 @@ def _run(args: argparse.Namespace) -> int:
     from .events import RunCancelled, RunFailed
 
     config = config_from_args(args)
+    if args.out:
+        check_out_folder(args.out)  # before training, not after
     result = RunResult()
     progress = ProgressPrinter(enabled=not args.quiet)
     status = 0
@@ -149,6 +151,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.out:
         print(f"wrote {args.out}/config.json, rounds.csv, layers.csv, curves.csv, masks/")
     return status
+
+
+def check_out_folder(out: str) -> None:
+    """Refuse an --out that is a file or a folder with something in it: files of an earlier run left
+    beside the new ones (trial1_*.npz of a 2-trial run, say) would be read as part of it."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ConfigError("out", f"{out} is a file; give a new or empty folder")
+    if path.is_dir() and any(path.iterdir()):
+        raise ConfigError("out", f"{out} is not empty; give a new or empty folder (or remove {out} first)")
 
 
 def summary_table(rounds) -> str:
@@ -220,7 +232,9 @@ def add_store_commands(sub) -> None:
 
     add("runs", "list the runs in the run store", run_id=False)
     add("show", "a run's config, progress and per-round results")
-    add("export", "write a run's files, as `run --out` does").add_argument("--out", metavar="DIR", required=True)
+    add("export", "write a run's files, as `run --out` does").add_argument(
+        "--out", metavar="DIR", required=True, help="a new or empty folder for config.json, rounds.csv, layers.csv, "
+        "curves.csv and masks/")
     resume = add("resume", "continue an interrupted, cancelled or failed run after its last finished round")
     resume.add_argument("--background", action="store_true", help="queue it for the background worker instead")
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -303,6 +317,7 @@ def _export(args: argparse.Namespace) -> int:
 
     store = open_store(args)
     info = store.get_run(resolve_run(store, args.run_id))
+    check_out_folder(args.out)
     rounds, layers = store.rounds(info.id), store.layers(info.id)
     curves = store.curves(info.id)
     curves = curves[curves["round"] < info.rounds_done]   # committed rounds only, like rounds.csv

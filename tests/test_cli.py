@@ -113,3 +113,28 @@ def test_datasets_and_archs_list_what_exists():
     for name in ["lenet-300-100", "mlp", "conv-2", "conv-4", "conv-6", "resnet-8"]:
         assert name in archs.stdout
     assert "266,200" in archs.stdout
+
+
+def test_out_must_be_a_new_or_empty_folder(tmp_path):
+    """Writing into a folder that holds an earlier run would mix its files (trial1_*.npz of a 2-trial
+    run) with the new ones; both `run --out` (before training) and `export --out` refuse it."""
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "rounds.csv").write_text("old")
+    proc = cli("run", *TINY, "--out", str(used), timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""  # refused before training
+    assert proc.stderr.strip().splitlines() == [f"error: out: {used} is not empty; give a new or empty folder "
+                                                f"(or remove {used} first)"]
+    assert (used / "rounds.csv").read_text() == "old"
+    proc = cli("run", *TINY, "--out", str(used / "rounds.csv"), timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: out: ") and "is a file" in proc.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = cli("run", "--dataset", "digits", "--arch", "mlp", "--hidden", "8", "--rounds", "1", "--epochs", "1",
+               "--quiet", "--store", "--out", str(empty))
+    assert proc.returncode == 0, proc.stderr
+    run_id = proc.stderr.split("recording as run ")[1].split()[0]
+    proc = cli("export", run_id, "--out", str(empty), timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: out: {empty} is not empty"), proc.stderr
+    proc = cli("export", run_id, "--out", str(tmp_path / "fresh"), timeout=60)
+    assert proc.returncode == 0 and (tmp_path / "fresh" / "masks" / "trial0_round1.npz").exists()
