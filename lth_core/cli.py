@@ -171,10 +171,14 @@ def summary_table(rounds) -> str:
         remaining=("weights_remaining", "mean"), test_acc=("test_accuracy", "mean"),
         es_iter=("early_stop_iteration", "mean"), es_test_acc=("early_stop_test_accuracy", "mean")).reset_index()
     wide = table.pivot(index="round", columns="variant", values="test_acc")
-    lines = [f"{'round':>5} {'remaining':>10} " + " ".join(f"{v:>8}" for v in wide.columns) + f" {'es_iter':>8}"]
+    variants = [v for v in ("ticket", "reinit", "random") if v in wide.columns]  # the ticket first, as in the app
+    trials = rounds["trial"].nunique()
+    lines = [f"test accuracy{f' (mean of {trials} trials)' if trials > 1 else ''}; "
+             "es_iter: the ticket's early-stopping iteration",
+             f"{'round':>5} {'remaining':>10} " + " ".join(f"{v:>8}" for v in variants) + f" {'es_iter':>8}"]
     for rnd, row in wide.iterrows():
         t = table[(table["round"] == rnd) & (table["variant"] == "ticket")].iloc[0]
-        accs = " ".join("       -" if row[v] != row[v] else f"{100 * row[v]:7.2f}%" for v in wide.columns)
+        accs = " ".join("       -" if row[v] != row[v] else f"{100 * row[v]:7.2f}%" for v in variants)
         lines.append(f"{rnd:>5} {100 * t.remaining:9.2f}% {accs} {t.es_iter:>8.0f}")
     return "\n".join(lines)
 

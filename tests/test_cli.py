@@ -45,7 +45,13 @@ def test_run_writes_the_documented_files(tmp_path):
     assert fc1.shape == init["fc1.weight"].shape == (32, 64)
     row = layers[(layers.trial == 1) & (layers["round"] == 2) & (layers.variant == "ticket") & (layers.layer == "fc1")]
     assert fc1.sum() == row["remaining"].iloc[0]
-    assert "round" in proc.stdout and "ticket" in proc.stdout  # the closing table
+    # the closing table: the ticket first, then the controls; round 0 (dense) has no controls
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("test accuracy (mean of 2 trials); es_iter: the ticket's early-stopping iteration")
+    assert lines[1].split() == ["round", "remaining", "ticket", "reinit", "random", "es_iter"]
+    assert lines[2].split()[:5] == ["0", "100.00%", f"{100 * rounds[rounds['round'] == 0].test_accuracy.mean():.2f}%", "-", "-"]
+    mean = rounds[(rounds["round"] == 2)].groupby("variant").test_accuracy.mean()
+    assert lines[4].split()[2:5] == [f"{100 * mean[v]:.2f}%" for v in ("ticket", "reinit", "random")]
 
 
 def test_config_file_with_flag_overrides(tmp_path):
