@@ -286,13 +286,25 @@ def _runs(args: argparse.Namespace) -> int:
     if runs.empty:
         print("(no runs yet: start one with `run --store` or from the app)")
         return 0
-    print(f"{'id':<8}  {'status':<11} {'round':>5} {'iteration':>11} {'ticket acc':>10}  {'created (UTC)':<16}  name")
+
+    import pandas as pd
+
+    def known(value) -> bool:
+        return value is not None and not pd.isna(value)
+
+    # "last round": the last finished round (the one "ticket acc" is of); "training": the round in flight
+    print(f"{'id':<8}  {'status':<11} {'last round':>10}  {'training':<20} {'ticket acc':>10}  "
+          f"{'created (UTC)':<16}  name")
     for r in runs.itertuples():
-        rnd = "-" if r.round != r.round or r.round is None else f"{int(r.round)}/{int(r.rounds_total)}"
-        it = f"{int(r.iteration)}/{int(r.iterations)}" if r.status == "running" and r.iteration == r.iteration \
-            and r.iteration is not None and r.iterations == r.iterations else ""
-        acc = "" if r.test_accuracy != r.test_accuracy or r.test_accuracy is None else f"{100 * r.test_accuracy:.2f}%"
-        print(f"{r.id:<8}  {r.status:<11} {rnd:>5} {it:>11} {acc:>10}  {r.created_at[:16].replace('T', ' '):<16}  {r.name}")
+        total = f"/{int(r.rounds_total)}" if known(r.rounds_total) else ""
+        last = f"{int(r.rounds_done) - 1}{total}" if known(r.rounds_done) and r.rounds_done > 0 else "-"
+        now = ""
+        if r.status == "running" and known(r.round):
+            now = f"round {int(r.round)}" + (f", it {int(r.iteration)}/{int(r.iterations)}"
+                                             if known(r.iteration) and known(r.iterations) else "")
+        acc = f"{100 * r.test_accuracy:.2f}%" if known(r.test_accuracy) else ""
+        print(f"{r.id:<8}  {r.status:<11} {last:>10}  {now:<20} {acc:>10}  "
+              f"{r.created_at[:16].replace('T', ' '):<16}  {r.name}")
     return 0
 
 

@@ -144,3 +144,34 @@ def test_out_must_be_a_new_or_empty_folder(tmp_path):
     assert proc.returncode == 2 and proc.stderr.startswith(f"error: out: {empty} is not empty"), proc.stderr
     proc = cli("export", run_id, "--out", str(tmp_path / "fresh"), timeout=60)
     assert proc.returncode == 0 and (tmp_path / "fresh" / "masks" / "trial0_round1.npz").exists()
+
+
+def test_runs_shows_the_last_finished_round_of_a_stopped_run(tmp_path):
+    """A run cancelled in round r lists r - 1 (its last finished round, the one 'ticket acc' is of),
+    not the round that was in flight."""
+    import time
+
+    from lth_core.store import RunStore
+
+    proc = subprocess.Popen([sys.executable, "-m", "lth_core", "run", "--dataset", "mnist-5k", "--rounds", "30",
+                             "--epochs", "4", "--store", "--name", "to cancel", "--quiet"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        store = RunStore()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            runs = store.list_runs()
+            if not runs.empty and runs["rounds_done"].iloc[0] >= 2:
+                break
+            time.sleep(0.2)
+        run_id = store.list_runs()["id"].iloc[0]
+        assert cli("cancel", run_id, timeout=60).stdout.strip() == f"run {run_id}: cancelled"
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    last = int(store.rounds(run_id)["round"].max())
+    listing = cli("runs", timeout=60).stdout.splitlines()
+    assert listing[0].split()[:5] == ["id", "status", "last", "round", "training"]
+    row = next(line for line in listing if line.startswith(run_id))
+    acc = store.rounds(run_id).query("round == @last and variant == 'ticket'")["test_accuracy"].mean()
+    assert row.split()[:4] == [run_id, "cancelled", f"{last}/30", f"{100 * acc:.2f}%"], row
