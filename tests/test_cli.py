@@ -175,3 +175,10 @@ def test_runs_shows_the_last_finished_round_of_a_stopped_run(tmp_path):
     row = next(line for line in listing if line.startswith(run_id))
     acc = store.rounds(run_id).query("round == @last and variant == 'ticket'")["test_accuracy"].mean()
     assert row.split()[:4] == [run_id, "cancelled", f"{last}/30", f"{100 * acc:.2f}%"], row
+
+
+def test_output_piped_into_head_ends_quietly():
+    """`datasets | head -1`: the reader closes the pipe early; no 'internal: BrokenPipeError' line."""
+    proc = subprocess.run(f"'{sys.executable}' -m lth_core datasets | head -c 10", shell=True, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.stdout == "name      " and proc.stderr == ""
