@@ -132,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
     result = RunResult()
     progress = ProgressPrinter(enabled=not args.quiet)
     status = 0
+    stored: list[str] = []  # the run's id in the store, with --store
 
     def on_event(event) -> None:
         nonlocal status
@@ -142,9 +143,12 @@ def _run(args: argparse.Namespace) -> int:
             status = 1
         elif isinstance(event, RunCancelled):
             status = 130
+            kept = f"rounds 0-{event.round - 1} are kept" if event.round > 0 else "no round had finished"
+            again = f"; continue with: python -m lth_core resume {stored[0]}" if stored and event.round > 0 else ""
+            print(f"run cancelled in round {event.round}: {kept}{again}", file=sys.stderr)
 
     if args.store or args.store_path:
-        record_run(args, config, on_event)
+        record_run(args, config, on_event, stored)
     else:
         for event in run_experiment(config):
             on_event(event)
@@ -274,13 +278,15 @@ def resolve_run(store, text: str) -> str:
     raise StoreError(f"no run with id {text!r} in {store.path} (see `python -m lth_core runs`)")
 
 
-def record_run(args: argparse.Namespace, config: ExperimentConfig, on_event) -> None:
-    """`run --store`: train here, in the foreground, recording into the store as the worker would."""
+def record_run(args: argparse.Namespace, config: ExperimentConfig, on_event, ids: list[str]) -> None:
+    """`run --store`: train here, in the foreground, recording into the store as the worker would.
+    The run's id is appended to `ids`."""
     from .recorder import claim, create_run
     from .worker import execute
 
     store = open_store(args)
     run_id = create_run(store, config, args.name)
+    ids.append(run_id)
     print(f"recording as run {run_id} in {store.path}", file=sys.stderr)
     execute(store, run_id, claim(store, run_id, pid=os.getpid()), on_event=on_event, reraise=True)
 
@@ -361,6 +367,11 @@ def _resume(args: argparse.Namespace) -> int:
 
     store = open_store(args)
     run_id = resolve_run(store, args.run_id)
+    status = store.get_run(run_id).status
+    if status not in RESUMABLE:  # the claim below checks again, atomically; this is for the message
+        hint = {"running": "; cancel it first, or wait", "queued": "; the worker starts it when its turn comes"}
+        raise StoreError(f"run {run_id} is {status}; only an interrupted, cancelled or failed run can be resumed"
+                         + hint.get(status, ""))
     if args.background:
         jobs.resume(run_id, store.path)
         print(f"run {run_id} queued; the background worker continues it after round {store.get_run(run_id).rounds_done - 1}")

@@ -155,7 +155,7 @@ def test_runs_shows_the_last_finished_round_of_a_stopped_run(tmp_path):
 
     proc = subprocess.Popen([sys.executable, "-m", "lth_core", "run", "--dataset", "mnist-5k", "--rounds", "30",
                              "--epochs", "4", "--store", "--name", "to cancel", "--quiet"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         store = RunStore()
         deadline = time.monotonic() + 120
@@ -166,10 +166,14 @@ def test_runs_shows_the_last_finished_round_of_a_stopped_run(tmp_path):
             time.sleep(0.2)
         run_id = store.list_runs()["id"].iloc[0]
         assert cli("cancel", run_id, timeout=60).stdout.strip() == f"run {run_id}: cancelled"
-        proc.wait(timeout=60)
+        _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     last = int(store.rounds(run_id)["round"].max())
+    # the cancelled `run --store` says so, and how to go on
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == (f"run cancelled in round {last + 1}: rounds 0-{last} are kept; "
+                                            f"continue with: python -m lth_core resume {run_id}")
     listing = cli("runs", timeout=60).stdout.splitlines()
     assert listing[0].split()[:5] == ["id", "status", "last", "round", "training"]
     row = next(line for line in listing if line.startswith(run_id))
@@ -182,3 +186,14 @@ def test_output_piped_into_head_ends_quietly():
     proc = subprocess.run(f"'{sys.executable}' -m lth_core datasets | head -c 10", shell=True, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.stdout == "name      " and proc.stderr == ""
+
+
+def test_resume_of_a_run_that_cannot_be_resumed_says_why(tmp_path):
+    proc = cli("run", "--dataset", "digits", "--arch", "mlp", "--hidden", "8", "--rounds", "1", "--epochs", "1",
+               "--quiet", "--store")
+    run_id = proc.stderr.split("recording as run ")[1].split()[0]
+    for extra in ([], ["--background"]):
+        proc = cli("resume", run_id, *extra, timeout=60)
+        assert proc.returncode == 2
+        assert proc.stderr.strip().splitlines() == [
+            f"error: run {run_id} is finished; only an interrupted, cancelled or failed run can be resumed"]
