@@ -40,9 +40,13 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in fields(ExperimentConfig):
         text = f.metadata.get("help", "")
         if "default" not in text:
-            default = f.default if f.default not in (None, ()) else "none"
+            default = _DEFAULT_TEXT.get(f.name, f.default if f.default not in (None, ()) else "none")
             text += f" (default: {default})"
         parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, metavar=f.name.upper(), default=None, help=text)
+
+
+# what an unset (None / empty) setting means, where "none" would not say it
+_DEFAULT_TEXT = {"hidden": "300,100", "controls": "none, the ticket only", "target_remaining": "none, --rounds decides"}
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
@@ -78,9 +82,13 @@ _EITHER_OR = (("rounds", "target_remaining"), ("epochs", "iterations"))
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m lth_core", description="Lottery Ticket Explorer: find winning tickets "
-                     "by iterative magnitude pruning, with reinit and random-mask controls.")
+                     "by iterative magnitude pruning, with reinit and random-mask controls.",
+                     epilog="`python -m lth_core COMMAND --help` lists a command's options. Bad input exits with "
+                     "status 2 and one line naming the setting.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = sub.add_parser("run", help="run an experiment")
+    run = sub.add_parser("run", help="run an experiment", description="Run an experiment here, in the foreground: "
+                         "a progress bar, then a table of test accuracy per round and variant. Every setting of the "
+                         "config is a flag (--prune-rate for prune_rate); --config reads them from a JSON file.")
     add_config_flags(run)
     run.add_argument("--out", metavar="DIR", help="write config.json, rounds.csv, layers.csv, curves.csv and masks/ into this new or empty folder")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -88,9 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="the run's name in the store (default: ARCH on DATASET)")
     add_store_flag(run)
     add_store_commands(sub)
-    sub.add_parser("datasets", help="list the built-in datasets")
-    sub.add_parser("archs", help="list the architectures")
-    bench = sub.add_parser("bench", help="measure training speed against a plain DataLoader loop")
+    for name, text in (("datasets", "list the built-in datasets (shape, classes, split sizes) and the file formats"),
+                       ("archs", "list the architectures and their prunable weights")):
+        sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+    text = "measure training speed against a plain DataLoader loop and time the README's reference run"
+    bench = sub.add_parser("bench", help=text, description=text[0].upper() + text[1:] + " (about 40 s).")
     bench.add_argument("--quick", action="store_true", help="shorter measurement")
     return parser
 
@@ -231,13 +241,14 @@ def _bench(args: argparse.Namespace) -> int:
 # ---- the run store (see lth_core/store.py and lth_core/jobs.py) ------------------
 
 def add_store_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store-path", metavar="FILE", help="the run store (default: $LTH_HOME/runs.sqlite, "
-                        "LTH_HOME defaulting to ~/.local/share/lth-explorer)")
+    parser.add_argument("--store-path", metavar="FILE", help="the run store (default: $LTH_HOME/runs.sqlite; "
+                        "LTH_HOME defaults to $XDG_DATA_HOME/lth-explorer, i.e. ~/.local/share/lth-explorer)")
 
 
 def add_store_commands(sub) -> None:
     def add(name: str, help: str | None, *, run_id: bool = True) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=help) if help else sub.add_parser(name)  # no help: not listed
+        parser = (sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".") if help
+                  else sub.add_parser(name))  # no help: not listed
         if run_id:
             parser.add_argument("run_id", metavar="ID", help="run id (a unique prefix is enough)")
         add_store_flag(parser)

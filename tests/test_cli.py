@@ -197,3 +197,19 @@ def test_resume_of_a_run_that_cannot_be_resumed_says_why(tmp_path):
         assert proc.returncode == 2
         assert proc.stderr.strip().splitlines() == [
             f"error: run {run_id} is finished; only an interrupted, cancelled or failed run can be resumed"]
+
+
+def test_help_texts_describe_each_command_and_the_defaults():
+    def flat(proc):  # argparse wraps lines; compare with single spaces
+        assert proc.returncode == 0, proc.stderr
+        return " ".join(proc.stdout.split())
+
+    run = flat(cli("run", "--help"))
+    assert "--hidden HIDDEN hidden sizes of mlp, e.g. 300,100 (default: 300,100)" in run  # not 'none'
+    assert "(default: none, the ticket only)" in run and "Run an experiment here, in the foreground" in run
+    assert "~/.local/share/lth-explorer" in run and "$XDG_DATA_HOME/lth-explorer" in run  # as in the README
+    for command, text in [("runs", "List the runs in the run store."), ("show", "A run's config, progress"),
+                          ("resume", "Continue an interrupted, cancelled or failed run"),
+                          ("datasets", "List the built-in datasets"), ("archs", "prunable weights")]:
+        assert text in flat(cli(command, "--help")), command
+    assert "--out DIR a new or empty folder for config.json" in flat(cli("export", "--help"))
