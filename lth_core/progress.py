@@ -1,6 +1,7 @@
 """A text progress bar for the command line, fed by the run's events."""
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from typing import TextIO
@@ -34,18 +35,38 @@ class ProgressPrinter:
         elif isinstance(event, EvalPointEvent) and self.tty:
             self._draw(event.iteration, None)
         elif isinstance(event, RoundFinished) and event.variant == "ticket" and event.trial == 0:
-            line = (f"round {event.round}/{self.rounds}  {100 * event.weights_remaining:6.2f}% weights  "
-                    f"ticket test acc {100 * event.test_accuracy:.2f}%  ({time.perf_counter() - self.started:.1f} s)")
-            print(("\r" + line.ljust(100)) if self.tty else line, file=self.stream, flush=True)
+            label, seconds = self._round_label(event.round), time.perf_counter() - self.started
+            line = (f"{label}  {100 * event.weights_remaining:6.2f}% weights  "
+                    f"ticket test acc {100 * event.test_accuracy:.2f}%  ({seconds:.1f} s)")
+            if self.tty and len(line) > self._columns():  # a narrow terminal: the short form
+                line = f"{label} {100 * event.weights_remaining:6.2f}% ticket {100 * event.test_accuracy:.2f}% {seconds:.0f}s"
+            # on a terminal: over the bar, padded to wipe it, never wider than the terminal (a wider line wraps)
+            print(("\r" + line.ljust(self._columns())) if self.tty else line, file=self.stream, flush=True)
+
+    def _round_label(self, rnd: int) -> str:
+        """'round  3/10': the round number as wide as the last one, so the lines stay aligned."""
+        return f"round {rnd:>{len(str(self.rounds))}}/{self.rounds}"
+
+    @staticmethod
+    def _columns() -> int:
+        """Usable width of the terminal: one less than its columns, so the cursor never wraps."""
+        return max(20, shutil.get_terminal_size((80, 24)).columns - 1)
 
     def _draw(self, iteration: int, remaining: float | None) -> None:
         if not self.tty:
             return
-        width = 30
-        done = int(width * iteration / max(1, self.iterations))
-        bar = "█" * done + "░" * (width - done)
-        print(f"\rround {self.round}/{self.rounds} [{self.variants}] {bar} it {iteration}/{self.iterations}"
-              f"  {time.perf_counter() - self.started:.1f} s", end="", file=self.stream, flush=True)
+        columns = self._columns()
+        head = f"{self._round_label(self.round)} [{self.variants}] "
+        tail = f" it {iteration}/{self.iterations}  {time.perf_counter() - self.started:.1f} s"
+        if len(head) + len(tail) + 10 > columns:  # narrow terminal: drop the variants before the bar
+            head = f"{self._round_label(self.round)} "
+        width = min(30, columns - len(head) - len(tail))
+        bar = ""
+        if width >= 5:
+            done = int(width * iteration / max(1, self.iterations))
+            bar = "█" * done + "░" * (width - done)
+        line = (head + bar + tail)[:columns]
+        print("\r" + line.ljust(columns), end="", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.enabled and self.tty:

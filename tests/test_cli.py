@@ -1,4 +1,5 @@
 """The command-line contract: files and columns written, and bad input → status 2 with one line."""
+import io
 import json
 import subprocess
 import sys
@@ -213,3 +214,38 @@ def test_help_texts_describe_each_command_and_the_defaults():
                           ("datasets", "List the built-in datasets"), ("archs", "prunable weights")]:
         assert text in flat(cli(command, "--help")), command
     assert "--out DIR a new or empty folder for config.json" in flat(cli("export", "--help"))
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("columns", [50, 80, 200])
+def test_progress_bar_never_wider_than_the_terminal(monkeypatch, columns):
+    """A line wider than the terminal wraps, and every redraw (\\r) then leaves a stale line behind;
+    the bar of round 10/10 with three variants used to be 84 characters and the round lines 100."""
+    from lth_core.events import EvalPointEvent, RoundFinished, RoundStarted, RunStarted
+    from lth_core.progress import ProgressPrinter
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    out = _Terminal()
+    progress = ProgressPrinter(stream=out)
+    progress.update(RunStarted(config={}, rounds=10, planned_remaining=[], variants=["ticket", "reinit", "random"],
+                               layers={}, iterations=174, device="cpu"))
+    for rnd in (9, 10):
+        models = [(0, "ticket"), (0, "reinit"), (0, "random")]
+        progress.update(RoundStarted(round=rnd, weights_remaining=0.1, models=models))
+        for it in (12, 174):
+            progress.update(EvalPointEvent(0, rnd, "ticket", it, 0.1, 0.1, 0.9, 0.9))
+        progress.update(RoundFinished(0, rnd, "ticket", 0.1083, 0.931, 0.93, 168, 0.93, 0.2, 1.0, {}, {}))
+    progress.close()
+    pieces = [p for line in out.getvalue().split("\n") for p in line.split("\r") if p]
+    assert pieces and max(len(p) for p in pieces[1:]) <= columns - 1  # pieces[0]: the plain 'training on' line
+    finished = [p.rstrip() for p in pieces if "% ticket" in p or "ticket test acc" in p]
+    assert [p[:12] for p in finished] == ["round  9/10 ", "round 10/10 "]  # aligned
+    assert all("93.10%" in p for p in finished)
+    bars = [p for p in pieces if " it 174/174 " in p]
+    assert bars and all(p.startswith("round 10/10 ") or p.startswith("round  9/10 ") for p in bars)
+    if columns >= 80:
+        assert any("[ticket+reinit+random] " + "█" * 10 in p for p in bars)
