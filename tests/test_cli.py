@@ -249,3 +249,31 @@ def test_progress_bar_never_wider_than_the_terminal(monkeypatch, columns):
     assert bars and all(p.startswith("round 10/10 ") or p.startswith("round  9/10 ") for p in bars)
     if columns >= 80:
         assert any("[ticket+reinit+random] " + "█" * 10 in p for p in bars)
+
+
+def test_the_readme_describes_what_run_out_writes(tmp_path):
+    """The README's file table (column lists, config.json's nulls) and masks/README.txt's recipe, checked
+    against a real run: rebuild the ticket with exactly the numpy call the recipe gives."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    out = tmp_path / "out"
+    proc = cli("run", "--dataset", "digits", "--arch", "mlp", "--hidden", "16", "--rounds", "1", "--quiet",
+               "--controls", "random", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    for name in ("rounds", "layers", "curves"):
+        documented = re.search(rf"^\| `{name}.csv` \| `([^`]+)` \|$", readme, re.M).group(1).split(", ")
+        assert documented == list(pd.read_csv(out / f"{name}.csv").columns), name
+    assert "`null` means the documented default (`\"epochs\": null` is 3 epochs)" in readme
+    config = json.loads((out / "config.json").read_text())
+    assert config["epochs"] is None and config["iterations"] is None  # not resolved to numbers
+    recipe = (out / "masks" / "README.txt").read_text()
+    call = re.search(r"Unpack with: (.+)$", recipe, re.M).group(1)
+    z, init = np.load(out / "masks" / "trial0_round1.npz"), np.load(out / "masks" / "trial0_init.npz")
+    layers = pd.read_csv(out / "layers.csv").query("round == 1 and variant == 'ticket'")
+    for layer in ("fc1", "output"):
+        mask = eval(call.replace('"V/L"', f'"ticket/{layer}"').replace("prod(shape)", "np.prod(shape)"),
+                    {"np": np, "z": z, "shape": z[f"ticket/{layer}.shape"]})
+        ticket = init[f"{layer}.weight"] * mask
+        assert ticket.shape == init[f"{layer}.weight"].shape
+        assert np.count_nonzero(ticket) == layers.query("layer == @layer")["remaining"].iloc[0]
