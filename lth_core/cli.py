@@ -158,7 +158,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"run cancelled in round {event.round}: {kept}{again}", file=sys.stderr)
 
     if args.store or args.store_path:
-        record_run(args, config, on_event, stored)
+        if record_run(args, config, on_event, stored) == "lost":
+            status = 1
+            print(f"error: run {stored[0]} was deleted from the store (or taken over by another process) while "
+                  f"training; stopped after {_rounds_text(result.rounds_df())}", file=sys.stderr)
     else:
         for event in run_experiment(config):
             on_event(event)
@@ -289,9 +292,17 @@ def resolve_run(store, text: str) -> str:
     raise StoreError(f"no run with id {text!r} in {store.path} (see `python -m lth_core runs`)")
 
 
-def record_run(args: argparse.Namespace, config: ExperimentConfig, on_event, ids: list[str]) -> None:
+def _rounds_text(rounds) -> str:
+    """'rounds 0-4', 'round 0' or 'no finished round', of a rounds table."""
+    if rounds.empty:
+        return "no finished round"
+    last = int(rounds["round"].max())
+    return f"rounds 0-{last}" if last else "round 0"
+
+
+def record_run(args: argparse.Namespace, config: ExperimentConfig, on_event, ids: list[str]) -> str:
     """`run --store`: train here, in the foreground, recording into the store as the worker would.
-    The run's id is appended to `ids`."""
+    The run's id is appended to `ids`; returns the run's final status ('lost' if it was deleted)."""
     from .recorder import claim, create_run
     from .worker import execute
 
@@ -299,7 +310,7 @@ def record_run(args: argparse.Namespace, config: ExperimentConfig, on_event, ids
     run_id = create_run(store, config, args.name)
     ids.append(run_id)
     print(f"recording as run {run_id} in {store.path}", file=sys.stderr)
-    execute(store, run_id, claim(store, run_id, pid=os.getpid()), on_event=on_event, reraise=True)
+    return execute(store, run_id, claim(store, run_id, pid=os.getpid()), on_event=on_event, reraise=True)
 
 
 @command("runs")
@@ -364,7 +375,7 @@ def _export(args: argparse.Namespace) -> int:
     inits = {t: store.init_weights(info.id, t) for t in sorted(rounds["trial"].unique())}
     write_outputs(args.out, info.config.to_dict(), rounds, layers, curves, masks, inits)
     print(f"wrote {args.out}/config.json, rounds.csv, layers.csv, curves.csv, masks/ of run {info.id} ({info.status}, "
-          f"{info.rounds_done} rounds)")
+          f"{_rounds_text(rounds)}" + (f" of 0-{info.rounds_total})" if info.rounds_total is not None else ")"))
     return 0
 
 
@@ -390,6 +401,10 @@ def _resume(args: argparse.Namespace) -> int:
     progress = ProgressPrinter(enabled=not args.quiet)
     status = execute(store, run_id, claim(store, run_id, allowed=RESUMABLE, pid=os.getpid()), on_event=progress.update)
     progress.close()
+    if status == "lost":
+        print(f"error: run {run_id} was deleted from the store (or taken over by another process) while training",
+              file=sys.stderr)
+        return 1
     info = store.get_run(run_id)
     print(summary_table(store.rounds(run_id)))
     if info.error:

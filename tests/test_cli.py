@@ -1,6 +1,7 @@
 """The command-line contract: files and columns written, and bad input → status 2 with one line."""
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -145,6 +146,7 @@ def test_out_must_be_a_new_or_empty_folder(tmp_path):
     assert proc.returncode == 2 and proc.stderr.startswith(f"error: out: {empty} is not empty"), proc.stderr
     proc = cli("export", run_id, "--out", str(tmp_path / "fresh"), timeout=60)
     assert proc.returncode == 0 and (tmp_path / "fresh" / "masks" / "trial0_round1.npz").exists()
+    assert proc.stdout.strip().endswith(f"masks/ of run {run_id} (finished, rounds 0-1 of 0-1)")
 
 
 def test_runs_shows_the_last_finished_round_of_a_stopped_run(tmp_path):
@@ -277,3 +279,33 @@ def test_the_readme_describes_what_run_out_writes(tmp_path):
         ticket = init[f"{layer}.weight"] * mask
         assert ticket.shape == init[f"{layer}.weight"].shape
         assert np.count_nonzero(ticket) == layers.query("layer == @layer")["remaining"].iloc[0]
+
+
+def test_a_run_deleted_while_training_in_the_foreground_says_so(tmp_path):
+    """`delete ID` of a `run --store` training in another terminal: that run stops; it must not end with
+    status 0 and a short table as if it had finished."""
+    import time
+
+    from lth_core.store import RunStore
+
+    proc = subprocess.Popen([sys.executable, "-m", "lth_core", "run", "--dataset", "mnist-5k", "--rounds", "30",
+                             "--epochs", "4", "--store", "--quiet"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        store = RunStore()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            runs = store.list_runs()
+            if not runs.empty and runs["rounds_done"].iloc[0] >= 1:
+                break
+            time.sleep(0.2)
+        run_id = store.list_runs()["id"].iloc[0]
+        assert cli("delete", run_id, timeout=60).stdout.strip() == f"deleted run {run_id}"
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(f"error: run {run_id} was deleted from the store \\(or taken over by another process\\) "
+                        r"while training; stopped after (round 0|rounds 0-\d+)", last), err
+    assert "30" not in out.splitlines()[-1].split()[0]  # the table ends before the planned last round
