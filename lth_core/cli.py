@@ -136,6 +136,8 @@ def _run(args: argparse.Namespace) -> int:
     from .results import RunResult, write_outputs
     from .events import RunCancelled, RunFailed
 
+    if args.name is not None and not (args.store or args.store_path):
+        raise ConfigError("name", "is the run's name in the run store; add --store (or leave --name out)")
     config = config_from_args(args)
     if args.out:
         check_out_folder(args.out)  # before training, not after

@@ -94,6 +94,7 @@ def test_flag_replaces_the_files_either_or_setting(tmp_path):
     (["--config", "/no/such/config.json"], "config"),
     (["--config", "/"], "config"),  # a folder, not a file
     (["--controls", "reinit,shuffle"], "controls"),
+    (["--name", "baseline"], "name"),  # a name is kept only in the run store: without --store it would be lost
 ])
 def test_bad_input_exits_2_with_one_line_naming_the_field(args, field):
     proc = cli("run", *args, timeout=60)
