@@ -364,6 +364,7 @@ def _show(args: argparse.Namespace) -> int:
 
 @command("export")
 def _export(args: argparse.Namespace) -> int:
+    from .lottery import make_plan, resolved_config
     from .results import write_outputs
 
     store = open_store(args)
@@ -375,7 +376,7 @@ def _export(args: argparse.Namespace) -> int:
     models = rounds[["trial", "round", "variant"]].itertuples(index=False)
     masks = {(t, r, v): store.masks(info.id, t, r, v) for t, r, v in models}
     inits = {t: store.init_weights(info.id, t) for t in sorted(rounds["trial"].unique())}
-    write_outputs(args.out, info.config.to_dict(), rounds, layers, curves, masks, inits)
+    write_outputs(args.out, resolved_config(make_plan(info.config)).to_dict(), rounds, layers, curves, masks, inits)
     print(f"wrote {args.out}/config.json, rounds.csv, layers.csv, curves.csv, masks/ of run {info.id} ({info.status}, "
           f"{_rounds_text(rounds)}" + (f" of 0-{info.rounds_total})" if info.rounds_total is not None else ")"))
     return 0

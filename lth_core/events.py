@@ -10,7 +10,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class RunStarted:
-    config: dict[str, Any]           # the fully resolved config (ExperimentConfig.to_dict())
+    config: dict[str, Any]           # the fully resolved config (lottery.resolved_config(plan).to_dict())
     rounds: int                      # pruning rounds after the dense round 0
     planned_remaining: list[float]   # fraction of weights remaining at rounds 0..rounds
     variants: list[str]              # ticket first, then the controls

@@ -24,7 +24,7 @@ from .data import DatasetSplits, load_dataset
 from .errors import Cancelled, ConfigError, TrainingFailed
 from .events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted,
                      RunCancelled, RunFailed, RunFinished, RunStarted)
-from .models import Network, Params, build_network
+from .models import ARCHITECTURES, DEFAULT_HIDDEN, Network, Params, build_network, default_width
 from .cpu import CpuWatch, choose_threads
 from .training import DeviceData, TrainResult, TrainSettings, batch_order, torch_threads, train
 
@@ -89,6 +89,25 @@ def make_plan(config: ExperimentConfig) -> Plan:
     return Plan(config, data, net, choose_device(config.device), rounds, levels, settings, rates, planned)
 
 
+def resolved_config(plan: Plan) -> ExperimentConfig:
+    """`plan.config` with every default written out: what config.json records. Read back with --config
+    it trains the same networks. Of two alternatives (rounds or a target; epochs or iterations) it keeps
+    the one that was given."""
+    c = plan.config
+    rates = c.rate_for
+    changes: dict[str, object] = dict(lr=c.learning_rate, rate_fc=rates["fc"], rate_conv=rates["conv"],
+                                      rate_output=rates["output"], eval_every=plan.settings.eval_every)
+    if c.target_remaining is None:
+        changes["rounds"] = c.num_rounds_requested
+    if c.iterations is None:
+        changes["epochs"] = DEFAULT_EPOCHS if c.epochs is None else c.epochs
+    if c.arch == "mlp" and c.hidden is None:
+        changes["hidden"] = DEFAULT_HIDDEN
+    if ARCHITECTURES[c.arch].needs_image and c.width is None:
+        changes["width"] = default_width(c.arch)
+    return c.replace(**changes)
+
+
 def generator(seed: int, *parts: object) -> torch.Generator:
     """A generator seeded from (seed, parts): independent streams that a resumed run can recreate."""
     digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
@@ -116,7 +135,7 @@ def run_experiment(config: ExperimentConfig, *, resume: Checkpoint | None = None
     cfg, net = plan.config, plan.net
     started = time.perf_counter()
     start_round = 0 if resume is None else resume.round + 1
-    yield RunStarted(cfg.to_dict(), plan.rounds, plan.planned_remaining, list(cfg.variants), net.layer_totals(),
+    yield RunStarted(resolved_config(plan).to_dict(), plan.rounds, plan.planned_remaining, list(cfg.variants), net.layer_totals(),
                      plan.settings.iterations, str(plan.device), start_round)
     current = start_round
     threads = torch_threads(torch.get_num_threads())  # restored when the run ends

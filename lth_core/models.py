@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from .errors import ConfigError
 
 Params = dict[str, torch.Tensor]
+DEFAULT_HIDDEN = (300, 100)  # the mlp's hidden sizes when none are given
 
 
 @dataclass(frozen=True)
@@ -251,7 +252,7 @@ def lenet_300_100(input_shape, num_classes, hidden=None, width=None) -> Network:
 
 @architecture("mlp", "fully connected with your hidden sizes (--hidden 300,100)")
 def mlp(input_shape, num_classes, hidden=None, width=None) -> Network:
-    return _mlp(input_shape, num_classes, tuple(hidden or (300, 100)), "mlp")
+    return _mlp(input_shape, num_classes, tuple(hidden or DEFAULT_HIDDEN), "mlp")
 
 
 # ---- the paper's conv nets ----------------------------------------------------

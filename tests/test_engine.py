@@ -167,3 +167,19 @@ def test_the_benchmark_loops_run_and_report_rates():
     x, y = torch.from_numpy(data.x_train[:600]), torch.from_numpy(data.y_train[:600])
     assert 0 < dataloader_samples_per_second(x, y, batch=60, epochs=1) < float("inf")
     assert 0 < engine_samples_per_second(models=6, batch=60, epochs=1, trials=2) < float("inf")
+
+
+def test_the_recorded_config_is_fully_resolved_and_trains_the_same_networks():
+    from lth_core.lottery import resolved_config
+    cfg = ExperimentConfig(**{**TINY, "hidden": None, "rounds": None, "epochs": None, "iterations": 20})
+    events = list(run_experiment(cfg))
+    recorded = events[0].config
+    assert recorded["lr"] == 1.2e-3 and recorded["rounds"] == 5 and recorded["hidden"] == [300, 100]
+    assert recorded["rate_fc"] == 0.2 and recorded["rate_output"] == 0.1 and recorded["eval_every"] == 2
+    assert recorded["epochs"] is None and recorded["iterations"] == 20  # the budget given, not both
+    again = list(run_experiment(ExperimentConfig.from_dict(recorded)))
+    rows = lambda evs: [(e.trial, e.round, e.variant, e.test_accuracy) for e in evs if isinstance(e, RoundFinished)]  # noqa: E731
+    assert rows(again) == rows(events)
+    assert resolved_config(make_plan(ExperimentConfig.from_dict(recorded))).to_dict() == recorded  # a fixed point
+    conv = resolved_config(make_plan(ExperimentConfig(dataset="digits", arch="conv-2", target_remaining=0.5)))
+    assert conv.width == 0.25 and conv.rounds is None and conv.epochs == 3.0
