@@ -190,6 +190,8 @@ def _coerce(name: str, value: Any) -> Any:
     if value is None:
         return None
     kind = str(_FIELD_TYPES[name])
+    if kind.startswith("str") and not isinstance(value, str):
+        raise ConfigError(name, f"expected text, e.g. {getattr(ExperimentConfig, name, None) or 'a name'!r}; got {value!r}")
     try:
         if name in ("hidden", "controls"):
             items = value.split(",") if isinstance(value, str) else list(value)

@@ -288,8 +288,9 @@ def read_npz(path: Path) -> RawSet:
             arrays = {k: archive[k] for k in archive.files}
     except ConfigError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a corrupt or non-npz file
-        raise ConfigError(F, f"cannot read {path} as an .npz archive (without pickles): {exc}") from None
+    except Exception:  # noqa: BLE001 - a corrupt or non-npz file: numpy's own advice (allow_pickle) would mislead
+        raise ConfigError(F, f"cannot read {path} as an .npz archive (numpy.savez with arrays x and y); "
+                             f"for a table use csv:PATH") from None
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing or (("x_test" in arrays) != ("y_test" in arrays)):
         raise ConfigError(F, f"{path} needs arrays x and y (and optionally both x_test and y_test); "

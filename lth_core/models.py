@@ -126,6 +126,8 @@ def build_network(arch: str, input_shape: tuple[int, ...], num_classes: int, kin
                           f"({input_shape[0]} features); use mlp or lenet-300-100")
     if hidden is not None and arch != "mlp":
         raise ConfigError("hidden", f"hidden sizes apply to the mlp architecture only, not {arch}")
+    if width is not None and not info.needs_image:
+        raise ConfigError("width", f"the width multiplier applies to the conv and resnet architectures, not {arch}")
     return info.builder(input_shape=tuple(input_shape), num_classes=num_classes, hidden=hidden, width=width)
 
 

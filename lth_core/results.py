@@ -36,6 +36,8 @@ trial{T}_round{R}.npz      the masks of every variant trained in round R of tria
                              "V/L.shape"  int64, the weight's shape
                            Unpack with: np.unpackbits(z["V/L"], count=prod(shape)).reshape(shape).astype(bool)
 A winning ticket of round R = trial{T}_init.npz weights multiplied by the "ticket/L" masks.
+That holds for reset "init" (the default). With "rewind:K" the ticket restarts from the weights at
+iteration K of the dense run and with "none" from the trained weights; neither is exported here.
 """
 
 

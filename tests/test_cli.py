@@ -307,3 +307,26 @@ def test_a_run_deleted_while_training_in_the_foreground_says_so(tmp_path):
     assert re.fullmatch(f"error: run {run_id} was deleted from the store \\(or taken over by another process\\) "
                         r"while training; stopped after (round 0|rounds 0-\d+)", last), err
     assert "30" not in out.splitlines()[-1].split()[0]  # the table ends before the planned last round
+
+
+@pytest.mark.parametrize("settings, field, says", [
+    ({"reset": 5}, "reset", "expected text, e.g. 'init'; got 5"),
+    ({"dataset": 5}, "dataset", "expected text, e.g. 'mnist-5k'; got 5"),
+    ({"arch": "mlp", "width": 0.5, "dataset": "digits"}, "width", "applies to the conv and resnet architectures"),
+])
+def test_a_config_file_with_a_wrong_kind_of_value_names_the_field(tmp_path, capsys, settings, field, says):
+    from lth_core.cli import main
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(settings))
+    assert main(["run", "--config", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {field}: ") and says in err[0]
+
+
+def test_a_table_given_as_npz_points_to_csv(tmp_path, capsys):
+    from lth_core.cli import main
+    path = tmp_path / "table.csv"
+    path.write_text("a,b\n1,2\n")
+    assert main(["run", "--dataset", f"npz:{path}", "--arch", "mlp", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: dataset: cannot read") and "csv:PATH" in err and "allow_pickle" not in err
