@@ -153,22 +153,11 @@ def test_out_must_be_a_new_or_empty_folder(tmp_path):
 def test_runs_shows_the_last_finished_round_of_a_stopped_run(tmp_path):
     """A run cancelled in round r lists r - 1 (its last finished round, the one 'ticket acc' is of),
     not the round that was in flight."""
-    import time
-
     from lth_core.store import RunStore
 
-    proc = subprocess.Popen([sys.executable, "-m", "lth_core", "run", "--dataset", "mnist-5k", "--rounds", "30",
-                             "--epochs", "4", "--store", "--name", "to cancel", "--quiet"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc, run_id = stored_run_in_another_process(2, "--name", "to cancel")
+    store = RunStore()
     try:
-        store = RunStore()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            runs = store.list_runs()
-            if not runs.empty and runs["rounds_done"].iloc[0] >= 2:
-                break
-            time.sleep(0.2)
-        run_id = store.list_runs()["id"].iloc[0]
         assert cli("cancel", run_id, timeout=60).stdout.strip() == f"run {run_id}: cancelled"
         _, err = proc.communicate(timeout=60)
     finally:
@@ -282,22 +271,8 @@ def test_the_readme_describes_what_run_out_writes(tmp_path):
 def test_a_run_deleted_while_training_in_the_foreground_says_so(tmp_path):
     """`delete ID` of a `run --store` training in another terminal: that run stops; it must not end with
     status 0 and a short table as if it had finished."""
-    import time
-
-    from lth_core.store import RunStore
-
-    proc = subprocess.Popen([sys.executable, "-m", "lth_core", "run", "--dataset", "mnist-5k", "--rounds", "30",
-                             "--epochs", "4", "--store", "--quiet"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, run_id = stored_run_in_another_process(1)
     try:
-        store = RunStore()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            runs = store.list_runs()
-            if not runs.empty and runs["rounds_done"].iloc[0] >= 1:
-                break
-            time.sleep(0.2)
-        run_id = store.list_runs()["id"].iloc[0]
         assert cli("delete", run_id, timeout=60).stdout.strip() == f"deleted run {run_id}"
         out, err = proc.communicate(timeout=60)
     finally:
@@ -330,3 +305,23 @@ def test_a_table_given_as_npz_points_to_csv(tmp_path, capsys):
     assert main(["run", "--dataset", f"npz:{path}", "--arch", "mlp", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: dataset: cannot read") and "csv:PATH" in err and "allow_pickle" not in err
+
+
+def stored_run_in_another_process(rounds_done: int, *flags: str) -> tuple[subprocess.Popen, str]:
+    """A long `run --store` in its own process, as in another terminal, once it has finished
+    `rounds_done` rounds: (the process, the run's id)."""
+    import time
+
+    from lth_core.store import RunStore
+
+    proc = subprocess.Popen([sys.executable, "-m", "lth_core", "run", "--dataset", "mnist-5k", "--rounds", "30",
+                             "--epochs", "4", "--store", "--quiet", *flags],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store, deadline = RunStore(), time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = store.list_runs()
+        if not runs.empty and runs["rounds_done"].iloc[0] >= rounds_done:
+            return proc, runs["id"].iloc[0]
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"the run did not finish {rounds_done} rounds in 120 s")
