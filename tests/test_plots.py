@@ -222,3 +222,6 @@ def test_the_summary_says_how_far_each_variant_stays_near_the_dense_network():
     line = summary.run_summary(rounds)[1]
     assert line == ("Stays within 1 point of the dense network (or better) round after round: the ticket down to "
                     "64.0 % of weights, reinit already more than 1 point below at 80.0 %.")
+    worse = rounds.assign(test_accuracy=np.where(rounds["round"] > 0, 0.5, rounds.test_accuracy))
+    assert summary.run_summary(worse)[1] == ("None stays within 1 point of the dense network: all are more than that "
+                                            "below it already at 80.0 % of weights.")

@@ -78,15 +78,19 @@ def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy") -> list[str
     variants = [v for v in ("ticket", "reinit", "random") if v in set(rounds.variant)]
     m = means(rounds, metric)
     at_first = m[m["round"] == 1].set_index("variant")["weights_remaining"]
-    held = []
-    for variant in variants:
-        w = smallest_matching(rounds, variant, metric)
-        unit = "" if held else " of weights"
-        held.append(f"{NAMES[variant]} down to {pct(w)}{unit}" if w is not None
-                    else f"{NAMES[variant]} already more than {MATCH_POINTS:g} point below at "
-                         f"{pct(float(at_first[variant]))}{unit}")
-    out.append(f"Stays within {MATCH_POINTS:g} point of the dense network (or better) round after round: "
-               f"{', '.join(held)}.")
+    reach = {v: smallest_matching(rounds, variant=v, metric=metric) for v in variants}
+    if all(w is None for w in reach.values()):
+        out.append(f"None stays within {MATCH_POINTS:g} point of the dense network: all are more than that below "
+                   f"it already at {pct(float(at_first.iloc[0]))} of weights.")
+    else:
+        held = []
+        for variant, w in reach.items():
+            unit = "" if held else " of weights"
+            held.append(f"{NAMES[variant]} down to {pct(w)}{unit}" if w is not None
+                        else f"{NAMES[variant]} already more than {MATCH_POINTS:g} point below at "
+                             f"{pct(float(at_first[variant]))}{unit}")
+        out.append(f"Stays within {MATCH_POINTS:g} point of the dense network (or better) round after round: "
+                   f"{', '.join(held)}.")
     es = means(rounds, "early_stop_iteration")
     dense_es = es[es["round"] == 0]["early_stop_iteration"]
     at_last = es[es["round"] == last].set_index("variant")["early_stop_iteration"]
