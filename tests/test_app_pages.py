@@ -256,7 +256,6 @@ def test_pages_without_runs_point_to_new_experiment(lth_home):
 
 
 def test_an_unknown_run_in_the_url_falls_back_to_the_newest(runs):
-    done = runs["done"]
     at = page("compare", run="nosuchrun")
     no_errors(at)
     assert "Run `nosuchrun` is not in the run store" in at.warning[0].value

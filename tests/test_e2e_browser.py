@@ -78,7 +78,7 @@ def server(lth_home):
                 for run_id in store.list_runs().query("status in ['queued', 'running']").id:
                     jobs.cancel(run_id, store_path=store_path)
             deadline = time.time() + 15  # the scheduler exits on its own a few seconds after the last run
-            while (pid := jobs.scheduler_pid(store_path)) and time.time() < deadline:
+            while jobs.scheduler_pid(store_path) and time.time() < deadline:
                 time.sleep(0.3)
             _stop(jobs.scheduler_pid(store_path))
 
