@@ -67,7 +67,8 @@ st.dataframe(table.assign(**{c: 100 * table[c] for c in PERCENT}), hide_index=Tr
     **{c: st.column_config.NumberColumn(label, format="%.1f %%") for c, label in PERCENT.items()},
     "early_stop_iteration": "early-stop iteration",
     "early_stop_val_loss": st.column_config.NumberColumn("min. validation loss", format="%.4f"),
-    "train_seconds": st.column_config.NumberColumn("train seconds", format="%.2f")})
+    "train_seconds": st.column_config.NumberColumn("train seconds", format="%.2f"),
+    "eval_seconds": st.column_config.NumberColumn("eval. seconds", format="%.2f")})
 st.download_button("Download the table as CSV", data=table.to_csv(index=False).encode(), icon=":material/download:",
                    file_name=f"lottery-{'-'.join(run_ids)}.csv", mime="text/csv")
 explain("table")

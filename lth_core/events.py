@@ -50,7 +50,8 @@ class RoundFinished:
     early_stop_iteration: int        # evaluation point of minimum validation loss
     early_stop_test_accuracy: float
     early_stop_val_loss: float
-    train_seconds: float             # wall time of the round's joint training, shared equally by its models
+    train_seconds: float             # time of the round's joint training steps, shared equally by its models
+    eval_seconds: float              # time of its evaluations (validation and test), shared the same way
     layers: dict[str, tuple[int, int]]   # layer → (total, remaining)
     mask: dict[str, np.ndarray] = field(repr=False)  # layer → bool array
 

@@ -215,7 +215,8 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
             test_accuracy=float(last.test_accuracy[m]), val_accuracy=float(last.val_accuracy[m]),
             early_stop_iteration=best.iteration, early_stop_test_accuracy=float(best.test_accuracy[m]),
             early_stop_val_loss=float(best.val_loss[m]),
-            train_seconds=result.seconds / len(models),
+            train_seconds=(result.seconds - result.eval_seconds) / len(models),
+            eval_seconds=result.eval_seconds / len(models),
             layers={l: (int(masks[m][l].numel()), int(masks[m][l].sum())) for l in shapes},
             mask={l: masks[m][l].cpu().numpy() for l in shapes})
 

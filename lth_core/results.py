@@ -3,7 +3,8 @@
 Files written to an output folder:
   config.json   the fully resolved config
   rounds.csv    trial, round, variant, weights_remaining, test_accuracy, val_accuracy,
-                early_stop_iteration, early_stop_test_accuracy, early_stop_val_loss, train_seconds
+                early_stop_iteration, early_stop_test_accuracy, early_stop_val_loss, train_seconds,
+                eval_seconds
   layers.csv    trial, round, variant, layer, total, remaining
   curves.csv    trial, round, variant, iteration, train_loss, val_loss, val_accuracy, test_accuracy
   masks/        see MASKS_README below
@@ -21,8 +22,10 @@ import pandas as pd
 from .events import EvalPointEvent, Event, RoundCommitted, RoundFinished, RunStarted
 
 ROUND_COLUMNS = ["trial", "round", "variant", "weights_remaining", "test_accuracy", "val_accuracy",
-                 "early_stop_iteration", "early_stop_test_accuracy", "early_stop_val_loss", "train_seconds"]
+                 "early_stop_iteration", "early_stop_test_accuracy", "early_stop_val_loss", "train_seconds",
+                 "eval_seconds"]
 LAYER_COLUMNS = ["trial", "round", "variant", "layer", "total", "remaining"]
+TIMING_COLUMNS = ["train_seconds", "eval_seconds"]  # wall times: the only round columns a rerun does not repeat
 CURVE_COLUMNS = ["trial", "round", "variant", "iteration", "train_loss", "val_loss", "val_accuracy", "test_accuracy"]
 
 MASKS_README = """\

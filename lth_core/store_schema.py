@@ -13,7 +13,7 @@ from pathlib import Path
 from .errors import LTHError
 
 APP_ID = "lth-explorer"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 15_000
 
 _V1 = """
@@ -80,7 +80,10 @@ CREATE TABLE checkpoints (         -- the latest Checkpoint.to_bytes() of an unf
 """
 
 # MIGRATIONS[v] turns a version-v store into version v+1; each runs in one transaction.
-MIGRATIONS: dict[int, str] = {}
+MIGRATIONS: dict[int, str] = {
+    # 2: evaluation time apart from training time (older rounds keep NULL: their train_seconds include it)
+    1: "ALTER TABLE rounds ADD COLUMN eval_seconds REAL;",
+}
 DATA_TABLES = ("rounds", "layers", "curves", "masks", "inits", "checkpoints")
 
 

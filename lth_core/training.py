@@ -58,7 +58,8 @@ class TrainResult:
     params: Params
     history: list[EvalPoint] = field(default_factory=list)
     snapshot: Params | None = None  # parameters after `snapshot_at` iterations, if asked
-    seconds: float = 0.0
+    seconds: float = 0.0       # time spent in this function: training steps and evaluation
+    eval_seconds: float = 0.0  # of which evaluating on the validation and test splits
 
 
 @contextlib.contextmanager
@@ -163,12 +164,16 @@ def train(net: Network, params: Params, masks: dict[str, torch.Tensor], data: De
                 raise TrainingFailed(f"the training loss became NaN or infinite by iteration {it}; "
                                      f"try a lower learning rate (lr={settings.lr:g})")
             # validation and test in one pass: fewer, larger matmuls
+            eval_started = time.perf_counter()
             loss, acc = evaluate(net, params, buffers, eval_x, eval_y, splits=(n_val, eval_x.shape[0] - n_val))
             point = EvalPoint(it, train_loss.cpu(), loss[0].cpu(), acc[0].cpu(), acc[1].cpu())
             result.history.append(point)
             running.zero_()
             steps_since = 0
+            paused = time.perf_counter()
+            result.eval_seconds += paused - eval_started
             yield point
+            started += time.perf_counter() - paused  # what the consumer did with the point is not training
         if should_stop is not None and should_stop():
             raise Cancelled("cancelled by the user")
     result.params = {n: p.detach() for n, p in params.items()}

@@ -29,8 +29,9 @@ def test_run_writes_the_documented_files(tmp_path):
     assert config["hidden"] == [32] and config["controls"] == ["reinit", "random"] and config["seed"] == 3
     rounds = pd.read_csv(out / "rounds.csv")
     for col in ["trial", "round", "variant", "weights_remaining", "test_accuracy", "early_stop_iteration",
-                "early_stop_test_accuracy", "train_seconds"]:
+                "early_stop_test_accuracy", "train_seconds", "eval_seconds"]:
         assert col in rounds.columns
+    assert (rounds["train_seconds"] > 0).all() and (rounds["eval_seconds"] > 0).all()
     assert len(rounds) == 2 * (1 + 2 * 3)
     assert set(rounds["variant"]) == {"ticket", "reinit", "random"}
     assert rounds["weights_remaining"].between(0, 1).all() and rounds["test_accuracy"].between(0, 1).all()
@@ -230,7 +231,7 @@ def test_progress_bar_never_wider_than_the_terminal(monkeypatch, columns):
         progress.update(RoundStarted(round=rnd, weights_remaining=0.1, models=models))
         for it in (12, 174):
             progress.update(EvalPointEvent(0, rnd, "ticket", it, 0.1, 0.1, 0.9, 0.9))
-        progress.update(RoundFinished(0, rnd, "ticket", 0.1083, 0.931, 0.93, 168, 0.93, 0.2, 1.0, {}, {}))
+        progress.update(RoundFinished(0, rnd, "ticket", 0.1083, 0.931, 0.93, 168, 0.93, 0.2, 0.7, 0.3, {}, {}))
     progress.close()
     pieces = [p for line in out.getvalue().split("\n") for p in line.split("\r") if p]
     assert pieces and max(len(p) for p in pieces[1:]) <= columns - 1  # pieces[0]: the plain 'training on' line

@@ -7,6 +7,7 @@ import torch
 from lth_core import ConfigError, ExperimentConfig, collect, make_plan, run_experiment
 from lth_core.events import RoundCommitted, RoundFinished, RunFailed, RunFinished, RunStarted
 from lth_core.models import ARCHITECTURES, build_network
+from lth_core.results import TIMING_COLUMNS as TIMINGS
 
 TINY = dict(dataset="digits", arch="mlp", hidden=(32,), rounds=2, epochs=1, batch_size=32, controls=("reinit", "random"))
 
@@ -84,10 +85,10 @@ def test_a_run_emits_the_promised_events_and_tables():
 
 
 def test_same_config_and_seed_give_identical_numbers():
-    a = collect(run_experiment(ExperimentConfig(**TINY))).rounds_df().drop(columns="train_seconds")
-    b = collect(run_experiment(ExperimentConfig(**TINY))).rounds_df().drop(columns="train_seconds")
+    a = collect(run_experiment(ExperimentConfig(**TINY))).rounds_df().drop(columns=TIMINGS)
+    b = collect(run_experiment(ExperimentConfig(**TINY))).rounds_df().drop(columns=TIMINGS)
     pd.testing.assert_frame_equal(a, b)
-    c = collect(run_experiment(ExperimentConfig(**{**TINY, "seed": 1}))).rounds_df().drop(columns="train_seconds")
+    c = collect(run_experiment(ExperimentConfig(**{**TINY, "seed": 1}))).rounds_df().drop(columns=TIMINGS)
     assert not np.allclose(a.test_accuracy, c.test_accuracy)
 
 
@@ -160,13 +161,15 @@ def test_a_busy_neighbour_process_is_seen_and_means_one_thread(monkeypatch):
 
 def test_the_benchmark_loops_run_and_report_rates():
     # a smoke test of `python -m lth_core bench`'s two loops (their speed is the benchmark's business)
-    from lth_core.bench import dataloader_samples_per_second, engine_samples_per_second
+    from lth_core.bench import best_rates, dataloader_loop, engine_loop
     from lth_core.data import load_dataset
 
     data = load_dataset("mnist-5k")
     x, y = torch.from_numpy(data.x_train[:600]), torch.from_numpy(data.y_train[:600])
-    assert 0 < dataloader_samples_per_second(x, y, batch=60, epochs=1) < float("inf")
-    assert 0 < engine_samples_per_second(models=6, batch=60, epochs=1, trials=2) < float("inf")
+    baseline, engine = dataloader_loop(x, y, batch=60, epochs=1), engine_loop(models=6, batch=60, epochs=1, trials=2)
+    assert baseline[0] == 10 * 60 and engine[0] == 6 * 58 * 60  # samples: 600 examples; the train split's 3,500
+    rates = best_rates({"dataloader": baseline, "engine": engine})
+    assert all(0 < r < float("inf") for r in rates.values())
 
 
 def test_the_recorded_config_is_fully_resolved_and_trains_the_same_networks():

@@ -19,6 +19,7 @@ from lth_core import ExperimentConfig, collect, jobs, run_experiment, write_outp
 from lth_core.cli import main as cli_main
 from lth_core.procs import process_token
 from lth_core.store import RunStore, StoreError
+from lth_core.results import TIMING_COLUMNS as TIMINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(dataset="digits", arch="mlp", hidden=(32,), rounds=2, epochs=1, batch_size=32, controls=("reinit", "random"))
@@ -100,8 +101,8 @@ def mid_round(store: RunStore, run_id: str) -> int | None:
 
 def assert_same_results(store: RunStore, run_id: str, expected) -> None:
     """Everything but wall times equals the uninterrupted run: rounds, layers, curves (no point twice), masks."""
-    pd.testing.assert_frame_equal(store.rounds(run_id).drop(columns="train_seconds"),
-                                  expected.rounds_df().drop(columns="train_seconds"))
+    pd.testing.assert_frame_equal(store.rounds(run_id).drop(columns=TIMINGS),
+                                  expected.rounds_df().drop(columns=TIMINGS))
     pd.testing.assert_frame_equal(store.layers(run_id), expected.layers_df())
     pd.testing.assert_frame_equal(store.curves(run_id), expected.curves_df())
     for (trial, rnd, variant), masks in expected.masks.items():
@@ -176,7 +177,7 @@ def test_a_worker_killed_mid_round_is_interrupted_and_resumes_to_the_uninterrupt
     assert cli_main(["export", run_id, "--out", str(tmp_path / "resumed")]) == 0
     r = reference["long"]
     write_outputs(tmp_path / "straight", r.config, r.rounds_df(), r.layers_df(), r.curves_df(), r.masks, r.inits)
-    rounds = [pd.read_csv(tmp_path / d / "rounds.csv").drop(columns="train_seconds") for d in ("resumed", "straight")]
+    rounds = [pd.read_csv(tmp_path / d / "rounds.csv").drop(columns=TIMINGS) for d in ("resumed", "straight")]
     pd.testing.assert_frame_equal(*rounds)
     for name in ("layers.csv", "curves.csv", "config.json"):
         assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "straight" / name).read_bytes()
@@ -207,8 +208,8 @@ def test_cancel_stops_within_a_second_keeps_the_finished_rounds_and_resume_compl
     took = time.monotonic() - asked
     assert took < 2.5, f"cancel took {took:.2f} s"
     expected = reference["long"].rounds_df()
-    pd.testing.assert_frame_equal(store.rounds(run_id).drop(columns="train_seconds"),  # exactly the finished rounds
-                                  expected[expected["round"] < stopped_in].drop(columns="train_seconds"))
+    pd.testing.assert_frame_equal(store.rounds(run_id).drop(columns=TIMINGS),  # exactly the finished rounds
+                                  expected[expected["round"] < stopped_in].drop(columns=TIMINGS))
     assert store.get_run(run_id).rounds_done == stopped_in
 
     assert cli_main(["resume", run_id, "--quiet"]) == 0  # in the foreground this time, from the command line

@@ -21,6 +21,7 @@ from lth_core.events import EvalPointEvent, RoundCommitted, RunFailed
 from lth_core.recorder import Recorder, claim, create_run
 from lth_core.procs import process_token
 from lth_core.store import LIST_COLUMNS, RunStore, StoreError
+from lth_core.results import TIMING_COLUMNS as TIMINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(dataset="digits", arch="mlp", hidden=(32,), rounds=2, epochs=1, batch_size=32, controls=("reinit", "random"))
@@ -171,8 +172,8 @@ def test_a_process_killed_inside_the_commit_leaves_the_previous_rounds_only(tiny
     assert info.rounds_done == 1 and store.checkpoint(run_id).round == 0
     expected = collect(tiny_events).rounds_df()
     got = store.rounds(run_id)
-    pd.testing.assert_frame_equal(got.drop(columns="train_seconds"),
-                                  expected[expected["round"] == 0].drop(columns="train_seconds"))
+    pd.testing.assert_frame_equal(got.drop(columns=TIMINGS),
+                                  expected[expected["round"] == 0].drop(columns=TIMINGS))
     assert store.masks(run_id, 0, 0, "ticket")
     with sqlite3.connect(store.path) as db:
         for table in ("rounds", "layers", "masks"):
@@ -288,14 +289,30 @@ def test_an_older_store_is_migrated_in_place(lth_home, tiny_events, monkeypatch)
     path = lth_home / "runs.sqlite"
     with RunStore(path) as store:
         run_id = record(store, tiny_events)
-    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(store_schema.MIGRATIONS, 1, "ALTER TABLE runs ADD COLUMN note TEXT; -- a comment; with semicolons\n"
-                                                    "UPDATE runs SET note = 'migrated';")
+    newest = store_schema.SCHEMA_VERSION
+    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", newest + 1)
+    monkeypatch.setitem(store_schema.MIGRATIONS, newest, "ALTER TABLE runs ADD COLUMN note TEXT; -- a comment; with semicolons\n"
+                                                         "UPDATE runs SET note = 'migrated';")
     store = RunStore(path)
     assert len(store.rounds(run_id)) == 7
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(newest + 1)
         assert db.execute("SELECT note FROM runs").fetchone()[0] == "migrated"
+
+
+def test_a_version_1_store_gains_evaluation_times_and_keeps_its_rounds(lth_home, tiny_events):
+    path = lth_home / "runs.sqlite"
+    with RunStore(path) as store:
+        run_id = record(store, tiny_events)
+        before = store.rounds(run_id)
+    with sqlite3.connect(path) as db:  # as version 1 wrote it: no eval_seconds column
+        db.execute("ALTER TABLE rounds DROP COLUMN eval_seconds")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.close()
+    with RunStore(path) as store:
+        after = store.rounds(run_id)
+    assert after["eval_seconds"].isna().all()
+    pd.testing.assert_frame_equal(after.drop(columns="eval_seconds"), before.drop(columns="eval_seconds"))
 
 
 def _run_unprivileged(code: str) -> subprocess.CompletedProcess:

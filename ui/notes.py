@@ -40,7 +40,9 @@ smaller networks. The dotted grey line is the dense network. The x axis counts t
 Every trained network of the chosen runs: one row per trial, round and variant. *weights remaining* is the
 share of prunable weights still there; accuracies are on the test set at the end of training and at the
 early-stopping iteration (lowest validation loss). Percentages are rounded to one decimal, as everywhere in the
-app; the downloaded CSV keeps the exact values as fractions (0.298 = 29.8 %).""",
+app; the downloaded CSV keeps the exact values as fractions (0.298 = 29.8 %). *train seconds* and *eval.
+seconds* are the time the round's training steps and its evaluations took, shared equally by the networks
+trained together (blank for runs recorded before evaluation was timed apart).""",
     "live_curves": """\
 The round being trained right now: every variant of a round trains at the same time. Left: validation loss
 (lower is better); right: accuracy on the test set. The dotted grey line is the dense network of round 0,
