@@ -31,18 +31,18 @@ REFERENCE_REPEATS = 3
 Timed = tuple[int, Callable[[], None]]  # (samples one call trains, the call)
 
 
-def best_rates(loops: dict[str, Timed]) -> dict[str, float]:
-    """Samples per second of each loop, the best of REPEATS timings. The loops take turns, so a slow
-    spell of the machine falls on all of them alike, and each gets one untimed warm-up call first."""
+def loop_rates(loops: dict[str, Timed]) -> dict[str, list[float]]:
+    """Samples per second of each loop in REPEATS timings, fastest first. The loops take turns, so a
+    slow spell of the machine falls on all of them alike, and each gets one untimed warm-up call first."""
     for _, timed in loops.values():
         timed()
-    best = {name: float("inf") for name in loops}
+    rates: dict[str, list[float]] = {name: [] for name in loops}
     for _ in range(REPEATS):
-        for name, (_, timed) in loops.items():
+        for name, (samples, timed) in loops.items():
             started = time.perf_counter()
             timed()
-            best[name] = min(best[name], time.perf_counter() - started)
-    return {name: samples / best[name] for name, (samples, _) in loops.items()}
+            rates[name].append(samples / (time.perf_counter() - started))
+    return {name: sorted(r, reverse=True) for name, r in rates.items()}
 
 
 def dataloader_loop(x: torch.Tensor, y: torch.Tensor, batch: int, epochs: int) -> Timed:
@@ -119,7 +119,7 @@ def run_benchmark(quick: bool = False) -> dict[str, float]:
     epochs = 1 if quick else 3
     threads = choose_threads(CpuWatch().others_busy())  # the engine's own choice, used by both loops
     print(f"torch {torch.__version__}, {threads} threads, batch 60, mnist-5k train split ({len(x)} examples), "
-          f"best of {REPEATS} timings of {epochs} epoch{'s' if epochs > 1 else ''}")
+          f"best of {REPEATS} timings (and their median) of {epochs} epoch{'s' if epochs > 1 else ''}")
     figures: dict[str, float] = {}
     lines = {"dataloader": "DataLoader loop, 1 model",
              "engine_1": "engine, 1 model (a dense round 0)",
@@ -128,11 +128,12 @@ def run_benchmark(quick: bool = False) -> dict[str, float]:
     with torch_threads(threads):
         loops = {"dataloader": dataloader_loop(x, y, 60, epochs),
                  **{f"engine_{m}": engine_loop(m, 60, epochs, trials) for m, trials in ((1, 1), (3, 1), (6, 2))}}
-        figures.update(best_rates(loops))
+        rates = loop_rates(loops)
+    figures.update({name: r[0] for name, r in rates.items()})
     baseline = figures["dataloader"]
     for name, label in lines.items():
-        ratio = "" if name == "dataloader" else f" ({figures[name] / baseline:.2f}× the DataLoader loop)"
-        print(f"  {label + ':':<48}{figures[name]:>9,.0f} samples/s{ratio}")
+        ratio = "" if name == "dataloader" else f", {figures[name] / baseline:.2f}× the DataLoader loop"
+        print(f"  {label + ':':<48}{figures[name]:>9,.0f} samples/s (median {rates[name][REPEATS // 2]:,.0f}){ratio}")
     print(f"  reference run (python -m lth_core {' '.join(REFERENCE_RUN[:-1])}), {REFERENCE_REPEATS} times:")
     timings = []
     for _ in range(REFERENCE_REPEATS):
