@@ -4,7 +4,14 @@
     result = collect(run_experiment(ExperimentConfig(rounds=3, controls=("reinit", "random"))))
     result.rounds_df()
 """
-from .config import ExperimentConfig
+import os
+
+# MKL's strict reproducible mode: a matmul's result then does not depend on how many threads computed
+# it, and the engine changes its thread count with the machine's load (cpu.py). MKL reads this at its
+# first call, so it is set before anything computes; a value the user set is kept.
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+
+from .config import ExperimentConfig  # noqa: E402
 from .errors import Cancelled, ConfigError, LTHError, TrainingFailed
 from .lottery import make_plan, run_experiment
 from .results import RunResult, collect, write_outputs

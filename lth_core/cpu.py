@@ -3,11 +3,18 @@
 At the paper's batch size a second thread speeds a step up by about 1.6× on an idle machine, but when
 another process keeps a core busy (the app's server, a second run, a browser) two threads that spin
 on each other's barriers make each step up to 30× slower. So: two threads when the other cores are
-free, one otherwise, decided again before every round. The numbers do not depend on it (a thread
-count changes how matmuls are split, not what they add up).
+free, one otherwise, decided again before every round.
+
+The numbers must not depend on it ("same config and seed, same numbers"). For fully connected nets
+they do not: MKL runs in its strict reproducible mode (set in lth_core/__init__.py), in which a matmul's
+result does not depend on the thread count. oneDNN's convolution gradients do depend on it, so conv nets
+train with `fixed_threads()` from start to end, whatever the load; so does every net where strict mode
+could not be set (MKL had already run in this process, or torch has no MKL).
 """
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import time
 
@@ -42,11 +49,42 @@ class CpuWatch:
         return max(0.0, ((now[1] or busy) - busy - (now[2] - own)) / max(1e-6, now[0] - wall))
 
 
+def _override() -> int | None:
+    value = os.environ.get("LTH_THREADS", "")
+    return max(1, int(value)) if value.isdigit() else None
+
+
 def choose_threads(others_busy: float | None) -> int:
     """LTH_THREADS overrides; else 2 threads if a second core is free, else 1."""
-    if os.environ.get("LTH_THREADS", "").isdigit():
-        return max(1, int(os.environ["LTH_THREADS"]))
+    if (threads := _override()) is not None:
+        return threads
     cores = os.cpu_count() or 1
     if cores < 2 or others_busy is None or others_busy > OTHERS_BUSY_LIMIT + max(0, cores - 2):
         return 1
     return 2
+
+
+def fixed_threads() -> int:
+    """The thread count of a run whose numbers would depend on it: LTH_THREADS, else 2 (1 on one core)."""
+    return _override() or min(2, os.cpu_count() or 1)
+
+
+_MKL_CBWR_ALL, _MKL_CBWR_STRICT = -1, 0x10000
+
+
+@functools.cache
+def adaptive_threads() -> bool:
+    """Whether the thread count may change between rounds without changing any number: true when MKL
+    is in strict reproducible mode (`MKL_CBWR=...,STRICT` read at its first call)."""
+    import torch
+
+    if not torch.backends.mkl.is_available():
+        return False
+    try:
+        lib = ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))
+        get = lib.mkl_serv_cbwr_get
+    except (OSError, AttributeError):
+        return False
+    get.restype, get.argtypes = ctypes.c_int, [ctypes.c_int]
+    torch.ones(2, 2) @ torch.ones(2, 2)  # MKL settles its mode at its first call
+    return bool(get(_MKL_CBWR_ALL) & _MKL_CBWR_STRICT)

@@ -25,7 +25,7 @@ from .errors import Cancelled, ConfigError, TrainingFailed
 from .events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted,
                      RunCancelled, RunFailed, RunFinished, RunStarted)
 from .models import ARCHITECTURES, DEFAULT_HIDDEN, Network, Params, build_network, default_width
-from .cpu import CpuWatch, choose_threads
+from .cpu import CpuWatch, adaptive_threads, choose_threads, fixed_threads
 from .training import DeviceData, TrainResult, TrainSettings, batch_order, torch_threads, train
 
 DEFAULT_EPOCHS = 3.0
@@ -140,14 +140,18 @@ def run_experiment(config: ExperimentConfig, *, resume: Checkpoint | None = None
     current = start_round
     threads = torch_threads(torch.get_num_threads())  # restored when the run ends
     watch = CpuWatch()
+    cpu = plan.device.type == "cpu"
+    adapt = cpu and not net.image_like and adaptive_threads()  # else the numbers would depend on the load
     try:
         threads.__enter__()
+        if cpu and not adapt:
+            torch.set_num_threads(fixed_threads())
         data = _to_device_data(plan.data, plan.device)
         states = [{part: _torch(group) for part, group in t.items()} for t in resume.trials] if resume else \
                  [{"init": net.init_params(generator(cfg.seed, trial, "init"))} for trial in range(cfg.trials)]
         for rnd in range(start_round, plan.rounds + 1):
             current = rnd
-            if plan.device.type == "cpu":
+            if adapt:
                 torch.set_num_threads(choose_threads(watch.others_busy()))
             yield from _run_round(plan, data, states, rnd, should_stop)
             yield RoundCommitted(rnd, Checkpoint(rnd, [{p: _np(g) for p, g in s.items()} for s in states]))

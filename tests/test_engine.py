@@ -186,3 +186,19 @@ def test_the_recorded_config_is_fully_resolved_and_trains_the_same_networks():
     assert resolved_config(make_plan(ExperimentConfig.from_dict(recorded))).to_dict() == recorded  # a fixed point
     conv = resolved_config(make_plan(ExperimentConfig(dataset="digits", arch="conv-2", target_remaining=0.5)))
     assert conv.width == 0.25 and conv.rounds is None and conv.epochs == 3.0
+
+
+@pytest.mark.parametrize("config", [dict(dataset="mnist-5k", arch="lenet-300-100", iterations=30, eval_every=10, rounds=1),
+                                    dict(TINY, arch="conv-2", hidden=None, rounds=1)], ids=["lenet", "conv-2"])
+def test_the_numbers_do_not_depend_on_how_busy_the_machine_is(monkeypatch, config):
+    """The engine trains on 1 thread while another process keeps a core busy and on 2 otherwise. A
+    thread count changes how MKL and oneDNN split their sums; that must not show in any number."""
+    from lth_core.cpu import CpuWatch
+    monkeypatch.delenv("LTH_THREADS", raising=False)
+    runs = []
+    for busy in (0.0, 8.0):
+        monkeypatch.setattr(CpuWatch, "others_busy", lambda self, min_window=0.1, busy=busy: busy)
+        result = collect(run_experiment(ExperimentConfig(**{**config, "controls": ("reinit", "random")})))
+        runs.append((result.rounds_df().drop(columns=TIMINGS), result.curves_df()))
+    pd.testing.assert_frame_equal(runs[0][0], runs[1][0], check_exact=True)
+    pd.testing.assert_frame_equal(runs[0][1], runs[1][1], check_exact=True)
