@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -139,7 +141,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.name is not None and not (args.store or args.store_path):
         raise ConfigError("name", "is the run's name in the run store; add --store (or leave --name out)")
     config = config_from_args(args)
-    if args.out:
+    if args.out is not None:
         check_out_folder(args.out)  # before training, not after
     result = RunResult()
     progress = ProgressPrinter(enabled=not args.quiet)
@@ -165,14 +167,24 @@ def _run(args: argparse.Namespace) -> int:
             print(f"error: run {stored[0]} was deleted from the store (or taken over by another process) while "
                   f"training; stopped after {_rounds_text(result.rounds_df())}", file=sys.stderr)
     else:
-        for event in run_experiment(config):
-            on_event(event)
+        # Ctrl-C stops between two steps, and the finished rounds are still written and shown
+        interrupted = threading.Event()
+        main_thread = threading.current_thread() is threading.main_thread()  # only it may take signals
+        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set()) if main_thread else None
+        try:
+            for event in run_experiment(config, should_stop=interrupted.is_set):
+                on_event(event)
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGINT, previous)
     progress.close()
     rounds = result.rounds_df()
-    if args.out:
-        write_outputs(args.out, result.config, rounds, result.layers_df(), result.curves_df(), result.masks, result.inits)
+    if args.out is not None:
+        curves = result.curves_df()
+        curves = curves[curves["round"].isin(rounds["round"])]  # not the points of a round cut short
+        write_outputs(args.out, result.config, rounds, result.layers_df(), curves, result.masks, result.inits)
     print(summary_table(rounds))
-    if args.out:
+    if args.out is not None:
         print(f"wrote {args.out}/config.json, rounds.csv, layers.csv, curves.csv, masks/")
     return status
 
@@ -180,11 +192,19 @@ def _run(args: argparse.Namespace) -> int:
 def check_out_folder(out: str) -> None:
     """Refuse an --out that is a file or a folder with something in it: files of an earlier run left
     beside the new ones (trial1_*.npz of a 2-trial run, say) would be read as part of it."""
+    if not out.strip():
+        raise ConfigError("out", "expected a folder; got an empty name")
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise ConfigError("out", f"{out} is a file; give a new or empty folder")
     if path.is_dir() and any(path.iterdir()):
         raise ConfigError("out", f"{out} is not empty; give a new or empty folder (or remove {out} first)")
+    try:  # made now, so that a folder that cannot be written is found before training, not after
+        path.mkdir(parents=True, exist_ok=True)
+        (path / ".write-test").touch()
+        (path / ".write-test").unlink()
+    except OSError as exc:
+        raise ConfigError("out", f"cannot write to {out} ({exc.strerror or exc}); give a folder you can write to") from None
 
 
 def summary_table(rounds) -> str:

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from .events import EvalPointEvent, Event, RoundFinished, RoundStarted, RunStarted
+from .events import EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted, RunStarted
 
 
 class ProgressPrinter:
@@ -19,6 +19,7 @@ class ProgressPrinter:
         self.rounds = self.iterations = 0
         self.round = 0
         self.variants = ""
+        self.tickets: list[RoundFinished] = []  # the round's tickets, one per trial, shown once all are in
         self.started = time.perf_counter()
 
     def update(self, event: Event) -> None:
@@ -26,7 +27,8 @@ class ProgressPrinter:
             return
         if isinstance(event, RunStarted):
             self.rounds, self.iterations = event.rounds, event.iterations
-            print(f"training on {event.device}: {event.rounds} pruning rounds after the dense round, "
+            print(f"training on {event.device}: {event.rounds} pruning round{'' if event.rounds == 1 else 's'} "
+                  f"after the dense round, "
                   f"{event.iterations} iterations each, variants {', '.join(event.variants)}", file=self.stream)
         elif isinstance(event, RoundStarted):
             self.round = event.round
@@ -34,12 +36,17 @@ class ProgressPrinter:
             self._draw(0, event.weights_remaining)
         elif isinstance(event, EvalPointEvent) and self.tty:
             self._draw(event.iteration, None)
-        elif isinstance(event, RoundFinished) and event.variant == "ticket" and event.trial == 0:
+        elif isinstance(event, RoundFinished) and event.variant == "ticket":
+            self.tickets.append(event)
+        elif isinstance(event, RoundCommitted) and self.tickets:
+            tickets, self.tickets = self.tickets, []
             label, seconds = self._round_label(event.round), time.perf_counter() - self.started
-            line = (f"{label}  {100 * event.weights_remaining:6.2f}% weights  "
-                    f"ticket test acc {100 * event.test_accuracy:.2f}%  ({seconds:.1f} s)")
+            remaining = 100 * sum(t.weights_remaining for t in tickets) / len(tickets)
+            accuracy = 100 * sum(t.test_accuracy for t in tickets) / len(tickets)
+            mean = f" (mean of {len(tickets)} trials)" if len(tickets) > 1 else ""
+            line = f"{label}  {remaining:6.2f}% weights  ticket test acc {accuracy:.2f}%{mean}  ({seconds:.1f} s)"
             if self.tty and len(line) > self._columns():  # a narrow terminal: the short form
-                line = f"{label} {100 * event.weights_remaining:6.2f}% ticket {100 * event.test_accuracy:.2f}% {seconds:.0f}s"
+                line = f"{label} {remaining:6.2f}% ticket {accuracy:.2f}% {seconds:.0f}s"
             # on a terminal: over the bar, padded to wipe it, never wider than the terminal (a wider line wraps)
             print(("\r" + line.ljust(self._columns())) if self.tty else line, file=self.stream, flush=True)
 

@@ -138,6 +138,12 @@ def test_out_must_be_a_new_or_empty_folder(tmp_path):
     assert (used / "rounds.csv").read_text() == "old"
     proc = cli("run", *TINY, "--out", str(used / "rounds.csv"), timeout=60)
     assert proc.returncode == 2 and proc.stderr.startswith("error: out: ") and "is a file" in proc.stderr
+    # (a read-only folder would not do: the tests may run as root)
+    for out, why in [("", "got an empty name"), ("/proc/lth-explorer-test/out", "cannot write to"),
+                     (str(used / "rounds.csv" / "x"), "cannot write to")]:
+        proc = cli("run", *TINY, "--out", out, timeout=60)  # found before training, not after it
+        assert proc.returncode == 2 and proc.stdout == "", (out, proc.stderr)
+        assert proc.stderr.startswith("error: out: ") and why in proc.stderr and len(proc.stderr.splitlines()) == 1
     empty = tmp_path / "empty"
     empty.mkdir()
     proc = cli("run", "--dataset", "digits", "--arch", "mlp", "--hidden", "8", "--rounds", "1", "--epochs", "1",
@@ -218,7 +224,7 @@ class _Terminal(io.StringIO):
 def test_progress_bar_never_wider_than_the_terminal(monkeypatch, columns):
     """A line wider than the terminal wraps, and every redraw (\\r) then leaves a stale line behind;
     the bar of round 10/10 with three variants used to be 84 characters and the round lines 100."""
-    from lth_core.events import EvalPointEvent, RoundFinished, RoundStarted, RunStarted
+    from lth_core.events import Checkpoint, EvalPointEvent, RoundCommitted, RoundFinished, RoundStarted, RunStarted
     from lth_core.progress import ProgressPrinter
 
     monkeypatch.setenv("COLUMNS", str(columns))
@@ -232,6 +238,7 @@ def test_progress_bar_never_wider_than_the_terminal(monkeypatch, columns):
         for it in (12, 174):
             progress.update(EvalPointEvent(0, rnd, "ticket", it, 0.1, 0.1, 0.9, 0.9))
         progress.update(RoundFinished(0, rnd, "ticket", 0.1083, 0.931, 0.93, 168, 0.93, 0.2, 0.7, 0.3, {}, {}))
+        progress.update(RoundCommitted(rnd, Checkpoint(rnd, [])))
     progress.close()
     pieces = [p for line in out.getvalue().split("\n") for p in line.split("\r") if p]
     assert pieces and max(len(p) for p in pieces[1:]) <= columns - 1  # pieces[0]: the plain 'training on' line
@@ -326,3 +333,46 @@ def stored_run_in_another_process(rounds_done: int, *flags: str) -> tuple[subpro
         time.sleep(0.2)
     proc.kill()
     raise AssertionError(f"the run did not finish {rounds_done} rounds in 120 s")
+
+
+def test_ctrl_c_stops_a_run_and_keeps_its_finished_rounds(tmp_path):
+    """Ctrl-C stops between two steps; the finished rounds are still written to --out and shown."""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "lth_core", "run", "--dataset", "digits", "--arch", "mlp",
+                             "--hidden", "64", "--rounds", "40", "--epochs", "4", "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = ""
+    deadline = time.monotonic() + 120
+    while "round  2/40" not in err and time.monotonic() < deadline:  # one line per round (not a terminal)
+        err += proc.stderr.readline()
+    proc.send_signal(signal.SIGINT)
+    stdout, rest = proc.communicate(timeout=60)
+    err += rest
+    assert proc.returncode == 130, err
+    assert re.search(r"run cancelled in round (\d+): rounds 0-\1", err) or "rounds 0-" in err, err
+    rounds, curves = pd.read_csv(out / "rounds.csv"), pd.read_csv(out / "curves.csv")
+    kept = sorted(rounds["round"].unique())
+    assert kept[:3] == [0, 1, 2] and kept == list(range(len(kept))) and len(kept) < 41
+    assert sorted(curves["round"].unique()) == kept  # not the points of the round cut short
+    assert (out / "masks" / f"trial0_round{kept[-1]}.npz").exists()
+    assert "wrote " in stdout and f"{len(kept) - 1:>5}" in stdout  # the table of the kept rounds
+
+
+def test_the_round_lines_show_the_mean_of_the_trials():
+    from lth_core.events import Checkpoint, RoundCommitted, RoundFinished, RoundStarted, RunStarted
+    from lth_core.progress import ProgressPrinter
+
+    out = io.StringIO()
+    progress = ProgressPrinter(stream=out)
+    progress.update(RunStarted(config={}, rounds=1, planned_remaining=[], variants=["ticket"], layers={},
+                               iterations=10, device="cpu"))
+    progress.update(RoundStarted(round=1, weights_remaining=0.8, models=[(0, "ticket"), (1, "ticket")]))
+    for trial, accuracy in ((0, 0.90), (1, 0.92)):
+        progress.update(RoundFinished(trial, 1, "ticket", 0.8, accuracy, 0.9, 10, 0.9, 0.3, 0.1, 0.1, {}, {}))
+    progress.update(RoundCommitted(1, Checkpoint(1, [])))
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("training on cpu: 1 pruning round after the dense round")
+    assert "ticket test acc 91.00% (mean of 2 trials)" in lines[1]
