@@ -35,8 +35,8 @@ class ExperimentConfig:
     rounds: int | None = field(default=None, metadata={"help": "pruning rounds after the dense round 0 (default: 5)"})
     target_remaining: float | None = field(default=None, metadata={"help": "prune until this fraction of weights remains, in (0, 1); sets rounds"})
     scope: str = field(default="layerwise", metadata={"help": "layerwise (each layer by its rate) or global (one threshold across hidden layers)"})
-    rate_fc: float | None = field(default=None, metadata={"help": "rate for fully connected layers (default: prune_rate)"})
-    rate_conv: float | None = field(default=None, metadata={"help": "rate for conv layers (default: prune_rate)"})
+    rate_fc: float | None = field(default=None, metadata={"help": "rate for fully connected layers (default: prune_rate; with scope global only 0, to leave them out)"})
+    rate_conv: float | None = field(default=None, metadata={"help": "rate for conv layers (default: prune_rate; with scope global only 0, to leave them out)"})
     rate_output: float | None = field(default=None, metadata={"help": "rate for the output layer (default: prune_rate / 2)"})
     reset: str = field(default="init", metadata={"help": "init (original init), rewind:K (values at iteration K of the dense run), none (fine-tune)"})
     controls: tuple[str, ...] = field(default=(), metadata={"help": "controls trained every round: reinit,random"})
@@ -119,6 +119,13 @@ class ExperimentConfig:
             value = getattr(self, name)
             if value is not None and not (0 <= value < 1):
                 raise ConfigError(name, f"must be in [0, 1) (0 = do not prune); got {value}")
+        if self.scope == "global":  # the hidden layers share one threshold, set by prune_rate
+            for name in ("rate_fc", "rate_conv"):
+                value = getattr(self, name)
+                if value not in (None, 0, self.prune_rate):
+                    raise ConfigError(name, f"with scope global the hidden layers are pruned together at prune_rate; "
+                                            f"{name} can only be 0 there (to leave those layers out) or equal to "
+                                            f"prune_rate; got {value:g}")
         if self.rounds is not None and self.target_remaining is not None:
             raise ConfigError("rounds", "give rounds or target_remaining, not both")
         if self.rounds is not None and not (0 <= self.rounds <= MAX_ROUNDS):

@@ -202,3 +202,17 @@ def test_the_numbers_do_not_depend_on_how_busy_the_machine_is(monkeypatch, confi
         runs.append((result.rounds_df().drop(columns=TIMINGS), result.curves_df()))
     pd.testing.assert_frame_equal(runs[0][0], runs[1][0], check_exact=True)
     pd.testing.assert_frame_equal(runs[0][1], runs[1][1], check_exact=True)
+
+
+def test_global_scope_refuses_a_per_type_rate_it_would_ignore():
+    """With scope global the pooled hidden layers share prune_rate: a rate_fc of 0.5 would be silently
+    ignored (and still recorded in config.json), so it is refused; 0 (leave the layers out) is kept."""
+    with pytest.raises(ConfigError) as err:
+        ExperimentConfig(**{**TINY, "scope": "global", "rate_fc": 0.5}).validated()
+    assert err.value.field == "rate_fc" and "got 0.5" in err.value.message
+    for fine in (None, 0.0, 0.2):
+        ExperimentConfig(**{**TINY, "scope": "global", "rate_fc": fine}).validated()
+    rounds = collect(run_experiment(ExperimentConfig(**{**TINY, "scope": "global", "rate_fc": 0.0, "rounds": 1})))
+    layers = pd.DataFrame(rounds.layers)
+    fc1 = layers[(layers["round"] == 1) & (layers["layer"] == "fc1")].iloc[0]
+    assert fc1["remaining"] == fc1["total"]  # left out of the pool: never pruned
