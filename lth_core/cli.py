@@ -182,7 +182,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.out is not None:
         curves = result.curves_df()
         curves = curves[curves["round"].isin(rounds["round"])]  # not the points of a round cut short
-        write_outputs(args.out, result.config, rounds, result.layers_df(), curves, result.masks, result.inits)
+        write_outputs(args.out, result.config, rounds, result.layers_df(), curves, result.masks, result.inits,
+                      result.rewinds)
     print(summary_table(rounds))
     if args.out is not None:
         print(f"wrote {args.out}/config.json, rounds.csv, layers.csv, curves.csv, masks/")
@@ -395,8 +396,11 @@ def _export(args: argparse.Namespace) -> int:
     curves = curves[curves["round"] < info.rounds_done]   # committed rounds only, like rounds.csv
     models = rounds[["trial", "round", "variant"]].itertuples(index=False)
     masks = {(t, r, v): store.masks(info.id, t, r, v) for t, r, v in models}
-    inits = {t: store.init_weights(info.id, t) for t in sorted(rounds["trial"].unique())}
-    write_outputs(args.out, resolved_config(make_plan(info.config)).to_dict(), rounds, layers, curves, masks, inits)
+    trials = sorted(rounds["trial"].unique())
+    inits = {t: store.init_weights(info.id, t) for t in trials}
+    rewinds = {t: w for t in trials if (w := store.rewind_weights(info.id, t)) is not None}
+    write_outputs(args.out, resolved_config(make_plan(info.config)).to_dict(), rounds, layers, curves, masks, inits,
+                  rewinds)
     print(f"wrote {args.out}/config.json, rounds.csv, layers.csv, curves.csv, masks/ of run {info.id} ({info.status}, "
           f"{_rounds_text(rounds)}" + (f" of 0-{info.rounds_total})" if info.rounds_total is not None else ")"))
     return 0

@@ -17,7 +17,7 @@ import numpy as np
 from .config import ExperimentConfig
 from .events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted, RunCancelled, RunFailed,
                      RunFinished, RunStarted)
-from .results import CURVE_COLUMNS, ROUND_COLUMNS, pack_mask
+from .results import CURVE_COLUMNS, REWIND, ROUND_COLUMNS, pack_mask
 from .procs import HOST, process_token
 from .store import RESUMABLE, RunLost, RunStore, StoreError, new_run_id, now_iso
 
@@ -202,7 +202,10 @@ class Recorder:
                 bits, shape = pack_mask(m)
                 masks.append((self.run_id, e.trial, e.round, e.variant, layer, json.dumps(shape.tolist()), bits.tobytes()))
         trials = event.checkpoint.trials
-        inits = [] if self._inits_saved else [(self.run_id, t, _npz(state["init"])) for t, state in enumerate(trials)]
+        # a trial's starting points, kept once: its initial weights and (reset rewind:K) the rewind point
+        inits = [] if self._inits_saved else [
+            (self.run_id, t, _npz({**state["init"], **{REWIND + n: a for n, a in state.get("rewind", {}).items()}}))
+            for t, state in enumerate(trials)]
         if all(len(state) > 1 for state in trials):  # the initial weights are in `inits` already: not twice
             trials = [{part: group for part, group in state.items() if part != "init"} for state in trials]
         checkpoint = Checkpoint(event.round, trials).to_bytes()

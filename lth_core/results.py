@@ -25,6 +25,7 @@ ROUND_COLUMNS = ["trial", "round", "variant", "weights_remaining", "test_accurac
                  "early_stop_iteration", "early_stop_test_accuracy", "early_stop_val_loss", "train_seconds",
                  "eval_seconds"]
 LAYER_COLUMNS = ["trial", "round", "variant", "layer", "total", "remaining"]
+REWIND = "rewind/"  # in the run store, a trial's rewind weights sit beside its initial ones under this prefix
 TIMING_COLUMNS = ["train_seconds", "eval_seconds"]  # wall times: the only round columns a rerun does not repeat
 CURVE_COLUMNS = ["trial", "round", "variant", "iteration", "train_loss", "val_loss", "val_accuracy", "test_accuracy"]
 
@@ -38,9 +39,11 @@ trial{T}_round{R}.npz      the masks of every variant trained in round R of tria
                              "V/L"        uint8, the mask's bits packed with numpy.packbits
                              "V/L.shape"  int64, the weight's shape
                            Unpack with: np.unpackbits(z["V/L"], count=prod(shape)).reshape(shape).astype(bool)
-A winning ticket of round R = trial{T}_init.npz weights multiplied by the "ticket/L" masks.
-That holds for reset "init" (the default). With "rewind:K" the ticket restarts from the weights at
-iteration K of the dense run and with "none" from the trained weights; neither is exported here.
+trial{T}_rewind.npz        with reset "rewind:K" only: the weights at iteration K of the trial's
+                           dense run (round 0), in the same layout as trial{T}_init.npz.
+A winning ticket of round R = trial{T}_init.npz weights multiplied by the "ticket/L" masks (reset
+"init", the default), or trial{T}_rewind.npz weights multiplied by them (reset "rewind:K"). With reset
+"none" there is no ticket to rebuild: each round fine-tunes the previous round's trained weights.
 """
 
 
@@ -63,6 +66,7 @@ class RunResult:
     curves: list[dict[str, Any]] = field(default_factory=list)
     masks: dict[tuple[int, int, str], dict[str, np.ndarray]] = field(default_factory=dict)
     inits: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    rewinds: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # reset rewind:K only
 
     def add(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -78,6 +82,8 @@ class RunResult:
         elif isinstance(event, RoundCommitted):
             for t, state in enumerate(event.checkpoint.trials):
                 self.inits.setdefault(t, state["init"])
+                if "rewind" in state:
+                    self.rewinds.setdefault(t, state["rewind"])
 
     def rounds_df(self) -> pd.DataFrame:
         return pd.DataFrame(self.rounds, columns=ROUND_COLUMNS)
@@ -98,7 +104,8 @@ def collect(events: Iterable[Event]) -> RunResult:
 
 def write_outputs(out: Path | str, config: dict[str, Any], rounds: pd.DataFrame, layers: pd.DataFrame,
                   curves: pd.DataFrame, masks: dict[tuple[int, int, str], dict[str, np.ndarray]],
-                  inits: dict[int, dict[str, np.ndarray]]) -> Path:
+                  inits: dict[int, dict[str, np.ndarray]],
+                  rewinds: dict[int, dict[str, np.ndarray]] | None = None) -> Path:
     """Write the export folder (see the module docstring). Returns the folder."""
     out = Path(out)
     (out / "masks").mkdir(parents=True, exist_ok=True)
@@ -109,6 +116,8 @@ def write_outputs(out: Path | str, config: dict[str, Any], rounds: pd.DataFrame,
     (out / "masks" / "README.txt").write_text(MASKS_README)
     for trial, init in inits.items():
         np.savez_compressed(out / "masks" / f"trial{trial}_init.npz", **init)
+    for trial, rewind in (rewinds or {}).items():
+        np.savez_compressed(out / "masks" / f"trial{trial}_rewind.npz", **rewind)
     by_round: dict[tuple[int, int], dict[str, np.ndarray]] = {}
     for (trial, rnd, variant), mask in masks.items():
         arrays = by_round.setdefault((trial, rnd), {})

@@ -32,7 +32,7 @@ from .config import ExperimentConfig
 from .events import Checkpoint
 from .paths import lth_home
 from .procs import worker_alive
-from .results import CURVE_COLUMNS, LAYER_COLUMNS, ROUND_COLUMNS, unpack_mask
+from .results import CURVE_COLUMNS, LAYER_COLUMNS, REWIND, ROUND_COLUMNS, unpack_mask
 from .store_schema import DATA_TABLES, StoreError, connect
 
 __all__ = ["RunStore", "RunInfo", "StoreError", "RunLost", "STATUSES", "default_store_path"]
@@ -224,6 +224,15 @@ class RunStore:
 
     def init_weights(self, run_id: str, trial: int) -> dict[str, np.ndarray]:
         """Parameter name → the trial's initial values (a ticket = mask × these)."""
+        return {n: a for n, a in self._starting_points(run_id, trial).items() if not n.startswith(REWIND)}
+
+    def rewind_weights(self, run_id: str, trial: int) -> dict[str, np.ndarray] | None:
+        """Parameter name → the trial's weights at iteration K of its dense run, for reset rewind:K
+        (the ticket = mask × these); None for the other resets."""
+        rewind = {n[len(REWIND):]: a for n, a in self._starting_points(run_id, trial).items() if n.startswith(REWIND)}
+        return rewind or None
+
+    def _starting_points(self, run_id: str, trial: int) -> dict[str, np.ndarray]:
         with self._read() as db:
             row = db.execute("SELECT weights FROM inits WHERE run_id = ? AND trial = ?", (run_id, int(trial))).fetchone()
             if row is None:

@@ -376,3 +376,26 @@ def test_the_round_lines_show_the_mean_of_the_trials():
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("training on cpu: 1 pruning round after the dense round")
     assert "ticket test acc 91.00% (mean of 2 trials)" in lines[1]
+
+
+def test_a_rewind_run_exports_its_rewind_point(tmp_path, lth_home):
+    """With reset rewind:K the ticket restarts from the dense run's weights at iteration K: masks/ holds
+    them (trialT_rewind.npz), from `run --out` and from `export` alike, so the ticket can be rebuilt."""
+    args = ["--dataset", "digits", "--arch", "mlp", "--hidden", "16", "--rounds", "1", "--epochs", "1",
+            "--batch-size", "32", "--reset", "rewind:3", "--quiet", "--store"]
+    proc = cli("run", *args, "--out", str(tmp_path / "run"))
+    assert proc.returncode == 0, proc.stderr
+    run_id = proc.stderr.split("recording as run ")[1].split()[0]
+    assert cli("export", run_id, "--out", str(tmp_path / "export")).returncode == 0
+    for folder in ("run", "export"):
+        masks = tmp_path / folder / "masks"
+        with np.load(masks / "trial0_init.npz") as init, np.load(masks / "trial0_rewind.npz") as rewind:
+            assert sorted(rewind.files) == sorted(init.files) == ["fc1.bias", "fc1.weight", "output.bias", "output.weight"]
+            assert all(rewind[n].shape == init[n].shape for n in init.files)
+            assert not np.array_equal(rewind["fc1.weight"], init["fc1.weight"])  # 3 steps of training moved them
+            if folder == "export":
+                with np.load(tmp_path / "run" / "masks" / "trial0_rewind.npz") as first:
+                    assert all(np.array_equal(first[n], rewind[n]) for n in rewind.files)
+        assert "trial{T}_rewind.npz" in (masks / "README.txt").read_text()
+    proc = cli("run", *args[:-4], "--quiet", "--out", str(tmp_path / "plain"))  # reset init: nothing to add
+    assert proc.returncode == 0 and not (tmp_path / "plain" / "masks" / "trial0_rewind.npz").exists()
