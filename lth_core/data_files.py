@@ -196,6 +196,8 @@ def _allowed_globals() -> dict[tuple[str, str], object]:
             ("numpy._core.multiarray", "_reconstruct"): reconstruct,
             ("numpy.core.numeric", "_frombuffer"): frombuffer,   # protocol-5 pickles of arrays
             ("numpy._core.numeric", "_frombuffer"): frombuffer,
+            ("numpy.core.multiarray", "scalar"): core.multiarray.scalar,   # numpy numbers, e.g. labels
+            ("numpy._core.multiarray", "scalar"): core.multiarray.scalar,  # from list(np_array)
             ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
             ("_codecs", "encode"): codecs.encode}                 # protocol-2 pickles of bytes
 

@@ -304,6 +304,17 @@ def test_cifar10_batches(tmp_path, protocol):
     assert np.allclose(mean, 0, atol=1e-5) and np.allclose(std, 1, atol=1e-4)
 
 
+def test_cifar10_labels_may_be_numpy_numbers(tmp_path):
+    """A batch written from numpy (labels as list(np_array), i.e. numpy integers) is plain data too."""
+    make_cifar(tmp_path)
+    rng = np.random.default_rng(1)
+    data_ = rng.integers(0, 256, (20, 3072), dtype=np.uint8)
+    labels = list(np.arange(20) % 10)  # numpy int64 scalars, pickled through numpy's `scalar`
+    (tmp_path / "test_batch").write_bytes(pickle.dumps({b"data": data_, b"labels": labels}, protocol=4))
+    s = data.load_dataset(f"cifar10:{tmp_path}")
+    assert s.sizes()["test"] == 20 and sorted(np.unique(s.y_test)) == list(range(10))
+
+
 class Exploit:
     def __init__(self, marker):
         self.marker = marker
