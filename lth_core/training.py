@@ -142,13 +142,14 @@ def train(net: Network, params: Params, masks: dict[str, torch.Tensor], data: De
     if snapshot_at == 0:
         result.snapshot = {n: p.detach().clone() for n, p in params.items()}
     per_group = models // orders.shape[0]
+    # every step's targets of every model at once, laid out as logits.flatten(0, 1): (iterations, V·B)
+    targets = data.y_train[orders].unsqueeze(1).expand(-1, per_group, -1, -1).transpose(0, 2).transpose(1, 2)
+    targets = targets.reshape(settings.iterations, -1)
     for it in range(1, settings.iterations + 1):
         idx = orders[:, it - 1]                        # (G, B)
         xb = data.x_train.index_select(0, idx.flatten()).view(*idx.shape, *data.x_train.shape[1:])  # 4× x_train[idx]
-        yb = data.y_train[idx]                         # (G, B)
         logits = net.forward(params, buffers, xb, train=True)  # (V, B, classes)
-        yb = yb.unsqueeze(1).expand(-1, per_group, -1).reshape(-1)  # each model's targets, as logits.flatten(0, 1)
-        per_model = F.cross_entropy(logits.flatten(0, 1), yb, reduction="none").view(models, -1).mean(1)
+        per_model = F.cross_entropy(logits.flatten(0, 1), targets[it - 1], reduction="none").view(models, -1).mean(1)
         optimizer.zero_grad()
         per_model.sum().backward()  # the sum's gradient is each model's own mean-loss gradient
         optimizer.step()
