@@ -396,9 +396,9 @@ def _export(args: argparse.Namespace) -> int:
     curves = curves[curves["round"] < info.rounds_done]   # committed rounds only, like rounds.csv
     models = rounds[["trial", "round", "variant"]].itertuples(index=False)
     masks = {(t, r, v): store.masks(info.id, t, r, v) for t, r, v in models}
-    trials = sorted(rounds["trial"].unique())
-    inits = {t: store.init_weights(info.id, t) for t in trials}
-    rewinds = {t: w for t in trials if (w := store.rewind_weights(info.id, t)) is not None}
+    points = {t: store.starting_points(info.id, t) for t in sorted(rounds["trial"].unique())}
+    inits = {t: init for t, (init, _) in points.items()}
+    rewinds = {t: rewind for t, (_, rewind) in points.items() if rewind is not None}
     write_outputs(args.out, resolved_config(make_plan(info.config)).to_dict(), rounds, layers, curves, masks, inits,
                   rewinds)
     print(f"wrote {args.out}/config.json, rounds.csv, layers.csv, curves.csv, masks/ of run {info.id} ({info.status}, "

@@ -224,13 +224,14 @@ class RunStore:
 
     def init_weights(self, run_id: str, trial: int) -> dict[str, np.ndarray]:
         """Parameter name → the trial's initial values (a ticket = mask × these)."""
-        return {n: a for n, a in self._starting_points(run_id, trial).items() if not n.startswith(REWIND)}
+        return self.starting_points(run_id, trial)[0]
 
-    def rewind_weights(self, run_id: str, trial: int) -> dict[str, np.ndarray] | None:
-        """Parameter name → the trial's weights at iteration K of its dense run, for reset rewind:K
-        (the ticket = mask × these); None for the other resets."""
-        rewind = {n[len(REWIND):]: a for n, a in self._starting_points(run_id, trial).items() if n.startswith(REWIND)}
-        return rewind or None
+    def starting_points(self, run_id: str, trial: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+        """(initial weights, rewind weights) of a trial: the second are its weights at iteration K of its
+        dense run for reset rewind:K (the ticket = mask × these), None for the other resets."""
+        arrays = self._starting_points(run_id, trial)
+        rewind = {n[len(REWIND):]: a for n, a in arrays.items() if n.startswith(REWIND)}
+        return {n: a for n, a in arrays.items() if not n.startswith(REWIND)}, rewind or None
 
     def _starting_points(self, run_id: str, trial: int) -> dict[str, np.ndarray]:
         with self._read() as db:
