@@ -23,8 +23,9 @@ from lth_core.results import TIMING_COLUMNS as TIMINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(dataset="digits", arch="mlp", hidden=(32,), rounds=2, epochs=1, batch_size=32, controls=("reinit", "random"))
-# rounds long enough (about a second each on 2 idle cores) to stop a run in the middle of one
-LONG = dict(TINY, epochs=None, iterations=2000, eval_every=50)
+# rounds long enough (a second or more each on 2 idle cores; 2000 iterations took 0.45 s here, shorter than
+# the store's half-second progress writes) to stop a run in the middle of one
+LONG = dict(TINY, epochs=None, iterations=6000, eval_every=50)
 
 
 def processes_of(path: Path) -> list[int]:
