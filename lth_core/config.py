@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .criteria import CRITERIA, DEFAULT_CRITERION, help_text as criteria_help
 from .errors import ConfigError
 
 SCHEDULES = ("iterative", "one-shot")
@@ -35,6 +36,7 @@ class ExperimentConfig:
     rounds: int | None = field(default=None, metadata={"help": "pruning rounds after the dense round 0 (default: 5)"})
     target_remaining: float | None = field(default=None, metadata={"help": "prune until this fraction of weights remains, in (0, 1); sets rounds"})
     scope: str = field(default="layerwise", metadata={"help": "layerwise (each layer by its rate) or global (one threshold across hidden layers)"})
+    criterion: str = field(default=DEFAULT_CRITERION, metadata={"help": "how weights are scored for keeping; " + criteria_help()})
     rate_fc: float | None = field(default=None, metadata={"help": "rate for fully connected layers (default: prune_rate; with scope global only 0, to leave them out)"})
     rate_conv: float | None = field(default=None, metadata={"help": "rate for conv layers (default: prune_rate; with scope global only 0, to leave them out)"})
     rate_output: float | None = field(default=None, metadata={"help": "rate for the output layer (default: prune_rate / 2)"})
@@ -112,6 +114,7 @@ class ExperimentConfig:
         """Return self if every field is in range, else raise ConfigError naming the first bad field."""
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("scope", self.scope, SCOPES)
+        _choice("criterion", self.criterion, tuple(CRITERIA))
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("device", self.device, DEVICES)
         _open_unit("prune_rate", self.prune_rate)

@@ -4,7 +4,8 @@ Round 0 trains the dense network. Each later round trains, side by side,
   ticket  – the pruned mask, weights reset to the original init (or rewound / kept),
   reinit  – the same mask with a fresh random init,
   random  – a random mask with the ticket's per-layer counts, reset like the ticket,
-then prunes the trained ticket to get the next round's mask. Every random choice comes from a
+then prunes the trained ticket to get the next round's mask (scored by the config's criterion,
+criteria.py; magnitude by default). Every random choice comes from a
 generator seeded by (seed, trial, round, purpose), so a run resumed from a checkpoint gives
 the same numbers as one that never stopped.
 """
@@ -20,6 +21,7 @@ import torch
 
 from . import pruning
 from .config import ExperimentConfig
+from .criteria import CRITERIA, CriterionContext
 from .data import DatasetSplits, load_dataset
 from .errors import Cancelled, ConfigError, TrainingFailed
 from .events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted,
@@ -235,8 +237,17 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
             counts = pruning.one_shot_counts(net.layer_totals(), net.layer_kinds(), plan.rates, cfg.scope, cfg.prune_rate, plan.levels)
         else:
             counts = pruning.next_counts(pruning.remaining_counts(masks[m]), net.layer_kinds(), plan.rates, cfg.scope, cfg.prune_rate)
-        state["mask"] = pruning.STRATEGIES["magnitude"](weights, masks[m], counts)
+        state["mask"] = pruning.prune(cfg.criterion, _criterion_context(cfg.criterion, masks[m], weights, state, weight_of),
+                                      counts)
         if cfg.reset == "none":
             state["trained"] = trained
         if rnd == 0 and result.snapshot is not None:
             state["rewind"] = {n: p[m].detach().cpu() for n, p in result.snapshot.items()}
+
+
+def _criterion_context(name: str, mask: dict[str, torch.Tensor], trained: dict[str, torch.Tensor],
+                       state: dict[str, Params], weight_of: dict[str, str]) -> CriterionContext:
+    """What criterion `name` reads, and only that: "init" is the original init w₀, also with rewind:K."""
+    needs = CRITERIA[name].needs
+    return CriterionContext(mask=mask, trained=trained if "trained" in needs else None,
+                            init={l: state["init"][n] for l, n in weight_of.items()} if "init" in needs else None)

@@ -1,16 +1,19 @@
-"""Masks: magnitude pruning (layer-wise or global), random masks with matched counts, and the
-arithmetic of how many weights each round keeps. Pure functions of tensors; no training here.
+"""Masks: selection by score (layer-wise or global; criteria.py makes the scores), random masks with
+matched counts, and the arithmetic of how many weights each round keeps. Pure functions of tensors; no training here.
 
 A mask is a dict layer → bool tensor of the layer's weight shape (one model, unstacked).
 """
 from __future__ import annotations
 
-from typing import Callable, NoReturn
+import math
+from typing import NoReturn
 
 import torch
 
+from . import criteria
 from .config import MAX_ROUNDS
-from .errors import ConfigError
+from .criteria import CriterionContext
+from .errors import ConfigError, TrainingFailed
 
 Mask = dict[str, torch.Tensor]
 
@@ -30,7 +33,7 @@ def next_counts(alive: dict[str, int], kinds: dict[str, str], rates: dict[str, f
     """How many weights survive one more iterative round.
 
     Layer-wise: each layer keeps alive - round(rate · alive). Global: the pooled layers keep
-    that many *in total* (returned as None per layer; the split is decided by magnitude).
+    that many *in total* (returned as None per layer; the split is decided by the scores).
     """
     out: dict[str, int | None] = {}
     pooled = _pooled(kinds, rates) if scope == "global" else []
@@ -113,26 +116,37 @@ def _top_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
     return mask.view_as(scores)
 
 
-def magnitude_prune(weights: dict[str, torch.Tensor], mask: Mask, counts: dict[str, int | None]) -> Mask:
-    """Keep the `counts[layer]` largest |w| among weights still alive; pooled layers (count None)
-    share one threshold keeping `counts['__pool__']` in total."""
+def select(scores: dict[str, torch.Tensor], mask: Mask, counts: dict[str, int | None]) -> Mask:
+    """The next mask: keep the `counts[layer]` highest-scoring weights among those still alive;
+    pooled layers (count None) share one threshold keeping `counts['__pool__']` in total. The same
+    step for every criterion (criteria.py only scores); a pruned weight never comes back."""
+    for layer, s in scores.items():
+        if not bool(torch.isfinite(s[mask[layer]]).all()):
+            raise TrainingFailed(f"the pruning scores of layer {layer} are NaN or infinite; nothing to rank by")
+
+    def alive_scores(layer: str) -> torch.Tensor:  # dead weights rank below every alive one
+        return torch.where(mask[layer], scores[layer], torch.full_like(scores[layer], -math.inf))
+
     new: Mask = {}
     pooled = [l for l, c in counts.items() if c is None]
     for layer, c in counts.items():
         if c is None or layer == "__pool__":
             continue
-        scores = torch.where(mask[layer], weights[layer].abs(), torch.full_like(weights[layer], -1.0))
-        new[layer] = _top_k_mask(scores, min(c, int(mask[layer].sum())))
+        new[layer] = _top_k_mask(alive_scores(layer), min(c, int(mask[layer].sum())))
     if pooled:
-        flat = torch.cat([torch.where(mask[l], weights[l].abs(), torch.full_like(weights[l], -1.0)).flatten()
-                          for l in pooled])
+        flat = torch.cat([alive_scores(l).flatten() for l in pooled])
         keep = _top_k_mask(flat, min(int(counts["__pool__"]), int(sum(mask[l].sum() for l in pooled))))
         offset = 0
         for l in pooled:
-            n = weights[l].numel()
-            new[l] = keep[offset:offset + n].view_as(weights[l])
+            n = scores[l].numel()
+            new[l] = keep[offset:offset + n].view_as(scores[l])
             offset += n
     return {layer: new[layer] for layer in mask}
+
+
+def prune(criterion: str, context: CriterionContext, counts: dict[str, int | None]) -> Mask:
+    """Score the weights with `criterion`, then select the next mask under `counts`."""
+    return select(criteria.scores(criterion, context), context.mask, counts)
 
 
 def random_mask_like(mask: Mask, generator: torch.Generator) -> Mask:
@@ -159,8 +173,3 @@ def fraction_remaining(mask: Mask) -> float:
     total = sum(m.numel() for m in mask.values())
     return sum(int(m.sum()) for m in mask.values()) / total
 
-
-# Pruning strategies by name: (trained weights, current mask, counts) → new mask.
-STRATEGIES: dict[str, Callable[[dict[str, torch.Tensor], Mask, dict[str, int | None]], Mask]] = {
-    "magnitude": magnitude_prune,
-}

@@ -3,6 +3,11 @@ import pytest
 import torch
 
 from lth_core import pruning
+from lth_core.criteria import CriterionContext
+
+
+def magnitude(w, mask, counts):
+    return pruning.prune("magnitude", CriterionContext(mask, trained=w), counts)
 
 
 def test_planned_remaining_matches_the_papers_lenet_numbers():
@@ -18,7 +23,7 @@ def test_planned_remaining_matches_the_papers_lenet_numbers():
 def test_layerwise_magnitude_keeps_the_largest_alive_weights():
     w = {"a": torch.tensor([[0.1, -0.9, 0.5, 0.05]]), "out": torch.tensor([[1.0, -2.0]])}
     mask = {"a": torch.tensor([[True, True, True, False]]), "out": torch.ones(1, 2, dtype=torch.bool)}
-    new = pruning.magnitude_prune(w, mask, {"a": 2, "out": 1})
+    new = magnitude(w, mask, {"a": 2, "out": 1})
     assert new["a"].tolist() == [[False, True, True, False]]
     assert new["out"].tolist() == [[False, True]]
 
@@ -26,7 +31,7 @@ def test_layerwise_magnitude_keeps_the_largest_alive_weights():
 def test_a_pruned_weight_never_comes_back_even_if_large():
     w = {"a": torch.tensor([5.0, 0.2, 0.3])}
     mask = {"a": torch.tensor([False, True, True])}
-    assert pruning.magnitude_prune(w, mask, {"a": 2})["a"].tolist() == [False, True, True]
+    assert magnitude(w, mask, {"a": 2})["a"].tolist() == [False, True, True]
 
 
 def test_global_scope_uses_one_threshold_across_layers():
@@ -36,7 +41,7 @@ def test_global_scope_uses_one_threshold_across_layers():
     rates = {"a": 0.5, "b": 0.5, "out": 0.5}
     counts = pruning.next_counts(pruning.remaining_counts(mask), kinds, rates, "global", 0.5)
     assert counts["__pool__"] == 3 and counts["a"] is None and counts["out"] == 1
-    new = pruning.magnitude_prune(w, mask, counts)
+    new = magnitude(w, mask, counts)
     assert new["a"].tolist() == [False, False, True]   # layer a loses more: its weights are small
     assert new["b"].tolist() == [True, True, False]
     assert new["out"].tolist() == [False, True]
