@@ -15,6 +15,7 @@ from typing import Any
 import streamlit as st
 
 from lth_core import ConfigError, ExperimentConfig
+from lth_core.criteria import CRITERIA, DEFAULT_CRITERION
 from lth_core.data import list_datasets
 from lth_core.estimate import RunEstimate, estimate_run
 from lth_core.models import ARCHITECTURES
@@ -27,6 +28,7 @@ LABELS = {
     "controls": "Controls", "trials": "Trials", "seed": "Seed", "optimizer": "Optimizer", "lr": "Learning rate",
     "batch_size": "Batch size", "epochs": "Epochs per round", "iterations": "Iterations per round",
     "device": "Device", "label_col": "Label column",
+    "criterion": "Pruning criterion",
 }
 RESETS = {"init": "reset to the original init (the lottery ticket)", "rewind": "rewind to iteration K of the dense run",
           "none": "fine-tune (keep the trained weights)"}
@@ -148,6 +150,9 @@ def experiment_form() -> tuple[dict[str, Any], str]:
                                        step=1.0) / 100
         s["scope"] = _w("radio", LABELS["scope"], "scope", "layerwise", options=["layerwise", "global"], horizontal=True,
                         help="layer-wise: each layer loses its rate; global: one magnitude threshold across layers")
+        s["criterion"] = _w("selectbox", LABELS["criterion"], "criterion", DEFAULT_CRITERION, options=list(CRITERIA),
+                            help="\n".join(f"- **{c.name}**: {c.explanation}" for c in CRITERIA.values()))
+        st.caption(CRITERIA[s["criterion"]].explanation)
         with st.expander("Rates per layer type (optional)"):
             for key, hint in (("rate_fc", "same as above"), ("rate_conv", "same as above"), ("rate_output", "half of above")):
                 pct = _w("number_input", LABELS[key] + " (%)", key, None, step=5.0,
