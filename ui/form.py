@@ -149,7 +149,7 @@ def experiment_form() -> tuple[dict[str, Any], str]:
             s["target_remaining"] = _w("number_input", LABELS["target_remaining"] + " (%)", "target", 10.0,
                                        step=1.0) / 100
         s["scope"] = _w("radio", LABELS["scope"], "scope", "layerwise", options=["layerwise", "global"], horizontal=True,
-                        help="layer-wise: each layer loses its rate; global: one magnitude threshold across layers")
+                        help="layer-wise: each layer loses its rate; global: one threshold across layers")
         s["criterion"] = _w("selectbox", LABELS["criterion"], "criterion", DEFAULT_CRITERION, options=list(CRITERIA),
                             help="\n".join(f"- **{c.name}**: {c.explanation}" for c in CRITERIA.values()))
         st.caption(CRITERIA[s["criterion"]].explanation)
