@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import plots
+from ui.example import example_notice
 from ui.deployment import savings_table, ticket_savings
 from ui.summary import means, pct, round_sentence, run_summary
 from ui.widgets import chart, explain, run_context, run_picker, store, url_choice, variant_legend
@@ -11,6 +12,7 @@ from ui.widgets import chart, explain, run_context, run_picker, store, url_choic
 st.title("Compare: ticket vs. controls")
 run_id = run_picker()
 info = store().get_run(run_id)
+example_notice(run_id)  # the badge and provenance of the shipped example run
 rounds = store().rounds(run_id)
 pruned = sorted(r for r in rounds["round"].unique().tolist() if r > 0)
 

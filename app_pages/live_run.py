@@ -7,6 +7,7 @@ import streamlit as st
 from lth_core import jobs
 from lth_core.store import ACTIVE, RESUMABLE
 from ui import plots
+from ui.example import example_notice
 from ui.plots import LABELS
 from ui.summary import pct, run_summary
 from ui.widgets import PAGES, chart, guard, guarded, run_context, run_links, run_picker, store, variant_legend
@@ -14,6 +15,7 @@ from ui.widgets import PAGES, chart, guard, guarded, run_context, run_links, run
 st.title("Live run")
 run_id = run_picker(need_rounds=False)
 info = store().get_run(run_id)
+example_notice(run_id)  # the badge and provenance of the shipped example run
 REFRESH_S = 1.0 if info.status in ACTIVE else None
 
 

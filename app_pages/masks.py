@@ -5,6 +5,7 @@ import math
 import streamlit as st
 
 from ui import mask_plots
+from ui.example import example_notice
 from ui.plots import LABELS
 from ui.summary import pct
 from ui.widgets import chart, dataset_shape, run_context, run_picker, store, url_choice
@@ -12,6 +13,7 @@ from ui.widgets import chart, dataset_shape, run_context, run_picker, store, url
 st.title("Masks")
 run_id = run_picker()
 info = store().get_run(run_id)
+example_notice(run_id)  # the badge and provenance of the shipped example run
 rounds = store().rounds(run_id)
 c1, c2, c3 = st.columns([3, 1, 1])
 available = sorted(rounds["round"].unique().tolist())

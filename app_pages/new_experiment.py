@@ -4,6 +4,7 @@ import streamlit as st
 
 from lth_core import jobs
 from ui import notes
+from ui.example import example_panel, first_visit
 from ui.form import check, experiment_form
 from ui.summary import pct
 from ui.widgets import PAGES, run_links, store
@@ -12,8 +13,9 @@ st.title("New experiment")
 st.markdown("Find a **winning ticket**: a small sub-network that trains as well as the full network. "
             "The defaults finish in well under a minute on a laptop.")
 runs = store().list_runs()
-with st.expander("New to lottery tickets? Read this first (1 minute)", expanded=runs.empty):
+with st.expander("New to lottery tickets? Read this first (1 minute)", expanded=first_visit(runs)):
     st.markdown(notes.INTRO)
+example_panel(runs)  # links to the shipped example run, or a button that loads it
 
 settings, name = experiment_form()
 checked = check(settings)

@@ -4,12 +4,14 @@ import pandas as pd
 import streamlit as st
 
 from ui import plots
+from ui.example import example_notice
 from ui.summary import run_summary
 from ui.widgets import chart, explain, run_context, run_picker, store, url_choice, url_multi, variant_legend
 
 st.title("Results")
 run_ids = run_picker(multi=True)
 infos = {i: store().get_run(i) for i in run_ids}
+example_notice(*run_ids)  # the badge and provenance of the shipped example run
 names = {i: f"{info.name} ({i})" for i, info in infos.items()}
 context = run_context(infos[run_ids[0]]) if len(run_ids) == 1 else None  # several runs: the legend names them
 frames = [store().rounds(i).assign(run=names[i], run_id=i) for i in run_ids]

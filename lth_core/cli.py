@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     text = "measure training speed against a plain DataLoader loop and time the README's reference run"
     bench = sub.add_parser("bench", help=text, description=text[0].upper() + text[1:] + " (about 40 s).")
     bench.add_argument("--quick", action="store_true", help="shorter measurement")
+    from .example import add_example_command  # `example [--rebuild]`: the run shipped in examples/
+    add_example_command(sub)
     return parser
 
 
