@@ -4,7 +4,7 @@
 the export format of `run --out` (config.json, rounds.csv, layers.csv, curves.csv, masks/), plus
 `provenance.json`: the recorded config, the seed, the software that ran it, when, and the command.
 
-    python -m lth_core example --rebuild     # retrain EXAMPLE_CONFIG and rewrite the folder (about a minute)
+    python -m lth_core example --rebuild     # retrain EXAMPLE_CONFIG and rewrite the folder (1.5-2 minutes)
     python -m lth_core example               # put the example into the run store (again)
 
 The app calls `ensure_example` when it opens: a store that has never held a run gets the example once.
@@ -19,8 +19,8 @@ import io
 import json
 import os
 import platform
+import shutil
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -90,7 +90,7 @@ def rebuild(folder: Path | str = EXAMPLE_DIR, config: ExperimentConfig = EXAMPLE
     seconds = time.perf_counter() - started
     staging = folder.with_name(folder.name + ".new")
     if staging.exists():
-        _remove(staging)
+        shutil.rmtree(staging)
     write_outputs(staging, result.config, result.rounds_df(), result.layers_df(), result.curves_df(), result.masks,
                   result.inits, result.rewinds)
     for path in sorted((staging / "masks").glob("*.npz")):  # the masks compress to a third: a smaller repository
@@ -111,15 +111,9 @@ def rebuild(folder: Path | str = EXAMPLE_DIR, config: ExperimentConfig = EXAMPLE
     }
     (staging / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
     if folder.exists():
-        _remove(folder)
+        shutil.rmtree(folder)
     staging.rename(folder)
     return provenance
-
-
-def _remove(folder: Path) -> None:
-    import shutil
-
-    shutil.rmtree(folder)
 
 
 def _sha256(path: Path) -> str:
@@ -277,7 +271,7 @@ def add_example_command(sub: Any) -> None:
     parser = sub.add_parser("example", help=text, description=text[0].upper() + text[1:] + ".")
     parser.add_argument("--rebuild", action="store_true",
                         help=f"retrain the example's recorded config with this engine and rewrite examples/{EXAMPLE_DIR.name}/ "
-                             "(about a minute on a 2-core laptop)")
+                             "(1.5-2 minutes on a busy 2-core machine)")
     add_store_flag(parser)
     COMMANDS["example"] = _cli_example
 
@@ -301,7 +295,3 @@ def _cli_example(args: argparse.Namespace) -> int:
     run_id = import_example(store)
     print(f"added the example as run {run_id} to {store.path}")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover - use `python -m lth_core example`
-    sys.exit("use: python -m lth_core example [--rebuild]")

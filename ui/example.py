@@ -51,7 +51,7 @@ def example_notice(*run_ids: str) -> None:
             st.markdown(f"Regenerate it with `{REBUILD_COMMAND}` (it retrains this config with the engine and "
                         "rewrites `examples/lenet-mnist-5k/`); `python -m lth_core example` loads it into the store.")
             st.json({k: provenance[k] for k in ("command", "made_at", "seconds", "seed", "config_id", "software",
-                                                "config") if k in provenance}, expanded=1)
+                                                "config") if k in provenance}, expanded=2)
 
 
 def first_visit(runs: Any) -> bool:
