@@ -249,6 +249,9 @@ def test_compare_summarises_ticket_against_controls(runs):
 
 
 def test_pages_without_runs_point_to_new_experiment(lth_home):
+    from lth_core.example import ensure_example
+    store = RunStore()
+    store.delete(ensure_example(store))  # the example run was deleted: the store holds no run
     for name in ("results", "masks", "compare", "live_run"):
         at = page(name)
         no_errors(at)
