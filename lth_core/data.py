@@ -45,6 +45,8 @@ FILE_FORMATS: dict[str, str] = {
                    "DIR/cifar-10-batches-py",
     "npz:PATH": ".npz with arrays x, y (optionally x_test, y_test); x (N,F) tabular, (N,H,W) or "
                 "(N,H,W,C)/(N,C,H,W) images",
+    "upload:NAME": "a file uploaded in the app (or with lth_core.uploads), kept in LTH_HOME/datasets/NAME "
+                   "(NAME = file name + first 12 hex digits of its SHA-256)",
 }
 _READERS: dict[str, Callable[..., RawSet]] = {
     "csv": data_files.read_csv, "idx": data_files.read_idx,
@@ -66,6 +68,7 @@ class DatasetSplits:
     y_val: np.ndarray = field(repr=False)
     x_test: np.ndarray = field(repr=False)
     y_test: np.ndarray = field(repr=False)
+    feature_names: tuple[str, ...] | None = None  # tabular: a name per input feature (CSV header, col=value)
 
     @property
     def num_classes(self) -> int:
@@ -178,21 +181,23 @@ def _mnist1d() -> RawSet:
 def _breast_cancer() -> RawSet:
     from sklearn.datasets import load_breast_cancer
     d = load_breast_cancer()
-    return RawSet("tabular", d.data, d.target.astype(np.int64), tuple(str(n) for n in d.target_names))
+    return RawSet("tabular", d.data, d.target.astype(np.int64), tuple(str(n) for n in d.target_names),
+                  feature_names=tuple(str(n) for n in d.feature_names))
 
 
 @register("wine", "178 wines, 13 chemical features, 3 cultivars (scikit-learn)", "tabular")
 def _wine() -> RawSet:
     from sklearn.datasets import load_wine
     d = load_wine()
-    return RawSet("tabular", d.data, d.target.astype(np.int64), tuple(str(n) for n in d.target_names))
+    return RawSet("tabular", d.data, d.target.astype(np.int64), tuple(str(n) for n in d.target_names),
+                  feature_names=tuple(str(n) for n in d.feature_names))
 
 
 @register("moons", "1,500 2-D points in two interleaved half-moons (noise 0.2)", "tabular")
 def _moons() -> RawSet:
     from sklearn.datasets import make_moons
     x, y = make_moons(n_samples=1500, noise=0.2, random_state=0)
-    return RawSet("tabular", x, y.astype(np.int64), ("upper", "lower"))
+    return RawSet("tabular", x, y.astype(np.int64), ("upper", "lower"), feature_names=("x1", "x2"))
 
 
 @register("spirals", "1,500 2-D points on three interleaved spiral arms", "tabular")
@@ -204,7 +209,7 @@ def _spirals() -> RawSet:
     x = np.stack([t * np.cos(angle), t * np.sin(angle)], axis=-1).reshape(-1, 2)
     x = x + rng.normal(0.0, 0.04, size=x.shape)
     y = np.repeat(np.arange(arms), per_arm)
-    return RawSet("tabular", x, y.astype(np.int64), ("arm 0", "arm 1", "arm 2"))
+    return RawSet("tabular", x, y.astype(np.int64), ("arm 0", "arm 1", "arm 2"), feature_names=("x1", "x2"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -278,7 +283,7 @@ def _finish(name: str, raw: RawSet, seed: int) -> DatasetSplits:
         x /= std
     assert xs[0].ndim == 1 + _RANK[raw.kind], (raw.kind, xs[0].shape)
     return DatasetSplits(name, raw.kind, tuple(int(s) for s in xs[0].shape[1:]), tuple(raw.class_names),
-                         xs[0], ys[0], xs[1], ys[1], xs[2], ys[2])
+                         xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], raw.feature_names if raw.kind == "tabular" else None)
 
 
 def _choices() -> str:
@@ -300,6 +305,9 @@ def load_dataset(spec: str, *, seed: int = 0, label_col: str | None = None) -> D
         if label_col is not None:
             raise ConfigError("label_col", f"label_col applies only to csv: datasets, not to {name!r}; leave it empty")
         return _finish(name, _builtin_raw(name), int(seed))
+    if sep and prefix.strip().lower() == "upload":
+        from .uploads import read_upload  # uploads imports this module
+        return _finish(spec, read_upload(rest.strip(), label_col), int(seed))
     if sep and prefix.strip().lower() in _READERS:
         fmt = prefix.strip().lower()
         if not rest.strip():

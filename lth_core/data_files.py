@@ -7,11 +7,15 @@ splitting and standardisation.
 from __future__ import annotations
 
 import gzip
+import io
+import math
+import os
 import pickle
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -19,6 +23,9 @@ from .errors import ConfigError
 
 F = "dataset"
 MAX_CATEGORIES = 100  # a text column with more distinct values than this is refused, not one-hot encoded
+MAX_DATA_MB = 1024  # default cap on the bytes a file may declare (an IDX header, an .npz member), LTH_MAX_DATA_MB
+MAX_IDX_DIMS = 4    # MNIST-style IDX: images are 3-D, labels 1-D; a header declaring more is refused
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -35,6 +42,35 @@ class RawSet:
     y_test: np.ndarray | None = None
     n_val: int | None = None           # validation size taken from train when x_test is given
     note: str = ""                     # appended to split errors
+    feature_names: tuple[str, ...] | None = None  # tabular: one name per column of x (CSV header, col=value)
+    details: tuple[str, ...] = ()      # how the file was read: text columns encoded, rows dropped
+
+
+def max_data_bytes() -> int:
+    """The cap on what one file may declare it holds, in bytes: LTH_MAX_DATA_MB (default MAX_DATA_MB)."""
+    try:
+        mb = float(os.environ.get("LTH_MAX_DATA_MB", MAX_DATA_MB))
+    except ValueError:
+        mb = MAX_DATA_MB
+    return int(max(mb, 0) * 2**20)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.0f} MB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def check_float32(x: np.ndarray, names, what: str) -> None:
+    """Refuse NaN, infinite, or numbers too large for float32 (they would overflow in training),
+    naming the first column that holds one; checked before any cast, so numpy prints no warning."""
+    if x.dtype.kind != "f" or x.size == 0:
+        return
+    with np.errstate(all="ignore"):
+        bad = ~np.isfinite(x) | (np.abs(x) > FLOAT32_MAX)
+    if bad.any():
+        col = int(np.argwhere(bad.reshape(len(x), -1))[0][1])
+        where = f" in column {names[col]!r}" if names is not None and x.ndim == 2 else ""
+        raise ConfigError(F, f"{what} has NaN, infinite or too large numbers{where} "
+                             f"(at most {FLOAT32_MAX:.3g} in absolute value)")
 
 
 def encode_labels(y, y_test=None, *, field: str = F, what: str = "labels"):
@@ -114,42 +150,79 @@ def read_csv(path: Path, label_col: str | None = None) -> RawSet:
         if count > MAX_CATEGORIES:
             raise ConfigError(F, f"text column {c!r} in {path} has {count} distinct values; at most "
                                  f"{MAX_CATEGORIES} can be one-hot encoded (remove the column or make it numeric)")
-    parts = [features[numeric].to_numpy(dtype=np.float64)]
+    parts, feature_names = [features[numeric].to_numpy(dtype=np.float64)], list(numeric)
+    details = []
     if text:
         dummies = pd.get_dummies(features[text].astype(str), prefix=text, prefix_sep="=", dtype=np.float64)
         parts.append(dummies.to_numpy())
-    x = np.concatenate(parts, axis=1).astype(np.float32)
-    if not np.all(np.isfinite(x)):
-        raise ConfigError(F, f"{path} holds infinite or too large numbers in its feature columns")
+        feature_names += [str(c) for c in dummies.columns]
+        for c in text:
+            values = sorted(features[c].astype(str).unique())
+            shown = ", ".join(values[:6]) + (", …" if len(values) > 6 else "")
+            details.append(f"text column {c!r}: one-hot encoded into {len(values)} columns ({shown})")
+    if dropped:
+        details.append(f"{dropped} of {total} rows have a missing value and were dropped")
+    x = np.concatenate(parts, axis=1)
+    check_float32(x, feature_names, str(path))
+    x = x.astype(np.float32)
     y, _, names = encode_labels(df[label].to_numpy(), field="label_col", what=f"values of label column {label!r}")
     note = f"(label column {label!r}" + (f"; {dropped} rows with missing values were dropped)" if dropped else ")")
-    return RawSet("tabular", x, y, names, note=note)
+    return RawSet("tabular", x, y, names, note=note, feature_names=tuple(feature_names), details=tuple(details))
 
 
 # --------------------------------------------------------------------------------------- IDX
 _IDX_TYPES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
 
 
-def parse_idx(data: bytes, name: str) -> np.ndarray:
-    """Parse an IDX file (magic 00 00 TYPE NDIM, then NDIM big-endian int32 sizes, then the data)."""
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+def read_idx_stream(fh: BinaryIO, name: str, max_bytes: int | None = None) -> np.ndarray:
+    """Parse an IDX stream (magic 00 00 TYPE NDIM, then NDIM big-endian int32 sizes, then the data).
+    The declared size is checked against `max_bytes` (default max_data_bytes()) before the data
+    are read, and no more than that is ever read: a small gzip that unpacks to gigabytes is
+    refused after reading its 4-byte header and sizes, not after unpacking it."""
+    limit = max_data_bytes() if max_bytes is None else max_bytes
+    head = fh.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0:
         raise ConfigError(F, f"{name} is not an IDX file: its magic number must start with two zero bytes, "
-                             f"got {data[:4].hex() or 'an empty file'}")
-    code, ndim = data[2], data[3]
+                             f"got {head.hex() or 'an empty file'}")
+    code, ndim = head[2], head[3]
     if code != 0x08:
         raise ConfigError(F, f"{name}: IDX type code 0x{code:02X} ({_IDX_TYPES.get(code, 'unknown')}) is not "
                              "supported; expected 0x08 (unsigned byte)")
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header:
-        raise ConfigError(F, f"{name}: IDX header is truncated or declares {ndim} dimensions")
-    dims = struct.unpack(f">{ndim}i", data[4:header])
+    if not 1 <= ndim <= MAX_IDX_DIMS:
+        raise ConfigError(F, f"{name}: IDX header declares {ndim} dimensions; expected 1 to {MAX_IDX_DIMS} "
+                             "(images have 3, labels 1)")
+    sizes = fh.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
+        raise ConfigError(F, f"{name}: IDX header is truncated (declares {ndim} dimensions, holds "
+                             f"{len(sizes) // 4} sizes)")
+    dims = struct.unpack(f">{ndim}i", sizes)
     if any(d < 0 for d in dims):
         raise ConfigError(F, f"{name}: IDX header has negative sizes {dims}")
-    expected = int(np.prod(dims, dtype=np.int64))
-    if len(data) - header != expected:
+    expected = math.prod(dims)  # a Python int: cannot overflow
+    if expected > limit:
+        raise ConfigError(F, f"{name}: IDX header declares shape {dims} = {_mb(expected)} of data, over the "
+                             f"{_mb(limit)} limit (set LTH_MAX_DATA_MB to allow more)")
+    body = fh.read(expected)
+    more = fh.read(1)
+    if len(body) != expected or more:
+        held = f"{len(body)} bytes" if not more else f"more than {expected} bytes"
         raise ConfigError(F, f"{name}: header says shape {dims} ({expected} bytes) but the file holds "
-                             f"{len(data) - header} bytes of data")
-    return np.frombuffer(data, dtype=np.uint8, count=expected, offset=header).reshape(dims)
+                             f"{held} of data")
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+def parse_idx(data: bytes, name: str) -> np.ndarray:
+    """An IDX file already in memory; see read_idx_stream."""
+    return read_idx_stream(io.BytesIO(data), name)
+
+
+def read_idx_file(path: Path, max_bytes: int | None = None) -> np.ndarray:
+    """One IDX file, gzipped (.gz) or not, streamed: see read_idx_stream."""
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+            return read_idx_stream(fh, path.name, max_bytes)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise ConfigError(F, f"cannot read {path}: {str(exc).strip() or type(exc).__name__}") from None
 
 
 def _idx_file(root: Path, split: str, what: str, rank: int) -> np.ndarray:
@@ -158,11 +231,7 @@ def _idx_file(root: Path, split: str, what: str, rank: int) -> np.ndarray:
         for stem in stems:
             for path in (folder / stem, folder / (stem + ".gz")):
                 if path.is_file():
-                    try:
-                        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-                    except (OSError, EOFError, zlib.error) as exc:
-                        raise ConfigError(F, f"cannot read {path}: {exc}") from None
-                    return parse_idx(raw, path.name)
+                    return read_idx_file(path)
     raise ConfigError(F, f"{root} has no {stems[0]} (or {stems[1]}, optionally .gz); an idx: directory needs "
                          "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte")
 
@@ -287,7 +356,20 @@ def read_npz(path: Path) -> RawSet:
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise ConfigError(F, f"{path} holds a single array; expected an .npz archive with arrays x and y")
         with loaded as archive:
-            arrays = {k: archive[k] for k in archive.files}
+            # the sizes the zip declares, checked before anything is unpacked (an .npz can be a zip bomb)
+            declared = sum(info.file_size for info in archive.zip.infolist())
+            if declared > max_data_bytes():
+                raise ConfigError(F, f"{path} declares {_mb(declared)} of arrays, over the {_mb(max_data_bytes())} "
+                                     "limit (set LTH_MAX_DATA_MB to allow more)")
+            arrays = {}
+            for k in archive.files:
+                try:
+                    arrays[k] = archive[k]
+                except ValueError as exc:
+                    if "allow_pickle" not in str(exc):
+                        raise
+                    raise ConfigError(F, f"{path}: array {k!r} holds Python objects (a pickle), which are never "
+                                         "unpickled; save plain numeric arrays with numpy.savez") from None
     except ConfigError:
         raise
     except Exception:  # noqa: BLE001 - a corrupt or non-npz file: numpy's own advice (allow_pickle) would mislead
@@ -308,8 +390,7 @@ def read_npz(path: Path) -> RawSet:
             continue
         if xs.dtype.kind not in "biuf":
             raise ConfigError(F, f"npz array {key!r} must be numeric; got dtype {xs.dtype}")
-        if xs.dtype.kind == "f" and not np.all(np.isfinite(xs)):
-            raise ConfigError(F, f"npz array {key!r} holds NaN or infinite values")
+        check_float32(xs, None, f"npz array {key!r}")
         if np.ndim(ys) != 1 or len(ys) != len(xs):
             raise ConfigError(F, f"{'y' if key == 'x' else 'y_test'} must be 1-D with one label per row of {key} "
                                  f"({len(xs)}); got shape {np.shape(ys)}")

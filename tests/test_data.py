@@ -6,6 +6,8 @@ import os
 import pickle
 import random
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -129,7 +131,7 @@ def test_registry_listing_and_unknown_names():
     assert (mnist.kind, mnist.input_shape, mnist.num_classes) == ("image", (1, 28, 28), 10)
     assert mnist.sizes == {"train": 3500, "val": 500, "test": 1000} and mnist.description
     assert data.list_datasets() == infos
-    assert set(data.FILE_FORMATS) == {"csv:PATH", "idx:DIR", "cifar10:DIR", "npz:PATH"}
+    assert set(data.FILE_FORMATS) == {"csv:PATH", "idx:DIR", "cifar10:DIR", "npz:PATH", "upload:NAME"}
 
     with pytest.raises(ConfigError) as err:
         data.load_dataset("imagenet")
@@ -387,7 +389,7 @@ def test_npz_errors(tmp_path):
     with pytest.raises(ConfigError, match="one label per row"):
         data.load_dataset(f"npz:{path}")
     np.savez(path, x=np.array([{"a": 1}] * 10, dtype=object), y=np.zeros(10))
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match="holds Python objects"):
         data.load_dataset(f"npz:{path}")
     np.savez(path, x=np.zeros((10, 2)), y=np.zeros(10))
     with pytest.raises(ConfigError, match="at least 2 classes"):
@@ -400,3 +402,113 @@ def test_npz_errors(tmp_path):
         data.load_dataset(f"npz:{tmp_path / 'single.npy'}")
     with pytest.raises(ConfigError, match="no such file"):
         data.load_dataset(f"npz:{tmp_path / 'missing.npz'}")
+
+
+# ------------------------------------------------------------------ hostile and extreme files
+def test_an_idx_header_declaring_255_dimensions_is_a_one_line_error(tmp_path):
+    make_idx(tmp_path / "d")
+    bad = tmp_path / "d" / "t10k-images-idx3-ubyte"
+    bad.write_bytes(bytes([0, 0, 8, 255]) + struct.pack(">255i", *([1] * 255)) + b"\x07")
+    with pytest.raises(ConfigError) as err:
+        data.load_dataset(f"idx:{tmp_path / 'd'}")
+    assert err.value.field == "dataset"
+    assert err.value.message == ("t10k-images-idx3-ubyte: IDX header declares 255 dimensions; expected 1 to 4 "
+                                 "(images have 3, labels 1)")
+
+
+def test_a_gzipped_idx_bomb_is_refused_from_its_header_without_unpacking(tmp_path, monkeypatch):
+    import tracemalloc
+    monkeypatch.setenv("LTH_MAX_DATA_MB", "1")
+    make_idx(tmp_path / "d")
+    bomb = tmp_path / "d" / "train-images-idx3-ubyte.gz"
+    dims = (1024, 256, 256)                      # 64 MiB of pixels declared and present, 64 kB gzipped
+    with gzip.open(bomb, "wb", compresslevel=9) as fh:
+        fh.write(struct.pack(">BBBB3i", 0, 0, 8, 3, *dims))
+        chunk = bytes(2**20)
+        for _ in range(64):
+            fh.write(chunk)
+    assert bomb.stat().st_size < 2**20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError) as err:
+            data.load_dataset(f"idx:{tmp_path / 'd'}")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert err.value.message == ("train-images-idx3-ubyte.gz: IDX header declares shape (1024, 256, 256) = 64 MB "
+                                 "of data, over the 1 MB limit (set LTH_MAX_DATA_MB to allow more)")
+    assert peak < 4 * 2**20, f"{peak / 2**20:.1f} MiB allocated to refuse it"
+    # a small header over a huge stream: only the declared bytes (and one more) are ever read
+    with gzip.open(bomb, "wb") as fh:
+        fh.write(struct.pack(">BBBB3i", 0, 0, 8, 3, 60, 5, 4))
+        for _ in range(64):
+            fh.write(chunk)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match=r"header says shape \(60, 5, 4\) \(1200 bytes\) but the file holds "
+                                              r"more than 1200 bytes"):
+            data.load_dataset(f"idx:{tmp_path / 'd'}")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20
+
+
+def test_a_csv_of_1e308_values_is_one_error_without_numpy_warnings(tmp_path):
+    import warnings
+    path = tmp_path / "huge.csv"
+    path.write_text("a,b,label\n" + "".join(f"{i},1e308,{i % 2}\n" for i in range(40)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ConfigError) as err:
+            data.load_dataset(f"csv:{path}")
+    assert err.value.message == (f"{path} has NaN, infinite or too large numbers in column 'b' "
+                                 "(at most 3.4e+38 in absolute value)")
+    assert [str(w.message) for w in caught] == []
+    # and on the command line: exactly one line, nothing from numpy
+    proc = subprocess.run([sys.executable, "-m", "lth_core", "run", "--dataset", f"csv:{path}", "--arch", "mlp",
+                           "--quiet"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONWARNINGS": "default"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: dataset: {err.value.message}"]
+
+
+def test_npz_too_large_floats_and_pickled_objects_are_refused_without_unpickling(tmp_path):
+    import warnings
+    path = tmp_path / "huge.npz"
+    x = np.ones((30, 3))
+    x[4, 1] = 1e308
+    np.savez(path, x=x, y=np.arange(30) % 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ConfigError, match="npz array 'x' has NaN, infinite or too large numbers"):
+            data.load_dataset(f"npz:{path}")
+    assert not caught
+    marker = tmp_path / "pwned"
+    np.savez(tmp_path / "obj.npz", x=np.array([WritesAFile(str(marker))], dtype=object), y=np.array([0]))
+    with pytest.raises(ConfigError, match="array 'x' holds Python objects .* never unpickled"):
+        data.load_dataset(f"npz:{tmp_path / 'obj.npz'}")
+    assert not marker.exists()
+
+
+class WritesAFile:
+    """Unpickling this would create a file: proof that a loader ran code."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_tabular_sets_carry_feature_names(tmp_path):
+    from sklearn.datasets import load_wine
+    assert data.load_dataset("wine").feature_names == tuple(load_wine().feature_names)
+    assert data.load_dataset("moons").feature_names == ("x1", "x2")
+    assert data.load_dataset("digits").feature_names is None
+    path = tmp_path / "flowers.csv"
+    make_csv(path)
+    raw = data_files.read_csv(path, "species")
+    assert raw.feature_names == ("length", "width", "colour=green", "colour=red")
+    assert raw.details == ("text column 'colour': one-hot encoded into 2 columns (green, red)",)
+    assert data.load_dataset(f"csv:{path}", label_col="species").feature_names == raw.feature_names
