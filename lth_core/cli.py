@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="the run's name in the store (default: ARCH on DATASET)")
     add_store_flag(run)
     add_store_commands(sub)
-    for name, text in (("datasets", "list the built-in datasets (shape, classes, split sizes) and the file formats"),
+    for name, text in (("datasets", "list the built-in and uploaded datasets (shape, classes, split sizes) and the file formats"),
                        ("archs", "list the architectures and their prunable weights")):
         sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
     text = "measure training speed against a plain DataLoader loop and time the README's reference run"
@@ -239,6 +239,13 @@ def _datasets(args: argparse.Namespace) -> int:
         shape = "×".join(str(s) for s in d.input_shape)
         print(f"{d.name:<15} {d.kind:<9} {shape:<11} {d.num_classes:>7} {d.sizes['train']:>6} {d.sizes['val']:>5} "
               f"{d.sizes['test']:>5}  {d.description}")
+    from .uploads import datasets_dir, list_uploads
+    uploaded = list_uploads()
+    print(f"\nuploaded (in {datasets_dir()}; name them as shown):" if uploaded else "\nuploaded: none yet")
+    for u in uploaded:
+        shape = "×".join(str(s) for s in u.input_shape)
+        print(f"  {u.name:<36} {u.kind:<9} {shape:<11} {u.num_classes:>3} classes  "
+              f"{u.sizes['train']}/{u.sizes['val']}/{u.sizes['test']}  {u.description}")
     print("\nyour own files:")
     for prefix, text in FILE_FORMATS.items():
         print(f"  {prefix:<14} {text}")
