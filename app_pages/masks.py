@@ -4,11 +4,19 @@ import math
 
 import streamlit as st
 
+from lth_core.data import load_dataset
 from ui import mask_plots
 from ui.example import example_notice
 from ui.plots import LABELS
 from ui.summary import pct
 from ui.widgets import chart, dataset_shape, run_context, run_picker, store, url_choice
+
+
+@st.cache_data(show_spinner=False)
+def feature_names(dataset: str, label_col: str | None) -> tuple[str, ...] | None:
+    """A tabular set's column names (CSV header, col=value for one-hot text columns), for the first layer's plots."""
+    return load_dataset(dataset, label_col=label_col).feature_names
+
 
 st.title("Masks")
 run_id = run_picker()
@@ -45,6 +53,7 @@ chart(mask_plots.layer_bars(store().layers(run_id)[lambda d: d.trial == trial], 
 
 first, first_mask = next(iter(masks.items()))
 kind, shape = dataset_shape(info.config.dataset, info.config.label_col)
+names = feature_names(info.config.dataset, info.config.label_col) if kind == "tabular" else None
 st.header(f"What the first layer ({first}) still sees")
 if first_mask.ndim == 2 and first_mask.shape[1] == math.prod(shape):
     # the notes differ: pixels, positions along a sequence, or tabular features (whose order means nothing)
@@ -52,9 +61,9 @@ if first_mask.ndim == 2 and first_mask.shape[1] == math.prod(shape):
     survival_note, fields_note = notes.get(kind, ("survival_features", "fields_features"))
     left, right = st.columns(2)
     with left:
-        chart(mask_plots.survival_map(first_mask, shape, first), survival_note)
+        chart(mask_plots.survival_map(first_mask, shape, first, names), survival_note)
     with right:
-        chart(mask_plots.receptive_fields(first_mask, shape), fields_note)
+        chart(mask_plots.receptive_fields(first_mask, shape, feature_names=names), fields_note)
 else:
     st.info(f"The first layer of {info.config.arch} is convolutional: each of its weights is shared by every "
             "position of the input, so there is no per-pixel map. Its kernels are in the heatmap above.")

@@ -7,6 +7,7 @@ from ui import notes
 from ui.example import example_panel, first_visit
 from ui.form import check, experiment_form
 from ui.summary import pct
+from ui.upload import upload_panel
 from ui.widgets import PAGES, run_links, store
 
 st.title("New experiment")
@@ -17,6 +18,7 @@ with st.expander("New to lottery tickets? Read this first (1 minute)", expanded=
     st.markdown(notes.INTRO)
 example_panel(runs)  # links to the shipped example run, or a button that loads it
 
+upload_panel()
 settings, name = experiment_form()
 checked = check(settings)
 

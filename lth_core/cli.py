@@ -232,7 +232,7 @@ def summary_table(rounds) -> str:
 
 @command("datasets")
 def _datasets(args: argparse.Namespace) -> int:
-    from .data import FILE_FORMATS, list_datasets
+    from .data import FILE_FORMATS, UPLOAD_FORMAT, list_datasets
 
     print(f"{'name':<15} {'kind':<9} {'shape':<11} {'classes':>7} {'train':>6} {'val':>5} {'test':>5}  description")
     for d in list_datasets():
@@ -247,7 +247,7 @@ def _datasets(args: argparse.Namespace) -> int:
         print(f"  {u.name:<36} {u.kind:<9} {shape:<11} {u.num_classes:>3} classes  "
               f"{u.sizes['train']}/{u.sizes['val']}/{u.sizes['test']}  {u.description}")
     print("\nyour own files:")
-    for prefix, text in FILE_FORMATS.items():
+    for prefix, text in [*FILE_FORMATS.items(), UPLOAD_FORMAT]:
         print(f"  {prefix:<14} {text}")
     return 0
 

@@ -45,9 +45,10 @@ FILE_FORMATS: dict[str, str] = {
                    "DIR/cifar-10-batches-py",
     "npz:PATH": ".npz with arrays x, y (optionally x_test, y_test); x (N,F) tabular, (N,H,W) or "
                 "(N,H,W,C)/(N,C,H,W) images",
-    "upload:NAME": "a file uploaded in the app (or with lth_core.uploads), kept in LTH_HOME/datasets/NAME "
-                   "(NAME = file name + first 12 hex digits of its SHA-256)",
 }
+# not a path: an upload kept under LTH_HOME/datasets (see lth_core.uploads)
+UPLOAD_FORMAT = ("upload:NAME", "a file uploaded in the app (or with lth_core.uploads), kept in LTH_HOME/datasets/NAME "
+                                "(NAME = file name + the first 12 hex digits of its SHA-256)")
 _READERS: dict[str, Callable[..., RawSet]] = {
     "csv": data_files.read_csv, "idx": data_files.read_idx,
     "cifar10": data_files.read_cifar10, "npz": data_files.read_npz,
@@ -287,7 +288,7 @@ def _finish(name: str, raw: RawSet, seed: int) -> DatasetSplits:
 
 
 def _choices() -> str:
-    return f"{', '.join(_REGISTRY)} or {', '.join(FILE_FORMATS)}"
+    return f"{', '.join(_REGISTRY)} or {', '.join([*FILE_FORMATS, UPLOAD_FORMAT[0]])}"
 
 
 def load_dataset(spec: str, *, seed: int = 0, label_col: str | None = None) -> DatasetSplits:

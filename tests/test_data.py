@@ -131,7 +131,7 @@ def test_registry_listing_and_unknown_names():
     assert (mnist.kind, mnist.input_shape, mnist.num_classes) == ("image", (1, 28, 28), 10)
     assert mnist.sizes == {"train": 3500, "val": 500, "test": 1000} and mnist.description
     assert data.list_datasets() == infos
-    assert set(data.FILE_FORMATS) == {"csv:PATH", "idx:DIR", "cifar10:DIR", "npz:PATH", "upload:NAME"}
+    assert set(data.FILE_FORMATS) == {"csv:PATH", "idx:DIR", "cifar10:DIR", "npz:PATH"}
 
     with pytest.raises(ConfigError) as err:
         data.load_dataset("imagenet")

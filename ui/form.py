@@ -20,6 +20,8 @@ from lth_core.data import list_datasets
 from lth_core.estimate import RunEstimate, estimate_run
 from lth_core.models import ARCHITECTURES
 
+from . import upload
+
 LABELS = {
     "dataset": "Dataset", "arch": "Architecture", "hidden": "Hidden layer sizes", "width": "Width multiplier",
     "schedule": "Schedule", "prune_rate": "Prune per round", "rounds": "Pruning rounds",
@@ -111,13 +113,15 @@ def _w(kind: str, label: str, key: str, default: Any, container: Any = st, **kwa
 
 def experiment_form() -> tuple[dict[str, Any], str]:
     """Draw the form; return the ExperimentConfig settings it describes and the run's name."""
-    info = datasets()
+    info = {**datasets(), **upload.uploaded_datasets()}
     what, how, repeat = st.columns(3, gap="large")
     s: dict[str, Any] = {}
     with what:
         st.subheader("What to train")
-        s["dataset"] = _w("selectbox", LABELS["dataset"], "dataset", "mnist-5k", options=list(info))
+        s["dataset"] = _w("selectbox", LABELS["dataset"], "dataset", "mnist-5k", options=list(info),
+                          format_func=upload.dataset_label)
         d = info[s["dataset"]]
+        s.update(upload.form_settings(d))   # an uploaded CSV's label column
         st.caption(f"{d.description} · {d.kind} data, {d.num_classes} classes")
         s["arch"] = _w("selectbox", LABELS["arch"], "arch", "lenet-300-100", options=list(ARCHITECTURES),
                        format_func=lambda a: f"{a} — {ARCHITECTURES[a].description}")

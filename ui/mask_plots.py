@@ -6,6 +6,7 @@ mask becomes at most MAX_CELLS × MAX_CELLS cells, each showing the fraction of 
 """
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -82,8 +83,10 @@ def input_survival(mask: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray
     return per_input.reshape(input_shape).sum(axis=0)
 
 
-def survival_map(mask: np.ndarray, input_shape: tuple[int, ...], layer: str = "fc1") -> go.Figure:
-    """Connections each input keeps: an image for image data, a profile for sequences and tables."""
+def survival_map(mask: np.ndarray, input_shape: tuple[int, ...], layer: str = "fc1",
+                 feature_names: tuple[str, ...] | None = None) -> go.Figure:
+    """Connections each input keeps: an image for image data, a profile for sequences and tables
+    (a table's bars named by its columns when `feature_names` gives one name per input)."""
     kept = input_survival(mask, input_shape)
     units = mask.shape[0]
     if kept.ndim == 2:
@@ -94,15 +97,28 @@ def survival_map(mask: np.ndarray, input_shape: tuple[int, ...], layer: str = "f
         fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
         fig.update_xaxes(constrain="domain")
         return fig
-    fig = go.Figure(go.Bar(x=np.arange(len(kept)), y=kept, marker_color=COLORS["ticket"],
-                           hovertemplate="input %{x}: %{y} of " + f"{units} units<extra></extra>"))
-    where = "position in the sequence" if len(input_shape) == 2 else "input feature"
+    names = _names(feature_names, len(kept)) if len(input_shape) == 1 else None
+    x = list(names) if names else np.arange(len(kept))
+    fig = go.Figure(go.Bar(x=x, y=kept, marker_color=COLORS["ticket"],
+                           hovertemplate=("%{x}" if names else "input %{x}") + ": %{y} of " + f"{units} units<extra></extra>"))
+    where = "position in the sequence" if len(input_shape) == 2 else ("input column" if names else "input feature")
     _style(fig, f"Connections each input keeps into {layer} (of {units})", where, "units still connected")
     fig.update_yaxes(range=[0, units])
+    if names:
+        fig.update_xaxes(type="category", tickangle=-45 if len(names) > 8 else 0)
     return fig
 
 
-def receptive_fields(mask: np.ndarray, input_shape: tuple[int, ...], units: int = 16) -> go.Figure:
+def _names(feature_names: tuple[str, ...] | None, count: int) -> tuple[str, ...] | None:
+    """Column names to label a table's inputs with, if there is exactly one per input. Plotly reads
+    a few HTML tags (<a href>, <b>, <br>) in labels: names from a user's file are escaped."""
+    if feature_names is None or len(feature_names) != count:
+        return None
+    return tuple(html.escape(str(n), quote=False) for n in feature_names)
+
+
+def receptive_fields(mask: np.ndarray, input_shape: tuple[int, ...], units: int = 16,
+                     feature_names: tuple[str, ...] | None = None) -> go.Figure:
     """The kept inputs of a few units. Images: a mosaic of the `units` units that keep the most
     connections, each drawn as an image. Sequences and tables: every unit as a row, sorted by the
     centre of its kept inputs, so local (neighbouring-input) patterns line up along the diagonal."""
@@ -129,11 +145,17 @@ def receptive_fields(mask: np.ndarray, input_shape: tuple[int, ...], units: int 
     counts = m.sum(axis=1)
     centre = np.where(counts > 0, (m * positions).sum(axis=1) / np.maximum(counts, 1), np.inf)
     order = np.argsort(centre, kind="stable")
-    fig = go.Figure(go.Heatmap(z=m[order].astype(np.float32), zmin=0, zmax=1, colorscale=KEPT_SCALE, showscale=False,
+    names = _names(feature_names, m.shape[1]) if len(input_shape) == 1 else None
+    fig = go.Figure(go.Heatmap(z=m[order].astype(np.float32), x=list(names) if names else None, zmin=0, zmax=1,
+                               colorscale=KEPT_SCALE, showscale=False,
                                customdata=np.broadcast_to(order[:, None], m.shape),
-                               hovertemplate="unit %{customdata}, input %{x}: %{z:.0f} (1 = kept)<extra></extra>"))
-    _style(fig, "Every unit's kept inputs (dark = kept)", "input position", "units, sorted by centre")
+                               hovertemplate="unit %{customdata}, " + ("%{x}" if names else "input %{x}")
+                                             + ": %{z:.0f} (1 = kept)<extra></extra>"))
+    _style(fig, "Every unit's kept inputs (dark = kept)", "input column" if names else "input position",
+           "units, sorted by centre")
     fig.update_yaxes(autorange="reversed", showticklabels=False)
+    if names:
+        fig.update_xaxes(type="category", tickangle=-45 if len(names) > 8 else 0)
     return fig
 
 

@@ -1,0 +1,102 @@
+"""New experiment's upload panel through Streamlit's AppTest: a real file is read, checked, kept,
+chosen in the form, and a bad file is answered with one escaped line."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from lth_core import uploads
+
+TIMEOUT = 90
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def new_experiment() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+
+
+def table_csv(rows: int = 300) -> bytes:
+    rng = np.random.default_rng(0)
+    kind = np.repeat(["cat", "dog", "fox"], rows // 3)
+    return pd.DataFrame({"weight kg": rng.normal(5, 1, rows) + (kind == "dog") * 4,
+                         "coat": rng.choice(["short", "long"], rows), "kind": kind}).to_csv(index=False).encode()
+
+
+def test_a_csv_upload_is_checked_kept_and_chosen_with_its_label_column(lth_home):
+    at = new_experiment()
+    assert not at.exception
+    at.file_uploader(key="upload:files").upload("pets.csv", table_csv(), "text/csv")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    label = at.selectbox[0]
+    assert label.label == "Label column (what to predict)" and label.options == ["weight kg", "coat", "kind"]
+    assert label.value == "kind"                                 # no 'label' column: the last one
+    spec = uploads.list_uploads()[0].name
+    assert spec.startswith("upload:pets-")
+    assert any("is usable and kept as" in s.value for s in at.success)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Examples"] == "300" and metrics["Input features"] == "3" and metrics["Classes"] == "3"
+    assert metrics["Test examples"] == "60"
+    assert any("one example moves the test accuracy by 1\\.67 points" in w.value for w in at.warning)
+    assert any("one\\-hot encoded into 2 columns" in m.value for m in at.markdown)
+    assert at.selectbox(key="form:dataset").value == spec       # chosen in the form
+    assert not at.error, [e.value for e in at.error]
+    assert not at.button(key="run_button").disabled
+    # another label column: checked again; the run will carry it in its config
+    label.set_value("coat").run()
+    assert not at.exception and not at.error
+    assert {m.label: m.value for m in at.metric}["Classes"] == "2"
+    assert uploads.list_uploads()[0].label_col == "coat" and len(uploads.list_uploads()) == 1
+
+
+def test_a_bad_upload_is_one_escaped_line_and_nothing_is_kept(lth_home):
+    at = new_experiment()
+    blob = b"a,*b*,label\n" + b"".join(b"%d,1e308,%d\n" % (i, i % 2) for i in range(40))
+    at.file_uploader(key="upload:files").upload("[evil](x).csv", blob, "text/csv")
+    at.run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert errors == ["**\\[evil\\]\\(x\\)\\.csv** cannot be used: \\[evil\\]\\(x\\)\\.csv has NaN, infinite or too "
+                      "large numbers in column '\\*b\\*' \\(at most 3\\.4e\\+38 in absolute value\\)"]
+    assert uploads.list_uploads() == []
+    assert at.selectbox(key="form:dataset").value == "mnist-5k"
+
+
+def test_masks_labels_a_tabular_first_layer_by_its_column_names(lth_home):
+    import json
+    import time
+
+    from lth_core import ExperimentConfig, jobs
+    from lth_core.store import RunStore
+
+    report = uploads.check_upload({"pets.csv": table_csv()}, label_col="kind")
+    run_id = jobs.submit(ExperimentConfig(dataset=report.spec, label_col="kind", arch="mlp", hidden=(8,), rounds=1,
+                                          iterations=30, batch_size=16))
+    store = RunStore()
+    deadline = time.time() + 120
+    while store.get_run(run_id).status in ("queued", "running"):
+        assert time.time() < deadline, "the run on the upload did not finish"
+        time.sleep(0.3)
+    assert store.get_run(run_id).status == "finished", store.get_run(run_id).error
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["run"] = run_id
+    at.switch_page("app_pages/masks.py")
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    figures = {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    bars = figures["Connections each input keeps into fc1 (of 8)"]
+    assert bars["data"][0]["x"] == ["weight kg", "coat=long", "coat=short"]
+    assert bars["layout"]["xaxis"]["title"]["text"] == "input column"
+    fields = figures["Every unit's kept inputs (dark = kept)"]
+    assert fields["data"][0]["x"] == ["weight kg", "coat=long", "coat=short"]
+
+
+def test_column_names_in_mask_plots_are_escaped_and_only_used_when_they_fit():
+    from ui import mask_plots
+    mask = np.array([[1, 0, 1], [1, 1, 0]], bool)
+    fig = mask_plots.survival_map(mask, (3,), "fc1", ("a", "<a href='x'>b</a>", "c=1"))
+    assert list(fig.data[0].x) == ["a", "&lt;a href='x'&gt;b&lt;/a&gt;", "c=1"]
+    assert list(fig.data[0].y) == [2, 1, 1]
+    assert list(mask_plots.survival_map(mask, (3,), "fc1", ("a", "b")).data[0].x) == [0, 1, 2]   # 2 names, 3 inputs
+    assert mask_plots.receptive_fields(mask, (3,), feature_names=None).data[0].x is None
