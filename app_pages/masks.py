@@ -37,6 +37,10 @@ context = f"{run_context(info)} · round {rnd}, {LABELS[variant]}, trial {trial}
 st.markdown(f"**Round {rnd}, {LABELS[variant]}, trial {trial}: {pct(kept / total)} of the weights remain** "
             f"({kept:,} of {total:,}).")
 
+kind, shape = dataset_shape(info.config.dataset, info.config.label_col)
+names = feature_names(info.config.dataset, info.config.label_col) if kind == "tabular" else None
+first = next(iter(masks))  # the first layer: its inputs are the data's features
+
 st.header("Each layer's mask")
 for tab, (layer, mask) in zip(st.tabs(list(masks)), masks.items()):
     with tab:
@@ -47,13 +51,12 @@ for tab, (layer, mask) in zip(st.tabs(list(masks)), masks.items()):
                 "Every cell is one weight.")
         if mask.ndim == 4:
             note += " A conv layer's kernels are laid out along each row (input channel × kernel position)."
-        chart(mask_plots.mask_heatmap(mask, layer), "heatmap", context=context, downsample=note)
+        chart(mask_plots.mask_heatmap(mask, layer, feature_names=names if layer == first else None), "heatmap",
+              context=context, downsample=note)
 chart(mask_plots.layer_bars(store().layers(run_id)[lambda d: d.trial == trial], rnd, variant), "layer_bars",
       context=context)
 
-first, first_mask = next(iter(masks.items()))
-kind, shape = dataset_shape(info.config.dataset, info.config.label_col)
-names = feature_names(info.config.dataset, info.config.label_col) if kind == "tabular" else None
+first_mask = masks[first]
 st.header(f"What the first layer ({first}) still sees")
 if first_mask.ndim == 2 and first_mask.shape[1] == math.prod(shape):
     # the notes differ: pixels, positions along a sequence, or tabular features (whose order means nothing)

@@ -88,6 +88,11 @@ def test_masks_labels_a_tabular_first_layer_by_its_column_names(lth_home):
     bars = figures["Connections each input keeps into fc1 (of 8)"]
     assert bars["data"][0]["x"] == ["weight kg", "coat=long", "coat=short"]
     assert bars["layout"]["xaxis"]["title"]["text"] == "input column"
+    heatmap = next(f for title, f in figures.items() if title.startswith("fc1: 8×3 weights"))
+    assert heatmap["data"][0]["x"] == ["weight kg", "coat=long", "coat=short"]
+    assert heatmap["layout"]["xaxis"]["title"]["text"] == "input column"
+    output = next(f for title, f in figures.items() if title.startswith("output: 3×8 weights"))
+    assert output["layout"]["xaxis"]["title"]["text"] == "input (column of the weight matrix)"
     fields = figures["Every unit's kept inputs (dark = kept)"]
     assert fields["data"][0]["x"] == ["weight kg", "coat=long", "coat=short"]
 

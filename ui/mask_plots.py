@@ -41,20 +41,25 @@ def block_average(mask: np.ndarray, max_cells: int = MAX_CELLS) -> tuple[np.ndar
     return sums / counts.reshape(ny, fy, nx, fx).sum(axis=(1, 3)), (fy, fx)
 
 
-def mask_heatmap(mask: np.ndarray, layer: str, max_cells: int = MAX_CELLS) -> go.Figure:
-    """A layer's mask: rows = units (outputs), columns = inputs; colour = fraction of weights kept."""
+def mask_heatmap(mask: np.ndarray, layer: str, max_cells: int = MAX_CELLS,
+                 feature_names: tuple[str, ...] | None = None) -> go.Figure:
+    """A layer's mask: rows = units (outputs), columns = inputs; colour = fraction of weights kept.
+    A table's first layer can name its columns by `feature_names` (when they fit, one per column)."""
     grid, (fy, fx) = block_average(mask, max_cells)
     rows, cols = as_matrix(mask).shape
-    ys, xs = np.arange(grid.shape[0]) * fy, np.arange(grid.shape[1]) * fx
+    names = _names(feature_names, cols) if mask.ndim == 2 and fx == 1 else None
+    ys, xs = np.arange(grid.shape[0]) * fy, (list(names) if names else np.arange(grid.shape[1]) * fx)
     fig = go.Figure(go.Heatmap(
         z=grid, x=xs, y=ys, zmin=0, zmax=1, colorscale=KEPT_SCALE,
         colorbar=dict(title="kept", tickformat=".0%", len=0.8),
-        hovertemplate="inputs from %{x}, units from %{y}: %{z:.0%} kept<extra></extra>"))
+        hovertemplate=("%{x}" if names else "inputs from %{x}") + ", units from %{y}: %{z:.0%} kept<extra></extra>"))
     block = "" if fy == fx == 1 else f" · each cell averages {fy}×{fx} weights"
     kept = float(mask.mean())
     _style(fig, f"{layer}: {rows}×{cols} weights, {percent_text(100 * kept)} kept{block}",
-           "input (column of the weight matrix)", "unit (row)")
+           "input column" if names else "input (column of the weight matrix)", "unit (row)")
     fig.update_yaxes(autorange="reversed")
+    if names:
+        fig.update_xaxes(type="category", tickangle=-45 if len(names) > 8 else 0)
     fig.update_layout(legend=None, hovermode="closest")
     return fig
 
