@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="the run's name in the store (default: ARCH on DATASET)")
     add_store_flag(run)
     add_store_commands(sub)
-    for name, text in (("datasets", "list the built-in and uploaded datasets (shape, classes, split sizes) and the file formats"),
+    for name, text in (("datasets", "list the built-in datasets (shape, classes, split sizes), the uploaded ones and the file formats"),
                        ("archs", "list the architectures and their prunable weights")):
         sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
     text = "measure training speed against a plain DataLoader loop and time the README's reference run"
