@@ -84,6 +84,9 @@ def encode_labels(y, y_test=None, *, field: str = F, what: str = "labels"):
     if any(a.dtype.kind == "f" for a in arrays):
         if any(a.dtype.kind == "f" and (not np.all(np.isfinite(a)) or np.any(a != np.round(a))) for a in arrays):
             raise ConfigError(field, f"{what} must be class names or integer class ids; found non-integer numbers")
+        if any(a.dtype.kind == "f" and a.size and np.abs(a).max() > 2**53 for a in arrays):  # before a cast that overflows
+            raise ConfigError(field, f"{what} must be class names or integer class ids of at most 2**53 in absolute "
+                                     f"value; found {max(np.abs(a).max() for a in arrays if a.dtype.kind == 'f'):.3g}")
         arrays = [a.astype(np.int64) if a.dtype.kind == "f" else a for a in arrays]
     if any(a.dtype.kind not in "biu" for a in arrays):
         arrays = [a.astype(str) for a in arrays]

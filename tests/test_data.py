@@ -465,6 +465,14 @@ def test_a_csv_of_1e308_values_is_one_error_without_numpy_warnings(tmp_path):
     assert err.value.message == (f"{path} has NaN, infinite or too large numbers in column 'b' "
                                  "(at most 3.4e+38 in absolute value)")
     assert [str(w.message) for w in caught] == []
+    labels = tmp_path / "huge-labels.csv"                          # 1e300 as a class id: no cast that overflows
+    labels.write_text("a,label\n" + "".join(f"{i},{1e300 if i % 2 else 1e299}\n" for i in range(40)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ConfigError) as label_err:
+            data.load_dataset(f"csv:{labels}")
+    assert label_err.value.field == "label_col" and "at most 2**53 in absolute value; found 1e+300" in label_err.value.message
+    assert [str(w.message) for w in caught] == []
     # and on the command line: exactly one line, nothing from numpy
     proc = subprocess.run([sys.executable, "-m", "lth_core", "run", "--dataset", f"csv:{path}", "--arch", "mlp",
                            "--quiet"], capture_output=True, text=True, timeout=120,
