@@ -85,7 +85,7 @@ def live_view() -> None:
     curves = store().curves(run_id, round=rnd)
     if rnd:
         curves = pd.concat([store().curves(run_id, round=0), curves])
-    variant_legend(["ticket", *run.variants[1:], "dense"])
+    variant_legend(["dense"] if rnd == 0 else ["ticket", *run.variants[1:], "dense"])  # round 0: the dense net alone
     if curves.empty:
         if run.active:
             st.info("The first evaluation of this round appears here in a moment.")
