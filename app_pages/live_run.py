@@ -109,29 +109,25 @@ def live_view() -> None:
 
 
 def time_line(run, started: bool) -> None:
-    """Elapsed time beside the estimate saved at submit, and the time left (runs started from the app)."""
+    """Elapsed time beside the estimate saved when the run was submitted (or resumed) from the app, and
+    the time left. A run submitted otherwise has no saved estimate, and its age could include a stop
+    and a resume: nothing is shown then."""
     clock = saved_clock(store(), run.id)
-    now = time.time()
-    submitted = clock.submitted if clock else _epoch(run.created_at)
-    if submitted is None:
+    if clock is None:
         return
-    estimated = f"estimated about {format_seconds(clock.seconds)}" if clock else ""
+    now, estimated = time.time(), f"estimated about {format_seconds(clock.seconds)}"
     if run.status == "queued":
-        if clock:
-            st.caption(f"Once it starts, it should take about {format_seconds(clock.seconds)}.")
+        st.caption(f"Once it starts, it should take about {format_seconds(clock.seconds)}.")
     elif run.active:
-        parts = [f"Elapsed {format_elapsed(now - submitted)}"]
-        if clock:
-            since = None
-            if started:
-                first = _epoch(run.started_at) if clock.from_round == 0 else None
-                since = first if first and first >= submitted - 1 else submitted + clock.estimate.startup_seconds
-            in_round = (run.iteration or 0) / run.iterations if started and run.iterations else 0.0
-            left = clock.seconds_left(now, run.rounds_done, in_round, since)
-            parts += [estimated, f"about {format_seconds(left)} left"]
-        st.caption(" · ".join(parts))
-    elif (ended := _epoch(run.finished_at)) is not None and ended >= submitted:
-        st.caption(f"Took {format_elapsed(ended - submitted)}" + (f" ({estimated})" if clock else "") + ".")
+        since = None  # when the run got past its start-up
+        if started:
+            first = _epoch(run.started_at) if clock.from_round == 0 else None
+            since = first if first and first >= clock.submitted - 1 else clock.submitted + clock.estimate.startup_seconds
+        in_round = (run.iteration or 0) / run.iterations if started and run.iterations else 0.0
+        left = clock.seconds_left(now, run.rounds_done, in_round, since)
+        st.caption(f"Elapsed {format_elapsed(now - clock.submitted)} · {estimated} · about {format_seconds(left)} left")
+    elif (ended := _epoch(run.finished_at)) is not None and ended >= clock.submitted:
+        st.caption(f"Took {format_elapsed(ended - clock.submitted)} ({estimated}).")
 
 
 def _epoch(iso: str | None) -> float | None:

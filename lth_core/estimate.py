@@ -3,8 +3,8 @@
 The time models what a run started from the app really goes through, each part measured here:
 
 - start-up: the worker's scheduler process and then the run's own process each start Python and import
-  the engine (PyTorch, scikit-learn ...), and the run process loads its dataset. Timed once per dataset
-  in a child process that does the same imports and load (`startup_probe`), then remembered.
+  the engine (PyTorch, scikit-learn ...), timed once in a child process that does the same imports
+  (`process_start_seconds`); then the run process loads its dataset, timed here.
 - every round: its training steps, timed by running the engine's own training loop (`training.train`) on
   the round's stacked models, with the thread count the run will use (conv nets keep 2 threads whatever
   the load); its evaluations (validation and test, in full, at every evaluation point); and the
@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from .config import ExperimentConfig
+from .data import load_dataset
 from .cpu import CpuWatch, adaptive_threads, choose_threads, fixed_threads
 from .errors import Cancelled
 from .store import RunStore
@@ -155,32 +156,37 @@ def format_elapsed(seconds: float) -> str:
 # ---- start-up ---------------------------------------------------------------------------------------
 
 _PROBE = """
-import json, sys, time
+import time
 started = time.perf_counter()
 import lth_core.cli, lth_core.worker, lth_core.lottery  # what `python -m lth_core worker --run` imports
-imported = time.perf_counter()
-from lth_core.data import load_dataset
-load_dataset(sys.argv[1], seed=int(sys.argv[2]), label_col=sys.argv[3] or None)
-print(json.dumps({"imports": imported - started, "load": time.perf_counter() - imported}))
+import sklearn.model_selection                          # what its first dataset load imports
+print(time.perf_counter() - started)
 """
 
 
-@functools.lru_cache(maxsize=32)
-def startup_probe(dataset: str, seed: int = 0, label_col: str | None = None) -> tuple[float, float]:
-    """(seconds to start Python and import the engine, seconds to load `dataset`), measured in a fresh
-    child process as the worker's run process does them. Remembered per dataset for this process."""
+@functools.lru_cache(maxsize=1)
+def process_start_seconds() -> float:
+    """Seconds for a new Python process to start and import what a run process imports, measured once
+    per process in a child (the parent's imports are done, so they cannot be timed here)."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join([root, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
     started = time.perf_counter()
     try:
-        out = subprocess.run([sys.executable, "-c", _PROBE, dataset, str(seed), label_col or ""], env=env,
-                             capture_output=True, text=True, timeout=120, check=True).stdout
-        parts = json.loads(out.strip().splitlines()[-1])
-    except (subprocess.SubprocessError, OSError, ValueError, IndexError):
-        return 3.0, 1.0  # the probe failed (the load's own error reaches the user through make_plan)
-    wall = time.perf_counter() - started
-    return max(0.0, wall - parts["load"]), parts["load"]
+        subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, timeout=120, check=True)
+    except (subprocess.SubprocessError, OSError):
+        return 3.0  # about what it takes on a 2-core laptop
+    return time.perf_counter() - started
+
+
+def startup_probe(dataset: str, seed: int = 0, label_col: str | None = None) -> tuple[float, float]:
+    """(seconds to start a run process with its imports, seconds to load and split `dataset`). The load
+    is timed here: a file is read again; a built-in set's parsed arrays come from the disk cache there,
+    a small part of its load."""
+    imports = process_start_seconds()
+    started = time.perf_counter()
+    load_dataset(dataset, seed=seed, label_col=label_col)
+    return imports, time.perf_counter() - started
 
 
 # ---- rounds ---------------------------------------------------------------------------------------
