@@ -10,7 +10,6 @@ import tomllib
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from lth_core import ExperimentConfig, run_experiment
