@@ -3,8 +3,8 @@
 The time models what a run started from the app really goes through, each part measured here:
 
 - start-up: the worker's scheduler process and then the run's own process each start Python and import
-  the engine (PyTorch, scikit-learn ...), timed once in a child process that does the same imports
-  (`process_start_seconds`); then the run process loads its dataset, timed here.
+  the engine (PyTorch, scikit-learn ...), timed in a child process that does the same imports
+  (`process_start_seconds`, redone every few minutes); then the run process loads its dataset, timed here.
 - every round: its training steps, timed by running the engine's own training loop (`training.train`) on
   the round's stacked models, with the thread count the run will use (conv nets keep 2 threads whatever
   the load); its evaluations (validation and test, in full, at every evaluation point); and the
@@ -15,7 +15,6 @@ round, and the run meets the same machine. Nothing here can foresee load that st
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
@@ -164,19 +163,26 @@ print(time.perf_counter() - started)
 """
 
 
-@functools.lru_cache(maxsize=1)
+PROBE_KEEP_S = 300.0  # a probe is redone after this long: the machine's load changes
+_probed: list[tuple[float, float]] = []  # (time.monotonic() of the probe, its seconds)
+
+
 def process_start_seconds() -> float:
-    """Seconds for a new Python process to start and import what a run process imports, measured once
-    per process in a child (the parent's imports are done, so they cannot be timed here)."""
+    """Seconds for a new Python process to start and import what a run process imports, measured in a
+    child (the parent's imports are done, so they cannot be timed here) and remembered for a few minutes."""
+    if _probed and time.monotonic() - _probed[0][0] < PROBE_KEEP_S:
+        return _probed[0][1]
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join([root, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
     started = time.perf_counter()
     try:
         subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, timeout=120, check=True)
+        seconds = time.perf_counter() - started
     except (subprocess.SubprocessError, OSError):
-        return 3.0  # about what it takes on a 2-core laptop
-    return time.perf_counter() - started
+        seconds = 3.0  # about what it takes on a 2-core laptop
+    _probed[:] = [(time.monotonic(), seconds)]
+    return seconds
 
 
 def startup_probe(dataset: str, seed: int = 0, label_col: str | None = None) -> tuple[float, float]:
