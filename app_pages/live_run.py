@@ -1,10 +1,14 @@
 """Live run: progress of the round in flight, its learning curves, the accuracy plot growing round by
 round, and Cancel / Resume. Everything is read from the store about once a second, so a reload, a
 second tab or another browser shows the same state."""
+import time
+from datetime import datetime
+
 import pandas as pd
 import streamlit as st
 
 from lth_core import jobs
+from lth_core.estimate import format_elapsed, format_seconds, save_clock, saved_clock
 from lth_core.store import ACTIVE, RESUMABLE
 from ui import plots
 from ui.example import example_notice
@@ -25,43 +29,63 @@ def live_view() -> None:
     run = store().get_run(run_id)
     if (run.status in ACTIVE) != (REFRESH_S is not None):
         st.rerun(scope="app")  # the run started or ended: redraw the page, refreshing only while it trains
-    total = (run.rounds_total or 0) + 1
-    rnd = run.round if run.round is not None else 0
+    # rounds_total is None until the worker has planned the run (a target size decides the count then);
+    # round is None until the run's process got past its start-up (Python, PyTorch, the dataset)
+    total = run.rounds_total + 1 if run.rounds_total is not None else None
+    started = run.round is not None
+    rnd = run.round if started else 0
     st.subheader(f"{run.name}")
-    state = {"queued": "waiting for a free worker (runs train one after another)", "running": "training",
+    state = {"queued": "waiting for a free worker (runs train one after another)",
+             "running": "training" if started else "starting (loading PyTorch and the dataset)",
              "finished": "finished", "failed": "failed", "cancelled": "cancelled", "interrupted": "interrupted"}
     described = state.get(run.status, run.status)
     st.markdown(f"**Status: {run.status}**{'' if described == run.status else f' — {described}'} · run `{run.id}` · "
                 f"{run.config.dataset}, {run.config.arch} · on {run.device or 'cpu'}")
+    rounds_of = f"{run.rounds_done} of {total}" if total else f"{run.rounds_done}"
     if run.status == "failed":
         st.error(f"The run failed: {run.error or 'no reason was recorded'}", icon=":material/error:")
     elif run.status in ("cancelled", "interrupted"):
         st.warning(f"The run was {run.status}" + (f": {run.error}" if run.error else "") +
-                   f". Rounds already finished are kept ({run.rounds_done} of {total}).", icon=":material/stop_circle:")
-    if not run.active and run.rounds_done == 0 and run.round is None:
+                   f". Rounds already finished are kept ({rounds_of}).", icon=":material/stop_circle:")
+    if not run.active and run.rounds_done == 0 and not started:
         st.info("Nothing was trained. Change the settings on **New experiment** and run again.")
         controls(run, total)
         return
     done_iters = run.iteration or 0
-    fraction = (run.rounds_done + (done_iters / run.iterations if run.status in ACTIVE and run.iterations else 0)) / total
-    st.progress(min(1.0, fraction), text=f"{run.rounds_done} of {total} rounds done")
+    training = run.status == "running" and started
+    if not started:
+        st.progress(0.0, text="waiting for a free worker" if run.status == "queued" else "starting: loading PyTorch and the dataset")
+    else:
+        in_round = done_iters / run.iterations if training and run.iterations else 0
+        fraction = (run.rounds_done + in_round) / (total or 1)
+        now = f" · round {rnd}: iteration {done_iters} of {run.iterations}" if training and run.iterations else ""
+        st.progress(min(1.0, fraction), text=f"{rounds_of} rounds done{now}")
+    time_line(run, started)
     planned = run.planned_remaining
     rounds = store().rounds(run_id)
     cols = st.columns(4)
-    cols[0].metric("Round", f"{rnd} of {total - 1}", help="round 0 trains the dense network; rounds 1… are pruned")
-    cols[1].metric("Weights remaining", pct(planned[rnd]) if rnd < len(planned) else "—")
-    cols[2].metric("Iteration", f"{done_iters} of {run.iterations or '?'}", help="training steps of this round")
+    until = (f"until {pct(run.config.target_remaining)} of the weights is left" if run.config.target_remaining is not None
+             else "")
+    cols[0].metric("Round", f"{rnd} of {total - 1}" if started and total else "—",
+                   help="round 0 trains the dense network; rounds 1… are pruned" +
+                   ("" if total else f"; how many rounds it takes ({until}) is worked out when the run starts"))
+    cols[1].metric("Weights remaining", pct(planned[rnd]) if started and rnd < len(planned) else "—")
+    cols[2].metric("Iteration", f"{done_iters} of {run.iterations}" if started and run.iterations else "—",
+                   help="training steps of this round")
     ticket = rounds[rounds.variant == "ticket"]
     cols[3].metric("Ticket accuracy, last finished round", pct(ticket.groupby("round").test_accuracy.mean().iloc[-1])
                    if not ticket.empty else "—")
     names = ["dense network"] if rnd == 0 else [LABELS[v] for v in (run.variant or "").split("+") if v in LABELS]
-    if names and run.status in ACTIVE:
+    if names and training:
         st.caption(f"Training together now: {', '.join(names)}" + (f" ({run.config.trials} trials each)"
                                                                     if run.config.trials > 1 else "") + ".")
+    if not started:
+        controls(run, total)
+        return
     curves = store().curves(run_id, round=rnd)
     if rnd:
         curves = pd.concat([store().curves(run_id, round=0), curves])
-    variant_legend(["ticket", *run.variants[1:], "dense"])
+    variant_legend(["dense"] if rnd == 0 else ["ticket", *run.variants[1:], "dense"])  # round 0: the dense net alone
     if curves.empty:
         if run.active:
             st.info("The first evaluation of this round appears here in a moment.")
@@ -84,15 +108,46 @@ def live_view() -> None:
         run_links(run_id, ("results", "masks", "compare"))
 
 
-def controls(run, total: int) -> None:
+def time_line(run, started: bool) -> None:
+    """Elapsed time beside the estimate saved when the run was submitted (or resumed) from the app, and
+    the time left. A run submitted otherwise has no saved estimate, and its age could include a stop
+    and a resume: nothing is shown then."""
+    clock = saved_clock(store(), run.id)
+    if clock is None:
+        return
+    now, estimated = time.time(), f"estimated about {format_seconds(clock.seconds)}"
+    if run.status == "queued":
+        st.caption(f"Once it starts, it should take about {format_seconds(clock.seconds)}.")
+    elif run.active:
+        since = None  # when the run got past its start-up
+        if started:
+            first = _epoch(run.started_at) if clock.from_round == 0 else None
+            since = first if first and first >= clock.submitted - 1 else clock.submitted + clock.estimate.startup_seconds
+        in_round = (run.iteration or 0) / run.iterations if started and run.iterations else 0.0
+        left = clock.seconds_left(now, run.rounds_done, in_round, since)
+        st.caption(f"Elapsed {format_elapsed(now - clock.submitted)} · {estimated} · about {format_seconds(left)} left")
+    elif (ended := _epoch(run.finished_at)) is not None and ended >= clock.submitted:
+        st.caption(f"Took {format_elapsed(ended - clock.submitted)} ({estimated}).")
+
+
+def _epoch(iso: str | None) -> float | None:
+    try:
+        return datetime.fromisoformat(iso).timestamp() if iso else None
+    except ValueError:
+        return None
+
+
+def controls(run, total: int | None) -> None:
     """Cancel a run in flight; resume one that stopped early."""
     if run.status in ACTIVE:
         if st.button("Cancel the run", icon=":material/stop:", help="stops within a second; finished rounds are kept"):
             jobs.cancel(run.id)
             st.toast("Cancelling… finished rounds are kept.")
-    elif run.status in RESUMABLE and run.rounds_done < total:
+    elif run.status in RESUMABLE and (total is None or run.rounds_done < total):
         if st.button("Resume", icon=":material/play_arrow:", help="continue after the last finished round"):
             jobs.resume(run.id)
+            if (clock := saved_clock(store(), run.id)) is not None:  # time the rest from now
+                save_clock(store(), run.id, clock.estimate, from_round=run.rounds_done)
             st.rerun(scope="app")
 
 

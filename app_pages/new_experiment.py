@@ -2,10 +2,9 @@
 import pandas as pd
 import streamlit as st
 
-from lth_core import jobs
 from ui import notes
 from ui.example import example_panel, first_visit
-from ui.form import check, experiment_form
+from ui.form import check, confirmed, experiment_form, submit
 from ui.summary import pct
 from ui.upload import upload_panel
 from ui.widgets import PAGES, run_links, store
@@ -29,15 +28,15 @@ if checked.ok:
     cols[0].metric("Trainings", e.trainings, help="dense network once per trial, then every variant of every round")
     cols[1].metric("Pruning rounds", e.rounds)
     cols[2].metric("Smallest network", pct(e.final_remaining), help=f"of {e.weights:,} prunable weights")
-    cols[3].metric("Rough time", e.describe().rsplit("about ", 1)[-1])
-    st.caption(f"This run: {e.describe()}.")
+    cols[3].metric("Rough time", e.describe().rsplit("about ", 1)[-1], help="from pressing Run to the end")
+    st.caption(f"This run: {e.describe()} ({e.breakdown()}).")
     with st.expander("How is this estimated?"):
         st.markdown(notes.NOTES["estimate"])
 else:
     st.error(f"Cannot run this yet: {checked.problem}", icon=":material/block:")
 
-if st.button("Run", icon=":material/play_arrow:", type="primary", disabled=not checked.ok, key="run_button"):
-    run_id = jobs.submit(checked.config, name=name.strip() or None)
+if st.button("Run", icon=":material/play_arrow:", type="primary", disabled=not confirmed(checked), key="run_button"):
+    run_id = submit(checked, name)
     st.session_state["sel:run"] = run_id
     st.switch_page(PAGES["live"], query_params={"run": run_id})
 

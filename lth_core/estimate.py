@@ -1,21 +1,46 @@
-"""How much work a config is, and roughly how long it will take on this machine.
+"""How much work a config is, and how long it will take on this machine, from the click to the end.
 
-The time is measured, not guessed: a few real training steps of the round's stacked models
-are timed, then scaled to the whole run (evaluation included).
+The time models what a run started from the app really goes through, each part measured here:
+
+- start-up: the worker's scheduler process and then the run's own process each start Python and import
+  the engine (PyTorch, scikit-learn ...), timed in a child process that does the same imports
+  (`process_start_seconds`, redone every few minutes); then the run process loads its dataset, timed here.
+- every round: its training steps, timed by running the engine's own training loop (`training.train`) on
+  the round's stacked models, with the thread count the run will use (conv nets keep 2 threads whatever
+  the load); its evaluations (validation and test, in full, at every evaluation point); and the
+  round's writes to the run store.
+
+Steps are averaged, not the fastest one kept: on a busy machine a few slow steps make up much of a
+round, and the run meets the same machine. Nothing here can foresee load that starts later.
 """
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import torch
 
 from .config import ExperimentConfig
-from .lottery import _to_device_data, generator, make_plan
-from .cpu import CpuWatch, choose_threads
-from .training import evaluate, make_optimizer, torch_threads
+from .data import load_dataset
+from .cpu import CpuWatch, adaptive_threads, choose_threads, fixed_threads
+from .errors import Cancelled
+from .store import RunStore
+from .lottery import Plan, _to_device_data, batch_order, generator, make_plan
+from .training import DeviceData, eval_iterations, evaluate, torch_threads, train
 
-CALIBRATION_STEPS = 5
+WARMUP_STEPS = 2           # first steps allocate and pick kernels: not timed
+TIMED_STEPS = 12           # steps averaged per round shape ...
+TIMING_BUDGET_S = 1.5      # ... unless they take longer than this (at least 3 are timed)
+PROCESS_STARTS = 2         # the scheduler, then the run process (when no scheduler is running yet)
+SCHEDULER_POLL_S = 0.2     # worker.POLL_S: how often the scheduler looks for queued runs
+CLOCK_KEY = "estimate.{}"  # the store setting that keeps a run's RunClock
+ROUND_WRITE_S = 0.05       # a round's commit (results, masks, checkpoint) beside the measured bytes ...
+WRITE_BYTES_PER_S = 50e6   # ... at this rate (SQLite in WAL mode, measured ~100 MB/s on this machine)
 
 
 @dataclass(frozen=True)
@@ -25,12 +50,88 @@ class RunEstimate:
     iterations_per_round: int
     weights: int                 # prunable weights of one network
     final_remaining: float       # planned fraction of weights left after the last round
-    seconds: float               # rough wall time of the training
+    seconds: float               # wall time from pressing Run to the run's end: the sum of the parts below
+    startup_seconds: float = 0.0  # process starts, imports and the dataset load
+    train_seconds: float = 0.0    # training steps of all rounds
+    eval_seconds: float = 0.0     # evaluations (validation + test at every evaluation point) of all rounds
+    write_seconds: float = 0.0    # the store writes of all rounds
+    round_seconds: tuple[float, ...] = ()  # each round (0 … rounds): training + evaluation + its write
 
     def describe(self) -> str:
         return (f"{self.trainings} trainings of {self.iterations_per_round} iterations "
                 f"({self.rounds} pruning round{'' if self.rounds == 1 else 's'}, down to {100 * self.final_remaining:.1f} % of {self.weights:,} weights), "
                 f"about {format_seconds(self.seconds)}")
+
+    def breakdown(self) -> str:
+        """Where the time goes, e.g. 'start-up 6 s, training 20 s, evaluation 9 s'."""
+        parts = [("start-up", self.startup_seconds), ("training", self.train_seconds),
+                 ("evaluation", self.eval_seconds), ("saving", self.write_seconds)]
+        return ", ".join(f"{name} {format_seconds(s)}" for name, s in parts if s >= 0.5)
+
+
+
+@dataclass(frozen=True)
+class RunClock:
+    """A run's estimate as saved when it was submitted (or resumed), to tell on Live run how long it has
+    been going and how long it has left. Kept in the store's settings under `estimate.<run id>`, so the
+    store's schema is untouched."""
+
+    estimate: RunEstimate
+    submitted: float        # time.time() at submit (or resume)
+    from_round: int = 0     # the first round this submission trains (a resumed run skips finished ones)
+
+    @property
+    def seconds(self) -> float:
+        """The estimate of this submission: start-up and the rounds still to train."""
+        return self.estimate.startup_seconds + sum(self._rounds()[self.from_round:])
+
+    def _rounds(self) -> list[float]:
+        e = self.estimate
+        return list(e.round_seconds) or [(e.seconds - e.startup_seconds) / (e.rounds + 1)] * (e.rounds + 1)
+
+    def seconds_left(self, now: float, rounds_done: int, iteration_fraction: float,
+                     training_since: float | None) -> float:
+        """Time still to come. `training_since`: when the run got past its start-up (None: not yet); from then
+        on the rounds left are scaled by how fast the rounds went so far against the estimate."""
+        rounds = self._rounds()
+        if training_since is None:
+            return sum(rounds[self.from_round:]) + max(0.0, self.estimate.startup_seconds - (now - self.submitted))
+        current = rounds[rounds_done] * min(1.0, max(0.0, iteration_fraction)) if rounds_done < len(rounds) else 0.0
+        done = sum(rounds[self.from_round:rounds_done]) + current
+        left = max(0.0, sum(rounds[rounds_done:]) - current)
+        spent = now - training_since
+        if done > 1.0 and done > 0.1 * sum(rounds[self.from_round:]) and spent > 0:
+            left *= min(10.0, max(0.2, spent / done))  # the pace so far: the machine's load tends to last
+        return left
+
+    def to_json(self) -> str:
+        return json.dumps({"estimate": asdict(self.estimate), "submitted": self.submitted, "from_round": self.from_round})
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunClock":
+        d = json.loads(text)
+        e = dict(d["estimate"], round_seconds=tuple(d["estimate"].get("round_seconds", ())))
+        fields = RunEstimate.__dataclass_fields__
+        return cls(RunEstimate(**{k: v for k, v in e.items() if k in fields}), float(d["submitted"]),
+                   int(d.get("from_round", 0)))
+
+
+def save_clock(store: RunStore, run_id: str, estimate: RunEstimate, *, from_round: int = 0) -> RunClock:
+    """Remember `estimate` for the run just submitted (or resumed at `from_round`), timed from now."""
+    clock = RunClock(estimate, time.time(), from_round)
+    store.set_setting(CLOCK_KEY.format(run_id), clock.to_json())
+    return clock
+
+
+def saved_clock(store: RunStore, run_id: str) -> RunClock | None:
+    """The clock saved for `run_id`, or None (a run started from the CLI or Python, or before this existed)."""
+    text = store.setting(CLOCK_KEY.format(run_id))
+    if not text:
+        return None
+    try:
+        return RunClock.from_json(text)
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def format_seconds(seconds: float) -> str:
@@ -41,51 +142,139 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def estimate_run(config: ExperimentConfig) -> RunEstimate:
-    """Count the trainings and time a few real steps. Raises ConfigError like run_experiment."""
+def format_elapsed(seconds: float) -> str:
+    """A clock reading: '45 s', '1 min 05 s', '2 h 03 min'."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+# ---- start-up ---------------------------------------------------------------------------------------
+
+_PROBE = """
+import time
+started = time.perf_counter()
+import lth_core.cli, lth_core.worker, lth_core.lottery  # what `python -m lth_core worker --run` imports
+import sklearn.model_selection                          # what its first dataset load imports
+print(time.perf_counter() - started)
+"""
+
+
+PROBE_KEEP_S = 300.0  # a probe is redone after this long: the machine's load changes
+_probed: list[tuple[float, float]] = []  # (time.monotonic() of the probe, its seconds)
+
+
+def process_start_seconds() -> float:
+    """Seconds for a new Python process to start and import what a run process imports, measured in a
+    child (the parent's imports are done, so they cannot be timed here) and remembered for a few minutes."""
+    if _probed and time.monotonic() - _probed[0][0] < PROBE_KEEP_S:
+        return _probed[0][1]
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join([root, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
+    started = time.perf_counter()
+    try:
+        subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, timeout=120, check=True)
+        seconds = time.perf_counter() - started
+    except (subprocess.SubprocessError, OSError):
+        seconds = 3.0  # about what it takes on a 2-core laptop
+    _probed[:] = [(time.monotonic(), seconds)]
+    return seconds
+
+
+def startup_probe(dataset: str, seed: int = 0, label_col: str | None = None) -> tuple[float, float]:
+    """(seconds to start a run process with its imports, seconds to load and split `dataset`). The load
+    is timed here: a file is read again; a built-in set's parsed arrays come from the disk cache there,
+    a small part of its load."""
+    imports = process_start_seconds()
+    started = time.perf_counter()
+    load_dataset(dataset, seed=seed, label_col=label_col)
+    return imports, time.perf_counter() - started
+
+
+# ---- rounds ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RoundCost:
+    per_step: float   # seconds of one training step of all the round's models
+    per_eval: float   # seconds of one evaluation point (validation + test, all models)
+
+
+def time_round(plan: Plan, data: DeviceData, models: int, groups: int) -> RoundCost:
+    """Run the engine's training loop on `models` stacked models (in `groups` data orders) for a few
+    steps and one full evaluation, and time them."""
+    net, s = plan.net, plan.settings
+    inits = [net.init_params(generator(0, m, "estimate")) for m in range(models)]
+    params = {n: torch.stack([p[n] for p in inits]) for n in inits[0]}
+    masks = {spec.name: torch.ones((models, *spec.shape), dtype=torch.bool) for spec in net.prunable}
+    steps = WARMUP_STEPS + TIMED_STEPS
+    orders = torch.stack([batch_order(data.x_train.shape[0], s.batch_size, steps + 1, generator(0, g, "estimate"))
+                          for g in range(groups)])
+    stamps: list[float] = []  # the clock after every step
+
+    def after_step() -> bool:  # train() asks this after every step; True stops it (before step steps + 1)
+        stamps.append(time.perf_counter())
+        timed = len(stamps) - WARMUP_STEPS
+        return timed >= TIMED_STEPS or (timed >= 3 and stamps[-1] - stamps[WARMUP_STEPS - 1] > TIMING_BUDGET_S)
+
+    # steps + 1 iterations, evaluation only at the end (never reached): evaluation is timed apart below
+    settings = replace(s, iterations=steps + 1, eval_every=steps + 1)
+    try:
+        for _ in train(net, params, masks, data, orders, settings, should_stop=after_step):
+            pass
+    except Cancelled:
+        pass
+    timed = stamps[WARMUP_STEPS - 1:]
+    per_step = (timed[-1] - timed[0]) / (len(timed) - 1)
+
+    # one evaluation point exactly as train() makes it: validation and test in one pass, all models
+    buffers = net.new_buffers(models, plan.device)
+    eval_x, eval_y = torch.cat([data.x_val, data.x_test]), torch.cat([data.y_val, data.y_test])
+    evaluate(net, params, buffers, eval_x[:net.eval_chunk], eval_y[:net.eval_chunk])  # warm-up
+    started = time.perf_counter()
+    evaluate(net, params, buffers, eval_x, eval_y, splits=(data.x_val.shape[0], data.x_test.shape[0]))
+    return RoundCost(per_step, time.perf_counter() - started)
+
+
+def round_write_seconds(plan: Plan, models: int) -> float:
+    """A round's commit: a bit-packed mask per model, the curves, and a checkpoint of every trial's weights."""
+    weights = plan.net.num_weights()
+    nbytes = models * weights / 8 + plan.config.trials * 3 * 4 * weights
+    return ROUND_WRITE_S + nbytes / WRITE_BYTES_PER_S
+
+
+def estimate_run(config: ExperimentConfig, *, startup: bool = True) -> RunEstimate:
+    """Count the trainings and time the run's parts (see the module's note). Raises ConfigError like
+    run_experiment. `startup=False` leaves out the process starts (a run trained in this process)."""
     plan = make_plan(config)
     cfg, net, s = plan.config, plan.net, plan.settings
     pruned_models = cfg.trials * len(cfg.variants)
     trainings = cfg.trials + plan.rounds * pruned_models
     data = _to_device_data(plan.data, plan.device)
-
-    def seconds_per_round(models: int, groups: int) -> float:
-        inits = [net.init_params(generator(0, m, "estimate")) for m in range(models)]
-        params = {n: torch.stack([p[n] for p in inits]).to(plan.device).requires_grad_(True) for n in inits[0]}
-        buffers = net.new_buffers(models, plan.device)
-        optimizer = make_optimizer(list(params.values()), s)
-        idx = torch.randint(0, data.x_train.shape[0], (groups, s.batch_size), generator=generator(0, "estimate"))
-        idx = idx.to(plan.device)
-        targets = data.y_train[idx].repeat_interleave(models // groups, dim=0)
-
-        def step() -> None:
-            logits = net.forward(params, buffers, data.x_train[idx], train=True)
-            loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-
-        step()  # warm-up: first calls allocate
-        step()
-        times = []
-        for _ in range(CALIBRATION_STEPS):
-            started = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - started)
-        per_step = min(times)  # the fastest step: other work on the machine only ever slows steps down
-        eval_times = []
-        for _ in range(2):
-            started = time.perf_counter()
-            evaluate(net, params, buffers, data.x_val[:net.eval_chunk], data.y_val[:net.eval_chunk])
-            eval_times.append(time.perf_counter() - started)
-        n_eval = data.x_val.shape[0] + data.x_test.shape[0]
-        per_eval = min(eval_times) * n_eval / min(n_eval, data.x_val.shape[0], net.eval_chunk)
-        evals = -(-s.iterations // s.eval_every)
-        return per_step * s.iterations + per_eval * evals
+    evals = len(eval_iterations(s.iterations, s.eval_every))
 
     cpu = plan.device.type == "cpu"
-    with torch_threads(choose_threads(CpuWatch().others_busy()) if cpu else torch.get_num_threads()):
-        seconds = seconds_per_round(cfg.trials, cfg.trials)
-        if plan.rounds:
-            seconds += plan.rounds * seconds_per_round(pruned_models, cfg.trials)
-    return RunEstimate(plan.rounds, trainings, s.iterations, net.num_weights(), plan.planned_remaining[-1], seconds)
+    if not cpu:
+        threads = torch.get_num_threads()
+    elif not net.image_like and adaptive_threads():
+        threads = choose_threads(CpuWatch().others_busy())  # as the run chooses before each round
+    else:
+        threads = fixed_threads()  # conv nets: fixed, whatever the load (their numbers depend on it)
+    with torch_threads(threads):
+        dense = time_round(plan, data, cfg.trials, cfg.trials)
+        pruned = time_round(plan, data, pruned_models, cfg.trials) if plan.rounds else dense
+    shapes = [(dense, cfg.trials)] + [(pruned, pruned_models)] * plan.rounds
+    train_s = sum(c.per_step * s.iterations for c, _ in shapes)
+    eval_s = sum(c.per_eval * evals for c, _ in shapes)
+    write_s = sum(round_write_seconds(plan, m) for _, m in shapes)
+    round_seconds = tuple(c.per_step * s.iterations + c.per_eval * evals + round_write_seconds(plan, m) for c, m in shapes)
+    startup_s = 0.0
+    if startup:
+        imports, load = startup_probe(cfg.dataset, cfg.seed, cfg.label_col)
+        startup_s = PROCESS_STARTS * imports + load + SCHEDULER_POLL_S
+    total = startup_s + train_s + eval_s + write_s
+    return RunEstimate(plan.rounds, trainings, s.iterations, net.num_weights(), plan.planned_remaining[-1], total,
+                       startup_s, train_s, eval_s, write_s, round_seconds)

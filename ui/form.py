@@ -7,6 +7,7 @@ naming the field, shown here with the form's label for that field.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -14,10 +15,10 @@ from typing import Any
 
 import streamlit as st
 
-from lth_core import ConfigError, ExperimentConfig
+from lth_core import ConfigError, ExperimentConfig, jobs
 from lth_core.criteria import CRITERIA, DEFAULT_CRITERION
 from lth_core.data import list_datasets
-from lth_core.estimate import RunEstimate, estimate_run
+from lth_core.estimate import RunEstimate, estimate_run, format_seconds, save_clock
 from lth_core.models import ARCHITECTURES
 
 from . import upload
@@ -80,7 +81,11 @@ def datasets() -> dict[str, Any]:
     return {d.name: d for d in list_datasets()}
 
 
-@st.cache_data(show_spinner="Timing a few training steps on this machine…", max_entries=128)
+LONG_RUN_S = 3600  # a run estimated at more than this needs a tick before Run is pressed
+
+
+@st.cache_data(show_spinner="Timing a few training steps on this machine (the first time: also how long "
+                            "a background run takes to start)…", max_entries=128)
 def _estimate(config_json: str) -> tuple[RunEstimate | None, str | None, str | None]:
     try:
         return estimate_run(ExperimentConfig.from_dict(json.loads(config_json))), None, None
@@ -96,6 +101,25 @@ def check(settings: dict[str, Any]) -> Checked:
         return Checked(settings, field=exc.field, message=exc.message)
     estimate, field, message = _estimate(config.to_json())
     return Checked(settings, config, estimate, field, message)
+
+
+def confirmed(checked: Checked) -> bool:
+    """Whether Run may be pressed: always for a run estimated at an hour or less; a longer one only after
+    its own tick box, which names the estimate (and is asked again when the settings change)."""
+    if not checked.ok or checked.estimate.seconds <= LONG_RUN_S:
+        return checked.ok
+    took = format_seconds(checked.estimate.seconds)
+    st.warning(f"This run is estimated to take about **{took}** on this machine.", icon=":material/schedule:")
+    key = "confirm_long:" + hashlib.sha256(checked.config.to_json().encode()).hexdigest()[:16]
+    return st.checkbox(f"Yes, start a run of about {took}", key=key)
+
+
+def submit(checked: Checked, name: str) -> str:
+    """Queue the checked run and keep its estimate beside it, so Live run can show the time left."""
+    run_id = jobs.submit(checked.config, name=name.strip() or None)
+    from ui.widgets import store
+    save_clock(store(), run_id, checked.estimate)
+    return run_id
 
 
 def _w(kind: str, label: str, key: str, default: Any, container: Any = st, **kwargs: Any) -> Any:

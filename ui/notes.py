@@ -92,10 +92,12 @@ Training of the three variants of one round, side by side with the dense network
 — the lowest point of each line is its early-stopping iteration. Right: test accuracy. A winning ticket typically
 learns faster (its loss falls sooner) and ends at least as accurate as reinit and the random mask.""",
     "estimate": """\
-Each round trains the ticket and each control; round 0 trains the dense network once per trial. The time is a
-measurement: a few real training steps are timed on this machine and scaled up, so it is rough. It counts the
-training only: the background process that runs it takes a few more seconds to start (it loads PyTorch and the
-dataset), and other work on the machine slows it down.""",
+Each round trains the ticket and each control; round 0 trains the dense network once per trial. The time is
+measured on this machine and covers what happens between pressing Run and the end: the background worker
+starting (Python and PyTorch, timed in a fresh process, then loading the dataset), every round's
+training steps (a few real steps of the engine's own loop on the round's networks, averaged), every
+evaluation on the validation and test sets, and saving each round. Other work that starts on the machine
+later slows the run down; Live run shows the elapsed time and how long is left.""",
     "deployment": """\
 What the sparse ticket would cost to ship, counted exactly from its mask (trial 0, prunable layers only;
 biases are small and unchanged). **Storage**: the dense network keeps every weight as a 4-byte float; the

@@ -1,0 +1,86 @@
+"""The run estimate: what it counts, the clock Live run reads, and the estimate-against-actual script.
+No timing is asserted here (speed is measured by `python -m lth_core.estimate_check`)."""
+import json
+
+import pytest
+
+from lth_core import ExperimentConfig
+from lth_core.estimate import (RunClock, RunEstimate, estimate_run, format_elapsed, save_clock, saved_clock,
+                               startup_probe)
+from lth_core.store import RunStore
+
+SMALL = dict(dataset="digits", arch="mlp", hidden=(16,), epochs=1, rounds=2, controls=("reinit", "random"))
+
+
+def test_the_estimate_counts_start_up_training_evaluation_and_saving_for_every_round(lth_home):
+    e = estimate_run(ExperimentConfig(**SMALL))
+    assert e.startup_seconds > 0 and e.train_seconds > 0 and e.eval_seconds > 0 and e.write_seconds > 0
+    assert e.seconds == pytest.approx(e.startup_seconds + e.train_seconds + e.eval_seconds + e.write_seconds)
+    assert len(e.round_seconds) == e.rounds + 1 == 3
+    assert sum(e.round_seconds) == pytest.approx(e.train_seconds + e.eval_seconds + e.write_seconds)
+    assert e.round_seconds[1] == e.round_seconds[2] > 0  # pruned rounds train the same three models
+    assert "start-up" in e.breakdown() or e.startup_seconds < 0.5
+    without = estimate_run(ExperimentConfig(**SMALL), startup=False)
+    assert without.startup_seconds == 0 and without.seconds == pytest.approx(sum(without.round_seconds))
+
+
+def test_the_start_up_is_measured_in_a_fresh_process(lth_home):
+    imports, load = startup_probe("digits")
+    assert imports > 0.2  # a new Python importing PyTorch: never instant
+    assert load > 0
+    assert startup_probe("moons")[0] == imports  # the process start is measured once, the load per dataset
+
+
+def clock(**kw) -> RunClock:
+    e = RunEstimate(rounds=2, trainings=7, iterations_per_round=100, weights=1000, final_remaining=0.64,
+                    seconds=9.0, startup_seconds=2.0, train_seconds=5.0, eval_seconds=1.5, write_seconds=0.5,
+                    round_seconds=(1.0, 3.0, 3.0))
+    return RunClock(e, submitted=1000.0, **kw)
+
+
+def test_the_time_left_before_training_starts_is_the_estimate_less_the_elapsed_start_up():
+    c = clock()
+    assert c.seconds == 9.0
+    assert c.seconds_left(now=1000.5, rounds_done=0, iteration_fraction=0, training_since=None) == pytest.approx(8.5)
+    # the start-up took longer than estimated: the training is still all to come
+    assert c.seconds_left(now=1010.0, rounds_done=0, iteration_fraction=0, training_since=None) == pytest.approx(7.0)
+
+
+def test_the_time_left_follows_the_pace_of_the_rounds_so_far():
+    c = clock()
+    # round 0 (1 s estimated) and half of round 1 (1.5 s) took 5 s: 2× slower, so 4.5 s of work take 9 s
+    left = c.seconds_left(now=1010.0, rounds_done=1, iteration_fraction=0.5, training_since=1005.0)
+    assert left == pytest.approx(9.0)
+    # on pace: as estimated
+    assert c.seconds_left(now=1005.0, rounds_done=1, iteration_fraction=0.5, training_since=1002.5) == pytest.approx(4.5)
+    assert c.seconds_left(now=1020.0, rounds_done=3, iteration_fraction=0, training_since=1002.0) == 0.0
+
+
+def test_a_resumed_run_is_timed_from_its_first_unfinished_round():
+    c = clock(from_round=2)
+    assert c.seconds == pytest.approx(2.0 + 3.0)
+    assert c.seconds_left(now=1004.0, rounds_done=2, iteration_fraction=0.5, training_since=1002.5) == pytest.approx(1.5)
+
+
+def test_the_clock_is_kept_in_the_store_beside_the_run(lth_home):
+    with RunStore() as store:
+        assert saved_clock(store, "nosuchrun") is None
+        saved = save_clock(store, "abc12345", clock().estimate, from_round=1)
+        back = saved_clock(store, "abc12345")
+        assert back == saved and back.estimate.round_seconds == (1.0, 3.0, 3.0)
+        store.set_setting("estimate.broken", "{not json")
+        assert saved_clock(store, "broken") is None
+    assert json.loads(saved.to_json())["from_round"] == 1
+
+
+def test_elapsed_times_read_like_a_clock():
+    assert [format_elapsed(s) for s in (4.4, 65, 3725)] == ["4 s", "1 min 05 s", "1 h 02 min"]
+
+
+def test_the_check_script_submits_through_the_worker_and_prints_the_table(lth_home, capsys):
+    from lth_core import estimate_check
+    estimate_check.main(["--only", "3"])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith(estimate_check.CONFIGS[3][0]))
+    assert "finished" in row
+    assert "load average before" in out and "of 1 within ±30 %" in out
