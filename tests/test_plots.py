@@ -40,13 +40,37 @@ def test_bands_span_the_min_and_max_over_two_trials(tiny_result):
     assert not [t for t in plots.accuracy_vs_weights(one_trial).data if t.fill == "toself"]
 
 
-def test_overlaying_two_runs_names_each_and_keeps_the_variant_colours(tiny_result):
+def test_overlaid_runs_get_a_colour_each_and_variants_a_line_style(tiny_result):
     rounds = tiny_result.rounds_df()
     both = pd.concat([rounds.assign(run="A"), rounds.assign(run="B", test_accuracy=rounds.test_accuracy * 0.9)])
     fig = plots.accuracy_vs_weights(both)
-    a, b = _named(fig, "winning ticket · A")[0], _named(fig, "winning ticket · B")[0]
-    assert a.line.color == b.line.color == plots.COLORS["ticket"] and a.line.dash != b.line.dash
+    a, b = _named(fig, "A · ticket")[0], _named(fig, "B · ticket")[0]
+    assert a.line.color != b.line.color and a.line.dash == b.line.dash == "solid"
     assert np.allclose(np.array(b.y), np.array(a.y) * 0.9)
+    (a_reinit,) = _named(fig, "A · reinit")
+    assert a_reinit.line.color == a.line.color and a_reinit.line.dash != a.line.dash
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.yref == "container"  # below the plot
+
+
+def test_runs_that_share_their_dense_network_draw_it_once(tiny_result):
+    rounds = tiny_result.rounds_df()
+    same = pd.concat([rounds.assign(run=f"run {k}") for k in range(5)])  # five runs from one dense round 0
+    dense = [t for t in plots.accuracy_vs_weights(same).data if t.name.startswith("dense network")]
+    assert [t.name for t in dense] == ["dense network · 5 runs"]
+    other = pd.concat([same, rounds.assign(run="run 5", test_accuracy=rounds.test_accuracy - 0.05)])
+    dense = [t for t in plots.accuracy_vs_weights(other).data if "dense" in t.name]
+    assert [t.name for t in dense] == ["dense network · 5 runs", "run 5 · dense"]
+    assert dense[1].y[0] == pytest.approx(100 * (rounds[rounds["round"] == 0].test_accuracy.mean() - 0.05))
+
+
+def test_a_variant_filter_draws_only_the_chosen_variants_and_keeps_the_dense_level(tiny_result):
+    rounds = tiny_result.rounds_df()
+    five = pd.concat([rounds.assign(run=f"run {k}", test_accuracy=rounds.test_accuracy - 0.01 * k) for k in range(5)])
+    fig = plots.accuracy_vs_weights(five, variants=["ticket"])
+    lines = [t.name for t in fig.data if t.showlegend is not False]
+    assert lines == [f"run {k} · ticket" for k in range(5)] + [f"run {k} · dense" for k in range(5)]
+    single = plots.accuracy_vs_weights(rounds, variants=["ticket", "random"])
+    assert [t.name for t in single.data if t.showlegend is not False] == ["winning ticket", "random mask", "dense network"]
 
 
 def test_early_stopping_plot_and_a_live_plot_fixed_to_the_planned_range(tiny_result):

@@ -18,7 +18,11 @@ VARIANTS = ("ticket", "reinit", "random")
 COLORS = {"ticket": "#0072B2", "reinit": "#E69F00", "random": "#009E73", "dense": "#555555"}
 LABELS = {"ticket": "winning ticket", "reinit": "reinit (same mask, new init)",
           "random": "random mask", "dense": "dense network"}
-DASHES = ("solid", "dash", "dashdot", "longdash", "longdashdot")  # "dot" is kept for the dense network
+SHORT = {"ticket": "ticket", "reinit": "reinit", "random": "random mask", "dense": "dense"}
+# several runs in one figure: colour = run, line style = variant (dotted is the dense network's)
+RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999")
+VARIANT_DASH = {"ticket": "solid", "reinit": "dash", "random": "dashdot", "dense": "dot"}
+VARIANT_SYMBOL = {"ticket": "circle", "reinit": "square", "random": "diamond"}
 METRICS = {  # column → (axis title, shown as percent)
     "test_accuracy": ("test accuracy (%)", True),
     "early_stop_test_accuracy": ("test accuracy at early stopping (%)", True),
@@ -49,7 +53,7 @@ def _runs(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _name(variant: str, run: str, many: bool) -> str:
-    return f"{LABELS[variant]} · {run}" if many and run else LABELS[variant]
+    return f"{run} · {SHORT[variant]}" if many and run else LABELS[variant]
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -79,12 +83,21 @@ def _band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str, group: str)
 
 
 def _style(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
+    # The legend sits at the very bottom of the figure (yref "container"): Plotly then reserves its height
+    # before it makes room for the x tick labels and the axis title (automargin), so rotated ticks in a
+    # half-width column push the plot up instead of running into the legend.
     fig.update_layout(title=dict(text=title, x=0, xanchor="left"), template="plotly_white", height=HEIGHT,
-                      margin=dict(l=60, r=20, t=50, b=40), hovermode="closest",
-                      legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0))
-    fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text=y_title)
+                      margin=dict(l=60, r=20, t=50, b=10), hovermode="closest",
+                      legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", xanchor="left", x=0))
+    fig.update_xaxes(title_text=x_title, automargin=True)
+    fig.update_yaxes(title_text=y_title, automargin=True)
     return fig
+
+
+def _legend_rows(names: list[str], width: int = 900) -> int:
+    """About how many rows a horizontal legend of `names` takes in a `width`-pixel figure (for its height)."""
+    per_entry = 45 + 7 * max((len(n) for n in names), default=0)
+    return -(-len(names) // max(1, width // per_entry))
 
 
 def _weights_axis(fig: go.Figure, xs: list[float]) -> None:
@@ -99,44 +112,42 @@ def _weights_axis(fig: go.Figure, xs: list[float]) -> None:
 
 
 def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", title: str | None = None,
-                        planned: list[float] | None = None) -> go.Figure:
+                        planned: list[float] | None = None, variants: tuple[str, ...] | list[str] = VARIANTS) -> go.Figure:
     """`metric` against weights remaining: one line per run and variant (mean, band = min–max over
-    trials) and the dense network of round 0 as a dotted level. `planned` (fractions) fixes the
-    x axis to the whole planned run, so a live run's plot grows without rescaling."""
+    trials) and the dense network of round 0 as a dotted level. `variants` chooses the lines drawn (the
+    dense level is always there). One run: colours are the variants. Several runs: colours are the runs
+    and line styles the variants, with one dense level per distinct dense network (runs that share their
+    round 0 share one line). `planned` (fractions) fixes the x axis to the whole planned run, so a live
+    run's plot grows without rescaling."""
     stats = trial_stats(rounds, metric)
     runs = list(dict.fromkeys(_runs(rounds)["run"]))
     many = len(runs) > 1
     fig = go.Figure()
     ticks: list[float] = [100 * p for p in planned or []]
     for i, run in enumerate(runs):
-        for variant in VARIANTS:
+        for variant in (v for v in VARIANTS if v in variants):
             s = stats[(stats.run == run) & (stats.variant == variant)]
             if variant != "ticket":
                 s = s[s["round"] > 0]
             if s.empty:
                 continue
-            x, color, name = s.weights_remaining.to_numpy(), COLORS[variant], _name(variant, run, many)
+            x, name = s.weights_remaining.to_numpy(), _name(variant, run, many)
+            color = RUN_COLORS[i % len(RUN_COLORS)] if many else COLORS[variant]
             if (s.hi - s.lo).max() > 0:
                 fig.add_trace(_band(x, s.lo.to_numpy(), s.hi.to_numpy(), color, name))
             fig.add_trace(go.Scatter(
                 x=x, y=s["mean"], mode="lines+markers", name=name, legendgroup=name,
-                line=dict(color=color, dash=DASHES[i % len(DASHES)], width=2.5), marker=dict(color=color, size=7),
+                line=dict(color=color, dash=VARIANT_DASH[variant] if many else "solid", width=2.5),
+                marker=dict(color=color, size=7, symbol=VARIANT_SYMBOL[variant] if many else "circle"),
                 customdata=np.column_stack([s["round"], s["trials"], [percent_text(v) for v in x]]),
                 hovertemplate=f"{name}<br>round %{{customdata[0]}}: %{{customdata[2]}} of weights<br>"
                               f"{METRICS[metric][0]}: {_hover_y(metric)} (mean of %{{customdata[1]}})<extra></extra>"))
-            if variant == "ticket":
-                ticks += list(x)
-        dense = stats[(stats.run == run) & (stats["round"] == 0)]
-        if not dense.empty:
-            level, lo_x = float(dense["mean"].iloc[0]), min(ticks or [100.0])
-            name = f"{LABELS['dense']} · {run}" if many else LABELS["dense"]
-            fig.add_trace(go.Scatter(x=[100.0, lo_x], y=[level, level], mode="lines", name=name,
-                                     line=dict(color=COLORS["dense"], dash="dot", width=1.5),
-                                     hovertemplate=f"{name}: {_hover_y(metric)}<extra></extra>"))
+            ticks += list(x)
+    _dense_levels(fig, stats, runs, metric, min(ticks or [100.0]))
     _style(fig, title or f"{METRICS[metric][0]} as weights are pruned", "", METRICS[metric][0])
-    if many:  # one legend entry per run and variant: a column on the right reads better than rows below
-        fig.update_layout(legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top", font_size=11),
-                          height=HEIGHT + 40)
+    if many:  # the legend stays below the plot, all of it in view: the figure grows by its rows
+        names = [t.name for t in fig.data if t.showlegend is not False]
+        fig.update_layout(height=HEIGHT + 22 * _legend_rows(names), legend_font_size=11)
     _weights_axis(fig, ticks or [100.0])
     if metric == "early_stop_iteration":  # counts from the start of training, not a band around one value
         fig.update_yaxes(rangemode="tozero")
@@ -144,6 +155,29 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
         lo = np.log10(max(min(planned) * 100, 1e-3))
         fig.update_xaxes(autorange=False, range=[2 + 0.03, lo - 0.05])  # reversed by listing high → low
     return fig
+
+
+def _dense_levels(fig: go.Figure, stats: pd.DataFrame, runs: list[str], metric: str, lo_x: float) -> None:
+    """The dense network (round 0) as a dotted level across the plot: one line per distinct dense result,
+    so runs trained from the same dense network (same data, architecture and seed) draw it once."""
+    dense = stats[stats["round"] == 0]
+    levels: dict[float, list[str]] = {}
+    for run in runs:
+        level = dense[dense.run == run]["mean"]
+        if not level.empty:
+            levels.setdefault(round(float(level.iloc[0]), 6), []).append(run)
+    many = len(runs) > 1
+    for level, owners in levels.items():
+        if not many:
+            name, color = LABELS["dense"], COLORS["dense"]
+        elif len(owners) == 1:
+            name, color = _name("dense", owners[0], True), RUN_COLORS[runs.index(owners[0]) % len(RUN_COLORS)]
+        else:
+            name, color = f"{LABELS['dense']} · {len(owners)} runs", COLORS["dense"]
+        who = "<br>".join(owners) if many else LABELS["dense"]
+        fig.add_trace(go.Scatter(x=[100.0, lo_x], y=[level, level], mode="lines", name=name,
+                                 line=dict(color=color, dash=VARIANT_DASH["dense"], width=1.5),
+                                 hovertemplate=f"{LABELS['dense']}: {_hover_y(metric)}<br>{who}<extra></extra>"))
 
 
 def _curve_stats(curves: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -252,6 +286,4 @@ def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy") -
     fig.update_layout(barmode="group")
     _style(fig, "Accuracy compared with the dense network, round by round", "round · weights remaining",
            f"points above / below dense ({base:.1f} %)")
-    # the tick labels take two lines: the legend goes below the axis title instead of over it
-    fig.update_layout(legend_y=-0.3, margin_b=60)
     return fig
