@@ -32,7 +32,7 @@ if len(run_ids) > 1:
     styles = {"ticket": "solid ●", "reinit": "dashed ■", "random": "dash-dot ◆"}
     st.caption("Several runs: **each run has its own colour**; the line style tells the variants apart ("
                + ", ".join(f"{plots.SHORT[v]} {styles[v]}" for v in variants) + ", dense network dotted; "
-               "runs trained from the same dense network share one dotted line).")
+               "runs whose dense networks score the same share one dotted line).")
 else:
     variant_legend(variants + ["dense"])
 

@@ -203,12 +203,19 @@ def test_results_shows_the_store_and_overlays_runs(runs):
     assert at.query_params["rounds"] == ["0", "2"]
     legend = [t["name"] for t in figures(at)[3]["data"] if t.get("showlegend") is not False]
     assert legend[0] == "round 0 · dense (100 %)" and legend[1].startswith("round 2 · ")
-    # two runs overlaid: the same colours, told apart by line style and name
+    # two runs overlaid: a colour and a legend column (group) each, the variants as line styles
     both = page("results", run=[done, runs["other"]])
     no_errors(both)
     assert both.multiselect(key="w:run:multi").value == [done, runs["other"]]
-    names = [t["name"] for t in figures(both)[0]["data"]]
-    assert f"winning ticket · tiny digits run ({done})" in names and f"winning ticket · seed 1 ({runs['other']})" in names
+    lines = {(t.get("legendgroup"), t["name"]): t for t in figures(both)[0]["data"]}
+    a, b = lines[(f"tiny digits run ({done})", "ticket")], lines[(f"seed 1 ({runs['other']})", "ticket")]
+    assert a["line"]["color"] != b["line"]["color"]
+    assert lines[(f"tiny digits run ({done})", "random mask")]["line"]["dash"] != a["line"].get("dash", "solid")
+    # tickets only: the filter is in the URL and leaves the controls out of every chart
+    both.multiselect(key="w:variants:multi").set_value(["ticket"]).run()
+    assert both.query_params["variants"] == ["ticket"] or both.query_params["variants"] == "ticket"
+    shown = {t["name"] for f in figures(both)[:3] for t in f["data"] if t.get("showlegend") is not False}
+    assert "ticket" in shown and not shown & {"reinit", "random mask"}  # and the dense level(s)
 
 
 def test_masks_for_a_chosen_round_with_the_round_in_the_url(runs):

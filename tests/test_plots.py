@@ -9,7 +9,9 @@ from ui import mask_plots, plots, summary
 
 
 def _named(fig, name):
-    return [t for t in fig.data if t.name == name]
+    """Traces by name; with several runs, "RUN · variant" finds the variant's line in that run's legend group."""
+    run, _, short = name.rpartition(" · ")
+    return [t for t in fig.data if t.name == name or (run and t.legendgroup == run and t.name == short)]
 
 
 def test_accuracy_plot_has_one_line_per_variant_at_the_runs_weights_remaining(tiny_result):
@@ -49,17 +51,18 @@ def test_overlaid_runs_get_a_colour_each_and_variants_a_line_style(tiny_result):
     assert np.allclose(np.array(b.y), np.array(a.y) * 0.9)
     (a_reinit,) = _named(fig, "A · reinit")
     assert a_reinit.line.color == a.line.color and a_reinit.line.dash != a.line.dash
+    assert a.legendgrouptitle.text == "A" and a_reinit.legendgroup == "A"  # a legend column per run
     assert fig.layout.legend.orientation == "h" and fig.layout.legend.yref == "container"  # below the plot
 
 
 def test_runs_that_share_their_dense_network_draw_it_once(tiny_result):
     rounds = tiny_result.rounds_df()
     same = pd.concat([rounds.assign(run=f"run {k}") for k in range(5)])  # five runs from one dense round 0
-    dense = [t for t in plots.accuracy_vs_weights(same).data if t.name.startswith("dense network")]
-    assert [t.name for t in dense] == ["dense network · 5 runs"]
+    dense = [t for t in plots.accuracy_vs_weights(same).data if t.line.dash == "dot"]
+    assert [(t.legendgroup, t.name) for t in dense] == [("dense network", "5 runs, same level")]
     other = pd.concat([same, rounds.assign(run="run 5", test_accuracy=rounds.test_accuracy - 0.05)])
-    dense = [t for t in plots.accuracy_vs_weights(other).data if "dense" in t.name]
-    assert [t.name for t in dense] == ["dense network · 5 runs", "run 5 · dense"]
+    dense = [t for t in plots.accuracy_vs_weights(other).data if t.line.dash == "dot"]
+    assert [(t.legendgroup, t.name) for t in dense] == [("dense network", "5 runs, same level"), ("run 5", "dense")]
     assert dense[1].y[0] == pytest.approx(100 * (rounds[rounds["round"] == 0].test_accuracy.mean() - 0.05))
 
 
@@ -67,8 +70,8 @@ def test_a_variant_filter_draws_only_the_chosen_variants_and_keeps_the_dense_lev
     rounds = tiny_result.rounds_df()
     five = pd.concat([rounds.assign(run=f"run {k}", test_accuracy=rounds.test_accuracy - 0.01 * k) for k in range(5)])
     fig = plots.accuracy_vs_weights(five, variants=["ticket"])
-    lines = [t.name for t in fig.data if t.showlegend is not False]
-    assert lines == [f"run {k} · ticket" for k in range(5)] + [f"run {k} · dense" for k in range(5)]
+    lines = [(t.legendgroup, t.name) for t in fig.data if t.showlegend is not False]
+    assert lines == [(f"run {k}", "ticket") for k in range(5)] + [(f"run {k}", "dense") for k in range(5)]
     single = plots.accuracy_vs_weights(rounds, variants=["ticket", "random"])
     assert [t.name for t in single.data if t.showlegend is not False] == ["winning ticket", "random mask", "dense network"]
 

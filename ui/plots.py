@@ -75,11 +75,11 @@ def trial_stats(rounds: pd.DataFrame, metric: str) -> pd.DataFrame:
     return out.reset_index().sort_values(["run", "variant", "round"], kind="stable")
 
 
-def _band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str, group: str) -> go.Scatter:
+def _band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str, group: str, label: str | None = None) -> go.Scatter:
     """The min–max range over trials as a filled polygon (drawn under its line, not in the legend)."""
     return go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([hi, lo[::-1]]), fill="toself", mode="lines",
                       fillcolor=_rgba(color, 0.18), line=dict(width=0), hoverinfo="skip", showlegend=False,
-                      legendgroup=group, name=f"{group} range over trials")
+                      legendgroup=group, name=f"{label or group} range over trials")
 
 
 def _style(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
@@ -94,10 +94,11 @@ def _style(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
     return fig
 
 
-def _legend_rows(names: list[str], width: int = 900) -> int:
-    """About how many rows a horizontal legend of `names` takes in a `width`-pixel figure (for its height)."""
-    per_entry = 45 + 7 * max((len(n) for n in names), default=0)
-    return -(-len(names) // max(1, width // per_entry))
+def _legend_height(groups: list[str], entries: int, width: int = 900) -> int:
+    """About how tall a horizontal legend of titled groups (one column each, `entries` lines at most) is
+    in a `width`-pixel figure, so the figure can grow by that much instead of squeezing the plot."""
+    per_row = max(1, width // (40 + 7 * max(len(g) for g in groups)))
+    return -(-len(groups) // per_row) * (19 * (entries + 1) + 12)
 
 
 def _weights_axis(fig: go.Figure, xs: list[float]) -> None:
@@ -133,10 +134,12 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
                 continue
             x, name = s.weights_remaining.to_numpy(), _name(variant, run, many)
             color = RUN_COLORS[i % len(RUN_COLORS)] if many else COLORS[variant]
+            group = dict(legendgroup=run, legendgrouptitle_text=run, name=SHORT[variant]) if many else \
+                dict(legendgroup=name, name=name)
             if (s.hi - s.lo).max() > 0:
-                fig.add_trace(_band(x, s.lo.to_numpy(), s.hi.to_numpy(), color, name))
+                fig.add_trace(_band(x, s.lo.to_numpy(), s.hi.to_numpy(), color, group["legendgroup"], name))
             fig.add_trace(go.Scatter(
-                x=x, y=s["mean"], mode="lines+markers", name=name, legendgroup=name,
+                x=x, y=s["mean"], mode="lines+markers", **group,
                 line=dict(color=color, dash=VARIANT_DASH[variant] if many else "solid", width=2.5),
                 marker=dict(color=color, size=7, symbol=VARIANT_SYMBOL[variant] if many else "circle"),
                 customdata=np.column_stack([s["round"], s["trials"], [percent_text(v) for v in x]]),
@@ -145,9 +148,11 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
             ticks += list(x)
     _dense_levels(fig, stats, runs, metric, min(ticks or [100.0]))
     _style(fig, title or f"{METRICS[metric][0]} as weights are pruned", "", METRICS[metric][0])
-    if many:  # the legend stays below the plot, all of it in view: the figure grows by its rows
-        names = [t.name for t in fig.data if t.showlegend is not False]
-        fig.update_layout(height=HEIGHT + 22 * _legend_rows(names), legend_font_size=11)
+    if many:  # one legend column per run (its variants under its name), all below the plot and in view
+        groups = list(dict.fromkeys(t.legendgroup for t in fig.data if t.showlegend is not False))
+        entries = max(sum(t.legendgroup == g and t.showlegend is not False for t in fig.data) for g in groups)
+        fig.update_layout(height=HEIGHT + _legend_height(groups, entries), legend_font_size=11,
+                          legend_traceorder="grouped")
     _weights_axis(fig, ticks or [100.0])
     if metric == "early_stop_iteration":  # counts from the start of training, not a band around one value
         fig.update_yaxes(rangemode="tozero")
@@ -159,7 +164,8 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
 
 def _dense_levels(fig: go.Figure, stats: pd.DataFrame, runs: list[str], metric: str, lo_x: float) -> None:
     """The dense network (round 0) as a dotted level across the plot: one line per distinct dense result,
-    so runs trained from the same dense network (same data, architecture and seed) draw it once."""
+    so runs trained from the same dense network (same data, architecture and seed), or whose dense
+    networks score the same, draw it once (its tooltip names them)."""
     dense = stats[stats["round"] == 0]
     levels: dict[float, list[str]] = {}
     for run in runs:
@@ -169,13 +175,17 @@ def _dense_levels(fig: go.Figure, stats: pd.DataFrame, runs: list[str], metric: 
     many = len(runs) > 1
     for level, owners in levels.items():
         if not many:
-            name, color = LABELS["dense"], COLORS["dense"]
+            group = dict(name=LABELS["dense"], legendgroup=LABELS["dense"])
+            color = COLORS["dense"]
         elif len(owners) == 1:
-            name, color = _name("dense", owners[0], True), RUN_COLORS[runs.index(owners[0]) % len(RUN_COLORS)]
+            group = dict(name=SHORT["dense"], legendgroup=owners[0], legendgrouptitle_text=owners[0])
+            color = RUN_COLORS[runs.index(owners[0]) % len(RUN_COLORS)]
         else:
-            name, color = f"{LABELS['dense']} · {len(owners)} runs", COLORS["dense"]
-        who = "<br>".join(owners) if many else LABELS["dense"]
-        fig.add_trace(go.Scatter(x=[100.0, lo_x], y=[level, level], mode="lines", name=name,
+            group = dict(name=f"{len(owners)} runs, same level", legendgroup=LABELS["dense"],
+                         legendgrouptitle_text=LABELS["dense"])
+            color = COLORS["dense"]
+        who = "<br>".join(owners) if many else ""
+        fig.add_trace(go.Scatter(x=[100.0, lo_x], y=[level, level], mode="lines", **group,
                                  line=dict(color=color, dash=VARIANT_DASH["dense"], width=1.5),
                                  hovertemplate=f"{LABELS['dense']}: {_hover_y(metric)}<br>{who}<extra></extra>"))
 
