@@ -38,13 +38,14 @@ else:
 
 chart(plots.accuracy_vs_weights(rounds, "test_accuracy", title="Test accuracy as the network is pruned",
                                 variants=variants), "accuracy", context=context)
-left, right = st.columns(2) if len(run_ids) == 1 else (st.container(), st.container())
+narrow = len(run_ids) == 1  # one run: the two early-stopping charts side by side
+left, right = st.columns(2) if narrow else (st.container(), st.container())
 with left:
-    chart(plots.accuracy_vs_weights(rounds, "early_stop_test_accuracy", variants=variants,
+    chart(plots.accuracy_vs_weights(rounds, "early_stop_test_accuracy", variants=variants, narrow=narrow,
                                     title="Test accuracy at the early-stopping iteration"), "early_accuracy",
           context=context)
 with right:
-    chart(plots.accuracy_vs_weights(rounds, "early_stop_iteration", variants=variants,
+    chart(plots.accuracy_vs_weights(rounds, "early_stop_iteration", variants=variants, narrow=narrow,
                                     title="When training peaked (early stopping)"), "early_iteration", context=context)
 
 st.header("Learning curves of any round")

@@ -20,7 +20,7 @@ BOXES = """() => {
   const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
   const all = sel => [...document.querySelectorAll(sel)].map(box).filter(b => b[2] > b[0] && b[3] > b[1]);
   const bg = document.querySelector('.legend .bg');
-  return {legend: bg ? box(bg) : null, xticks: all('.xtick text'), xtitle: all('.xtitle'),
+  return {legend: bg ? box(bg) : null, xticks: all('.xtick text'), xtitle: all('.xtitle'), ytitle: all('.ytitle'),
           plot: box(document.querySelector('.nsewdrag')), figure: box(document.querySelector('.main-svg')),
           scrollbar: all('.legend .scrollbar'), entries: document.querySelectorAll('.legend .traces').length};
 }"""
@@ -70,12 +70,15 @@ def sized(fig, width: int):
 
 @pytest.mark.parametrize("metric", ["early_stop_test_accuracy", "early_stop_iteration"])
 def test_half_width_charts_keep_ticks_and_axis_title_clear_of_the_legend(browser, eight_rounds, metric):
-    fig = sized(plots.accuracy_vs_weights(eight_rounds, metric), HALF)
+    fig = sized(plots.accuracy_vs_weights(eight_rounds, metric, narrow=True), HALF)
     b = drawn(browser, fig, HALF)
     assert b["legend"] and len(b["xticks"]) == 9 and b["xtitle"]
     for label in b["xticks"] + b["xtitle"]:
         assert not overlap(label, b["legend"]), (label, b["legend"])
     assert b["legend"][3] <= b["figure"][3] + 0.5 and not b["scrollbar"]
+    (xtitle,), (ytitle,) = b["xtitle"], b["ytitle"]
+    assert b["figure"][0] <= xtitle[0] and xtitle[2] <= b["figure"][2]  # the axis title is not cut off
+    assert b["plot"][1] - 5 <= ytitle[1] and ytitle[3] <= b["plot"][3] + 5  # nor longer than the plot is tall
 
 
 def test_the_gap_bars_keep_their_two_line_round_labels_clear_of_the_legend(browser, eight_rounds):

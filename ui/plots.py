@@ -109,17 +109,19 @@ def _weights_axis(fig: go.Figure, xs: list[float]) -> None:
     if len(xs) > 10:
         xs = [xs[i] for i in np.linspace(0, len(xs) - 1, 10).round().astype(int)]
     fig.update_xaxes(type="log", autorange="reversed", tickvals=xs, ticktext=[percent_text(x) for x in xs],
-                     title_text="weights remaining (log scale, pruned further →)")
+                     title_text="weights remaining, log scale (pruned →)")
 
 
 def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", title: str | None = None,
-                        planned: list[float] | None = None, variants: tuple[str, ...] | list[str] = VARIANTS) -> go.Figure:
+                        planned: list[float] | None = None, variants: tuple[str, ...] | list[str] = VARIANTS,
+                        narrow: bool = False) -> go.Figure:
     """`metric` against weights remaining: one line per run and variant (mean, band = min–max over
     trials) and the dense network of round 0 as a dotted level. `variants` chooses the lines drawn (the
     dense level is always there). One run: colours are the variants. Several runs: colours are the runs
     and line styles the variants, with one dense level per distinct dense network (runs that share their
     round 0 share one line). `planned` (fractions) fixes the x axis to the whole planned run, so a live
-    run's plot grows without rescaling."""
+    run's plot grows without rescaling. `narrow`: drawn in a half-width column, where the legend wraps onto
+    more rows; the figure grows so the plot keeps room for its axis titles."""
     stats = trial_stats(rounds, metric)
     runs = list(dict.fromkeys(_runs(rounds)["run"]))
     many = len(runs) > 1
@@ -151,8 +153,10 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
     if many:  # one legend column per run (its variants under its name), all below the plot and in view
         groups = list(dict.fromkeys(t.legendgroup for t in fig.data if t.showlegend is not False))
         entries = max(sum(t.legendgroup == g and t.showlegend is not False for t in fig.data) for g in groups)
-        fig.update_layout(height=HEIGHT + _legend_height(groups, entries), legend_font_size=11,
+        fig.update_layout(height=HEIGHT + _legend_height(groups, entries, 450 if narrow else 900), legend_font_size=11,
                           legend_traceorder="grouped")
+    elif narrow:
+        fig.update_layout(height=HEIGHT + 80)
     _weights_axis(fig, ticks or [100.0])
     if metric == "early_stop_iteration":  # counts from the start of training, not a band around one value
         fig.update_yaxes(rangemode="tozero")
