@@ -255,6 +255,27 @@ def test_compare_summarises_ticket_against_controls(runs):
     assert len(notes) >= len(figures(at))  # every plot carries its note
 
 
+def test_compare_colours_gaps_by_the_tolerance_and_opens_deployment_on_the_recommended_round(runs):
+    from lth_core.recommend import gap_points, recommended_round
+    done = runs["done"]
+    rounds = RunStore().rounds(done)
+    at = page("compare", run=done, round="2")
+    no_errors(at)
+    mean = rounds.groupby(["round", "variant"]).test_accuracy.mean()
+    for metric in at.metric:
+        variant = {"winning ticket": "ticket", "reinit (same mask, new init)": "reinit", "random mask": "random"}.get(metric.label)
+        if variant:
+            gap = gap_points(mean[(2, variant)], mean[(0, "ticket")])
+            assert metric.proto.color == (metric.proto.GREEN if gap >= -1.0 else metric.proto.RED), (variant, gap)
+    assert any("at most **1 percentage point**" in c.value for c in at.caption)  # the tolerance is on the page
+    recommended = recommended_round(rounds)
+    assert at.select_slider(key="w:deploy_round").value == (recommended if recommended is not None else 1)
+    assert at.query_params["deploy_round"] == str(at.select_slider(key="w:deploy_round").value)
+    assert any("not measured" in w.value for w in at.warning)  # the caveat beside the numbers, not folded away
+    at.select_slider(key="w:deploy_round").set_value(2).run()
+    assert "The round-2 ticket keeps" in text(at)
+
+
 def test_pages_without_runs_point_to_new_experiment(lth_home):
     from lth_core.example import ensure_example
     store = RunStore()

@@ -107,6 +107,22 @@ def test_gap_bars_are_accuracy_minus_dense(tiny_result):
     assert np.allclose(random.y, expect.to_numpy(), atol=0.1) and len(random.x) == 2  # to the printed 0.1 point
 
 
+def test_gap_bars_shade_the_tolerance_within_which_a_ticket_matches_dense(tiny_result):
+    fig = plots.accuracy_gap_by_round(tiny_result.rounds_df())
+    (band,) = [shape for shape in fig.layout.shapes if shape.type == "rect"]
+    assert (band.y0, band.y1) == (-1.0, 0) and band.xref == "x domain"
+    assert any("within 1 pt of dense" in a.text for a in fig.layout.annotations)
+    wider = plots.accuracy_gap_by_round(tiny_result.rounds_df(), tolerance=2.5)
+    assert [s.y0 for s in wider.layout.shapes if s.type == "rect"] == [-2.5]
+
+
+def test_a_gap_within_the_tolerance_is_green_and_beyond_it_red():
+    assert summary.gap_verdict(-0.3) == ("green", "within 1 pt of dense")
+    assert summary.gap_verdict(-1.0)[0] == "green" and summary.gap_verdict(0.4) == ("green", "above dense")
+    assert summary.gap_verdict(-1.1) == ("red", "more than 1 pt below dense")
+    assert summary.gap_verdict(-1.1, tolerance=2)[0] == "green"
+
+
 def test_big_mask_heatmap_is_downsampled_to_fractions_kept(mnist_result):
     mask = mnist_result.masks[(0, 1, "ticket")]["fc1"]
     assert mask.shape == (300, 784)

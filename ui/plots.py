@@ -12,6 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lth_core.recommend import TOLERANCE_POINTS
+
 from .summary import percent_text
 
 VARIANTS = ("ticket", "reinit", "random")
@@ -274,9 +276,11 @@ def _mix(hex_color: str, white: float) -> str:
     return "#" + "".join(f"{round(c + (255 - c) * white):02x}" for c in rgb)
 
 
-def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy") -> go.Figure:
+def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy",
+                          tolerance: float = TOLERANCE_POINTS) -> go.Figure:
     """Per round, each variant's accuracy minus the dense network's, in percentage points (bars from 0 =
-    as good as dense); error bars span the trials; hover shows the accuracy itself."""
+    as good as dense), over a shaded band of `tolerance` points below 0 (still matching dense); error bars
+    span the trials; hover shows the accuracy itself."""
     stats = trial_stats(rounds, metric)
     dense = stats[stats["round"] == 0]["mean"]
     base = shown(float(dense.iloc[0])) if not dense.empty else np.nan
@@ -297,6 +301,10 @@ def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy") -
             hovertemplate=f"{LABELS[variant]}<br>%{{x}}<br>%{{customdata[0]:.1f}} % "
                           f"(%{{y:+.1f}} points vs dense)<extra></extra>"))
     fig.add_hline(y=0, line=dict(color=COLORS["dense"], dash="dot"))
+    # the tolerance within which a ticket still "matches" dense, so a small dip reads as a match
+    fig.add_hrect(y0=-tolerance, y1=0, fillcolor=COLORS["dense"], opacity=0.12, line_width=0, layer="below",
+                  annotation_text=f"within {tolerance:g} pt of dense", annotation_position="bottom left",
+                  annotation_font=dict(size=11, color=COLORS["dense"]))
     fig.update_layout(barmode="group")
     _style(fig, "Accuracy compared with the dense network, round by round", "round · weights remaining",
            f"points above / below dense ({base:.1f} %)")

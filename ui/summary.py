@@ -100,3 +100,12 @@ def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy") -> list[str
         out.append(f"Lowest validation loss (the early-stopping point) in the last round: {', '.join(bits)}; "
                    f"the dense network at iteration {float(dense_es.iloc[0]):.0f}.")
     return out
+
+
+def gap_verdict(gap: float, tolerance: float = TOLERANCE_POINTS) -> tuple[str, str]:
+    """How a gap to the dense network (points, as printed) is shown: a colour for st.metric's delta and
+    a few words. Green while within the tolerance (a small loss still matches dense), red beyond it."""
+    if within_tolerance(gap, tolerance):
+        return "green", "above dense" if gap > 0 else f"within {tolerance:g} pt of dense"
+    return "red", f"more than {tolerance:g} pt below dense"
+
