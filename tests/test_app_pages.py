@@ -75,11 +75,25 @@ def test_the_runs_table_lists_a_run_whose_length_is_not_known_yet(lth_home):
     try:
         at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
         no_errors(at)
-        table = at.dataframe[0].value.set_index("id")
+        table = at.dataframe[0].value  # indexed by run id
         assert table.loc[run_id, "name"] == "until half is left"
         assert table.loc[run_id, "progress"] in ("", "0 of 5", "1 of 5")  # no length until the worker plans it
     finally:
         jobs.cancel(run_id)
+
+
+def test_the_runs_table_shows_what_tells_runs_apart(runs):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    no_errors(at)
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["name", "created", "status", "data", "pruning", "trials", "progress", "weights",
+                                   "ticket"]
+    done, other = table.loc[runs["done"]], table.loc[runs["other"]]
+    assert (done["data"], done["pruning"]) == ("digits · mlp", "iterative 20 % · layerwise · init")
+    assert done["trials"] == 2 and other["trials"] == 1
+    rounds = RunStore().rounds(runs["done"])
+    reached = rounds[(rounds["round"] == 2) & (rounds.variant == "ticket")].weights_remaining.mean()
+    assert done["weights"] == summary.pct(reached) and re.fullmatch(r"\d\d-\d\d \d\d:\d\d", done["created"])
 
 
 def test_an_invalid_combination_is_blocked_with_a_message_naming_the_field():
