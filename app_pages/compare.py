@@ -39,7 +39,7 @@ for col, variant in zip(cols, info.variants):
         gap = None if dense is None else gap_points(value, dense)
         color, words = gap_verdict(gap) if gap is not None else ("off", None)
         col.metric(plots.LABELS[variant], pct(value), None if gap is None else f"{gap:+.1f} pts vs dense",
-                   delta_color=color, delta_description=words)
+                   delta_color=color, help=words and f"{words} (tolerance {TOLERANCE_POINTS:g} point)")
 if dense is not None:
     cols[-1].metric("dense network (round 0)", pct(dense))
 st.caption(f"A variant **matches** the dense network while it is at most **{TOLERANCE_POINTS:g} percentage point** "

@@ -65,7 +65,7 @@ if not runs.empty:
             "weights": st.column_config.TextColumn(
                 "weights left", help="the sparsity reached: weights remaining after the last finished round"),
             "ticket": st.column_config.TextColumn(
-                "ticket accuracy", help="the ticket's test accuracy in the last finished round (mean over trials)")})
+                "ticket acc.", help="the ticket's test accuracy in the last finished round (mean over trials)")})
     rows = picked.selection.rows
     if rows:
         chosen = table.iloc[rows[0]]
