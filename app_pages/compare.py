@@ -46,7 +46,7 @@ st.caption(f"A variant **matches** the dense network while it is at most **{TOLE
            "below it (green); further below is red. The shaded band in the chart below is that tolerance.")
 
 variant_legend([*info.variants, "dense"])
-chart(plots.accuracy_gap_by_round(rounds), "gap", context=run_context(info))
+chart(plots.accuracy_gap_by_round(rounds), "gap", context=run_context(info), tolerance=TOLERANCE_POINTS)
 curves = store().curves(run_id)
 chart(plots.compare_curves(curves[curves["round"].isin([0, rnd])], rnd), "compare_curves", context=run_context(info))
 
