@@ -3,10 +3,11 @@ baseline: a plain-language summary, accuracy round by round, and learning curves
 import pandas as pd
 import streamlit as st
 
+from lth_core.recommend import TOLERANCE_POINTS, gap_points, recommended_round
 from ui import plots
 from ui.example import example_notice
-from ui.deployment import savings_table, ticket_savings
-from ui.summary import means, pct, round_sentence, run_summary
+from ui.deployment import CAVEAT, savings_sentence, savings_table, ticket_savings
+from ui.summary import gap_verdict, means, pct, round_sentence, run_summary
 from ui.widgets import chart, explain, run_context, run_picker, store, url_choice, variant_legend
 
 st.title("Compare: ticket vs. controls")
@@ -35,13 +36,17 @@ for col, variant in zip(cols, info.variants):
     value = m.get((rnd, variant))
     if value is not None:
         # the difference of the two numbers as printed, so 78.1 % against 77.2 % reads +0.9, not +1.0
-        gap = None if dense is None else plots.shown(100 * value) - plots.shown(100 * dense)
-        col.metric(plots.LABELS[variant], pct(value), None if gap is None else f"{gap:+.1f} pts vs dense")
+        gap = None if dense is None else gap_points(value, dense)
+        color, words = gap_verdict(gap) if gap is not None else ("off", None)
+        col.metric(plots.LABELS[variant], pct(value), None if gap is None else f"{gap:+.1f} pts vs dense",
+                   delta_color=color, help=words and f"{words} (tolerance {TOLERANCE_POINTS:g} point)")
 if dense is not None:
     cols[-1].metric("dense network (round 0)", pct(dense))
+st.caption(f"A variant **matches** the dense network while it is at most **{TOLERANCE_POINTS:g} percentage point** "
+           "below it (green); further below is red. The shaded band in the chart below is that tolerance.")
 
 variant_legend([*info.variants, "dense"])
-chart(plots.accuracy_gap_by_round(rounds), "gap", context=run_context(info))
+chart(plots.accuracy_gap_by_round(rounds), "gap", context=run_context(info), tolerance=TOLERANCE_POINTS)
 curves = store().curves(run_id)
 chart(plots.compare_curves(curves[curves["round"].isin([0, rnd])], rnd), "compare_curves", context=run_context(info))
 
@@ -62,8 +67,19 @@ st.dataframe(table.reset_index(), hide_index=True)
 explain("compare_table")
 
 st.subheader("What this ticket would save in deployment")
-saved = ticket_savings(info.config, store().layers(run_id), rnd)
-st.markdown(f"The round-{rnd} ticket keeps **{saved.weights_remaining:,} of {saved.weights_total:,}** prunable weights: "
-            f"**{saved.compression:.1f}× smaller** to store and **{saved.mac_reduction:.1f}× fewer** multiply-adds per example.")
+recommended = recommended_round(rounds)
+deploy = url_choice("deploy_round", pruned, "Ticket of round", kind="select_slider",
+                    default=recommended if recommended is not None else pruned[0], field="round to deploy",
+                    format_func=lambda r: f"{r} ({pct(rounds[rounds['round'] == r].weights_remaining.mean())})"
+                                          + (" · recommended" if r == recommended else ""))
+if recommended is None:
+    st.warning(f"No round's ticket stays within {TOLERANCE_POINTS:g} point of the dense network, so there is no "
+               "recommended round; this opens on round 1, the least pruned.", icon=":material/info:")
+else:
+    st.caption(f"Opens on round {recommended}: the sparsest ticket whose test accuracy stays within "
+               f"{TOLERANCE_POINTS:g} point of the dense network.")
+saved = ticket_savings(info.config, store().layers(run_id), deploy)
+st.markdown(savings_sentence(saved, deploy))
+st.warning(CAVEAT, icon=":material/speed:")
 st.dataframe(savings_table(saved), hide_index=True)
 explain("deployment")

@@ -43,23 +43,35 @@ if st.button("Run", icon=":material/play_arrow:", type="primary", disabled=not c
 if not runs.empty:
     st.subheader("Your runs")
     known = lambda v: v is not None and not pd.isna(v)  # noqa: E731 - a run that has not started has gaps
+    configs = [store().get_run(i).config for i in runs.id]
     table = runs.assign(
+        data=[f"{d} · {a}" for d, a in zip(runs.dataset, runs.arch)],
+        pruning=[" · ".join([f"iterative {100 * c.prune_rate:g} %" if c.schedule == "iterative" else c.schedule,
+                             c.scope, c.reset]) for c in configs],
+        trials=[c.trials for c in configs],
         progress=[f"{int(d)} of {int(t) + 1}" if known(t) else "" for d, t in zip(runs.rounds_done, runs.rounds_total)],
         ticket=[pct(a) if known(a) else "" for a in runs.test_accuracy],
         weights=[pct(w) if known(w) else "" for w in runs.weights_remaining],
-        created=[str(c)[:16].replace("T", " ") for c in runs.created_at])
+        created=[str(c)[5:16].replace("T", " ") for c in runs.created_at]).set_index("id")
+    # the id is the (hidden) index: it is shown once a row is picked, and the columns that tell runs apart fit
     picked = st.dataframe(
-        table[["id", "name", "status", "dataset", "arch", "progress", "weights", "ticket", "created"]],
+        table[["name", "created", "status", "data", "pruning", "trials", "progress", "weights", "ticket"]],
         hide_index=True, on_select="rerun", selection_mode="single-row", key="runs_table", column_config={
-                     "progress": st.column_config.TextColumn(
-                         "rounds done", help="counting round 0, the dense network: 5 pruning rounds make 6 in all"),
-                     "weights": st.column_config.TextColumn("weights left", help="after the last finished round"),
-                     "ticket": st.column_config.TextColumn("ticket test accuracy", help="of the last finished round")})
+            "created": st.column_config.TextColumn("created", help="month-day hour:minute, UTC"),
+            "pruning": st.column_config.TextColumn("schedule · scope · reset", help=(
+                "iterative N %: that share of the remaining weights pruned each round, or one-shot; layerwise or "
+                "global ranking; reset to the original init, rewind:K (iteration K of the dense run) or none")),
+            "progress": st.column_config.TextColumn(
+                "rounds done", help="counting round 0, the dense network: 5 pruning rounds make 6 in all"),
+            "weights": st.column_config.TextColumn(
+                "weights left", help="the sparsity reached: weights remaining after the last finished round"),
+            "ticket": st.column_config.TextColumn(
+                "ticket acc.", help="the ticket's test accuracy in the last finished round (mean over trials)")})
     rows = picked.selection.rows
     if rows:
         chosen = table.iloc[rows[0]]
-        st.markdown(f"Open **{chosen['name']}** (`{chosen['id']}`) on:")
-        run_links(chosen["id"])
+        st.markdown(f"Open **{chosen['name']}** (`{chosen.name}`) on:")
+        run_links(chosen.name)
     else:
         st.caption("Click a row to open that run on **Live run**, **Results**, **Masks** or **Compare** "
                    "(or pick it at the top of those pages).")

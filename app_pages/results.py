@@ -25,21 +25,28 @@ for i in run_ids:
         if len(run_ids) > 1:
             st.markdown(f"**{names[i]}**")
         st.markdown("\n".join(f"- {line}" for line in run_summary(r.drop(columns=["run", "run_id"]))))
-shown = {v for info in infos.values() for v in info.variants}
-variant_legend([v for v in ("ticket", "reinit", "random") if v in shown] + ["dense"])
+trained = [v for v in plots.VARIANTS if any(v in info.variants for info in infos.values())]
+variants = url_multi("variants", trained, "Variants to draw", default=trained, format_func=plots.LABELS.get,
+                     field="variants", placeholder="choose variants (the dense network is always drawn)")
 if len(run_ids) > 1:
-    st.caption("Runs are told apart by line style (solid, dashed, dash-dot …); colours are the variants.")
+    styles = {"ticket": "solid ●", "reinit": "dashed ■", "random": "dash-dot ◆"}
+    st.caption("Several runs: **each run has its own colour**; the line style tells the variants apart ("
+               + ", ".join(f"{plots.SHORT[v]} {styles[v]}" for v in variants) + ", dense network dotted; "
+               "runs whose dense networks score the same share one dotted line).")
+else:
+    variant_legend(variants + ["dense"])
 
-chart(plots.accuracy_vs_weights(rounds, "test_accuracy", title="Test accuracy as the network is pruned"),
-      "accuracy", context=context)
-left, right = st.columns(2) if len(run_ids) == 1 else (st.container(), st.container())
+chart(plots.accuracy_vs_weights(rounds, "test_accuracy", title="Test accuracy as the network is pruned",
+                                variants=variants), "accuracy", context=context)
+narrow = len(run_ids) == 1  # one run: the two early-stopping charts side by side
+left, right = st.columns(2) if narrow else (st.container(), st.container())
 with left:
-    chart(plots.accuracy_vs_weights(rounds, "early_stop_test_accuracy",
+    chart(plots.accuracy_vs_weights(rounds, "early_stop_test_accuracy", variants=variants, narrow=narrow,
                                     title="Test accuracy at the early-stopping iteration"), "early_accuracy",
           context=context)
 with right:
-    chart(plots.accuracy_vs_weights(rounds, "early_stop_iteration", title="When training peaked (early stopping)"),
-          "early_iteration", context=context)
+    chart(plots.accuracy_vs_weights(rounds, "early_stop_iteration", variants=variants, narrow=narrow,
+                                    title="When training peaked (early stopping)"), "early_iteration", context=context)
 
 st.header("Learning curves of any round")
 c1, c2, c3 = st.columns([2, 1, 1]) if len(run_ids) > 1 else (None, *st.columns(2))

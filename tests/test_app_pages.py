@@ -75,11 +75,25 @@ def test_the_runs_table_lists_a_run_whose_length_is_not_known_yet(lth_home):
     try:
         at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
         no_errors(at)
-        table = at.dataframe[0].value.set_index("id")
+        table = at.dataframe[0].value  # indexed by run id
         assert table.loc[run_id, "name"] == "until half is left"
         assert table.loc[run_id, "progress"] in ("", "0 of 5", "1 of 5")  # no length until the worker plans it
     finally:
         jobs.cancel(run_id)
+
+
+def test_the_runs_table_shows_what_tells_runs_apart(runs):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    no_errors(at)
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["name", "created", "status", "data", "pruning", "trials", "progress", "weights",
+                                   "ticket"]
+    done, other = table.loc[runs["done"]], table.loc[runs["other"]]
+    assert (done["data"], done["pruning"]) == ("digits · mlp", "iterative 20 % · layerwise · init")
+    assert done["trials"] == 2 and other["trials"] == 1
+    rounds = RunStore().rounds(runs["done"])
+    reached = rounds[(rounds["round"] == 2) & (rounds.variant == "ticket")].weights_remaining.mean()
+    assert done["weights"] == summary.pct(reached) and re.fullmatch(r"\d\d-\d\d \d\d:\d\d", done["created"])
 
 
 def test_an_invalid_combination_is_blocked_with_a_message_naming_the_field():
@@ -203,12 +217,19 @@ def test_results_shows_the_store_and_overlays_runs(runs):
     assert at.query_params["rounds"] == ["0", "2"]
     legend = [t["name"] for t in figures(at)[3]["data"] if t.get("showlegend") is not False]
     assert legend[0] == "round 0 · dense (100 %)" and legend[1].startswith("round 2 · ")
-    # two runs overlaid: the same colours, told apart by line style and name
+    # two runs overlaid: a colour and a legend column (group) each, the variants as line styles
     both = page("results", run=[done, runs["other"]])
     no_errors(both)
     assert both.multiselect(key="w:run:multi").value == [done, runs["other"]]
-    names = [t["name"] for t in figures(both)[0]["data"]]
-    assert f"winning ticket · tiny digits run ({done})" in names and f"winning ticket · seed 1 ({runs['other']})" in names
+    lines = {(t.get("legendgroup"), t["name"]): t for t in figures(both)[0]["data"]}
+    a, b = lines[(f"tiny digits run ({done})", "ticket")], lines[(f"seed 1 ({runs['other']})", "ticket")]
+    assert a["line"]["color"] != b["line"]["color"]
+    assert lines[(f"tiny digits run ({done})", "random mask")]["line"]["dash"] != a["line"].get("dash", "solid")
+    # tickets only: the filter is in the URL and leaves the controls out of every chart
+    both.multiselect(key="w:variants:multi").set_value(["ticket"]).run()
+    assert both.query_params["variants"] == ["ticket"] or both.query_params["variants"] == "ticket"
+    shown = {t["name"] for f in figures(both)[:3] for t in f["data"] if t.get("showlegend") is not False}
+    assert "ticket" in shown and not shown & {"reinit", "random mask"}  # and the dense level(s)
 
 
 def test_masks_for_a_chosen_round_with_the_round_in_the_url(runs):
@@ -248,6 +269,27 @@ def test_compare_summarises_ticket_against_controls(runs):
     assert len(notes) >= len(figures(at))  # every plot carries its note
 
 
+def test_compare_colours_gaps_by_the_tolerance_and_opens_deployment_on_the_recommended_round(runs):
+    from lth_core.recommend import gap_points, recommended_round
+    done = runs["done"]
+    rounds = RunStore().rounds(done)
+    at = page("compare", run=done, round="2")
+    no_errors(at)
+    mean = rounds.groupby(["round", "variant"]).test_accuracy.mean()
+    for metric in at.metric:
+        variant = {"winning ticket": "ticket", "reinit (same mask, new init)": "reinit", "random mask": "random"}.get(metric.label)
+        if variant:
+            gap = gap_points(mean[(2, variant)], mean[(0, "ticket")])
+            assert metric.proto.color == (metric.proto.GREEN if gap >= -1.0 else metric.proto.RED), (variant, gap)
+    assert any("at most **1 percentage point**" in c.value for c in at.caption)  # the tolerance is on the page
+    recommended = recommended_round(rounds)
+    assert at.select_slider(key="w:deploy_round").value == (recommended if recommended is not None else 1)
+    assert at.query_params["deploy_round"] == str(at.select_slider(key="w:deploy_round").value)
+    assert any("not measured" in w.value for w in at.warning)  # the caveat beside the numbers, not folded away
+    at.select_slider(key="w:deploy_round").set_value(2).run()
+    assert "The round-2 ticket keeps" in text(at)
+
+
 def test_pages_without_runs_point_to_new_experiment(lth_home):
     from lth_core.example import ensure_example
     store = RunStore()
@@ -282,7 +324,7 @@ def test_a_bad_value_in_the_link_is_named_with_what_is_allowed(runs):
     assert at.query_params["round"] == "2" and at.query_params["variant"] == "ticket"  # the link now says what is shown
     assert "Round 2, winning ticket, trial 0" in text(at)
     # Compare starts at the first pruned round: round 0 is refused there with the pruned rounds it has
-    (why,) = warnings(page("compare", run=done, round="0"))
+    (why,) = [w for w in warnings(page("compare", run=done, round="0")) if "(`?" in w]  # not the deployment caveat
     assert "**round** `0`" in why and "allowed: `1`, `2`" in why
     # Results: a measure it does not draw, and rounds the run does not have among ones it has
     at = page("results", run=done, metric="accuracy", rounds=["1", "42", "x"])

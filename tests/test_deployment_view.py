@@ -1,6 +1,6 @@
 """The Compare page's deployment table, on a real tiny run."""
 from lth_core import ExperimentConfig, collect, run_experiment
-from ui.deployment import savings_table, ticket_savings
+from ui.deployment import CAVEAT, savings_sentence, savings_table, ticket_savings
 
 
 def test_ticket_savings_follow_the_masks_of_the_round():
@@ -14,3 +14,7 @@ def test_ticket_savings_follow_the_masks_of_the_round():
     table = savings_table(ticket)
     assert list(table["measure"]) == ["weights", "storage (float32)", "multiply-adds per example"]
     assert table["winning ticket"].iloc[0] == f"{kept:,}"
+    sentence = savings_sentence(ticket, 2)
+    assert f"**{kept:,} of {dense.weights_total:,}**" in sentence and f"**{ticket.mac_reduction:.1f}× fewer**" in sentence
+    assert "not measured" in CAVEAT and "no faster" in CAVEAT
+

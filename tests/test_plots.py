@@ -9,7 +9,9 @@ from ui import mask_plots, plots, summary
 
 
 def _named(fig, name):
-    return [t for t in fig.data if t.name == name]
+    """Traces by name; with several runs, "RUN · variant" finds the variant's line in that run's legend group."""
+    run, _, short = name.rpartition(" · ")
+    return [t for t in fig.data if t.name == name or (run and t.legendgroup == run and t.name == short)]
 
 
 def test_accuracy_plot_has_one_line_per_variant_at_the_runs_weights_remaining(tiny_result):
@@ -40,13 +42,38 @@ def test_bands_span_the_min_and_max_over_two_trials(tiny_result):
     assert not [t for t in plots.accuracy_vs_weights(one_trial).data if t.fill == "toself"]
 
 
-def test_overlaying_two_runs_names_each_and_keeps_the_variant_colours(tiny_result):
+def test_overlaid_runs_get_a_colour_each_and_variants_a_line_style(tiny_result):
     rounds = tiny_result.rounds_df()
     both = pd.concat([rounds.assign(run="A"), rounds.assign(run="B", test_accuracy=rounds.test_accuracy * 0.9)])
     fig = plots.accuracy_vs_weights(both)
-    a, b = _named(fig, "winning ticket · A")[0], _named(fig, "winning ticket · B")[0]
-    assert a.line.color == b.line.color == plots.COLORS["ticket"] and a.line.dash != b.line.dash
+    a, b = _named(fig, "A · ticket")[0], _named(fig, "B · ticket")[0]
+    assert a.line.color != b.line.color and a.line.dash == b.line.dash == "solid"
     assert np.allclose(np.array(b.y), np.array(a.y) * 0.9)
+    (a_reinit,) = _named(fig, "A · reinit")
+    assert a_reinit.line.color == a.line.color and a_reinit.line.dash != a.line.dash
+    assert a.legendgrouptitle.text == "A" and a_reinit.legendgroup == "A"  # a legend column per run
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.yref == "container"  # below the plot
+
+
+def test_runs_that_share_their_dense_network_draw_it_once(tiny_result):
+    rounds = tiny_result.rounds_df()
+    same = pd.concat([rounds.assign(run=f"run {k}") for k in range(5)])  # five runs from one dense round 0
+    dense = [t for t in plots.accuracy_vs_weights(same).data if t.line.dash == "dot"]
+    assert [(t.legendgroup, t.name) for t in dense] == [("dense network", "5 runs, same level")]
+    other = pd.concat([same, rounds.assign(run="run 5", test_accuracy=rounds.test_accuracy - 0.05)])
+    dense = [t for t in plots.accuracy_vs_weights(other).data if t.line.dash == "dot"]
+    assert [(t.legendgroup, t.name) for t in dense] == [("dense network", "5 runs, same level"), ("run 5", "dense")]
+    assert dense[1].y[0] == pytest.approx(100 * (rounds[rounds["round"] == 0].test_accuracy.mean() - 0.05))
+
+
+def test_a_variant_filter_draws_only_the_chosen_variants_and_keeps_the_dense_level(tiny_result):
+    rounds = tiny_result.rounds_df()
+    five = pd.concat([rounds.assign(run=f"run {k}", test_accuracy=rounds.test_accuracy - 0.01 * k) for k in range(5)])
+    fig = plots.accuracy_vs_weights(five, variants=["ticket"])
+    lines = [(t.legendgroup, t.name) for t in fig.data if t.showlegend is not False]
+    assert lines == [(f"run {k}", "ticket") for k in range(5)] + [(f"run {k}", "dense") for k in range(5)]
+    single = plots.accuracy_vs_weights(rounds, variants=["ticket", "random"])
+    assert [t.name for t in single.data if t.showlegend is not False] == ["winning ticket", "random mask", "dense network"]
 
 
 def test_early_stopping_plot_and_a_live_plot_fixed_to_the_planned_range(tiny_result):
@@ -78,6 +105,22 @@ def test_gap_bars_are_accuracy_minus_dense(tiny_result):
     (random,) = _named(fig, "random mask")
     expect = (rounds[rounds.variant == "random"].groupby("round").test_accuracy.mean() - dense) * 100
     assert np.allclose(random.y, expect.to_numpy(), atol=0.1) and len(random.x) == 2  # to the printed 0.1 point
+
+
+def test_gap_bars_shade_the_tolerance_within_which_a_ticket_matches_dense(tiny_result):
+    fig = plots.accuracy_gap_by_round(tiny_result.rounds_df())
+    (band,) = [shape for shape in fig.layout.shapes if shape.type == "rect"]
+    assert (band.y0, band.y1) == (-1.0, 0) and band.xref == "x domain"
+    assert any("within 1 pt of dense" in a.text for a in fig.layout.annotations)
+    wider = plots.accuracy_gap_by_round(tiny_result.rounds_df(), tolerance=2.5)
+    assert [s.y0 for s in wider.layout.shapes if s.type == "rect"] == [-2.5]
+
+
+def test_a_gap_within_the_tolerance_is_green_and_beyond_it_red():
+    assert summary.gap_verdict(-0.3) == ("green", "within 1 pt of dense")
+    assert summary.gap_verdict(-1.0)[0] == "green" and summary.gap_verdict(0.4) == ("green", "above dense")
+    assert summary.gap_verdict(-1.1) == ("red", "more than 1 pt below dense")
+    assert summary.gap_verdict(-1.1, tolerance=2)[0] == "green"
 
 
 def test_big_mask_heatmap_is_downsampled_to_fractions_kept(mnist_result):

@@ -85,8 +85,9 @@ mask the two groups look the same.""",
     "gap": """\
 For every pruning round, how far each variant is from the dense network, in percentage points of test accuracy:
 a bar above zero means more accurate than the dense network, below zero less accurate. Thin lines on the bars span
-the trials. Hover over a bar to see the accuracy itself. The label under each group gives the share of weights
-left in that round.""",
+the trials. The grey band just below zero is the tolerance: a bar ending inside it is at most {tolerance:g} point
+below the dense network and still counts as matching it. Hover over a bar to see the accuracy itself. The label
+under each group gives the share of weights left in that round.""",
     "compare_curves": """\
 Training of the three variants of one round, side by side with the dense network (dotted). Left: validation loss
 — the lowest point of each line is its early-stopping iteration. Right: test accuracy. A winning ticket typically

@@ -12,13 +12,19 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lth_core.recommend import TOLERANCE_POINTS
+
 from .summary import percent_text
 
 VARIANTS = ("ticket", "reinit", "random")
 COLORS = {"ticket": "#0072B2", "reinit": "#E69F00", "random": "#009E73", "dense": "#555555"}
 LABELS = {"ticket": "winning ticket", "reinit": "reinit (same mask, new init)",
           "random": "random mask", "dense": "dense network"}
-DASHES = ("solid", "dash", "dashdot", "longdash", "longdashdot")  # "dot" is kept for the dense network
+SHORT = {"ticket": "ticket", "reinit": "reinit", "random": "random mask", "dense": "dense"}
+# several runs in one figure: colour = run, line style = variant (dotted is the dense network's)
+RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999")
+VARIANT_DASH = {"ticket": "solid", "reinit": "dash", "random": "dashdot", "dense": "dot"}
+VARIANT_SYMBOL = {"ticket": "circle", "reinit": "square", "random": "diamond"}
 METRICS = {  # column → (axis title, shown as percent)
     "test_accuracy": ("test accuracy (%)", True),
     "early_stop_test_accuracy": ("test accuracy at early stopping (%)", True),
@@ -49,7 +55,7 @@ def _runs(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _name(variant: str, run: str, many: bool) -> str:
-    return f"{LABELS[variant]} · {run}" if many and run else LABELS[variant]
+    return f"{run} · {SHORT[variant]}" if many and run else LABELS[variant]
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -71,20 +77,30 @@ def trial_stats(rounds: pd.DataFrame, metric: str) -> pd.DataFrame:
     return out.reset_index().sort_values(["run", "variant", "round"], kind="stable")
 
 
-def _band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str, group: str) -> go.Scatter:
+def _band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str, group: str, label: str | None = None) -> go.Scatter:
     """The min–max range over trials as a filled polygon (drawn under its line, not in the legend)."""
     return go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([hi, lo[::-1]]), fill="toself", mode="lines",
                       fillcolor=_rgba(color, 0.18), line=dict(width=0), hoverinfo="skip", showlegend=False,
-                      legendgroup=group, name=f"{group} range over trials")
+                      legendgroup=group, name=f"{label or group} range over trials")
 
 
 def _style(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
+    # The legend sits at the very bottom of the figure (yref "container"): Plotly then reserves its height
+    # before it makes room for the x tick labels and the axis title (automargin), so rotated ticks in a
+    # half-width column push the plot up instead of running into the legend.
     fig.update_layout(title=dict(text=title, x=0, xanchor="left"), template="plotly_white", height=HEIGHT,
-                      margin=dict(l=60, r=20, t=50, b=40), hovermode="closest",
-                      legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0))
-    fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text=y_title)
+                      margin=dict(l=60, r=20, t=50, b=10), hovermode="closest",
+                      legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", xanchor="left", x=0))
+    fig.update_xaxes(title_text=x_title, automargin=True)
+    fig.update_yaxes(title_text=y_title, automargin=True)
     return fig
+
+
+def _legend_height(groups: list[str], entries: int, width: int = 900) -> int:
+    """About how tall a horizontal legend of titled groups (one column each, `entries` lines at most) is
+    in a `width`-pixel figure, so the figure can grow by that much instead of squeezing the plot."""
+    per_row = max(1, width // (40 + 7 * max(len(g) for g in groups)))
+    return -(-len(groups) // per_row) * (19 * (entries + 1) + 12)
 
 
 def _weights_axis(fig: go.Figure, xs: list[float]) -> None:
@@ -95,48 +111,54 @@ def _weights_axis(fig: go.Figure, xs: list[float]) -> None:
     if len(xs) > 10:
         xs = [xs[i] for i in np.linspace(0, len(xs) - 1, 10).round().astype(int)]
     fig.update_xaxes(type="log", autorange="reversed", tickvals=xs, ticktext=[percent_text(x) for x in xs],
-                     title_text="weights remaining (log scale, pruned further →)")
+                     title_text="weights remaining, log scale (pruned →)")
 
 
 def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", title: str | None = None,
-                        planned: list[float] | None = None) -> go.Figure:
+                        planned: list[float] | None = None, variants: tuple[str, ...] | list[str] = VARIANTS,
+                        narrow: bool = False) -> go.Figure:
     """`metric` against weights remaining: one line per run and variant (mean, band = min–max over
-    trials) and the dense network of round 0 as a dotted level. `planned` (fractions) fixes the
-    x axis to the whole planned run, so a live run's plot grows without rescaling."""
+    trials) and the dense network of round 0 as a dotted level. `variants` chooses the lines drawn (the
+    dense level is always there). One run: colours are the variants. Several runs: colours are the runs
+    and line styles the variants, with one dense level per distinct dense network (runs that share their
+    round 0 share one line). `planned` (fractions) fixes the x axis to the whole planned run, so a live
+    run's plot grows without rescaling. `narrow`: drawn in a half-width column, where the legend wraps onto
+    more rows; the figure grows so the plot keeps room for its axis titles."""
     stats = trial_stats(rounds, metric)
     runs = list(dict.fromkeys(_runs(rounds)["run"]))
     many = len(runs) > 1
     fig = go.Figure()
     ticks: list[float] = [100 * p for p in planned or []]
     for i, run in enumerate(runs):
-        for variant in VARIANTS:
+        for variant in (v for v in VARIANTS if v in variants):
             s = stats[(stats.run == run) & (stats.variant == variant)]
             if variant != "ticket":
                 s = s[s["round"] > 0]
             if s.empty:
                 continue
-            x, color, name = s.weights_remaining.to_numpy(), COLORS[variant], _name(variant, run, many)
+            x, name = s.weights_remaining.to_numpy(), _name(variant, run, many)
+            color = RUN_COLORS[i % len(RUN_COLORS)] if many else COLORS[variant]
+            group = dict(legendgroup=run, legendgrouptitle_text=run, name=SHORT[variant]) if many else \
+                dict(legendgroup=name, name=name)
             if (s.hi - s.lo).max() > 0:
-                fig.add_trace(_band(x, s.lo.to_numpy(), s.hi.to_numpy(), color, name))
+                fig.add_trace(_band(x, s.lo.to_numpy(), s.hi.to_numpy(), color, group["legendgroup"], name))
             fig.add_trace(go.Scatter(
-                x=x, y=s["mean"], mode="lines+markers", name=name, legendgroup=name,
-                line=dict(color=color, dash=DASHES[i % len(DASHES)], width=2.5), marker=dict(color=color, size=7),
+                x=x, y=s["mean"], mode="lines+markers", **group,
+                line=dict(color=color, dash=VARIANT_DASH[variant] if many else "solid", width=2.5),
+                marker=dict(color=color, size=7, symbol=VARIANT_SYMBOL[variant] if many else "circle"),
                 customdata=np.column_stack([s["round"], s["trials"], [percent_text(v) for v in x]]),
                 hovertemplate=f"{name}<br>round %{{customdata[0]}}: %{{customdata[2]}} of weights<br>"
                               f"{METRICS[metric][0]}: {_hover_y(metric)} (mean of %{{customdata[1]}})<extra></extra>"))
-            if variant == "ticket":
-                ticks += list(x)
-        dense = stats[(stats.run == run) & (stats["round"] == 0)]
-        if not dense.empty:
-            level, lo_x = float(dense["mean"].iloc[0]), min(ticks or [100.0])
-            name = f"{LABELS['dense']} · {run}" if many else LABELS["dense"]
-            fig.add_trace(go.Scatter(x=[100.0, lo_x], y=[level, level], mode="lines", name=name,
-                                     line=dict(color=COLORS["dense"], dash="dot", width=1.5),
-                                     hovertemplate=f"{name}: {_hover_y(metric)}<extra></extra>"))
+            ticks += list(x)
+    _dense_levels(fig, stats, runs, metric, min(ticks or [100.0]))
     _style(fig, title or f"{METRICS[metric][0]} as weights are pruned", "", METRICS[metric][0])
-    if many:  # one legend entry per run and variant: a column on the right reads better than rows below
-        fig.update_layout(legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top", font_size=11),
-                          height=HEIGHT + 40)
+    if many:  # one legend column per run (its variants under its name), all below the plot and in view
+        groups = list(dict.fromkeys(t.legendgroup for t in fig.data if t.showlegend is not False))
+        entries = max(sum(t.legendgroup == g and t.showlegend is not False for t in fig.data) for g in groups)
+        fig.update_layout(height=HEIGHT + _legend_height(groups, entries, 450 if narrow else 900), legend_font_size=11,
+                          legend_traceorder="grouped")
+    elif narrow:
+        fig.update_layout(height=HEIGHT + 80)
     _weights_axis(fig, ticks or [100.0])
     if metric == "early_stop_iteration":  # counts from the start of training, not a band around one value
         fig.update_yaxes(rangemode="tozero")
@@ -144,6 +166,34 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
         lo = np.log10(max(min(planned) * 100, 1e-3))
         fig.update_xaxes(autorange=False, range=[2 + 0.03, lo - 0.05])  # reversed by listing high → low
     return fig
+
+
+def _dense_levels(fig: go.Figure, stats: pd.DataFrame, runs: list[str], metric: str, lo_x: float) -> None:
+    """The dense network (round 0) as a dotted level across the plot: one line per distinct dense result,
+    so runs trained from the same dense network (same data, architecture and seed), or whose dense
+    networks score the same, draw it once (its tooltip names them)."""
+    dense = stats[stats["round"] == 0]
+    levels: dict[float, list[str]] = {}
+    for run in runs:
+        level = dense[dense.run == run]["mean"]
+        if not level.empty:
+            levels.setdefault(round(float(level.iloc[0]), 6), []).append(run)
+    many = len(runs) > 1
+    for level, owners in levels.items():
+        if not many:
+            group = dict(name=LABELS["dense"], legendgroup=LABELS["dense"])
+            color = COLORS["dense"]
+        elif len(owners) == 1:
+            group = dict(name=SHORT["dense"], legendgroup=owners[0], legendgrouptitle_text=owners[0])
+            color = RUN_COLORS[runs.index(owners[0]) % len(RUN_COLORS)]
+        else:
+            group = dict(name=f"{len(owners)} runs, same level", legendgroup=LABELS["dense"],
+                         legendgrouptitle_text=LABELS["dense"])
+            color = COLORS["dense"]
+        who = "<br>".join(owners) if many else ""
+        fig.add_trace(go.Scatter(x=[100.0, lo_x], y=[level, level], mode="lines", **group,
+                                 line=dict(color=color, dash=VARIANT_DASH["dense"], width=1.5),
+                                 hovertemplate=f"{LABELS['dense']}: {_hover_y(metric)}<br>{who}<extra></extra>"))
 
 
 def _curve_stats(curves: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -226,9 +276,11 @@ def _mix(hex_color: str, white: float) -> str:
     return "#" + "".join(f"{round(c + (255 - c) * white):02x}" for c in rgb)
 
 
-def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy") -> go.Figure:
+def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy",
+                          tolerance: float = TOLERANCE_POINTS) -> go.Figure:
     """Per round, each variant's accuracy minus the dense network's, in percentage points (bars from 0 =
-    as good as dense); error bars span the trials; hover shows the accuracy itself."""
+    as good as dense), over a shaded band of `tolerance` points below 0 (still matching dense); error bars
+    span the trials; hover shows the accuracy itself."""
     stats = trial_stats(rounds, metric)
     dense = stats[stats["round"] == 0]["mean"]
     base = shown(float(dense.iloc[0])) if not dense.empty else np.nan
@@ -249,9 +301,11 @@ def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy") -
             hovertemplate=f"{LABELS[variant]}<br>%{{x}}<br>%{{customdata[0]:.1f}} % "
                           f"(%{{y:+.1f}} points vs dense)<extra></extra>"))
     fig.add_hline(y=0, line=dict(color=COLORS["dense"], dash="dot"))
+    # the tolerance within which a ticket still "matches" dense, so a small dip reads as a match
+    fig.add_hrect(y0=-tolerance, y1=0, fillcolor=COLORS["dense"], opacity=0.12, line_width=0, layer="below",
+                  annotation_text=f"within {tolerance:g} pt of dense", annotation_position="bottom left",
+                  annotation_font=dict(size=11, color=COLORS["dense"]))
     fig.update_layout(barmode="group")
     _style(fig, "Accuracy compared with the dense network, round by round", "round · weights remaining",
            f"points above / below dense ({base:.1f} %)")
-    # the tick labels take two lines: the legend goes below the axis title instead of over it
-    fig.update_layout(legend_y=-0.3, margin_b=60)
     return fig

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from lth_core.recommend import TOLERANCE_POINTS, gap_points, within_tolerance
+
 NAMES = {"ticket": "the ticket", "reinit": "reinit", "random": "a random mask"}
-MATCH_POINTS = 1.0  # "matches the dense network" = within this many percentage points
 
 
 def pct(fraction: float, digits: int = 1) -> str:
@@ -53,7 +54,7 @@ def round_sentence(rounds: pd.DataFrame, round: int, metric: str = "test_accurac
 
 def smallest_matching(rounds: pd.DataFrame, variant: str, metric: str = "test_accuracy") -> float | None:
     """Fewest weights (fraction) at which `variant`, and every larger network of it, stays within
-    MATCH_POINTS of dense; None if even its first pruned round falls below that."""
+    TOLERANCE_POINTS of dense; None if even its first pruned round falls below that."""
     m = means(rounds, metric)
     dense = dense_accuracy(rounds, metric)
     if dense is None:
@@ -61,7 +62,7 @@ def smallest_matching(rounds: pd.DataFrame, variant: str, metric: str = "test_ac
     s = m[(m.variant == variant) & (m["round"] > 0)].sort_values("round")
     best = None
     for _, row in s.iterrows():
-        if 100 * (row[metric] - dense) < -MATCH_POINTS:
+        if not within_tolerance(gap_points(row[metric], dense), TOLERANCE_POINTS):
             break
         best = float(row.weights_remaining)
     return best
@@ -80,16 +81,16 @@ def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy") -> list[str
     at_first = m[m["round"] == 1].set_index("variant")["weights_remaining"]
     reach = {v: smallest_matching(rounds, variant=v, metric=metric) for v in variants}
     if all(w is None for w in reach.values()):
-        out.append(f"None stays within {MATCH_POINTS:g} point of the dense network: all are more than that below "
+        out.append(f"None stays within {TOLERANCE_POINTS:g} point of the dense network: all are more than that below "
                    f"it already at {pct(float(at_first.iloc[0]))} of weights.")
     else:
         held = []
         for variant, w in reach.items():
             unit = "" if held else " of weights"
             held.append(f"{NAMES[variant]} down to {pct(w)}{unit}" if w is not None
-                        else f"{NAMES[variant]} already more than {MATCH_POINTS:g} point below at "
+                        else f"{NAMES[variant]} already more than {TOLERANCE_POINTS:g} point below at "
                              f"{pct(float(at_first[variant]))}{unit}")
-        out.append(f"Stays within {MATCH_POINTS:g} point of the dense network (or better) round after round: "
+        out.append(f"Stays within {TOLERANCE_POINTS:g} point of the dense network (or better) round after round: "
                    f"{', '.join(held)}.")
     es = means(rounds, "early_stop_iteration")
     dense_es = es[es["round"] == 0]["early_stop_iteration"]
@@ -99,3 +100,12 @@ def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy") -> list[str
         out.append(f"Lowest validation loss (the early-stopping point) in the last round: {', '.join(bits)}; "
                    f"the dense network at iteration {float(dense_es.iloc[0]):.0f}.")
     return out
+
+
+def gap_verdict(gap: float, tolerance: float = TOLERANCE_POINTS) -> tuple[str, str]:
+    """How a gap to the dense network (points, as printed) is shown: a colour for st.metric's delta and
+    a few words. Green while within the tolerance (a small loss still matches dense), red beyond it."""
+    if within_tolerance(gap, tolerance):
+        return "green", "above dense" if gap > 0 else f"within {tolerance:g} pt of dense"
+    return "red", f"more than {tolerance:g} pt below dense"
+

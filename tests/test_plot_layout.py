@@ -1,0 +1,104 @@
+"""The plot builders' figures drawn by Plotly in a real browser (headless Chromium): what a reader sees
+at the widths the pages give them — labels that do not run into each other, a legend fully in view."""
+from pathlib import Path
+
+import pandas as pd
+import plotly
+import pytest
+
+from ui import plots
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--no-first-run"]
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+HALF, FULL = 350, 1000  # a half-width column in a 1100-pixel window; the full width of Results in a 1400 one
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's chromium at {CHROMIUM}")
+
+BOXES = """() => {
+  const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+  const all = sel => [...document.querySelectorAll(sel)].map(box).filter(b => b[2] > b[0] && b[3] > b[1]);
+  const bg = document.querySelector('.legend .bg');
+  return {legend: bg ? box(bg) : null, xticks: all('.xtick text'), xtitle: all('.xtitle'), ytitle: all('.ytitle'),
+          plot: box(document.querySelector('.nsewdrag')), figure: box(document.querySelector('.main-svg')),
+          scrollbar: all('.legend .scrollbar'), entries: document.querySelectorAll('.legend .traces').length};
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def eight_rounds(session_home):
+    """A real run with eight pruning rounds: nine weights-remaining ticks, which a narrow chart rotates."""
+    from lth_core import ExperimentConfig, collect, run_experiment
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LTH_HOME", str(session_home))
+        return collect(run_experiment(ExperimentConfig(dataset="digits", arch="mlp", hidden=(32,), rounds=8,
+                                                       iterations=30, batch_size=32,
+                                                       controls=("reinit", "random")))).rounds_df()
+
+
+def drawn(browser, fig, width: int) -> dict:
+    """Bounding boxes (left, top, right, bottom) of the parts of `fig` drawn `width` pixels wide."""
+    page = browser.new_page(viewport={"width": width + 40, "height": 1200})
+    try:
+        html = (f"<html><body style='margin:0'><script>{PLOTLY_JS.read_text()}</script><div id='fig'></div>"
+                f"<script>Plotly.newPlot('fig', {fig.to_json()}.data, {fig.to_json()}.layout, "
+                f"{{responsive: false}}).then(() => document.body.dataset.done = 1);</script></body></html>")
+        page.set_content(html)
+        page.wait_for_selector("body[data-done='1']", timeout=30_000)
+        return page.evaluate(BOXES)
+    finally:
+        page.close()
+
+
+def overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def sized(fig, width: int):
+    return fig.update_layout(width=width)
+
+
+@pytest.mark.parametrize("metric", ["early_stop_test_accuracy", "early_stop_iteration"])
+def test_half_width_charts_keep_ticks_and_axis_title_clear_of_the_legend(browser, eight_rounds, metric):
+    fig = sized(plots.accuracy_vs_weights(eight_rounds, metric, narrow=True), HALF)
+    b = drawn(browser, fig, HALF)
+    assert b["legend"] and len(b["xticks"]) == 9 and b["xtitle"]
+    for label in b["xticks"] + b["xtitle"]:
+        assert not overlap(label, b["legend"]), (label, b["legend"])
+    assert b["legend"][3] <= b["figure"][3] + 0.5 and not b["scrollbar"]
+    (xtitle,), (ytitle,) = b["xtitle"], b["ytitle"]
+    assert b["figure"][0] <= xtitle[0] and xtitle[2] <= b["figure"][2]  # the axis title is not cut off
+    assert b["plot"][1] - 5 <= ytitle[1] and ytitle[3] <= b["plot"][3] + 5  # nor longer than the plot is tall
+
+
+def test_the_gap_bars_keep_their_two_line_round_labels_clear_of_the_legend(browser, eight_rounds):
+    fig = sized(plots.accuracy_gap_by_round(eight_rounds), HALF)
+    b = drawn(browser, fig, HALF)
+    for label in b["xticks"] + b["xtitle"]:
+        assert not overlap(label, b["legend"]), (label, b["legend"])
+
+
+def five_runs(rounds: pd.DataFrame) -> pd.DataFrame:
+    """Five runs of the real tiny result, each under a name as long as the Results page gives it."""
+    return pd.concat([rounds.assign(run=f"run number {k} with a long name ({k}abcdefg)",
+                                    test_accuracy=rounds.test_accuracy - 0.01 * k) for k in range(5)])
+
+
+def test_five_runs_overlaid_show_the_whole_legend_below_the_plot(browser, tiny_result):
+    fig = sized(plots.accuracy_vs_weights(five_runs(tiny_result.rounds_df())), FULL)
+    b = drawn(browser, fig, FULL)
+    assert not b["scrollbar"], "the legend became a scroll box"
+    assert b["legend"][1] >= b["plot"][3] and b["legend"][3] <= b["figure"][3] + 0.5  # under the plot, in view
+    assert b["plot"][3] - b["plot"][1] >= 250  # the plot itself keeps its height
+    for label in b["xticks"] + b["xtitle"]:
+        assert not overlap(label, b["legend"])

@@ -1,0 +1,80 @@
+"""The recommended round: the sparsest ticket within the tolerance of the dense network."""
+import pandas as pd
+import pytest
+
+from lth_core.recommend import TOLERANCE_POINTS, gap_points, recommended_round, within_tolerance
+from lth_core.results import ROUND_COLUMNS
+
+
+def table(rows: list[tuple[int, int, str, float, float]]) -> pd.DataFrame:
+    """(trial, round, variant, weights_remaining, test_accuracy) rows in the store's round columns."""
+    frame = pd.DataFrame(rows, columns=["trial", "round", "variant", "weights_remaining", "test_accuracy"])
+    return frame.reindex(columns=ROUND_COLUMNS)
+
+
+def one_trial(accuracies: list[float], weights: list[float] | None = None, variant: str = "ticket") -> pd.DataFrame:
+    weights = weights or [0.8 ** r for r in range(len(accuracies))]
+    return table([(0, r, "ticket" if r == 0 else variant, w, a) for r, (w, a) in enumerate(zip(weights, accuracies))])
+
+
+def test_the_tolerance_is_one_point_and_a_gap_printed_at_it_is_within():
+    assert TOLERANCE_POINTS == 1.0
+    assert gap_points(0.772, 0.781) == -0.9 and gap_points(0.781, 0.772) == 0.9
+    assert gap_points(0.94, 0.95) == -1.0 and within_tolerance(-1.0) and not within_tolerance(-1.1)
+    assert within_tolerance(-0.3) and within_tolerance(2.0)
+
+
+def test_one_trial_picks_the_sparsest_round_within_the_tolerance():
+    rounds = one_trial([0.950, 0.955, 0.945, 0.940, 0.920])  # gaps +0.5, -0.5, -1.0, -3.0
+    assert recommended_round(rounds) == 3
+    assert recommended_round(rounds, tolerance=0.5) == 2
+    assert recommended_round(rounds, tolerance=5) == 4
+
+
+def test_none_within_the_tolerance_gives_none():
+    assert recommended_round(one_trial([0.95, 0.93, 0.90])) is None
+    assert recommended_round(one_trial([0.95])) is None  # no pruned round yet
+    assert recommended_round(one_trial([0.95, 0.95])[lambda d: d["round"] > 0]) is None  # no dense round
+
+
+def test_a_later_round_that_recovers_is_recommended():
+    rounds = one_trial([0.950, 0.948, 0.930, 0.946, 0.900])  # round 2 dips below, round 3 is back within
+    assert recommended_round(rounds) == 3
+
+
+def test_the_mean_over_trials_decides_not_any_single_trial():
+    rounds = table([(0, 0, "ticket", 1.0, 0.95), (1, 0, "ticket", 1.0, 0.95),
+                    (0, 1, "ticket", 0.8, 0.95), (1, 1, "ticket", 0.8, 0.95),
+                    (0, 2, "ticket", 0.64, 0.96), (1, 2, "ticket", 0.64, 0.91)])  # mean 93.5: 1.5 below
+    assert recommended_round(rounds) == 1
+    rounds.loc[rounds.index[-1], "test_accuracy"] = 0.94  # mean 95.0
+    assert recommended_round(rounds) == 2
+
+
+def test_ties_in_sparsity_go_to_the_more_accurate_then_the_earlier_round():
+    same = [1.0, 0.5, 0.5]
+    assert recommended_round(one_trial([0.95, 0.945, 0.950], same)) == 2
+    assert recommended_round(one_trial([0.95, 0.950, 0.945], same)) == 1
+    assert recommended_round(one_trial([0.95, 0.950, 0.950], same)) == 1
+
+
+def test_controls_do_not_count_only_the_ticket():
+    rounds = pd.concat([one_trial([0.95, 0.90]), one_trial([0.95, 0.95], variant="random")[lambda d: d["round"] > 0]])
+    assert recommended_round(rounds) is None
+    assert recommended_round(rounds, variant="random") == 1
+
+
+def test_on_a_real_run(tiny_result):
+    rounds = tiny_result.rounds_df()
+    pick = recommended_round(rounds, tolerance=100)  # everything is within 100 points: the last round
+    assert pick == rounds["round"].max()
+    dense = rounds[rounds["round"] == 0].test_accuracy.mean()
+    got = recommended_round(rounds)
+    ticket = rounds[(rounds.variant == "ticket") & (rounds["round"] > 0)].groupby("round").test_accuracy.mean()
+    within = [r for r, a in ticket.items() if gap_points(a, dense) >= -1.0]
+    assert got == (max(within) if within else None)
+
+
+@pytest.mark.parametrize("bad", [0.0, 0.5])
+def test_a_zero_or_small_tolerance_still_allows_a_gain(bad):
+    assert recommended_round(one_trial([0.90, 0.92, 0.91]), tolerance=bad) == 2
