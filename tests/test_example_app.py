@@ -48,7 +48,7 @@ def test_a_first_visit_finds_the_example_on_every_page(lth_home):
     no_errors(new)
     assert "Explore the example run first" in new.info[0].value and "7.0 %" in new.info[0].value
     (run_id,) = example_runs(RunStore())
-    assert new.dataframe[0].value.set_index("id").loc[run_id, "name"] == "Example: LeNet-300-100 on mnist-5k"
+    assert new.dataframe[0].value.loc[run_id, "name"] == "Example: LeNet-300-100 on mnist-5k"
 
     live = page("live_run")
     no_errors(live)
