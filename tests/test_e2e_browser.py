@@ -1,6 +1,7 @@
 """End to end in a real browser: `streamlit run app.py` on a free port, headless Chromium through
 Playwright. Fill the form with a tiny experiment, run it, watch it finish, then visit Results,
 Masks and Compare. Screenshots of every page land in artifacts/screenshots/ (gitignored)."""
+import contextlib
 import os
 import re
 import signal
@@ -43,6 +44,12 @@ def _stop(pid: int | None) -> None:
 @pytest.fixture
 def server(lth_home):
     """The app on a free port, with its own LTH_HOME; stops it and any worker it started."""
+    with _serve(lth_home) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _serve(lth_home: Path):
     from lth_core import jobs
     from lth_core.store import RunStore
 
@@ -208,5 +215,51 @@ def test_a_tiny_experiment_from_form_to_compare(server):
             page.get_by_role("link", name="Masks").last.click()
             page.wait_for_url(re.compile(rf".*/masks\?run={run_id}"), timeout=30_000)
             (SHOTS / "page-load-seconds.txt").write_text("".join(f"{k}: {v:.1f}\n" for k, v in timings.items()))
+        finally:
+            browser.close()
+
+
+# ---- the selected run follows the user from page to page (issue 9, item 1) ----
+def shown_run(page) -> str:
+    """The run the page's run picker shows (its selectbox, or Results' multiselect), as its label reads."""
+    picker = page.locator('[data-testid="stSelectbox"], [data-testid="stMultiSelect"]').first
+    typed = picker.locator("input")
+    return picker.inner_text() + " " + " ".join(typed.nth(i).input_value() for i in range(typed.count()))
+
+
+def test_the_selected_run_stays_selected_on_every_page(app_store):
+    from playwright.sync_api import sync_playwright
+
+    done, other = app_store["done"], app_store["other"]  # `other` is the newest finished run: every page's default
+    with _serve(app_store["home"]) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            sidebar = page.locator('[data-testid="stSidebarNav"]')
+            page.goto(f"{url}/compare?run={done}")
+            settle(page)
+            for label, path in (("Results", "results"), ("Live run", "live_run"), ("Compare", "compare"),
+                                ("Masks", "masks")):
+                sidebar.get_by_role("link", name=label).click()
+                page.wait_for_url(re.compile(rf".*/{path}\?.*"), timeout=30_000)
+                settle(page)
+                assert re.search(rf"[?&]run={done}(&|$)", page.url) and other not in page.url, (label, page.url)
+                assert "tiny digits run" in shown_run(page) and "seed 1" not in shown_run(page), label
+            page.go_back()  # back to Compare: still the same run
+            settle(page)
+            assert re.search(rf"[?&]run={done}(&|$)", page.url) and "tiny digits run" in shown_run(page), page.url
+
+            # a round chosen for one run is not carried over to another: the other run opens at its last round
+            page.goto(f"{url}/compare?run={done}&round=1")
+            settle(page)
+            assert "round=1" in page.url
+            choose(page, "Run", "seed 1")
+            assert re.search(rf"[?&]run={other}(&|$)", page.url) and "round=2" in page.url, page.url
+            # ... and the run picked on Compare is the one Results opens with
+            sidebar.get_by_role("link", name="Results").click()
+            page.wait_for_url(re.compile(r".*/results\?.*"), timeout=30_000)
+            settle(page)
+            assert "seed 1" in shown_run(page) and "tiny digits run" not in shown_run(page), page.url
+            assert_clean(page)
         finally:
             browser.close()

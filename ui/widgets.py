@@ -96,16 +96,47 @@ def allowed_text(options: Sequence[Any]) -> str:
     return ", ".join(texts[:12] + (["…"] if len(texts) > 12 else []))
 
 
+def _scope() -> str:
+    """The run(s) the page's choices below the run picker belong to ('' above it and on pages
+    without one): a round, variant or trial chosen for one run is not carried over to another."""
+    return st.session_state.get("url:scope", "")
+
+
+def set_scope(scope: str) -> None:
+    st.session_state["url:scope"] = scope
+
+
+def _link_values(param: str) -> list[str]:
+    """The values of ?param= the page may use: those that came with the link (typed, pasted, bookmarked,
+    or reached with the back button), and those this session wrote there for the same run. A value this
+    session wrote for another run (the picker changed the run) is not a choice for this one."""
+    values = st.query_params.get_all(param)
+    written = st.session_state.get("url:written", {}).get(param)
+    return [] if written and values == written[0] and written[1] != _scope() else values
+
+
 def _from_link(param: str) -> list[str]:
     """The values of ?param= that came with the link (typed, pasted or bookmarked), not the ones this
     session wrote there itself: only those deserve a message when they do not fit."""
     values = st.query_params.get_all(param)
-    return [] if values == st.session_state.get("url:written", {}).get(param) else values
+    written = st.session_state.get("url:written", {}).get(param)
+    return [] if written and values == written[0] else values
 
 
 def _write_url(param: str, values: list[str]) -> None:
-    st.session_state.setdefault("url:written", {})[param] = values
+    st.session_state.setdefault("url:written", {})[param] = (values, _scope())
     st.query_params[param] = values if len(values) != 1 else values[0]
+
+
+def _keys(param: str, widget: str) -> tuple[str, str]:
+    """(widget key, remembered-choice key) of `param`. The widget key stays the same for every run (tests
+    and pages address it), but its value is dropped when the run changes; the remembered choice is kept
+    per run, so coming back to a run shows what was chosen for it."""
+    scope = _scope()
+    if st.session_state.get(f"scope:{widget}", scope) != scope:
+        st.session_state.pop(widget, None)
+    st.session_state[f"scope:{widget}"] = scope
+    return widget, f"sel:{param}" + (f"@{scope}" if scope else "")
 
 
 def bad_link(param: str, wanted: Sequence[str], options: Sequence[Any], field: str, showing: str) -> None:
@@ -121,15 +152,16 @@ def url_choice(param: str, options: Sequence[Any], label: str, *, default: Any =
     reproduces the view. The URL wins when the page opens; then the widget; the session remembers
     the choice when the user visits another page and comes back. A value in the link that is not one
     of `options` is named in a warning, with the allowed values (`field` names it, default `param`).
-    A select_slider with a single option is not drawn (there is nothing to choose)."""
-    key, sticky = f"w:{param}", f"sel:{param}"
+    A select_slider with a single option is not drawn (there is nothing to choose).
+    Below a run picker, the choice belongs to the picked run (see `_scope`)."""
+    key, sticky = _keys(param, f"w:{param}")
     options = list(options)
     if not options:
         return None
     by_text = {str(o): o for o in options}
     value = st.session_state.get(key)
     if value not in options:
-        wanted = st.query_params.get(param) or st.session_state.get(sticky)
+        wanted = (_link_values(param) or [None])[-1] or st.session_state.get(sticky)
         value = by_text.get(str(wanted)) if wanted is not None else None
         value = value if value is not None else (default if default in options else options[0])
     linked = _from_link(param)
@@ -152,14 +184,20 @@ def url_choice(param: str, options: Sequence[Any], label: str, *, default: Any =
 def url_multi(param: str, options: Sequence[Any], label: str, *, default: Sequence[Any] = (),
               container: Any = st, field: str | None = None, warn: bool = True, **kwargs: Any) -> list[Any]:
     """A multiselect mirrored in the URL as repeated ?param=a&param=b; values of the link that are not
-    among `options` are named in a warning and left out."""
-    key, sticky = f"w:{param}:multi", f"sel:{param}"
+    among `options` are named in a warning and left out. It shares its remembered choice with a
+    `url_choice` of the same param: the value chosen there is among those chosen here, and stays the
+    one chosen there while it is among them (Results overlays runs; Live run, Masks and Compare show one)."""
+    key, one = _keys(param, f"w:{param}:multi")
+    several = one + ":multi"
     options = list(options)
     by_text = {str(o): o for o in options}
     if key in st.session_state:
         chosen = [v for v in st.session_state[key] if v in options]
     else:
-        wanted = st.query_params.get_all(param) or st.session_state.get(sticky + ":multi") or []
+        remembered = st.session_state.get(several) or []
+        if st.session_state.get(one) is not None and st.session_state[one] not in remembered:
+            remembered = [st.session_state[one]]  # another page chose a run that is not among these
+        wanted = _link_values(param) or remembered
         chosen = [by_text[w] for w in dict.fromkeys(map(str, wanted)) if w in by_text] or [d for d in default if d in options]
     unknown = [w for w in dict.fromkeys(_from_link(param)) if w not in by_text]
     if warn and unknown and options:
@@ -168,9 +206,9 @@ def url_multi(param: str, options: Sequence[Any], label: str, *, default: Sequen
         bad_link(param, unknown, options, field or param, kept)
     st.session_state[key] = chosen
     values = container.multiselect(label, options=options, key=key, **kwargs)
-    st.session_state[sticky + ":multi"] = values
-    if values:
-        st.session_state[sticky] = values[0]
+    st.session_state[several] = values
+    if values and st.session_state.get(one) not in values:
+        st.session_state[one] = values[0]
     _write_url(param, [str(v) for v in values])
     return values
 
@@ -199,6 +237,7 @@ def run_picker(multi: bool = False, *, need_rounds: bool = True) -> Any:
                 "soon as its first round is done.")
         st.page_link(PAGES["new"], label="New experiment", icon=ICONS["new"])
         st.stop()
+    set_scope("")  # the run itself is chosen above any scope
     labels = {r["id"]: run_label(r) for _, r in runs.iterrows()}
     finished = [i for i, s in zip(runs.id, runs.status) if s == "finished"]
     newest = finished[0] if finished else runs.id.iloc[0]
@@ -208,8 +247,11 @@ def run_picker(multi: bool = False, *, need_rounds: bool = True) -> Any:
         if not chosen:
             st.info("Choose at least one run above.")
             st.stop()
+        set_scope("+".join(chosen))
         return chosen
-    return url_choice("run", list(labels), "Run", default=newest, format_func=labels.get, warn=False)
+    chosen = url_choice("run", list(labels), "Run", default=newest, format_func=labels.get, warn=False)
+    set_scope(chosen)
+    return chosen
 
 
 def run_links(run_id: str, pages: Sequence[str] = ("live", "results", "masks", "compare")) -> None:
