@@ -7,6 +7,7 @@ from ui import notes
 from ui.example import example_panel, first_visit
 from ui.form import check, experiment_form
 from ui.summary import pct
+from ui.text import code, md
 from ui.widgets import PAGES, run_links, store
 
 st.title("New experiment")
@@ -57,7 +58,7 @@ if not runs.empty:
     rows = picked.selection.rows
     if rows:
         chosen = table.iloc[rows[0]]
-        st.markdown(f"Open **{chosen['name']}** (`{chosen['id']}`) on:")
+        st.markdown(f"Open **{md(chosen['name'])}** ({code(chosen['id'])}) on:")
         run_links(chosen["id"])
     else:
         st.caption("Click a row to open that run on **Live run**, **Results**, **Masks** or **Compare** "

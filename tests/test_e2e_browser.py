@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -261,5 +262,51 @@ def test_the_selected_run_stays_selected_on_every_page(app_store):
             settle(page)
             assert "seed 1" in shown_run(page) and "tiny digits run" not in shown_run(page), page.url
             assert_clean(page)
+        finally:
+            browser.close()
+
+
+# ---- user text is drawn as text (issue 9, item 14) ----
+EVIL = "`![i](http://127.0.0.1:9/x.png)` [CLICKME](http://evil.example/phish) www.evil.example"
+
+
+def test_a_malicious_run_name_or_link_value_draws_no_image_and_no_link(app_store, tmp_path):
+    """A run named like Markdown, and the same text in ?round= / ?variant= / ?metric=, reads as itself:
+    Chromium fetches no image from the named host and the page has no link to it."""
+    import sqlite3
+
+    from playwright.sync_api import sync_playwright
+
+    from lth_core.store import RunStore
+
+    home = tmp_path / "evil-home"  # a copy of app_store, so the shared fixture keeps its names
+    home.mkdir()
+    (home / "cache").symlink_to(app_store["home"] / "cache")
+    with sqlite3.connect(app_store["home"] / "runs.sqlite") as src, sqlite3.connect(home / "runs.sqlite") as dst:
+        src.backup(dst)
+    done, other = app_store["done"], app_store["other"]
+    with RunStore(home / "runs.sqlite") as store:
+        store.rename(done, EVIL)
+    evil = urllib.parse.quote(EVIL)
+    visits = {"live-run-evil-name": f"live_run?run={done}", "results-evil-name": f"results?run={done}&run={other}",
+              "compare-evil-round": f"compare?run={other}&round={evil}", "masks-evil-variant": f"masks?run={other}&variant={evil}",
+              "results-evil-metric": f"results?run={other}&metric={evil}", "live-run-evil-run": f"live_run?run={evil}"}
+    with _serve(home) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            fetched = []
+            page.on("request", lambda r: fetched.append(r.url))
+            for name, path in visits.items():
+                page.goto(f"{url}/{path}")
+                settle(page)
+                shoot(page, f"escaping-{name}")
+                main = page.locator('[data-testid="stMain"]')
+                hrefs = [a.get_attribute("href") or "" for a in main.locator("a").all()]
+                hrefs = [h for h in hrefs if not h.startswith("#")]  # a heading's own anchor
+                assert not [h for h in hrefs if "evil" in h or "127.0.0.1:9/" in h], (name, hrefs)
+                assert main.locator("img").count() == 0, name
+                assert "CLICKME" in main.inner_text(), name  # the text is there, as text
+                assert not [u for u in fetched if "127.0.0.1:9/" in u.split("?")[0] or "evil" in u.split("?")[0]], name
         finally:
             browser.close()

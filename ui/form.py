@@ -20,6 +20,8 @@ from lth_core.data import list_datasets
 from lth_core.estimate import RunEstimate, estimate_run
 from lth_core.models import ARCHITECTURES
 
+from .text import md
+
 LABELS = {
     "dataset": "Dataset", "arch": "Architecture", "hidden": "Hidden layer sizes", "width": "Width multiplier",
     "schedule": "Schedule", "prune_rate": "Prune per round", "rounds": "Pruning rounds",
@@ -69,8 +71,8 @@ class Checked:
     def problem(self) -> str:
         label = LABELS.get(self.field or "", self.field)
         if self.field in PERCENT_FIELDS:
-            return f"**{label} (%)** (`{self.field}`): {in_percent(self.message or '')}"
-        return f"**{label}** (`{self.field}`): {self.message}"
+            return f"**{label} (%)** (`{self.field}`): {md(in_percent(self.message or ''))}"
+        return f"**{label}** (`{self.field}`): {md(self.message)}"
 
 
 @st.cache_resource(show_spinner="Loading the datasets…")

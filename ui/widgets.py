@@ -18,6 +18,7 @@ from lth_core.store import RunStore, StoreError, default_store_path
 
 from .notes import NOTES
 from .plots import COLORS, LABELS
+from .text import MAX_LINK_CHARS, code, cut, link_value, md, plotly
 
 # Page scripts live in app_pages/, not pages/: a folder named pages/ switches Streamlit into its older
 # multipage mode until app.py has run once, so a deep link opened first after a server start would run
@@ -55,6 +56,19 @@ def dataset_shape(name: str, label_col: str | None = None) -> tuple[str, tuple[i
 
 # ---- errors -------------------------------------------------------------------------------
 def one_line(exc: BaseException) -> str:
+    """The error as one line of Markdown-safe text for the browser; the store's path (the server's file
+    system) is named "the run store" (the CLI shows the path)."""
+    return md(_hide_store_path(_error_text(exc)))
+
+
+def _hide_store_path(text: str) -> str:
+    path = default_store_path()
+    for where, name in ((path, "the run store"), (path.parent, "the run store's folder")):
+        text = text.replace(f"in {where}", f"in {name}").replace(str(where), name)
+    return text
+
+
+def _error_text(exc: BaseException) -> str:
     if isinstance(exc, ConfigError):
         return f"{exc.field}: {exc.message}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -71,7 +85,7 @@ def guard(what: str = "This page") -> Iterator[None]:
         st.error(one_line(exc), icon=":material/error:")
     except Exception as exc:  # noqa: BLE001 - the browser must never see a traceback
         log.error("%s failed:\n%s", what, traceback.format_exc())
-        st.error(f"{what} could not be shown: {one_line(exc)}", icon=":material/error:")
+        st.error(f"{md(what)} could not be shown: {one_line(exc)}", icon=":material/error:")
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -92,7 +106,7 @@ def allowed_text(options: Sequence[Any]) -> str:
         ints = sorted(options)
         if len(ints) > 2 and ints == list(range(ints[0], ints[-1] + 1)):
             return f"{ints[0]}–{ints[-1]}"
-    texts = [f"`{o}`" for o in options]
+    texts = [code(o) for o in options]
     return ", ".join(texts[:12] + (["…"] if len(texts) > 12 else []))
 
 
@@ -104,6 +118,16 @@ def _scope() -> str:
 
 def set_scope(scope: str) -> None:
     st.session_state["url:scope"] = scope
+
+
+def cap_link_values() -> None:
+    """Cut every value of the URL to MAX_LINK_CHARS before a page reads it (app.py, each run): no page
+    offers a longer one, and a 100,000-character ?run= or ?round= made the pages slow to settle. A cut
+    value is named as too long where the page says it cannot use it (`link_value`)."""
+    for param in list(st.query_params):
+        values = st.query_params.get_all(param)
+        if any(len(v) > MAX_LINK_CHARS for v in values):
+            st.query_params[param] = [cut(v) for v in values]
 
 
 def _link_values(param: str) -> list[str]:
@@ -141,9 +165,9 @@ def _keys(param: str, widget: str) -> tuple[str, str]:
 
 def bad_link(param: str, wanted: Sequence[str], options: Sequence[Any], field: str, showing: str) -> None:
     """Say which value of the link was not used, what the field accepts, and what is shown instead."""
-    given = ", ".join(f"`{w}`" for w in wanted)
+    given = ", ".join(link_value(w) for w in wanted)
     st.warning(f"The link asks for **{field}** {given} (`?{param}=`), which is not available here; "
-               f"allowed: {allowed_text(options)}. Showing **{showing}** instead.", icon=":material/link_off:")
+               f"allowed: {allowed_text(options)}. Showing **{md(showing)}** instead.", icon=":material/link_off:")
 
 
 def url_choice(param: str, options: Sequence[Any], label: str, *, default: Any = None, kind: str = "selectbox",
@@ -170,7 +194,7 @@ def url_choice(param: str, options: Sequence[Any], label: str, *, default: Any =
         bad_link(param, linked[-1:], options, field or param, str(show(value)))
     if kind == "select_slider" and len(options) == 1:
         st.session_state.pop(key, None)
-        container.caption(f"{label}: {(kwargs.get('format_func') or str)(value)} (the only one)")
+        container.caption(f"{label}: {md((kwargs.get('format_func') or str)(value))} (the only one)")
     else:
         # assigned on every run: a widget of the same key on another page is another widget to Streamlit
         st.session_state[key] = value
@@ -229,7 +253,7 @@ def run_picker(multi: bool = False, *, need_rounds: bool = True) -> Any:
     asked = [r for r in st.query_params.get_all("run") if r not in set(runs.id)]
     if asked:
         why = "has not finished a round yet" if asked[0] in every else "is not in the run store"
-        st.warning(f"Run `{asked[0]}` {why} (`?run=` in the link); showing "
+        st.warning(f"Run {link_value(asked[0])} {why} (`?run=` in the link); showing "
                    f"{'another run' if not runs.empty else 'nothing'} instead.",
                    icon=":material/info:")
     if runs.empty:
@@ -279,7 +303,7 @@ def run_context(info: Any) -> str:
     downloaded PNG): name, data, architecture and trials."""
     c = info.config
     trials = f"{c.trials} trial{'s' if c.trials != 1 else ''}"
-    return f"{info.name} · {c.dataset}, {c.arch} · {trials} · run {info.id}"
+    return plotly(f"{info.name} · {c.dataset}, {c.arch} · {trials} · run {info.id}")
 
 
 def _file_name(fig: go.Figure) -> str:
