@@ -6,7 +6,7 @@ in a background worker process, so the pages never block and a reload shows the 
 import streamlit as st
 
 from ui.example import offer_example
-from ui.widgets import ICONS, PAGES, guard, start_queued_runs
+from ui.widgets import ICONS, PAGES, cap_link_values, guard, set_scope, start_queued_runs
 
 st.set_page_config(page_title="Lottery Ticket Explorer", page_icon=":material/confirmation_number:", layout="wide")
 
@@ -21,6 +21,8 @@ page = st.navigation(pages)
 st.sidebar.caption("Lottery Ticket Explorer · finds winning tickets (Frankle & Carbin, 2019) by iterative "
                    "magnitude pruning. Runs keep going when you close the tab.")
 with guard(page.title):
+    cap_link_values()
     start_queued_runs()
     offer_example()  # a store that never held a run gets the shipped example run, once
+    set_scope("")  # a page's run picker sets it again for the choices below it
     page.run()

@@ -14,6 +14,7 @@ from ui import plots
 from ui.example import example_notice
 from ui.plots import LABELS
 from ui.summary import pct, run_summary
+from ui.text import md
 from ui.widgets import PAGES, chart, guard, guarded, run_context, run_links, run_picker, store, variant_legend
 
 st.title("Live run")
@@ -34,18 +35,18 @@ def live_view() -> None:
     total = run.rounds_total + 1 if run.rounds_total is not None else None
     started = run.round is not None
     rnd = run.round if started else 0
-    st.subheader(f"{run.name}")
+    st.subheader(md(run.name))
     state = {"queued": "waiting for a free worker (runs train one after another)",
              "running": "training" if started else "starting (loading PyTorch and the dataset)",
              "finished": "finished", "failed": "failed", "cancelled": "cancelled", "interrupted": "interrupted"}
     described = state.get(run.status, run.status)
     st.markdown(f"**Status: {run.status}**{'' if described == run.status else f' — {described}'} · run `{run.id}` · "
-                f"{run.config.dataset}, {run.config.arch} · on {run.device or 'cpu'}")
+                f"{md(run.config.dataset)}, {run.config.arch} · on {run.device or 'cpu'}")
     rounds_of = f"{run.rounds_done} of {total}" if total else f"{run.rounds_done}"
     if run.status == "failed":
-        st.error(f"The run failed: {run.error or 'no reason was recorded'}", icon=":material/error:")
+        st.error(f"The run failed: {md(run.error or 'no reason was recorded')}", icon=":material/error:")
     elif run.status in ("cancelled", "interrupted"):
-        st.warning(f"The run was {run.status}" + (f": {run.error}" if run.error else "") +
+        st.warning(f"The run was {run.status}" + (f": {md(run.error)}" if run.error else "") +
                    f". Rounds already finished are kept ({rounds_of}).", icon=":material/stop_circle:")
     if not run.active and run.rounds_done == 0 and not started:
         st.info("Nothing was trained. Change the settings on **New experiment** and run again.")
@@ -167,7 +168,7 @@ with st.expander("Rename or delete this run"):
             st.query_params.clear()
             for key in ("sel:run", "w:run"):
                 st.session_state.pop(key, None)
-            st.toast(f"Deleted the run {info.name} ({run_id}).")
+            st.toast(f"Deleted the run {md(info.name)} ({run_id}).")
             st.switch_page(PAGES["new"])
 
 if REFRESH_S is None:

@@ -7,6 +7,7 @@ from ui.example import example_panel, first_visit
 from ui.form import check, confirmed, experiment_form, submit
 from ui.summary import pct
 from ui.upload import upload_panel
+from ui.text import code, md
 from ui.widgets import PAGES, run_links, store
 
 st.title("New experiment")
@@ -70,7 +71,7 @@ if not runs.empty:
     rows = picked.selection.rows
     if rows:
         chosen = table.iloc[rows[0]]
-        st.markdown(f"Open **{chosen['name']}** (`{chosen.name}`) on:")
+        st.markdown(f"Open **{md(chosen['name'])}** ({code(chosen.name)}) on:")
         run_links(chosen.name)
     else:
         st.caption("Click a row to open that run on **Live run**, **Results**, **Masks** or **Compare** "

@@ -6,6 +6,7 @@ import streamlit as st
 from ui import plots
 from ui.example import example_notice
 from ui.summary import run_summary
+from ui.text import md, plotly
 from ui.widgets import chart, explain, run_context, run_picker, store, url_choice, url_multi, variant_legend
 
 st.title("Results")
@@ -14,7 +15,7 @@ infos = {i: store().get_run(i) for i in run_ids}
 example_notice(*run_ids)  # the badge and provenance of the shipped example run
 names = {i: f"{info.name} ({i})" for i, info in infos.items()}
 context = run_context(infos[run_ids[0]]) if len(run_ids) == 1 else None  # several runs: the legend names them
-frames = [store().rounds(i).assign(run=names[i], run_id=i) for i in run_ids]
+frames = [store().rounds(i).assign(run=plotly(names[i]), run_id=i) for i in run_ids]
 rounds = pd.concat(frames, ignore_index=True)
 if rounds.empty:
     st.info("None of these runs has finished a round yet.")
@@ -23,7 +24,7 @@ for i in run_ids:
     r = rounds[rounds.run_id == i]
     if not r.empty:
         if len(run_ids) > 1:
-            st.markdown(f"**{names[i]}**")
+            st.markdown(f"**{md(names[i])}**")
         st.markdown("\n".join(f"- {line}" for line in run_summary(r.drop(columns=["run", "run_id"]))))
 trained = [v for v in plots.VARIANTS if any(v in info.variants for info in infos.values())]
 variants = url_multi("variants", trained, "Variants to draw", default=trained, format_func=plots.LABELS.get,

@@ -1,6 +1,7 @@
 """End to end in a real browser: `streamlit run app.py` on a free port, headless Chromium through
 Playwright. Fill the form with a tiny experiment, run it, watch it finish, then visit Results,
 Masks and Compare. Screenshots of every page land in artifacts/screenshots/ (gitignored)."""
+import contextlib
 import os
 import re
 import signal
@@ -8,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -43,6 +45,12 @@ def _stop(pid: int | None) -> None:
 @pytest.fixture
 def server(lth_home):
     """The app on a free port, with its own LTH_HOME; stops it and any worker it started."""
+    with _serve(lth_home) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _serve(lth_home: Path):
     from lth_core import jobs
     from lth_core.store import RunStore
 
@@ -208,5 +216,97 @@ def test_a_tiny_experiment_from_form_to_compare(server):
             page.get_by_role("link", name="Masks").last.click()
             page.wait_for_url(re.compile(rf".*/masks\?run={run_id}"), timeout=30_000)
             (SHOTS / "page-load-seconds.txt").write_text("".join(f"{k}: {v:.1f}\n" for k, v in timings.items()))
+        finally:
+            browser.close()
+
+
+# ---- the selected run follows the user from page to page (issue 9, item 1) ----
+def shown_run(page) -> str:
+    """The run the page's run picker shows (its selectbox, or Results' multiselect), as its label reads."""
+    picker = page.locator('[data-testid="stSelectbox"], [data-testid="stMultiSelect"]').first
+    typed = picker.locator("input")
+    return picker.inner_text() + " " + " ".join(typed.nth(i).input_value() for i in range(typed.count()))
+
+
+def test_the_selected_run_stays_selected_on_every_page(app_store):
+    from playwright.sync_api import sync_playwright
+
+    done, other = app_store["done"], app_store["other"]  # `other` is the newest finished run: every page's default
+    with _serve(app_store["home"]) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            sidebar = page.locator('[data-testid="stSidebarNav"]')
+            page.goto(f"{url}/compare?run={done}")
+            settle(page)
+            for label, path in (("Results", "results"), ("Live run", "live_run"), ("Compare", "compare"),
+                                ("Masks", "masks")):
+                sidebar.get_by_role("link", name=label).click()
+                page.wait_for_url(re.compile(rf".*/{path}\?.*"), timeout=30_000)
+                settle(page)
+                assert re.search(rf"[?&]run={done}(&|$)", page.url) and other not in page.url, (label, page.url)
+                assert "tiny digits run" in shown_run(page) and "seed 1" not in shown_run(page), label
+            page.go_back()  # back to Compare: still the same run
+            settle(page)
+            assert re.search(rf"[?&]run={done}(&|$)", page.url) and "tiny digits run" in shown_run(page), page.url
+
+            # a round chosen for one run is not carried over to another: the other run opens at its last round
+            page.goto(f"{url}/compare?run={done}&round=1")
+            settle(page)
+            assert "round=1" in page.url
+            choose(page, "Run", "seed 1")
+            assert re.search(rf"[?&]run={other}(&|$)", page.url) and "round=2" in page.url, page.url
+            # ... and the run picked on Compare is the one Results opens with
+            sidebar.get_by_role("link", name="Results").click()
+            page.wait_for_url(re.compile(r".*/results\?.*"), timeout=30_000)
+            settle(page)
+            assert "seed 1" in shown_run(page) and "tiny digits run" not in shown_run(page), page.url
+            assert_clean(page)
+        finally:
+            browser.close()
+
+
+# ---- user text is drawn as text (issue 9, item 14) ----
+EVIL = "`![i](http://127.0.0.1:9/x.png)` [CLICKME](http://evil.example/phish) www.evil.example"
+
+
+def test_a_malicious_run_name_or_link_value_draws_no_image_and_no_link(app_store, tmp_path):
+    """A run named like Markdown, and the same text in ?round= / ?variant= / ?metric=, reads as itself:
+    Chromium fetches no image from the named host and the page has no link to it."""
+    import sqlite3
+
+    from playwright.sync_api import sync_playwright
+
+    from lth_core.store import RunStore
+
+    home = tmp_path / "evil-home"  # a copy of app_store, so the shared fixture keeps its names
+    home.mkdir()
+    (home / "cache").symlink_to(app_store["home"] / "cache")
+    with sqlite3.connect(app_store["home"] / "runs.sqlite") as src, sqlite3.connect(home / "runs.sqlite") as dst:
+        src.backup(dst)
+    done, other = app_store["done"], app_store["other"]
+    with RunStore(home / "runs.sqlite") as store:
+        store.rename(done, EVIL)
+    evil = urllib.parse.quote(EVIL)
+    visits = {"live-run-evil-name": f"live_run?run={done}", "results-evil-name": f"results?run={done}&run={other}",
+              "compare-evil-round": f"compare?run={other}&round={evil}", "masks-evil-variant": f"masks?run={other}&variant={evil}",
+              "results-evil-metric": f"results?run={other}&metric={evil}", "live-run-evil-run": f"live_run?run={evil}"}
+    with _serve(home) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            fetched = []
+            page.on("request", lambda r: fetched.append(r.url))
+            for name, path in visits.items():
+                page.goto(f"{url}/{path}")
+                settle(page)
+                shoot(page, f"escaping-{name}")
+                main = page.locator('[data-testid="stMain"]')
+                hrefs = [a.get_attribute("href") or "" for a in main.locator("a").all()]
+                hrefs = [h for h in hrefs if not h.startswith("#")]  # a heading's own anchor
+                assert not [h for h in hrefs if "evil" in h or "127.0.0.1:9/" in h], (name, hrefs)
+                assert main.locator("img").count() == 0, name
+                assert "CLICKME" in main.inner_text(), name  # the text is there, as text
+                assert not [u for u in fetched if "127.0.0.1:9/" in u.split("?")[0] or "evil" in u.split("?")[0]], name
         finally:
             browser.close()

@@ -3,7 +3,6 @@ from on every page that shows it, and loaded again on request from New experimen
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import streamlit as st
@@ -12,6 +11,7 @@ from lth_core.example import (REBUILD_COMMAND, ExampleError, ensure_example, exa
                               provenance_of)
 
 from .summary import pct
+from .text import md as _md
 from .widgets import PAGES, one_line, run_links, store
 
 log = logging.getLogger("lth_explorer")
@@ -26,11 +26,6 @@ def offer_example() -> None:
                      icon=":material/school:")
     except ExampleError as exc:
         log.warning("the example run was not added: %s", one_line(exc))
-
-
-def _md(text: Any) -> str:
-    """Plain text for Markdown, mid-sentence: the characters that would start markup escaped."""
-    return re.sub(r"([\\`*_\[\]<>#|~$])", r"\\\1", str(text))
 
 
 def example_notice(*run_ids: str) -> None:

@@ -22,6 +22,7 @@ from lth_core.estimate import RunEstimate, estimate_run, format_seconds, save_cl
 from lth_core.models import ARCHITECTURES
 
 from . import upload
+from .text import md
 
 LABELS = {
     "dataset": "Dataset", "arch": "Architecture", "hidden": "Hidden layer sizes", "width": "Width multiplier",
@@ -72,8 +73,8 @@ class Checked:
     def problem(self) -> str:
         label = LABELS.get(self.field or "", self.field)
         if self.field in PERCENT_FIELDS:
-            return f"**{label} (%)** (`{self.field}`): {in_percent(self.message or '')}"
-        return f"**{label}** (`{self.field}`): {self.message}"
+            return f"**{label} (%)** (`{self.field}`): {md(in_percent(self.message or ''))}"
+        return f"**{label}** (`{self.field}`): {md(self.message)}"
 
 
 @st.cache_resource(show_spinner="Loading the datasets…")

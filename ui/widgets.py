@@ -18,6 +18,7 @@ from lth_core.store import RunStore, StoreError, default_store_path
 
 from .notes import NOTES
 from .plots import COLORS, LABELS
+from .text import MAX_LINK_CHARS, code, cut, link_value, md, plotly
 
 # Page scripts live in app_pages/, not pages/: a folder named pages/ switches Streamlit into its older
 # multipage mode until app.py has run once, so a deep link opened first after a server start would run
@@ -55,6 +56,19 @@ def dataset_shape(name: str, label_col: str | None = None) -> tuple[str, tuple[i
 
 # ---- errors -------------------------------------------------------------------------------
 def one_line(exc: BaseException) -> str:
+    """The error as one line of Markdown-safe text for the browser; the store's path (the server's file
+    system) is named "the run store" (the CLI shows the path)."""
+    return md(_hide_store_path(_error_text(exc)))
+
+
+def _hide_store_path(text: str) -> str:
+    path = default_store_path()
+    for where, name in ((path, "the run store"), (path.parent, "the run store's folder")):
+        text = text.replace(f"in {where}", f"in {name}").replace(str(where), name)
+    return text
+
+
+def _error_text(exc: BaseException) -> str:
     if isinstance(exc, ConfigError):
         return f"{exc.field}: {exc.message}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -71,7 +85,7 @@ def guard(what: str = "This page") -> Iterator[None]:
         st.error(one_line(exc), icon=":material/error:")
     except Exception as exc:  # noqa: BLE001 - the browser must never see a traceback
         log.error("%s failed:\n%s", what, traceback.format_exc())
-        st.error(f"{what} could not be shown: {one_line(exc)}", icon=":material/error:")
+        st.error(f"{md(what)} could not be shown: {one_line(exc)}", icon=":material/error:")
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -92,27 +106,68 @@ def allowed_text(options: Sequence[Any]) -> str:
         ints = sorted(options)
         if len(ints) > 2 and ints == list(range(ints[0], ints[-1] + 1)):
             return f"{ints[0]}–{ints[-1]}"
-    texts = [f"`{o}`" for o in options]
+    texts = [code(o) for o in options]
     return ", ".join(texts[:12] + (["…"] if len(texts) > 12 else []))
+
+
+def _scope() -> str:
+    """The run(s) the page's choices below the run picker belong to ('' above it and on pages
+    without one): a round, variant or trial chosen for one run is not carried over to another."""
+    return st.session_state.get("url:scope", "")
+
+
+def set_scope(scope: str) -> None:
+    st.session_state["url:scope"] = scope
+
+
+def cap_link_values() -> None:
+    """Cut every value of the URL to MAX_LINK_CHARS before a page reads it (app.py, each run): no page
+    offers a longer one, and a 100,000-character ?run= or ?round= made the pages slow to settle. A cut
+    value is named as too long where the page says it cannot use it (`link_value`)."""
+    for param in list(st.query_params):
+        values = st.query_params.get_all(param)
+        if any(len(v) > MAX_LINK_CHARS for v in values):
+            st.query_params[param] = [cut(v) for v in values]
+
+
+def _link_values(param: str) -> list[str]:
+    """The values of ?param= the page may use: those that came with the link (typed, pasted, bookmarked,
+    or reached with the back button), and those this session wrote there for the same run. A value this
+    session wrote for another run (the picker changed the run) is not a choice for this one."""
+    values = st.query_params.get_all(param)
+    written = st.session_state.get("url:written", {}).get(param)
+    return [] if written and values == written[0] and written[1] != _scope() else values
 
 
 def _from_link(param: str) -> list[str]:
     """The values of ?param= that came with the link (typed, pasted or bookmarked), not the ones this
     session wrote there itself: only those deserve a message when they do not fit."""
     values = st.query_params.get_all(param)
-    return [] if values == st.session_state.get("url:written", {}).get(param) else values
+    written = st.session_state.get("url:written", {}).get(param)
+    return [] if written and values == written[0] else values
 
 
 def _write_url(param: str, values: list[str]) -> None:
-    st.session_state.setdefault("url:written", {})[param] = values
+    st.session_state.setdefault("url:written", {})[param] = (values, _scope())
     st.query_params[param] = values if len(values) != 1 else values[0]
+
+
+def _keys(param: str, widget: str) -> tuple[str, str]:
+    """(widget key, remembered-choice key) of `param`. The widget key stays the same for every run (tests
+    and pages address it), but its value is dropped when the run changes; the remembered choice is kept
+    per run, so coming back to a run shows what was chosen for it."""
+    scope = _scope()
+    if st.session_state.get(f"scope:{widget}", scope) != scope:
+        st.session_state.pop(widget, None)
+    st.session_state[f"scope:{widget}"] = scope
+    return widget, f"sel:{param}" + (f"@{scope}" if scope else "")
 
 
 def bad_link(param: str, wanted: Sequence[str], options: Sequence[Any], field: str, showing: str) -> None:
     """Say which value of the link was not used, what the field accepts, and what is shown instead."""
-    given = ", ".join(f"`{w}`" for w in wanted)
+    given = ", ".join(link_value(w) for w in wanted)
     st.warning(f"The link asks for **{field}** {given} (`?{param}=`), which is not available here; "
-               f"allowed: {allowed_text(options)}. Showing **{showing}** instead.", icon=":material/link_off:")
+               f"allowed: {allowed_text(options)}. Showing **{md(showing)}** instead.", icon=":material/link_off:")
 
 
 def url_choice(param: str, options: Sequence[Any], label: str, *, default: Any = None, kind: str = "selectbox",
@@ -121,15 +176,16 @@ def url_choice(param: str, options: Sequence[Any], label: str, *, default: Any =
     reproduces the view. The URL wins when the page opens; then the widget; the session remembers
     the choice when the user visits another page and comes back. A value in the link that is not one
     of `options` is named in a warning, with the allowed values (`field` names it, default `param`).
-    A select_slider with a single option is not drawn (there is nothing to choose)."""
-    key, sticky = f"w:{param}", f"sel:{param}"
+    A select_slider with a single option is not drawn (there is nothing to choose).
+    Below a run picker, the choice belongs to the picked run (see `_scope`)."""
+    key, sticky = _keys(param, f"w:{param}")
     options = list(options)
     if not options:
         return None
     by_text = {str(o): o for o in options}
     value = st.session_state.get(key)
     if value not in options:
-        wanted = st.query_params.get(param) or st.session_state.get(sticky)
+        wanted = (_link_values(param) or [None])[-1] or st.session_state.get(sticky)
         value = by_text.get(str(wanted)) if wanted is not None else None
         value = value if value is not None else (default if default in options else options[0])
     linked = _from_link(param)
@@ -138,7 +194,7 @@ def url_choice(param: str, options: Sequence[Any], label: str, *, default: Any =
         bad_link(param, linked[-1:], options, field or param, str(show(value)))
     if kind == "select_slider" and len(options) == 1:
         st.session_state.pop(key, None)
-        container.caption(f"{label}: {(kwargs.get('format_func') or str)(value)} (the only one)")
+        container.caption(f"{label}: {md((kwargs.get('format_func') or str)(value))} (the only one)")
     else:
         # assigned on every run: a widget of the same key on another page is another widget to Streamlit
         st.session_state[key] = value
@@ -152,14 +208,20 @@ def url_choice(param: str, options: Sequence[Any], label: str, *, default: Any =
 def url_multi(param: str, options: Sequence[Any], label: str, *, default: Sequence[Any] = (),
               container: Any = st, field: str | None = None, warn: bool = True, **kwargs: Any) -> list[Any]:
     """A multiselect mirrored in the URL as repeated ?param=a&param=b; values of the link that are not
-    among `options` are named in a warning and left out."""
-    key, sticky = f"w:{param}:multi", f"sel:{param}"
+    among `options` are named in a warning and left out. It shares its remembered choice with a
+    `url_choice` of the same param: the value chosen there is among those chosen here, and stays the
+    one chosen there while it is among them (Results overlays runs; Live run, Masks and Compare show one)."""
+    key, one = _keys(param, f"w:{param}:multi")
+    several = one + ":multi"
     options = list(options)
     by_text = {str(o): o for o in options}
     if key in st.session_state:
         chosen = [v for v in st.session_state[key] if v in options]
     else:
-        wanted = st.query_params.get_all(param) or st.session_state.get(sticky + ":multi") or []
+        remembered = st.session_state.get(several) or []
+        if st.session_state.get(one) is not None and st.session_state[one] not in remembered:
+            remembered = [st.session_state[one]]  # another page chose a run that is not among these
+        wanted = _link_values(param) or remembered
         chosen = [by_text[w] for w in dict.fromkeys(map(str, wanted)) if w in by_text] or [d for d in default if d in options]
     unknown = [w for w in dict.fromkeys(_from_link(param)) if w not in by_text]
     if warn and unknown and options:
@@ -168,9 +230,9 @@ def url_multi(param: str, options: Sequence[Any], label: str, *, default: Sequen
         bad_link(param, unknown, options, field or param, kept)
     st.session_state[key] = chosen
     values = container.multiselect(label, options=options, key=key, **kwargs)
-    st.session_state[sticky + ":multi"] = values
-    if values:
-        st.session_state[sticky] = values[0]
+    st.session_state[several] = values
+    if values and st.session_state.get(one) not in values:
+        st.session_state[one] = values[0]
     _write_url(param, [str(v) for v in values])
     return values
 
@@ -192,7 +254,7 @@ def run_picker(multi: bool = False, *, need_rounds: bool = True) -> Any:
     asked = [r for r in st.query_params.get_all("run") if r not in set(runs.id)]
     if asked:
         why = "has not finished a round yet" if asked[0] in every else "is not in the run store"
-        st.warning(f"Run `{asked[0]}` {why} (`?run=` in the link); showing "
+        st.warning(f"Run {link_value(asked[0])} {why} (`?run=` in the link); showing "
                    f"{'another run' if not runs.empty else 'nothing'} instead.",
                    icon=":material/info:")
     if runs.empty:
@@ -200,6 +262,7 @@ def run_picker(multi: bool = False, *, need_rounds: bool = True) -> Any:
                 "soon as its first round is done.")
         st.page_link(PAGES["new"], label="New experiment", icon=ICONS["new"])
         st.stop()
+    set_scope("")  # the run itself is chosen above any scope
     labels = {r["id"]: run_label(r) for _, r in runs.iterrows()}
     finished = [i for i, s in zip(runs.id, runs.status) if s == "finished"]
     newest = finished[0] if finished else runs.id.iloc[0]
@@ -209,8 +272,11 @@ def run_picker(multi: bool = False, *, need_rounds: bool = True) -> Any:
         if not chosen:
             st.info("Choose at least one run above.")
             st.stop()
+        set_scope("+".join(chosen))
         return chosen
-    return url_choice("run", list(labels), "Run", default=newest, format_func=labels.get, warn=False)
+    chosen = url_choice("run", list(labels), "Run", default=newest, format_func=labels.get, warn=False)
+    set_scope(chosen)
+    return chosen
 
 
 def run_links(run_id: str, pages: Sequence[str] = ("live", "results", "masks", "compare")) -> None:
@@ -238,7 +304,7 @@ def run_context(info: Any) -> str:
     downloaded PNG): name, data, architecture and trials."""
     c = info.config
     trials = f"{c.trials} trial{'s' if c.trials != 1 else ''}"
-    return f"{info.name} · {c.dataset}, {c.arch} · {trials} · run {info.id}"
+    return plotly(f"{info.name} · {c.dataset}, {c.arch} · {trials} · run {info.id}")
 
 
 def _file_name(fig: go.Figure) -> str:
