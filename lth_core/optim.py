@@ -1,15 +1,19 @@
-"""Adam and SGD with momentum over the stacked parameters, on torch's fused kernels called directly.
+"""Adam and SGD with momentum over the stacked parameters: torch.optim's documented functional API
+(`torch.optim.adam.adam`, `torch.optim.sgd.sgd`) on its fused CPU kernels.
 
-Why not `torch.optim`: its first optimizer in a process imports torch._dynamo (about 1.4 s here, paid
-by every run process), and its step wrapper costs about 0.1 ms, a twentieth of a LeNet-300-100
-training step on 2 cores. The kernels are the same ones `torch.optim.Adam(fused=True)` and
-`torch.optim.SGD(fused=True)` call, so the numbers are identical (tests/test_optim.py).
+Why the functional form and not the `torch.optim.Adam` class: the class's first use imports
+torch._dynamo (about 1.4 s here, paid by every process that trains, the CLI included), and its step
+wrapper (hooks, profiler scope) costs about 0.1 ms, a twentieth of a LeNet-300-100 training step on
+2 cores. The functional form runs the same kernels, so the numbers equal `torch.optim.Adam(fused=True)`
+and `torch.optim.SGD(fused=True)` bit for bit (tests/test_optim.py); this class only keeps the state.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+from torch.optim.adam import adam
+from torch.optim.sgd import sgd
 
 
 @dataclass
@@ -30,8 +34,8 @@ class FusedOptimizer:
             self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
             self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
         else:
-            self.buffers = [torch.empty_like(p) for p in self.params] if self.momentum else []
-        self.step_count = 0
+            # None until the first step, which copies the gradient in (as torch.optim.SGD does)
+            self.buffers: list[torch.Tensor | None] = [None] * len(self.params)
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -41,13 +45,9 @@ class FusedOptimizer:
     def step(self) -> None:
         grads = [p.grad for p in self.params]
         if self.kind == "adam":
-            torch._foreach_add_(self.steps, 1)
-            torch._fused_adam_(self.params, grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps,
-                               lr=self.lr, beta1=0.9, beta2=0.999, weight_decay=self.weight_decay, eps=1e-8,
-                               amsgrad=False, maximize=False)
+            adam(self.params, grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps, fused=True,
+                 amsgrad=False, beta1=0.9, beta2=0.999, lr=self.lr, weight_decay=self.weight_decay, eps=1e-8,
+                 maximize=False)
         else:
-            # the first momentum step copies the gradient into the buffer instead of decaying it
-            torch._fused_sgd_(self.params, grads, self.buffers, weight_decay=self.weight_decay,
-                              momentum=self.momentum, lr=self.lr, dampening=0.0, nesterov=False, maximize=False,
-                              is_first_step=self.step_count == 0)
-        self.step_count += 1
+            sgd(self.params, grads, self.buffers, fused=True, weight_decay=self.weight_decay,
+                momentum=self.momentum, lr=self.lr, dampening=0.0, nesterov=False, maximize=False)

@@ -29,18 +29,26 @@ LONG = dict(TINY, epochs=None, iterations=6000, eval_every=50)
 
 
 def processes_of(path: Path) -> list[int]:
-    """Pids of every process started for the store at `path` (the scheduler and its run processes)."""
+    """Pids of every process started for the store at `path`: the scheduler (by its command line), its
+    forkserver and the run processes forked from it (by the LTH_WORKER_STORE the scheduler sets)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             args = (entry / "cmdline").read_bytes().split(b"\0")
+            env = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"lth_core" in args and str(path).encode() in args and process_token(int(entry.name)):
+        ours = (b"lth_core" in args and str(path).encode() in args) or f"LTH_WORKER_STORE={path}".encode() in env
+        if ours and process_token(int(entry.name)):
             pids.append(int(entry.name))
     return pids
+
+
+def schedulers_of(path: Path) -> list[int]:
+    return [p for p in processes_of(path) if Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[1:4]
+            == [b"-m", b"lth_core", b"worker"] and b"--run" not in Path(f"/proc/{p}/cmdline").read_bytes()]
 
 
 @pytest.fixture
@@ -128,7 +136,7 @@ def test_runs_submitted_together_queue_one_at_a_time_and_never_mix_rows(store, r
     assert jobs.cancel(c) == "cancelled"  # a queued run is cancelled on the spot
     scheduler = jobs.scheduler_pid()
     assert scheduler and scheduler != os.getpid()
-    assert len([p for p in processes_of(store.path) if b"--run" not in Path(f"/proc/{p}/cmdline").read_bytes()]) == 1
+    assert schedulers_of(store.path) == [scheduler]
 
     wait_for("both runs to finish", lambda: status(store, a) == status(store, b) == "finished")
     assert_same_results(store, a, reference["tiny0"])
