@@ -488,7 +488,8 @@ def summary(b: DeployBench) -> str:
         pixels = next((u.removed for u in b.units if u.layer == "input"), 0)
         what = f"its {removed} dead units" + (f" and {pixels} unread inputs" if pixels else "")
         if _speed_words(s_big) == _speed_words(s_small):
-            sentences.append(f"Removing {what} makes it {_speed_words(s_big)} at every batch size.")
+            where = "at either batch size" if _speed_words(s_big) == "no faster" else "at every batch size"
+            sentences.append(f"Removing {what} makes it {_speed_words(s_big)} {where}.")
         else:
             sentences.append(f"Removing {what} makes it {_speed_words(s_small)} at batch {small} and "
                              f"{_speed_words(s_big)} at batch {big}.")
@@ -497,7 +498,11 @@ def summary(b: DeployBench) -> str:
         options = [t for t in b.timings if t.network == "ticket" and t.batch == batch]
         if options:
             best = min(options, key=b.ms)
-            fastest.append(f"{best.variant} at batch {batch} ({_speed_words(b.speedup(best.variant, batch))})")
+            text = f"{best.variant} at batch {batch} ({_speed_words(b.speedup(best.variant, batch))})"
+            same = b.timing("dense", best.variant, batch)
+            if same is not None and b.ms(same) / b.ms(best) < FASTER:
+                text += ", as fast for the dense network"  # the runtime's gain, not the sparsity's
+            fastest.append(text)
     if fastest:
         sentences.append("Fastest here: " + "; ".join(fastest) + ".")
     fp32, int8 = b.accuracy("ticket", "onnxruntime"), b.accuracy("ticket", "onnxruntime int8")
