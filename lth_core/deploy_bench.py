@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import gzip
-import math
 import os
 import platform
 import tempfile

@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils import prune
 
-from .torch_modules import build_plain, engine_state_dict, plain_from_engine, prunable_modules
+from .torch_modules import build_plain, engine_state_dict, plain_from_engine, with_prune
 
 ONNX_OPSET = 18
 
@@ -64,10 +63,7 @@ def plain_module(folder: Path | str, pruned: bool = True) -> nn.Module:
     `load_state_dict` of ticket_pruned.pt (`pruned=True`, prune applied) or ticket_dense.pt."""
     meta = json.loads((Path(folder) / "ticket.json").read_text())
     module = build_plain(meta["arch"], {n: tuple(s) for n, s in meta["shapes"].items()}, tuple(meta["input_shape"]))
-    if pruned:
-        for sub, name in prunable_modules(module, meta["pruned_weights"]):
-            prune.identity(sub, name)
-    return module.eval()
+    return (with_prune(module, meta["pruned_weights"]) if pruned else module).eval()
 
 
 def pruned_state_dict(module: nn.Module, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -113,7 +109,6 @@ def quantize_onnx(source: Path | str, path: Path | str) -> Path:
 
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
-        logging.getLogger().setLevel(logging.getLogger().level)
         quantize_dynamic(str(source), str(path), weight_type=QuantType.QInt8)
     return Path(path)
 

@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import torch
 
 from .cpu import fixed_threads
@@ -70,7 +69,6 @@ def engine_logits(model: TrainedModel, x: torch.Tensor) -> torch.Tensor:
 def retrain(store, run_id: str, round: int, trial: int = 0, variants: tuple[str, ...] = ("ticket",)
             ) -> dict[str, TrainedModel]:
     """Train round `round` of stored run `run_id` again; the trained models of `trial`, by variant."""
-    from . import pruning
     from .lottery import _run_round, _to_device_data, make_plan
 
     info = store.get_run(run_id)
@@ -120,15 +118,6 @@ def retrain(store, run_id: str, round: int, trial: int = 0, variants: tuple[str,
     return models
 
 
-def test_split(store, run_id: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The run's test split (x, y) as CPU tensors."""
-    from .data import load_dataset
-
-    cfg = store.get_run(run_id).config
-    data = load_dataset(cfg.dataset, seed=cfg.seed, label_col=cfg.label_col)
-    return torch.from_numpy(np.ascontiguousarray(data.x_test)), torch.from_numpy(np.ascontiguousarray(data.y_test))
-
-
 def _tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {n: torch.from_numpy(np.array(a)) for n, a in arrays.items()}
 
@@ -139,8 +128,3 @@ def _ranges(values: list[int]) -> str:
     return f"{values[0]}-{values[-1]}" if values == list(range(values[0], values[-1] + 1)) and len(values) > 1 else \
         ", ".join(map(str, values))
 
-
-def rounds_summary(rounds: pd.DataFrame) -> pd.DataFrame:
-    """Mean ticket test accuracy and weights remaining per round (the dense network is round 0)."""
-    ticket = rounds[rounds["variant"] == "ticket"]
-    return ticket.groupby("round").agg(weights=("weights_remaining", "mean"), accuracy=("test_accuracy", "mean"))

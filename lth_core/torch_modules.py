@@ -10,7 +10,6 @@ architecture has one).
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
@@ -217,6 +216,3 @@ def missing_builders() -> list[str]:
     """Architectures of models.py without a plain module here (should be none)."""
     return [a for a in ARCHITECTURES if a not in PLAIN_MODULES]
 
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(math.prod(p.shape) for p in module.parameters())

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 
@@ -221,3 +220,19 @@ def test_cli_export_ticket_bad_input(stored_runs, tmp_path, args, field):
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"error: {field}:") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not out.exists() or not any(out.iterdir())  # refused before anything was written
+
+
+@pytest.mark.parametrize("reset", ["rewind:5", "none"])
+def test_retraining_rebuilds_rounds_of_every_reset(tmp_path, reset):
+    """rewind:K starts from the stored rewind point; none fine-tunes, so every round up to R is retrained."""
+    from lth_core.recorder import claim, create_run
+    from lth_core.worker import execute
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    run_id = create_run(store, ExperimentConfig(dataset="digits", arch="mlp", hidden=(24,), rounds=2, iterations=30,
+                                                batch_size=32, controls=("random",), reset=reset, seed=4))
+    assert execute(store, run_id, claim(store, run_id, pid=os.getpid())) == "finished"
+    models = retrain(store, run_id, 2, variants=("ticket", "random"))
+    for model in models.values():
+        assert model.matches_stored, model.source()
+    assert models["ticket"].masks["fc1.weight"].sum() < models["ticket"].masks["fc1.weight"].numel()
