@@ -1,4 +1,4 @@
-"""The command line: `python -m lth_core run|datasets|archs|bench|runs|show|export|resume|cancel|delete ...`.
+"""The command line: `python -m lth_core run|datasets|archs|bench|runs|show|export|deploy|resume|cancel|delete ...`.
 
 Bad input exits with status 2 and one line naming the field; never a traceback
 (set LTH_DEBUG=1 to see one for an unexpected internal error).
@@ -291,9 +291,11 @@ def add_store_commands(sub) -> None:
 
     add("runs", "list the runs in the run store", run_id=False)
     add("show", "a run's config, progress and per-round results")
-    add("export", "write a run's files, as `run --out` does").add_argument(
-        "--out", metavar="DIR", required=True, help="a new or empty folder for config.json, rounds.csv, layers.csv, "
-        "curves.csv and masks/")
+    export = add("export", "write a run's files, as `run --out` does")
+    export.add_argument("--out", metavar="DIR", required=True, help="a new or empty folder for config.json, rounds.csv, "
+                        "layers.csv, curves.csv and masks/")
+    add_ticket_flags(export, "--ticket")
+    add_deploy_command(add)
     resume = add("resume", "continue an interrupted, cancelled or failed run after its last finished round")
     resume.add_argument("--background", action="store_true", help="queue it for the background worker instead")
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -399,6 +401,9 @@ def _export(args: argparse.Namespace) -> int:
 
     store = open_store(args)
     info = store.get_run(resolve_run(store, args.run_id))
+    if not args.ticket and (args.round is not None or args.trial is not None):
+        raise ConfigError("round" if args.round is not None else "trial", "chooses the ticket to export; add --ticket")
+    ticket = _chosen_round(store, info.id, args) if args.ticket else None  # checked before anything is written
     check_out_folder(args.out)
     rounds, layers = store.rounds(info.id), store.layers(info.id)
     curves = store.curves(info.id)
@@ -412,7 +417,81 @@ def _export(args: argparse.Namespace) -> int:
                   rewinds)
     print(f"wrote {args.out}/config.json, rounds.csv, layers.csv, curves.csv, masks/ of run {info.id} ({info.status}, "
           f"{_rounds_text(rounds)}" + (f" of 0-{info.rounds_total})" if info.rounds_total is not None else ")"))
+    if ticket is not None:
+        export_ticket_folder(store, info.id, *ticket, Path(args.out) / "ticket")
     return 0
+
+
+# ---- what a ticket buys (deploy_bench.py) and the ticket's export (exports.py) ---------------
+
+def add_ticket_flags(parser: argparse.ArgumentParser, flag: str | None = None) -> None:
+    if flag:
+        parser.add_argument(flag, action="store_true", help="also write ticket/: the trained ticket as a state_dict in "
+                            "torch.nn.utils.prune's format, a dense .pt, ONNX and a bitmask .npz, with a README.txt "
+                            "(retrains the round: the store keeps masks, not trained weights)")
+    parser.add_argument("--round", type=int, metavar="R", help="the round (default: the recommended one, the sparsest "
+                        "ticket within 1 point of the dense network's test accuracy)")
+    parser.add_argument("--trial", type=int, metavar="T", help="the trial (default: 0)")
+
+
+def add_deploy_command(add) -> None:
+    deploy = add("deploy", "measure what a run's ticket buys on this machine: file sizes, latency and accuracy "
+                 "against the dense network")
+    add_ticket_flags(deploy)
+    deploy.add_argument("--repeats", type=int, default=None, metavar="N", help="timed calls per variant and batch size "
+                        "(default: 50)")
+    deploy.add_argument("--threads", type=int, default=None, metavar="N", help="torch and ONNX Runtime threads "
+                        "(default: torch's count here)")
+    deploy.add_argument("--json", metavar="FILE", help="also write the measurements as JSON")
+    deploy.add_argument("--keep-files", metavar="DIR", help="keep the measured files in DIR (default: a temporary folder)")
+
+
+def _chosen_round(store, run_id: str, args: argparse.Namespace) -> tuple[int, int]:
+    """(round, trial) of the ticket a command works on, checked against the run."""
+    from .deploy_bench import choose_round
+
+    rounds = store.rounds(run_id)
+    trial = args.trial or 0
+    trials = sorted(int(t) for t in rounds["trial"].unique())
+    if trial not in trials:
+        raise ConfigError("trial", f"must be one of run {run_id}'s trials ({', '.join(map(str, trials)) or 'none yet'}); "
+                          f"got {trial}")
+    return choose_round(rounds, args.round, run_id)[0], trial
+
+
+def export_ticket_folder(store, run_id: str, rnd: int, trial: int, folder: Path) -> None:
+    from .exports import export_ticket
+    from .retrain import retrain
+
+    print(f"retraining round {rnd} of trial {trial} (the store keeps masks, not trained weights)...", file=sys.stderr)
+    model = retrain(store, run_id, rnd, trial)["ticket"]
+    files = export_ticket(model, folder)
+    print(f"wrote {folder}/: {', '.join(f.name for f in files)}; {model.source()}")
+
+
+@command("deploy")
+def _deploy(args: argparse.Namespace) -> int:
+    from .deploy_bench import DEFAULT_REPEATS, format_bench, run_deploy_bench
+
+    store = open_store(args)
+    run_id = resolve_run(store, args.run_id)
+    if args.json:
+        check_writable_file(args.json, "json")
+    rnd, trial = _chosen_round(store, run_id, args)
+    bench = run_deploy_bench(store, run_id, rnd if args.round is not None else None, trial, threads=args.threads,
+                             repeats=DEFAULT_REPEATS if args.repeats is None else args.repeats, files_dir=args.keep_files,
+                             progress=lambda text: print(text + "...", file=sys.stderr))
+    print(format_bench(bench))
+    if args.json:
+        Path(args.json).write_text(json.dumps(bench.to_dict(), indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def check_writable_file(path: str, field: str) -> None:
+    p = Path(path)
+    if p.is_dir() or not p.parent.exists():
+        raise ConfigError(field, f"{path} is a folder or its folder does not exist; give a file path")
 
 
 @command("resume")

@@ -169,7 +169,10 @@ def run_experiment(config: ExperimentConfig, *, resume: Checkpoint | None = None
 
 
 def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rnd: int,
-               should_stop: Callable[[], bool] | None) -> Iterator[Event]:
+               should_stop: Callable[[], bool] | None,
+               trained_out: dict[tuple[int, str], tuple[Params, Params]] | None = None) -> Iterator[Event]:
+    """Train round `rnd` of every trial. `trained_out`, if given, receives each model's trained
+    (params, buffers) by (trial, variant): what the deployment bench retrains a round for."""
     cfg, net = plan.config, plan.net
     weight_of = {s.layer: s.name for s in net.prunable}
     shapes = {s.layer: s.shape for s in net.prunable}
@@ -211,6 +214,10 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
             yield EvalPointEvent(trial, rnd, variant, point.iteration, float(point.train_loss[m]), float(point.val_loss[m]),
                                  float(point.val_accuracy[m]), float(point.test_accuracy[m]))
 
+    if trained_out is not None:
+        for m, key in enumerate(models):
+            trained_out[key] = ({n: p[m].detach().cpu() for n, p in result.params.items()},
+                                {n: b[m].detach().cpu() for n, b in result.buffers.items()})
     history = result.history
     best_of = torch.stack([p.val_loss for p in history]).argmin(0)  # (V,): index of each model's best point
     for m, (trial, variant) in enumerate(models):

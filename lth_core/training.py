@@ -58,6 +58,7 @@ class TrainResult:
     params: Params
     history: list[EvalPoint] = field(default_factory=list)
     snapshot: Params | None = None  # parameters after `snapshot_at` iterations, if asked
+    buffers: Params = field(default_factory=dict)  # batch-norm running statistics at the end
     seconds: float = 0.0       # time spent in this function: training steps and evaluation
     eval_seconds: float = 0.0  # of which evaluating on the validation and test splits
 
@@ -178,5 +179,6 @@ def train(net: Network, params: Params, masks: dict[str, torch.Tensor], data: De
         if should_stop is not None and should_stop():
             raise Cancelled("cancelled by the user")
     result.params = {n: p.detach() for n, p in params.items()}
+    result.buffers = buffers
     result.seconds = time.perf_counter() - started
     return result

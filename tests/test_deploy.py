@@ -1,0 +1,153 @@
+"""The deployment bench: what a ticket buys, measured. Asserts on structure and exact values (sizes,
+accuracies, the structured net's function), never on timings."""
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from lth_core.deploy_bench import (BATCHES, DeployBench, FileSize, MachineInfo, Timing, choose_round, format_bench,
+                                   run_deploy_bench, summary)
+from lth_core.errors import ConfigError
+
+from conftest import ROOT
+from test_exports import stored_runs  # noqa: F401  (the fixture: tiny real runs in a store)
+
+TIMED = {"dense": ["pytorch", "onnxruntime", "onnxruntime int8"],
+         "ticket": ["pytorch", "onnxruntime", "onnxruntime int8", "pytorch CSR", "structured", "structured onnxruntime"]}
+EXACT = ["pytorch", "pytorch CSR", "structured"]  # same weights, same function: the engine's predictions
+
+
+@pytest.fixture(scope="module")
+def mlp_bench(stored_runs):  # noqa: F811
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LTH_HOME", str(stored_runs["home"]))
+        return run_deploy_bench(stored_runs["store"], stored_runs["mlp"], round=2, repeats=3, threads=1,
+                                densities=(0.5, 0.05))
+
+
+def test_bench_measures_every_file_of_both_networks(mlp_bench):
+    b = mlp_bench
+    for network in ("dense", "ticket"):
+        for fmt in ("fp32 .pt", "bitmask .npz", "bitmask int8 .npz", "CSR .npz", "CSR int8 .npz", "ONNX", "ONNX int8"):
+            for gz in (False, True):
+                assert b.file_bytes(network, fmt, gz) > 0, (network, fmt, gz)
+    # a sparse ticket's bitmask file holds fewer values than the dense network's; int8 is smaller than fp32
+    assert b.file_bytes("ticket", "bitmask .npz", False) < b.file_bytes("dense", "bitmask .npz", False)
+    assert b.file_bytes("ticket", "bitmask int8 .npz", False) < b.file_bytes("ticket", "bitmask .npz", False)
+    assert b.file_bytes("ticket", "structured fp32 .pt", False) > 0
+
+
+def test_bench_accuracies_are_the_engines(mlp_bench, stored_runs):  # noqa: F811
+    b = mlp_bench
+    rounds = stored_runs["store"].rounds(b.run_id)
+    stored = rounds[(rounds["trial"] == 0) & (rounds["variant"] == "ticket")].set_index("round")["test_accuracy"]
+    assert b.accuracy("ticket", "engine") == pytest.approx(stored[2], abs=1e-9)
+    assert b.accuracy("dense", "engine") == pytest.approx(stored[0], abs=1e-9)
+    assert "the same as the run" in b.ticket_source and "the same as the run" in b.dense_source
+    by = {(a.network, a.variant): a for a in b.accuracies}
+    for network, variants in TIMED.items():
+        for variant in variants:
+            assert 0 < by[(network, variant)].accuracy <= 1
+    for variant in EXACT:  # the structured net computes the same function: the same predictions
+        a = by.get(("ticket", variant)) or by[("dense", variant)]
+        assert a.agreement == 1.0 and a.accuracy == b.accuracy(a.network, "engine"), variant
+    assert by[("dense", "pytorch")].agreement == 1.0
+    for network in ("dense", "ticket"):
+        assert by[(network, "onnxruntime")].agreement >= 0.99  # float32 in another runtime: a tie may flip
+        assert 0 <= by[(network, "onnxruntime int8")].agreement <= 1
+
+
+def test_bench_times_every_variant_at_both_batch_sizes(mlp_bench):
+    b = mlp_bench
+    for network, variants in TIMED.items():
+        for variant in variants:
+            for batch in BATCHES:
+                t = b.timing(network, variant, batch)
+                assert t is not None and t.repeats == 3, (network, variant, batch)
+                assert 0 < t.q1_ms <= t.median_ms <= t.q3_ms and t.cpu_ms >= 0
+    assert b.machine.threads == 1 and b.machine.cores >= 1 and b.machine.torch and b.machine.onnxruntime
+
+
+def test_bench_structured_units_and_break_even(mlp_bench):
+    b = mlp_bench
+    units = {u.layer: u for u in b.units}
+    assert list(units) == ["input", "fc1", "fc2", "output"]
+    assert units["fc1"].before == 32 and units["fc2"].before == 16 and units["output"].before == units["output"].after == 10
+    assert all(0 <= u.after <= u.before for u in b.units)
+    shapes = {(p.layer, p.shape) for p in b.break_even}
+    assert shapes == {("fc1", (32, 64)), ("fc2", (16, 32)), ("output", (10, 16))}
+    assert len(b.break_even) == 3 * 2 * len(BATCHES)
+    assert set(b.layer_density) == {"fc1", "fc2", "output"} and all(0 < d < 1 for d in b.layer_density.values())
+
+
+def test_bench_round_trips_through_json(mlp_bench):
+    again = DeployBench.from_dict(json.loads(json.dumps(mlp_bench.to_dict())))
+    assert again == mlp_bench
+    assert format_bench(again) == format_bench(mlp_bench)
+    assert mlp_bench.summary.startswith(f"At {100 * mlp_bench.weights_remaining:.1f} % of weights the ticket is ")
+
+
+def _bench_with(times: dict[tuple[str, str, int], float], load: float = 0.0) -> DeployBench:
+    machine = MachineInfo("cpu", 2, 1, "2.13.0", "1.32.0", "linux", load)
+    b = DeployBench("r", "n", "mlp", "digits", 0, 3, 0.07, 1.0, True, "retrained", "retrained", machine)
+    b.files = [FileSize("dense", "fp32 .pt", True, 960_000), FileSize("ticket", "bitmask .npz", True, 100_000),
+               FileSize("ticket", "CSR .npz", True, 120_000)]
+    b.timings = [Timing(n, v, batch, ms, ms, ms, 5, ms / 2) for (n, v, batch), ms in times.items()]
+    return b
+
+
+def test_summary_says_what_the_numbers_say():
+    b = _bench_with({("dense", "pytorch", 1): 0.04, ("dense", "pytorch", 256): 1.6,
+                     ("ticket", "pytorch CSR", 1): 0.041, ("ticket", "pytorch CSR", 256): 1.0,
+                     ("ticket", "structured", 1): 0.036, ("ticket", "structured", 256): 1.45})
+    from lth_core.structured import UnitCount
+    b.units = [UnitCount("fc1", 300, 280), UnitCount("fc2", 100, 79), UnitCount("output", 10, 10)]
+    text = summary(b)
+    assert text.startswith("At 7.0 % of weights the ticket is 9.6× smaller gzipped (bitmask .npz, fp32)")
+    assert "At batch 256 it runs 1.6× faster than dense with CSR on this CPU, and no faster at batch 1." in text
+    assert "Removing its 41 dead units makes it 1.1× faster at every batch size." in text
+    busy = _bench_with({("dense", "pytorch", 1): 1.0, ("ticket", "pytorch CSR", 1): 1.0}, load=9.0)
+    assert busy.by_cpu_time and "CPU time" in summary(busy)
+
+
+def test_default_round_is_the_recommended_one():
+    rounds = pd.DataFrame({"trial": 0, "round": [0, 1, 2, 3], "variant": "ticket",
+                           "weights_remaining": [1.0, 0.8, 0.64, 0.51], "test_accuracy": [0.90, 0.905, 0.893, 0.85]})
+    assert choose_round(rounds, None, "r") == (2, True)
+    assert choose_round(rounds, 1, "r") == (1, False)
+    with pytest.raises(ConfigError, match="round"):
+        choose_round(rounds, 0, "r")
+    with pytest.raises(ConfigError, match="--round"):
+        choose_round(rounds.assign(test_accuracy=[0.9, 0.5, 0.5, 0.5]), None, "r")
+
+
+def test_cli_deploy_prints_its_table_for_a_lenet_run(tmp_path, dataset_cache):
+    """A finished LeNet-300-100 run on mnist-5k (tiny budget) through the command line."""
+    home = tmp_path / "home"
+    home.mkdir()
+    os.symlink(dataset_cache, home / "cache")
+    env = dict(os.environ, LTH_HOME=str(home))
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "lth_core", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=600, env=env)
+
+    proc = cli("run", "--store", "--quiet", "--dataset", "mnist-5k", "--arch", "lenet-300-100", "--rounds", "1",
+               "--iterations", "30", "--prune-rate", "0.5")
+    assert proc.returncode == 0, proc.stderr
+    run_id = proc.stderr.split("recording as run ")[1].split()[0]
+    proc = cli("deploy", run_id, "--round", "1", "--repeats", "2", "--threads", "1", "--json", str(tmp_path / "b.json"))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert f"run {run_id}" in out and "lenet-300-100 on mnist-5k, trial 0, round 1 (" in out
+    for text in ("fp32 .pt", "bitmask .npz", "CSR .npz", "ONNX int8", "pytorch CSR", "structured onnxruntime",
+                 "fc1 300×784 batch 256", "machine: ", "1 thread", "the same as the run"):
+        assert text in out, text
+    bench = DeployBench.from_dict(json.loads((tmp_path / "b.json").read_text()))
+    assert bench.round == 1 and bench.arch == "lenet-300-100" and bench.summary in out
+    assert bench.accuracy("ticket", "structured") == bench.accuracy("ticket", "engine")
+    bad = cli("deploy", run_id, "--round", "5")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: round:") and len(bad.stderr.strip().splitlines()) == 1

@@ -1,0 +1,238 @@
+"""The ticket's exports: plain torch.nn modules of every architecture, the structurally smaller net, and
+every exported file loaded back giving the engine's own predictions on the test split."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from lth_core import ExperimentConfig
+from lth_core.exports import (export_ticket, onnx_session, plain_module, read_bitmask, read_csr, write_bitmask,
+                              write_csr)
+from lth_core.models import ARCHITECTURES, build_network
+from lth_core.retrain import engine_logits, retrain
+from lth_core.store import RunStore
+from lth_core.structured import reduce
+from lth_core.torch_modules import build_plain, missing_builders, plain_from_engine
+
+from conftest import ROOT
+
+# tiny real runs: an mlp and a conv net on scikit-learn's 8×8 digits, each with a control trained beside
+# the ticket (so retraining must reproduce a stacked round exactly)
+TINY_RUNS = {
+    "mlp": dict(dataset="digits", arch="mlp", hidden=(32, 16), rounds=2, iterations=60, batch_size=32,
+                controls=("reinit",), seed=1),
+    "conv": dict(dataset="digits", arch="conv-2", rounds=2, iterations=40, batch_size=32, controls=("random",), seed=2),
+}
+
+
+@pytest.fixture(scope="session")
+def stored_runs(tmp_path_factory, dataset_cache):
+    """A store holding the finished TINY_RUNS, trained in this process as `run --store` does."""
+    from lth_core.recorder import claim, create_run
+    from lth_core.worker import execute
+
+    home = tmp_path_factory.mktemp("lth-deploy-store")
+    os.symlink(dataset_cache, home / "cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LTH_HOME", str(home))
+        store = RunStore(home / "runs.sqlite")
+        ids = {}
+        for key, settings in TINY_RUNS.items():
+            ids[key] = create_run(store, ExperimentConfig(**settings), f"tiny {key}")
+            assert execute(store, ids[key], claim(store, ids[key], pid=os.getpid())) == "finished"
+        yield {"home": home, "store": store, **ids}
+        store.close()
+
+
+def _random_model(arch: str, input_shape, classes: int = 10, density: float = 0.4, seed: int = 0):
+    net = build_network(arch, input_shape, classes, "image")
+    gen = torch.Generator().manual_seed(seed)
+    params = net.init_params(gen)
+    masks = {s.name: torch.rand(s.shape, generator=gen) < density for s in net.prunable}
+    for name, mask in masks.items():
+        params[name] = params[name] * mask
+    for name in params:
+        if name.endswith(".bias"):
+            params[name] = torch.randn(params[name].shape, generator=gen) * 0.1
+    buffers = {n: (torch.rand(shape, generator=gen) + 0.5 if n.endswith("var") else torch.randn(shape, generator=gen) * 0.1)
+               for n, shape, _ in net.buffer_specs}
+    return net, params, masks, buffers
+
+
+def _engine(net, params, buffers, x):
+    with torch.no_grad():
+        return net.forward({n: p.unsqueeze(0) for n, p in params.items()}, {n: b.unsqueeze(0) for n, b in buffers.items()},
+                           x.unsqueeze(0), False)[0]
+
+
+def test_every_architecture_has_a_plain_module():
+    assert missing_builders() == []
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("input_shape", [(1, 8, 8), (2, 16)], ids=["image", "sequence"])
+def test_plain_module_computes_the_engines_function(arch, input_shape):
+    net, params, masks, buffers = _random_model(arch, input_shape)
+    x = torch.randn(7, *input_shape)
+    module = plain_from_engine(net, params, buffers, input_shape)
+    with torch.no_grad():
+        torch.testing.assert_close(module(x), _engine(net, params, buffers, x), rtol=1e-5, atol=1e-5)
+
+
+def _with_dead_units(arch: str):
+    """A sparse model with every kind of dead unit: no incoming weight (bias > 0 and < 0), no outgoing
+    weight, and (mlp) input features nothing reads."""
+    net, params, masks, buffers = _random_model(arch, (1, 8, 8), density=0.5, seed=3)
+    first, second = ("fc1", "fc2") if arch == "mlp" else ("conv1", "conv2")
+
+    def cut(name: str, index, axis: int) -> None:
+        sl = [slice(None)] * masks[f"{name}.weight"].dim()
+        sl[axis] = index
+        masks[f"{name}.weight"][tuple(sl)] = False
+        params[f"{name}.weight"][tuple(sl)] = 0.0
+
+    cut(first, 0, 0)
+    params[f"{first}.bias"][0] = 0.7        # constant unit, relu(b) > 0
+    cut(first, 1, 0)
+    params[f"{first}.bias"][1] = -0.3       # constant unit, relu(b) = 0
+    cut(second, 2, 1)                       # unit 2 of the first layer: nothing reads it
+    last_hidden = "fc1" if arch == "mlp" else "conv2"  # before a fully connected layer: a constant is folded
+    cut(last_hidden if arch != "mlp" else "fc2", 3, 0)
+    params[f"{last_hidden if arch != 'mlp' else 'fc2'}.bias"][3] = 0.5
+    if arch == "mlp":
+        cut("fc1", slice(0, 9), 1)          # the first 9 pixels: no weight reads them
+    return net, params, masks, buffers
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv-2"])
+def test_structured_net_is_smaller_and_computes_the_same_function(arch):
+    net, params, masks, buffers = _with_dead_units(arch)
+    small, units = reduce(arch, params, masks)
+    removed = {u.layer: u.removed for u in units}
+    first = "fc1" if arch == "mlp" else "conv1"
+    if arch == "mlp":
+        assert removed["input"] >= 9 and removed["fc1"] >= 3 and removed["fc2"] >= 1
+    else:  # before a convolution a constant channel with relu(b) > 0 must stay (zero padding)
+        assert removed["conv1"] >= 2 and removed["conv2"] >= 1
+    assert removed["output"] == 0
+    module = build_plain(arch, {k: tuple(v.shape) for k, v in small.items()}, (1, 8, 8))
+    module.load_state_dict(small)
+    assert sum(p.numel() for p in module.parameters()) < sum(p.numel() for p in params.values())
+    x = torch.randn(50, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(module(x), _engine(net, params, buffers, x), rtol=1e-5, atol=1e-5)
+    assert first in removed
+
+
+def test_residual_nets_are_not_reduced():
+    net, params, masks, _ = _random_model("resnet-8", (1, 8, 8))
+    assert reduce("resnet-8", params, masks) is None
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_bitmask_and_csr_files_hold_the_weights(tmp_path, int8):
+    net, params, masks, _ = _random_model("conv-2", (1, 8, 8))
+    for write, read in ((write_bitmask, read_bitmask), (write_csr, read_csr)):
+        back = read(write(params, masks, tmp_path / f"{write.__name__}.npz", int8=int8))
+        assert set(back) == set(params)
+        for name, value in params.items():
+            if int8 and name in masks:  # within half a step of the row's scale, zeros exactly zero
+                step = value.reshape(value.shape[0], -1).abs().max(1).values / 127
+                err = (back[name] - value).reshape(value.shape[0], -1).abs()
+                assert (err <= step[:, None] / 2 + 1e-7).all()
+                assert (back[name][~masks[name]] == 0).all()
+            else:
+                assert torch.equal(back[name], value)
+
+
+@pytest.mark.parametrize("key", list(TINY_RUNS))
+def test_every_export_loads_back_with_the_engines_predictions(stored_runs, tmp_path, key, monkeypatch):
+    monkeypatch.setenv("LTH_HOME", str(stored_runs["home"]))
+    store, run_id = stored_runs["store"], stored_runs[key]
+    model = retrain(store, run_id, 2)["ticket"]
+    assert model.matches_stored, model.source()  # retraining gave the stored round's network
+    assert 0 < model.weights_remaining < 1
+    from lth_core.lottery import make_plan
+
+    data = make_plan(store.get_run(run_id).config).data
+    x, y = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
+    reference = engine_logits(model, x)
+    assert float((reference.argmax(1) == y).float().mean()) == pytest.approx(model.stored_test_accuracy, abs=1e-9)
+    folder = tmp_path / "ticket"
+    files = {f.name for f in export_ticket(model, folder)}
+    assert files == {"ticket.json", "ticket_pruned.pt", "ticket_dense.pt", "ticket.onnx", "ticket_bitmask.npz", "README.txt"}
+
+    pruned = plain_module(folder, pruned=True)
+    pruned.load_state_dict(torch.load(folder / "ticket_pruned.pt"))
+    state = torch.load(folder / "ticket_pruned.pt")
+    assert any(k.endswith("weight_orig") for k in state) and any(k.endswith("weight_mask") for k in state)
+    assert all(not k.endswith(".weight") for k in state if k.rsplit(".", 1)[0] + ".weight_mask" in state)
+    dense = plain_module(folder, pruned=False)
+    dense.load_state_dict(torch.load(folder / "ticket_dense.pt"))
+    from_npz = plain_module(folder, pruned=False)
+    from_npz.load_state_dict(read_bitmask(folder / "ticket_bitmask.npz"))
+    with torch.no_grad():
+        for module in (pruned, dense, from_npz):
+            assert torch.equal(module(x).argmax(1), reference.argmax(1))
+            torch.testing.assert_close(module(x), reference, rtol=1e-5, atol=1e-5)
+    onnx_logits = torch.from_numpy(onnx_session(folder / "ticket.onnx", 1).run(None, {"x": x.numpy()})[0])
+    torch.testing.assert_close(onnx_logits, reference, rtol=1e-4, atol=1e-4)
+    assert torch.equal(onnx_logits.argmax(1), reference.argmax(1))
+    # the pruned module's weight is weight_orig × weight_mask, with the run's mask
+    layer = "fc1" if key == "mlp" else "conv1"
+    torch.testing.assert_close(getattr(pruned, layer).weight_mask.bool(), model.masks[f"{layer}.weight"])
+    readme = (folder / "README.txt").read_text()
+    for name in files - {"README.txt"}:
+        assert name in readme
+    meta = json.loads((folder / "ticket.json").read_text())
+    assert meta["round"] == 2 and meta["arch"] == model.net.arch
+
+
+def _cli(*args: str, home) -> subprocess.CompletedProcess:
+    env = dict(os.environ, LTH_HOME=str(home))
+    return subprocess.run([sys.executable, "-m", "lth_core", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+def test_cli_export_ticket_adds_a_ticket_folder_and_keeps_the_other_files(stored_runs, tmp_path):
+    run_id, home = stored_runs["mlp"], stored_runs["home"]
+    plain, with_ticket = tmp_path / "plain", tmp_path / "with"
+    assert _cli("export", run_id, "--out", str(plain), home=home).returncode == 0
+    proc = _cli("export", run_id, "--out", str(with_ticket), "--ticket", "--round", "1", home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert "ticket/" in proc.stdout and "the same as the run" in proc.stdout
+    for f in plain.rglob("*"):
+        if f.is_file():
+            assert (with_ticket / f.relative_to(plain)).read_bytes() == f.read_bytes(), f
+    assert json.loads((with_ticket / "ticket" / "ticket.json").read_text())["round"] == 1
+    for name in ("ticket_pruned.pt", "ticket_dense.pt", "ticket.onnx", "ticket_bitmask.npz", "README.txt"):
+        assert (with_ticket / "ticket" / name).stat().st_size > 0
+
+
+@pytest.mark.parametrize("args, field", [(["--round", "1"], "round"), (["--ticket", "--round", "7"], "round"),
+                                         (["--ticket", "--trial", "3"], "trial")])
+def test_cli_export_ticket_bad_input(stored_runs, tmp_path, args, field):
+    out = tmp_path / "out"
+    proc = _cli("export", stored_runs["mlp"], "--out", str(out), *args, home=stored_runs["home"])
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"error: {field}:") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not out.exists() or not any(out.iterdir())  # refused before anything was written
+
+
+@pytest.mark.parametrize("reset", ["rewind:5", "none"])
+def test_retraining_rebuilds_rounds_of_every_reset(tmp_path, reset):
+    """rewind:K starts from the stored rewind point; none fine-tunes, so every round up to R is retrained."""
+    from lth_core.recorder import claim, create_run
+    from lth_core.worker import execute
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    run_id = create_run(store, ExperimentConfig(dataset="digits", arch="mlp", hidden=(24,), rounds=2, iterations=30,
+                                                batch_size=32, controls=("random",), reset=reset, seed=4))
+    assert execute(store, run_id, claim(store, run_id, pid=os.getpid())) == "finished"
+    models = retrain(store, run_id, 2, variants=("ticket", "random"))
+    for model in models.values():
+        assert model.matches_stored, model.source()
+    assert models["ticket"].masks["fc1.weight"].sum() < models["ticket"].masks["fc1.weight"].numel()
