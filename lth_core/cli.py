@@ -355,6 +355,8 @@ def _runs(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
+    from .statistics import critical_cell
+
     def known(value) -> bool:
         return value is not None and not pd.isna(value)
 
@@ -370,7 +372,7 @@ def _runs(args: argparse.Namespace) -> int:
             now = f"round {int(r.round)}" + (f", it {int(r.iteration)}/{int(r.iterations)}"
                                              if known(r.iteration) and known(r.iterations) else "")
         acc = f"{100 * r.test_accuracy:.2f}%" if known(r.test_accuracy) else ""
-        critical = ticket_critical_text(store.rounds(r.id))
+        critical = critical_cell(store.rounds(r.id))
         print(f"{r.id:<8}  {r.status:<11} {last:>10}  {now:<20} {acc:>10}  {critical:>9}  "
               f"{r.created_at[:16].replace('T', ' '):<16}  {r.name}")
     return 0
@@ -393,17 +395,9 @@ def _show(args: argparse.Namespace) -> int:
         print(f"error: {info.error}")
     rounds = store.rounds(info.id)
     print(summary_table(rounds))
-    print("\n".join(statistics_lines(rounds)))
+    for line in statistics_lines(rounds):
+        print(line)
     return 0
-
-
-def ticket_critical_text(rounds) -> str:
-    """The ticket's critical sparsity as a `runs` cell ('5.3 %', '≤ 7.0 %'), empty before a pruned round."""
-    from .statistics import critical_sparsity, critical_text
-
-    table = critical_sparsity(rounds) if not rounds.empty else None
-    ticket = table[table["variant"] == "ticket"] if table is not None else None
-    return critical_text(ticket.iloc[0]) if ticket is not None and not ticket.empty else ""
 
 
 def statistics_lines(rounds) -> list[str]:
@@ -417,7 +411,7 @@ def statistics_lines(rounds) -> list[str]:
     lines += [f"  {critical_sentence(critical, v)}" for v in critical["variant"]]
     gaps = paired_gaps(rounds)
     for control in controls_of(rounds):
-        lines += ["", f"ticket - {control}, paired within each trial (test accuracy):"]
+        lines += ["", f"ticket − {control}, paired within each trial (test accuracy):"]
         lines += [f"  {line}" for line in gap_sentences(gaps, control)]
     return lines
 

@@ -329,6 +329,16 @@ def critical_text(row) -> str:
     return ("≤ " if row["not_reached"] else "") + pct(row["fraction"])
 
 
+def critical_cell(rounds: pd.DataFrame, variant: str = REFERENCE, tolerance: float = TOLERANCE_POINTS) -> str:
+    """A run's critical sparsity as one table cell (the `runs` column): '46.2 %', '≤ 7.0 %'; empty before
+    `variant` has a pruned round."""
+    if rounds.empty:
+        return ""
+    table = critical_sparsity(rounds, tolerance)
+    row = table[table["variant"] == variant]
+    return critical_text(row.iloc[0]) if not row.empty else ""
+
+
 def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLERANCE_POINTS,
                       confidence: float = CONFIDENCE) -> str:
     """E.g. 'The ticket stays within 1 point of the dense network down to 5.3 % of the weights (95 % CI

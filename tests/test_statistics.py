@@ -217,7 +217,8 @@ def test_a_variant_that_never_leaves_the_tolerance_has_an_upper_bound():
     rounds = table({"ticket": [[0.90, 0.91, 0.905, 0.90, 0.895], [0.91, 0.91, 0.91, 0.90, 0.905]]})
     row = S.critical_sparsity(rounds).iloc[0]
     assert row["not_reached"] == 2 and row["fraction"] == pytest.approx(0.41) and row["method"] == "all equal"
-    assert S.critical_text(row) == "≤ 41.0 %"
+    assert S.critical_text(row) == S.critical_cell(rounds) == "≤ 41.0 %"
+    assert S.critical_cell(rounds[rounds["round"] == 0]) == S.critical_cell(rounds.iloc[:0]) == ""  # nothing pruned yet
     assert S.critical_sentence(S.critical_sparsity(rounds), "ticket") == (
         "The ticket stays within 1 point of the dense network at every round, down to 41.0 % of the weights, the "
         "sparsest measured (2 of 2 trials): its critical sparsity is lower still.")
