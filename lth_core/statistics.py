@@ -102,6 +102,13 @@ def is_accuracy(metric: str) -> bool:
     return metric.endswith("accuracy")
 
 
+def in_units(difference, metric: str):
+    """A difference of `metric` values in the units gaps are given in: points for accuracies, rounded to
+    1e-4 points because the store keeps accuracies as float32, whose last bits must neither make a gap out
+    of two equal-looking differences nor decide whether a drop of exactly the tolerance is within it."""
+    return np.round(100 * difference, 4) if is_accuracy(metric) else difference
+
+
 def controls_of(rounds: pd.DataFrame) -> list[str]:
     """The variants other than the ticket in the pruned rounds, in the order the run produced them."""
     pruned = rounds[rounds["round"] > 0]
@@ -138,7 +145,6 @@ def paired_gaps(rounds: pd.DataFrame, metric: str = "test_accuracy", confidence:
     Gaps are in points for accuracies. `verdict`: "ticket better" (the interval lies above zero),
     "control better" (below zero), "undecided" (it contains zero), "no interval" (under 2 trials).
     `trials_needed`: for an undecided gap, the estimate of `trials_to_decide`."""
-    scale = 100.0 if is_accuracy(metric) else 1.0
     weights = _weights_by_round(rounds)
     wide = rounds[rounds["round"] > 0].pivot_table(index=["round", "trial"], columns="variant", values=metric,
                                                    aggfunc="mean", dropna=False)
@@ -148,7 +154,7 @@ def paired_gaps(rounds: pd.DataFrame, metric: str = "test_accuracy", confidence:
             if REFERENCE not in per_trial:
                 gaps = pd.Series(dtype=float)
             else:
-                gaps = (scale * (per_trial[REFERENCE] - per_trial[control])).dropna()
+                gaps = in_units(per_trial[REFERENCE] - per_trial[control], metric).dropna()
             row = dict(round=int(r), weights_remaining=float(weights[r]), control=control, metric=metric,
                        **_interval_row(gaps, confidence, seed))
             if row["trials"] < 2:
@@ -295,9 +301,7 @@ def critical_per_trial(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS
             if curve.empty:
                 continue
             weights = np.concatenate([[1.0], curve["weights_remaining"].to_numpy(float)])
-            # rounded to 1e-4 points: accuracies are stored as float32, whose last bits must not decide whether
-            # a drop of exactly the tolerance (91.0 % against 92.0 %) is within it
-            gaps = np.concatenate([[0.0], np.round(100 * (curve[metric].to_numpy(float) - float(dense.iloc[0])), 4)])
+            gaps = np.concatenate([[0.0], in_units(curve[metric].to_numpy(float) - float(dense.iloc[0]), metric)])
             fraction, reached = _crossing(weights, gaps, tolerance)
             rows.append(dict(trial=int(trial), variant=variant, fraction=fraction, reached=reached))
     return pd.DataFrame(rows, columns=["trial", "variant", "fraction", "reached"])
