@@ -21,10 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-try:
-    from .recommend import TOLERANCE_POINTS
-except ImportError:  # FALLBACK until branch `plots` (lth_core/recommend.py) is merged; then delete these lines
-    TOLERANCE_POINTS = 1.0
+from .recommend import TOLERANCE_POINTS, within_tolerance
 
 CONFIDENCE = 0.95
 BOOTSTRAP_FROM_TRIALS = 5   # from this many trials on, a bootstrap interval; below it a t-interval
@@ -277,7 +274,7 @@ def _crossing(weights: np.ndarray, gaps: np.ndarray, tolerance: float) -> tuple[
     Returns (fraction, reached); reached is False when every round stays within: the fraction is then the
     sparsest one measured, an upper bound."""
     for i in range(1, len(weights)):
-        if gaps[i] < -tolerance:
+        if not within_tolerance(gaps[i], tolerance):
             x0, x1 = math.log(weights[i - 1]), math.log(weights[i])
             share = (gaps[i - 1] + tolerance) / (gaps[i - 1] - gaps[i])  # 0 at round i−1, 1 at round i
             return float(math.exp(x0 + share * (x1 - x0))), True
