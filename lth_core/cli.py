@@ -349,18 +349,22 @@ def record_run(args: argparse.Namespace, config: ExperimentConfig, on_event, ids
 
 @command("runs")
 def _runs(args: argparse.Namespace) -> int:
-    runs = open_store(args).list_runs()
+    store = open_store(args)
+    runs = store.list_runs()
     if runs.empty:
         print("(no runs yet: start one with `run --store` or from the app)")
         return 0
 
     import pandas as pd
 
+    from .statistics import critical_cell
+
     def known(value) -> bool:
         return value is not None and not pd.isna(value)
 
     # "last round": the last finished round (the one "ticket acc" is of); "training": the round in flight
-    print(f"{'id':<8}  {'status':<11} {'last round':>10}  {'training':<20} {'ticket acc':>10}  "
+    # "critical": the ticket's critical sparsity (lth_core.statistics), the one number that sums a run up
+    print(f"{'id':<8}  {'status':<11} {'last round':>10}  {'training':<20} {'ticket acc':>10}  {'critical':>9}  "
           f"{'created (UTC)':<16}  name")
     for r in runs.itertuples():
         total = f"/{int(r.rounds_total)}" if known(r.rounds_total) else ""
@@ -370,7 +374,8 @@ def _runs(args: argparse.Namespace) -> int:
             now = f"round {int(r.round)}" + (f", it {int(r.iteration)}/{int(r.iterations)}"
                                              if known(r.iteration) and known(r.iterations) else "")
         acc = f"{100 * r.test_accuracy:.2f}%" if known(r.test_accuracy) else ""
-        print(f"{r.id:<8}  {r.status:<11} {last:>10}  {now:<20} {acc:>10}  "
+        critical = critical_cell(store.rounds(r.id))
+        print(f"{r.id:<8}  {r.status:<11} {last:>10}  {now:<20} {acc:>10}  {critical:>9}  "
               f"{r.created_at[:16].replace('T', ' '):<16}  {r.name}")
     return 0
 
@@ -390,8 +395,27 @@ def _show(args: argparse.Namespace) -> int:
         print(f"progress: round {info.round}/{info.rounds_total} ({info.variant}), iteration {info.iteration}/{info.iterations}")
     if info.error:
         print(f"error: {info.error}")
-    print(summary_table(store.rounds(info.id)))
+    rounds = store.rounds(info.id)
+    print(summary_table(rounds))
+    for line in statistics_lines(rounds):
+        print(line)
     return 0
+
+
+def statistics_lines(rounds) -> list[str]:
+    """`show`: the critical sparsity of every variant and, per control, where the ticket beats it."""
+    from .statistics import controls_of, critical_sentence, critical_sparsity, gap_sentences, paired_gaps
+
+    if rounds.empty or rounds["round"].max() < 1:
+        return []
+    critical = critical_sparsity(rounds)
+    lines = ["", "critical sparsity (fewest weights within the tolerance of dense):"]
+    lines += [f"  {critical_sentence(critical, v)}" for v in critical["variant"]]
+    gaps = paired_gaps(rounds)
+    for control in controls_of(rounds):
+        lines += ["", f"ticket − {control}, paired within each trial (test accuracy):"]
+        lines += [f"  {line}" for line in gap_sentences(gaps, control)]
+    return lines
 
 
 @command("export")

@@ -1,0 +1,365 @@
+"""Is the ticket effect real? Means and 95 % confidence intervals over trials, paired gaps to the controls,
+the critical sparsity, and advice on how many trials would decide a gap.
+
+Every function takes a rounds table in the store's format (`RunStore.rounds(run_id)`,
+`RunResult.rounds_df()`: one row per trial, round and variant) and returns a DataFrame or a short
+sentence a page or the CLI can print as it is. The intervals come from scipy: a t-interval for fewer
+than BOOTSTRAP_FROM_TRIALS trials, a seeded (so repeatable) BCa bootstrap of the mean from there on.
+One trial gives no interval: its bounds are NaN and its note says to run SUGGESTED_TRIALS or more.
+
+Units: `round_intervals` keeps the metric's own units (accuracies as fractions 0–1, as stored);
+gaps are in percentage points for accuracies (ticket 92.4 % − reinit 89.2 % = +3.2) and in the
+metric's units otherwise (iterations).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .recommend import TOLERANCE_POINTS, within_tolerance
+
+CONFIDENCE = 0.95
+BOOTSTRAP_FROM_TRIALS = 5   # from this many trials on, a bootstrap interval; below it a t-interval
+BOOTSTRAP_RESAMPLES = 9999  # scipy's default
+BOOTSTRAP_SEED = 0          # the bootstrap is seeded, so the same table always gives the same interval
+SUGGESTED_TRIALS = 3        # what a one-trial run is told to try
+MAX_TRIALS_ESTIMATE = 1000  # beyond this, "trials needed" is reported as more than this
+REFERENCE = "ticket"        # gaps are ticket − control; every other variant in the table is a control
+NAMES = {"ticket": "the ticket", "random": "a random mask"}  # how a variant reads in a sentence (else its name)
+ONE_TRIAL_NOTE = f"one trial: no interval can be given; run {SUGGESTED_TRIALS} trials or more to get one"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The mean of n values and its confidence interval (NaN bounds when n < 2)."""
+    mean: float
+    low: float
+    high: float
+    n: int
+    method: str  # "t", "bootstrap", "all equal" (every value the same: the interval is that point) or "none"
+
+    @property
+    def note(self) -> str:
+        if self.n == 0:
+            return "no data"
+        return ONE_TRIAL_NOTE if self.n == 1 else ""
+
+
+def interval(values, confidence: float = CONFIDENCE, seed: int = BOOTSTRAP_SEED) -> Interval:
+    """Mean and confidence interval of `values` (NaNs are dropped): scipy's t-interval for 2 to
+    BOOTSTRAP_FROM_TRIALS − 1 values, scipy's seeded BCa bootstrap of the mean from BOOTSTRAP_FROM_TRIALS on."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    n = len(x)
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0, "none")
+    mean = float(x.mean())
+    if n == 1:
+        return Interval(mean, math.nan, math.nan, 1, "none")
+    if np.ptp(x) == 0:  # no spread: scipy's intervals are undefined (zero scale); every trial agreed exactly
+        return Interval(mean, mean, mean, n, "all equal")
+    if n < BOOTSTRAP_FROM_TRIALS:
+        low, high = stats.t.interval(confidence, df=n - 1, loc=mean, scale=stats.sem(x))
+        return Interval(mean, float(low), float(high), n, "t")
+    with warnings.catch_warnings():  # BCa on a handful of values may warn of its own accuracy; the interval stands
+        warnings.simplefilter("ignore")
+        ci = stats.bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=BOOTSTRAP_RESAMPLES,
+                             rng=np.random.default_rng(seed)).confidence_interval
+    return Interval(mean, float(ci.low), float(ci.high), n, "bootstrap")
+
+
+def trials_to_decide(gaps, confidence: float = CONFIDENCE) -> int | None:
+    """An estimate of how many trials would likely make the interval of a paired gap exclude zero: the
+    smallest n at which the t-interval's half-width t(n−1)·sd/√n, with the observed sd, falls below the
+    observed |mean gap|. None when it cannot be estimated (fewer than 2 trials, or a mean gap of zero);
+    MAX_TRIALS_ESTIMATE + 1 when even that many would not do."""
+    x = np.asarray(gaps, dtype=float)
+    x = x[~np.isnan(x)]
+    if len(x) < 2:
+        return None
+    mean, sd = abs(float(x.mean())), float(x.std(ddof=1))
+    if mean == 0:
+        return None
+    if sd == 0:
+        return len(x)
+    n = np.arange(2, MAX_TRIALS_ESTIMATE + 1)
+    half = stats.t.ppf(0.5 + confidence / 2, df=n - 1) * sd / np.sqrt(n)
+    enough = n[half < mean]
+    if not len(enough):
+        return MAX_TRIALS_ESTIMATE + 1
+    return max(int(enough[0]), len(x) + 1)  # the trials at hand did not decide it (a bootstrap may be narrower)
+
+
+def is_accuracy(metric: str) -> bool:
+    return metric.endswith("accuracy")
+
+
+def in_units(difference, metric: str):
+    """A difference of `metric` values in the units gaps are given in: points for accuracies, rounded to
+    1e-4 points because the store keeps accuracies as float32, whose last bits must neither make a gap out
+    of two equal-looking differences nor decide whether a drop of exactly the tolerance is within it."""
+    return np.round(100 * difference, 4) if is_accuracy(metric) else difference
+
+
+def controls_of(rounds: pd.DataFrame) -> list[str]:
+    """The variants other than the ticket in the pruned rounds, in the order the run produced them."""
+    pruned = rounds[rounds["round"] > 0]
+    return [v for v in pd.unique(pruned["variant"]) if v != REFERENCE]
+
+
+def _weights_by_round(rounds: pd.DataFrame) -> pd.Series:
+    return rounds.groupby("round")["weights_remaining"].mean()
+
+
+def _interval_row(values, confidence: float, seed: int) -> dict:
+    ci = interval(values, confidence, seed)
+    return dict(trials=ci.n, mean=ci.mean, low=ci.low, high=ci.high, method=ci.method, note=ci.note)
+
+
+def round_intervals(rounds: pd.DataFrame, metric: str = "test_accuracy", confidence: float = CONFIDENCE,
+                    seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+    """One row per round and variant: round, weights_remaining, variant, trials, mean, low, high, method, note;
+    the mean of `metric` over trials and its interval, in the metric's units (accuracies as fractions)."""
+    weights = _weights_by_round(rounds)
+    rows = [dict(round=int(r), weights_remaining=float(weights[r]), variant=v,
+                 **_interval_row(g[metric], confidence, seed))
+            for (r, v), g in rounds.groupby(["round", "variant"], sort=False)]
+    columns = ["round", "weights_remaining", "variant", "trials", "mean", "low", "high", "method", "note"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["round"], kind="stable").reset_index(drop=True)
+
+
+def paired_gaps(rounds: pd.DataFrame, metric: str = "test_accuracy", confidence: float = CONFIDENCE,
+                seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+    """Ticket − control within each trial (same mask size, same data order), for every control in the
+    table and every pruned round. One row per round and control: round, weights_remaining, control, metric,
+    trials (the trials where both are present), mean, low, high, method, verdict, trials_needed, note.
+
+    Gaps are in points for accuracies. `verdict`: "ticket better" (the interval lies above zero),
+    "control better" (below zero), "undecided" (it contains zero), "no interval" (under 2 trials).
+    `trials_needed`: for an undecided gap, the estimate of `trials_to_decide`."""
+    weights = _weights_by_round(rounds)
+    wide = rounds[rounds["round"] > 0].pivot_table(index=["round", "trial"], columns="variant", values=metric,
+                                                   aggfunc="mean", dropna=False)
+    rows = []
+    for control in controls_of(rounds):
+        for r, per_trial in wide.groupby(level="round"):
+            if REFERENCE not in per_trial:
+                gaps = pd.Series(dtype=float)
+            else:
+                gaps = in_units(per_trial[REFERENCE] - per_trial[control], metric).dropna()
+            row = dict(round=int(r), weights_remaining=float(weights[r]), control=control, metric=metric,
+                       **_interval_row(gaps, confidence, seed))
+            if row["trials"] < 2:
+                verdict = "no interval"
+            elif row["low"] > 0:
+                verdict = "ticket better"
+            elif row["high"] < 0:
+                verdict = "control better"
+            else:
+                verdict = "undecided"
+            row["verdict"] = verdict
+            row["trials_needed"] = trials_to_decide(gaps, confidence) if verdict == "undecided" else None
+            rows.append(row)
+    columns = ["round", "weights_remaining", "control", "metric", "trials", "mean", "low", "high", "method", "verdict",
+               "trials_needed", "note"]
+    out = pd.DataFrame(rows, columns=columns)
+    out["trials_needed"] = out["trials_needed"].astype("Int64")
+    return out
+
+
+# ---- sentences -----------------------------------------------------------------------------------------
+
+def pct(fraction: float) -> str:
+    """A fraction of weights as the app prints it: 21.1 %, 4.5 %; two significant digits below 0.05 %."""
+    value = 100 * fraction
+    return f"{value:.2g} %" if 0 < abs(value) < 0.05 else f"{value:.1f} %"
+
+
+def points(value: float) -> str:
+    """A gap in points with one decimal; a bound so close to zero that it would print as 0.0 keeps two
+    significant digits, so an interval above zero never reads as starting at zero."""
+    return f"{value:.2g}" if 0 < abs(value) < 0.05 else f"{value:.1f}"
+
+
+def name(variant: str) -> str:
+    return NAMES.get(variant, variant)
+
+
+def _trials_text(counts) -> str:
+    low, high = int(min(counts)), int(max(counts))
+    return f"{low} trials" if low == high else f"{low}–{high} trials"
+
+
+def _runs_of(flags: list[bool]) -> list[tuple[int, int]]:
+    """(first, last) positions of each stretch of consecutive True values."""
+    out, start = [], None
+    for i, flag in enumerate([*flags, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            out.append((start, i - 1))
+            start = None
+    return out
+
+
+def _where(first: pd.Series, last: pd.Series) -> str:
+    if first.name == last.name:
+        return f"At {pct(first.weights_remaining)} of the weights"
+    return f"From {pct(first.weights_remaining)} down to {pct(last.weights_remaining)} of the weights"
+
+
+def gap_sentences(gaps: pd.DataFrame, control: str, confidence: float = CONFIDENCE) -> list[str]:
+    """What `paired_gaps` says about one control, in words: where (a range of weights remaining) the
+    ticket beats it with `confidence`, where it loses, where the interval is too wide to decide and about
+    how many trials would decide it. E.g. 'From 21.1 % down to 4.5 % of the weights the ticket beats
+    reinit by 2.1–4.4 points (95 % CI, 5 trials).' (the span of those rounds' intervals)."""
+    g = gaps[gaps["control"] == control].sort_values("round").reset_index(drop=True)
+    level = f"{100 * confidence:g} % CI"
+    measured = g[g["trials"] > 0]
+    if measured.empty:
+        return [f"No pruned round has both the ticket and {name(control)} yet: nothing to compare."]
+    if measured["trials"].max() < 2:
+        return [f"One trial: no confidence interval can be given for the gap between the ticket and {name(control)}. "
+                f"Run {SUGGESTED_TRIALS} trials or more to get one."]
+    out = []
+    accuracy = is_accuracy(str(g["metric"].iloc[0]))
+    for verdict in ("ticket better", "control better"):
+        for a, b in _runs_of(list(g["verdict"] == verdict)):
+            part = g.iloc[a:b + 1]
+            # the span of these rounds' intervals, as a size: every one of them lies inside it
+            low, high = (part["low"].min(), part["high"].max()) if verdict == "ticket better" else \
+                (-part["high"].max(), -part["low"].min())
+            if accuracy:
+                winner, loser = ("the ticket", name(control)) if verdict == "ticket better" else (name(control), "the ticket")
+                claim = f"{winner} beats {loser} by {points(low)}–{points(high)} points"
+            else:
+                side = "higher" if verdict == "ticket better" else "lower"
+                claim = f"the ticket's {g['metric'].iloc[0]} is {low:.3g}–{high:.3g} {side} than {name(control)}'s"
+            out.append(f"{_where(g.iloc[a], g.iloc[b])} {claim} ({level}, {_trials_text(part['trials'])}).")
+    if not any(g["verdict"].isin(["ticket better", "control better"])):
+        out.append(f"At no sparsity does the ticket differ from {name(control)} with {100 * confidence:g} % "
+                   f"confidence ({_trials_text(measured['trials'])}).")
+    undecided = g[g["verdict"] == "undecided"]
+    if not undecided.empty:
+        at = ", ".join(pct(w) for w in undecided["weights_remaining"])
+        needed = undecided["trials_needed"].dropna()
+        if needed.empty:
+            advice = "the observed mean gap is zero, so more trials would likely not decide it either"
+        else:
+            lo, hi = int(needed.min()), int(needed.max())
+            many = (f"more than {MAX_TRIALS_ESTIMATE}" if lo > MAX_TRIALS_ESTIMATE
+                    else f"about {lo}" if lo == hi else f"about {lo}–{hi}" if hi <= MAX_TRIALS_ESTIMATE
+                    else f"{lo} to more than {MAX_TRIALS_ESTIMATE}")
+            advice = (f"{many} trials would likely decide it (an estimate from the observed mean gap and its "
+                      "spread across trials)")
+        out.append(f"At {at} of the weights the interval of ticket − {control} contains zero: too wide to decide "
+                   f"with {_trials_text(undecided['trials'])}; {advice}.")
+    for trials, words in ((1, "only one trial has both: no interval there"), (0, "no trial has both")):
+        at = g[g["trials"] == trials]["weights_remaining"]
+        if not at.empty:
+            out.append(f"At {', '.join(pct(w) for w in at)} of the weights {words}.")
+    return out
+
+
+# ---- critical sparsity -----------------------------------------------------------------------------------
+
+def _crossing(weights: np.ndarray, gaps: np.ndarray, tolerance: float) -> tuple[float, bool]:
+    """Going from dense down the rounds, where the gap to dense (points) first falls below −tolerance,
+    interpolated linearly in log(weights remaining) between the last round within and the first beyond.
+    Returns (fraction, reached); reached is False when every round stays within: the fraction is then the
+    sparsest one measured, an upper bound."""
+    for i in range(1, len(weights)):
+        if not within_tolerance(gaps[i], tolerance):
+            x0, x1 = math.log(weights[i - 1]), math.log(weights[i])
+            share = (gaps[i - 1] + tolerance) / (gaps[i - 1] - gaps[i])  # 0 at round i−1, 1 at round i
+            return float(math.exp(x0 + share * (x1 - x0))), True
+    return float(weights[-1]), False
+
+
+def critical_per_trial(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS,
+                       metric: str = "test_accuracy") -> pd.DataFrame:
+    """One row per trial and variant: trial, variant, fraction, reached. `fraction` is the critical sparsity
+    (the fewest weights, as a fraction, down to which the variant stays within `tolerance` points of that
+    trial's dense network, round 0), interpolated between rounds in log(weights remaining), the x axis of
+    the plots. `reached` is False when the variant never left the tolerance: `fraction` is then its
+    sparsest round, an upper bound. Rounds whose value is missing or NaN are skipped."""
+    rows = []
+    for trial, t in rounds.groupby("trial", sort=True):
+        dense = t[t["round"] == 0][metric].dropna()
+        if dense.empty:
+            continue
+        for variant in [REFERENCE, *controls_of(rounds)]:
+            curve = t[(t["round"] > 0) & (t["variant"] == variant)].dropna(subset=[metric]).sort_values("round")
+            if curve.empty:
+                continue
+            weights = np.concatenate([[1.0], curve["weights_remaining"].to_numpy(float)])
+            gaps = np.concatenate([[0.0], in_units(curve[metric].to_numpy(float) - float(dense.iloc[0]), metric)])
+            fraction, reached = _crossing(weights, gaps, tolerance)
+            rows.append(dict(trial=int(trial), variant=variant, fraction=fraction, reached=reached))
+    return pd.DataFrame(rows, columns=["trial", "variant", "fraction", "reached"])
+
+
+def critical_sparsity(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS, metric: str = "test_accuracy",
+                      confidence: float = CONFIDENCE, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+    """The one number that summarises a run, per variant: the critical sparsity of `critical_per_trial`,
+    averaged over trials in log(weights) (a geometric mean, as the log axis shows it) with its confidence
+    interval, taken in log(weights) too. Columns: variant, trials, fraction, low, high, method, not_reached
+    (trials still within the tolerance at their sparsest round: the fraction is then an upper bound), note."""
+    per_trial = critical_per_trial(rounds, tolerance, metric)
+    rows = []
+    for variant in pd.unique(per_trial["variant"]):
+        mine = per_trial[per_trial["variant"] == variant]
+        ci = interval(np.log(mine["fraction"].to_numpy(float)), confidence, seed)
+        # a network cannot keep more than all its weights: the interval is clipped to 100 %
+        rows.append(dict(variant=variant, trials=ci.n, fraction=math.exp(ci.mean), low=math.exp(ci.low),
+                         high=min(math.exp(ci.high), 1.0), method=ci.method, not_reached=int((~mine["reached"]).sum()),
+                         note=ci.note))
+    return pd.DataFrame(rows, columns=["variant", "trials", "fraction", "low", "high", "method", "not_reached",
+                                       "note"])
+
+
+def critical_text(row) -> str:
+    """A critical-sparsity row as a short cell: '8.1 %', '≤ 4.4 %' (never left the tolerance)."""
+    if row is None or pd.isna(row["fraction"]):
+        return ""
+    return ("≤ " if row["not_reached"] else "") + pct(row["fraction"])
+
+
+def critical_cell(rounds: pd.DataFrame, variant: str = REFERENCE, tolerance: float = TOLERANCE_POINTS) -> str:
+    """A run's critical sparsity as one table cell (the `runs` column): '46.2 %', '≤ 7.0 %'; empty before
+    `variant` has a pruned round."""
+    if rounds.empty:
+        return ""
+    table = critical_sparsity(rounds, tolerance)
+    row = table[table["variant"] == variant]
+    return critical_text(row.iloc[0]) if not row.empty else ""
+
+
+def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLERANCE_POINTS,
+                      confidence: float = CONFIDENCE) -> str:
+    """E.g. 'The ticket stays within 1 point of the dense network down to 5.3 % of the weights (95 % CI
+    4.1–6.8 %, 5 trials; interpolated between rounds in log(weights)).'"""
+    row = table[table["variant"] == variant]
+    if row.empty:
+        return f"No critical sparsity for {name(variant)}: it has no pruned round with a dense network to compare."
+    row = row.iloc[0]
+    who = name(variant)
+    head = f"{who[0].upper()}{who[1:]} stays within {tolerance:g} point{'s' if tolerance != 1 else ''} of the dense network"
+    n = int(row["trials"])
+    if row["not_reached"] == n:
+        where = f"at every round, down to {pct(row['fraction'])} of the weights, the sparsest measured"
+        return f"{head} {where}{f' ({n} of {n} trials)' if n > 1 else ''}: its critical sparsity is lower still."
+    if n == 1:
+        return f"{head} down to {pct(row['fraction'])} of the weights (one trial: no interval can be given; run " \
+               f"{SUGGESTED_TRIALS} trials or more to get one)."
+    bounds = (f"{pct(row['low'])}–{pct(row['high'])}" if row["method"] != "all equal"
+              else f"the same in all {n} trials")
+    tail = (f"; {int(row['not_reached'])} of {n} trials never left the tolerance, so the value is an upper bound"
+            if row["not_reached"] else "")
+    return (f"{head} down to {pct(row['fraction'])} of the weights ({100 * confidence:g} % CI {bounds}, {n} trials"
+            f"{tail}; interpolated between rounds in log(weights)).")

@@ -1,0 +1,266 @@
+"""Statistics over trials (lth_core.statistics) on synthetic rounds tables whose answers are known, and the
+CLI's `runs` / `show` lines on the real example run."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lth_core import statistics as S
+from lth_core.cli import main as cli_main
+
+WEIGHTS = [1.0, 0.8, 0.64, 0.512, 0.41]  # round 0 (dense) to round 4
+
+
+def table(acc: dict[str, list[list[float]]], weights=WEIGHTS, es=None) -> pd.DataFrame:
+    """A rounds table: acc[variant][trial][round] (round 0 only read from the ticket: the dense network)."""
+    rows = []
+    for variant, trials in acc.items():
+        for trial, values in enumerate(trials):
+            for rnd, value in enumerate(values):
+                if rnd == 0 and variant != "ticket":
+                    continue
+                rows.append(dict(trial=trial, round=rnd, variant=variant, weights_remaining=weights[rnd],
+                                 test_accuracy=value, early_stop_iteration=100 + rnd if es is None else es))
+    return pd.DataFrame(rows)
+
+
+# ---- intervals -------------------------------------------------------------------------------------------
+
+def test_a_t_interval_of_known_width_for_few_trials():
+    # 1, 2, 4: mean 7/3, sd √(7/3), sem √(7/9); t(0.975, df 2) = 4.302653 → half-width 3.794583
+    ci = S.interval([1.0, 2.0, 4.0])
+    assert ci.method == "t" and ci.n == 3 and ci.note == ""
+    assert ci.mean == pytest.approx(7 / 3)
+    assert (ci.low, ci.high) == pytest.approx((7 / 3 - 3.794583, 7 / 3 + 3.794583), abs=1e-5)
+
+
+def test_from_five_trials_a_seeded_bootstrap_that_repeats_itself():
+    values = [0.91, 0.93, 0.92, 0.95, 0.90]
+    first, again = S.interval(values), S.interval(values)
+    assert first.method == "bootstrap" and first == again  # seeded: the same table gives the same interval
+    assert first.low < np.mean(values) < first.high
+    assert S.interval(values, seed=1) != first  # the seed is what makes it repeat, not a fixed answer
+    assert min(values) <= first.low and first.high <= max(values)
+
+
+def test_one_trial_gives_no_interval_and_asks_for_three():
+    ci = S.interval([0.9])
+    assert ci.mean == 0.9 and math.isnan(ci.low) and math.isnan(ci.high) and ci.method == "none"
+    assert "no interval" in ci.note and "3 trials" in ci.note
+    rounds = table({"ticket": [[0.90, 0.91, 0.92, 0.90, 0.89]], "reinit": [[0, 0.90, 0.88, 0.86, 0.84]]})
+    per_round = S.round_intervals(rounds)
+    assert per_round["low"].isna().all() and per_round["high"].isna().all()  # never a band of width zero
+    assert (per_round["note"] == S.ONE_TRIAL_NOTE).all()
+    gaps = S.paired_gaps(rounds)
+    assert gaps["low"].isna().all() and (gaps["verdict"] == "no interval").all()
+    assert S.gap_sentences(gaps, "reinit") == [
+        "One trial: no confidence interval can be given for the gap between the ticket and reinit. "
+        "Run 3 trials or more to get one."]
+    critical = S.critical_sparsity(rounds)
+    assert critical["low"].isna().all() and critical["high"].isna().all()
+    assert "one trial: no interval can be given; run 3 trials or more" in S.critical_sentence(critical, "reinit")
+
+
+def test_round_intervals_per_round_and_variant_in_the_metrics_units():
+    rounds = table({"ticket": [[0.90, 0.92, 0.93, 0.92, 0.91], [0.92, 0.94, 0.93, 0.94, 0.93],
+                               [0.91, 0.93, 0.94, 0.93, 0.92]],
+                    "reinit": [[0, 0.90, 0.89, 0.88, 0.87], [0, 0.91, 0.90, 0.89, 0.88], [0, 0.92, 0.91, 0.90, 0.89]]})
+    got = S.round_intervals(rounds)
+    assert len(got) == 1 + 4 * 2 and list(got["round"]) == sorted(got["round"])
+    row = got[(got["round"] == 2) & (got["variant"] == "ticket")].iloc[0]
+    want = S.interval([0.93, 0.93, 0.94])
+    assert (row["mean"], row["low"], row["high"], row["trials"]) == (want.mean, want.low, want.high, 3)
+    assert row["weights_remaining"] == 0.64
+    es = S.round_intervals(rounds, "early_stop_iteration")
+    assert (es["mean"] == 100 + es["round"]).all() and (es["method"] == "all equal").all()
+
+
+# ---- paired gaps -----------------------------------------------------------------------------------------
+
+def noisy_pair(gap_points: float, trials: int = 5, seed: int = 0, spread: float = 0.002) -> pd.DataFrame:
+    """Ticket and reinit sharing a large per-trial offset (the data order, the mask size) that pairing
+    removes, plus a small noise of their own; the ticket `gap_points` above reinit on average."""
+    rng = np.random.default_rng(seed)
+    acc = {"ticket": [], "reinit": []}
+    for _ in range(trials):
+        shared = 0.85 + rng.uniform(-0.03, 0.03, size=5)
+        acc["ticket"].append(list(shared + gap_points / 100 + rng.normal(0, spread, 5)))
+        acc["reinit"].append(list(shared + rng.normal(0, spread, 5)))
+    return table(acc)
+
+
+def test_a_clearly_positive_gap_is_found_in_every_round_and_said_in_words():
+    rounds = noisy_pair(3.0)
+    gaps = S.paired_gaps(rounds)
+    assert list(gaps["control"].unique()) == ["reinit"] and list(gaps["round"]) == [1, 2, 3, 4]
+    assert (gaps["verdict"] == "ticket better").all() and (gaps["low"] > 1.5).all() and (gaps["high"] < 4.5).all()
+    assert gaps["trials_needed"].isna().all() and (gaps["method"] == "bootstrap").all()
+    # pairing removes the shared noise: the gap's interval is far narrower than either variant's own
+    per_round = S.round_intervals(rounds)
+    own = per_round[(per_round["round"] == 2) & (per_round["variant"] == "reinit")].iloc[0]
+    gap = gaps[gaps["round"] == 2].iloc[0]
+    assert (gap["high"] - gap["low"]) < 0.5 * 100 * (own["high"] - own["low"])
+    low, high = gaps["low"].min(), gaps["high"].max()
+    assert S.gap_sentences(gaps, "reinit") == [
+        f"From 80.0 % down to 41.0 % of the weights the ticket beats reinit by {low:.1f}–{high:.1f} points "
+        "(95 % CI, 5 trials)."]
+
+
+def test_a_gap_of_zero_is_undecided_and_more_trials_would_not_help():
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0, 0.01, size=(4, 4))
+    base = [[0.9] + list(0.9 + noise[t]) for t in range(4)]
+    control = [[0.0] + list(0.9 + noise[t]) for t in range(4)]
+    for t in range(4):  # ± the same amount in two trials: every round's mean gap is exactly zero
+        sign = 1 if t % 2 == 0 else -1
+        base[t][1:] = [v + sign * 0.01 for v in base[t][1:]]
+    rounds = table({"ticket": base, "reinit": control})
+    rounds["test_accuracy"] = rounds["test_accuracy"].astype(np.float32).astype(float)  # as the store keeps them
+    gaps = S.paired_gaps(rounds)
+    assert (gaps["mean"] == 0).all()  # float32's last bits do not make a gap out of nothing and (gaps["verdict"] == "undecided").all()
+    assert (gaps["method"] == "t").all() and gaps["trials_needed"].isna().all()
+    said = S.gap_sentences(gaps, "reinit")
+    assert said[0] == "At no sparsity does the ticket differ from reinit with 95 % confidence (4 trials)."
+    assert said[1].startswith("At 80.0 %, 64.0 %, 51.2 %, 41.0 % of the weights the interval of ticket − reinit "
+                              "contains zero: too wide to decide with 4 trials;")
+    assert "mean gap is zero" in said[1]
+
+
+def test_an_undecided_gap_says_how_many_trials_would_likely_decide_it():
+    gaps = np.array([1.0, -0.5, 2.0])  # mean 0.833, sd 1.258: the t half-width at n = 3 is 3.13, above the mean
+    n = S.trials_to_decide(gaps)
+    sd, mean = gaps.std(ddof=1), gaps.mean()
+
+    def half(k):
+        from scipy.stats import t
+        return t.ppf(0.975, k - 1) * sd / math.sqrt(k)
+
+    assert half(n) < mean <= half(n - 1) and n == 12  # the first n whose half-width falls below |mean gap|
+    rounds = table({"ticket": [[0.9, 0.91], [0.9, 0.895], [0.9, 0.92]], "reinit": [[0, 0.90]] * 3},
+                   weights=[1.0, 0.8])
+    row = S.paired_gaps(rounds).iloc[0]
+    assert row["verdict"] == "undecided" and row["trials_needed"] == 12
+    assert S.gap_sentences(S.paired_gaps(rounds), "reinit")[1].endswith(
+        "too wide to decide with 3 trials; about 12 trials would likely decide it (an estimate from the observed "
+        "mean gap and its spread across trials).")
+
+
+def test_controls_come_from_the_data_and_a_nan_or_missing_round_drops_out():
+    rounds = noisy_pair(3.0, trials=3)
+    signs = rounds[(rounds["variant"] == "reinit")].assign(variant="reinit-signs")
+    rounds = pd.concat([rounds, signs], ignore_index=True)
+    # round 2: reinit is NaN in trial 0; round 3: reinit-signs is missing altogether
+    rounds.loc[(rounds["round"] == 2) & (rounds["variant"] == "reinit") & (rounds["trial"] == 0), "test_accuracy"] = np.nan
+    rounds = rounds[~((rounds["round"] == 3) & (rounds["variant"] == "reinit-signs"))]
+    assert S.controls_of(rounds) == ["reinit", "reinit-signs"]
+    gaps = S.paired_gaps(rounds).set_index(["control", "round"])
+    assert gaps.loc[("reinit", 2), "trials"] == 2 and gaps.loc[("reinit", 1), "trials"] == 3
+    assert gaps.loc[("reinit-signs", 3), "trials"] == 0 and math.isnan(gaps.loc[("reinit-signs", 3), "mean"])
+    assert gaps.loc[("reinit-signs", 3), "verdict"] == "no interval"
+    said = S.gap_sentences(S.paired_gaps(rounds), "reinit-signs")
+    # the missing round splits the range: nothing is claimed where nothing was measured
+    assert said[0].startswith("From 80.0 % down to 64.0 % of the weights the ticket beats reinit-signs by")
+    assert said[1].startswith("At 41.0 % of the weights the ticket beats reinit-signs by")
+    assert said[-1] == "At 51.2 % of the weights no trial has both."
+    per_round = S.round_intervals(rounds).set_index(["round", "variant"])
+    assert per_round.loc[(2, "reinit"), "trials"] == 2
+    assert set(S.critical_sparsity(rounds)["variant"]) == {"ticket", "reinit", "reinit-signs"}
+
+
+def test_a_control_that_wins_is_said_the_other_way_round():
+    rounds = noisy_pair(-3.0)
+    gaps = S.paired_gaps(rounds)
+    assert (gaps["verdict"] == "control better").all()
+    said = S.gap_sentences(gaps, "reinit")
+    low, high = -gaps["high"].max(), -gaps["low"].min()
+    assert said == [f"From 80.0 % down to 41.0 % of the weights reinit beats the ticket by {low:.1f}–{high:.1f} "
+                    "points (95 % CI, 5 trials)."]
+
+
+# ---- critical sparsity -----------------------------------------------------------------------------------
+
+def test_critical_sparsity_is_interpolated_in_log_weights():
+    # dense 90 %; gaps 0, -0.5, -1.5, -3 points at 80, 40, 20, 10 %: the 1-point line is crossed halfway
+    # (in log weights) between 40 % and 20 %, at √(0.4·0.2)
+    weights = [1.0, 0.8, 0.4, 0.2, 0.1]
+    ticket = [0.90, 0.90, 0.895, 0.885, 0.87]
+    # a control that dips past the tolerance at 40 % and recovers: it stopped "staying within" at the dip,
+    # crossing at a third of the way (in log) from 80 % (gap 0) to 40 % (gap -3)
+    dip = [0.0, 0.90, 0.87, 0.90, 0.90]
+    rounds = table({"ticket": [ticket], "dip": [dip]}, weights=weights)
+    per_trial = S.critical_per_trial(rounds).set_index("variant")
+    assert per_trial.loc["ticket", "fraction"] == pytest.approx(math.sqrt(0.4 * 0.2))
+    assert per_trial.loc["dip", "fraction"] == pytest.approx(math.exp(math.log(0.8) + (math.log(0.4) - math.log(0.8)) / 3))
+    assert per_trial["reached"].all()
+
+
+def test_critical_sparsity_over_trials_is_a_geometric_mean_with_an_interval():
+    weights = [1.0, 0.8, 0.4, 0.2, 0.1]
+    trials = [[0.90, 0.90, 0.895, 0.885, 0.87],   # crosses at √(0.4·0.2)
+              [0.92, 0.92, 0.905, 0.90, 0.89],    # crosses halfway between 80 % and 40 % (gaps 0 → −1.5... )
+              [0.91, 0.91, 0.91, 0.905, 0.895]]   # crosses between 20 % and 10 %
+    rounds = table({"ticket": trials}, weights=weights)
+    per_trial = S.critical_per_trial(rounds)
+    logs = np.log(per_trial["fraction"].to_numpy())
+    row = S.critical_sparsity(rounds).iloc[0]
+    want = S.interval(logs)
+    assert row["variant"] == "ticket" and row["trials"] == 3 and row["method"] == "t" and row["not_reached"] == 0
+    assert row["fraction"] == pytest.approx(math.exp(logs.mean()))
+    assert (row["low"], row["high"]) == pytest.approx((math.exp(want.low), min(1.0, math.exp(want.high))))
+    assert row["low"] < row["fraction"] < row["high"] <= 1.0
+    said = S.critical_sentence(S.critical_sparsity(rounds), "ticket")
+    assert said == (f"The ticket stays within 1 point of the dense network down to {S.pct(row['fraction'])} of the "
+                    f"weights (95 % CI {S.pct(row['low'])}–{S.pct(row['high'])}, 3 trials; interpolated between "
+                    "rounds in log(weights)).")
+
+
+def test_a_variant_that_never_leaves_the_tolerance_has_an_upper_bound():
+    rounds = table({"ticket": [[0.90, 0.91, 0.905, 0.90, 0.895], [0.91, 0.91, 0.91, 0.90, 0.905]]})
+    row = S.critical_sparsity(rounds).iloc[0]
+    assert row["not_reached"] == 2 and row["fraction"] == pytest.approx(0.41) and row["method"] == "all equal"
+    assert S.critical_text(row) == S.critical_cell(rounds) == "≤ 41.0 %"
+    assert S.critical_cell(rounds[rounds["round"] == 0]) == S.critical_cell(rounds.iloc[:0]) == ""  # nothing pruned yet
+    assert S.critical_sentence(S.critical_sparsity(rounds), "ticket") == (
+        "The ticket stays within 1 point of the dense network at every round, down to 41.0 % of the weights, the "
+        "sparsest measured (2 of 2 trials): its critical sparsity is lower still.")
+
+
+def test_critical_sparsity_skips_a_nan_round():
+    weights = [1.0, 0.8, 0.4, 0.2, 0.1]
+    rounds = table({"ticket": [[0.90, 0.90, np.nan, 0.885, 0.87]]}, weights=weights)
+    # without the 40 % round the crossing lies between 80 % (gap 0) and 20 % (gap −1.5): two thirds of the way
+    got = S.critical_per_trial(rounds).iloc[0]["fraction"]
+    assert got == pytest.approx(math.exp(math.log(0.8) + 2 / 3 * (math.log(0.2) - math.log(0.8))))
+
+
+def test_the_tolerance_is_the_projects_single_default():
+    from lth_core.statistics import TOLERANCE_POINTS
+    rounds = table({"ticket": [[0.90, 0.90, 0.895, 0.885, 0.87]]}, weights=[1.0, 0.8, 0.4, 0.2, 0.1])
+    looser = S.critical_per_trial(rounds, tolerance=2.0).iloc[0]["fraction"]
+    assert TOLERANCE_POINTS == 1.0 and looser < S.critical_per_trial(rounds).iloc[0]["fraction"]
+
+
+# ---- the command line, on the real example run -----------------------------------------------------------
+
+def test_runs_and_show_print_the_critical_sparsity_and_the_gaps(lth_home, capsys):
+    from lth_core import example
+    from lth_core.store import RunStore
+
+    store = RunStore()
+    run_id = example.import_example(store)
+    rounds = store.rounds(run_id)
+    assert cli_main(["runs"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[0].split()[5:8] == ["ticket", "acc", "critical"]
+    critical = S.critical_sparsity(rounds)
+    ticket = critical[critical["variant"] == "ticket"].iloc[0]
+    assert f"  {S.critical_text(ticket)}  " in next(line for line in listing if line.startswith(run_id))
+    assert cli_main(["show", run_id]) == 0
+    shown = capsys.readouterr().out
+    for variant in ("ticket", "reinit", "random"):
+        assert S.critical_sentence(critical, variant) in shown
+    gaps = S.paired_gaps(rounds)
+    for control in ("reinit", "random"):
+        for sentence in S.gap_sentences(gaps, control):
+            assert sentence in shown
