@@ -359,6 +359,8 @@ def record_run(args: argparse.Namespace, config: ExperimentConfig, on_event, ids
 
 @command("runs")
 def _runs(args: argparse.Namespace) -> int:
+    from .store import UNREADABLE
+
     runs = open_store(args).list_runs()
     if runs.empty:
         print("(no runs yet: start one with `run --store` or from the app)")
@@ -380,8 +382,9 @@ def _runs(args: argparse.Namespace) -> int:
             now = f"round {int(r.round)}" + (f", it {int(r.iteration)}/{int(r.iterations)}"
                                              if known(r.iteration) and known(r.iterations) else "")
         acc = f"{100 * r.test_accuracy:.2f}%" if known(r.test_accuracy) else ""
+        name = f"{r.name} ({r.error})" if r.status == UNREADABLE else r.name
         print(f"{r.id:<8}  {r.status:<11} {last:>10}  {now:<20} {acc:>10}  "
-              f"{r.created_at[:16].replace('T', ' '):<16}  {r.name}")
+              f"{r.created_at[:16].replace('T', ' '):<16}  {name}")
     return 0
 
 
