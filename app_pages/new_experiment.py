@@ -2,6 +2,7 @@
 import pandas as pd
 import streamlit as st
 
+from lth_core.store import UNREADABLE
 from ui import notes
 from ui.example import example_panel, first_visit
 from ui.form import check, confirmed, experiment_form, submit
@@ -44,12 +45,12 @@ if st.button("Run", icon=":material/play_arrow:", type="primary", disabled=not c
 if not runs.empty:
     st.subheader("Your runs")
     known = lambda v: v is not None and not pd.isna(v)  # noqa: E731 - a run that has not started has gaps
-    configs = [store().get_run(i).config for i in runs.id]
+    configs = [None if s == UNREADABLE else store().get_run(i).config for i, s in zip(runs.id, runs.status)]
     table = runs.assign(
         data=[f"{d} · {a}" for d, a in zip(runs.dataset, runs.arch)],
-        pruning=[" · ".join([f"iterative {100 * c.prune_rate:g} %" if c.schedule == "iterative" else c.schedule,
-                             c.scope, c.reset]) for c in configs],
-        trials=[c.trials for c in configs],
+        pruning=["" if c is None else " · ".join([f"iterative {100 * c.prune_rate:g} %" if c.schedule == "iterative"
+                                                  else c.schedule, c.scope, c.reset]) for c in configs],
+        trials=pd.array([None if c is None else c.trials for c in configs], dtype="Int64"),
         progress=[f"{int(d)} of {int(t) + 1}" if known(t) else "" for d, t in zip(runs.rounds_done, runs.rounds_total)],
         ticket=[pct(a) if known(a) else "" for a in runs.test_accuracy],
         weights=[pct(w) if known(w) else "" for w in runs.weights_remaining],

@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .store_schema import StoreError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+MAX_CONFIG_BYTES = 1_000_000   # a --config file is a few hundred bytes of settings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,7 +57,12 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     if getattr(args, "config", None):
         path = Path(args.config)
         try:
-            data = json.loads(path.read_text())
+            with open(path, "rb") as file:  # at most the cap: /dev/zero or a huge file must not fill the memory
+                raw = file.read(MAX_CONFIG_BYTES + 1)
+            if len(raw) > MAX_CONFIG_BYTES:
+                raise ConfigError("config", f"{path} is larger than {MAX_CONFIG_BYTES // 1_000_000} MB; expected a "
+                                            "small JSON file of settings")
+            data = json.loads(raw.decode("utf-8"))
         except FileNotFoundError:
             raise ConfigError("config", f"file not found: {path}") from None
         except IsADirectoryError:
@@ -65,6 +71,8 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
             raise ConfigError("config", f"cannot read {path} ({exc.strerror or exc})") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError("config", f"{path} is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ConfigError("config", f"{path} is nested too deeply; expected a JSON object of settings") from None
         if not isinstance(data, dict):
             raise ConfigError("config", f"{path} must hold a JSON object of settings")
     flags = {f.name: getattr(args, f.name) for f in fields(ExperimentConfig) if getattr(args, f.name, None) is not None}
@@ -164,10 +172,14 @@ def _run(args: argparse.Namespace) -> int:
             print(f"run cancelled in round {event.round}: {kept}{again}", file=sys.stderr)
 
     if args.store or args.store_path:
-        if record_run(args, config, on_event, stored) == "lost":
+        ended = record_run(args, config, on_event, stored)
+        if ended == "lost":
             status = 1
             print(f"error: run {stored[0]} was deleted from the store (or taken over by another process) while "
                   f"training; stopped after {_rounds_text(result.rounds_df())}", file=sys.stderr)
+        elif ended not in ("finished", "cancelled", "interrupted") and status == 0:
+            status = 1  # it failed outside the engine (the store's disk is full, say)
+            print(f"error: run {ended}: {open_store(args).get_run(stored[0]).error}", file=sys.stderr)
     else:
         # Ctrl-C stops between two steps, and the finished rounds are still written and shown
         interrupted = threading.Event()
@@ -349,6 +361,8 @@ def record_run(args: argparse.Namespace, config: ExperimentConfig, on_event, ids
 
 @command("runs")
 def _runs(args: argparse.Namespace) -> int:
+    from .store import UNREADABLE
+
     store = open_store(args)
     runs = store.list_runs()
     if runs.empty:
@@ -374,9 +388,10 @@ def _runs(args: argparse.Namespace) -> int:
             now = f"round {int(r.round)}" + (f", it {int(r.iteration)}/{int(r.iterations)}"
                                              if known(r.iteration) and known(r.iterations) else "")
         acc = f"{100 * r.test_accuracy:.2f}%" if known(r.test_accuracy) else ""
-        critical = critical_cell(store.rounds(r.id))
+        name = f"{r.name} ({r.error})" if r.status == UNREADABLE else r.name
+        critical = "" if r.status == UNREADABLE else critical_cell(store.rounds(r.id))
         print(f"{r.id:<8}  {r.status:<11} {last:>10}  {now:<20} {acc:>10}  {critical:>9}  "
-              f"{r.created_at[:16].replace('T', ' '):<16}  {r.name}")
+              f"{r.created_at[:16].replace('T', ' '):<16}  {name}")
     return 0
 
 

@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -112,6 +113,8 @@ class ExperimentConfig:
     # ---- validation -------------------------------------------------------
     def validated(self) -> "ExperimentConfig":
         """Return self if every field is in range, else raise ConfigError naming the first bad field."""
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name))
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("scope", self.scope, SCOPES)
         _choice("criterion", self.criterion, tuple(CRITERIA))
@@ -190,33 +193,92 @@ def _int_range(name: str, value: Any, lo: int, hi: int) -> None:
         raise ConfigError(name, f"must be a whole number from {lo} to {hi}; got {value!r}")
 
 
-_FIELD_TYPES = {f.name: f.type for f in fields(ExperimentConfig)}
+_FIELD_TYPES = {f.name: str(f.type) for f in fields(ExperimentConfig)}
+
+
+def _kind(name: str) -> str:
+    """'int', 'float', 'str', 'ints' or 'strs' (a tuple of them), from the field's annotation."""
+    kind = _FIELD_TYPES[name]
+    if kind.startswith("tuple"):
+        return "ints" if kind.startswith("tuple[int") else "strs"
+    return kind.split(" ")[0]
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_type(name: str, value: Any) -> None:
+    """The field holds what its annotation says (None where optional). Strict, so a config that passes
+    is also one every reader of the store can read back: no True for 1, no 2.5 rounds, no [1] as a rate."""
+    if value is None and "None" in _FIELD_TYPES[name]:
+        return
+    kind = _kind(name)
+    ok = {"int": _is_whole, "float": _is_number, "str": lambda v: isinstance(v, str),
+          "ints": lambda v: isinstance(v, tuple) and all(_is_whole(x) for x in v),
+          "strs": lambda v: isinstance(v, tuple) and all(isinstance(x, str) for x in v)}[kind](value)
+    if not ok:
+        raise ConfigError(name, f"expected {_WANTED[kind]}; got {value!r}")
+
+
+_WANTED = {"int": "a whole number", "float": "a number", "str": "text",
+           "ints": "comma-separated whole numbers, e.g. 300,100", "strs": "comma-separated names, e.g. reinit,random"}
+
+
+def _whole(name: str, value: Any) -> Any:
+    """A whole number from an int, a float without a fraction (5.0) or its text ('5'); else ConfigError."""
+    if isinstance(value, bool):
+        raise ConfigError(name, f"expected a whole number; got {value!r}")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, numbers.Integral):  # numpy's ints too
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            raise ConfigError(name, f"cannot read {value!r}; expected a whole number") from None
+    if not isinstance(value, int):
+        raise ConfigError(name, f"expected a whole number; got {value!r}")
+    return value
 
 
 def _coerce(name: str, value: Any) -> Any:
-    """Accept JSON / CLI spellings: lists for tuples, '300,100' strings, ints for floats."""
+    """Accept JSON / CLI spellings: lists for tuples, '300,100' strings, ints for floats, 5.0 for 5.
+    Anything else (True for a number, 2.5 rounds, a list for a rate) is a ConfigError naming the field."""
     if name not in _FIELD_TYPES:
         raise ConfigError(name, "unknown setting")
     if value is None:
         return None
-    kind = str(_FIELD_TYPES[name])
-    if kind.startswith("str") and not isinstance(value, str):
+    kind = _kind(name)
+    if kind == "str" and not isinstance(value, str):
         raise ConfigError(name, f"expected text, e.g. {getattr(ExperimentConfig, name, None) or 'a name'!r}; got {value!r}")
-    try:
-        if name in ("hidden", "controls"):
-            items = value.split(",") if isinstance(value, str) else list(value)
-            items = [s.strip() if isinstance(s, str) else s for s in items if s != ""]
-            return tuple(int(s) for s in items) if name == "hidden" else tuple(str(s) for s in items)
-        if kind.startswith("int"):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            return int(value) if isinstance(value, str) else value
-        if kind.startswith("float"):
-            return float(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else value
-    except (TypeError, ValueError):
-        wanted = {"hidden": "comma-separated whole numbers, e.g. 300,100",
-                  "controls": "comma-separated names, e.g. reinit,random"}.get(name)
-        if wanted is None:
-            wanted = "a whole number" if kind.startswith("int") else "a number"
-        raise ConfigError(name, f"cannot read {value!r}; expected {wanted}") from None
+    if kind in ("ints", "strs"):
+        if not isinstance(value, (str, list, tuple)):
+            raise ConfigError(name, f"expected {_WANTED[kind]}; got {value!r}")
+        items = value.split(",") if isinstance(value, str) else list(value)
+        items = [s.strip() if isinstance(s, str) else s for s in items if s != ""]
+        if kind == "ints":
+            try:
+                return tuple(_whole(name, s) for s in items)
+            except ConfigError:
+                raise ConfigError(name, f"expected {_WANTED[kind]}; got {value!r}") from None
+        if not all(isinstance(s, str) for s in items):
+            raise ConfigError(name, f"expected {_WANTED[kind]}; got {value!r}")
+        return tuple(items)
+    if kind == "int":
+        return _whole(name, value)
+    if kind == "float":
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                raise ConfigError(name, f"cannot read {value!r}; expected a number") from None
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ConfigError(name, f"expected a number; got {value!r}")
+        return float(value)
     return value

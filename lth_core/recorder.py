@@ -19,7 +19,7 @@ from .events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFin
                      RunFinished, RunStarted)
 from .results import CURVE_COLUMNS, REWIND, ROUND_COLUMNS, pack_mask
 from .procs import HOST, process_token
-from .store import RESUMABLE, RunLost, RunStore, StoreError, new_run_id, now_iso
+from .store import RESUMABLE, RunLost, RunStore, StoreError, StoreFull, new_run_id, now_iso
 
 PROGRESS_EVERY_S = 0.5    # progress and curve points reach the store at most twice a second
 WATCH_EVERY_S = 0.25      # how often a running worker looks for a cancel request
@@ -51,8 +51,9 @@ def _check_status(db, store: RunStore, run_id: str, allowed: tuple[str, ...], ru
     row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
         raise StoreError(f"no run with id {run_id!r} in {store.path}")
-    if row[0] not in allowed:
-        raise StoreError(f"run {run_id} is {row[0]}; {rule}")
+    status = store._as_recovered({"id": run_id, "status": row[0]})["status"]  # its worker gone, but not yet written
+    if status not in allowed:
+        raise StoreError(f"run {run_id} is {status}; {rule}")
 
 
 def claim(store: RunStore, run_id: str, *, allowed: tuple[str, ...] = ("queued",), pid: int | None = None) -> str:
@@ -66,6 +67,7 @@ def claim(store: RunStore, run_id: str, *, allowed: tuple[str, ...] = ("queued",
                    (attempt, pid, HOST, process_token(pid) if pid else None, time.time(), now_iso(), run_id))
         db.execute("DELETE FROM curves WHERE run_id = ? AND round > (SELECT committed_round FROM runs WHERE id = ?)",
                    (run_id, run_id))
+    store.keep_reserve()
     return attempt
 
 
@@ -220,17 +222,32 @@ class Recorder:
             db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)", (self.run_id, event.round, checkpoint))
         self._inits_saved = True
         self._finished = [e for e in self._finished if e.round != event.round]
+        self.store.keep_reserve()
 
     def end(self, status: str, error: str | None = None) -> None:
         """Close the run as finished, failed, cancelled or interrupted; a finished run drops its checkpoint."""
         error = None if error is None else (str(error).strip().splitlines() or [""])[0][:500]
-        with self.store.transaction() as db:
-            self._flush(force=True, db=db)
-            self._owned(db, "status = ?, error = ?, finished_at = ?, pid = NULL", (status, error, now_iso()))
-            if status == "finished":
-                db.execute("DELETE FROM checkpoints WHERE run_id = ?", (self.run_id,))
+        ended = ("status = ?, error = ?, finished_at = ?, pid = NULL", (status, error, now_iso()))
+        try:
+            with self.store.transaction() as db:
+                self._flush(force=True, db=db)
+                self._owned(db, *ended)
+                if status == "finished":
+                    db.execute("DELETE FROM checkpoints WHERE run_id = ?", (self.run_id,))
+        except StoreFull:
+            # a full disk: the status alone (not the last curve points, of a round that is not kept anyway),
+            # with the store's reserve if need be: a stopped run must not stay 'running'
+            self._curves = []
+
+            def write_status() -> None:
+                with self.store.transaction() as db:
+                    self._owned(db, *ended)
+            self.store.with_reserve(write_status)
         if status == "finished":
-            self.store.reclaim()
+            try:
+                self.store.reclaim()
+            except StoreError:
+                pass  # the run is finished all the same; its checkpoint's pages stay free inside the file
 
 
 def _npz(arrays: dict[str, np.ndarray]) -> bytes:

@@ -13,7 +13,10 @@ deleted, cancelled from a dead state or resumed elsewhere matches nothing and st
 """
 from __future__ import annotations
 
+import functools
 import io
+import os
+import shutil
 import json
 import secrets
 import sqlite3
@@ -23,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -35,15 +38,28 @@ from .procs import worker_alive
 from .results import CURVE_COLUMNS, LAYER_COLUMNS, REWIND, ROUND_COLUMNS, unpack_mask
 from .store_schema import DATA_TABLES, StoreError, connect
 
-__all__ = ["RunStore", "RunInfo", "StoreError", "RunLost", "STATUSES", "default_store_path"]
+__all__ = ["RunStore", "RunInfo", "StoreError", "RunLost", "StoreFull", "STATUSES", "UNREADABLE", "default_store_path"]
 
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
+UNREADABLE = "unreadable"   # list_runs' status of a row this version cannot read (it can be deleted)
 ACTIVE = ("queued", "running")
 RESUMABLE = ("interrupted", "cancelled", "failed")
+RECLAIM_STEP_PAGES = 64
+RESERVE_BYTES = 4 << 20          # set aside on a nearly full disk, so runs can still be deleted (see keep_reserve)
+RESERVE_STEP_BYTES = 256 << 10
+LOW_DISK_BYTES = 1 << 30
 _ID_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"   # no 0/o, 1/l/i: ids are read aloud and typed
 LIST_COLUMNS = ["id", "name", "status", "dataset", "arch", "created_at", "updated_at", "started_at", "finished_at",
                 "round", "rounds_total", "rounds_done", "variant", "iteration", "iterations", "error", "config_id",
                 "weights_remaining", "test_accuracy"]
+_INT_COLUMNS = ["round", "rounds_total", "rounds_done", "iteration", "iterations"]
+
+
+T = TypeVar("T")
+
+
+class StoreFull(StoreError):
+    """A write failed because the disk (or the store's size limit) is full."""
 
 
 class RunLost(StoreError):
@@ -60,6 +76,37 @@ def now_iso() -> str:
 
 def new_run_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+
+
+def _one_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+@functools.lru_cache(maxsize=4096)
+def _config_problem(text: object) -> str | None:
+    """Why a stored config cannot be read back, or None. Cached: the list reads every run's config."""
+    try:
+        data = json.loads(text)  # type: ignore[arg-type]
+        if not isinstance(data, dict):
+            return "its config is not a JSON object"
+        ExperimentConfig.from_dict(data)
+    except (ValueError, TypeError, RecursionError) as exc:  # ConfigError and JSON errors are ValueErrors
+        return f"its config: {_one_line(exc)}"
+    return None
+
+
+def _row_problem(row: dict, config: object) -> str | None:
+    """Why a row of `runs` cannot be shown as a run, or None: the checks that make the list's types safe."""
+    if row["status"] not in STATUSES:
+        return f"unknown status {row['status']!r}"
+    for column in _INT_COLUMNS:
+        value = row[column]
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            return f"{column} is {value!r}, not a whole number"
+    for column in ("id", "name", "dataset", "arch", "created_at"):
+        if not isinstance(row[column], str):
+            return f"{column} is {row[column]!r}, not text"
+    return _config_problem(config)
 
 
 @dataclass(frozen=True)
@@ -101,6 +148,7 @@ class RunStore:
         self._db: sqlite3.Connection | None = connect(self.path)
         self._lock = threading.RLock()
         self._recovered_at = 0.0
+        self._unwritten: dict[str, str] = {}   # run id -> why it is interrupted, where writing that failed
         if recover:
             self.recover()
 
@@ -125,7 +173,8 @@ class RunStore:
             try:
                 yield self._db
             except sqlite3.DatabaseError as exc:
-                raise StoreError(f"{self.path}: {exc}".splitlines()[0]) from None
+                full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+                raise (StoreFull if full else StoreError)(f"{self.path}: {exc}".splitlines()[0]) from None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -134,11 +183,11 @@ class RunStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")  # inside: a COMMIT that fails (a full disk) must not leave the transaction open
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
 
     def _frame(self, sql: str, args: tuple, columns: list[str]) -> pd.DataFrame:
         with self._read() as db:
@@ -151,19 +200,34 @@ class RunStore:
 
     # ---- reading (the app's API) --------------------------------------------------------
     def list_runs(self) -> pd.DataFrame:
-        """One row per run, newest first (columns: LIST_COLUMNS)."""
+        """One row per run, newest first (columns: LIST_COLUMNS). A row this version cannot read (a config
+        that no longer validates, a number that is not one) is listed with status 'unreadable', its id and
+        the reason in `error`: it never hides the other runs, and it can be deleted."""
         self._maybe_recover()
         ticket = ("(SELECT AVG({col}) FROM rounds x WHERE x.run_id = r.id AND x.round = r.committed_round "
                   "AND x.variant = 'ticket')")
         sql = (f"SELECT {', '.join(c for c in LIST_COLUMNS[:11])}, committed_round + 1, variant, iteration, iterations, "
-               f"error, config_id, {ticket.format(col='weights_remaining')}, {ticket.format(col='test_accuracy')} "
-               "FROM runs r ORDER BY created_at DESC, rowid DESC")
-        frame = self._frame(sql, (), LIST_COLUMNS)
-        ints = ["round", "rounds_total", "rounds_done", "iteration", "iterations"]
-        frame[ints] = frame[ints].astype("Int64")  # nullable: a queued run has no progress yet
+               f"error, config_id, {ticket.format(col='weights_remaining')}, {ticket.format(col='test_accuracy')}, "
+               "config FROM runs r ORDER BY created_at DESC, rowid DESC")
+        with self._read() as db:
+            rows = db.execute(sql).fetchall()
+        records = [self._listed(dict(zip(LIST_COLUMNS, row[:-1])), row[-1]) for row in rows]
+        frame = pd.DataFrame.from_records(records, columns=LIST_COLUMNS)
+        frame[_INT_COLUMNS] = frame[_INT_COLUMNS].astype("Int64")  # nullable: a queued run has no progress yet
         return frame
 
+    def _listed(self, row: dict, config: object) -> dict:
+        """The list's row, with the recovery that could not be written applied, or marked unreadable."""
+        problem = _row_problem(row, config)
+        if problem is None:
+            return self._as_recovered(row)
+        return {**{c: None for c in LIST_COLUMNS}, "id": str(row["id"]), "status": UNREADABLE,
+                "name": row["name"] if isinstance(row["name"], str) else f"unreadable run {row['id']}",
+                **{c: str(row[c]) if row[c] is not None else "" for c in ("dataset", "arch", "created_at", "updated_at")},
+                "rounds_done": 0, "error": f"this run cannot be read: {problem}"}
+
     def get_run(self, run_id: str) -> RunInfo:
+        """The run `run_id`; StoreError if there is none, or if its row cannot be read (see list_runs)."""
         self._maybe_recover()
         with self._read() as db:
             db.row_factory = sqlite3.Row
@@ -173,16 +237,25 @@ class RunStore:
                 db.row_factory = None
         if row is None:
             raise StoreError(f"no run with id {run_id!r} in {self.path}")
-        config = ExperimentConfig.from_dict(json.loads(row["config"]))
-        return RunInfo(
-            id=row["id"], name=row["name"], status=row["status"], config=config, created_at=row["created_at"],
-            started_at=row["started_at"], finished_at=row["finished_at"], round=row["round"],
-            rounds_total=row["rounds_total"], variant=row["variant"], iteration=row["iteration"],
-            iterations=row["iterations"],
-            variants=json.loads(row["variants"]) if row["variants"] else list(config.variants),
-            planned_remaining=json.loads(row["planned_remaining"] or "[]"), layers=json.loads(row["layers"] or "{}"),
-            device=row["device"], error=row["error"], updated_at=row["updated_at"],
-            rounds_done=row["committed_round"] + 1, cancel_requested=bool(row["cancel_requested"]))
+        row = self._as_recovered(dict(row))
+        problem = _row_problem({**row, "rounds_done": row["committed_round"] + 1
+                                if isinstance(row["committed_round"], int) else row["committed_round"]}, row["config"])
+        try:
+            if problem is not None:
+                raise ValueError(problem)
+            config = ExperimentConfig.from_dict(json.loads(row["config"]))
+            return RunInfo(
+                id=row["id"], name=row["name"], status=row["status"], config=config, created_at=row["created_at"],
+                started_at=row["started_at"], finished_at=row["finished_at"], round=row["round"],
+                rounds_total=row["rounds_total"], variant=row["variant"], iteration=row["iteration"],
+                iterations=row["iterations"],
+                variants=json.loads(row["variants"]) if row["variants"] else list(config.variants),
+                planned_remaining=json.loads(row["planned_remaining"] or "[]"), layers=json.loads(row["layers"] or "{}"),
+                device=row["device"], error=row["error"], updated_at=row["updated_at"],
+                rounds_done=row["committed_round"] + 1, cancel_requested=bool(row["cancel_requested"]))
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:  # ConfigError and JSON errors are ValueErrors
+            raise StoreError(f"run {run_id} cannot be read ({_one_line(exc)}); it can only be deleted: "
+                             f"python -m lth_core delete {run_id}") from None
 
     def rounds(self, run_id: str) -> pd.DataFrame:
         """ROUND_COLUMNS of every committed round, in the order the run produced them."""
@@ -276,18 +349,79 @@ class RunStore:
             db.execute("UPDATE runs SET name = ?, updated_at = ? WHERE id = ?", (name[:200], now_iso(), run_id))
 
     def delete(self, run_id: str) -> None:
-        """Remove every row of the run. A worker still running it notices and stops."""
+        """Remove every row of the run. A worker still running it notices and stops. Works on a full
+        disk: the reserve (keep_reserve) gives the deletion room, and the space freed goes back to the disk."""
+        self.with_reserve(lambda: self._delete(run_id))
+        try:
+            self.with_reserve(self.reclaim)
+        except StoreError:
+            pass  # the run is gone; its pages stay free inside the file, for the next runs
+        self.keep_reserve()
+
+    def _delete(self, run_id: str) -> None:
         with self.transaction() as db:
             self._require(db, run_id)
             for table in DATA_TABLES:
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-        self.reclaim()
+
+    # ---- a full disk ---------------------------------------------------------------------------
+    @property
+    def reserve_path(self) -> Path:
+        return Path(f"{self.path}.reserve")
+
+    def keep_reserve(self) -> None:
+        """On a nearly full disk, hold RESERVE_BYTES in `<store>.reserve` (best effort; called as runs
+        grow the store). When the disk is full, `with_reserve` gives it back bit by bit, so that a run can
+        still be ended and runs deleted to make room."""
+        try:
+            if shutil.disk_usage(self.path.parent).free > LOW_DISK_BYTES:
+                return
+            if self.reserve_path.exists() and self.reserve_path.stat().st_size >= RESERVE_BYTES:
+                return
+            fd = os.open(self.reserve_path, os.O_WRONLY | os.O_CREAT, 0o644)
+        except OSError:
+            return
+        try:
+            os.posix_fallocate(fd, 0, RESERVE_BYTES)   # the blocks are taken now, not when written
+        except OSError:
+            pass  # no room for all of it: what it holds still helps
+        finally:
+            os.close(fd)
+
+    def with_reserve(self, write: Callable[[], T]) -> T:
+        """`write()`; if the disk is full, again after each RESERVE_STEP_BYTES given back from the reserve."""
+        while True:
+            try:
+                return write()
+            except StoreFull:
+                if not self._shrink_reserve():
+                    raise
+
+    def _shrink_reserve(self) -> bool:
+        try:
+            size = self.reserve_path.stat().st_size
+            if size <= RESERVE_STEP_BYTES:
+                self.reserve_path.unlink()
+            else:
+                os.truncate(self.reserve_path, size - RESERVE_STEP_BYTES)
+            return size > 0
+        except OSError:
+            return False
 
     def reclaim(self) -> None:
-        """Give the pages of deleted rows back to the file system (the store uses incremental auto-vacuum)."""
+        """Give the pages of deleted rows back to the file system (the store uses incremental auto-vacuum).
+        In steps, each followed by a checkpoint: the file shrinks and the log's space is reused as it goes,
+        so this works on a full disk too."""
         with self._read() as db:
-            db.execute("PRAGMA incremental_vacuum").fetchall()  # each step frees one page: run it to the end
+            free = db.execute("PRAGMA freelist_count").fetchone()[0]
+            while free:
+                # executescript steps the pragma to its end (execute would free a single page)
+                db.executescript(f"PRAGMA incremental_vacuum({RECLAIM_STEP_PAGES});")
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                free, before = db.execute("PRAGMA freelist_count").fetchone()[0], free
+                if free >= before:
+                    break
 
     def setting(self, key: str, default: str | None = None) -> str | None:
         with self._read() as db:
@@ -304,18 +438,32 @@ class RunStore:
             self.recover()
 
     def recover(self) -> list[str]:
-        """Mark 'running' runs whose worker is gone as 'interrupted'; returns their ids."""
+        """Mark 'running' runs whose worker is gone as 'interrupted'; returns their ids. Reading never
+        depends on this write: where it fails (a full disk) such a run still reads as interrupted, and
+        the write is tried again at the next look."""
         self._recovered_at = time.monotonic()
         with self._read() as db:
             rows = db.execute("SELECT id, pid, host, heartbeat, attempt, proc FROM runs WHERE status = 'running'").fetchall()
-        lost = []
+        lost, unwritten = [], {}
         for run_id, pid, host, heartbeat, attempt, proc in rows:
             if worker_alive(pid, host, proc, heartbeat):
                 continue
-            with self.transaction() as db:
-                cur = db.execute("UPDATE runs SET status = 'interrupted', error = ?, pid = NULL, updated_at = ? "
-                                 "WHERE id = ? AND attempt IS ? AND status = 'running'",
-                                 (f"the worker process (pid {pid}) stopped before the run ended", now_iso(), run_id, attempt))
+            error = f"the worker process (pid {pid}) stopped before the run ended"
+            try:
+                with self.transaction() as db:
+                    cur = db.execute("UPDATE runs SET status = 'interrupted', error = ?, pid = NULL, updated_at = ? "
+                                     "WHERE id = ? AND attempt IS ? AND status = 'running'", (error, now_iso(), run_id, attempt))
+            except StoreError as exc:
+                unwritten[run_id] = f"{error} (not yet recorded: {exc})"
+                continue
             if cur.rowcount:
                 lost.append(run_id)
+        self._unwritten = unwritten
         return lost
+
+    def _as_recovered(self, row: dict) -> dict:
+        """A 'running' row whose worker is gone but whose recovery could not be written, as it will read."""
+        error = self._unwritten.get(row["id"])
+        if error is None or row["status"] != "running":
+            return row
+        return {**row, "status": "interrupted", "error": error, "pid": None}

@@ -132,6 +132,9 @@ def connect(path: Path) -> sqlite3.Connection:
         _prepare(db, path)
         db.execute("PRAGMA journal_mode = WAL")      # readers never wait for the worker's writes
         db.execute("PRAGMA synchronous = NORMAL")    # in WAL mode: durable across crashes of the process
+        # a deleted row's pages are freed, not overwritten with zeros first (some builds default to that):
+        # deleting a run then writes a tenth of its size, not all of it, which a full disk may not have room for
+        db.execute("PRAGMA secure_delete = OFF")
     except sqlite3.DatabaseError as exc:
         db.close()
         if "not a database" in str(exc):

@@ -60,7 +60,12 @@ def execute(store: RunStore, run_id: str, attempt: str, on_event: Callable[[Even
     from .lottery import run_experiment
 
     rec = Recorder(store, run_id, attempt)
-    info = store.get_run(run_id)
+    try:
+        info = store.get_run(run_id)
+    except StoreError as exc:  # a row this version cannot read (an older store's config): it cannot train
+        _end(rec, "failed", str(exc))
+        state = store.run_state(run_id)
+        return state[1] if state else "lost"
     resume = store.checkpoint(run_id) if info.rounds_done else None
     rec.start_watch()
     restore = _on_signal(signal.SIGTERM, lambda: rec.stop("signal"))

@@ -296,6 +296,16 @@ def test_a_run_deleted_while_training_in_the_foreground_says_so(tmp_path):
     ({"reset": 5}, "reset", "expected text, e.g. 'init'; got 5"),
     ({"dataset": 5}, "dataset", "expected text, e.g. 'mnist-5k'; got 5"),
     ({"arch": "mlp", "width": 0.5, "dataset": "digits"}, "width", "applies to the conv and resnet architectures"),
+    # strict types: a value of the wrong kind never reaches the store (a stored rounds of 2.5 broke every read)
+    ({"rounds": 2.5}, "rounds", "expected a whole number; got 2.5"),
+    ({"rounds": True}, "rounds", "expected a whole number; got True"),
+    ({"trials": "2.5"}, "trials", "cannot read '2.5'; expected a whole number"),
+    ({"width": True}, "width", "expected a number; got True"),
+    ({"hidden": [1.7]}, "hidden", "expected comma-separated whole numbers"),
+    ({"hidden": [True]}, "hidden", "expected comma-separated whole numbers"),
+    ({"controls": [1]}, "controls", "expected comma-separated names"),
+    ({"rate_fc": [1]}, "rate_fc", "expected a number; got [1]"),
+    ({"lr": {}}, "lr", "expected a number; got {}"),
 ])
 def test_a_config_file_with_a_wrong_kind_of_value_names_the_field(tmp_path, capsys, settings, field, says):
     from lth_core.cli import main
@@ -399,3 +409,31 @@ def test_a_rewind_run_exports_its_rewind_point(tmp_path, lth_home):
         assert "trial{T}_rewind.npz" in (masks / "README.txt").read_text()
     proc = cli("run", *args[:-4], "--quiet", "--out", str(tmp_path / "plain"))  # reset init: nothing to add
     assert proc.returncode == 0 and not (tmp_path / "plain" / "masks" / "trial0_rewind.npz").exists()
+
+
+def test_whole_numbers_written_as_floats_are_still_read(tmp_path, capsys):
+    """5.0 for 5 (what some tools write) and "300,100" / [32.0] for hidden stay accepted."""
+    from lth_core import ExperimentConfig
+    config = ExperimentConfig.from_dict({"rounds": 3.0, "trials": "2", "hidden": [32.0], "width": 1, "epochs": "2"})
+    assert (config.rounds, config.trials, config.hidden, config.width, config.epochs) == (3, 2, (32,), 1.0, 2.0)
+    assert type(config.rounds) is int and type(config.width) is float
+
+
+@pytest.mark.parametrize("content", ["deep-list", "deep-object", "huge"])
+def test_a_config_file_too_deep_or_too_big_is_refused_naming_config(tmp_path, capsys, content):
+    from lth_core.cli import main
+    path = tmp_path / "c.json"
+    path.write_text({"deep-list": "[" * 100_000 + "]" * 100_000,
+                     "deep-object": '{"a":' * 100_000 + "1" + "}" * 100_000,
+                     "huge": json.dumps({"dataset": "digits", "pad": "x" * 2_000_000})}[content])
+    assert main(["run", "--config", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: config: {path} is ") and "internal" not in err[0], err
+
+
+def test_config_from_a_device_that_never_ends_is_cut_at_the_cap(capsys):
+    """--config /dev/zero used to read until the memory ran out."""
+    from lth_core.cli import main
+    assert main(["run", "--config", "/dev/zero", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: config: /dev/zero is larger than 1 MB; expected a small JSON file of settings"]

@@ -20,6 +20,7 @@ from lth_core import store_schema
 from lth_core.events import EvalPointEvent, RoundCommitted, RunFailed
 from lth_core.recorder import Recorder, claim, create_run
 from lth_core.procs import process_token
+from lth_core.errors import ConfigError
 from lth_core.store import LIST_COLUMNS, RunStore, StoreError
 from lth_core.results import TIMING_COLUMNS as TIMINGS
 
@@ -360,3 +361,126 @@ def test_opening_the_store_twice_in_one_process_keeps_its_locks(lth_home, tiny_e
     assert (lth_home / "runs.sqlite-wal").exists()  # the other process saw this one still reading
     RunStore().delete(run_id)                        # and a write that shrinks the file reads back fine
     assert first.list_runs().empty
+
+
+# ---- rows that cannot be read, writes that cannot be made ---------------------------------------
+
+def test_a_config_of_the_wrong_kind_never_reaches_the_store():
+    store = RunStore()
+    for bad in (dict(rounds=2.5), dict(rounds=True), dict(width=True), dict(trials=2.0)):
+        with pytest.raises(ConfigError) as err:
+            create_run(store, ExperimentConfig(**{**TINY, **bad}))
+        assert err.value.field == next(iter(bad))
+    assert store.list_runs().empty
+
+
+def test_an_unreadable_row_is_listed_as_such_and_can_be_deleted_without_hiding_the_others(tiny_events):
+    """A row this version cannot read (as an older version wrote a config with rounds 2.5) used to make
+    every list, show and delete fail with a pandas TypeError."""
+    store = RunStore()
+    good = record(store, tiny_events)
+    bad = {}
+    for label, sets in [("rounds 2.5", "rounds_total = 2.5, config = json_set(config, '$.rounds', 2.5)"),
+                        ("config not json", "config = '{not json'"),
+                        ("hidden 1.7", "config = json_set(config, '$.hidden', json('[1.7]'))"),
+                        ("unknown status", "status = 'paused'")]:
+        bad[label] = create_run(store, ExperimentConfig(**TINY))
+        with store.transaction() as db:
+            db.execute(f"UPDATE runs SET {sets} WHERE id = ?", (bad[label],))
+    runs = store.list_runs().set_index("id")
+    assert runs.loc[good, "status"] == "finished" and runs.loc[good, "rounds_done"] == 3
+    for label, run_id in bad.items():
+        row = runs.loc[run_id]
+        assert row.status == "unreadable" and row.rounds_done == 0 and row["name"] == "mlp on digits"
+        assert row.error.startswith("this run cannot be read: ")
+        with pytest.raises(StoreError, match=f"run {run_id} cannot be read .*python -m lth_core delete {run_id}"):
+            store.get_run(run_id)
+    assert "rounds_total is 2.5" in runs.loc[bad["rounds 2.5"], "error"]
+    assert "hidden" in runs.loc[bad["hidden 1.7"], "error"] and "paused" in runs.loc[bad["unknown status"], "error"]
+    assert store.get_run(good).rounds_done == 3 and len(store.rounds(good)) == 7
+    for run_id in bad.values():
+        store.delete(run_id)
+    assert list(store.list_runs()["id"]) == [good]
+
+
+def test_the_command_line_lists_shows_cancels_and_deletes_around_an_unreadable_row(tiny_events, lth_home):
+    store = RunStore()
+    good = record(store, tiny_events)
+    bad = create_run(store, ExperimentConfig(**TINY))
+    with store.transaction() as db:
+        db.execute("UPDATE runs SET status = 'failed', rounds_total = 2.5, config = json_set(config, '$.rounds', 2.5) "
+                   "WHERE id = ?", (bad,))
+    store.close()
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "lth_core", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+
+    listed = cli("runs")
+    assert listed.returncode == 0, listed.stderr
+    assert re.search(rf"^{bad}  unreadable .*rounds_total is 2.5", listed.stdout, re.M), listed.stdout
+    assert re.search(rf"^{good}  finished ", listed.stdout, re.M)
+    assert cli("show", good).returncode == 0
+    shown = cli("show", bad)
+    assert shown.returncode == 2 and shown.stderr.strip() == (
+        f"error: run {bad} cannot be read (rounds_total is 2.5, not a whole number); it can only be deleted: "
+        f"python -m lth_core delete {bad}")
+    cancelled = cli("cancel", bad)
+    assert cancelled.returncode == 0 and "Traceback" not in cancelled.stderr
+    deleted = cli("delete", bad)
+    assert deleted.returncode == 0 and deleted.stdout.strip() == f"deleted run {bad}"
+    assert list(RunStore().list_runs()["id"]) == [good]
+
+
+def test_a_failed_write_on_open_blocks_no_read(tiny_events, monkeypatch):
+    """Opening the store marks runs whose worker died as interrupted. When that write cannot be made
+    (here another process holds the write lock; a full disk does the same) every read still works, and
+    such a run reads as interrupted; the write is made at a later look."""
+    store = RunStore()
+    done = record(store, tiny_events)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = create_run(store, ExperimentConfig(**TINY))
+    claim(store, orphan, pid=dead.pid)
+    store.close()
+    monkeypatch.setattr(store_schema, "BUSY_TIMEOUT_MS", 200)
+    blocker = sqlite3.connect(store.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        store = RunStore()
+        runs = store.list_runs().set_index("id")
+        assert runs.loc[orphan, "status"] == "interrupted" and runs.loc[done, "status"] == "finished"
+        info = store.get_run(orphan)
+        assert info.status == "interrupted" and f"pid {dead.pid}" in info.error and "not yet recorded" in info.error
+        assert len(store.rounds(done)) == 7
+        with pytest.raises(StoreError, match="locked"):
+            store.rename(done, "x")
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    store._recovered_at = 0  # the next look writes it
+    assert store.get_run(orphan).status == "interrupted"
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("SELECT status FROM runs WHERE id = ?", (orphan,)).fetchone()[0] == "interrupted"
+    db.close()
+
+
+def test_delete_gives_the_space_back_to_the_file_system(tiny_events, lth_home):
+    """reclaim() used to free a single page per delete (the pragma, run with execute, stops after one step)."""
+    store = RunStore()
+
+    def size() -> int:
+        with store._read() as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return store.path.stat().st_size
+
+    keep = record(store, tiny_events)
+    one_run = size()
+    ids = [record(store, tiny_events) for _ in range(3)]
+    assert size() > one_run + 40_000
+    for run_id in ids:
+        store.delete(run_id)
+    with store._read() as db:
+        assert db.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    assert size() <= one_run + 8192
+    assert len(store.rounds(keep)) == 7
