@@ -41,17 +41,7 @@ DEFAULT_REPEATS = 50      # timed calls per variant and batch size
 WARMUP = 5                # untimed calls first
 FASTER = 1.1              # a speed-up below this (or a slow-down below 1/FASTER) reads as "no faster"
 
-try:  # the recommended round (branch `plots`); a local copy until it is on main
-    from .recommend import TOLERANCE_POINTS, recommended_round
-except ImportError:  # pragma: no cover - removed on rebase
-    TOLERANCE_POINTS = 1.0
-
-    def recommended_round(rounds, tolerance: float = TOLERANCE_POINTS) -> int | None:
-        dense = rounds[rounds["round"] == 0]["test_accuracy"].mean()
-        t = rounds[(rounds["round"] > 0) & (rounds["variant"] == "ticket")]
-        per = t.groupby("round").agg(w=("weights_remaining", "mean"), a=("test_accuracy", "mean")).reset_index()
-        ok = per[(per["a"] * 100).round(1) - round(100 * dense, 1) >= -tolerance]
-        return None if ok.empty else int(ok.sort_values(["w", "a", "round"], ascending=[True, False, True])["round"].iloc[0])
+from .recommend import TOLERANCE_POINTS, recommended_round
 
 
 # ---- the result --------------------------------------------------------------------
