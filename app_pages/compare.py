@@ -1,13 +1,15 @@
 """Compare: the winning ticket against reinit and random masks at each sparsity, with the dense
-baseline: a plain-language summary, accuracy round by round, and learning curves at one round."""
+baseline: a plain-language summary, whether the ticket's lead is real (paired gaps with 95 % confidence
+intervals, critical sparsity), accuracy round by round, and learning curves at one round."""
 import pandas as pd
 import streamlit as st
 
+from lth_core import statistics
 from lth_core.recommend import TOLERANCE_POINTS, gap_points, recommended_round
 from ui import plots
 from ui.example import example_notice
 from ui.deployment import CAVEAT, savings_sentence, savings_table, ticket_savings
-from ui.summary import gap_verdict, means, pct, round_sentence, run_summary
+from ui.summary import gap_verdict, interval_text, means, one_trial_notice, pct, round_sentence, run_summary
 from ui.widgets import chart, explain, run_context, run_picker, store, url_choice, variant_legend
 
 st.title("Compare: ticket vs. controls")
@@ -25,6 +27,15 @@ if len(info.variants) == 1:
 if not pruned:
     st.info("No pruned round has finished yet; the comparison starts after round 1.")
     st.stop()
+
+st.subheader("Is the ticket's lead real?")
+one_trial_notice(rounds)
+gaps = statistics.paired_gaps(rounds)
+if not gaps.empty:
+    chart(plots.paired_gap_plot(gaps), "paired_gaps", context=run_context(info))
+    for control in statistics.controls_of(rounds):
+        st.markdown(f"**Ticket − {plots.SHORT.get(control, control)}**")
+        st.markdown("\n".join(f"- {line}" for line in statistics.gap_sentences(gaps, control)))
 
 rnd = url_choice("round", pruned, "Round to look at", kind="select_slider", default=pruned[-1],
                  format_func=lambda r: f"{r} ({pct(rounds[rounds['round'] == r].weights_remaining.mean())})")
@@ -51,18 +62,17 @@ curves = store().curves(run_id)
 chart(plots.compare_curves(curves[curves["round"].isin([0, rnd])], rnd), "compare_curves", context=run_context(info))
 
 st.subheader("Round by round")
-acc = means(rounds).pivot(index="round", columns="variant", values="test_accuracy")
-stop = means(rounds, "early_stop_iteration").pivot(index="round", columns="variant", values="early_stop_iteration")
+acc = statistics.round_intervals(rounds, "test_accuracy").set_index(["round", "variant"])
+stop = statistics.round_intervals(rounds, "early_stop_iteration").set_index(["round", "variant"])
 remaining = rounds.groupby("round").weights_remaining.mean()
 table = pd.DataFrame({"weights remaining": remaining.map(pct)})
 short = {"ticket": "ticket", "reinit": "reinit", "random": "random mask"}
-for variant in info.variants:
-    if variant in acc:
-        table[f"{short[variant]}: accuracy"] = acc[variant].map(lambda v: pct(v) if v == v else "")
-for variant in info.variants:
-    if variant in stop:
-        table[f"{short[variant]}: early stop"] = stop[variant].map(lambda v: f"{v:.0f}" if v == v else "")
-st.caption("Test accuracy (mean over trials) and the early-stopping iteration (lowest validation loss) of every round.")
+for column, values, fmt in (("accuracy", acc, pct), ("early stop", stop, lambda v: f"{v:.0f}")):
+    for variant in info.variants:
+        table[f"{short[variant]}: {column}"] = [interval_text(values.loc[(r, variant)], fmt)
+                                                if (r, variant) in values.index else "" for r in table.index]
+st.caption("Test accuracy and the early-stopping iteration (lowest validation loss) of every round: the mean over "
+           "trials and, in brackets, its 95 % confidence interval.")
 st.dataframe(table.reset_index(), hide_index=True)
 explain("compare_table")
 
@@ -76,8 +86,9 @@ if recommended is None:
     st.warning(f"No round's ticket stays within {TOLERANCE_POINTS:g} point of the dense network, so there is no "
                "recommended round; this opens on round 1, the least pruned.", icon=":material/info:")
 else:
-    st.caption(f"Opens on round {recommended}: the sparsest ticket whose test accuracy stays within "
-               f"{TOLERANCE_POINTS:g} point of the dense network.")
+    st.caption(f"Opens on round {recommended}: the sparsest round whose ticket, by its mean test accuracy over "
+               f"trials, is within {TOLERANCE_POINTS:g} point of the dense network (each round judged on its own; "
+               "the critical sparsity above is where the ticket first leaves that tolerance, between rounds).")
 saved = ticket_savings(info.config, store().layers(run_id), deploy)
 st.markdown(savings_sentence(saved, deploy))
 st.warning(CAVEAT, icon=":material/speed:")

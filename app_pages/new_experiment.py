@@ -2,6 +2,7 @@
 import pandas as pd
 import streamlit as st
 
+from lth_core.statistics import critical_cell
 from lth_core.store import UNREADABLE
 from ui import notes
 from ui.example import example_panel, first_visit
@@ -54,10 +55,11 @@ if not runs.empty:
         progress=[f"{int(d)} of {int(t) + 1}" if known(t) else "" for d, t in zip(runs.rounds_done, runs.rounds_total)],
         ticket=[pct(a) if known(a) else "" for a in runs.test_accuracy],
         weights=[pct(w) if known(w) else "" for w in runs.weights_remaining],
+        critical=["" if s == UNREADABLE else critical_cell(store().rounds(i)) for i, s in zip(runs.id, runs.status)],
         created=[str(c)[5:16].replace("T", " ") for c in runs.created_at]).set_index("id")
     # the id is the (hidden) index: it is shown once a row is picked, and the columns that tell runs apart fit
     picked = st.dataframe(
-        table[["name", "created", "status", "data", "pruning", "trials", "progress", "weights", "ticket"]],
+        table[["name", "created", "status", "data", "pruning", "trials", "progress", "weights", "ticket", "critical"]],
         hide_index=True, on_select="rerun", selection_mode="single-row", key="runs_table", column_config={
             "created": st.column_config.TextColumn("created", help="month-day hour:minute, UTC"),
             "pruning": st.column_config.TextColumn("schedule · scope · reset", help=(
@@ -68,7 +70,10 @@ if not runs.empty:
             "weights": st.column_config.TextColumn(
                 "weights left", help="the sparsity reached: weights remaining after the last finished round"),
             "ticket": st.column_config.TextColumn(
-                "ticket acc.", help="the ticket's test accuracy in the last finished round (mean over trials)")})
+                "ticket acc.", help="the ticket's test accuracy in the last finished round (mean over trials)"),
+            "critical": st.column_config.TextColumn("critical", help=(
+                "critical sparsity: the fewest weights down to which the ticket stays within 1 point of the dense "
+                "network (mean over trials, between rounds); ≤ when it never left that tolerance"))})
     rows = picked.selection.rows
     if rows:
         chosen = table.iloc[rows[0]]

@@ -5,7 +5,7 @@ import streamlit as st
 
 from ui import plots
 from ui.example import example_notice
-from ui.summary import run_summary
+from ui.summary import one_trial_notice, run_summary
 from ui.text import md, plotly
 from ui.widgets import chart, explain, run_context, run_picker, store, url_choice, url_multi, variant_legend
 
@@ -26,6 +26,7 @@ for i in run_ids:
         if len(run_ids) > 1:
             st.markdown(f"**{md(names[i])}**")
         st.markdown("\n".join(f"- {line}" for line in run_summary(r.drop(columns=["run", "run_id"]))))
+        one_trial_notice(r)
 trained = [v for v in plots.VARIANTS if any(v in info.variants for info in infos.values())]
 variants = url_multi("variants", trained, "Variants to draw", default=trained, format_func=plots.LABELS.get,
                      field="variants", placeholder="choose variants (the dense network is always drawn)")
@@ -37,6 +38,7 @@ if len(run_ids) > 1:
 else:
     variant_legend(variants + ["dense"])
 
+st.caption("Lines are the mean over trials; **bands are its 95 % confidence interval** (none with one trial).")
 chart(plots.accuracy_vs_weights(rounds, "test_accuracy", title="Test accuracy as the network is pruned",
                                 variants=variants), "accuracy", context=context)
 narrow = len(run_ids) == 1  # one run: the two early-stopping charts side by side

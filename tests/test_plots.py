@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lth_core import statistics
 from ui import mask_plots, plots, summary
 
 
@@ -31,15 +32,36 @@ def test_accuracy_plot_has_one_line_per_variant_at_the_runs_weights_remaining(ti
     assert "weights remaining" in fig.layout.xaxis.title.text
 
 
-def test_bands_span_the_min_and_max_over_two_trials(tiny_result):
+def test_bands_are_the_95_percent_interval_of_the_statistics_module_and_never_of_width_zero(tiny_result):
     rounds = tiny_result.rounds_df()
     fig = plots.accuracy_vs_weights(rounds, "early_stop_test_accuracy")
-    (band,) = _named(fig, "winning ticket range over trials")
+    (band,) = _named(fig, "winning ticket 95 % CI")
     assert band.fill == "toself" and band.showlegend is False
+    ci = statistics.round_intervals(rounds, "early_stop_test_accuracy")
+    ci = ci[ci.variant == "ticket"].sort_values("round")
+    n = len(ci)
+    assert np.allclose(band.y[:n], ci["high"] * 100) and np.allclose(band.y[n:], ci["low"][::-1] * 100)
     per = rounds[rounds.variant == "ticket"].groupby("round").early_stop_test_accuracy
-    assert np.allclose(sorted(band.y), sorted(np.concatenate([per.max(), per.min()]) * 100))
+    assert (np.asarray(band.y[:n]) > per.max().to_numpy() * 100).all()  # 2 trials: wider than their min–max
     one_trial = rounds[rounds.trial == 0]
     assert not [t for t in plots.accuracy_vs_weights(one_trial).data if t.fill == "toself"]
+    bars = plots.accuracy_gap_by_round(one_trial)
+    assert all(bar.error_y.visible is False for bar in bars.data)
+
+
+def test_paired_gap_plot_draws_each_gap_with_its_interval_and_a_zero_line(tiny_result):
+    rounds = tiny_result.rounds_df()
+    gaps = statistics.paired_gaps(rounds)
+    fig = plots.paired_gap_plot(gaps)
+    (reinit,) = _named(fig, "ticket − reinit")
+    mine = gaps[gaps.control == "reinit"].sort_values("round")
+    assert np.allclose(reinit.x, mine.weights_remaining * 100) and np.allclose(reinit.y, mine["mean"])
+    assert np.allclose(reinit.error_y.array, mine["high"] - mine["mean"])
+    assert np.allclose(reinit.error_y.arrayminus, mine["mean"] - mine["low"]) and reinit.error_y.visible
+    assert [s.y0 for s in fig.layout.shapes if s.type == "line"] == [0]
+    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis.autorange == "reversed"
+    one = plots.paired_gap_plot(statistics.paired_gaps(rounds[rounds.trial == 0]))
+    assert all(t.error_y.visible is False for t in one.data)  # one trial: no bars, never of width zero
 
 
 def test_overlaid_runs_get_a_colour_each_and_variants_a_line_style(tiny_result):
@@ -189,8 +211,8 @@ def test_summary_sentence_numbers_match_the_data(tiny_result):
                         f"{100 * mean.loc['ticket', 'test_accuracy']:.1f} %, reinit {100 * mean.loc['reinit', 'test_accuracy']:.1f} %, "
                         f"a random mask {100 * mean.loc['random', 'test_accuracy']:.1f} %; dense {100 * dense:.1f} %.")
     lines = summary.run_summary(rounds)
-    assert lines[0] == sentence and len(lines) == 3
-    assert "early-stopping" in lines[2]
+    assert lines[0] == sentence and len(lines) == 5  # the last round, 3 critical sparsities, early stopping
+    assert "early-stopping" in lines[4]
 
 
 def test_percentages_in_ticks_and_tooltips_read_as_everywhere_else(tiny_result):
@@ -255,16 +277,16 @@ def test_early_stopping_iterations_are_drawn_from_zero(tiny_result):
     assert plots.accuracy_vs_weights(tiny_result.rounds_df()).layout.yaxis.rangemode is None
 
 
-def test_the_summary_says_how_far_each_variant_stays_near_the_dense_network():
+def test_the_summary_says_how_far_each_variant_can_be_pruned_with_the_statistics_modules_words():
     # a hand-made rounds table: the sentence's logic on known numbers
     rows = [(0, "ticket", 1.0, 0.90)]
     rows += [(r, "ticket", w, a) for r, w, a in ((1, 0.8, 0.895), (2, 0.64, 0.905), (3, 0.512, 0.85))]
     rows += [(r, "reinit", w, a) for r, w, a in ((1, 0.8, 0.87), (2, 0.64, 0.895), (3, 0.512, 0.80))]
     rounds = pd.DataFrame(rows, columns=["round", "variant", "weights_remaining", "test_accuracy"]).assign(
         trial=0, early_stop_iteration=10, early_stop_test_accuracy=0.9)
-    line = summary.run_summary(rounds)[1]
-    assert line == ("Stays within 1 point of the dense network (or better) round after round: the ticket down to "
-                    "64.0 % of weights, reinit already more than 1 point below at 80.0 %.")
-    worse = rounds.assign(test_accuracy=np.where(rounds["round"] > 0, 0.5, rounds.test_accuracy))
-    assert summary.run_summary(worse)[1] == ("None stays within 1 point of the dense network: all are more than that "
-                                            "below it already at 80.0 % of weights.")
+    lines = summary.run_summary(rounds)
+    critical = statistics.critical_sparsity(rounds)
+    assert lines[1:3] == [statistics.critical_sentence(critical, v) for v in ("ticket", "reinit")]
+    assert lines[1].startswith("The ticket stays within 1 point of the dense network down to 60.2 % of")  # between rounds 2 and 3
+    assert "one trial: no interval can be given; run 3 trials" in lines[1]
+    assert not hasattr(summary, "smallest_matching")  # one definition of "how far it can be pruned"

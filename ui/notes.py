@@ -20,7 +20,8 @@ NOTES = {
 Each point is one pruning round. **Left to right the network gets smaller**: the x axis is the share of
 weights still there, on a log scale like the paper's figures (100 % = the dense network of round 0).
 The y axis is the accuracy on test examples the network never trained on, at the end of each round's training.
-Lines are the mean over trials; a shaded band, when there are several trials, spans the best and worst trial.
+Lines are the mean over trials; the shaded band is the **95 % confidence interval** of that mean (a t-interval
+below 5 trials, a bootstrap from 5 on). One trial gives no interval, so no band is drawn.
 The dotted line is the dense network. **A winning ticket stays near or above the dotted line** as it shrinks,
 while the controls (reinit, random mask) fall below it sooner.""",
     "early_accuracy": """\
@@ -84,10 +85,16 @@ a winning ticket the kept weights also tend to start larger — they were lucky 
 mask the two groups look the same.""",
     "gap": """\
 For every pruning round, how far each variant is from the dense network, in percentage points of test accuracy:
-a bar above zero means more accurate than the dense network, below zero less accurate. Thin lines on the bars span
-the trials. The grey band just below zero is the tolerance: a bar ending inside it is at most {tolerance:g} point
+a bar above zero means more accurate than the dense network, below zero less accurate. Thin lines on the bars are
+the 95 % confidence interval of the mean over trials (none with one trial). The grey band just below zero is the tolerance: a bar ending inside it is at most {tolerance:g} point
 below the dense network and still counts as matching it. Hover over a bar to see the accuracy itself. The label
 under each group gives the share of weights left in that round.""",
+    "paired_gaps": """\
+For every pruning round, the ticket's test accuracy minus each control's, in percentage points, taken **within
+each trial** (same mask size, same data order) and then averaged: above the dotted zero line the ticket is better.
+The error bars are the **95 % confidence interval** of that mean gap over trials. Where a bar lies wholly above
+zero, the ticket's lead is unlikely to be chance; where it crosses zero, the trials cannot tell the two apart
+yet — more trials narrow the bars. With one trial there are no bars: no interval can be given.""",
     "compare_curves": """\
 Training of the three variants of one round, side by side with the dense network (dotted). Left: validation loss
 — the lowest point of each line is its early-stopping iteration. Right: test accuracy. A winning ticket typically
@@ -108,7 +115,7 @@ pass, which sparse kernels or hardware can skip for pruned weights. These are wh
 save, not a measured speed-up: ordinary dense kernels gain nothing from zeros.""",
     "compare_table": """\
 One row per round: the share of weights left, then each variant's test accuracy at the end of training (the
-mean over trials), then the iteration at which each variant reached its lowest validation loss (its
+mean over trials, with its 95 % confidence interval in brackets), then the iteration at which each variant reached its lowest validation loss (its
 early-stopping iteration; smaller means it learned faster). Round 0 is the dense network.""",
     "survival_features": """\
 For the first layer only: **how many connections each input feature still has** to the layer's units. A feature

@@ -2,8 +2,10 @@
 
 Inputs have the run store's columns (`lth_core.results.ROUND_COLUMNS`, `CURVE_COLUMNS`); an optional
 `run` column names the run of each row when several runs share one figure. Accuracies are fractions
-in the data and percent on screen. Bands span the minimum to the maximum over trials, as in
-Frankle & Carbin's figures; lines are the mean over trials.
+in the data and percent on screen. Lines are the mean over trials. The bands of the plots against weights
+remaining (and the error bars of the gap plots) are 95 % confidence intervals of that mean from
+`lth_core.statistics`; one trial gives no interval, so no band is drawn (never one of width zero). The bands of
+learning curves span the best and the worst trial at each iteration.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lth_core import statistics
 from lth_core.recommend import TOLERANCE_POINTS
 
 from .summary import percent_text
@@ -68,20 +71,32 @@ def _scale(metric: str) -> float:
 
 
 def trial_stats(rounds: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Mean, min and max of `metric` over trials per run, variant and round (accuracies in percent)."""
+    """Mean of `metric` over trials per run, variant and round and its 95 % confidence interval (lo, hi:
+    `statistics.round_intervals`; NaN with one trial), accuracies and weights remaining in percent."""
     df = _runs(rounds)
-    g = df.groupby(["run", "variant", "round"], sort=False)
     s = _scale(metric)
-    out = pd.DataFrame({"weights_remaining": g["weights_remaining"].mean() * 100, "mean": g[metric].mean() * s,
-                        "lo": g[metric].min() * s, "hi": g[metric].max() * s, "trials": g[metric].count()})
-    return out.reset_index().sort_values(["run", "variant", "round"], kind="stable")
+    parts = [statistics.round_intervals(own.dropna(subset=[metric]), metric).assign(run=run)
+             for run, own in df.groupby("run", sort=False)]
+    columns = ["run", "variant", "round", "weights_remaining", "mean", "lo", "hi", "trials"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(parts, ignore_index=True).rename(columns={"low": "lo", "high": "hi"})
+    out = out.assign(weights_remaining=out.weights_remaining * 100, mean=out["mean"] * s, lo=out.lo * s, hi=out.hi * s)
+    return out[columns].sort_values(["run", "variant", "round"], kind="stable").reset_index(drop=True)
 
 
-def _band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str, group: str, label: str | None = None) -> go.Scatter:
-    """The min–max range over trials as a filled polygon (drawn under its line, not in the legend)."""
+def has_interval(lo, hi) -> np.ndarray:
+    """Where an interval can be drawn: both bounds known and apart (never a band of width zero)."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    return ~np.isnan(lo) & ~np.isnan(hi) & (hi > lo)
+
+
+def _band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str, group: str, label: str | None = None,
+          what: str = "95 % CI") -> go.Scatter:
+    """An interval (`what`) as a filled polygon (drawn under its line, not in the legend)."""
     return go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([hi, lo[::-1]]), fill="toself", mode="lines",
                       fillcolor=_rgba(color, 0.18), line=dict(width=0), hoverinfo="skip", showlegend=False,
-                      legendgroup=group, name=f"{label or group} range over trials")
+                      legendgroup=group, name=f"{label or group} {what}")
 
 
 def _style(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
@@ -117,8 +132,8 @@ def _weights_axis(fig: go.Figure, xs: list[float]) -> None:
 def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", title: str | None = None,
                         planned: list[float] | None = None, variants: tuple[str, ...] | list[str] = VARIANTS,
                         narrow: bool = False) -> go.Figure:
-    """`metric` against weights remaining: one line per run and variant (mean, band = min–max over
-    trials) and the dense network of round 0 as a dotted level. `variants` chooses the lines drawn (the
+    """`metric` against weights remaining: one line per run and variant (mean over trials, band = its
+    95 % confidence interval where there is one) and the dense network of round 0 as a dotted level. `variants` chooses the lines drawn (the
     dense level is always there). One run: colours are the variants. Several runs: colours are the runs
     and line styles the variants, with one dense level per distinct dense network (runs that share their
     round 0 share one line). `planned` (fractions) fixes the x axis to the whole planned run, so a live
@@ -140,8 +155,9 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
             color = RUN_COLORS[i % len(RUN_COLORS)] if many else COLORS[variant]
             group = dict(legendgroup=run, legendgrouptitle_text=run, name=SHORT[variant]) if many else \
                 dict(legendgroup=name, name=name)
-            if (s.hi - s.lo).max() > 0:
-                fig.add_trace(_band(x, s.lo.to_numpy(), s.hi.to_numpy(), color, group["legendgroup"], name))
+            ok = has_interval(s.lo, s.hi)
+            if ok.any():
+                fig.add_trace(_band(x[ok], s.lo.to_numpy()[ok], s.hi.to_numpy()[ok], color, group["legendgroup"], name))
             fig.add_trace(go.Scatter(
                 x=x, y=s["mean"], mode="lines+markers", **group,
                 line=dict(color=color, dash=VARIANT_DASH[variant] if many else "solid", width=2.5),
@@ -208,7 +224,8 @@ def _curve_traces(fig: go.Figure, curves: pd.DataFrame, metric: str, name: str, 
     if s.empty:
         return
     if (s.hi - s.lo).max() > 0:
-        fig.add_trace(_band(s.iteration.to_numpy(), s.lo.to_numpy(), s.hi.to_numpy(), color, name), row=row, col=col)
+        fig.add_trace(_band(s.iteration.to_numpy(), s.lo.to_numpy(), s.hi.to_numpy(), color, name,
+                            what="range over trials"), row=row, col=col)
     fig.add_trace(go.Scatter(x=s.iteration, y=s["mean"], mode="lines" if len(s) > 2 else "lines+markers", name=name, legendgroup=name, showlegend=legend,
                              line=dict(color=color, dash=dash, width=2), marker=dict(color=color),
                              hovertemplate=f"{name}<br>iteration %{{x}}: {_hover_y(metric)}<extra></extra>"),
@@ -280,7 +297,7 @@ def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy",
                           tolerance: float = TOLERANCE_POINTS) -> go.Figure:
     """Per round, each variant's accuracy minus the dense network's, in percentage points (bars from 0 =
     as good as dense), over a shaded band of `tolerance` points below 0 (still matching dense); error bars
-    span the trials; hover shows the accuracy itself."""
+    are the 95 % confidence interval of the mean over trials (none with one trial); hover shows the accuracy."""
     stats = trial_stats(rounds, metric)
     dense = stats[stats["round"] == 0]["mean"]
     base = shown(float(dense.iloc[0])) if not dense.empty else np.nan
@@ -296,7 +313,7 @@ def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy",
         fig.add_trace(go.Bar(
             x=[labels[r] for r in s["round"]], y=gap, name=LABELS[variant], marker_color=COLORS[variant],
             error_y=dict(type="data", symmetric=False, array=s.hi - s["mean"], arrayminus=s["mean"] - s.lo,
-                         visible=bool((s.hi - s.lo).max() > 0)),
+                         visible=bool(has_interval(s.lo, s.hi).any())),
             customdata=np.stack([s["mean"], s.trials], axis=1),
             hovertemplate=f"{LABELS[variant]}<br>%{{x}}<br>%{{customdata[0]:.1f}} % "
                           f"(%{{y:+.1f}} points vs dense)<extra></extra>"))
@@ -308,4 +325,36 @@ def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy",
     fig.update_layout(barmode="group")
     _style(fig, "Accuracy compared with the dense network, round by round", "round · weights remaining",
            f"points above / below dense ({base:.1f} %)")
+    return fig
+
+
+def paired_gap_plot(gaps: pd.DataFrame) -> go.Figure:
+    """`statistics.paired_gaps` drawn: ticket − each control (points) against weights remaining, with its
+    95 % confidence interval as error bars (none where fewer than 2 trials have both) and a zero line:
+    above zero the ticket is better."""
+    fig = go.Figure()
+    xs: list[float] = []
+    for control in pd.unique(gaps["control"]):
+        g = gaps[(gaps["control"] == control) & (gaps["trials"] > 0)].sort_values("round")
+        if g.empty:
+            continue
+        x = 100 * g["weights_remaining"].to_numpy(float)
+        ok = has_interval(g["low"], g["high"])
+        color = COLORS.get(control, "#555555")
+        name = f"ticket − {SHORT.get(control, control)}"
+        fig.add_trace(go.Scatter(
+            x=x, y=g["mean"], mode="lines+markers", name=name, line=dict(color=color, width=2),
+            marker=dict(color=color, size=8),
+            error_y=dict(type="data", symmetric=False, visible=bool(ok.any()),
+                         array=np.where(ok, g["high"] - g["mean"], np.nan),
+                         arrayminus=np.where(ok, g["mean"] - g["low"], np.nan)),
+            customdata=np.column_stack([g["round"], [percent_text(v) for v in x], g["trials"], g["verdict"]]),
+            hovertemplate=f"{name}<br>round %{{customdata[0]}}: %{{customdata[1]}} of weights<br>"
+                          "%{y:+.1f} points (%{customdata[2]} trials): %{customdata[3]}<extra></extra>"))
+        xs += list(x)
+    fig.add_hline(y=0, line=dict(color=COLORS["dense"], dash="dot"),
+                  annotation_text="no difference", annotation_position="bottom left",
+                  annotation_font=dict(size=11, color=COLORS["dense"]))
+    _style(fig, "Ticket minus each control, paired within each trial", "", "test accuracy gap (points)")
+    _weights_axis(fig, xs or [100.0])
     return fig

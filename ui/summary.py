@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lth_core.recommend import TOLERANCE_POINTS, gap_points, within_tolerance
+from lth_core import statistics
+from lth_core.recommend import TOLERANCE_POINTS, within_tolerance
 
 NAMES = {"ticket": "the ticket", "reinit": "reinit", "random": "a random mask"}
 
@@ -52,22 +53,6 @@ def round_sentence(rounds: pd.DataFrame, round: int, metric: str = "test_accurac
     return f"At {pct(float(here.weights_remaining.iloc[0]))} of weights {', '.join(parts)}{tail}."
 
 
-def smallest_matching(rounds: pd.DataFrame, variant: str, metric: str = "test_accuracy") -> float | None:
-    """Fewest weights (fraction) at which `variant`, and every larger network of it, stays within
-    TOLERANCE_POINTS of dense; None if even its first pruned round falls below that."""
-    m = means(rounds, metric)
-    dense = dense_accuracy(rounds, metric)
-    if dense is None:
-        return None
-    s = m[(m.variant == variant) & (m["round"] > 0)].sort_values("round")
-    best = None
-    for _, row in s.iterrows():
-        if not within_tolerance(gap_points(row[metric], dense), TOLERANCE_POINTS):
-            break
-        best = float(row.weights_remaining)
-    return best
-
-
 def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy") -> list[str]:
     """A few sentences a newcomer can read instead of the plots."""
     if rounds.empty:
@@ -76,22 +61,11 @@ def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy") -> list[str
     out = [round_sentence(rounds, last, metric)]
     if last == 0:
         return out
+    # how far each variant can be pruned: the critical sparsity of lth_core.statistics, the one definition
+    # the CLI, Results and Compare all print
+    critical = statistics.critical_sparsity(rounds, TOLERANCE_POINTS, metric)
+    out += [statistics.critical_sentence(critical, v, TOLERANCE_POINTS) for v in critical["variant"]]
     variants = [v for v in ("ticket", "reinit", "random") if v in set(rounds.variant)]
-    m = means(rounds, metric)
-    at_first = m[m["round"] == 1].set_index("variant")["weights_remaining"]
-    reach = {v: smallest_matching(rounds, variant=v, metric=metric) for v in variants}
-    if all(w is None for w in reach.values()):
-        out.append(f"None stays within {TOLERANCE_POINTS:g} point of the dense network: all are more than that below "
-                   f"it already at {pct(float(at_first.iloc[0]))} of weights.")
-    else:
-        held = []
-        for variant, w in reach.items():
-            unit = "" if held else " of weights"
-            held.append(f"{NAMES[variant]} down to {pct(w)}{unit}" if w is not None
-                        else f"{NAMES[variant]} already more than {TOLERANCE_POINTS:g} point below at "
-                             f"{pct(float(at_first[variant]))}{unit}")
-        out.append(f"Stays within {TOLERANCE_POINTS:g} point of the dense network (or better) round after round: "
-                   f"{', '.join(held)}.")
     es = means(rounds, "early_stop_iteration")
     dense_es = es[es["round"] == 0]["early_stop_iteration"]
     at_last = es[es["round"] == last].set_index("variant")["early_stop_iteration"]
@@ -109,3 +83,30 @@ def gap_verdict(gap: float, tolerance: float = TOLERANCE_POINTS) -> tuple[str, s
         return "green", "above dense" if gap > 0 else f"within {tolerance:g} pt of dense"
     return "red", f"more than {tolerance:g} pt below dense"
 
+
+
+def interval_text(row, fmt=pct) -> str:
+    """A mean with its confidence interval as one table cell: '92.4 % (91.8–93.0)'; the mean alone with one
+    trial (no interval) and when every trial agreed exactly."""
+    if pd.isna(row["mean"]):
+        return ""
+    if pd.isna(row["low"]) or pd.isna(row["high"]) or row["high"] <= row["low"]:
+        return fmt(row["mean"])
+    return f"{fmt(row['mean'])} ({fmt(row['low']).rstrip(' %')}–{fmt(row['high'])})"
+
+
+def trials_of(rounds: pd.DataFrame) -> int:
+    """The most trials any round and variant has."""
+    return int(rounds.groupby(["round", "variant"])["trial"].nunique().max()) if not rounds.empty else 0
+
+
+ONE_TRIAL_MESSAGE = (f"This run has **one trial**: no confidence interval can be given, so the plots draw no band "
+                     f"and no gap can be called real. Run **{statistics.SUGGESTED_TRIALS} trials** or more (the "
+                     f"*Trials* field on New experiment) to see whether the ticket's lead is more than chance.")
+
+
+def one_trial_notice(rounds: pd.DataFrame) -> None:
+    """On a one-trial run, say plainly that no interval can be given and suggest more trials."""
+    import streamlit as st  # the sentences above stay importable without Streamlit
+    if trials_of(rounds) == 1:
+        st.info(ONE_TRIAL_MESSAGE, icon=":material/info:")
