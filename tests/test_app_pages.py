@@ -264,7 +264,8 @@ def test_compare_summarises_ticket_against_controls(runs):
     metrics = {m.label: m.value for m in at.metric}
     mean = rounds[rounds["round"] == 1].groupby("variant").test_accuracy.mean()
     assert metrics["winning ticket"] == summary.pct(mean["ticket"]) and metrics["random mask"] == summary.pct(mean["random"])
-    assert titles(at) == ["Accuracy compared with the dense network, round by round", "Learning curves in round 1"]
+    assert titles(at) == ["Ticket minus each control, paired within each trial",
+                          "Accuracy compared with the dense network, round by round", "Learning curves in round 1"]
     notes = [e for e in at.expander if e.label == "What am I looking at?"]
     assert len(notes) >= len(figures(at))  # every plot carries its note
 

@@ -1,0 +1,79 @@
+"""Compare, Results and the runs table show lth_core.statistics on real runs (conftest.app_store): the
+sentences and numbers on the page are the ones the statistics module computes for that run; a one-trial
+run says that no interval can be given and draws no band."""
+import pandas as pd
+
+from lth_core import statistics
+from lth_core.store import RunStore
+from ui import summary
+from test_app_pages import figures, no_errors, page, runs, text, values  # noqa: F401 - runs is a fixture
+
+
+def _bands(at) -> list[dict]:
+    return [t for f in figures(at) for t in f["data"] if t.get("fill") == "toself"]
+
+
+def _error_bars(at) -> list[dict]:
+    return [t["error_y"] for f in figures(at) for t in f["data"] if t.get("error_y", {}).get("visible")]
+
+
+def test_compare_prints_the_paired_gaps_and_critical_sparsity_of_the_run(runs):
+    done = runs["done"]
+    rounds = RunStore().rounds(done)
+    at = page("compare", run=done, round="2")
+    no_errors(at)
+    shown = text(at)
+    gaps = statistics.paired_gaps(rounds)
+    for control in ("reinit", "random"):
+        for line in statistics.gap_sentences(gaps, control):
+            assert f"- {line}" in shown
+    critical = statistics.critical_sparsity(rounds)
+    for variant in ("ticket", "reinit", "random"):
+        assert statistics.critical_sentence(critical, variant) in shown
+    assert "95 % CI" in statistics.critical_sentence(critical, "ticket")  # 2 trials: an interval is given
+    (fig,) = [f for f in figures(at) if f["layout"]["title"]["text"].startswith("Ticket minus each control")]
+    reinit = next(t for t in fig["data"] if t["name"] == "ticket − reinit")
+    mine = gaps[gaps.control == "reinit"].sort_values("round")
+    assert values(reinit["y"]) == [float(v) for v in mine["mean"]]
+    assert values(reinit["error_y"]["array"]) == [float(v) for v in mine["high"] - mine["mean"]]
+    assert not any("one trial" in i.value.lower() for i in at.info)
+    # the round-by-round table: mean and its interval, from round_intervals
+    table = at.dataframe[0].value
+    acc = statistics.round_intervals(rounds).set_index(["round", "variant"])
+    assert table.loc[table["round"] == 2, "ticket: accuracy"].iloc[0] == summary.interval_text(acc.loc[(2, "ticket")])
+    assert "–" in table.loc[table["round"] == 2, "ticket: accuracy"].iloc[0]
+
+
+def test_results_draws_the_95_percent_interval_and_names_it(runs):
+    done = runs["done"]
+    rounds = RunStore().rounds(done)
+    at = page("results", run=done)
+    no_errors(at)
+    critical = statistics.critical_sparsity(rounds)
+    assert statistics.critical_sentence(critical, "ticket") in text(at)
+    assert any("bands are its 95 % confidence interval" in c.value for c in at.caption)
+    band = next(t for t in figures(at)[0]["data"] if t["name"] == "winning ticket 95 % CI")
+    ci = statistics.round_intervals(rounds)
+    ci = ci[ci.variant == "ticket"].sort_values("round")
+    assert values(band["y"])[:len(ci)] == [100 * v for v in ci["high"]]
+
+
+def test_a_one_trial_run_says_no_interval_can_be_given_and_draws_no_band(runs):
+    other = runs["other"]  # the same tiny run with one trial
+    for name in ("compare", "results"):
+        at = page(name, run=other, **({"round": "2"} if name == "compare" else {}))
+        no_errors(at)
+        assert any(i.value == summary.ONE_TRIAL_MESSAGE for i in at.info), name
+        assert "Run **3 trials**" in summary.ONE_TRIAL_MESSAGE
+        assert not _bands(at) and not _error_bars(at), name  # never a band (or bar) of width zero
+        assert "run 3 trials or more" in text(at)
+
+
+def test_the_runs_table_has_the_critical_column(runs):
+    at = page("new_experiment")
+    no_errors(at)
+    table = at.dataframe[0].value
+    for run_id in (runs["done"], runs["other"]):
+        cell = table.loc[run_id, "critical"]
+        assert cell == statistics.critical_cell(RunStore().rounds(run_id)) and cell.endswith(" %")
+    assert table.loc[runs["failed"], "critical"] == ""
