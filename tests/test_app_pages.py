@@ -87,7 +87,7 @@ def test_the_runs_table_shows_what_tells_runs_apart(runs):
     no_errors(at)
     table = at.dataframe[0].value
     assert list(table.columns) == ["name", "created", "status", "data", "pruning", "trials", "progress", "weights",
-                                   "ticket"]
+                                   "ticket", "critical"]
     done, other = table.loc[runs["done"]], table.loc[runs["other"]]
     assert (done["data"], done["pruning"]) == ("digits · mlp", "iterative 20 % · layerwise · init")
     assert done["trials"] == 2 and other["trials"] == 1
