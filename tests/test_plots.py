@@ -43,8 +43,12 @@ def test_bands_are_the_95_percent_interval_of_the_statistics_module_and_never_of
     assert np.allclose(band.y[:n], ci["high"] * 100) and np.allclose(band.y[n:], ci["low"][::-1] * 100)
     per = rounds[rounds.variant == "ticket"].groupby("round").early_stop_test_accuracy
     assert (np.asarray(band.y[:n]) > per.max().to_numpy() * 100).all()  # 2 trials: wider than their min–max
+    (line,) = _named(fig, "winning ticket")
+    assert [row[3] for row in line.customdata] == [f"<br>95 % CI {100 * a:.1f}–{100 * b:.1f} %"
+                                                   for a, b in zip(ci["low"], ci["high"])]
     one_trial = rounds[rounds.trial == 0]
     assert not [t for t in plots.accuracy_vs_weights(one_trial).data if t.fill == "toself"]
+    assert {row[3] for row in _named(plots.accuracy_vs_weights(one_trial), "winning ticket")[0].customdata} == {""}
     bars = plots.accuracy_gap_by_round(one_trial)
     assert all(bar.error_y.visible is False for bar in bars.data)
 

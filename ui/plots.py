@@ -91,6 +91,14 @@ def has_interval(lo, hi) -> np.ndarray:
     return ~np.isnan(lo) & ~np.isnan(hi) & (hi > lo)
 
 
+def _ci_texts(lo: np.ndarray, hi: np.ndarray, metric: str) -> list[str]:
+    """The interval of each point for its tooltip ('<br>95 % CI 91.8–92.6 %'); empty where there is none."""
+    unit = " %" if METRICS.get(metric, ("", False))[1] else ""
+    digits = 1 if unit or metric != "early_stop_iteration" else 0
+    return [f"<br>95 % CI {a:.{digits}f}–{b:.{digits}f}{unit}" if ok else ""
+            for a, b, ok in zip(lo, hi, has_interval(lo, hi))]
+
+
 def _band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str, group: str, label: str | None = None,
           what: str = "95 % CI") -> go.Scatter:
     """An interval (`what`) as a filled polygon (drawn under its line, not in the legend)."""
@@ -162,9 +170,11 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
                 x=x, y=s["mean"], mode="lines+markers", **group,
                 line=dict(color=color, dash=VARIANT_DASH[variant] if many else "solid", width=2.5),
                 marker=dict(color=color, size=7, symbol=VARIANT_SYMBOL[variant] if many else "circle"),
-                customdata=np.column_stack([s["round"], s["trials"], [percent_text(v) for v in x]]),
+                customdata=np.column_stack([s["round"], s["trials"], [percent_text(v) for v in x],
+                                            _ci_texts(s.lo.to_numpy(), s.hi.to_numpy(), metric)]),
                 hovertemplate=f"{name}<br>round %{{customdata[0]}}: %{{customdata[2]}} of weights<br>"
-                              f"{METRICS[metric][0]}: {_hover_y(metric)} (mean of %{{customdata[1]}})<extra></extra>"))
+                              f"{METRICS[metric][0]}: {_hover_y(metric)} (mean of %{{customdata[1]}})"
+                              "%{customdata[3]}<extra></extra>"))
             ticks += list(x)
     _dense_levels(fig, stats, runs, metric, min(ticks or [100.0]))
     _style(fig, title or f"{METRICS[metric][0]} as weights are pruned", "", METRICS[metric][0])
