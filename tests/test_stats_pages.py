@@ -1,7 +1,6 @@
 """Compare, Results and the runs table show lth_core.statistics on real runs (conftest.app_store): the
 sentences and numbers on the page are the ones the statistics module computes for that run; a one-trial
 run says that no interval can be given and draws no band."""
-import pandas as pd
 
 from lth_core import statistics
 from lth_core.store import RunStore
