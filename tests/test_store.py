@@ -17,7 +17,7 @@ import pytest
 
 from lth_core import ExperimentConfig, collect, run_experiment
 from lth_core import store_schema
-from lth_core.events import EvalPointEvent, RoundCommitted, RunFailed
+from lth_core.events import EvalPointEvent, RoundCommitted, RunCancelled, RunFailed
 from lth_core.recorder import Recorder, claim, create_run
 from lth_core.procs import process_token
 from lth_core.errors import ConfigError
@@ -355,6 +355,29 @@ def test_a_version_2_store_gains_reason_codes_derived_from_its_texts(lth_home, t
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
     db.close()
+
+
+def test_each_way_a_run_stops_has_its_code_and_resuming_clears_it(lth_home, tiny_events):
+    store = RunStore()
+    ends = {"signal": ("interrupted", "stopped-by-signal", None), "cancel": ("cancelled", "cancelled-by-user", None)}
+    for how, (status, code, error) in ends.items():
+        run_id = create_run(store, ExperimentConfig(**TINY))
+        rec = Recorder(store, run_id, claim(store, run_id, pid=os.getpid()))
+        rec.add(tiny_events[0])
+        rec.stop(how)
+        rec.add(RunCancelled(0))
+        info = store.get_run(run_id)
+        assert (info.status, info.reason, info.error) == (status, code, error), how
+        store.requeue(run_id)
+        info = store.get_run(run_id)
+        assert (info.status, info.reason, info.error) == ("queued", None, None)
+    run_id = create_run(store, ExperimentConfig(**TINY))
+    rec = Recorder(store, run_id, claim(store, run_id, pid=os.getpid()))
+    with pytest.raises(ValueError, match="cannot end as 'failed'"):  # a stopped run always says why
+        rec.end("failed", None, "no code")
+    rec.add(RunFailed("the training loss became NaN\nsecond line"))
+    info = store.get_run(run_id)
+    assert (info.status, info.reason, info.error) == ("failed", "failed-training", "the training loss became NaN")
 
 
 def test_only_the_store_writes_the_runs_table():
