@@ -32,7 +32,7 @@ import pandas as pd
 from .config import ExperimentConfig
 from .errors import LTHError
 from .results import CURVE_COLUMNS, LAYER_COLUMNS, ROUND_COLUMNS, RunResult, write_outputs
-from .store import RunStore, new_run_id, now_iso
+from .store import FINISHED, RunStore, new_run_id, now_iso
 
 __all__ = ["EXAMPLE_CONFIG", "EXAMPLE_DIR", "EXAMPLE_NAME", "REBUILD_COMMAND", "rebuild", "read_provenance",
            "import_example", "ensure_example", "example_runs", "provenance_of"]
@@ -205,15 +205,12 @@ def import_example(store: RunStore, folder: Path | str = EXAMPLE_DIR, *, only_if
         if only_if_new and (db.execute("SELECT 1 FROM meta WHERE key = ?", (_SETTING + _OFFERED,)).fetchone()
                             or db.execute("SELECT 1 FROM runs LIMIT 1").fetchone()):
             return None
-        db.execute(
-            "INSERT INTO runs (id, name, status, config, config_id, dataset, arch, created_at, updated_at, started_at, "
-            "finished_at, round, rounds_total, committed_round, variant, iteration, iterations, variants, "
-            "planned_remaining, layers, device) VALUES (?, ?, 'finished', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, provenance.get("name", EXAMPLE_NAME), json.dumps(config.to_dict(), sort_keys=True),
-             config.config_id(), config.dataset, config.arch, _iso(made), now_iso(), _iso(made), _iso(finished),
-             last, last, last, "+".join(run["variants"]), run["iterations"], run["iterations"],
-             json.dumps(run["variants"]), json.dumps(run["planned_remaining"]), json.dumps(run["layers"]),
-             run["device"]))
+        store.add_run(config, provenance.get("name", EXAMPLE_NAME), status=FINISHED, run_id=run_id, db=db,
+                      created_at=_iso(made), started_at=_iso(made), finished_at=_iso(finished), round=last,
+                      rounds_total=last, committed_round=last, variant="+".join(run["variants"]),
+                      iteration=run["iterations"], iterations=run["iterations"], variants=json.dumps(run["variants"]),
+                      planned_remaining=json.dumps(run["planned_remaining"]), layers=json.dumps(run["layers"]),
+                      device=run["device"])
         for table, columns in (("rounds", ROUND_COLUMNS), ("layers", LAYER_COLUMNS), ("curves", CURVE_COLUMNS)):
             db.executemany(f"INSERT INTO {table} (run_id, {', '.join(columns)}) VALUES (?{', ?' * len(columns)})",
                            rows[table])

@@ -17,7 +17,7 @@ from typing import Any
 from .config import ExperimentConfig
 from .recorder import create_run, requeue
 from .procs import process_token
-from .store import RunStore, StoreError, default_store_path, now_iso
+from .store import RunStore, StoreError, default_store_path
 from .worker import SchedulerLock, log_path, spawn, worker_count
 
 __all__ = ["submit", "cancel", "resume", "ensure_worker", "scheduler_pid", "workers", "set_workers"]
@@ -43,17 +43,7 @@ def cancel(run_id: str, store_path: Path | str | None = None) -> str:
     """Cancel a run: a queued (or interrupted) one at once, a running one at its next training step
     (within about a second); its finished rounds stay. Returns the status now in the store."""
     with RunStore(store_path) as store:
-        with store.transaction() as db:
-            row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
-            if row is None:
-                raise StoreError(f"no run with id {run_id!r} in {store.path}")
-            if row[0] in ("queued", "interrupted"):
-                db.execute("UPDATE runs SET status = 'cancelled', attempt = NULL, finished_at = ?, updated_at = ? "
-                           "WHERE id = ?", (now_iso(), now_iso(), run_id))
-                return "cancelled"
-            if row[0] == "running":
-                db.execute("UPDATE runs SET cancel_requested = 1, updated_at = ? WHERE id = ?", (now_iso(), run_id))
-            return row[0]
+        return store.cancel(run_id)
 
 
 def resume(run_id: str, store_path: Path | str | None = None) -> str:

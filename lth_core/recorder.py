@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import secrets
 import threading
 import time
 from typing import Any
@@ -18,8 +17,8 @@ from .config import ExperimentConfig
 from .events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted, RunCancelled, RunFailed,
                      RunFinished, RunStarted)
 from .results import CURVE_COLUMNS, REWIND, ROUND_COLUMNS, pack_mask
-from .procs import HOST, process_token
-from .store import RESUMABLE, RunLost, RunStore, StoreError, StoreFull, new_run_id, now_iso
+from .store import (CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, Reason, RunLost, RunStore, StoreError,
+                    StoreFull, now_iso)
 
 PROGRESS_EVERY_S = 0.5    # progress and curve points reach the store at most twice a second
 WATCH_EVERY_S = 0.25      # how often a running worker looks for a cancel request
@@ -33,50 +32,18 @@ def create_run(store: RunStore, config: ExperimentConfig, name: str | None = Non
     if rounds is not None and config.schedule == "one-shot":
         rounds = min(rounds, 1)
     name = " ".join((name or f"{config.arch} on {config.dataset}").split())[:200]
-    now = now_iso()
-    for _ in range(10):
-        run_id = new_run_id()
-        with store.transaction() as db:
-            if db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
-                continue
-            db.execute("INSERT INTO runs (id, name, status, config, config_id, dataset, arch, created_at, updated_at, "
-                       "rounds_total, iterations, variants) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (run_id, name, json.dumps(config.to_dict(), sort_keys=True), config.config_id(), config.dataset,
-                        config.arch, now, now, rounds, config.iterations, json.dumps(list(config.variants))))
-            return run_id
-    raise StoreError("could not find a free run id")  # 31^8 ids: practically unreachable
+    return store.add_run(config, name, rounds_total=rounds, iterations=config.iterations,
+                         variants=json.dumps(list(config.variants)))
 
 
-def _check_status(db, store: RunStore, run_id: str, allowed: tuple[str, ...], rule: str) -> None:
-    row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
-    if row is None:
-        raise StoreError(f"no run with id {run_id!r} in {store.path}")
-    status = store._as_recovered({"id": run_id, "status": row[0]})["status"]  # its worker gone, but not yet written
-    if status not in allowed:
-        raise StoreError(f"run {run_id} is {status}; {rule}")
-
-
-def claim(store: RunStore, run_id: str, *, allowed: tuple[str, ...] = ("queued",), pid: int | None = None) -> str:
-    """Mark the run 'running' under a new attempt token (returned). The partial round a stopped run left
-    behind (curve points after its last committed round) is deleted, so a resumed run does not repeat it."""
-    attempt = secrets.token_hex(8)
-    with store.transaction() as db:
-        _check_status(db, store, run_id, allowed, f"only a run that is {' or '.join(allowed)} can be started")
-        db.execute("UPDATE runs SET status = 'running', attempt = ?, pid = ?, host = ?, proc = ?, heartbeat = ?, "
-                   "cancel_requested = 0, error = NULL, finished_at = NULL, updated_at = ? WHERE id = ?",
-                   (attempt, pid, HOST, process_token(pid) if pid else None, time.time(), now_iso(), run_id))
-        db.execute("DELETE FROM curves WHERE run_id = ? AND round > (SELECT committed_round FROM runs WHERE id = ?)",
-                   (run_id, run_id))
-    store.keep_reserve()
-    return attempt
+def claim(store: RunStore, run_id: str, *, allowed: tuple[str, ...] = (QUEUED,), pid: int | None = None) -> str:
+    """Mark the run 'running' under a new attempt token (returned): RunStore.claim."""
+    return store.claim(run_id, allowed=allowed, pid=pid)
 
 
 def requeue(store: RunStore, run_id: str) -> None:
-    """Put a stopped run (interrupted, cancelled or failed) back in the queue, to continue after its last round."""
-    with store.transaction() as db:
-        _check_status(db, store, run_id, RESUMABLE, "only an interrupted, cancelled or failed run can be resumed")
-        db.execute("UPDATE runs SET status = 'queued', error = NULL, finished_at = NULL, cancel_requested = 0, "
-                   "attempt = NULL, pid = NULL, updated_at = ? WHERE id = ?", (now_iso(), run_id))
+    """Put a stopped run (interrupted, cancelled or failed) back in the queue: RunStore.requeue."""
+    store.requeue(run_id)
 
 
 class Recorder:
@@ -97,10 +64,7 @@ class Recorder:
     # ---- ownership and stopping --------------------------------------------------------------
     def adopt(self, pid: int) -> bool:
         """Record `pid` as the process running the claim; False if the claim is no longer valid."""
-        with self.store.transaction() as db:
-            cur = db.execute("UPDATE runs SET pid = ?, host = ?, proc = ?, heartbeat = ? WHERE id = ? AND attempt = ? "
-                             "AND status = 'running'", (pid, HOST, process_token(pid), time.time(), self.run_id, self.attempt))
-        return cur.rowcount == 1
+        return self.store.adopt(self.run_id, self.attempt, pid)
 
     def should_stop(self) -> bool:
         """Called by the training loop after every step: a flag, set by the watch thread or a signal."""
@@ -118,14 +82,12 @@ class Recorder:
             while not self._done.is_set():
                 try:
                     state = self.store.run_state(self.run_id)
-                    if state is None or state[0] != self.attempt or state[1] != "running":
+                    if state is None or state[0] != self.attempt or state[1] != RUNNING:
                         self.stop("lost")
                     elif state[2]:
                         self.stop("cancel")
                     if time.monotonic() - beat > HEARTBEAT_EVERY_S and self.stop_reason != "lost":
-                        with self.store.transaction() as db:
-                            db.execute("UPDATE runs SET heartbeat = ? WHERE id = ? AND attempt = ?",
-                                       (time.time(), self.run_id, self.attempt))
+                        self.store.heartbeat(self.run_id, self.attempt)
                         beat = time.monotonic()
                 except StoreError:
                     pass  # a busy or briefly unreadable store: try again on the next tick
@@ -158,25 +120,27 @@ class Recorder:
         elif isinstance(event, RunStarted):
             self._started(event)
         elif isinstance(event, RunFinished):
-            self.end("finished")
+            self.end(FINISHED)
         elif isinstance(event, RunFailed):
-            self.end("failed", event.reason)
+            self.end(FAILED, Reason.FAILED_TRAINING, event.reason)
         elif isinstance(event, RunCancelled):
-            self.end("interrupted" if self.stop_reason == "signal" else "cancelled")
+            if self.stop_reason == "signal":
+                self.end(INTERRUPTED, Reason.STOPPED_BY_SIGNAL)
+            else:
+                self.end(CANCELLED, Reason.CANCELLED_BY_USER)
 
-    def _owned(self, db, sets: str, args: tuple) -> None:
-        cur = db.execute(f"UPDATE runs SET {sets}, updated_at = ? WHERE id = ? AND attempt = ? AND status = 'running'",
-                         (*args, now_iso(), self.run_id, self.attempt))
-        if cur.rowcount != 1:
+    def _owned(self, db, **columns: Any) -> None:
+        """Write the run's progress as this claim; a run lost meanwhile stops (RunLost)."""
+        try:
+            self.store.record_progress(db, self.run_id, self.attempt, **columns)
+        except RunLost:
             self.stop("lost")
-            raise RunLost(f"run {self.run_id} was deleted or taken over by another process")
+            raise
 
     def _started(self, e: RunStarted) -> None:
-        with self.store.transaction() as db:
-            self._owned(db, "rounds_total = ?, iterations = ?, variants = ?, planned_remaining = ?, layers = ?, "
-                        "device = ?, round = ?, iteration = 0, started_at = COALESCE(started_at, ?)",
-                        (e.rounds, e.iterations, json.dumps(e.variants), json.dumps(e.planned_remaining),
-                         json.dumps(e.layers), e.device, e.start_round, now_iso()))
+        self._owned(None, rounds_total=e.rounds, iterations=e.iterations, variants=json.dumps(e.variants),
+                    planned_remaining=json.dumps(e.planned_remaining), layers=json.dumps(e.layers), device=e.device,
+                    round=e.start_round, iteration=0, started_at=now_iso())
 
     def _flush(self, force: bool = False, db=None) -> None:
         if not force and time.monotonic() - self._flushed_at < PROGRESS_EVERY_S:
@@ -185,8 +149,8 @@ class Recorder:
             with self.store.transaction() as db:
                 return self._flush(force, db)
         p = self._progress
-        self._owned(db, "round = ?, variant = ?, iteration = ?, heartbeat = ?",
-                    (p.get("round"), p.get("variant"), p.get("iteration"), time.time()))
+        self._owned(db, round=p.get("round"), variant=p.get("variant"), iteration=p.get("iteration"),
+                    heartbeat=time.time())
         db.executemany(f"INSERT INTO curves (run_id, {', '.join(CURVE_COLUMNS)}) VALUES (?{', ?' * len(CURVE_COLUMNS)})",
                         self._curves)
         self._curves = []
@@ -212,7 +176,7 @@ class Recorder:
             trials = [{part: group for part, group in state.items() if part != "init"} for state in trials]
         checkpoint = Checkpoint(event.round, trials).to_bytes()
         with self.store.transaction() as db:
-            self._owned(db, "committed_round = ?", (event.round,))
+            self._owned(db, committed_round=event.round)
             self._flush(force=True, db=db)
             db.executemany(f"INSERT INTO rounds (run_id, {', '.join(ROUND_COLUMNS)}) VALUES (?{', ?' * len(ROUND_COLUMNS)})",
                            rounds)
@@ -224,26 +188,25 @@ class Recorder:
         self._finished = [e for e in self._finished if e.round != event.round]
         self.store.keep_reserve()
 
-    def end(self, status: str, error: str | None = None) -> None:
-        """Close the run as finished, failed, cancelled or interrupted; a finished run drops its checkpoint."""
-        error = None if error is None else (str(error).strip().splitlines() or [""])[0][:500]
-        ended = ("status = ?, error = ?, finished_at = ?, pid = NULL", (status, error, now_iso()))
+    def end(self, status: str, reason: Reason | None = None, error: str | None = None) -> None:
+        """Close the run as finished, failed, cancelled or interrupted, with why (RunStore.end_run)."""
+        def ended(db) -> None:
+            try:
+                self.store.end_run(db, self.run_id, self.attempt, status, reason, error)
+            except RunLost:
+                self.stop("lost")
+                raise
+
         try:
             with self.store.transaction() as db:
                 self._flush(force=True, db=db)
-                self._owned(db, *ended)
-                if status == "finished":
-                    db.execute("DELETE FROM checkpoints WHERE run_id = ?", (self.run_id,))
+                ended(db)
         except StoreFull:
             # a full disk: the status alone (not the last curve points, of a round that is not kept anyway),
             # with the store's reserve if need be: a stopped run must not stay 'running'
             self._curves = []
-
-            def write_status() -> None:
-                with self.store.transaction() as db:
-                    self._owned(db, *ended)
-            self.store.with_reserve(write_status)
-        if status == "finished":
+            self.store.with_reserve(lambda: ended(None))
+        if status == FINISHED:
             try:
                 self.store.reclaim()
             except StoreError:

@@ -23,6 +23,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
+from enum import StrEnum
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,16 +35,43 @@ import pandas as pd
 from .config import ExperimentConfig
 from .events import Checkpoint
 from .paths import lth_home
-from .procs import worker_alive
+from .procs import HOST, process_token, worker_alive
 from .results import CURVE_COLUMNS, LAYER_COLUMNS, REWIND, ROUND_COLUMNS, unpack_mask
 from .store_schema import DATA_TABLES, StoreError, connect
 
-__all__ = ["RunStore", "RunInfo", "StoreError", "RunLost", "StoreFull", "STATUSES", "UNREADABLE", "default_store_path"]
+__all__ = ["RunStore", "RunInfo", "StoreError", "RunLost", "StoreFull", "STATUSES", "UNREADABLE", "Reason",
+           "default_store_path"]
 
-STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
+# A run's status: the only names the `runs` table's status column holds.
+QUEUED, RUNNING, FINISHED, FAILED, CANCELLED, INTERRUPTED = \
+    STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 UNREADABLE = "unreadable"   # list_runs' status of a row this version cannot read (it can be deleted)
-ACTIVE = ("queued", "running")
-RESUMABLE = ("interrupted", "cancelled", "failed")
+ACTIVE = (QUEUED, RUNNING)
+RESUMABLE = (INTERRUPTED, CANCELLED, FAILED)
+
+
+class Reason(StrEnum):
+    """Why a run stopped: the code kept in the `reason` column beside the text in `error`. Code compares
+    the code, never the wording of the text. (store_schema's migration to version 3 derives these from
+    the text of older rows: keep the two in step.)"""
+
+    WORKER_GONE = "worker-gone"              # its process was found gone; how it ended is unknown
+    WORKER_DIED = "worker-died"              # its process died, and the scheduler saw how (a signal, an exit status)
+    STOPPED_BY_SIGNAL = "stopped-by-signal"  # SIGTERM (the scheduler or the machine shutting down): resumable
+    CANCELLED_BY_USER = "cancelled-by-user"
+    FAILED_CONFIG = "failed-config"          # the config does not fit its data
+    FAILED_TRAINING = "failed-training"      # the engine stopped it (a NaN loss, an error while training)
+    DISK_FULL = "disk-full"                  # the store could not be written
+    UNREADABLE = "unreadable"                # its stored row cannot be read by this version
+    INTERNAL_ERROR = "internal-error"        # anything else that went wrong outside the engine
+
+
+# the columns a running run's own process may write (RunStore.record_progress)
+_PROGRESS_COLUMNS = frozenset({"rounds_total", "iterations", "variants", "planned_remaining", "layers", "device",
+                               "round", "variant", "iteration", "heartbeat", "committed_round", "started_at"})
+# the columns a new run may be created with, besides those add_run sets itself
+_NEW_RUN_COLUMNS = frozenset({"created_at", "started_at", "finished_at", "round", "rounds_total", "committed_round",
+                              "variant", "iteration", "iterations", "variants", "planned_remaining", "layers", "device"})
 RECLAIM_STEP_PAGES = 64
 RESERVE_BYTES = 4 << 20          # set aside on a nearly full disk, so runs can still be deleted (see keep_reserve)
 RESERVE_STEP_BYTES = 256 << 10
@@ -51,7 +79,7 @@ LOW_DISK_BYTES = 1 << 30
 _ID_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"   # no 0/o, 1/l/i: ids are read aloud and typed
 LIST_COLUMNS = ["id", "name", "status", "dataset", "arch", "created_at", "updated_at", "started_at", "finished_at",
                 "round", "rounds_total", "rounds_done", "variant", "iteration", "iterations", "error", "config_id",
-                "weights_remaining", "test_accuracy"]
+                "weights_remaining", "test_accuracy", "reason"]
 _INT_COLUMNS = ["round", "rounds_total", "rounds_done", "iteration", "iterations"]
 
 
@@ -130,10 +158,11 @@ class RunInfo:
     planned_remaining: list[float]
     layers: dict[str, int]
     device: str | None
-    error: str | None
+    error: str | None                 # why it stopped, in words (see `reason` for the code)
     updated_at: str = ""
     rounds_done: int = 0              # committed rounds (round 0 included)
     cancel_requested: bool = False
+    reason: str | None = None         # why it stopped: a Reason value (None while active, or finished)
 
     @property
     def active(self) -> bool:
@@ -208,7 +237,7 @@ class RunStore:
                   "AND x.variant = 'ticket')")
         sql = (f"SELECT {', '.join(c for c in LIST_COLUMNS[:11])}, committed_round + 1, variant, iteration, iterations, "
                f"error, config_id, {ticket.format(col='weights_remaining')}, {ticket.format(col='test_accuracy')}, "
-               "config FROM runs r ORDER BY created_at DESC, rowid DESC")
+               "reason, config FROM runs r ORDER BY created_at DESC, rowid DESC")
         with self._read() as db:
             rows = db.execute(sql).fetchall()
         records = [self._listed(dict(zip(LIST_COLUMNS, row[:-1])), row[-1]) for row in rows]
@@ -224,7 +253,7 @@ class RunStore:
         return {**{c: None for c in LIST_COLUMNS}, "id": str(row["id"]), "status": UNREADABLE,
                 "name": row["name"] if isinstance(row["name"], str) else f"unreadable run {row['id']}",
                 **{c: str(row[c]) if row[c] is not None else "" for c in ("dataset", "arch", "created_at", "updated_at")},
-                "rounds_done": 0, "error": f"this run cannot be read: {problem}"}
+                "rounds_done": 0, "error": f"this run cannot be read: {problem}", "reason": Reason.UNREADABLE.value}
 
     def get_run(self, run_id: str) -> RunInfo:
         """The run `run_id`; StoreError if there is none, or if its row cannot be read (see list_runs)."""
@@ -252,7 +281,8 @@ class RunStore:
                 variants=json.loads(row["variants"]) if row["variants"] else list(config.variants),
                 planned_remaining=json.loads(row["planned_remaining"] or "[]"), layers=json.loads(row["layers"] or "{}"),
                 device=row["device"], error=row["error"], updated_at=row["updated_at"],
-                rounds_done=row["committed_round"] + 1, cancel_requested=bool(row["cancel_requested"]))
+                rounds_done=row["committed_round"] + 1, cancel_requested=bool(row["cancel_requested"]),
+                reason=row["reason"])
         except (ValueError, TypeError, KeyError, RecursionError) as exc:  # ConfigError and JSON errors are ValueErrors
             raise StoreError(f"run {run_id} cannot be read ({_one_line(exc)}); it can only be deleted: "
                              f"python -m lth_core delete {run_id}") from None
@@ -338,6 +368,140 @@ class RunStore:
         """Ids of the runs with `status`, oldest first (the queue's order)."""
         with self._read() as db:
             return [r[0] for r in db.execute("SELECT id FROM runs WHERE status = ? ORDER BY created_at, rowid", (status,))]
+
+    # ---- a run's life: every change of its status is one of these --------------------------------
+    @contextmanager
+    def _writing(self, db: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:
+        """The open transaction `db` (a caller writing more in the same one), else a new one."""
+        if db is not None:
+            yield db
+        else:
+            with self.transaction() as db:
+                yield db
+
+    def add_run(self, config: ExperimentConfig, name: str, *, status: str = QUEUED, run_id: str | None = None,
+                db: sqlite3.Connection | None = None, **columns: object) -> str:
+        """Add a run of `config` (validated by the caller) with `status`; returns its id (new, or `run_id`,
+        which must be free). `columns`: more of its row (progress, times), for a run added already
+        finished (the example), in the open transaction `db` that also writes its results."""
+        unknown = set(columns) - _NEW_RUN_COLUMNS
+        if unknown or status not in (QUEUED, FINISHED):
+            raise ValueError(f"a new run cannot have status {status!r} or columns {sorted(unknown)}")
+        now = now_iso()
+        values = {"name": name, "status": status, "config": json.dumps(config.to_dict(), sort_keys=True),
+                  "config_id": config.config_id(), "dataset": config.dataset, "arch": config.arch,
+                  "created_at": now, "updated_at": now, **columns}
+        with self._writing(db) as db:
+            for _ in range(10):
+                chosen = run_id or new_run_id()
+                if db.execute("SELECT 1 FROM runs WHERE id = ?", (chosen,)).fetchone():
+                    if run_id:
+                        raise StoreError(f"there is a run with id {run_id!r} already in {self.path}")
+                    continue
+                db.execute(f"INSERT INTO runs (id, {', '.join(values)}) VALUES (?{', ?' * len(values)})",
+                           (chosen, *values.values()))
+                return chosen
+        raise StoreError("could not find a free run id")  # 31^8 ids: practically unreachable
+
+    def _check_status(self, db: sqlite3.Connection, run_id: str, allowed: tuple[str, ...], rule: str) -> None:
+        row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run with id {run_id!r} in {self.path}")
+        status = self._as_recovered({"id": run_id, "status": row[0]})["status"]  # its worker gone, not yet written
+        if status not in allowed:
+            raise StoreError(f"run {run_id} is {status}; {rule}")
+
+    def claim(self, run_id: str, *, allowed: tuple[str, ...] = (QUEUED,), pid: int | None = None) -> str:
+        """Mark the run 'running' under a new attempt token (returned), run by `pid`. The partial round a
+        stopped run left behind (curve points after its last committed round) is deleted, so a resumed
+        run does not repeat it."""
+        attempt = secrets.token_hex(8)
+        with self.transaction() as db:
+            self._check_status(db, run_id, allowed, f"only a run that is {' or '.join(allowed)} can be started")
+            db.execute("UPDATE runs SET status = ?, attempt = ?, pid = ?, host = ?, proc = ?, heartbeat = ?, "
+                       "cancel_requested = 0, error = NULL, reason = NULL, finished_at = NULL, updated_at = ? "
+                       "WHERE id = ?", (RUNNING, attempt, pid, HOST, process_token(pid) if pid else None, time.time(),
+                                        now_iso(), run_id))
+            db.execute("DELETE FROM curves WHERE run_id = ? AND round > (SELECT committed_round FROM runs WHERE id = ?)",
+                       (run_id, run_id))
+        self.keep_reserve()
+        return attempt
+
+    def adopt(self, run_id: str, attempt: str, pid: int) -> bool:
+        """Record `pid` as the process running the claim `attempt`; False if that claim is no longer valid."""
+        with self.transaction() as db:
+            cur = db.execute("UPDATE runs SET pid = ?, host = ?, proc = ?, heartbeat = ? WHERE id = ? AND attempt = ? "
+                             "AND status = ?", (pid, HOST, process_token(pid), time.time(), run_id, attempt, RUNNING))
+        return cur.rowcount == 1
+
+    def heartbeat(self, run_id: str, attempt: str) -> None:
+        """The claim's process is alive (what recover() looks at, with its pid)."""
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET heartbeat = ? WHERE id = ? AND attempt = ?", (time.time(), run_id, attempt))
+
+    def record_progress(self, db: sqlite3.Connection | None, run_id: str, attempt: str, **columns: object) -> None:
+        """Write a running run's progress (_PROGRESS_COLUMNS; `started_at` only if not set yet), as its claim
+        `attempt`; RunLost if the run was deleted, stopped or taken over meanwhile."""
+        unknown = set(columns) - _PROGRESS_COLUMNS
+        if unknown:
+            raise ValueError(f"not a progress column of a run: {sorted(unknown)}")
+        sets = [f"{c} = COALESCE({c}, ?)" if c == "started_at" else f"{c} = ?" for c in columns]
+        with self._writing(db) as db:
+            self._update_running(db, run_id, attempt, ", ".join(sets), tuple(columns.values()))
+
+    def end_run(self, db: sqlite3.Connection | None, run_id: str, attempt: str, status: str,
+                reason: Reason | None = None, error: str | None = None) -> None:
+        """Close a running run, as its claim `attempt`: finished (its checkpoint is dropped), failed,
+        cancelled or interrupted, with `reason` and `error` (its one-line text); RunLost as record_progress."""
+        if status not in (FINISHED, FAILED, CANCELLED, INTERRUPTED) or (reason is None) != (status == FINISHED):
+            raise ValueError(f"a run cannot end as {status!r} with reason {reason!r}")
+        error = None if error is None else (str(error).strip().splitlines() or [""])[0][:500]
+        with self._writing(db) as db:
+            self._update_running(db, run_id, attempt, "status = ?, reason = ?, error = ?, finished_at = ?, pid = NULL",
+                                 (status, None if reason is None else Reason(reason).value, error, now_iso()))
+            if status == FINISHED:
+                db.execute("DELETE FROM checkpoints WHERE run_id = ?", (run_id,))
+
+    def _update_running(self, db: sqlite3.Connection, run_id: str, attempt: str, sets: str, args: tuple) -> None:
+        cur = db.execute(f"UPDATE runs SET {sets}, updated_at = ? WHERE id = ? AND attempt = ? AND status = ?",
+                         (*args, now_iso(), run_id, attempt, RUNNING))
+        if cur.rowcount != 1:
+            raise RunLost(f"run {run_id} was deleted or taken over by another process")
+
+    def requeue(self, run_id: str) -> None:
+        """Put a stopped run (interrupted, cancelled or failed) back in the queue, to continue after its last round."""
+        with self.transaction() as db:
+            self._check_status(db, run_id, RESUMABLE, "only an interrupted, cancelled or failed run can be resumed")
+            db.execute("UPDATE runs SET status = ?, error = NULL, reason = NULL, finished_at = NULL, "
+                       "cancel_requested = 0, attempt = NULL, pid = NULL, updated_at = ? WHERE id = ?",
+                       (QUEUED, now_iso(), run_id))
+
+    def cancel(self, run_id: str) -> str:
+        """Cancel a run: a queued or interrupted one at once; a running one is asked to stop (its process
+        ends it as cancelled). Returns the status now in the store."""
+        with self.transaction() as db:
+            row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no run with id {run_id!r} in {self.path}")
+            if row[0] in (QUEUED, INTERRUPTED):
+                db.execute("UPDATE runs SET status = ?, reason = ?, error = NULL, attempt = NULL, finished_at = ?, "
+                           "updated_at = ? WHERE id = ?",
+                           (CANCELLED, Reason.CANCELLED_BY_USER.value, now_iso(), now_iso(), run_id))
+                return CANCELLED
+            if row[0] == RUNNING:
+                db.execute("UPDATE runs SET cancel_requested = 1, updated_at = ? WHERE id = ?", (now_iso(), run_id))
+            return row[0]
+
+    def mark_died(self, run_id: str, attempt: str, how: str) -> bool:
+        """The process of claim `attempt` has died, `how` (said by its parent, which alone knows): the run
+        becomes interrupted (worker-died), also where recover() saw it first with the cause unknown.
+        True if the run changed."""
+        with self.transaction() as db:
+            cur = db.execute("UPDATE runs SET status = ?, reason = ?, error = ?, pid = NULL, updated_at = ? "
+                             "WHERE id = ? AND attempt = ? AND (status = ? OR (status = ? AND reason = ?))",
+                             (INTERRUPTED, Reason.WORKER_DIED.value, f"the worker process stopped unexpectedly ({how})",
+                              now_iso(), run_id, attempt, RUNNING, INTERRUPTED, Reason.WORKER_GONE.value))
+        return cur.rowcount > 0
 
     # ---- editing --------------------------------------------------------------------------
     def rename(self, run_id: str, name: str) -> None:
@@ -443,7 +607,8 @@ class RunStore:
         the write is tried again at the next look."""
         self._recovered_at = time.monotonic()
         with self._read() as db:
-            rows = db.execute("SELECT id, pid, host, heartbeat, attempt, proc FROM runs WHERE status = 'running'").fetchall()
+            rows = db.execute("SELECT id, pid, host, heartbeat, attempt, proc FROM runs WHERE status = ?",
+                              (RUNNING,)).fetchall()
         lost, unwritten = [], {}
         for run_id, pid, host, heartbeat, attempt, proc in rows:
             if worker_alive(pid, host, proc, heartbeat):
@@ -451,8 +616,9 @@ class RunStore:
             error = f"the worker process (pid {pid}) stopped before the run ended"
             try:
                 with self.transaction() as db:
-                    cur = db.execute("UPDATE runs SET status = 'interrupted', error = ?, pid = NULL, updated_at = ? "
-                                     "WHERE id = ? AND attempt IS ? AND status = 'running'", (error, now_iso(), run_id, attempt))
+                    cur = db.execute("UPDATE runs SET status = ?, reason = ?, error = ?, pid = NULL, updated_at = ? "
+                                     "WHERE id = ? AND attempt IS ? AND status = ?",
+                                     (INTERRUPTED, Reason.WORKER_GONE.value, error, now_iso(), run_id, attempt, RUNNING))
             except StoreError as exc:
                 unwritten[run_id] = f"{error} (not yet recorded: {exc})"
                 continue
@@ -464,6 +630,6 @@ class RunStore:
     def _as_recovered(self, row: dict) -> dict:
         """A 'running' row whose worker is gone but whose recovery could not be written, as it will read."""
         error = self._unwritten.get(row["id"])
-        if error is None or row["status"] != "running":
+        if error is None or row["status"] != RUNNING:
             return row
-        return {**row, "status": "interrupted", "error": error, "pid": None}
+        return {**row, "status": INTERRUPTED, "reason": Reason.WORKER_GONE.value, "error": error, "pid": None}

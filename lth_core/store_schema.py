@@ -13,7 +13,7 @@ from pathlib import Path
 from .errors import LTHError
 
 APP_ID = "lth-explorer"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 15_000
 
 _V1 = """
@@ -21,7 +21,7 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
-    status TEXT NOT NULL,            -- queued running finished failed cancelled interrupted
+    status TEXT NOT NULL,            -- store.STATUSES: queued running finished failed cancelled interrupted
     config TEXT NOT NULL,            -- ExperimentConfig.to_dict() as JSON
     config_id TEXT NOT NULL,
     dataset TEXT NOT NULL,
@@ -83,6 +83,20 @@ CREATE TABLE checkpoints (         -- the latest Checkpoint.to_bytes() of an unf
 MIGRATIONS: dict[int, str] = {
     # 2: evaluation time apart from training time (older rounds keep NULL: their train_seconds include it)
     1: "ALTER TABLE rounds ADD COLUMN eval_seconds REAL;",
+    # 3: why a run stopped, as a code (store.Reason) beside its text in `error`; older rows get the code
+    # their text (as the versions before wrote it) says, once, here
+    2: """ALTER TABLE runs ADD COLUMN reason TEXT;
+UPDATE runs SET reason = CASE
+    WHEN status = 'interrupted' AND error LIKE 'the worker process stopped unexpectedly (%' THEN 'worker-died'
+    WHEN status = 'interrupted' AND error IS NULL THEN 'stopped-by-signal'
+    WHEN status = 'interrupted' THEN 'worker-gone'
+    WHEN status = 'cancelled' THEN 'cancelled-by-user'
+    WHEN status = 'failed' AND error LIKE 'run % cannot be read (%' THEN 'unreadable'
+    WHEN status = 'failed' AND (error LIKE 'StoreFull: %' OR error LIKE '%database or disk is full%') THEN 'disk-full'
+    WHEN status = 'failed' AND (error LIKE 'the training loss %' OR error LIKE 'the pruning scores %'
+                                OR error GLOB '[A-Z]*Error: *' OR error GLOB '[A-Z]*Exception: *') THEN 'failed-training'
+    WHEN status = 'failed' THEN 'failed-config'
+END;""",
 }
 DATA_TABLES = ("rounds", "layers", "curves", "masks", "inits", "checkpoints")
 

@@ -28,7 +28,7 @@ from typing import Callable
 from .errors import ConfigError
 from .events import Event
 from .recorder import Recorder, claim
-from .store import RunLost, RunStore, StoreError, now_iso
+from .store import CANCELLED, FAILED, QUEUED, RUNNING, Reason, RunLost, RunStore, StoreError, StoreFull, now_iso
 
 POLL_S = 0.2
 LINGER_S = 3.0
@@ -63,7 +63,7 @@ def execute(store: RunStore, run_id: str, attempt: str, on_event: Callable[[Even
     try:
         info = store.get_run(run_id)
     except StoreError as exc:  # a row this version cannot read (an older store's config): it cannot train
-        _end(rec, "failed", str(exc))
+        _end(rec, FAILED, Reason.UNREADABLE, str(exc))
         state = store.run_state(run_id)
         return state[1] if state else "lost"
     resume = store.checkpoint(run_id) if info.rounds_done else None
@@ -77,14 +77,15 @@ def execute(store: RunStore, run_id: str, attempt: str, on_event: Callable[[Even
     except RunLost:
         return "lost"
     except KeyboardInterrupt:
-        _end(rec, "cancelled")
+        _end(rec, CANCELLED, Reason.CANCELLED_BY_USER)
         raise
     except ConfigError as exc:  # the config does not fit its data (raised before the first event)
-        _end(rec, "failed", str(exc))
+        _end(rec, FAILED, Reason.FAILED_CONFIG, str(exc))
         if reraise:
             raise
     except Exception as exc:  # noqa: BLE001 - a run always ends with a status and a one-line reason
-        _end(rec, "failed", f"{type(exc).__name__}: {exc}")
+        reason = Reason.DISK_FULL if isinstance(exc, StoreFull) else Reason.INTERNAL_ERROR
+        _end(rec, FAILED, reason, f"{type(exc).__name__}: {exc}")
     finally:
         rec.stop_watch()
         restore()
@@ -92,9 +93,9 @@ def execute(store: RunStore, run_id: str, attempt: str, on_event: Callable[[Even
     return state[1] if state else "lost"
 
 
-def _end(rec: Recorder, status: str, error: str | None = None) -> None:
+def _end(rec: Recorder, status: str, reason: Reason, error: str | None = None) -> None:
     try:
-        rec.end(status, error)
+        rec.end(status, reason, error)
     except StoreError:
         pass  # lost or unwritable: the scheduler (or the next open of the store) marks it interrupted
 
@@ -240,8 +241,8 @@ def serve(store_path: Path, *, lock_fd: int | None = None, linger_s: float = LIN
         while not stopping:
             _reap(store, children)
             store.recover()
-            queued = store.run_ids("queued")
-            free = worker_count(store) - len(store.run_ids("running"))
+            queued = store.run_ids(QUEUED)
+            free = worker_count(store) - len(store.run_ids(RUNNING))
             for run_id in queued[:max(0, free)]:
                 try:
                     attempt = claim(store, run_id)
@@ -259,7 +260,7 @@ def serve(store_path: Path, *, lock_fd: int | None = None, linger_s: float = LIN
                 # let go of the lock *then* look again: a run queued after this look finds no scheduler and
                 # starts one, a run queued before it is seen here
                 lock.release()
-                if not store.run_ids("queued") or not lock.acquire():
+                if not store.run_ids(QUEUED) or not lock.acquire():
                     break
                 idle_since = None
             time.sleep(POLL_S)
@@ -294,10 +295,5 @@ def _reap(store: RunStore, children: dict[str, tuple[multiprocessing.Process, st
             how = f"killed by {signal.Signals(-code).name}"
         # the store's own check may have seen the dead process first (as 'interrupted', cause unknown):
         # only its parent learns how it ended, so that attempt's message is made precise here
-        with store.transaction() as db:
-            cur = db.execute("UPDATE runs SET status = 'interrupted', error = ?, pid = NULL, updated_at = ? "
-                             "WHERE id = ? AND attempt = ? AND (status = 'running' OR (status = 'interrupted' "
-                             "AND error LIKE 'the worker process (pid %) stopped before the run ended'))",
-                             (f"the worker process stopped unexpectedly ({how})", now_iso(), run_id, attempt))
-        if cur.rowcount:
+        if store.mark_died(run_id, attempt, how):
             print(f"{now_iso()} run {run_id}: interrupted ({how})", flush=True)

@@ -56,6 +56,9 @@ def test_a_full_disk_stops_runs_cleanly_blocks_no_read_and_delete_makes_room(sma
     assert "disk is full" in first.stderr.strip().splitlines()[-1]
     (run_id, status), = statuses(store).items()
     assert status == "failed"
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT reason FROM runs").fetchone()[0] == "disk-full"
+    db.close()
 
     for _ in range(2):  # each resume trains on until the disk is full again
         resumed = cli("resume", run_id, "--store-path", str(store), "--quiet")

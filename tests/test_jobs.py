@@ -144,6 +144,7 @@ def test_runs_submitted_together_queue_one_at_a_time_and_never_mix_rows(store, r
     info_a, info_b, info_c = store.get_run(a), store.get_run(b), store.get_run(c)
     assert info_b.started_at >= info_a.finished_at  # one worker: B waited in the queue for A
     assert info_c.status == "cancelled" and info_c.started_at is None and store.rounds(c).empty
+    assert info_c.reason == "cancelled-by-user"
     assert list(store.list_runs()["name"]) == ["C", "B", "A"]
 
 
@@ -176,11 +177,13 @@ def test_a_worker_killed_mid_round_is_interrupted_and_resumes_to_the_uninterrupt
 
     info = RunStore(store.path).get_run(run_id)  # the next open finds the dead worker
     assert info.status == "interrupted" and info.rounds_done == killed_in and "stopped" in info.error
+    assert info.reason == "worker-gone"  # the code, whatever the text says
     assert set(store.rounds(run_id)["round"]) == set(range(killed_in))
 
     assert jobs.resume(run_id) == run_id
     wait_for("the resumed run to finish", lambda: status(store, run_id) == "finished")
     assert_same_results(store, run_id, reference["long"])
+    assert store.get_run(run_id).reason is None and store.get_run(run_id).error is None
 
     # the exported rounds.csv equals an uninterrupted run's, wall times aside
     assert cli_main(["export", run_id, "--out", str(tmp_path / "resumed")]) == 0
@@ -199,7 +202,8 @@ def test_a_run_process_killed_alone_is_marked_interrupted_by_the_scheduler(store
     os.kill(pid, signal.SIGKILL)
     wait_for("the scheduler to notice", lambda: status(store, run_id) == "interrupted", timeout=5)
     # the store may see the dead process first; the scheduler, its parent, then names the signal
-    wait_for("the reason to name the signal", lambda: "SIGKILL" in store.get_run(run_id).error, timeout=5)
+    wait_for("the reason to name the signal", lambda: store.get_run(run_id).reason == "worker-died", timeout=5)
+    assert "SIGKILL" in store.get_run(run_id).error
 
 
 def _run_pid(store: RunStore, run_id: str) -> int | None:
@@ -219,7 +223,7 @@ def test_cancel_stops_within_a_second_keeps_the_finished_rounds_and_resume_compl
     expected = reference["long"].rounds_df()
     pd.testing.assert_frame_equal(store.rounds(run_id).drop(columns=TIMINGS),  # exactly the finished rounds
                                   expected[expected["round"] < stopped_in].drop(columns=TIMINGS))
-    assert store.get_run(run_id).rounds_done == stopped_in
+    assert store.get_run(run_id).rounds_done == stopped_in and store.get_run(run_id).reason == "cancelled-by-user"
 
     assert cli_main(["resume", run_id, "--quiet"]) == 0  # in the foreground this time, from the command line
     assert status(store, run_id) == "finished"
@@ -233,6 +237,7 @@ def test_a_run_that_cannot_start_fails_with_a_one_line_reason(store):
     wait_for("the run to fail", lambda: status(store, run_id) == "failed")
     error = store.get_run(run_id).error
     assert error.startswith("dataset:") and "\n" not in error and store.rounds(run_id).empty
+    assert store.get_run(run_id).reason == "failed-config"
 
 
 def test_the_command_line_records_lists_shows_exports_and_deletes(store, tmp_path, capsys):

@@ -17,7 +17,7 @@ import pytest
 
 from lth_core import ExperimentConfig, collect, run_experiment
 from lth_core import store_schema
-from lth_core.events import EvalPointEvent, RoundCommitted, RunFailed
+from lth_core.events import EvalPointEvent, RoundCommitted, RunCancelled, RunFailed
 from lth_core.recorder import Recorder, claim, create_run
 from lth_core.procs import process_token
 from lth_core.errors import ConfigError
@@ -306,14 +306,93 @@ def test_a_version_1_store_gains_evaluation_times_and_keeps_its_rounds(lth_home,
     with RunStore(path) as store:
         run_id = record(store, tiny_events)
         before = store.rounds(run_id)
-    with sqlite3.connect(path) as db:  # as version 1 wrote it: no eval_seconds column
+    with sqlite3.connect(path) as db:  # as version 1 wrote it: no eval_seconds column, no reason codes
         db.execute("ALTER TABLE rounds DROP COLUMN eval_seconds")
+        db.execute("ALTER TABLE runs DROP COLUMN reason")
         db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     db.close()
     with RunStore(path) as store:
         after = store.rounds(run_id)
     assert after["eval_seconds"].isna().all()
     pd.testing.assert_frame_equal(after.drop(columns="eval_seconds"), before.drop(columns="eval_seconds"))
+
+
+def test_a_version_2_store_gains_reason_codes_derived_from_its_texts(lth_home, tiny_events):
+    """Each text an older version wrote for a stopped run gets its code, once, at the migration; the text stays."""
+    path = lth_home / "runs.sqlite"
+    texts = {  # status, error as version 2 wrote them -> the code
+        "gone": ("interrupted", "the worker process (pid 4242) stopped before the run ended", "worker-gone"),
+        "gone unwritten": ("interrupted", "the worker process (pid 7) stopped before the run ended (not yet recorded: x)",
+                           "worker-gone"),
+        "killed": ("interrupted", "the worker process stopped unexpectedly (killed by SIGKILL)", "worker-died"),
+        "sigterm": ("interrupted", None, "stopped-by-signal"),
+        "cancelled": ("cancelled", None, "cancelled-by-user"),
+        "cancelled after a crash": ("cancelled", "the worker process (pid 9) stopped before the run ended",
+                                    "cancelled-by-user"),
+        "nan": ("failed", "the training loss became NaN or infinite by iteration 12; lower the learning rate",
+                "failed-training"),
+        "engine error": ("failed", "RuntimeError: CUDA out of memory", "failed-training"),
+        "config": ("failed", "dataset: csv:/x.csv has 3 rows; at least 10 are needed", "failed-config"),
+        "full": ("failed", "StoreFull: /home/runs.sqlite: database or disk is full", "disk-full"),
+        "unreadable": ("failed", "run abc cannot be read (its config: hidden: must be ...); it can only be deleted: "
+                                 "python -m lth_core delete abc", "unreadable"),
+        "finished": ("finished", None, None),
+    }
+    with RunStore(path) as store:
+        ids = {name: record(store, tiny_events[:1], name=name) for name in texts}
+    with sqlite3.connect(path) as db:  # as version 2 wrote them: a text only
+        db.execute("ALTER TABLE runs DROP COLUMN reason")
+        db.executemany("UPDATE runs SET status = ?, error = ?, pid = NULL WHERE id = ?",
+                       [(status, error, ids[name]) for name, (status, error, _) in texts.items()])
+        db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    db.close()
+    with RunStore(path) as store:
+        for name, (status, error, code) in texts.items():
+            info = store.get_run(ids[name])
+            assert (info.status, info.error, info.reason) == (status, error, code), name
+        listed = store.list_runs().set_index("name")
+        assert listed.loc["killed", "reason"] == "worker-died" and listed.loc["full", "reason"] == "disk-full"
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+    db.close()
+
+
+def test_each_way_a_run_stops_has_its_code_and_resuming_clears_it(lth_home, tiny_events):
+    store = RunStore()
+    ends = {"signal": ("interrupted", "stopped-by-signal", None), "cancel": ("cancelled", "cancelled-by-user", None)}
+    for how, (status, code, error) in ends.items():
+        run_id = create_run(store, ExperimentConfig(**TINY))
+        rec = Recorder(store, run_id, claim(store, run_id, pid=os.getpid()))
+        rec.add(tiny_events[0])
+        rec.stop(how)
+        rec.add(RunCancelled(0))
+        info = store.get_run(run_id)
+        assert (info.status, info.reason, info.error) == (status, code, error), how
+        store.requeue(run_id)
+        info = store.get_run(run_id)
+        assert (info.status, info.reason, info.error) == ("queued", None, None)
+    run_id = create_run(store, ExperimentConfig(**TINY))
+    rec = Recorder(store, run_id, claim(store, run_id, pid=os.getpid()))
+    with pytest.raises(ValueError, match="cannot end as 'failed'"):  # a stopped run always says why
+        rec.end("failed", None, "no code")
+    rec.add(RunFailed("the training loss became NaN\nsecond line"))
+    info = store.get_run(run_id)
+    assert (info.status, info.reason, info.error) == ("failed", "failed-training", "the training loss became NaN")
+
+
+def test_only_the_store_writes_the_runs_table():
+    """Every change of a run's status goes through RunStore's named methods: no other module writes `runs`."""
+    write = re.compile(r"\b(UPDATE\s+runs|INSERT\s+(OR\s+\w+\s+)?INTO\s+runs|DELETE\s+FROM\s+runs|REPLACE\s+INTO\s+runs)\b",
+                       re.IGNORECASE)
+    allowed = {ROOT / "lth_core" / "store.py", ROOT / "lth_core" / "store_schema.py"}
+    sources = [p for folder in ("lth_core", "app_pages", "ui", "scripts") for p in (ROOT / folder).rglob("*.py")]
+    sources += list(ROOT.glob("*.py"))
+    assert len(sources) > 20 and allowed <= set(sources)
+    found = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in sources if p not in allowed
+             for m in write.finditer(p.read_text())]
+    assert found == []
+    # and the store's messages are never matched by their wording
+    assert [str(p.relative_to(ROOT)) for p in sources if "error LIKE" in p.read_text() and p not in allowed] == []
 
 
 def _run_unprivileged(code: str) -> subprocess.CompletedProcess:
