@@ -25,7 +25,8 @@ from lth_core.store import RunInfo, StoreError
 from . import mask_plots, plots
 from .summary import NAMES, dense_accuracy, means, pct, round_sentence, smallest_matching
 from .text import md
-from .widgets import ICONS, PAGES, chart, dataset_shape, run_context, store, variant_legend
+from .text import plotly
+from .widgets import ICONS, PAGES, chart, dataset_shape, run_context, store
 
 # The run started when the tour opens with nothing to show: the paper's LeNet-300-100 on real MNIST digits,
 # pruned 20 % a round with both controls, at 1 epoch a round (about 20 s on a 2-core laptop, most of it
@@ -68,8 +69,14 @@ class TourRun:
     def masks(self, round: int, variant: str = "ticket") -> dict[str, np.ndarray]:
         return store().masks(self.id, self.trial, round, variant)
 
-    def context(self, round: int | None = None) -> str:
-        return run_context(self.info) + ("" if round is None else f" · round {round}, trial {self.trial}")
+    def part(self, round: int) -> str:
+        """The round and trial a one-trial figure shows."""
+        return f"round {round}, trial {self.trial}"
+
+    def context(self, part: str | None = None, narrow: bool = False) -> str:
+        """The line under a figure's title naming its run (a half-width figure names only the run's id)."""
+        head = f"{plotly(self.info.config.dataset)} · run {self.id}" if narrow else run_context(self.info)
+        return head + (f" · {part}" if part else "")
 
 
 def default_run() -> str | None:
@@ -113,6 +120,10 @@ def progress(info: RunInfo) -> None:
                      "each step's figure fills in as the rounds it needs finish")
 
 
+# (figure, the topic of its "What am I looking at?" note in ui.notes, the part of the run it shows: None = all)
+Figure = tuple[go.Figure, str | None, str | None]
+
+
 # ---- the steps ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Link:
@@ -129,15 +140,15 @@ class Step:
     title: str   # a few words, for the step picker
     text: str    # one short paragraph (Markdown): the idea, with the paper's numbers
     question: str  # to think about before going on
-    figures: Callable[[TourRun], list[tuple[go.Figure, str | None, dict]]]  # (figure, its note in ui.notes, values)
+    figures: Callable[[TourRun], list[Figure]]
     finding: Callable[[TourRun], str]  # what this run shows, in numbers (Markdown-safe)
     links: tuple[Link, ...]
     needs_round: int = 1  # the figure needs this round finished (0: the dense network)
     needs: tuple[str, ...] = ()  # the controls the figure needs
-    legend: tuple[str, ...] = ()  # the variants named above the figure
+    more: str = ""  # Markdown after the figure and its numbers
 
 
-def _starting_weights(run: TourRun) -> list[tuple[go.Figure, str | None, dict]]:
+def _starting_weights(run: TourRun) -> list[Figure]:
     init = store().init_weights(run.id, run.trial)
     weights = np.concatenate([init[f"{layer}.weight"].ravel() for layer in run.info.layers if f"{layer}.weight" in init])
     fig = mask_plots.init_magnitude_histogram(weights, np.ones_like(weights, bool))
@@ -145,38 +156,38 @@ def _starting_weights(run: TourRun) -> list[tuple[go.Figure, str | None, dict]]:
     fig.update_layout(title_text=f"The {weights.size:,} starting weights: random numbers near zero", showlegend=True)
     fig.update_xaxes(title_text="size of the starting weight, |w|")
     fig.update_yaxes(title_text="share of the weights (%)")
-    return [(fig, None, {})]
+    return [(fig, None, run.part(0))]
 
 
-def _dense_training(run: TourRun) -> list[tuple[go.Figure, str | None, dict]]:
+def _dense_training(run: TourRun) -> list[Figure]:
     curves = store().curves(run.id, round=0)
-    return [(plots.curves_by_variant(curves, 0, title="Round 0: the dense network learns"), None, {})]
+    return [(plots.curves_by_variant(curves, 0, title="Round 0: the dense network learns"), None, "round 0")]
 
 
-def _first_pruning(run: TourRun) -> list[tuple[go.Figure, str | None, dict]]:
+def _first_pruning(run: TourRun) -> list[Figure]:
     layers = run.layers[run.layers.trial == run.trial]
-    return [(mask_plots.layer_bars(layers, 1), "layer_bars", {})]
+    return [(mask_plots.layer_bars(layers, 1), "layer_bars", run.part(1))]
 
 
-def _accuracy(*variants: str) -> Callable[[TourRun], list[tuple[go.Figure, str | None, dict]]]:
-    def figures(run: TourRun) -> list[tuple[go.Figure, str | None, dict]]:
+def _accuracy(*variants: str) -> Callable[[TourRun], list[Figure]]:
+    def figures(run: TourRun) -> list[Figure]:
         fig = plots.accuracy_vs_weights(run.rounds, variants=variants, planned=run.info.planned_remaining,
                                         title="Test accuracy as the network is pruned")
-        return [(fig, "accuracy", {})]
+        return [(fig, "accuracy", None)]
     return figures
 
 
-def _first_layer(run: TourRun) -> list[tuple[go.Figure, str | None, dict]]:
+def _first_layer(run: TourRun) -> list[Figure]:
     kind, shape = dataset_shape(run.info.config.dataset, run.info.config.label_col)
-    mask = next(iter(run.masks(run.last).values()))
+    layer, mask = next(iter(run.masks(run.last).items()))  # the first layer: its inputs are the pixels
     if kind != "image" or mask.ndim != 2 or mask.shape[1] != int(np.prod(shape)):
         return []  # `show_step` says why: this step needs a fully connected first layer on images
-    return [(mask_plots.survival_map(mask, shape, next(iter(run.masks(run.last)))), "survival", {}),
-            (mask_plots.receptive_fields(mask, shape), "fields", {})]
+    return [(mask_plots.survival_map(mask, shape, layer), "survival", run.part(run.last)),
+            (mask_plots.receptive_fields(mask, shape), "fields", run.part(run.last))]
 
 
-def _gap(run: TourRun) -> list[tuple[go.Figure, str | None, dict]]:
-    return [(plots.accuracy_gap_by_round(run.rounds), "gap", {"tolerance": TOLERANCE_POINTS})]
+def _gap(run: TourRun) -> list[Figure]:
+    return [(plots.accuracy_gap_by_round(run.rounds), "gap", None)]
 
 
 # ---- what the run shows, in numbers ---------------------------------------------------------------
@@ -222,8 +233,14 @@ def _ticket(run: TourRun) -> str:
             f"the dense network {pct(dense_accuracy(run.rounds))}. {_held(run, 'ticket')}")
 
 
-def _control(variant: str) -> Callable[[TourRun], str]:
-    return lambda run: f"{round_sentence(run.rounds, run.last)} {_held(run, variant)}"
+def _reinit(run: TourRun) -> str:
+    m = means(run.rounds).query("round == @run.last").set_index("variant")
+    return (f"At {pct(m.weights_remaining.iloc[0])} of the weights the ticket reaches {pct(m.test_accuracy['ticket'])}, "
+            f"reinit {pct(m.test_accuracy['reinit'])}; dense {pct(dense_accuracy(run.rounds))}. {_held(run, 'reinit')}")
+
+
+def _random(run: TourRun) -> str:
+    return f"{round_sentence(run.rounds, run.last)} {_held(run, 'random')}"
 
 
 def _pixels(run: TourRun) -> str:
@@ -245,15 +262,17 @@ def _limits(run: TourRun) -> str:
     reach = {v: smallest_matching(run.rounds, v) for v in run.info.variants}
     held = ", ".join(f"{NAMES[v]} down to {pct(w)}" if w is not None else f"{NAMES[v]} not even in round 1"
                      for v, w in reach.items())
-    smallest = means(run.rounds).query("round == @run.last").weights_remaining.iloc[0]
-    return (f"This run stops at {pct(smallest)} of the weights. Within {TOLERANCE_POINTS:g} point of the dense "
-            f"network: {held}.")
+    smallest = float(run.rounds.weights_remaining.min())
+    unbroken = reach.get("ticket") is not None and reach["ticket"] <= smallest
+    return (f"Within {TOLERANCE_POINTS:g} point of the dense network: {held}. "
+            + (f"The ticket has not broken yet at {pct(smallest)}, the smallest network this run trained: prune "
+               "further to see where it does." if unbroken else ""))
 
 
 STEPS: list[Step] = [
     Step("A random network",
          "A neural network is layers of connections, each carrying a number: a **weight**. LeNet-300-100, the "
-         "network of Frankle & Carbin's first experiment, links 784 pixels to 300 units, then 100, then 10 digits: "
+         "network of Frankle & Carbin's first experiment, links 784 pixels to 300 units (neurons), then 100, then 10 digits: "
          "266,200 weights. Before training, every weight is a **random number near zero**. The *lottery ticket "
          "hypothesis* claims that hidden in such a random network is a small sub-network that, trained alone **from "
          "these same starting values**, learns as well as the whole network.",
@@ -267,57 +286,58 @@ STEPS: list[Step] = [
          "digits it never trained on; held-out validation digits tell when it did best — the *early-stopping "
          "iteration*, where its validation loss is lowest.",
          "The curve climbs fast, then flattens. What is the network still learning once the accuracy hardly moves?",
-         _dense_training, _dense, (Link("results", "Results: the learning curves of every round"),), needs_round=0,
-         legend=("dense",)),
+         _dense_training, _dense, (Link("results", "Results: the learning curves of every round"),), needs_round=0),
     Step("Prune and reset",
          "Now prune: in every layer, remove the 20 % of the weights that ended training **smallest** (the output "
          "layer 10 %, as in the paper) — small weights change the output least. Then the surprising part: **reset "
          "every surviving weight to its original random starting value** from step 1, as if training had never "
          "happened. The mask of survivors plus those starting values is a candidate *winning ticket*.",
          "Why reset the survivors to where they started, instead of keeping the trained values they ended with?",
-         _first_pruning, _pruned, (Link("masks", "Masks, round 1: which weights survived", round=1),),
-         legend=("ticket",)),
+         _first_pruning, _pruned, (Link("masks", "Masks, round 1: which weights survived", round=1),)),
     Step("Repeat",
          "Train the pruned network from those starting values, prune 20 % of what is left, reset, and train again. "
          "Each round keeps about 80 % of the last, so LeNet is at 21.1 % of its weights after 7 rounds and 8.7 % "
          "after 11. In the paper, LeNet's tickets stayed **at least as accurate as the dense network** (the dotted "
          "line) down to about 3.6 % of the weights, and reached their best validation loss sooner.",
          "A ticket at 10 % of the weights matches the whole network. What were the other 90 % doing?",
-         _accuracy("ticket"), _ticket, (Link("results", "Results: accuracy against weights remaining"),),
-         legend=("ticket", "dense")),
-    Step("New random weights fall behind",
+         _accuracy("ticket"), _ticket, (Link("results", "Results: accuracy against weights remaining"),)),
+    Step("Reinit falls behind",
          "Is the mask alone the secret — which connections survive? **Reinit** keeps the ticket's exact mask but "
          "draws **new random starting values**, and trains it the same way. In the paper, reinitialised LeNets "
          "start losing accuracy at about 21 % of the weights, long before the ticket does: the starting values the "
          "ticket was found with matter.",
          "Reinit has exactly the same connections as the ticket. What does the ticket have that reinit lacks?",
-         _accuracy("ticket", "reinit"), _control("reinit"),
+         _accuracy("ticket", "reinit"), _reinit,
          (Link("compare", "Compare: the ticket against reinit, round by round", round=-1),),
-         needs=("reinit",), legend=("ticket", "reinit", "dense")),
-    Step("A random mask falls behind too",
+         needs=("reinit",)),
+    Step("A random mask too",
          "Or is it only how many weights each layer keeps? A **random mask** prunes the same number of weights in "
          "every layer, chosen at random, and keeps the original starting values. It falls behind as well. Neither "
          "the mask alone nor the starting values alone make a winning ticket: it takes this mask **together with** "
          "these starting values.",
          "Reinit kept the mask and lost the starting values; the random mask kept the starting values and lost the "
          "mask. Which one would you expect to hurt more, and why?",
-         _accuracy("ticket", "reinit", "random"), _control("random"),
+         _accuracy("ticket", "reinit", "random"), _random,
          (Link("compare", "Compare: the ticket against both controls", round=-1),),
-         needs=("random",), legend=("ticket", "reinit", "random", "dense")),
-    Step("What the mask looks like",
+         needs=("random",)),
+    Step("The masks on MNIST",
          "On MNIST every input of the first layer is a pixel. The map counts, for each pixel, how many first-layer "
          "units still connect to it in the last round; the mosaic draws a few units as the pixels they still see. "
          "Pixels near the border are blank in almost every digit, so their weights get little or no training signal "
-         "and stay small: magnitude pruning removes them more often, and what survives leans towards the middle, "
+         "and stay small: magnitude pruning removes them more often, and what survives leans slightly towards the middle, "
          "where the strokes are.",
          "A random mask keeps every pixel about equally. What does the difference tell you about what pruning "
          "found — and could it find the same on data without a blank border?",
-         _first_layer, _pixels, (Link("masks", "Masks: every layer of every round", round=-1),),
-         legend=("ticket",)),
-    Step("Where it breaks, and honest limits",
+         _first_layer, _pixels, (Link("masks", "Masks: every layer of every round", round=-1),)),
+    Step("Where it breaks; limits",
          "Keep pruning and every ticket breaks: in the paper LeNet's tickets fall below the dense network beyond "
-         "about 3.6 % of the weights. The bars show how far each variant is from the dense network, round by round. "
-         "And three limits to keep in mind:\n\n"
+         "about 3.6 % of the weights. The bars show how far each variant is from the dense network, round by round.",
+         "If a ticket only shows up after training the full network, what is it good for? When would you train a "
+         "small network directly instead?",
+         _gap, _limits,
+         (Link("compare", "Compare: the deployment savings of this run's tickets"),
+          Link("new", "New experiment: try reset rewind:K, or prune further", with_run=False)),
+         more="Three honest limits:\n\n"
          "- **Bigger networks need rewinding.** For VGG-19 and ResNet at the usual learning rate, resetting to the "
          "starting values finds tickets no better than reinit; resetting the survivors to their values from early "
          "in training (0.1–7 % of the way) is what makes tickets appear (Frankle et al., *Stabilizing the lottery "
@@ -327,13 +347,7 @@ STEPS: list[Step] = [
          "pruning after training.\n"
          "- **Sparse is not automatically faster.** Pruning single weights leaves matrices of the same shape with "
          "zeros in them, and ordinary dense kernels do the same work; the savings need sparse formats, kernels or "
-         "hardware. Compare counts what a sparse format *could* save.",
-         "If a ticket only shows up after training the full network, what is it good for? When would you train a "
-         "small network directly instead?",
-         _gap, _limits,
-         (Link("compare", "Compare: the deployment savings of this run's tickets"),
-          Link("new", "New experiment: try reset rewind:K, or prune further", with_run=False)),
-         legend=("ticket", "reinit", "random")),
+         "hardware. Compare counts what a sparse format *could* save."),
 ]
 
 
@@ -366,14 +380,14 @@ def show_step(number: int, run: TourRun) -> None:
                 f"{md(run.info.config.dataset)} has none. The example run (LeNet-300-100 on MNIST digits) does.",
                 icon=":material/info:")
     else:
-        if step.legend:
-            variant_legend(step.legend)
-        rnd = run.last if step.needs_round else 0
-        for column, (fig, note, values) in zip(st.columns(len(figures)) if len(figures) > 1 else [st.container()],
+        for column, (fig, note, part) in zip(st.columns(len(figures)) if len(figures) > 1 else [st.container()],
                                                figures):
             with column:
-                chart(fig, note, context=run.context(rnd), **values)
+                chart(fig, note, context=run.context(part, narrow=len(figures) > 1),
+                      tolerance=TOLERANCE_POINTS)  # the gap's note names the tolerance
         st.markdown(f"**In this run:** {step.finding(run)}")
+    if step.more:
+        st.markdown(step.more)
     st.info(f"**Think about it:** {step.question}", icon=":material/psychology_alt:")
     for column, link in zip(st.columns(len(step.links)), step.links):
         params = {"run": run.id} if link.with_run else {}
