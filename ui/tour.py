@@ -222,7 +222,8 @@ def _held(run: TourRun, variant: str) -> str:
     name = NAMES[variant].capitalize()
     if w is None:
         return f"{name} is more than {TOLERANCE_POINTS:g} point below the dense network already at {pct(float(at_first.iloc[0]))}."
-    end = " — the smallest network this run trained" if w <= run.rounds.weights_remaining.min() else ""
+    end = "" if w > run.rounds.weights_remaining.min() else \
+        " — the smallest network trained so far" if run.info.active else " — the smallest network this run trained"
     return (f"{name} stays within {TOLERANCE_POINTS:g} point of the dense network (or above it) down to **{pct(w)}** "
             f"of the weights{end}.")
 
@@ -299,7 +300,8 @@ STEPS: list[Step] = [
          "Each round keeps about 80 % of the last, so LeNet is at 21.1 % of its weights after 7 rounds and 8.7 % "
          "after 11. In the paper, LeNet's tickets stayed **at least as accurate as the dense network** (the dotted "
          "line) down to about 3.6 % of the weights, and reached their best validation loss sooner.",
-         "A ticket at 10 % of the weights matches the whole network. What were the other 90 % doing?",
+         "In the paper a ticket with a tenth of the weights matched the whole network. What were the other 90 % "
+         "doing?",
          _accuracy("ticket"), _ticket, (Link("results", "Results: accuracy against weights remaining"),)),
     Step("Reinit falls behind",
          "Is the mask alone the secret — which connections survive? **Reinit** keeps the ticket's exact mask but "
@@ -371,6 +373,10 @@ def show_step(number: int, run: TourRun) -> None:
     step = STEPS[number - 1]
     st.subheader(f"Step {number} of {len(STEPS)}: {step.title}")
     st.markdown(step.text)
+    if run.id == store().setting(SMALL_RUN_SETTING):
+        st.caption(f"This is the small run the tour trained ({SMALL_RUN.rounds} rounds of {SMALL_RUN.epochs:g} epoch, "
+                   f"{SMALL_RUN.trials} trial); "
+                   "the example run, 12 rounds down to 7 %, shows the effects more clearly: load it on New experiment.")
     why = missing(step, run)
     figures = [] if why else step.figures(run)
     if why:
