@@ -177,3 +177,19 @@ def test_with_no_run_to_show_the_tour_trains_a_small_real_one_and_fills_in(lth_h
             time.sleep(0.3)
         if (pid := jobs.scheduler_pid()):
             os.kill(pid, 15)
+
+
+def test_the_tour_survives_an_unreadable_run_in_the_store(lth_home):
+    from lth_core import ExperimentConfig
+    from lth_core.recorder import create_run
+
+    tour_page()  # the first visit adds the example
+    store = RunStore()
+    bad = create_run(store, ExperimentConfig(dataset="digits", arch="mlp", hidden=(16,), rounds=1, epochs=1))
+    with store.transaction() as db:
+        db.execute("UPDATE runs SET status = 'failed', rounds_total = 2.5, config = json_set(config, '$.rounds', 2.5) "
+                   "WHERE id = ?", (bad,))
+    at = tour_page(step="6")
+    no_errors(at)
+    assert titles(at) == FIGURES[6] and at.query_params["run"] != bad
+    store.close()
