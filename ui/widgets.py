@@ -24,9 +24,9 @@ from .text import MAX_LINK_CHARS, code, cut, link_value, md, plotly
 # multipage mode until app.py has run once, so a deep link opened first after a server start would run
 # the page without app.py (no navigation, no error guard).
 PAGES = {"new": "app_pages/new_experiment.py", "live": "app_pages/live_run.py", "results": "app_pages/results.py",
-         "masks": "app_pages/masks.py", "compare": "app_pages/compare.py"}
+         "masks": "app_pages/masks.py", "compare": "app_pages/compare.py", "tour": "app_pages/tour.py"}
 ICONS = {"new": ":material/science:", "live": ":material/monitoring:", "results": ":material/bar_chart:",
-         "masks": ":material/grid_on:", "compare": ":material/compare_arrows:"}
+         "masks": ":material/grid_on:", "compare": ":material/compare_arrows:", "tour": ":material/tour:"}
 log = logging.getLogger("lth_explorer")
 
 
@@ -244,9 +244,10 @@ def run_label(row: Any) -> str:
     return f"{row['name']} · {row['dataset']}/{row['arch']} · {row['id']}"
 
 
-def run_picker(multi: bool = False, *, need_rounds: bool = True) -> Any:
+def run_picker(multi: bool = False, *, need_rounds: bool = True, default: str | None = None) -> Any:
     """Choose a run (or several) from the store; stops the page with a pointer to New experiment when
-    there is nothing to show. The choice is ?run=ID in the URL."""
+    there is nothing to show. The choice is ?run=ID in the URL; `default` (else the newest finished run)
+    is shown until one is chosen."""
     runs = store().list_runs()
     every = set(runs.id)
     if need_rounds:
@@ -265,7 +266,7 @@ def run_picker(multi: bool = False, *, need_rounds: bool = True) -> Any:
     set_scope("")  # the run itself is chosen above any scope
     labels = {r["id"]: run_label(r) for _, r in runs.iterrows()}
     finished = [i for i, s in zip(runs.id, runs.status) if s == "finished"]
-    newest = finished[0] if finished else runs.id.iloc[0]
+    newest = default if default in labels else finished[0] if finished else runs.id.iloc[0]
     if multi:
         chosen = url_multi("run", list(labels), "Runs (choose several to overlay them)", default=[newest],
                            format_func=labels.get, warn=False)

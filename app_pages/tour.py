@@ -1,0 +1,73 @@
+"""Guided tour: the lottery ticket hypothesis in eight steps, each with a figure from a real run (the shipped
+example by default; any run with ?run=), one question, and a link to try it. The step is ?step=N in the URL.
+With no run to show, the tour starts a small real one and fills in as its rounds finish."""
+import streamlit as st
+
+from lth_core import LTHError
+from lth_core.store import StoreError
+from ui import tour
+from ui.example import example_notice
+from ui.text import md
+from ui.widgets import guarded, one_line, run_picker, store, url_choice
+
+st.title("Guided tour: the lottery ticket hypothesis")
+st.caption("Eight steps through the idea of Frankle & Carbin (2019). Every figure comes from a real run of this "
+           "app; every step ends with a question to think about and a link to try it yourself.")
+picker, steps = st.container(), st.container()
+with steps:  # chosen before the run: the step stays when a teacher switches runs
+    step = url_choice("step", list(range(1, len(tour.STEPS) + 1)), "Step", kind="radio", horizontal=True,
+                      format_func=lambda n: f"{n} · {tour.STEPS[n - 1].title}", label_visibility="collapsed")
+
+runs = store().list_runs()
+if runs[runs.rounds_done > 0].empty:  # nothing to show: train a small run and show it filling in
+    own = tour.small_run()
+    if own is None:
+        try:
+            tour.start_small_run()
+        except (LTHError, StoreError, OSError) as exc:
+            st.error(f"The tour could not start its small run: {one_line(exc)}", icon=":material/error:")
+            st.stop()
+        own = tour.small_run()
+    if not own.active:
+        st.error(f"The tour's small run {md(own.status)}: {md(own.error or 'no reason was recorded')}. Start one "
+                 "on **New experiment**, or load the example run there.", icon=":material/error:")
+        st.stop()
+
+    @st.fragment(run_every=1.0)
+    def starting() -> None:
+        info = store().get_run(own.id)
+        if info.rounds_done > 0 or not info.active:
+            st.rerun(scope="app")
+        st.info("No run to show yet, so the tour is training a small one: LeNet-300-100 on 5,000 real MNIST digits, "
+                "5 rounds of pruning with both controls (well under a minute). The steps fill in as its rounds finish.",
+                icon=":material/model_training:")
+        tour.progress(info)
+
+    starting()
+    st.stop()
+
+with picker:
+    run_id = run_picker(default=tour.default_run())
+REFRESH_S = 1.0 if store().get_run(run_id).active else None
+
+
+@st.fragment(run_every=REFRESH_S)
+@guarded
+def step_view() -> None:
+    run = tour.TourRun.read(run_id)
+    if run.info.active != (REFRESH_S is not None):
+        st.rerun(scope="app")  # the run finished (or started again): redraw, refreshing only while it trains
+    if run.info.active:
+        tour.progress(run.info)
+    tour.show_step(step, run)
+
+
+step_view()
+previous, _, following = st.columns([2, 3, 2])
+if step > 1:
+    previous.button(f"← {tour.STEPS[step - 2].title}", on_click=st.session_state.__setitem__, args=("w:step", step - 1))
+if step < len(tour.STEPS):
+    following.button(f"Next: {tour.STEPS[step].title} →", type="primary", on_click=st.session_state.__setitem__,
+                     args=("w:step", step + 1))
+st.divider()
+example_notice(run_id)  # the badge and provenance of the shipped example run

@@ -1,0 +1,195 @@
+"""The guided tour (issue 12): every step draws its figure, its numbers and its question from the shipped
+example run; ?step= opens a step and a bad one is named; ?run= shows another run; with no run to show the
+tour trains a small real one and fills in from it."""
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lth_core import jobs
+from lth_core.example import EXAMPLE_DIR, import_example
+from lth_core.store import RunStore
+from ui import tour
+from ui.summary import pct
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+SHIPPED = pd.read_csv(EXAMPLE_DIR / "rounds.csv")
+# what each step's figure is titled with the example run (the builders' own titles)
+FIGURES = {1: ["The 266,200 starting weights: random numbers near zero"], 2: ["Round 0: the dense network learns"],
+           3: ["Weights remaining in each layer after round 1"], 4: ["Test accuracy as the network is pruned"],
+           5: ["Test accuracy as the network is pruned"], 6: ["Test accuracy as the network is pruned"],
+           7: ["Connections each input pixel keeps into fc1 (of 300)", "What 16 units still see (dark = kept)"],
+           8: ["Accuracy compared with the dense network, round by round"]}
+
+
+def mean(variant: str, rnd: int = 12, column: str = "test_accuracy") -> float:
+    return SHIPPED[(SHIPPED["round"] == rnd) & (SHIPPED.variant == variant)][column].mean()
+
+
+@pytest.fixture(scope="module")
+def example_home(tmp_path_factory, dataset_cache):
+    home = tmp_path_factory.mktemp("tour-home")
+    os.symlink(dataset_cache, home / "cache")
+    with RunStore(home / "runs.sqlite") as store:
+        run_id = import_example(store)
+    return home, run_id
+
+
+@pytest.fixture
+def example(example_home, monkeypatch) -> str:
+    monkeypatch.setenv("LTH_HOME", str(example_home[0]))
+    return example_home[1]
+
+
+def tour_page(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page("app_pages/tour.py")
+    return at.run()
+
+
+def no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def titles(at: AppTest) -> list[str]:
+    return [json.loads(f.proto.spec)["layout"]["title"]["text"] for f in at.get("plotly_chart")]
+
+
+def finding(at: AppTest) -> str:
+    (line,) = [m.value for m in at.markdown if m.value.startswith("**In this run:**")]
+    return line
+
+
+def links(at: AppTest) -> list[tuple[str, dict]]:
+    return [(link.proto.page, parse_qs(link.proto.query_string)) for link in at.get("page_link")
+            if link.proto.label.startswith("Try it")]
+
+
+@pytest.mark.parametrize("number", range(1, len(tour.STEPS) + 1))
+def test_every_step_shows_its_figure_numbers_and_question_from_the_example(example, number):
+    at = tour_page(step=str(number))
+    no_errors(at)
+    step = tour.STEPS[number - 1]
+    assert at.subheader[0].value == f"Step {number} of 8: {step.title}"
+    assert at.radio(key="w:step").value == number and at.query_params["step"] == str(number)
+    assert titles(at) == FIGURES[number]
+    assert any(i.value == f"**Think about it:** {step.question}" for i in at.info)
+    assert not at.warning
+    tried = links(at)
+    # every link opens its page on the example ("" is New experiment, the default page, where runs are made)
+    assert tried and all(q.get("run") == [example] for page, q in tried if page) and {p for p, _ in tried} - {""}
+    assert any(i.value.startswith("**Example run**") for i in at.info)  # the figures say where they came from
+    line = finding(at)
+    if number == 2:
+        assert f"reaches {pct(mean('ticket', 0))}" in line
+    if number in (4, 5, 6):
+        assert pct(mean("ticket")) in line and pct(mean("ticket", 0)) in line
+    if number == 5:  # the random mask comes in step 6
+        assert pct(mean("reinit")) in line and "random" not in line
+    if number == 6:
+        assert pct(mean("reinit")) in line and pct(mean("random")) in line
+    if number == 7:  # real masks: the ticket keeps fewer connections on the border than a random mask does
+        ticket, random = line.split("the random mask:")
+        border = lambda text: float(text.split(" on the 4-pixel border")[0].rsplit(" ", 1)[1])  # noqa: E731
+        assert border(ticket) < border(random)
+
+
+def test_next_and_previous_move_through_the_steps_and_the_url_follows(example):
+    at = tour_page(step="5")
+    at.button[1].click().run()  # "Next: …"
+    assert at.subheader[0].value.startswith("Step 6 of 8") and at.query_params["step"] == "6"
+    at.button[0].click().run()  # "← …"
+    assert at.subheader[0].value.startswith("Step 5 of 8") and at.query_params["step"] == "5"
+    no_errors(at)
+
+
+@pytest.mark.parametrize("bad", ["9", "0", "two"])
+def test_an_unknown_step_in_the_link_is_named_with_the_allowed_steps(example, bad):
+    at = tour_page(step=bad)
+    no_errors(at)
+    (warning,) = [w.value for w in at.warning]
+    assert f"**step** `{bad}`" in warning and "allowed: 1–8" in warning and "Showing **1 · A random network**" in warning
+    assert at.subheader[0].value == "Step 1 of 8: A random network"
+
+
+def test_a_step_needing_a_round_still_training_says_it_fills_in(example):
+    run = tour.TourRun.read(example)
+    early = tour.TourRun(dataclasses.replace(run.info, status="running"), run.rounds[run.rounds["round"] == 0])
+    assert "still training" in tour.missing(tour.STEPS[2], early)
+    assert tour.missing(tour.STEPS[1], early) is None
+    without = tour.TourRun(dataclasses.replace(run.info, variants=["ticket"]), run.rounds)
+    assert "no reinit" in tour.missing(tour.STEPS[4], without)
+
+
+def test_with_no_run_to_show_the_tour_trains_a_small_real_one_and_fills_in(lth_home):
+    at = tour_page()  # the first visit adds the example; delete it, as a user may
+    store = RunStore()
+    (example,) = store.list_runs().id
+    store.delete(example)
+    try:
+        at = tour_page(step="4")
+        no_errors(at)
+        assert any("the tour is training a small one" in i.value for i in at.info)
+        runs = store.list_runs()
+        assert list(runs.name) == [tour.SMALL_RUN_NAME] and runs.status.iloc[0] in ("queued", "running")
+        run_id = runs.id.iloc[0]
+        config = store.get_run(run_id).config
+        assert (config.dataset, config.arch, config.rounds, config.controls) == ("mnist-5k", "lenet-300-100", 5,
+                                                                               ("reinit", "random"))
+        tour_page()  # opened again while it trains: no second run
+        assert len(store.list_runs()) == 1
+
+        deadline = time.time() + 240
+        while store.get_run(run_id).rounds_done == 0:
+            assert time.time() < deadline and store.get_run(run_id).active, store.get_run(run_id).error
+            time.sleep(0.3)
+        at = tour_page(step="2")  # round 0 is in: the dense network's step shows it, with the progress
+        no_errors(at)
+        assert titles(at) == FIGURES[2] and at.query_params["run"] == run_id
+        while store.get_run(run_id).active:
+            assert time.time() < deadline
+            time.sleep(0.5)
+        assert store.get_run(run_id).status == "finished", store.get_run(run_id).error
+        for number in range(1, 9):
+            at = tour_page(step=str(number))
+            no_errors(at)
+            assert len(titles(at)) == len(FIGURES[number])
+
+        example = import_example(store)  # the example back: the tour opens on it; ?run= shows the small run
+        assert tour_page().query_params["run"] == example
+        at = tour_page(run=run_id, step="4")
+        rounds = store.rounds(run_id)
+        ticket = rounds[(rounds["round"] == 5) & (rounds.variant == "ticket")].test_accuracy.mean()
+        assert at.query_params["run"] == run_id and f"(round 5) the ticket reaches **{pct(ticket)}**" in finding(at)
+    finally:
+        store.close()
+        deadline = time.time() + 15  # the scheduler leaves by itself once the queue is empty
+        while jobs.scheduler_pid() and time.time() < deadline:
+            time.sleep(0.3)
+        if (pid := jobs.scheduler_pid()):
+            os.kill(pid, 15)
+
+
+def test_the_tour_survives_an_unreadable_run_in_the_store(lth_home):
+    from lth_core import ExperimentConfig
+    from lth_core.recorder import create_run
+
+    tour_page()  # the first visit adds the example
+    store = RunStore()
+    bad = create_run(store, ExperimentConfig(dataset="digits", arch="mlp", hidden=(16,), rounds=1, epochs=1))
+    with store.transaction() as db:
+        db.execute("UPDATE runs SET status = 'failed', rounds_total = 2.5, config = json_set(config, '$.rounds', 2.5) "
+                   "WHERE id = ?", (bad,))
+    at = tour_page(step="6")
+    no_errors(at)
+    assert titles(at) == FIGURES[6] and at.query_params["run"] != bad
+    store.close()

@@ -1,0 +1,402 @@
+"""The guided tour (issue 12): eight steps through the lottery ticket hypothesis. Each step is one short
+paragraph, one figure from a real run in the store (drawn by the builders of ui/plots.py and
+ui/mask_plots.py), a line of what this run shows, one question to think about, and a link to the page where
+a student tries it on real data. The steps are data (`STEPS`); `show_step` draws one.
+
+The tour shows the shipped example run by default. A store with no run to show gets a small real run
+(`SMALL_RUN`, well under a minute) started by `start_small_run`, which the page shows filling in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from lth_core import ExperimentConfig, jobs
+from lth_core.example import example_runs
+from lth_core.recommend import TOLERANCE_POINTS
+from lth_core.store import RunInfo, StoreError
+
+from . import mask_plots, plots
+from .summary import NAMES, dense_accuracy, means, pct, round_sentence, smallest_matching
+from .text import md
+from .text import plotly
+from .widgets import ICONS, PAGES, chart, dataset_shape, run_context, store
+
+# The run started when the tour opens with nothing to show: the paper's LeNet-300-100 on real MNIST digits,
+# pruned 20 % a round with both controls, at 1 epoch a round (about 20 s on a 2-core laptop, most of it
+# starting PyTorch; measured in the commit that added it).
+SMALL_RUN = ExperimentConfig(dataset="mnist-5k", arch="lenet-300-100", rounds=5, prune_rate=0.2, epochs=1,
+                             controls=("reinit", "random"), trials=1, seed=0)
+SMALL_RUN_NAME = "Tour: a small LeNet-300-100 run on mnist-5k"
+SMALL_RUN_SETTING = "tour.run"  # the store remembers the run the tour started, so a reload starts no second one
+
+
+# ---- the run a tour shows --------------------------------------------------------------------------
+@dataclass
+class TourRun:
+    """One run of the store, read once per drawing of a step: its info, rounds table and what the figures need."""
+
+    info: RunInfo
+    rounds: pd.DataFrame
+
+    @classmethod
+    def read(cls, run_id: str) -> "TourRun":
+        return cls(store().get_run(run_id), store().rounds(run_id))
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def last(self) -> int:
+        """The last finished round (0 while only the dense network is trained)."""
+        return int(self.rounds["round"].max()) if not self.rounds.empty else -1
+
+    @property
+    def trial(self) -> int:
+        return int(self.rounds.trial.min())
+
+    @cached_property
+    def layers(self) -> pd.DataFrame:
+        return store().layers(self.id)
+
+    def masks(self, round: int, variant: str = "ticket") -> dict[str, np.ndarray]:
+        return store().masks(self.id, self.trial, round, variant)
+
+    def part(self, round: int) -> str:
+        """The round and trial a one-trial figure shows."""
+        return f"round {round}, trial {self.trial}"
+
+    def context(self, part: str | None = None, narrow: bool = False) -> str:
+        """The line under a figure's title naming its run (a half-width figure names only the run's id)."""
+        head = f"{plotly(self.info.config.dataset)} · run {self.id}" if narrow else run_context(self.info)
+        return head + (f" · {part}" if part else "")
+
+
+def default_run() -> str | None:
+    """The run the tour opens on: the shipped example, else the run the tour started (when they have a round)."""
+    runs = store().list_runs()
+    ready = set(runs[runs.rounds_done > 0].id)
+    for run_id in [*example_runs(store()), store().setting(SMALL_RUN_SETTING)]:
+        if run_id in ready:
+            return run_id
+    return None
+
+
+def small_run() -> RunInfo | None:
+    """The small run the tour started, if it is still in the store."""
+    run_id = store().setting(SMALL_RUN_SETTING)
+    if not run_id:
+        return None
+    try:
+        return store().get_run(run_id)
+    except StoreError:  # deleted since
+        return None
+
+
+def start_small_run() -> str:
+    """Queue `SMALL_RUN` in the background worker and remember it; returns its id at once."""
+    run_id = jobs.submit(SMALL_RUN, name=SMALL_RUN_NAME)
+    store().set_setting(SMALL_RUN_SETTING, run_id)
+    return run_id
+
+
+def progress(info: RunInfo) -> None:
+    """Where a run still training stands, for a tour that shows it filling in."""
+    total = info.rounds_total + 1 if info.rounds_total is not None else None
+    if info.round is None:
+        st.progress(0.0, text="Starting the run: loading PyTorch and the digits…" if info.status == "running"
+                    else "Waiting for a free worker…")
+        return
+    in_round = (info.iteration or 0) / info.iterations if info.iterations else 0.0
+    st.progress(min(1.0, (info.rounds_done + in_round) / (total or 1)),
+                text=f"Training round {info.round} of {(total or 1) - 1} · {info.rounds_done} done · "
+                     "each step's figure fills in as the rounds it needs finish")
+
+
+# (figure, the topic of its "What am I looking at?" note in ui.notes, the part of the run it shows: None = all)
+Figure = tuple[go.Figure, str | None, str | None]
+
+
+# ---- the steps ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Link:
+    """Where a student tries a step on real data: a page, opened on the tour's run (and a round: -1 = the last)."""
+
+    page: str
+    label: str
+    round: int | None = None
+    with_run: bool = True
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str   # a few words, for the step picker
+    text: str    # one short paragraph (Markdown): the idea, with the paper's numbers
+    question: str  # to think about before going on
+    figures: Callable[[TourRun], list[Figure]]
+    finding: Callable[[TourRun], str]  # what this run shows, in numbers (Markdown-safe)
+    links: tuple[Link, ...]
+    needs_round: int = 1  # the figure needs this round finished (0: the dense network)
+    needs: tuple[str, ...] = ()  # the controls the figure needs
+    more: str = ""  # Markdown after the figure and its numbers
+
+
+def _starting_weights(run: TourRun) -> list[Figure]:
+    init = store().init_weights(run.id, run.trial)
+    weights = np.concatenate([init[f"{layer}.weight"].ravel() for layer in run.info.layers if f"{layer}.weight" in init])
+    fig = mask_plots.init_magnitude_histogram(weights, np.ones_like(weights, bool))
+    fig.data[0].name = f"every weight ({weights.size:,})"
+    fig.update_layout(title_text=f"The {weights.size:,} starting weights: random numbers near zero", showlegend=True)
+    fig.update_xaxes(title_text="size of the starting weight, |w|")
+    fig.update_yaxes(title_text="share of the weights (%)")
+    return [(fig, None, run.part(0))]
+
+
+def _dense_training(run: TourRun) -> list[Figure]:
+    curves = store().curves(run.id, round=0)
+    return [(plots.curves_by_variant(curves, 0, title="Round 0: the dense network learns"), None, "round 0")]
+
+
+def _first_pruning(run: TourRun) -> list[Figure]:
+    layers = run.layers[run.layers.trial == run.trial]
+    return [(mask_plots.layer_bars(layers, 1), "layer_bars", run.part(1))]
+
+
+def _accuracy(*variants: str) -> Callable[[TourRun], list[Figure]]:
+    def figures(run: TourRun) -> list[Figure]:
+        fig = plots.accuracy_vs_weights(run.rounds, variants=variants, planned=run.info.planned_remaining,
+                                        title="Test accuracy as the network is pruned")
+        return [(fig, "accuracy", None)]
+    return figures
+
+
+def _first_layer(run: TourRun) -> list[Figure]:
+    kind, shape = dataset_shape(run.info.config.dataset, run.info.config.label_col)
+    layer, mask = next(iter(run.masks(run.last).items()))  # the first layer: its inputs are the pixels
+    if kind != "image" or mask.ndim != 2 or mask.shape[1] != int(np.prod(shape)):
+        return []  # `show_step` says why: this step needs a fully connected first layer on images
+    return [(mask_plots.survival_map(mask, shape, layer), "survival", run.part(run.last)),
+            (mask_plots.receptive_fields(mask, shape), "fields", run.part(run.last))]
+
+
+def _gap(run: TourRun) -> list[Figure]:
+    return [(plots.accuracy_gap_by_round(run.rounds), "gap", None)]
+
+
+# ---- what the run shows, in numbers ---------------------------------------------------------------
+def _network(run: TourRun) -> str:
+    dense = run.layers[(run.layers["round"] == 0) & (run.layers.trial == run.trial)]
+    sizes = ", ".join(f"{md(layer)} {total:,}" for layer, total in zip(dense.layer, dense.total))
+    c = run.info.config
+    return (f"This run's network, {md(c.arch)} on {md(c.dataset)}, has **{int(dense.total.sum()):,} weights** "
+            f"({sizes}); trial {run.trial}'s starting values are drawn above.")
+
+
+def _dense(run: TourRun) -> str:
+    es = run.rounds[run.rounds["round"] == 0]
+    return (f"{round_sentence(run.rounds, 0)} Its validation loss was lowest at iteration "
+            f"{es.early_stop_iteration.mean():.0f} of {run.info.iterations or '?'} (mean over trials).")
+
+
+def _pruned(run: TourRun) -> str:
+    first = run.layers[(run.layers["round"] == 1) & (run.layers.variant == "ticket") & (run.layers.trial == run.trial)]
+    kept, total = int(first.remaining.sum()), int(first.total.sum())
+    c = run.info.config
+    reset = {"init": "**reset to their starting values**", "none": "**not reset** (this run fine-tunes: reset none)"}
+    how = reset.get(c.reset, f"**rewound** to their values at iteration {c.rewind_iteration} of the dense run "
+                             f"(reset {md(c.reset)}), not to the start")
+    return (f"After round 1, **{pct(kept / total)} of the weights remain** ({kept:,} of {total:,}); this run "
+            f"prunes {md(c.scope)} and its survivors are {how}.")
+
+
+def _held(run: TourRun, variant: str) -> str:
+    w = smallest_matching(run.rounds, variant)
+    at_first = means(run.rounds).query("round == 1 and variant == @variant").weights_remaining
+    name = NAMES[variant].capitalize()
+    if w is None:
+        return f"{name} is more than {TOLERANCE_POINTS:g} point below the dense network already at {pct(float(at_first.iloc[0]))}."
+    end = "" if w > run.rounds.weights_remaining.min() else \
+        " — the smallest network trained so far" if run.info.active else " — the smallest network this run trained"
+    return (f"{name} stays within {TOLERANCE_POINTS:g} point of the dense network (or above it) down to **{pct(w)}** "
+            f"of the weights{end}.")
+
+
+def _ticket(run: TourRun) -> str:
+    m = means(run.rounds).query("variant == 'ticket' and round == @run.last").iloc[0]
+    return (f"At {pct(m.weights_remaining)} of the weights (round {run.last}) the ticket reaches **{pct(m.test_accuracy)}**; "
+            f"the dense network {pct(dense_accuracy(run.rounds))}. {_held(run, 'ticket')}")
+
+
+def _reinit(run: TourRun) -> str:
+    m = means(run.rounds).query("round == @run.last").set_index("variant")
+    return (f"At {pct(m.weights_remaining.iloc[0])} of the weights the ticket reaches {pct(m.test_accuracy['ticket'])}, "
+            f"reinit {pct(m.test_accuracy['reinit'])}; dense {pct(dense_accuracy(run.rounds))}. {_held(run, 'reinit')}")
+
+
+def _random(run: TourRun) -> str:
+    return f"{round_sentence(run.rounds, run.last)} {_held(run, 'random')}"
+
+
+def _pixels(run: TourRun) -> str:
+    masks = {v: run.masks(run.last, v) for v in ("ticket", "random") if v in run.info.variants}
+    _, shape = dataset_shape(run.info.config.dataset, run.info.config.label_col)
+    rim = max(1, shape[-1] // 7)  # 4 pixels of a 28×28 digit, 1 of an 8×8 one
+    parts = []
+    for variant, mask in masks.items():
+        kept = mask_plots.input_survival(next(iter(mask.values())), shape)
+        inner = np.zeros(kept.shape, bool)
+        inner[rim:-rim, rim:-rim] = True
+        parts.append(f"{'the ticket' if variant == 'ticket' else 'the random mask'}: {kept[~inner].mean():.1f} on the "
+                     f"{rim}-pixel border, {kept[inner].mean():.1f} inside it")
+    return (f"Round {run.last}, trial {run.trial}: connections a pixel keeps into the first layer, on average — "
+            f"{'; '.join(parts)}.")
+
+
+def _limits(run: TourRun) -> str:
+    reach = {v: smallest_matching(run.rounds, v) for v in run.info.variants}
+    held = ", ".join(f"{NAMES[v]} down to {pct(w)}" if w is not None else f"{NAMES[v]} not even in round 1"
+                     for v, w in reach.items())
+    smallest = float(run.rounds.weights_remaining.min())
+    unbroken = reach.get("ticket") is not None and reach["ticket"] <= smallest
+    return (f"Within {TOLERANCE_POINTS:g} point of the dense network: {held}. "
+            + (f"The ticket has not broken yet at {pct(smallest)}, the smallest network this run trained: prune "
+               "further to see where it does." if unbroken else ""))
+
+
+STEPS: list[Step] = [
+    Step("A random network",
+         "A neural network is layers of connections, each carrying a number: a **weight**. LeNet-300-100, the "
+         "network of Frankle & Carbin's first experiment, links 784 pixels to 300 units (neurons), then 100, then 10 digits: "
+         "266,200 weights. Before training, every weight is a **random number near zero**. The *lottery ticket "
+         "hypothesis* claims that hidden in such a random network is a small sub-network that, trained alone **from "
+         "these same starting values**, learns as well as the whole network.",
+         "If you trained the same network again from different random starting values, would you expect the same "
+         "accuracy? Why might the starting values matter at all?",
+         _starting_weights, _network, (Link("masks", "Masks, round 0: every layer at the start", round=0),),
+         needs_round=0),
+    Step("Train it",
+         "Training shows the network labelled examples, a small batch at a time, and nudges every weight so it makes "
+         "fewer mistakes. This full network is the **dense** baseline (round 0). Its accuracy is measured on test "
+         "digits it never trained on; held-out validation digits tell when it did best — the *early-stopping "
+         "iteration*, where its validation loss is lowest.",
+         "The curve climbs fast, then flattens. What is the network still learning once the accuracy hardly moves?",
+         _dense_training, _dense, (Link("results", "Results: the learning curves of every round"),), needs_round=0),
+    Step("Prune and reset",
+         "Now prune: in every layer, remove the 20 % of the weights that ended training **smallest** (the output "
+         "layer 10 %, as in the paper) — small weights change the output least. Then the surprising part: **reset "
+         "every surviving weight to its original random starting value** from step 1, as if training had never "
+         "happened. The mask of survivors plus those starting values is a candidate *winning ticket*.",
+         "Why reset the survivors to where they started, instead of keeping the trained values they ended with?",
+         _first_pruning, _pruned, (Link("masks", "Masks, round 1: which weights survived", round=1),)),
+    Step("Repeat",
+         "Train the pruned network from those starting values, prune 20 % of what is left, reset, and train again. "
+         "Each round keeps about 80 % of the last, so LeNet is at 21.1 % of its weights after 7 rounds and 8.7 % "
+         "after 11. In the paper, LeNet's tickets stayed **at least as accurate as the dense network** (the dotted "
+         "line) down to about 3.6 % of the weights, and reached their best validation loss sooner.",
+         "In the paper a ticket with a tenth of the weights matched the whole network. What were the other 90 % "
+         "doing?",
+         _accuracy("ticket"), _ticket, (Link("results", "Results: accuracy against weights remaining"),)),
+    Step("Reinit falls behind",
+         "Is the mask alone the secret — which connections survive? **Reinit** keeps the ticket's exact mask but "
+         "draws **new random starting values**, and trains it the same way. In the paper, reinitialised LeNets "
+         "start losing accuracy at about 21 % of the weights, long before the ticket does: the starting values the "
+         "ticket was found with matter.",
+         "Reinit has exactly the same connections as the ticket. What does the ticket have that reinit lacks?",
+         _accuracy("ticket", "reinit"), _reinit,
+         (Link("compare", "Compare: the ticket against reinit, round by round", round=-1),),
+         needs=("reinit",)),
+    Step("A random mask too",
+         "Or is it only how many weights each layer keeps? A **random mask** prunes the same number of weights in "
+         "every layer, chosen at random, and keeps the original starting values. It falls behind as well. Neither "
+         "the mask alone nor the starting values alone make a winning ticket: it takes this mask **together with** "
+         "these starting values.",
+         "Reinit kept the mask and lost the starting values; the random mask kept the starting values and lost the "
+         "mask. Which one would you expect to hurt more, and why?",
+         _accuracy("ticket", "reinit", "random"), _random,
+         (Link("compare", "Compare: the ticket against both controls", round=-1),),
+         needs=("random",)),
+    Step("The masks on MNIST",
+         "On MNIST every input of the first layer is a pixel. The map counts, for each pixel, how many first-layer "
+         "units still connect to it in the last round; the mosaic draws a few units as the pixels they still see. "
+         "Pixels near the border are blank in almost every digit, so their weights get little or no training signal "
+         "and stay small: magnitude pruning removes them more often, and what survives leans slightly towards the middle, "
+         "where the strokes are.",
+         "A random mask keeps every pixel about equally. What does the difference tell you about what pruning "
+         "found — and could it find the same on data without a blank border?",
+         _first_layer, _pixels, (Link("masks", "Masks: every layer of every round", round=-1),)),
+    Step("Where it breaks; limits",
+         "Keep pruning and every ticket breaks: in the paper LeNet's tickets fall below the dense network beyond "
+         "about 3.6 % of the weights. The bars show how far each variant is from the dense network, round by round.",
+         "If a ticket only shows up after training the full network, what is it good for? When would you train a "
+         "small network directly instead?",
+         _gap, _limits,
+         (Link("compare", "Compare: the deployment savings of this run's tickets"),
+          Link("new", "New experiment: try reset rewind:K, or prune further", with_run=False)),
+         more="Three honest limits:\n\n"
+         "- **Bigger networks need rewinding.** For VGG-19 and ResNet at the usual learning rate, resetting to the "
+         "starting values finds tickets no better than reinit; resetting the survivors to their values from early "
+         "in training (0.1–7 % of the way) is what makes tickets appear (Frankle et al., *Stabilizing the lottery "
+         "ticket hypothesis*, 2019). New experiment offers it as reset **rewind:K**.\n"
+         "- **Results at scale are mixed.** Deep networks showed tickets only with a learning-rate warm-up or a "
+         "lower learning rate, and methods that prune before any training (SNIP, GraSP, SynFlow) lose to magnitude "
+         "pruning after training.\n"
+         "- **Sparse is not automatically faster.** Pruning single weights leaves matrices of the same shape with "
+         "zeros in them, and ordinary dense kernels do the same work; the savings need sparse formats, kernels or "
+         "hardware. Compare counts what a sparse format *could* save."),
+]
+
+
+# ---- drawing a step ----------------------------------------------------------------------------------
+def missing(step: Step, run: TourRun) -> str | None:
+    """Why this run cannot draw the step's figure yet (or at all), or None when it can."""
+    if run.last < step.needs_round:
+        if run.info.active:
+            return (f"This step needs round {step.needs_round}, which is still training; its figure appears here as "
+                    "soon as it finishes (the page updates by itself).")
+        return f"This run has no round {step.needs_round}; choose a run with pruned rounds (the example has 12)."
+    lacking = [v for v in step.needs if v not in run.info.variants]
+    if lacking:
+        return (f"This run trained no {plots.LABELS[lacking[0]]} control; choose a run that did (the example trains "
+                "both), or tick it on New experiment.")
+    return None
+
+
+def show_step(number: int, run: TourRun) -> None:
+    """Step `number` (1-based) of STEPS for `run`: paragraph, figure(s), what the run shows, question, links."""
+    step = STEPS[number - 1]
+    st.subheader(f"Step {number} of {len(STEPS)}: {step.title}")
+    st.markdown(step.text)
+    if run.id == store().setting(SMALL_RUN_SETTING):
+        st.caption(f"This is the small run the tour trained ({SMALL_RUN.rounds} rounds of {SMALL_RUN.epochs:g} epoch, "
+                   f"{SMALL_RUN.trials} trial); "
+                   "the example run, 12 rounds down to 7 %, shows the effects more clearly: load it on New experiment.")
+    why = missing(step, run)
+    figures = [] if why else step.figures(run)
+    if why:
+        st.info(why, icon=":material/hourglass_top:" if run.info.active else ":material/info:")
+    elif not figures:
+        st.info(f"This step needs a fully connected first layer on images; {md(run.info.config.arch)} on "
+                f"{md(run.info.config.dataset)} has none. The example run (LeNet-300-100 on MNIST digits) does.",
+                icon=":material/info:")
+    else:
+        for column, (fig, note, part) in zip(st.columns(len(figures)) if len(figures) > 1 else [st.container()],
+                                               figures):
+            with column:
+                chart(fig, note, context=run.context(part, narrow=len(figures) > 1),
+                      tolerance=TOLERANCE_POINTS)  # the gap's note names the tolerance
+        st.markdown(f"**In this run:** {step.finding(run)}")
+    if step.more:
+        st.markdown(step.more)
+    st.info(f"**Think about it:** {step.question}", icon=":material/psychology_alt:")
+    for column, link in zip(st.columns(len(step.links)), step.links):
+        params = {"run": run.id} if link.with_run else {}
+        if link.round is not None and link.with_run:
+            params["round"] = str(run.last if link.round < 0 else min(link.round, run.last))
+        column.page_link(PAGES[link.page], label=f"Try it: {link.label}", icon=ICONS[link.page], query_params=params)
