@@ -157,10 +157,9 @@ def apply_preset(name: str) -> None:
 def preset_buttons() -> None:
     """One button per preset, and what to expect of the one the form was last filled from."""
     st.subheader("Start from a preset")
-    cols = st.columns(4)
-    for i, p in enumerate(PRESETS.values()):
-        cols[i % 4].button(p.title, key=f"preset:{p.name}", help=p.expect, on_click=apply_preset, args=(p.name,),
-                           use_container_width=True)
+    with st.container(horizontal=True):  # buttons as wide as their titles, wrapping onto a second line
+        for p in PRESETS.values():
+            st.button(p.title, key=f"preset:{p.name}", help=p.expect, on_click=apply_preset, args=(p.name,))
     chosen = PRESETS[st.session_state.get("form:preset", FORM_START)]
     opened = "" if "form:preset" in st.session_state else "The form opens on "
     st.info(f"{opened}**{chosen.title}**: {chosen.expect} Every setting a preset leaves out is the engine's "
