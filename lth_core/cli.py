@@ -40,6 +40,9 @@ def command(name: str):
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per ExperimentConfig field, with the field's own help text."""
     parser.add_argument("--config", metavar="FILE.json", help="read settings from a JSON file; flags override it")
+    from .presets import PRESETS
+    parser.add_argument("--preset", metavar="NAME", help="start from a preset (the New experiment form's buttons): "
+                        + ", ".join(PRESETS) + "; --config and flags override it")
     for f in fields(ExperimentConfig):
         text = f.metadata.get("help", "")
         if "default" not in text:
@@ -54,6 +57,11 @@ _DEFAULT_TEXT = {"hidden": "300,100", "controls": "none, the ticket only", "targ
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     data: dict[str, Any] = {}
+    if getattr(args, "preset", None) is not None:
+        from .presets import PRESETS
+        if args.preset not in PRESETS:
+            raise ConfigError("preset", f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
+        data = dict(PRESETS[args.preset].settings)
     if getattr(args, "config", None):
         path = Path(args.config)
         try:
@@ -62,7 +70,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
             if len(raw) > MAX_CONFIG_BYTES:
                 raise ConfigError("config", f"{path} is larger than {MAX_CONFIG_BYTES // 1_000_000} MB; expected a "
                                             "small JSON file of settings")
-            data = json.loads(raw.decode("utf-8"))
+            file_data = json.loads(raw.decode("utf-8"))
         except FileNotFoundError:
             raise ConfigError("config", f"file not found: {path}") from None
         except IsADirectoryError:
@@ -73,16 +81,22 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
             raise ConfigError("config", f"{path} is not valid JSON ({exc})") from None
         except RecursionError:
             raise ConfigError("config", f"{path} is nested too deeply; expected a JSON object of settings") from None
-        if not isinstance(data, dict):
+        if not isinstance(file_data, dict):
             raise ConfigError("config", f"{path} must hold a JSON object of settings")
+        data = _override(data, file_data)
     flags = {f.name: getattr(args, f.name) for f in fields(ExperimentConfig) if getattr(args, f.name, None) is not None}
-    for a, b in _EITHER_OR:  # a flag replaces the file's setting of the other half of its pair
-        if a in flags and b not in flags:
+    return ExperimentConfig.from_dict(_override(data, flags))
+
+
+def _override(data: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`data` (a preset, a config file) with `new` on top; a setting replaces the other half of its pair."""
+    data = dict(data)
+    for a, b in _EITHER_OR:
+        if a in new and b not in new:
             data.pop(b, None)
-        elif b in flags and a not in flags:
+        elif b in new and a not in new:
             data.pop(a, None)
-    data.update(flags)
-    return ExperimentConfig.from_dict(data)
+    return {**data, **new}
 
 
 # settings of which a config gives one or the other: --target-remaining on the command line

@@ -60,9 +60,10 @@ def test_new_experiment_estimates_the_default_run(tmp_path):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     no_errors(at)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Trainings"] == "16" and metrics["Pruning rounds"] == "5"  # 1 dense + 5 rounds × 3 variants
-    assert metrics["Smallest network"] == "32.9 %"
-    assert any("16 trainings of" in c.value and "about" in c.value for c in at.caption)
+    # the form opens on the paper's LeNet experiment: 2 trials × (1 dense + 12 rounds × 3 variants)
+    assert metrics["Trainings"] == "74" and metrics["Pruning rounds"] == "12"
+    assert metrics["Smallest network"] == "7.0 %"
+    assert any("74 trainings of" in c.value and "about" in c.value for c in at.caption)
     assert not at.button(key="run_button").disabled
     assert at.selectbox(key="form:dataset").value == "mnist-5k"
     assert at.selectbox(key="form:arch").value == "lenet-300-100"
@@ -113,7 +114,7 @@ def test_an_invalid_combination_is_blocked_with_a_message_naming_the_field():
 
 def test_an_out_of_range_number_is_blocked_not_silently_replaced():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    for key, value in (("trials", 1), ("seed", 0), ("batch_size", 60), ("rounds", 5)):  # whole numbers stay whole
+    for key, value in (("trials", 2), ("seed", 0), ("batch_size", 60), ("rounds", 12)):  # whole numbers stay whole
         assert type(at.number_input(key=f"form:{key}").value) is int and at.number_input(key=f"form:{key}").value == value
     at.number_input(key="form:epochs").set_value(-2.0).run()
     (error,) = at.error
@@ -416,7 +417,7 @@ def test_emptying_an_optional_number_brings_back_its_default_not_zero():
     assert {m.label: m.value for m in at.metric}["Smallest network"] != smallest
     at.number_input(key="form:rate_fc").set_value(None).run()  # the box emptied: "same as above" again
     assert at.number_input(key="form:rate_fc").value is None
-    assert {m.label: m.value for m in at.metric}["Smallest network"] == smallest == "32.9 %"  # not 0 % = never prune
+    assert {m.label: m.value for m in at.metric}["Smallest network"] == smallest == "7.0 %"  # not 0 % = never prune
     at.number_input(key="form:lr").set_value(0.01).run()
     at.number_input(key="form:lr").set_value(None).run()
     no_errors(at)

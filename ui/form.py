@@ -16,10 +16,11 @@ from typing import Any
 import streamlit as st
 
 from lth_core import ConfigError, ExperimentConfig, jobs
-from lth_core.criteria import CRITERIA, DEFAULT_CRITERION
+from lth_core.criteria import CRITERIA
 from lth_core.data import list_datasets
 from lth_core.estimate import RunEstimate, estimate_run, format_seconds, save_clock
 from lth_core.models import ARCHITECTURES
+from lth_core.presets import FORM_START, PRESETS, engine_defaults, form_start
 
 from . import upload
 from .text import md
@@ -123,11 +124,54 @@ def submit(checked: Checked, name: str) -> str:
     return run_id
 
 
-def _w(kind: str, label: str, key: str, default: Any, container: Any = st, **kwargs: Any) -> Any:
+def widget_values(settings: dict[str, Any]) -> dict[str, Any]:
+    """The form's widget values (by key) that describe ExperimentConfig `settings` (engine defaults filled
+    in): the inverse of experiment_form(), in the form's units (percent) and types (an int for a step-1 box)."""
+    s = {**engine_defaults(settings.get("arch")), **settings}
+    pct = lambda v: None if v is None else 100 * float(v)  # noqa: E731
+    hidden = s["hidden"] if s["hidden"] is not None else engine_defaults("mlp")["hidden"]
+    values = {
+        "dataset": s["dataset"], "arch": s["arch"], "hidden": ",".join(map(str, hidden)),
+        "epochs": float(s["epochs"]), "batch_size": int(s["batch_size"]), "optimizer": s["optimizer"], "lr": s["lr"],
+        "schedule": s["schedule"], "prune_rate": int(round(100 * s["prune_rate"])),
+        "stop_by": "target" if s["target_remaining"] is not None else "rounds",
+        "rounds": int(s["rounds"] if s["rounds"] is not None else engine_defaults()["rounds"]),
+        "target": pct(s["target_remaining"]) if s["target_remaining"] is not None else 10.0,
+        "scope": s["scope"], "criterion": s["criterion"], "rate_fc": pct(s["rate_fc"]), "rate_conv": pct(s["rate_conv"]),
+        "rate_output": pct(s["rate_output"]), "reset": s["reset"].split(":")[0],
+        "rewind_k": int(s["reset"].split(":")[1]) if s["reset"].startswith("rewind:") else 10,
+        "control_reinit": "reinit" in s["controls"], "control_random": "random" in s["controls"],
+        "trials": int(s["trials"]), "seed": int(s["seed"])}
+    if s["width"] is not None:  # each architecture keeps its own width: its engine default until changed
+        values[f"width:{s['arch']}"] = float(s["width"])
+    return values
+
+
+def apply_preset(name: str) -> None:
+    """Fill every field of the form from preset `name` (a button's on_click: before the widgets are drawn)."""
+    for key, value in widget_values(form_start(name)).items():
+        st.session_state[f"form:{key}"] = st.session_state[f"keep:{key}"] = value
+    st.session_state["form:preset"] = name
+
+
+def preset_buttons() -> None:
+    """One button per preset, and what to expect of the one the form was last filled from."""
+    st.subheader("Start from a preset")
+    with st.container(horizontal=True):  # buttons as wide as their titles, wrapping onto a second line
+        for p in PRESETS.values():
+            st.button(p.title, key=f"preset:{p.name}", help=p.expect, on_click=apply_preset, args=(p.name,))
+    chosen = PRESETS[st.session_state.get("form:preset", FORM_START)]
+    opened = "" if "form:preset" in st.session_state else "The form opens on "
+    st.info(f"{opened}**{chosen.title}**: {chosen.expect} Every setting a preset leaves out is the engine's "
+            "default.", icon=":material/lightbulb:")
+
+
+def _w(kind: str, label: str, key: str, default: Any, container: Any = st, optional: bool = False,
+       **kwargs: Any) -> Any:
     """A form widget that keeps its value for the session, even while its page is not shown."""
     wkey, keep = f"form:{key}", f"keep:{key}"
     st.session_state[wkey] = st.session_state.get(wkey, st.session_state.get(keep, default))
-    if kind == "number_input" and default is None:
+    if optional:
         # an optional number ("the optimizer's default"): emptying the box must give None again, not
         # Streamlit's fallback of 0 (a rate of 0 % silently means "never prune")
         kwargs["value"] = None
@@ -139,57 +183,59 @@ def _w(kind: str, label: str, key: str, default: Any, container: Any = st, **kwa
 def experiment_form() -> tuple[dict[str, Any], str]:
     """Draw the form; return the ExperimentConfig settings it describes and the run's name."""
     info = {**datasets(), **upload.uploaded_datasets()}
+    start = widget_values(form_start())  # the opening preset; every field it leaves out: the engine's default
     what, how, repeat = st.columns(3, gap="large")
     s: dict[str, Any] = {}
     with what:
         st.subheader("What to train")
-        s["dataset"] = _w("selectbox", LABELS["dataset"], "dataset", "mnist-5k", options=list(info),
+        s["dataset"] = _w("selectbox", LABELS["dataset"], "dataset", start["dataset"], options=list(info),
                           format_func=upload.dataset_label)
         d = info[s["dataset"]]
         s.update(upload.form_settings(d))   # an uploaded CSV's label column
         st.caption(f"{d.description} · {d.kind} data, {d.num_classes} classes")
-        s["arch"] = _w("selectbox", LABELS["arch"], "arch", "lenet-300-100", options=list(ARCHITECTURES),
+        s["arch"] = _w("selectbox", LABELS["arch"], "arch", start["arch"], options=list(ARCHITECTURES),
                        format_func=lambda a: f"{a} — {ARCHITECTURES[a].description}")
         if s["arch"] == "mlp":
-            s["hidden"] = _w("text_input", LABELS["hidden"], "hidden", "300,100", help="comma-separated, e.g. 300,100")
+            s["hidden"] = _w("text_input", LABELS["hidden"], "hidden", start["hidden"], help="comma-separated, e.g. 300,100")
         elif ARCHITECTURES[s["arch"]].needs_image:
-            s["width"] = _w("number_input", LABELS["width"], "width", 0.25, step=0.05,
+            s["width"] = _w("number_input", LABELS["width"], f"width:{s['arch']}",
+                            engine_defaults(s["arch"])["width"], step=0.05,
                             help="channels × this; the paper's nets are width 1 (slow on a CPU)")
-        s["epochs"] = _w("number_input", LABELS["epochs"], "epochs", 2.0, step=0.5,
+        s["epochs"] = _w("number_input", LABELS["epochs"], "epochs", start["epochs"], step=0.5,
                          help="training budget of every round (the paper trains LeNet for about 50 epochs)")
         c1, c2 = st.columns(2)
-        s["batch_size"] = _w("number_input", LABELS["batch_size"], "batch_size", 60, c1, step=1)
-        s["optimizer"] = _w("selectbox", LABELS["optimizer"], "optimizer", "adam", c2, options=["adam", "sgd"])
-        s["lr"] = _w("number_input", LABELS["lr"], "lr", None, format="%.5f",
+        s["batch_size"] = _w("number_input", LABELS["batch_size"], "batch_size", start["batch_size"], c1, step=1)
+        s["optimizer"] = _w("selectbox", LABELS["optimizer"], "optimizer", start["optimizer"], c2, options=["adam", "sgd"])
+        s["lr"] = _w("number_input", LABELS["lr"], "lr", start["lr"], format="%.5f", optional=True,
                      placeholder="the optimizer's default", help="default: 0.0012 for adam (as in the paper), 0.05 for sgd")
     with how:
         st.subheader("How to prune")
-        s["schedule"] = _w("radio", LABELS["schedule"], "schedule", "iterative", options=["iterative", "one-shot"],
+        s["schedule"] = _w("radio", LABELS["schedule"], "schedule", start["schedule"], options=["iterative", "one-shot"],
                            horizontal=True, help="iterative: prune a little every round; one-shot: train once, "
                            "prune straight to the final size, retrain")
-        s["prune_rate"] = _w("slider", LABELS["prune_rate"], "prune_rate", 20, min_value=5, max_value=90, step=5,
+        s["prune_rate"] = _w("slider", LABELS["prune_rate"], "prune_rate", start["prune_rate"], min_value=5, max_value=90, step=5,
                              format="%d %%", help="share of the remaining weights removed each round") / 100
-        by = _w("radio", "Stop after", "stop_by", "rounds", options=["rounds", "target"], horizontal=True,
+        by = _w("radio", "Stop after", "stop_by", start["stop_by"], options=["rounds", "target"], horizontal=True,
                 format_func={"rounds": "a number of rounds", "target": "reaching a size"}.get)
         if by == "rounds":
-            s["rounds"] = _w("number_input", LABELS["rounds"], "rounds", 5, step=1,
+            s["rounds"] = _w("number_input", LABELS["rounds"], "rounds", start["rounds"], step=1,
                              help="rounds after the dense round 0")
         else:
-            s["target_remaining"] = _w("number_input", LABELS["target_remaining"] + " (%)", "target", 10.0,
+            s["target_remaining"] = _w("number_input", LABELS["target_remaining"] + " (%)", "target", start["target"],
                                        step=1.0) / 100
-        s["scope"] = _w("radio", LABELS["scope"], "scope", "layerwise", options=["layerwise", "global"], horizontal=True,
+        s["scope"] = _w("radio", LABELS["scope"], "scope", start["scope"], options=["layerwise", "global"], horizontal=True,
                         help="layer-wise: each layer loses its rate; global: one threshold across layers")
-        s["criterion"] = _w("selectbox", LABELS["criterion"], "criterion", DEFAULT_CRITERION, options=list(CRITERIA),
+        s["criterion"] = _w("selectbox", LABELS["criterion"], "criterion", start["criterion"], options=list(CRITERIA),
                             help="\n".join(f"- **{c.name}**: {c.explanation}" for c in CRITERIA.values()))
         st.caption(CRITERIA[s["criterion"]].explanation)
         with st.expander("Rates per layer type (optional)"):
             for key, hint in (("rate_fc", "same as above"), ("rate_conv", "same as above"), ("rate_output", "half of above")):
-                pct = _w("number_input", LABELS[key] + " (%)", key, None, step=5.0,
+                pct = _w("number_input", LABELS[key] + " (%)", key, start[key], step=5.0, optional=True,
                          placeholder=hint)
                 s[key] = None if pct is None else pct / 100
-        reset = _w("radio", LABELS["reset"], "reset", "init", options=list(RESETS), format_func=RESETS.get)
+        reset = _w("radio", LABELS["reset"], "reset", start["reset"], options=list(RESETS), format_func=RESETS.get)
         if reset == "rewind":
-            k = _w("number_input", "Rewind iteration K", "rewind_k", 10, step=1)
+            k = _w("number_input", "Rewind iteration K", "rewind_k", start["rewind_k"], step=1)
             s["reset"] = f"rewind:{int(k)}"
         else:
             s["reset"] = reset
@@ -199,11 +245,11 @@ def experiment_form() -> tuple[dict[str, Any], str]:
         controls = [c for c, text, tip in (
             ("reinit", "reinit", "the ticket's mask with new random starting weights"),
             ("random", "random mask", "the ticket's starting weights with a random set of weights removed"))
-            if _w("checkbox", text, f"control_{c}", True, help=tip)]
+            if _w("checkbox", text, f"control_{c}", start[f"control_{c}"], help=tip)]
         s["controls"] = controls
         c1, c2 = st.columns(2)
-        s["trials"] = _w("number_input", LABELS["trials"], "trials", 1, c1, step=1,
+        s["trials"] = _w("number_input", LABELS["trials"], "trials", start["trials"], c1, step=1,
                          help="independent repeats with different seeds; plots show their mean and range")
-        s["seed"] = _w("number_input", LABELS["seed"], "seed", 0, c2, step=1)
+        s["seed"] = _w("number_input", LABELS["seed"], "seed", start["seed"], c2, step=1)
         name = _w("text_input", "Name of the run (optional)", "name", "", placeholder="e.g. lenet 20 % x5")
     return s, name
