@@ -17,13 +17,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lth_core import ExperimentConfig, jobs
+from lth_core import ExperimentConfig, jobs, statistics
 from lth_core.example import example_runs
 from lth_core.recommend import TOLERANCE_POINTS
 from lth_core.store import RunInfo, StoreError
 
 from . import mask_plots, plots
-from .summary import NAMES, dense_accuracy, means, pct, round_sentence, smallest_matching
+from .summary import NAMES, dense_accuracy, means, pct, round_sentence
 from .text import md
 from .text import plotly
 from .widgets import ICONS, PAGES, chart, dataset_shape, run_context, store
@@ -217,15 +217,9 @@ def _pruned(run: TourRun) -> str:
 
 
 def _held(run: TourRun, variant: str) -> str:
-    w = smallest_matching(run.rounds, variant)
-    at_first = means(run.rounds).query("round == 1 and variant == @variant").weights_remaining
-    name = NAMES[variant].capitalize()
-    if w is None:
-        return f"{name} is more than {TOLERANCE_POINTS:g} point below the dense network already at {pct(float(at_first.iloc[0]))}."
-    end = "" if w > run.rounds.weights_remaining.min() else \
-        " — the smallest network trained so far" if run.info.active else " — the smallest network this run trained"
-    return (f"{name} stays within {TOLERANCE_POINTS:g} point of the dense network (or above it) down to **{pct(w)}** "
-            f"of the weights{end}.")
+    """How far `variant` can be pruned: the critical sparsity every page prints (lth_core.statistics)."""
+    return statistics.critical_sentence(statistics.critical_sparsity(run.rounds, TOLERANCE_POINTS), variant,
+                                        TOLERANCE_POINTS)
 
 
 def _ticket(run: TourRun) -> str:
@@ -260,14 +254,8 @@ def _pixels(run: TourRun) -> str:
 
 
 def _limits(run: TourRun) -> str:
-    reach = {v: smallest_matching(run.rounds, v) for v in run.info.variants}
-    held = ", ".join(f"{NAMES[v]} down to {pct(w)}" if w is not None else f"{NAMES[v]} not even in round 1"
-                     for v, w in reach.items())
-    smallest = float(run.rounds.weights_remaining.min())
-    unbroken = reach.get("ticket") is not None and reach["ticket"] <= smallest
-    return (f"Within {TOLERANCE_POINTS:g} point of the dense network: {held}. "
-            + (f"The ticket has not broken yet at {pct(smallest)}, the smallest network this run trained: prune "
-               "further to see where it does." if unbroken else ""))
+    critical = statistics.critical_sparsity(run.rounds, TOLERANCE_POINTS)
+    return " ".join(statistics.critical_sentence(critical, v, TOLERANCE_POINTS) for v in critical["variant"])
 
 
 STEPS: list[Step] = [
