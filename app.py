@@ -16,6 +16,7 @@ pages = [
     st.Page(PAGES["results"], title="Results", icon=ICONS["results"]),
     st.Page(PAGES["masks"], title="Masks", icon=ICONS["masks"]),
     st.Page(PAGES["compare"], title="Compare", icon=ICONS["compare"]),
+    st.Page(PAGES["playground"], title="Playground", icon=ICONS["playground"]),
 ]
 page = st.navigation(pages)
 st.sidebar.caption("Lottery Ticket Explorer · finds winning tickets (Frankle & Carbin, 2019) by iterative "

@@ -1,0 +1,59 @@
+"""The playground in a real browser: Play advances the rounds on its own and the decision-boundary
+images change from round to round. Screenshots at round 0, mid-way and at the last (sparsest) round
+land in artifacts/screenshots/."""
+import re
+
+from test_e2e_browser import CHROMIUM, FLAGS, assert_clean, server, settle, shoot  # noqa: F401
+
+PRUNED_ROUNDS = 8  # PlaygroundSettings().rounds
+
+
+def _boundary_images(page) -> list[str]:
+    """The data: URLs of the decision-boundary heatmaps (plotly draws go.Image as SVG <image>)."""
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    return [img.get_attribute("href") or "" for img in chart.locator("image").all()]
+
+
+def _rounds_done(page) -> int:
+    match = re.search(r"(\d+) of \d+ pruned rounds done", page.inner_text('[data-testid="stMain"]'))
+    return int(match.group(1)) if match else -1
+
+
+def test_play_advances_rounds_and_the_boundaries_change(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{server}/playground")
+            page.get_by_text("0 of 8 pruned rounds done").wait_for(timeout=90_000)
+            settle(page)
+            assert_clean(page)
+            dense = _boundary_images(page)
+            assert len(dense) == 1 and dense[0].startswith("data:image/png")  # round 0: the dense net alone
+            shoot(page, "playground-round-0")
+
+            page.get_by_role("button", name="Play").click()
+            seen: dict[int, list[str]] = {}
+            page.get_by_role("button", name="Pause").first.wait_for(timeout=30_000)
+            while (done := _rounds_done(page)) < PRUNED_ROUNDS:  # rounds arrive without any further click
+                if done >= 1 and done not in seen:
+                    seen[done] = _boundary_images(page)
+                    if done == 4:
+                        shoot(page, "playground-mid")
+                page.wait_for_timeout(150)
+            page.get_by_role("button", name="Play").first.wait_for(timeout=30_000)  # stopped by itself at the end
+            settle(page)
+            assert_clean(page)
+            last = _boundary_images(page)
+            shoot(page, "playground-high-sparsity")
+        finally:
+            browser.close()
+    assert len(seen) >= 2, f"Play showed only rounds {sorted(seen)}"
+    assert len(last) == 4  # dense, ticket, reinit, random mask
+    assert last[0] == dense[0]  # the dense panel is the same net throughout
+    rounds = sorted(seen)
+    for a, b in zip(rounds, rounds[1:]):
+        assert seen[a][1:] != seen[b][1:], f"the boundaries of rounds {a} and {b} are the same images"
+    assert seen[rounds[0]][1:] != last[1:]
