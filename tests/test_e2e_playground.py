@@ -2,6 +2,7 @@
 images change from round to round. Screenshots at round 0, mid-way and at the last (sparsest) round
 land in artifacts/screenshots/."""
 import re
+import time
 
 from test_e2e_browser import CHROMIUM, FLAGS, assert_clean, server, settle, shoot  # noqa: F401
 
@@ -36,6 +37,7 @@ def test_play_advances_rounds_and_the_boundaries_change(server):
 
             page.get_by_role("button", name="Play").click()
             seen: dict[int, list[str]] = {}
+            deadline = time.time() + 120
             page.get_by_role("button", name="Pause").first.wait_for(timeout=30_000)
             while (done := _rounds_done(page)) < PRUNED_ROUNDS:  # rounds arrive without any further click
                 if done >= 1 and done not in seen:
@@ -43,6 +45,8 @@ def test_play_advances_rounds_and_the_boundaries_change(server):
                     if done == 4:
                         shoot(page, "playground-mid")
                 page.wait_for_timeout(150)
+                assert time.time() < deadline, f"Play stopped at {done} of {PRUNED_ROUNDS} rounds"
+                assert_clean(page)
             page.get_by_role("button", name="Play").first.wait_for(timeout=30_000)  # stopped by itself at the end
             settle(page)
             assert_clean(page)

@@ -81,13 +81,13 @@ def diagram_figure(nodes: pd.DataFrame, edges: pd.DataFrame, at_round: int) -> g
     edges pruned in earlier rounds fade a little more each round."""
     fig = go.Figure()
     gone = edges[~edges.kept]
-    for age in sorted(at_round - gone.pruned_round.unique()):
+    for age in sorted(int(at_round - r) for r in gone.pruned_round.unique()):
         part = gone[gone.pruned_round == at_round - age]
         xs, ys = _segments(nodes, part)
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", opacity=max(0.05, 0.45 * 0.55 ** age),
                                  line=dict(color=PRUNED, width=0.7, dash="dot" if age == 0 else "solid"),
                                  name="pruned this round" if age == 0 else "pruned earlier (fading)",
-                                 legendgroup=f"pruned{age == 0}", showlegend=age <= 1))
+                                 legendgroup=f"pruned{age == 0}", showlegend=bool(age <= 1)))
     kept = edges[edges.kept]
     top = float(kept.weight.abs().max()) if len(kept) else 1.0
     bucket = np.minimum((kept.weight.abs() / max(top, 1e-12) * len(WIDTHS)).astype(int), len(WIDTHS) - 1)
