@@ -35,9 +35,7 @@ if pg is None or pg.settings != settings:
 
 def step() -> None:
     """Train one more round and show it (also a button callback: it reads the session's playground)."""
-    current = st.session_state["pg"]
-    play_round(current)
-    st.session_state["pg:round"] = len(current.rounds) - 1
+    play_round(st.session_state["pg"])
 
 
 def toggle_play() -> None:
@@ -71,7 +69,9 @@ def board() -> None:
         if pg.finished:
             st.session_state["pg:playing"] = False
             st.rerun()  # the whole page: Play stops ticking and its button says Play again
-    rnd = st.select_slider("Round", options=list(range(len(pg.rounds))), key="pg:round",
+    # no key: a new round changes the options, hence the widget, which then starts at its default, the
+    # newest round; between new rounds the slider keeps the round the user chose
+    rnd = st.select_slider("Round", options=list(range(len(pg.rounds))), value=len(pg.rounds) - 1,
                            format_func=lambda r: f"{r} · {pg.rounds[r].weights_remaining:.0%} of weights")
     started = time.perf_counter()
     shown = pg.rounds[rnd]
@@ -87,6 +87,12 @@ def board() -> None:
                     key="pg:boundaries")
     if rnd == 0:
         st.info("Round 0 is the full (dense) network. Press **Prune a round** or **Play** to find the ticket.")
+    else:
+        acc = shown.test_accuracy
+        st.markdown(f"With **{shown.weights_remaining:.1%}** of the weights, the winning ticket gets "
+                    f"**{acc['ticket']:.0%}** of the test points right; reinit {acc['reinit']:.0%}, the random mask "
+                    f"{acc['random']:.0%} (guessing: {1 / len(pg.data.class_names):.0%}; the dense network "
+                    f"{pg.rounds[0].test_accuracy['ticket']:.0%}).")
     st.markdown(f"**The winning ticket at round {rnd}** ({shown.weights_remaining:.1%} of its weights): each line is a "
                 "weight, thicker when larger; orange adds, blue subtracts; grey lines were pruned and fade round by round.")
     nodes = network_nodes(pg.net, ("x1", "x2"), pg.data.class_names)

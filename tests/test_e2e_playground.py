@@ -6,7 +6,7 @@ import time
 
 from test_e2e_browser import CHROMIUM, FLAGS, assert_clean, server, settle, shoot  # noqa: F401
 
-PRUNED_ROUNDS = 8  # PlaygroundSettings().rounds
+PRUNED_ROUNDS = 7  # PlaygroundSettings().rounds
 
 
 def _boundary_images(page) -> list[str]:
@@ -28,7 +28,7 @@ def test_play_advances_rounds_and_the_boundaries_change(server):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{server}/playground")
-            page.get_by_text("0 of 8 pruned rounds done").wait_for(timeout=90_000)
+            page.get_by_text("0 of 7 pruned rounds done").wait_for(timeout=90_000)
             settle(page)
             assert_clean(page)
             dense = _boundary_images(page)
@@ -43,6 +43,7 @@ def test_play_advances_rounds_and_the_boundaries_change(server):
                 if done >= 1 and done not in seen:
                     seen[done] = _boundary_images(page)
                     if done == 4:
+                        page.mouse.move(0, 0)  # no tooltip over the picture
                         shoot(page, "playground-mid")
                 page.wait_for_timeout(150)
                 assert time.time() < deadline, f"Play stopped at {done} of {PRUNED_ROUNDS} rounds"
@@ -50,7 +51,9 @@ def test_play_advances_rounds_and_the_boundaries_change(server):
             page.get_by_role("button", name="Play").first.wait_for(timeout=30_000)  # stopped by itself at the end
             settle(page)
             assert_clean(page)
+            assert "Round 7 trained" in page.inner_text('[data-testid="stMain"]')  # the slider followed to the end
             last = _boundary_images(page)
+            page.mouse.move(0, 0)
             shoot(page, "playground-high-sparsity")
         finally:
             browser.close()
