@@ -15,6 +15,15 @@ def _boundary_images(page) -> list[str]:
     return [img.get_attribute("href") or "" for img in chart.locator("image").all()]
 
 
+def _drawn_sparsity(page) -> str:
+    """The share of weights in the ticket's panel title, read from the same drawing as the images (the
+    caption can be a moment ahead of the chart)."""
+    titles = page.locator('[data-testid="stPlotlyChart"]').first.locator(".annotation-text").evaluate_all(
+        "els => els.map(e => e.textContent || '')")
+    shares = [m.group(1) for t in titles if (m := re.search(r"([\d.]+%) of weights", t))]
+    return shares[1] if len(shares) > 1 else ""
+
+
 def _rounds_done(page) -> int:
     match = re.search(r"(\d+) of \d+ pruned rounds done", page.inner_text('[data-testid="stMain"]'))
     return int(match.group(1)) if match else -1
@@ -36,12 +45,13 @@ def test_play_advances_rounds_and_the_boundaries_change(server):
             shoot(page, "playground-round-0")
 
             page.get_by_role("button", name="Play").click()
-            seen: dict[int, list[str]] = {}
+            seen: dict[str, list[str]] = {}
             deadline = time.time() + 120
             page.get_by_role("button", name="Pause").first.wait_for(timeout=30_000)
             while (done := _rounds_done(page)) < PRUNED_ROUNDS:  # rounds arrive without any further click
-                if done >= 1 and done not in seen:
-                    seen[done] = _boundary_images(page)
+                share, images = _drawn_sparsity(page), _boundary_images(page)
+                if share and share == _drawn_sparsity(page) and share not in seen and len(images) == 4:
+                    seen[share] = images
                     if done == 4:
                         page.mouse.move(0, 0)  # no tooltip over the picture
                         shoot(page, "playground-mid")
@@ -60,7 +70,7 @@ def test_play_advances_rounds_and_the_boundaries_change(server):
     assert len(seen) >= 2, f"Play showed only rounds {sorted(seen)}"
     assert len(last) == 4  # dense, ticket, reinit, random mask
     assert last[0] == dense[0]  # the dense panel is the same net throughout
-    rounds = sorted(seen)
-    for a, b in zip(rounds, rounds[1:]):
-        assert seen[a][1:] != seen[b][1:], f"the boundaries of rounds {a} and {b} are the same images"
-    assert seen[rounds[0]][1:] != last[1:]
+    shares = list(seen)  # in the order Play showed them
+    for a, b in zip(shares, shares[1:]):
+        assert seen[a][1:] != seen[b][1:], f"the boundaries at {a} and {b} of the weights are the same images"
+    assert seen[shares[0]][1:] != last[1:]
