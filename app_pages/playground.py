@@ -59,6 +59,9 @@ left.button("Prune a round", disabled=pg.finished or playing, on_click=step,
 mid.button("Pause" if playing else "Play", disabled=pg.finished, on_click=toggle_play,
            help="One round about every second")
 right.button("Start again", on_click=start_again, help="Back to the dense network, round 0")
+if pg.finished:
+    st.caption(f"All {pg.settings.rounds} pruned rounds are done: move the round slider to look back, press "
+               "**Start again**, or pick other data.")
 
 
 @st.fragment(run_every=1.0 if playing else None)

@@ -125,8 +125,10 @@ def test_only_2d_sets_are_offered():
 
 
 # ---- the page's controls ---------------------------------------------------------------------------
-def _page() -> AppTest:
+def _page(**params) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in params.items():
+        at.query_params[key] = value
     at.switch_page("app_pages/playground.py")
     return at.run()
 
@@ -173,4 +175,22 @@ def test_play_trains_a_round_per_tick_and_pause_stops():
     at.run()
     assert _done(at) == 2  # paused: no more rounds
     _button(at, "Start again").click().run()
-    assert _done(at) == 0
+    assert _done(at) == 0 and not _button(at, "Play").disabled
+
+
+def test_the_end_says_what_to_do_next():
+    at = _page()
+    for _ in range(PlaygroundSettings().rounds):
+        _button(at, "Prune a round").click().run()
+    assert not at.exception and _done(at) == PlaygroundSettings().rounds
+    assert _button(at, "Prune a round").disabled and _button(at, "Play").disabled
+    assert any("pruned rounds are done" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("name", ["moons", "circles", "xor"])
+def test_every_toy_set_plays(name):
+    at = _page(data=name)
+    _button(at, "Prune a round").click().run()
+    assert not at.exception and _done(at) == 1
+    assert at.radio[0].value == name
+    assert any("of the test points right" in m.value for m in at.markdown)
