@@ -17,6 +17,7 @@ pages = [
     st.Page(PAGES["masks"], title="Masks", icon=ICONS["masks"]),
     st.Page(PAGES["compare"], title="Compare", icon=ICONS["compare"]),
     st.Page(PAGES["tour"], title="Guided tour", icon=ICONS["tour"]),
+    st.Page(PAGES["playground"], title="Playground", icon=ICONS["playground"]),
 ]
 page = st.navigation(pages)
 st.sidebar.caption("Lottery Ticket Explorer · finds winning tickets (Frankle & Carbin, 2019) by iterative "

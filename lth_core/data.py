@@ -213,6 +213,22 @@ def _spirals() -> RawSet:
     return RawSet("tabular", x, y.astype(np.int64), ("arm 0", "arm 1", "arm 2"), feature_names=("x1", "x2"))
 
 
+@register("circles", "1,500 2-D points: a ring around a disc (noise 0.1)", "tabular")
+def _circles() -> RawSet:
+    from sklearn.datasets import make_circles
+    x, y = make_circles(n_samples=1500, noise=0.1, factor=0.4, random_state=0)
+    return RawSet("tabular", x, y.astype(np.int64), ("outer", "inner"), feature_names=("x1", "x2"))
+
+
+@register("xor", "1,500 2-D points in four quadrants, labelled by the sign of x1·x2 (XOR)", "tabular")
+def _xor() -> RawSet:
+    rng = np.random.default_rng(20240602)
+    x = rng.uniform(-1.0, 1.0, size=(1500, 2))
+    x = x + np.sign(x) * 0.05  # a small gap along both axes, so every label is decidable
+    y = (x[:, 0] * x[:, 1] < 0).astype(np.int64)
+    return RawSet("tabular", x, y, ("same sign", "opposite sign"), feature_names=("x1", "x2"))
+
+
 @functools.lru_cache(maxsize=None)
 def _builtin_raw(name: str) -> RawSet:
     raw = _REGISTRY[name].loader()

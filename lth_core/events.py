@@ -54,6 +54,8 @@ class RoundFinished:
     eval_seconds: float              # time of its evaluations (validation and test), shared the same way
     layers: dict[str, tuple[int, int]]   # layer → (total, remaining)
     mask: dict[str, np.ndarray] = field(repr=False)  # layer → bool array
+    # parameter name → this model's trained values (pruned weights are 0): what the playground draws
+    params: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

@@ -231,7 +231,8 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
             train_seconds=(result.seconds - result.eval_seconds) / len(models),
             eval_seconds=result.eval_seconds / len(models),
             layers={l: (int(masks[m][l].numel()), int(masks[m][l].sum())) for l in shapes},
-            mask={l: masks[m][l].cpu().numpy() for l in shapes})
+            mask={l: masks[m][l].cpu().numpy() for l in shapes},
+            params={n: p[m].detach().cpu().numpy() for n, p in result.params.items()})
 
     # prune each trial's trained ticket to get the next round's mask
     for m, (trial, variant) in enumerate(models):
