@@ -19,13 +19,16 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 import torch
 
 from .cpu import CpuWatch, choose_threads
 from .training import torch_threads
+
+if TYPE_CHECKING:
+    from .config import ExperimentConfig
 
 REFERENCE_RUN = ["run", "--dataset", "mnist-5k", "--arch", "lenet-300-100", "--rounds", "10", "--prune-rate", "0.2",
                  "--epochs", "3", "--controls", "reinit,random", "--trials", "1", "--seed", "0", "--quiet"]
@@ -127,7 +130,7 @@ def reference_run() -> ReferenceTiming:
 START_REPEATS = 5
 
 
-def first_round_seconds(store_path: Path, config: "ExperimentConfig") -> float:
+def first_round_seconds(store_path: Path, config: ExperimentConfig) -> float:
     """Seconds from `jobs.submit` to the run's first RoundStarted as the store records it (what the app's
     Live page sees); the run is then cancelled and waited for, so the next submit finds an idle scheduler."""
     import sqlite3

@@ -34,6 +34,7 @@ from torch import nn
 
 from .errors import ConfigError
 from .structured import UnitCount, reduce
+from .training import torch_threads
 
 BATCHES = (1, 256)
 DENSITIES = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01)  # break-even sweep
@@ -229,16 +230,6 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
     return float(med), float(q1), float(q3)
 
 
-@contextlib.contextmanager
-def _threads(count: int):
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def machine_info(threads: int) -> MachineInfo:
     import onnxruntime
 
@@ -303,7 +294,7 @@ def run_deploy_bench(store, run_id: str, round: int | None = None, trial: int = 
     with contextlib.ExitStack() as stack:
         folder = Path(files_dir) if files_dir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lth-deploy-")))
         folder.mkdir(parents=True, exist_ok=True)
-        stack.enter_context(_threads(threads))
+        stack.enter_context(torch_threads(threads))
         stack.enter_context(torch.inference_mode())
         runners: dict[tuple[str, str], Callable[[torch.Tensor], torch.Tensor]] = {}
         for name, model in (("dense", dense), ("ticket", ticket)):

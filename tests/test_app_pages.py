@@ -3,17 +3,16 @@ import base64
 import json
 import re
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app_helpers import APP, TIMEOUT, page
+
 from lth_core.store import RunStore
 from ui import summary
 
-TIMEOUT = 90
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 @pytest.fixture
@@ -22,12 +21,6 @@ def runs(app_store, monkeypatch):
     return app_store
 
 
-def page(name: str, **params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(f"app_pages/{name}.py")
-    return at.run()
 
 
 def figures(at: AppTest) -> list[dict]:

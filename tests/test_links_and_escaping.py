@@ -4,27 +4,20 @@ Pages run through Streamlit's AppTest on conftest's app_store; tests/test_e2e_br
 Chromium draws from the same text."""
 import re
 import sqlite3
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app_helpers import APP, TIMEOUT, page
+
 from lth_core.store import RunStore
 from ui.text import MAX_LINK_CHARS, code, md
 
-TIMEOUT = 90
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 EVIL = "`![i](http://evil.example/x.png)` [CLICKME](http://evil.example/phish) <http://evil.example> www.evil.example"
 # what would make Markdown draw an image or a link out of EVIL: an unescaped "[" or "<http", a bare URL
 UNSAFE = re.compile(r"(?<!\\)\[|(?<!\\)<http|https?://evil\.example|www\.evil")
 
 
-def page(name: str, **params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(f"app_pages/{name}.py")
-    return at.run()
 
 
 def shown(at: AppTest) -> list[str]:

@@ -10,6 +10,7 @@ import tomllib
 from contextlib import contextmanager
 from pathlib import Path
 
+import app_helpers
 from streamlit.testing.v1 import AppTest
 
 from lth_core import ExperimentConfig, run_experiment
@@ -26,11 +27,7 @@ SMALL = dict(dataset="digits", arch="mlp", hidden=(16,), epochs=2, batch_size=16
 
 
 def page(name: str, **params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(f"app_pages/{name}.py")
-    return at.run()
+    return app_helpers.page(name, TIMEOUT, **params)
 
 
 def no_errors(at: AppTest) -> None:

@@ -8,7 +8,7 @@ The tour shows the shipped example run by default. A store with no run to show g
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
 
@@ -23,7 +23,7 @@ from lth_core.recommend import TOLERANCE_POINTS
 from lth_core.store import RunInfo, StoreError
 
 from . import mask_plots, plots
-from .summary import NAMES, dense_accuracy, means, pct, round_sentence
+from .summary import dense_accuracy, means, pct, round_sentence
 from .text import md
 from .text import plotly
 from .widgets import ICONS, PAGES, chart, dataset_shape, run_context, store
