@@ -39,7 +39,9 @@ def test_upload_a_csv_check_it_run_on_it_and_see_its_columns_on_masks(server, tm
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            # tall enough for the whole form: a combobox scrolled into view inside Streamlit's own container
+            # opened no options (since the presets made the page longer)
+            page = browser.new_page(viewport={"width": 1400, "height": 4200})
             page.goto(server)
             settle(page)
 
