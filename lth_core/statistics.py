@@ -130,7 +130,12 @@ def round_intervals(rounds: pd.DataFrame, metric: str = "test_accuracy", confide
                  **_interval_row(g[metric], confidence, seed))
             for (r, v), g in rounds.groupby(["round", "variant"], sort=False)]
     columns = ["round", "weights_remaining", "variant", "trials", "mean", "low", "high", "method", "note"]
-    return pd.DataFrame(rows, columns=columns).sort_values(["round"], kind="stable").reset_index(drop=True)
+    table = pd.DataFrame(rows, columns=columns).sort_values(["round"], kind="stable").reset_index(drop=True)
+    # a t-interval over 2 trials is wide (t = 12.7) and can pass what the metric can be: an accuracy stays
+    # in 0–100 %, an iteration count at or above 0, so the bounds are cut there rather than shown as 108 %
+    lo, hi = (0.0, 1.0) if is_accuracy(metric) else (0.0, None)
+    table[["low", "high"]] = table[["low", "high"]].clip(lower=lo, upper=hi)
+    return table
 
 
 def paired_gaps(rounds: pd.DataFrame, metric: str = "test_accuracy", confidence: float = CONFIDENCE,
@@ -357,9 +362,9 @@ def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLE
     if n == 1:
         return f"{head} down to {pct(row['fraction'])} of the weights (one trial: no interval can be given; run " \
                f"{SUGGESTED_TRIALS} trials or more to get one)."
-    bounds = (f"{pct(row['low'])}–{pct(row['high'])}" if row["method"] != "all equal"
-              else f"the same in all {n} trials")
+    bounds = (f"{100 * confidence:g} % CI {pct(row['low'])}–{pct(row['high'])}, {n} trials"
+              if row["method"] != "all equal" else f"the same in all {n} trials")
     tail = (f"; {int(row['not_reached'])} of {n} trials never left the tolerance, so the value is an upper bound"
             if row["not_reached"] else "")
-    return (f"{head} down to {pct(row['fraction'])} of the weights ({100 * confidence:g} % CI {bounds}, {n} trials"
+    return (f"{head} down to {pct(row['fraction'])} of the weights ({bounds}"
             f"{tail}; interpolated between rounds in log(weights)).")

@@ -90,6 +90,23 @@ def noisy_pair(gap_points: float, trials: int = 5, seed: int = 0, spread: float 
     return table(acc)
 
 
+def test_an_interval_never_passes_what_its_metric_can_be():
+    # two trials 19 points apart: the t-interval (t = 12.7) reaches far past 100 % and below 0 iterations
+    rounds = table({"ticket": [[0.98, 0.99], [0.80, 0.80]]}, es=5)
+    rounds.loc[rounds["trial"] == 1, "early_stop_iteration"] = 400
+    acc = S.round_intervals(rounds).set_index(["round", "variant"]).loc[(0, "ticket")]
+    assert S.interval([0.98, 0.80]).high > 1 and acc["high"] == 1.0 and 0 <= acc["low"] < acc["mean"]
+    stop = S.round_intervals(rounds, "early_stop_iteration").set_index(["round", "variant"]).loc[(0, "ticket")]
+    assert S.interval([5, 400]).low < 0 and stop["low"] == 0.0 and stop["high"] > 400
+
+
+def test_a_critical_sparsity_the_same_in_every_trial_is_said_once():
+    same = pd.DataFrame([dict(variant="reinit", trials=2, fraction=0.5, low=0.5, high=0.5, method="all equal",
+                              not_reached=0, note="")])
+    said = S.critical_sentence(same, "reinit")
+    assert "(the same in all 2 trials; interpolated" in said and "2 trials, 2 trials" not in said
+
+
 def test_a_clearly_positive_gap_is_found_in_every_round_and_said_in_words():
     rounds = noisy_pair(3.0)
     gaps = S.paired_gaps(rounds)
