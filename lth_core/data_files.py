@@ -126,7 +126,9 @@ def read_csv(path: Path, label_col: str | None = None) -> RawSet:
         df = pd.read_csv(path, na_values=["?"])
     except pd.errors.EmptyDataError:
         raise ConfigError(F, f"{path} is empty; expected a CSV file with a header row") from None
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+    except UnicodeDecodeError:
+        raise ConfigError(F, f"{path} is not a text CSV (its bytes are not UTF-8 text)") from None
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(F, f"cannot read {path} as CSV: {detail}") from None
     df.columns = [str(c) for c in df.columns]

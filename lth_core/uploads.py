@@ -137,6 +137,9 @@ def csv_header(data: bytes) -> list[str]:
     import pandas as pd
     try:
         return [str(c) for c in pd.read_csv(io.BytesIO(data), nrows=0).columns]
+    except UnicodeDecodeError:
+        raise ConfigError(F, "this is not a text CSV (its bytes are not UTF-8 text); export the table as CSV "
+                             "(UTF-8) and upload that") from None
     except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file, said in one line
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(F, f"cannot read the header row: {detail}") from None

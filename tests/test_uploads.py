@@ -91,6 +91,7 @@ def test_a_small_test_split_is_warned_about_with_what_one_example_is_worth():
     ({"t.csv": b"a,label\n1,x\n2,y\n"}, "nope", "column 'nope' not in t.csv; columns are a, label"),
     ({"t.csv": b""}, None, "t.csv is empty; expected a CSV file with a header row"),
     ({"notes.txt": b"hello"}, None, "cannot tell the format of notes.txt"),
+    ({"data.csv": bytes(range(128, 256)) * 4}, None, "data.csv is not a text CSV (its bytes are not UTF-8 text)"),
     ({"t.csv": b"a,label\n" + b"".join(b"%d,only\n" % i for i in range(30))}, None, "has a single class (only)"),
 ])
 def test_a_bad_file_gets_one_line_naming_it_and_nothing_is_kept(lth_home, files, label, says):
