@@ -2,7 +2,7 @@
 (`torch.optim.adam.adam`, `torch.optim.sgd.sgd`) on its fused CPU kernels.
 
 Why the functional form and not the `torch.optim.Adam` class: the class's first use imports
-torch._dynamo (about 1.4 s here, paid by every process that trains, the CLI included), and its step
+the dynamo compiler (about 1.4 s here, paid by every process that trains, the CLI included), and its step
 wrapper (hooks, profiler scope) costs about 0.1 ms, a twentieth of a LeNet-300-100 training step on
 2 cores. The functional form runs the same kernels, so the numbers equal `torch.optim.Adam(fused=True)`
 and `torch.optim.SGD(fused=True)` bit for bit (tests/test_optim.py); this class only keeps the state.

@@ -73,6 +73,12 @@ def torch_threads(count: int):
         torch.set_num_threads(before)
 
 
+def apply_masks(weights: list[torch.Tensor], float_masks: list[torch.Tensor]) -> None:
+    """Zero the pruned weights in place (after every optimizer step, so they stay exactly zero)."""
+    for w, m in zip(weights, float_masks):
+        w.mul_(m)
+
+
 def eval_iterations(iterations: int, eval_every: int) -> list[int]:
     points = list(range(eval_every, iterations + 1, eval_every))
     if not points or points[-1] != iterations:
@@ -130,7 +136,7 @@ def train(net: Network, params: Params, masks: dict[str, torch.Tensor], data: De
     weights = [params[n] for n in weight_names]
     float_masks = [masks[n].to(device=device, dtype=params[n].dtype) for n in weight_names]
     with torch.no_grad():
-        torch._foreach_mul_(weights, float_masks)
+        apply_masks(weights, float_masks)
     buffers = net.new_buffers(models, device)
     optimizer = make_optimizer(list(params.values()), settings)
     orders = orders.to(device)
@@ -155,7 +161,7 @@ def train(net: Network, params: Params, masks: dict[str, torch.Tensor], data: De
         per_model.sum().backward()  # the sum's gradient is each model's own mean-loss gradient
         optimizer.step()
         with torch.no_grad():
-            torch._foreach_mul_(weights, float_masks)
+            apply_masks(weights, float_masks)
         running += per_model.detach()
         steps_since += 1
         if it == snapshot_at:
