@@ -4,12 +4,13 @@ intervals, critical sparsity), accuracy round by round, and learning curves at o
 import pandas as pd
 import streamlit as st
 
-from lth_core import statistics
-from lth_core.recommend import TOLERANCE_POINTS, gap_points, recommended_round
-from ui import plots
+from lth_core.analysis import statistics
+from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, recommended_round
+from lth_core.analysis import plots
 from ui.example import example_notice
 from ui.deployment import CAVEAT, savings_sentence, savings_table, ticket_savings
-from ui.summary import gap_verdict, interval_text, means, one_trial_notice, pct, round_sentence, run_summary
+from lth_core.analysis.summary import gap_verdict, interval_text, means, pct, round_sentence, run_summary
+from ui.notes import one_trial_notice
 from ui.widgets import chart, explain, run_context, run_picker, store, url_choice, variant_legend
 
 st.title("Compare: ticket vs. controls")

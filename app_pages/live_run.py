@@ -8,12 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from lth_core import jobs
-from lth_core.estimate import format_elapsed, format_seconds, save_clock, saved_clock
-from lth_core.store import ACTIVE, RESUMABLE
-from ui import plots
+from lth_core.runs.estimate import format_elapsed, format_seconds, save_clock, saved_clock
+from lth_core.runs.store import ACTIVE, RESUMABLE
+from lth_core.analysis import plots
 from ui.example import example_notice
-from ui.plots import LABELS
-from ui.summary import pct, run_summary
+from lth_core.analysis.plots import LABELS
+from lth_core.analysis.summary import pct, run_summary
 from ui.text import md
 from ui.widgets import PAGES, chart, guard, guarded, run_context, run_links, run_picker, store, variant_legend
 

@@ -4,11 +4,11 @@ import math
 
 import streamlit as st
 
-from lth_core.data import load_dataset
-from ui import mask_plots
+from lth_core.engine.data import load_dataset
+from lth_core.analysis import mask_plots
 from ui.example import example_notice
-from ui.plots import LABELS
-from ui.summary import pct
+from lth_core.analysis.plots import LABELS
+from lth_core.analysis.summary import pct
 from ui.widgets import chart, dataset_shape, run_context, run_picker, store, url_choice
 
 

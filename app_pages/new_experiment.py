@@ -2,12 +2,12 @@
 import pandas as pd
 import streamlit as st
 
-from lth_core.statistics import critical_cell
-from lth_core.store import UNREADABLE
+from lth_core.analysis.statistics import critical_cell
+from lth_core.runs.store import UNREADABLE
 from ui import notes
 from ui.example import example_panel, first_visit
 from ui.form import check, confirmed, experiment_form, preset_buttons, submit
-from ui.summary import pct
+from lth_core.analysis.summary import pct
 from ui.upload import upload_panel
 from ui.text import code, md
 from ui.widgets import PAGES, run_links, store

@@ -11,7 +11,7 @@ import time
 
 import streamlit as st
 
-from lth_core.playground import (PLAYGROUND_DATASETS, PlaygroundSettings, decision_grid, grid_extent, network_edges,
+from lth_core.engine.playground import (PLAYGROUND_DATASETS, PlaygroundSettings, decision_grid, grid_extent, network_edges,
                                  network_nodes, new_playground, play_round)
 from ui import playground_plots as pp
 from ui.widgets import url_choice

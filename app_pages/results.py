@@ -3,9 +3,10 @@ learning curves of any round, and the table as CSV."""
 import pandas as pd
 import streamlit as st
 
-from ui import plots
+from lth_core.analysis import plots
 from ui.example import example_notice
-from ui.summary import one_trial_notice, run_summary
+from lth_core.analysis.summary import run_summary
+from ui.notes import one_trial_notice
 from ui.text import md, plotly
 from ui.widgets import chart, explain, run_context, run_picker, store, url_choice, url_multi, variant_legend
 

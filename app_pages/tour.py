@@ -4,7 +4,7 @@ With no run to show, the tour starts a small real one and fills in as its rounds
 import streamlit as st
 
 from lth_core import LTHError
-from lth_core.store import StoreError
+from lth_core.runs.store import StoreError
 from ui import tour
 from ui.example import example_notice
 from ui.text import md

@@ -11,12 +11,12 @@ import os
 # first call, so it is set before anything computes; a value the user set is kept.
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
-from .config import ExperimentConfig  # noqa: E402
-from .errors import Cancelled, ConfigError, LTHError, TrainingFailed
-from .lottery import make_plan, run_experiment
-from .results import RunResult, collect, write_outputs
-from .store import RunStore, StoreError
-from . import jobs  # submit, cancel and resume runs in the background worker
+from lth_core.engine.config import ExperimentConfig  # noqa: E402
+from lth_core.engine.errors import Cancelled, ConfigError, LTHError, TrainingFailed
+from lth_core.engine.lottery import make_plan, run_experiment
+from lth_core.engine.results import RunResult, collect, write_outputs
+from lth_core.runs.store import RunStore, StoreError
+from lth_core.runs import jobs  # submit, cancel and resume runs in the background worker
 
 __all__ = ["ExperimentConfig", "ConfigError", "LTHError", "TrainingFailed", "Cancelled",
            "run_experiment", "make_plan", "collect", "RunResult", "write_outputs", "RunStore", "StoreError", "jobs"]

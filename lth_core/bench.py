@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Callable
 import pandas as pd
 import torch
 
-from .cpu import CpuWatch, choose_threads
-from .training import torch_threads
+from lth_core.engine.cpu import CpuWatch, choose_threads
+from lth_core.engine.training import torch_threads
 
 if TYPE_CHECKING:
-    from .config import ExperimentConfig
+    from lth_core.engine.config import ExperimentConfig
 
 REFERENCE_RUN = ["run", "--dataset", "mnist-5k", "--arch", "lenet-300-100", "--rounds", "10", "--prune-rate", "0.2",
                  "--epochs", "3", "--controls", "reinit,random", "--trials", "1", "--seed", "0", "--quiet"]
@@ -81,8 +81,8 @@ def engine_loop(models: int, batch: int, epochs: int, trials: int = 1) -> Timed:
     """The engine's loop training `models` masked LeNet-300-100s at once (about half their weights
     pruned), in `trials` groups that each see their own batches, as a round of a run does."""
     from . import ExperimentConfig, make_plan
-    from .lottery import _to_device_data, generator
-    from .training import batch_order, train
+    from lth_core.engine.lottery import _to_device_data, generator
+    from lth_core.engine.training import batch_order, train
 
     # one evaluation, at the end (a round always ends with one); its time is not counted as training
     plan = make_plan(ExperimentConfig(batch_size=batch, epochs=epochs, device="cpu", eval_every=10**6))
@@ -188,7 +188,7 @@ def tutorial_run() -> float:
 
 
 def run_benchmark(quick: bool = False) -> dict[str, float]:
-    from .data import load_dataset
+    from lth_core.engine.data import load_dataset
 
     data = load_dataset("mnist-5k")
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)

@@ -16,9 +16,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import ExperimentConfig
-from .errors import ConfigError
-from .store_schema import StoreError
+from lth_core.engine.config import ExperimentConfig
+from lth_core.engine.errors import ConfigError
+from lth_core.runs.store_schema import StoreError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 MAX_CONFIG_BYTES = 1_000_000   # a --config file is a few hundred bytes of settings
@@ -40,7 +40,7 @@ def command(name: str):
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per ExperimentConfig field, with the field's own help text."""
     parser.add_argument("--config", metavar="FILE.json", help="read settings from a JSON file; flags override it")
-    from .presets import PRESETS
+    from lth_core.engine.presets import PRESETS
     parser.add_argument("--preset", metavar="NAME", help="start from a preset (the New experiment form's buttons): "
                         + ", ".join(PRESETS) + "; --config and flags override it")
     for f in fields(ExperimentConfig):
@@ -58,7 +58,7 @@ _DEFAULT_TEXT = {"hidden": "300,100", "controls": "none, the ticket only", "targ
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     data: dict[str, Any] = {}
     if getattr(args, "preset", None) is not None:
-        from .presets import PRESETS
+        from lth_core.engine.presets import PRESETS
         if args.preset not in PRESETS:
             raise ConfigError("preset", f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
         data = dict(PRESETS[args.preset].settings)
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     text = "measure training speed against a plain DataLoader loop and time the README's reference run"
     bench = sub.add_parser("bench", help=text, description=text[0].upper() + text[1:] + " (about 40 s).")
     bench.add_argument("--quick", action="store_true", help="shorter measurement")
-    from .example import add_example_command  # `example [--rebuild]`: the run shipped in examples/
+    from lth_core.example import add_example_command  # `example [--rebuild]`: the run shipped in examples/
     add_example_command(sub)
     return parser
 
@@ -157,10 +157,10 @@ def main(argv: list[str] | None = None) -> int:
 
 @command("run")
 def _run(args: argparse.Namespace) -> int:
-    from .lottery import run_experiment
-    from .progress import ProgressPrinter
-    from .results import RunResult, write_outputs
-    from .events import RunCancelled, RunFailed
+    from lth_core.engine.lottery import run_experiment
+    from lth_core.runs.progress import ProgressPrinter
+    from lth_core.engine.results import RunResult, write_outputs
+    from lth_core.engine.events import RunCancelled, RunFailed
 
     if args.name is not None and not (args.store or args.store_path):
         raise ConfigError("name", "is the run's name in the run store; add --store (or leave --name out)")
@@ -258,14 +258,14 @@ def summary_table(rounds) -> str:
 
 @command("datasets")
 def _datasets(args: argparse.Namespace) -> int:
-    from .data import FILE_FORMATS, UPLOAD_FORMAT, list_datasets
+    from lth_core.engine.data import FILE_FORMATS, UPLOAD_FORMAT, list_datasets
 
     print(f"{'name':<15} {'kind':<9} {'shape':<11} {'classes':>7} {'train':>6} {'val':>5} {'test':>5}  description")
     for d in list_datasets():
         shape = "×".join(str(s) for s in d.input_shape)
         print(f"{d.name:<15} {d.kind:<9} {shape:<11} {d.num_classes:>7} {d.sizes['train']:>6} {d.sizes['val']:>5} "
               f"{d.sizes['test']:>5}  {d.description}")
-    from .uploads import datasets_dir, list_uploads
+    from lth_core.engine.uploads import datasets_dir, list_uploads
     uploaded = list_uploads()
     print(f"\nuploaded (in {datasets_dir()}; name them as shown):" if uploaded else "\nuploaded: none yet")
     for u in uploaded:
@@ -280,7 +280,7 @@ def _datasets(args: argparse.Namespace) -> int:
 
 @command("archs")
 def _archs(args: argparse.Namespace) -> int:
-    from .models import ARCHITECTURES, build_network
+    from lth_core.engine.models import ARCHITECTURES, build_network
 
     print(f"{'name':<15} {'weights on mnist-5k':>20}  description")
     for info in ARCHITECTURES.values():
@@ -291,7 +291,7 @@ def _archs(args: argparse.Namespace) -> int:
 
 @command("bench")
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import run_benchmark
+    from lth_core.bench import run_benchmark
 
     started = time.perf_counter()
     run_benchmark(quick=args.quick)
@@ -299,7 +299,7 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- the run store (see lth_core/store.py and lth_core/jobs.py) ------------------
+# ---- the run store (see lth_core/runs/store.py and lth_core/runs/jobs.py) ------------------
 
 def add_store_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store-path", metavar="FILE", help="the run store (default: $LTH_HOME/runs.sqlite; "
@@ -334,7 +334,7 @@ def add_store_commands(sub) -> None:
 
 
 def open_store(args: argparse.Namespace):
-    from .store import RunStore
+    from lth_core.runs.store import RunStore
 
     return RunStore(args.store_path)
 
@@ -363,8 +363,8 @@ def _rounds_text(rounds) -> str:
 def record_run(args: argparse.Namespace, config: ExperimentConfig, on_event, ids: list[str]) -> str:
     """`run --store`: train here, in the foreground, recording into the store as the worker would.
     The run's id is appended to `ids`; returns the run's final status ('lost' if it was deleted)."""
-    from .recorder import claim, create_run
-    from .worker import execute
+    from lth_core.runs.recorder import claim, create_run
+    from lth_core.runs.worker import execute
 
     store = open_store(args)
     run_id = create_run(store, config, args.name)
@@ -375,7 +375,7 @@ def record_run(args: argparse.Namespace, config: ExperimentConfig, on_event, ids
 
 @command("runs")
 def _runs(args: argparse.Namespace) -> int:
-    from .store import UNREADABLE
+    from lth_core.runs.store import UNREADABLE
 
     store = open_store(args)
     runs = store.list_runs()
@@ -385,13 +385,13 @@ def _runs(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from .statistics import critical_cell
+    from lth_core.analysis.statistics import critical_cell
 
     def known(value) -> bool:
         return value is not None and not pd.isna(value)
 
     # "last round": the last finished round (the one "ticket acc" is of); "training": the round in flight
-    # "critical": the ticket's critical sparsity (lth_core.statistics), the one number that sums a run up
+    # "critical": the ticket's critical sparsity (lth_core.analysis.statistics), the one number that sums a run up
     print(f"{'id':<8}  {'status':<11} {'last round':>10}  {'training':<20} {'ticket acc':>10}  {'critical':>9}  "
           f"{'created (UTC)':<16}  name")
     for r in runs.itertuples():
@@ -433,7 +433,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def statistics_lines(rounds) -> list[str]:
     """`show`: the critical sparsity of every variant and, per control, where the ticket beats it."""
-    from .statistics import controls_of, critical_sentence, critical_sparsity, gap_sentences, paired_gaps
+    from lth_core.analysis.statistics import controls_of, critical_sentence, critical_sparsity, gap_sentences, paired_gaps
 
     if rounds.empty or rounds["round"].max() < 1:
         return []
@@ -449,8 +449,8 @@ def statistics_lines(rounds) -> list[str]:
 
 @command("export")
 def _export(args: argparse.Namespace) -> int:
-    from .lottery import make_plan, resolved_config
-    from .results import write_outputs
+    from lth_core.engine.lottery import make_plan, resolved_config
+    from lth_core.engine.results import write_outputs
 
     store = open_store(args)
     info = store.get_run(resolve_run(store, args.run_id))
@@ -501,7 +501,7 @@ def add_deploy_command(add) -> None:
 
 def _chosen_round(store, run_id: str, args: argparse.Namespace) -> tuple[int, int]:
     """(round, trial) of the ticket a command works on, checked against the run."""
-    from .deploy_bench import choose_round
+    from lth_core.analysis.deploy_bench import choose_round
 
     rounds = store.rounds(run_id)
     trial = args.trial or 0
@@ -513,8 +513,8 @@ def _chosen_round(store, run_id: str, args: argparse.Namespace) -> tuple[int, in
 
 
 def export_ticket_folder(store, run_id: str, rnd: int, trial: int, folder: Path) -> None:
-    from .exports import export_ticket
-    from .retrain import retrain
+    from lth_core.analysis.exports import export_ticket
+    from lth_core.engine.retrain import retrain
 
     print(f"retraining round {rnd} of trial {trial} (the store keeps masks, not trained weights)...", file=sys.stderr)
     model = retrain(store, run_id, rnd, trial)["ticket"]
@@ -524,7 +524,7 @@ def export_ticket_folder(store, run_id: str, rnd: int, trial: int, folder: Path)
 
 @command("deploy")
 def _deploy(args: argparse.Namespace) -> int:
-    from .deploy_bench import DEFAULT_REPEATS, format_bench, run_deploy_bench
+    from lth_core.analysis.deploy_bench import DEFAULT_REPEATS, format_bench, run_deploy_bench
 
     store = open_store(args)
     run_id = resolve_run(store, args.run_id)
@@ -550,10 +550,10 @@ def check_writable_file(path: str, field: str) -> None:
 @command("resume")
 def _resume(args: argparse.Namespace) -> int:
     from . import jobs
-    from .progress import ProgressPrinter
-    from .recorder import claim
-    from .store import RESUMABLE
-    from .worker import execute
+    from lth_core.runs.progress import ProgressPrinter
+    from lth_core.runs.recorder import claim
+    from lth_core.runs.store import RESUMABLE
+    from lth_core.runs.worker import execute
 
     store = open_store(args)
     run_id = resolve_run(store, args.run_id)
@@ -606,8 +606,8 @@ def _delete(args: argparse.Namespace) -> int:
 
 @command("worker")
 def _worker(args: argparse.Namespace) -> int:
-    from .store import default_store_path
-    from .worker import run_claimed, serve
+    from lth_core.runs.store import default_store_path
+    from lth_core.runs.worker import run_claimed, serve
 
     path = Path(args.store_path).expanduser().absolute() if args.store_path else default_store_path().absolute()
     if args.run:

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from . import jobs
-from .config import ExperimentConfig
-from .estimate import estimate_run
-from .store import ACTIVE, RunStore
+from lth_core.engine.config import ExperimentConfig
+from lth_core.runs.estimate import estimate_run
+from lth_core.runs.store import ACTIVE, RunStore
 
 APP_DEFAULTS = dict(dataset="mnist-5k", arch="lenet-300-100", epochs=2.0, rounds=5, controls=("reinit", "random"))
 CONFIGS: list[tuple[str, dict]] = [

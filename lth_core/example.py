@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import ExperimentConfig
-from .errors import LTHError
-from .results import CURVE_COLUMNS, LAYER_COLUMNS, ROUND_COLUMNS, RunResult, write_outputs
-from .store import FINISHED, RunStore, new_run_id, now_iso
+from lth_core.engine.config import ExperimentConfig
+from lth_core.engine.errors import LTHError
+from lth_core.engine.results import CURVE_COLUMNS, LAYER_COLUMNS, ROUND_COLUMNS, RunResult, write_outputs
+from lth_core.runs.store import FINISHED, RunStore, new_run_id, now_iso
 
 __all__ = ["EXAMPLE_CONFIG", "EXAMPLE_DIR", "EXAMPLE_NAME", "REBUILD_COMMAND", "rebuild", "read_provenance",
            "import_example", "ensure_example", "example_runs", "provenance_of"]
@@ -71,8 +71,8 @@ def rebuild(folder: Path | str = EXAMPLE_DIR, config: ExperimentConfig = EXAMPLE
             on_event: Any = None) -> dict[str, Any]:
     """Train `config` with the engine and (re)write `folder`: the export files and provenance.json.
     Returns the provenance. The folder's old files are replaced only once the new run has finished."""
-    from .events import RunFailed, RunStarted
-    from .lottery import run_experiment
+    from lth_core.engine.events import RunFailed, RunStarted
+    from lth_core.engine.lottery import run_experiment
 
     folder = Path(folder)
     made_at = datetime.now(timezone.utc)
@@ -262,7 +262,7 @@ def describe(provenance: dict[str, Any]) -> str:
 # ---- the command line -------------------------------------------------------------------------------
 def add_example_command(sub: Any) -> None:
     """`python -m lth_core example [--rebuild]`, registered by cli.build_parser."""
-    from .cli import COMMANDS, add_store_flag
+    from lth_core.cli import COMMANDS, add_store_flag
 
     text = "put the shipped example run into the run store (--rebuild: retrain it and rewrite examples/)"
     parser = sub.add_parser("example", help=text, description=text[0].upper() + text[1:] + ".")
@@ -275,7 +275,7 @@ def add_example_command(sub: Any) -> None:
 
 def _cli_example(args: argparse.Namespace) -> int:
     if args.rebuild:
-        from .progress import ProgressPrinter
+        from lth_core.runs.progress import ProgressPrinter
 
         progress = ProgressPrinter()
         provenance = rebuild(EXAMPLE_DIR, EXAMPLE_CONFIG, on_event=progress.update)

@@ -62,7 +62,7 @@ def app_store(tmp_path_factory, dataset_cache):
     import time
 
     from lth_core import ExperimentConfig, jobs
-    from lth_core.store import RunStore
+    from lth_core.runs.store import RunStore
 
     home = tmp_path_factory.mktemp("lth-app-store")
     os.symlink(dataset_cache, home / "cache")

@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from app_helpers import APP, TIMEOUT, page
 
-from lth_core.store import RunStore
-from ui import summary
+from lth_core.runs.store import RunStore
+from lth_core.analysis import summary
 
 
 
@@ -265,7 +265,7 @@ def test_compare_summarises_ticket_against_controls(runs):
 
 
 def test_compare_colours_gaps_by_the_tolerance_and_opens_deployment_on_the_recommended_round(runs):
-    from lth_core.recommend import gap_points, recommended_round
+    from lth_core.analysis.recommend import gap_points, recommended_round
     done = runs["done"]
     rounds = RunStore().rounds(done)
     at = page("compare", run=done, round="2")

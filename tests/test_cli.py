@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lth_core.results import unpack_mask
+from lth_core.engine.results import unpack_mask
 
 from conftest import ROOT
 
@@ -160,7 +160,7 @@ def test_out_must_be_a_new_or_empty_folder(tmp_path):
 def test_runs_shows_the_last_finished_round_of_a_stopped_run(tmp_path):
     """A run cancelled in round r lists r - 1 (its last finished round, the one 'ticket acc' is of),
     not the round that was in flight."""
-    from lth_core.store import RunStore
+    from lth_core.runs.store import RunStore
 
     proc, run_id = stored_run_in_another_process(2, "--name", "to cancel")
     store = RunStore()
@@ -224,8 +224,8 @@ class _Terminal(io.StringIO):
 def test_progress_bar_never_wider_than_the_terminal(monkeypatch, columns):
     """A line wider than the terminal wraps, and every redraw (\\r) then leaves a stale line behind;
     the bar of round 10/10 with three variants used to be 84 characters and the round lines 100."""
-    from lth_core.events import Checkpoint, EvalPointEvent, RoundCommitted, RoundFinished, RoundStarted, RunStarted
-    from lth_core.progress import ProgressPrinter
+    from lth_core.engine.events import Checkpoint, EvalPointEvent, RoundCommitted, RoundFinished, RoundStarted, RunStarted
+    from lth_core.runs.progress import ProgressPrinter
 
     monkeypatch.setenv("COLUMNS", str(columns))
     out = _Terminal()
@@ -330,7 +330,7 @@ def stored_run_in_another_process(rounds_done: int, *flags: str) -> tuple[subpro
     `rounds_done` rounds: (the process, the run's id)."""
     import time
 
-    from lth_core.store import RunStore
+    from lth_core.runs.store import RunStore
 
     proc = subprocess.Popen([sys.executable, "-m", "lth_core", "run", "--dataset", "mnist-5k", "--rounds", "30",
                              "--epochs", "4", "--store", "--quiet", *flags],
@@ -372,8 +372,8 @@ def test_ctrl_c_stops_a_run_and_keeps_its_finished_rounds(tmp_path):
 
 
 def test_the_round_lines_show_the_mean_of_the_trials():
-    from lth_core.events import Checkpoint, RoundCommitted, RoundFinished, RoundStarted, RunStarted
-    from lth_core.progress import ProgressPrinter
+    from lth_core.engine.events import Checkpoint, RoundCommitted, RoundFinished, RoundStarted, RunStarted
+    from lth_core.runs.progress import ProgressPrinter
 
     out = io.StringIO()
     progress = ProgressPrinter(stream=out)

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from lth_core import ConfigError, ExperimentConfig, RunStore, collect, run_experiment
-from lth_core import pruning
-from lth_core.criteria import CRITERIA, CriterionContext
-from lth_core.errors import TrainingFailed
-from lth_core.events import RoundCommitted
+from lth_core.engine import pruning
+from lth_core.engine.criteria import CRITERIA, CriterionContext
+from lth_core.engine.errors import TrainingFailed
+from lth_core.engine.events import RoundCommitted
 
 # one layer of 4 weights (one already pruned) and an output layer of 2; w0 = init, wT = trained
 W0 = {"a": torch.tensor([0.9, -0.1, 0.4, 0.8]), "out": torch.tensor([0.5, -0.2])}
@@ -114,7 +114,7 @@ def test_criterion_is_a_config_setting_checked_by_name():
 
 
 def test_a_run_stored_before_criteria_existed_loads_as_magnitude(tmp_path):
-    from lth_core.recorder import create_run
+    from lth_core.runs.recorder import create_run
 
     store = RunStore(tmp_path / "runs.sqlite")
     run_id = create_run(store, ExperimentConfig(**TINY))

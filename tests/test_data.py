@@ -1,4 +1,4 @@
-"""Tests for lth_core.data (built-in sets, splits, normalisation) and lth_core.data_files (readers)."""
+"""Tests for lth_core.engine.data (built-in sets, splits, normalisation) and lth_core.engine.data_files (readers)."""
 from __future__ import annotations
 
 import gzip
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lth_core import data, data_files
-from lth_core.errors import ConfigError
+from lth_core.engine import data, data_files
+from lth_core.engine.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import sys
 import pandas as pd
 import pytest
 
-from lth_core.deploy_bench import (BATCHES, DeployBench, FileSize, MachineInfo, Timing, choose_round, format_bench,
+from lth_core.analysis.deploy_bench import (BATCHES, DeployBench, FileSize, MachineInfo, Timing, choose_round, format_bench,
                                    run_deploy_bench, summary)
-from lth_core.errors import ConfigError
+from lth_core.engine.errors import ConfigError
 
 from conftest import ROOT
 from test_exports import stored_runs  # noqa: F401  (the fixture: tiny real runs in a store)
@@ -103,7 +103,7 @@ def test_summary_says_what_the_numbers_say():
     b = _bench_with({("dense", "pytorch", 1): 0.04, ("dense", "pytorch", 256): 1.6,
                      ("ticket", "pytorch CSR", 1): 0.041, ("ticket", "pytorch CSR", 256): 1.0,
                      ("ticket", "structured", 1): 0.036, ("ticket", "structured", 256): 1.45})
-    from lth_core.structured import UnitCount
+    from lth_core.engine.structured import UnitCount
     b.units = [UnitCount("fc1", 300, 280), UnitCount("fc2", 100, 79), UnitCount("output", 10, 10)]
     text = summary(b)
     assert text.startswith("At 7.0 % of weights the ticket is 9.6× smaller gzipped (bitmask .npz, fp32)")

@@ -52,7 +52,7 @@ def server(lth_home):
 @contextlib.contextmanager
 def _serve(lth_home: Path):
     from lth_core import jobs
-    from lth_core.store import RunStore
+    from lth_core.runs.store import RunStore
 
     port = _free_port()
     env = dict(os.environ, LTH_HOME=str(lth_home), PYTHONUNBUFFERED="1")
@@ -277,7 +277,7 @@ def test_a_malicious_run_name_or_link_value_draws_no_image_and_no_link(app_store
 
     from playwright.sync_api import sync_playwright
 
-    from lth_core.store import RunStore
+    from lth_core.runs.store import RunStore
 
     home = tmp_path / "evil-home"  # a copy of app_store, so the shared fixture keeps its names
     home.mkdir()

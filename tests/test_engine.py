@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from lth_core import ConfigError, ExperimentConfig, collect, make_plan, run_experiment
-from lth_core.events import RoundCommitted, RoundFinished, RunFailed, RunFinished, RunStarted
-from lth_core.models import ARCHITECTURES, build_network
-from lth_core.results import TIMING_COLUMNS as TIMINGS
+from lth_core.engine.events import RoundCommitted, RoundFinished, RunFailed, RunFinished, RunStarted
+from lth_core.engine.models import ARCHITECTURES, build_network
+from lth_core.engine.results import TIMING_COLUMNS as TIMINGS
 
 TINY = dict(dataset="digits", arch="mlp", hidden=(32,), rounds=2, epochs=1, batch_size=32, controls=("reinit", "random"))
 
@@ -30,7 +30,7 @@ def test_each_architecture_runs_stacked_models_independently(arch):
 
 @pytest.mark.parametrize("groups", [1, 3])
 def test_the_hand_written_linear_backward_agrees_with_numerical_gradients(groups):
-    from lth_core.models import _linear
+    from lth_core.engine.models import _linear
     g = torch.Generator().manual_seed(0)
     x = torch.randn(groups, 4, 6, generator=g, dtype=torch.float64, requires_grad=True)
     w = torch.randn(3, 5, 6, generator=g, dtype=torch.float64, requires_grad=True)
@@ -97,7 +97,7 @@ def test_resuming_from_a_checkpoint_equals_an_uninterrupted_run(reset):
     cfg = ExperimentConfig(**{**TINY, "rounds": 3, "reset": reset, "trials": 2})
     full = list(run_experiment(cfg))
     checkpoint = next(e.checkpoint for e in full if isinstance(e, RoundCommitted) and e.round == 1)
-    from lth_core.events import Checkpoint
+    from lth_core.engine.events import Checkpoint
     resumed = list(run_experiment(cfg, resume=Checkpoint.from_bytes(checkpoint.to_bytes())))
     rows = lambda evs: [(e.trial, e.round, e.variant, e.test_accuracy, e.early_stop_iteration)  # noqa: E731
                         for e in evs if isinstance(e, RoundFinished) and e.round >= 2]
@@ -143,7 +143,7 @@ def test_a_busy_neighbour_process_is_seen_and_means_one_thread(monkeypatch):
     import subprocess
     import sys
 
-    from lth_core.cpu import CpuWatch, choose_threads
+    from lth_core.engine.cpu import CpuWatch, choose_threads
 
     monkeypatch.delenv("LTH_THREADS", raising=False)
     busy = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 3: pass"])
@@ -162,7 +162,7 @@ def test_a_busy_neighbour_process_is_seen_and_means_one_thread(monkeypatch):
 def test_the_benchmark_loops_run_and_report_rates():
     # a smoke test of `python -m lth_core bench`'s two loops (their speed is the benchmark's business)
     from lth_core.bench import REPEATS, dataloader_loop, engine_loop, loop_rates
-    from lth_core.data import load_dataset
+    from lth_core.engine.data import load_dataset
 
     data = load_dataset("mnist-5k")
     x, y = torch.from_numpy(data.x_train[:600]), torch.from_numpy(data.y_train[:600])
@@ -173,7 +173,7 @@ def test_the_benchmark_loops_run_and_report_rates():
 
 
 def test_the_recorded_config_is_fully_resolved_and_trains_the_same_networks():
-    from lth_core.lottery import resolved_config
+    from lth_core.engine.lottery import resolved_config
     cfg = ExperimentConfig(**{**TINY, "hidden": None, "rounds": None, "epochs": None, "iterations": 20})
     events = list(run_experiment(cfg))
     recorded = events[0].config
@@ -193,7 +193,7 @@ def test_the_recorded_config_is_fully_resolved_and_trains_the_same_networks():
 def test_the_numbers_do_not_depend_on_how_busy_the_machine_is(monkeypatch, config):
     """The engine trains on 1 thread while another process keeps a core busy and on 2 otherwise. A
     thread count changes how MKL and oneDNN split their sums; that must not show in any number."""
-    from lth_core.cpu import CpuWatch
+    from lth_core.engine.cpu import CpuWatch
     monkeypatch.delenv("LTH_THREADS", raising=False)
     runs = []
     for busy in (0.0, 8.0):

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from lth_core import ExperimentConfig
-from lth_core.estimate import (RunClock, RunEstimate, estimate_run, format_elapsed, save_clock, saved_clock,
+from lth_core.runs.estimate import (RunClock, RunEstimate, estimate_run, format_elapsed, save_clock, saved_clock,
                                startup_probe)
-from lth_core.store import RunStore
+from lth_core.runs.store import RunStore
 
 SMALL = dict(dataset="digits", arch="mlp", hidden=(16,), epochs=1, rounds=2, controls=("reinit", "random"))
 

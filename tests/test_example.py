@@ -12,8 +12,8 @@ import pytest
 from lth_core import ExperimentConfig, collect, run_experiment
 from lth_core import example
 from lth_core.cli import main
-from lth_core.results import CURVE_COLUMNS, LAYER_COLUMNS, ROUND_COLUMNS, TIMING_COLUMNS
-from lth_core.store import RunStore
+from lth_core.engine.results import CURVE_COLUMNS, LAYER_COLUMNS, ROUND_COLUMNS, TIMING_COLUMNS
+from lth_core.runs.store import RunStore
 
 SHIPPED = example.EXAMPLE_DIR
 
@@ -86,7 +86,7 @@ def test_the_example_is_imported_into_an_empty_store_once(lth_home):
 
 
 def test_a_store_that_already_has_runs_gets_no_example(lth_home):
-    from lth_core.recorder import create_run
+    from lth_core.runs.recorder import create_run
 
     store = RunStore()
     create_run(store, ExperimentConfig(dataset="moons", arch="mlp", hidden=(8,), rounds=1))

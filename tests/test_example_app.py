@@ -7,8 +7,8 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from lth_core.example import EXAMPLE_DIR, REBUILD_COMMAND, example_runs
-from lth_core.store import RunStore
-from ui import summary
+from lth_core.runs.store import RunStore
+from lth_core.analysis import summary
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 90

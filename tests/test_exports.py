@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from lth_core import ExperimentConfig
-from lth_core.exports import (export_ticket, onnx_session, plain_module, read_bitmask, read_csr, write_bitmask,
+from lth_core.analysis.exports import (export_ticket, onnx_session, plain_module, read_bitmask, read_csr, write_bitmask,
                               write_csr)
-from lth_core.models import ARCHITECTURES, build_network
-from lth_core.retrain import engine_logits, retrain
-from lth_core.store import RunStore
-from lth_core.structured import reduce
-from lth_core.torch_modules import build_plain, missing_builders, plain_from_engine
+from lth_core.engine.models import ARCHITECTURES, build_network
+from lth_core.engine.retrain import engine_logits, retrain
+from lth_core.runs.store import RunStore
+from lth_core.engine.structured import reduce
+from lth_core.engine.torch_modules import build_plain, missing_builders, plain_from_engine
 
 from conftest import ROOT
 
@@ -31,8 +31,8 @@ TINY_RUNS = {
 @pytest.fixture(scope="session")
 def stored_runs(tmp_path_factory, dataset_cache):
     """A store holding the finished TINY_RUNS, trained in this process as `run --store` does."""
-    from lth_core.recorder import claim, create_run
-    from lth_core.worker import execute
+    from lth_core.runs.recorder import claim, create_run
+    from lth_core.runs.worker import execute
 
     home = tmp_path_factory.mktemp("lth-deploy-store")
     os.symlink(dataset_cache, home / "cache")
@@ -155,7 +155,7 @@ def test_every_export_loads_back_with_the_engines_predictions(stored_runs, tmp_p
     model = retrain(store, run_id, 2)["ticket"]
     assert model.matches_stored, model.source()  # retraining gave the stored round's network
     assert 0 < model.weights_remaining < 1
-    from lth_core.lottery import make_plan
+    from lth_core.engine.lottery import make_plan
 
     data = make_plan(store.get_run(run_id).config).data
     x, y = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
@@ -225,8 +225,8 @@ def test_cli_export_ticket_bad_input(stored_runs, tmp_path, args, field):
 @pytest.mark.parametrize("reset", ["rewind:5", "none"])
 def test_retraining_rebuilds_rounds_of_every_reset(tmp_path, reset):
     """rewind:K starts from the stored rewind point; none fine-tunes, so every round up to R is retrained."""
-    from lth_core.recorder import claim, create_run
-    from lth_core.worker import execute
+    from lth_core.runs.recorder import claim, create_run
+    from lth_core.runs.worker import execute
 
     store = RunStore(tmp_path / "runs.sqlite")
     run_id = create_run(store, ExperimentConfig(dataset="digits", arch="mlp", hidden=(24,), rounds=2, iterations=30,

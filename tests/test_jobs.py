@@ -17,9 +17,9 @@ import pytest
 
 from lth_core import ExperimentConfig, collect, jobs, run_experiment, write_outputs
 from lth_core.cli import main as cli_main
-from lth_core.procs import process_token
-from lth_core.store import RunStore, StoreError
-from lth_core.results import TIMING_COLUMNS as TIMINGS
+from lth_core.runs.procs import process_token
+from lth_core.runs.store import RunStore, StoreError
+from lth_core.engine.results import TIMING_COLUMNS as TIMINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(dataset="digits", arch="mlp", hidden=(32,), rounds=2, epochs=1, batch_size=32, controls=("reinit", "random"))

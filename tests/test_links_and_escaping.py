@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from app_helpers import APP, TIMEOUT, page
 
-from lth_core.store import RunStore
+from lth_core.runs.store import RunStore
 from ui.text import MAX_LINK_CHARS, code, md
 
 EVIL = "`![i](http://evil.example/x.png)` [CLICKME](http://evil.example/phish) <http://evil.example> www.evil.example"

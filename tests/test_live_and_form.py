@@ -14,11 +14,11 @@ import app_helpers
 from streamlit.testing.v1 import AppTest
 
 from lth_core import ExperimentConfig, run_experiment
-from lth_core.estimate import estimate_run, save_clock
-from lth_core.events import EvalPointEvent
-from lth_core.recorder import Recorder, claim, create_run
-from lth_core.store import RunStore
-from lth_core.worker import SchedulerLock
+from lth_core.runs.estimate import estimate_run, save_clock
+from lth_core.engine.events import EvalPointEvent
+from lth_core.runs.recorder import Recorder, claim, create_run
+from lth_core.runs.store import RunStore
+from lth_core.runs.worker import SchedulerLock
 
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,8 @@ import torch
 from torch.optim.adam import adam as public_adam
 from torch.optim.sgd import sgd as public_sgd
 
-import lth_core.optim
-from lth_core.optim import FusedOptimizer
+import lth_core.engine.optim
+from lth_core.engine.optim import FusedOptimizer
 
 CASES = [
     ("adam", dict(lr=1.2e-3, weight_decay=0.0)),
@@ -55,7 +55,7 @@ def test_every_step_goes_through_torch_optims_public_functional_api(kind, kwargs
         calls.append(kw.get("fused"))
         return public(*args, **kw)
 
-    monkeypatch.setattr(lth_core.optim, kind, counted)
+    monkeypatch.setattr(lth_core.engine.optim, kind, counted)
     params = [torch.randn(2, 4, 3).requires_grad_(True), torch.randn(2, 4).requires_grad_(True)]
     _train(FusedOptimizer(params, kind, **kwargs), params, torch.randn(2, 5, 3), steps=3)
     assert calls == [True] * 3
@@ -63,7 +63,7 @@ def test_every_step_goes_through_torch_optims_public_functional_api(kind, kwargs
 
 def test_training_does_not_import_torch_dynamo():
     code = ("import sys, torch\n"
-            "from lth_core.optim import FusedOptimizer\n"
+            "from lth_core.engine.optim import FusedOptimizer\n"
             "for kind in ('adam', 'sgd'):\n"
             "    p = [torch.ones(2, 3, requires_grad=True)]\n"
             "    opt = FusedOptimizer(p, kind, lr=0.1, momentum=0.9 if kind == 'sgd' else 0.0)\n"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lth_core import data
-from lth_core.errors import ConfigError
-from lth_core.playground import (PlaygroundSettings, decision_grid, grid_extent, network_edges, network_nodes,
+from lth_core.engine import data
+from lth_core.engine.errors import ConfigError
+from lth_core.engine.playground import (PlaygroundSettings, decision_grid, grid_extent, network_edges, network_nodes,
                                  new_playground, play_round)
 from ui.playground_plots import boundary_figure, boundary_image, diagram_figure
 

@@ -6,7 +6,7 @@ import pandas as pd
 import plotly
 import pytest
 
-from ui import plots
+from lth_core.analysis import plots
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

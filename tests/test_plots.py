@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lth_core import statistics
-from ui import mask_plots, plots, summary
+from lth_core.analysis import statistics
+from lth_core.analysis import mask_plots, plots, summary
 
 
 def _named(fig, name):

@@ -1,4 +1,4 @@
-"""Presets (lth_core.presets) and the New experiment form's defaults: one source, the engine."""
+"""Presets (lth_core.engine.presets) and the New experiment form's defaults: one source, the engine."""
 import time
 from pathlib import Path
 
@@ -6,11 +6,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lth_core.cli import main
-from lth_core.events import RoundFinished, RunFinished
-from lth_core.lottery import run_experiment
-from lth_core.models import ARCHITECTURES
-from lth_core.presets import FORM_START, PRESETS, engine_defaults, form_start
-from lth_core.store import RunStore
+from lth_core.engine.events import RoundFinished, RunFinished
+from lth_core.engine.lottery import run_experiment
+from lth_core.engine.models import ARCHITECTURES
+from lth_core.engine.presets import FORM_START, PRESETS, engine_defaults, form_start
+from lth_core.runs.store import RunStore
 
 TIMEOUT = 90
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

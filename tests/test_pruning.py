@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from lth_core import pruning
-from lth_core.criteria import CriterionContext
+from lth_core.engine import pruning
+from lth_core.engine.criteria import CriterionContext
 
 
 def magnitude(w, mask, counts):
@@ -64,7 +64,7 @@ def test_one_shot_counts_equal_the_iterative_level():
 def test_deployment_savings_count_bytes_and_multiply_adds_exactly():
     import pandas as pd
 
-    from lth_core.deployment import savings
+    from lth_core.analysis.deployment import savings
 
     layers = pd.DataFrame({"layer": ["fc1", "output"], "total": [1000, 100], "remaining": [100, 50]})
     s = savings(layers, rows={"fc1": 10, "output": 10})
@@ -76,7 +76,7 @@ def test_deployment_savings_count_bytes_and_multiply_adds_exactly():
 
 
 def test_conv_layers_know_their_output_positions():
-    from lth_core.models import build_network
+    from lth_core.engine.models import build_network
 
     net = build_network("conv-2", (1, 28, 28), 10, width=0.25)
     assert net.layer_positions()["conv1"] == 28 * 28 and net.layer_positions()["fc1"] == 1

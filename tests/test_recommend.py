@@ -2,8 +2,8 @@
 import pandas as pd
 import pytest
 
-from lth_core.recommend import TOLERANCE_POINTS, gap_points, recommended_round, within_tolerance
-from lth_core.results import ROUND_COLUMNS
+from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, recommended_round, within_tolerance
+from lth_core.engine.results import ROUND_COLUMNS
 
 
 def table(rows: list[tuple[int, int, str, float, float]]) -> pd.DataFrame:

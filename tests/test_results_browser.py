@@ -13,7 +13,7 @@ NAMES = ["baseline digits", "two trials", "global pruning", "rewind to 20", "one
 def five_runs(lth_home) -> list[str]:
     """Five real tiny runs recorded in the store by `python -m lth_core run --store`."""
     from lth_core.cli import main
-    from lth_core.store import RunStore
+    from lth_core.runs.store import RunStore
     for seed, name in enumerate(NAMES):
         with contextlib.redirect_stdout(io.StringIO()):
             assert main(["run", "--store", "--quiet", "--dataset", "digits", "--arch", "mlp", "--hidden", "16",

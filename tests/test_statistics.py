@@ -1,4 +1,4 @@
-"""Statistics over trials (lth_core.statistics) on synthetic rounds tables whose answers are known, and the
+"""Statistics over trials (lth_core.analysis.statistics) on synthetic rounds tables whose answers are known, and the
 CLI's `runs` / `show` lines on the real example run."""
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lth_core import statistics as S
+from lth_core.analysis import statistics as S
 from lth_core.cli import main as cli_main
 
 WEIGHTS = [1.0, 0.8, 0.64, 0.512, 0.41]  # round 0 (dense) to round 4
@@ -252,7 +252,7 @@ def test_critical_sparsity_skips_a_nan_round():
 
 
 def test_the_tolerance_is_the_projects_single_default():
-    from lth_core.statistics import TOLERANCE_POINTS
+    from lth_core.analysis.statistics import TOLERANCE_POINTS
     rounds = table({"ticket": [[0.90, 0.90, 0.895, 0.885, 0.87]]}, weights=[1.0, 0.8, 0.4, 0.2, 0.1])
     looser = S.critical_per_trial(rounds, tolerance=2.0).iloc[0]["fraction"]
     assert TOLERANCE_POINTS == 1.0 and looser < S.critical_per_trial(rounds).iloc[0]["fraction"]
@@ -262,7 +262,7 @@ def test_the_tolerance_is_the_projects_single_default():
 
 def test_runs_and_show_print_the_critical_sparsity_and_the_gaps(lth_home, capsys):
     from lth_core import example
-    from lth_core.store import RunStore
+    from lth_core.runs.store import RunStore
 
     store = RunStore()
     run_id = example.import_example(store)

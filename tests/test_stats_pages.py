@@ -1,10 +1,10 @@
-"""Compare, Results and the runs table show lth_core.statistics on real runs (conftest.app_store): the
+"""Compare, Results and the runs table show lth_core.analysis.statistics on real runs (conftest.app_store): the
 sentences and numbers on the page are the ones the statistics module computes for that run; a one-trial
 run says that no interval can be given and draws no band."""
 
-from lth_core import statistics
-from lth_core.store import RunStore
-from ui import summary
+from lth_core.analysis import statistics
+from lth_core.runs.store import RunStore
+from lth_core.analysis import summary
 from test_app_pages import figures, no_errors, page, runs, text, values  # noqa: F401 - runs is a fixture
 
 

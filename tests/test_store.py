@@ -16,13 +16,13 @@ import pandas as pd
 import pytest
 
 from lth_core import ExperimentConfig, collect, run_experiment
-from lth_core import store_schema
-from lth_core.events import EvalPointEvent, RoundCommitted, RunCancelled, RunFailed
-from lth_core.recorder import Recorder, claim, create_run
-from lth_core.procs import process_token
-from lth_core.errors import ConfigError
-from lth_core.store import LIST_COLUMNS, RunStore, StoreError
-from lth_core.results import TIMING_COLUMNS as TIMINGS
+from lth_core.runs import store_schema
+from lth_core.engine.events import EvalPointEvent, RoundCommitted, RunCancelled, RunFailed
+from lth_core.runs.recorder import Recorder, claim, create_run
+from lth_core.runs.procs import process_token
+from lth_core.engine.errors import ConfigError
+from lth_core.runs.store import LIST_COLUMNS, RunStore, StoreError
+from lth_core.engine.results import TIMING_COLUMNS as TIMINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(dataset="digits", arch="mlp", hidden=(32,), rounds=2, epochs=1, batch_size=32, controls=("reinit", "random"))
@@ -131,8 +131,8 @@ def test_a_process_killed_inside_the_commit_leaves_the_previous_rounds_only(tiny
         import os, sys, time
         from contextlib import contextmanager
         from lth_core import ExperimentConfig, run_experiment
-        from lth_core.recorder import Recorder, claim, create_run
-        from lth_core.store import RunStore
+        from lth_core.runs.recorder import Recorder, claim, create_run
+        from lth_core.runs.store import RunStore
 
         class SlowStore(RunStore):
             pause = False
@@ -301,12 +301,58 @@ def test_an_older_store_is_migrated_in_place(lth_home, tiny_events, monkeypatch)
         assert db.execute("SELECT note FROM runs").fetchone()[0] == "migrated"
 
 
+def _back_to_version_3(db: sqlite3.Connection) -> None:
+    """Undo migration 3 -> 4, so that a test can make the file of an older version."""
+    db.execute("DROP TABLE run_docs")
+    db.execute("DROP INDEX runs_by_sweep")
+    db.execute("ALTER TABLE runs DROP COLUMN sweep")
+    db.execute("ALTER TABLE runs DROP COLUMN kind")
+
+
+def test_a_version_3_store_gains_documents_kinds_and_sweeps(lth_home, tiny_events):
+    path = lth_home / "runs.sqlite"
+    with RunStore(path) as store:
+        run_id = record(store, tiny_events)
+        before = store.rounds(run_id)
+    with sqlite3.connect(path) as db:
+        _back_to_version_3(db)
+        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    db.close()
+    with RunStore(path) as store:
+        pd.testing.assert_frame_equal(store.rounds(run_id), before)
+        assert store.doc(run_id, "network") is None
+        store.put_doc(run_id, "network", {"layers": ["fc1"]})
+        assert store.doc(run_id, "network") == {"layers": ["fc1"]}
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT kind, sweep FROM runs WHERE id = ?", (run_id,)).fetchone() == ("lottery", None)
+    db.close()
+
+
+def test_documents_kept_with_a_run_are_replaced_listed_and_deleted_with_it(lth_home, tiny_events):
+    store = RunStore()
+    run_id, other = record(store, tiny_events), record(store, tiny_events)
+    store.put_doc(run_id, "deploy/3/0", {"ms": 1.5})
+    store.put_doc(run_id, "deploy/3/0", {"ms": 1.25})
+    store.put_doc(run_id, "deploy/5/0", {"ms": 2.0})
+    store.put_doc(run_id, "network", {"input": [1, 28, 28]})
+    store.put_doc(other, "deploy/1/0", {"ms": 9.0})
+    assert store.docs(run_id, "deploy/") == {"deploy/3/0": {"ms": 1.25}, "deploy/5/0": {"ms": 2.0}}
+    assert store.doc(run_id, "missing", "none") == "none"
+    with pytest.raises(ValueError):
+        store.put_doc(run_id, "bad", {"x": float("nan")})  # JSON has no NaN: refused, not written as text
+    with pytest.raises(StoreError):
+        store.put_doc("no-such-run", "network", {})
+    store.delete(run_id)
+    assert store.docs(run_id) == {} and store.docs(other) == {"deploy/1/0": {"ms": 9.0}}
+
+
 def test_a_version_1_store_gains_evaluation_times_and_keeps_its_rounds(lth_home, tiny_events):
     path = lth_home / "runs.sqlite"
     with RunStore(path) as store:
         run_id = record(store, tiny_events)
         before = store.rounds(run_id)
     with sqlite3.connect(path) as db:  # as version 1 wrote it: no eval_seconds column, no reason codes
+        _back_to_version_3(db)
         db.execute("ALTER TABLE rounds DROP COLUMN eval_seconds")
         db.execute("ALTER TABLE runs DROP COLUMN reason")
         db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
@@ -341,6 +387,7 @@ def test_a_version_2_store_gains_reason_codes_derived_from_its_texts(lth_home, t
     with RunStore(path) as store:
         ids = {name: record(store, tiny_events[:1], name=name) for name in texts}
     with sqlite3.connect(path) as db:  # as version 2 wrote them: a text only
+        _back_to_version_3(db)
         db.execute("ALTER TABLE runs DROP COLUMN reason")
         db.executemany("UPDATE runs SET status = ?, error = ?, pid = NULL WHERE id = ?",
                        [(status, error, ids[name]) for name, (status, error, _) in texts.items()])
@@ -353,7 +400,7 @@ def test_a_version_2_store_gains_reason_codes_derived_from_its_texts(lth_home, t
         listed = store.list_runs().set_index("name")
         assert listed.loc["killed", "reason"] == "worker-died" and listed.loc["full", "reason"] == "disk-full"
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(store_schema.SCHEMA_VERSION)
     db.close()
 
 
@@ -384,7 +431,7 @@ def test_only_the_store_writes_the_runs_table():
     """Every change of a run's status goes through RunStore's named methods: no other module writes `runs`."""
     write = re.compile(r"\b(UPDATE\s+runs|INSERT\s+(OR\s+\w+\s+)?INTO\s+runs|DELETE\s+FROM\s+runs|REPLACE\s+INTO\s+runs)\b",
                        re.IGNORECASE)
-    allowed = {ROOT / "lth_core" / "store.py", ROOT / "lth_core" / "store_schema.py"}
+    allowed = {ROOT / "lth_core" / "runs" / "store.py", ROOT / "lth_core" / "runs" / "store_schema.py"}
     sources = [p for folder in ("lth_core", "app_pages", "ui", "scripts") for p in (ROOT / folder).rglob("*.py")]
     sources += list(ROOT.glob("*.py"))
     assert len(sources) > 20 and allowed <= set(sources)
@@ -416,7 +463,7 @@ def test_a_read_only_folder_is_a_clear_error(tmp_path, with_store, tiny_events):
     folder.chmod(0o555)
     try:
         out = _run_unprivileged(textwrap.dedent(f"""
-            from lth_core.store import RunStore, StoreError
+            from lth_core.runs.store import RunStore, StoreError
             try:
                 RunStore({str(folder / 'runs.sqlite')!r})
             except StoreError as exc:
@@ -436,7 +483,7 @@ def test_opening_the_store_twice_in_one_process_keeps_its_locks(lth_home, tiny_e
     first = RunStore()
     run_id = record(first, tiny_events)
     RunStore().close()
-    subprocess.run([sys.executable, "-c", "from lth_core.store import RunStore; RunStore().close()"], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-c", "from lth_core.runs.store import RunStore; RunStore().close()"], cwd=ROOT, check=True)
     assert (lth_home / "runs.sqlite-wal").exists()  # the other process saw this one still reading
     RunStore().delete(run_id)                        # and a write that shrinks the file reads back fine
     assert first.list_runs().empty

@@ -14,9 +14,9 @@ from streamlit.testing.v1 import AppTest
 
 from lth_core import jobs
 from lth_core.example import EXAMPLE_DIR, import_example
-from lth_core.store import RunStore
+from lth_core.runs.store import RunStore
 from ui import tour
-from ui.summary import pct
+from lth_core.analysis.summary import pct
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SHIPPED = pd.read_csv(EXAMPLE_DIR / "rounds.csv")
@@ -181,7 +181,7 @@ def test_with_no_run_to_show_the_tour_trains_a_small_real_one_and_fills_in(lth_h
 
 def test_the_tour_survives_an_unreadable_run_in_the_store(lth_home):
     from lth_core import ExperimentConfig
-    from lth_core.recorder import create_run
+    from lth_core.runs.recorder import create_run
 
     tour_page()  # the first visit adds the example
     store = RunStore()

@@ -5,8 +5,8 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from lth_core import ExperimentConfig, run_experiment
-from lth_core.recorder import Recorder, claim, create_run
-from lth_core.store import RunStore
+from lth_core.runs.recorder import Recorder, claim, create_run
+from lth_core.runs.store import RunStore
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from lth_core import uploads
+from lth_core.engine import uploads
 
 TIMEOUT = 90
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -68,7 +68,7 @@ def test_masks_labels_a_tabular_first_layer_by_its_column_names(lth_home):
     import time
 
     from lth_core import ExperimentConfig, jobs
-    from lth_core.store import RunStore
+    from lth_core.runs.store import RunStore
 
     report = uploads.check_upload({"pets.csv": table_csv()}, label_col="kind")
     run_id = jobs.submit(ExperimentConfig(dataset=report.spec, label_col="kind", arch="mlp", hidden=(8,), rounds=1,

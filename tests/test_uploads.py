@@ -1,4 +1,4 @@
-"""Uploaded datasets (lth_core.uploads): checked at once, kept by content hash under LTH_HOME/datasets,
+"""Uploaded datasets (lth_core.engine.uploads): checked at once, kept by content hash under LTH_HOME/datasets,
 loadable by their `upload:` name in another process, listed by the CLI."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lth_core import data, uploads
-from lth_core.errors import ConfigError
+from lth_core.engine import data, uploads
+from lth_core.engine.errors import ConfigError
 
 from conftest import ROOT
 
@@ -51,7 +51,7 @@ def test_a_good_csv_is_checked_kept_by_hash_and_loads_again_in_another_process(l
     assert uploads.check_upload({"again.csv": blob}, label_col="species").spec == report.spec
     assert len(list((lth_home / "datasets").iterdir())) == 1
     # a fresh process (as the worker is) resolves the name to the same data, label column from the upload
-    code = (f"from lth_core.data import load_dataset; s = load_dataset({report.spec!r}); "
+    code = (f"from lth_core.engine.data import load_dataset; s = load_dataset({report.spec!r}); "
             "print(s.sizes()['test'], s.class_names, s.feature_names[-1])")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from lth_core import make_plan
-from lth_core.config import ExperimentConfig
-from lth_core.deployment import Savings, format_bytes, savings
+from lth_core.engine.config import ExperimentConfig
+from lth_core.analysis.deployment import Savings, format_bytes, savings
 
 
 def ticket_savings(config: ExperimentConfig, layers: pd.DataFrame, round: int, trial: int = 0) -> Savings:

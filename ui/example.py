@@ -10,7 +10,7 @@ import streamlit as st
 from lth_core.example import (REBUILD_COMMAND, ExampleError, ensure_example, example_runs, import_example,
                               provenance_of)
 
-from .summary import pct
+from lth_core.analysis.summary import pct
 from .text import md as _md
 from .widgets import PAGES, one_line, run_links, store
 

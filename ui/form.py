@@ -16,11 +16,11 @@ from typing import Any
 import streamlit as st
 
 from lth_core import ConfigError, ExperimentConfig, jobs
-from lth_core.criteria import CRITERIA
-from lth_core.data import list_datasets
-from lth_core.estimate import RunEstimate, estimate_run, format_seconds, save_clock
-from lth_core.models import ARCHITECTURES
-from lth_core.presets import FORM_START, PRESETS, engine_defaults, form_start
+from lth_core.engine.criteria import CRITERIA
+from lth_core.engine.data import list_datasets
+from lth_core.runs.estimate import RunEstimate, estimate_run, format_seconds, save_clock
+from lth_core.engine.models import ARCHITECTURES
+from lth_core.engine.presets import FORM_START, PRESETS, engine_defaults, form_start
 
 from . import upload
 from .text import md

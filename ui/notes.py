@@ -1,4 +1,8 @@
 """Text for newcomers: the intro and one "What am I looking at?" note per plot (Markdown)."""
+import pandas as pd
+import streamlit as st
+
+from lth_core.analysis import summary
 
 INTRO = """\
 **The lottery ticket hypothesis** (Frankle & Carbin, 2019): a big trained network hides a small
@@ -125,3 +129,9 @@ nothing, so look at the heights, not at neighbours.""",
 Every unit of the first layer as a row, the input features as columns (dark = kept). On tabular data the order of
 the features is arbitrary, so what matters is which features many units keep.""",
 }
+
+
+def one_trial_notice(rounds: pd.DataFrame) -> None:
+    """On a one-trial run, say plainly that no interval can be given and suggest more trials."""
+    if summary.trials_of(rounds) == 1:
+        st.info(summary.ONE_TRIAL_MESSAGE, icon=":material/info:")

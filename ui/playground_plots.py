@@ -1,5 +1,5 @@
 """Figures of the 2-D playground: decision boundaries side by side and the network drawn as its weights.
-Arrays in (lth_core.playground), Plotly figures out."""
+Arrays in (lth_core.engine.playground), Plotly figures out."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .plots import COLORS, LABELS
+from lth_core.analysis.plots import COLORS, LABELS
 
 # class colours (Okabe-Ito, away from the variant colours): pale for the background, strong for the points
 CLASS_COLORS = ("#CC79A7", "#56B4E9", "#F0E442", "#999999")

@@ -1,6 +1,6 @@
 """The guided tour (issue 12): eight steps through the lottery ticket hypothesis. Each step is one short
-paragraph, one figure from a real run in the store (drawn by the builders of ui/plots.py and
-ui/mask_plots.py), a line of what this run shows, one question to think about, and a link to the page where
+paragraph, one figure from a real run in the store (drawn by the builders of lth_core/analysis/plots.py and
+lth_core/analysis/mask_plots.py), a line of what this run shows, one question to think about, and a link to the page where
 a student tries it on real data. The steps are data (`STEPS`); `show_step` draws one.
 
 The tour shows the shipped example run by default. A store with no run to show gets a small real run
@@ -17,13 +17,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lth_core import ExperimentConfig, jobs, statistics
-from lth_core.example import example_runs
-from lth_core.recommend import TOLERANCE_POINTS
-from lth_core.store import RunInfo, StoreError
+from lth_core import ExperimentConfig, jobs
 
-from . import mask_plots, plots
-from .summary import dense_accuracy, means, pct, round_sentence
+from lth_core.analysis import statistics
+from lth_core.example import example_runs
+from lth_core.analysis.recommend import TOLERANCE_POINTS
+from lth_core.runs.store import RunInfo, StoreError
+
+from lth_core.analysis import mask_plots, plots
+from lth_core.analysis.summary import dense_accuracy, means, pct, round_sentence
 from .text import md
 from .text import plotly
 from .widgets import ICONS, PAGES, chart, dataset_shape, run_context, store
@@ -217,7 +219,7 @@ def _pruned(run: TourRun) -> str:
 
 
 def _held(run: TourRun, variant: str) -> str:
-    """How far `variant` can be pruned: the critical sparsity every page prints (lth_core.statistics)."""
+    """How far `variant` can be pruned: the critical sparsity every page prints (lth_core.analysis.statistics)."""
     return statistics.critical_sentence(statistics.critical_sparsity(run.rounds, TOLERANCE_POINTS), variant,
                                         TOLERANCE_POINTS)
 

@@ -1,5 +1,5 @@
 """New experiment's "Use your own data" panel: upload a CSV, an .npz or IDX files, see the check at
-once, and train on it. The engine (lth_core.uploads) reads, checks and keeps the file; this module
+once, and train on it. The engine (lth_core.engine.uploads) reads, checks and keeps the file; this module
 only draws. Everything taken from the file (its name, column names, class names) is escaped before
 it reaches Markdown."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from lth_core import ConfigError
-from lth_core.uploads import PREFIX, UploadInfo, UploadReport, check_upload, csv_header, list_uploads, max_upload_mb
+from lth_core.engine.uploads import PREFIX, UploadInfo, UploadReport, check_upload, csv_header, list_uploads, max_upload_mb
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$:~&])")
 

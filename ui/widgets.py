@@ -13,11 +13,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lth_core import ConfigError, LTHError, jobs
-from lth_core.data import load_dataset
-from lth_core.store import RunStore, StoreError, default_store_path
+from lth_core.engine.data import load_dataset
+from lth_core.runs.store import RunStore, StoreError, default_store_path
 
 from .notes import NOTES
-from .plots import COLORS, LABELS
+from lth_core.analysis.plots import COLORS, LABELS
 from .text import MAX_LINK_CHARS, code, cut, link_value, md, plotly
 
 # Page scripts live in app_pages/, not pages/: a folder named pages/ switches Streamlit into its older

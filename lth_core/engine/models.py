@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError
+from lth_core.engine.errors import ConfigError
 
 Params = dict[str, torch.Tensor]
 DEFAULT_HIDDEN = (300, 100)  # the mlp's hidden sizes when none are given

@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError
-from .structured import UnitCount, reduce
-from .training import torch_threads
+from lth_core.engine.errors import ConfigError
+from lth_core.engine.structured import UnitCount, reduce
+from lth_core.engine.training import torch_threads
 
 BATCHES = (1, 256)
 DENSITIES = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01)  # break-even sweep
@@ -42,7 +42,7 @@ DEFAULT_REPEATS = 50      # timed calls per variant and batch size
 WARMUP = 5                # untimed calls first
 FASTER = 1.1              # a speed-up below this (or a slow-down below 1/FASTER) reads as "no faster"
 
-from .recommend import TOLERANCE_POINTS, recommended_round
+from lth_core.analysis.recommend import TOLERANCE_POINTS, recommended_round
 
 
 # ---- the result --------------------------------------------------------------------
@@ -269,7 +269,7 @@ def run_deploy_bench(store, run_id: str, round: int | None = None, trial: int = 
     against the run's dense network. Retrains both (the store keeps masks and starting points, not
     trained weights; the engine is deterministic). `files_dir` keeps the measured files (else a
     temporary folder). Usable from a worker: plain arguments in, a JSON-able result out."""
-    from .retrain import engine_logits, retrain
+    from lth_core.engine.retrain import engine_logits, retrain
 
     started = time.perf_counter()
     say = progress or (lambda text: None)
@@ -287,7 +287,7 @@ def run_deploy_bench(store, run_id: str, round: int | None = None, trial: int = 
     bench = DeployBench(run_id, info.name, ticket.net.arch, info.config.dataset, trial, rnd, ticket.weights_remaining,
                         TOLERANCE_POINTS, recommended, ticket.source(), dense.source(), machine_info(threads),
                         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    from .lottery import make_plan
+    from lth_core.engine.lottery import make_plan
 
     data = make_plan(info.config.replace(device="cpu")).data
     x_test, y_test = torch.from_numpy(np.ascontiguousarray(data.x_test)), torch.from_numpy(np.ascontiguousarray(data.y_test))
@@ -342,8 +342,8 @@ def _gzip_size(path: Path) -> int:
 def _files_and_runners(bench: DeployBench, network: str, model, folder: Path, threads: int
                        ) -> dict[tuple[str, str], Callable[[torch.Tensor], torch.Tensor]]:
     """Write every file format of one network, record its sizes; return the variants to run."""
-    from .exports import export_onnx, onnx_session, quantize_onnx, read_bitmask, write_bitmask, write_csr
-    from .torch_modules import build_plain, plain_from_engine
+    from lth_core.analysis.exports import export_onnx, onnx_session, quantize_onnx, read_bitmask, write_bitmask, write_csr
+    from lth_core.engine.torch_modules import build_plain, plain_from_engine
 
     folder.mkdir(parents=True, exist_ok=True)
     module = plain_from_engine(model.net, model.params, model.buffers, model.input_shape)

@@ -25,13 +25,13 @@ from pathlib import Path
 
 import torch
 
-from .config import ExperimentConfig
-from .data import load_dataset
-from .cpu import CpuWatch, adaptive_threads, choose_threads, fixed_threads
-from .errors import Cancelled
-from .store import RunStore
-from .lottery import Plan, _to_device_data, batch_order, generator, make_plan
-from .training import DeviceData, eval_iterations, evaluate, torch_threads, train
+from lth_core.engine.config import ExperimentConfig
+from lth_core.engine.data import load_dataset
+from lth_core.engine.cpu import CpuWatch, adaptive_threads, choose_threads, fixed_threads
+from lth_core.engine.errors import Cancelled
+from lth_core.runs.store import RunStore
+from lth_core.engine.lottery import Plan, _to_device_data, batch_order, generator, make_plan
+from lth_core.engine.training import DeviceData, eval_iterations, evaluate, torch_threads, train
 
 WARMUP_STEPS = 2           # first steps allocate and pick kernels: not timed
 TIMED_STEPS = 12           # steps averaged per round shape ...
@@ -157,7 +157,7 @@ def format_elapsed(seconds: float) -> str:
 _PROBE = """
 import time
 started = time.perf_counter()
-import lth_core.cli, lth_core.worker, lth_core.lottery  # what `python -m lth_core worker --run` imports
+import lth_core.cli, lth_core.runs.worker, lth_core.engine.lottery  # what `python -m lth_core worker --run` imports
 import sklearn.model_selection                          # what its first dataset load imports
 print(time.perf_counter() - started)
 """

@@ -11,9 +11,9 @@ from typing import NoReturn
 import torch
 
 from . import criteria
-from .config import MAX_ROUNDS
-from .criteria import CriterionContext
-from .errors import ConfigError, TrainingFailed
+from lth_core.engine.config import MAX_ROUNDS
+from lth_core.engine.criteria import CriterionContext
+from lth_core.engine.errors import ConfigError, TrainingFailed
 
 Mask = dict[str, torch.Tensor]
 

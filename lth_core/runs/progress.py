@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from .events import EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted, RunStarted
+from lth_core.engine.events import EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted, RunStarted
 
 
 class ProgressPrinter:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .models import Params
+from lth_core.engine.models import Params
 
 REDUCIBLE = ("lenet-300-100", "mlp", "conv-2", "conv-4", "conv-6")
 

@@ -9,7 +9,7 @@ Splits: sets with their own test split keep it and take a stratified validation 
 data themselves never depend on `seed`). Normalisation: pixels are scaled to [0, 1] where the raw
 range is known, then standardised with the train split's per-channel mean/std (images, sequences)
 or per-feature mean/std (tabular; std 0 -> 1). CSV text columns are one-hot encoded (see
-`lth_core.data_files.read_csv`). x_* are float32 (N, *input_shape); y_* are int64 in [0, K).
+`lth_core.engine.data_files.read_csv`). x_* are float32 (N, *input_shape); y_* are int64 in [0, K).
 Every user-facing failure is a `ConfigError` with field "dataset" or "label_col".
 
 Adding a built-in set is one decorated function returning a `RawSet`:
@@ -30,9 +30,9 @@ from typing import Callable
 import numpy as np
 
 from . import data_files
-from .data_files import RawSet
-from .errors import ConfigError
-from .paths import cache_dir
+from lth_core.engine.data_files import RawSet
+from lth_core.engine.errors import ConfigError
+from lth_core.engine.paths import cache_dir
 
 F = "dataset"  # the ConfigError field for almost every failure here
 DEFAULT_DATASET = "mnist-5k"
@@ -46,8 +46,8 @@ FILE_FORMATS: dict[str, str] = {
     "npz:PATH": ".npz with arrays x, y (optionally x_test, y_test); x (N,F) tabular, (N,H,W) or "
                 "(N,H,W,C)/(N,C,H,W) images",
 }
-# not a path: an upload kept under LTH_HOME/datasets (see lth_core.uploads)
-UPLOAD_FORMAT = ("upload:NAME", "a file uploaded in the app (or with lth_core.uploads), kept in LTH_HOME/datasets/NAME "
+# not a path: an upload kept under LTH_HOME/datasets (see lth_core.engine.uploads)
+UPLOAD_FORMAT = ("upload:NAME", "a file uploaded in the app (or with lth_core.engine.uploads), kept in LTH_HOME/datasets/NAME "
                                 "(NAME = file name + the first 12 hex digits of its SHA-256)")
 _READERS: dict[str, Callable[..., RawSet]] = {
     "csv": data_files.read_csv, "idx": data_files.read_idx,
@@ -323,7 +323,7 @@ def load_dataset(spec: str, *, seed: int = 0, label_col: str | None = None) -> D
             raise ConfigError("label_col", f"label_col applies only to csv: datasets, not to {name!r}; leave it empty")
         return _finish(name, _builtin_raw(name), int(seed))
     if sep and prefix.strip().lower() == "upload":
-        from .uploads import read_upload  # uploads imports this module
+        from lth_core.engine.uploads import read_upload  # uploads imports this module
         return _finish(spec, read_upload(rest.strip(), label_col), int(seed))
     if sep and prefix.strip().lower() in _READERS:
         fmt = prefix.strip().lower()

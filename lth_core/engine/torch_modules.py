@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune
 
-from .models import ARCHITECTURES, Network
+from lth_core.engine.models import ARCHITECTURES, Network
 
 Shapes = dict[str, tuple[int, ...]]
 ModuleBuilder = Callable[[Shapes, tuple[int, ...]], nn.Module]

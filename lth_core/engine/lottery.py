@@ -20,15 +20,15 @@ import numpy as np
 import torch
 
 from . import pruning
-from .config import ExperimentConfig
-from .criteria import CRITERIA, CriterionContext
-from .data import DatasetSplits, load_dataset
-from .errors import Cancelled, ConfigError, TrainingFailed
-from .events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted,
+from lth_core.engine.config import ExperimentConfig
+from lth_core.engine.criteria import CRITERIA, CriterionContext
+from lth_core.engine.data import DatasetSplits, load_dataset
+from lth_core.engine.errors import Cancelled, ConfigError, TrainingFailed
+from lth_core.engine.events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted,
                      RunCancelled, RunFailed, RunFinished, RunStarted)
-from .models import ARCHITECTURES, DEFAULT_HIDDEN, Network, Params, build_network, default_width
-from .cpu import CpuWatch, adaptive_threads, choose_threads, fixed_threads
-from .training import DeviceData, TrainResult, TrainSettings, batch_order, torch_threads, train
+from lth_core.engine.models import ARCHITECTURES, DEFAULT_HIDDEN, Network, Params, build_network, default_width
+from lth_core.engine.cpu import CpuWatch, adaptive_threads, choose_threads, fixed_threads
+from lth_core.engine.training import DeviceData, TrainResult, TrainSettings, batch_order, torch_threads, train
 
 DEFAULT_EPOCHS = 3.0
 EVAL_POINTS_PER_ROUND = 15

@@ -1,7 +1,7 @@
 """Readers for datasets in user files: ``csv:PATH``, ``idx:DIR``, ``cifar10:DIR``, ``npz:PATH``.
 
 Each reader returns a `RawSet` (arrays before splitting and normalisation) or raises
-`ConfigError("dataset" | "label_col", ...)` saying what was expected. `lth_core.data` does the
+`ConfigError("dataset" | "label_col", ...)` saying what was expected. `lth_core.engine.data` does the
 splitting and standardisation.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .errors import ConfigError
+from lth_core.engine.errors import ConfigError
 
 F = "dataset"
 MAX_CATEGORIES = 100  # a text column with more distinct values than this is refused, not one-hot encoded

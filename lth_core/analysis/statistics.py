@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .recommend import TOLERANCE_POINTS, within_tolerance
+from lth_core.analysis.recommend import TOLERANCE_POINTS, within_tolerance
 
 CONFIDENCE = 0.95
 BOOTSTRAP_FROM_TRIALS = 5   # from this many trials on, a bootstrap interval; below it a t-interval

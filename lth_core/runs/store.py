@@ -32,12 +32,12 @@ from typing import Callable, Iterator, TypeVar
 import numpy as np
 import pandas as pd
 
-from .config import ExperimentConfig
-from .events import Checkpoint
-from .paths import lth_home
-from .procs import HOST, process_token, worker_alive
-from .results import CURVE_COLUMNS, LAYER_COLUMNS, REWIND, ROUND_COLUMNS, unpack_mask
-from .store_schema import DATA_TABLES, StoreError, connect
+from lth_core.engine.config import ExperimentConfig
+from lth_core.engine.events import Checkpoint
+from lth_core.engine.paths import lth_home
+from lth_core.runs.procs import HOST, process_token, worker_alive
+from lth_core.engine.results import CURVE_COLUMNS, LAYER_COLUMNS, REWIND, ROUND_COLUMNS, unpack_mask
+from lth_core.runs.store_schema import DATA_TABLES, StoreError, connect
 
 __all__ = ["RunStore", "RunInfo", "StoreError", "RunLost", "StoreFull", "STATUSES", "UNREADABLE", "Reason",
            "default_store_path"]
@@ -586,6 +586,27 @@ class RunStore:
                 free, before = db.execute("PRAGMA freelist_count").fetchone()[0], free
                 if free >= before:
                     break
+
+    # ---- documents kept with a run ---------------------------------------------------------------
+    def put_doc(self, run_id: str, key: str, value: object) -> None:
+        """Keep a JSON-able `value` with the run under `key` (replacing what was there); deleted with the run."""
+        text = json.dumps(value, allow_nan=False)
+        with self.transaction() as db:
+            self._require(db, run_id)
+            db.execute("INSERT OR REPLACE INTO run_docs VALUES (?, ?, ?, ?)", (run_id, key, text, now_iso()))
+
+    def doc(self, run_id: str, key: str, default: object = None) -> object:
+        """The document kept with the run under `key`, or `default`."""
+        with self._read() as db:
+            row = db.execute("SELECT value FROM run_docs WHERE run_id = ? AND key = ?", (run_id, key)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def docs(self, run_id: str, prefix: str = "") -> dict[str, object]:
+        """Every document of the run whose key starts with `prefix`, by key, in key order."""
+        with self._read() as db:
+            rows = db.execute("SELECT key, value FROM run_docs WHERE run_id = ? AND substr(key, 1, ?) = ? "
+                              "ORDER BY key", (run_id, len(prefix), prefix)).fetchall()
+        return {k: json.loads(v) for k, v in rows}
 
     def setting(self, key: str, default: str | None = None) -> str | None:
         with self._read() as db:

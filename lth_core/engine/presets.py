@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .config import ExperimentConfig
-from .errors import ConfigError
-from .lottery import DEFAULT_EPOCHS
-from .models import ARCHITECTURES, DEFAULT_HIDDEN, default_width
+from lth_core.engine.config import ExperimentConfig
+from lth_core.engine.errors import ConfigError
+from lth_core.engine.lottery import DEFAULT_EPOCHS
+from lth_core.engine.models import ARCHITECTURES, DEFAULT_HIDDEN, default_width
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from .config import ExperimentConfig
-from .events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted, RunCancelled, RunFailed,
+from lth_core.engine.config import ExperimentConfig
+from lth_core.engine.events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted, RunCancelled, RunFailed,
                      RunFinished, RunStarted)
-from .results import CURVE_COLUMNS, REWIND, ROUND_COLUMNS, pack_mask
-from .store import (CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, Reason, RunLost, RunStore, StoreError,
+from lth_core.engine.results import CURVE_COLUMNS, REWIND, ROUND_COLUMNS, pack_mask
+from lth_core.runs.store import (CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, Reason, RunLost, RunStore, StoreError,
                     StoreFull, now_iso)
 
 PROGRESS_EVERY_S = 0.5    # progress and curve points reach the store at most twice a second

@@ -14,9 +14,9 @@ from typing import Callable, Generator
 import torch
 import torch.nn.functional as F
 
-from .errors import Cancelled, TrainingFailed
-from .models import Network, Params
-from .optim import FusedOptimizer
+from lth_core.engine.errors import Cancelled, TrainingFailed
+from lth_core.engine.models import Network, Params
+from lth_core.engine.optim import FusedOptimizer
 
 
 @dataclass(frozen=True)

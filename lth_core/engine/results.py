@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .events import EvalPointEvent, Event, RoundCommitted, RoundFinished, RunStarted
+from lth_core.engine.events import EvalPointEvent, Event, RoundCommitted, RoundFinished, RunStarted
 
 ROUND_COLUMNS = ["trial", "round", "variant", "weights_remaining", "test_accuracy", "val_accuracy",
                  "early_stop_iteration", "early_stop_test_accuracy", "early_stop_val_loss", "train_seconds",

@@ -9,8 +9,8 @@ import numbers
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .criteria import CRITERIA, DEFAULT_CRITERION, help_text as criteria_help
-from .errors import ConfigError
+from lth_core.engine.criteria import CRITERIA, DEFAULT_CRITERION, help_text as criteria_help
+from lth_core.engine.errors import ConfigError
 
 SCHEDULES = ("iterative", "one-shot")
 SCOPES = ("layerwise", "global")

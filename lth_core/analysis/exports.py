@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .torch_modules import build_plain, engine_state_dict, plain_from_engine, with_prune
+from lth_core.engine.torch_modules import build_plain, engine_state_dict, plain_from_engine, with_prune
 
 ONNX_OPSET = 18
 
@@ -33,12 +33,12 @@ engine's dataset {dataset!r} is; outputs: logits of {classes} classes. {source}.
 Paths below are relative to the export folder (the one that holds {folder}/).
 
 ticket_pruned.pt: a state_dict in torch.nn.utils.prune's format (weight_orig + weight_mask), for a plain torch.nn model with prune applied:
-    from lth_core.exports import plain_module
+    from lth_core.analysis.exports import plain_module
     model = plain_module("{folder}", pruned=True)     # torch.nn model of {arch}, prune.identity on each pruned weight
     model.load_state_dict(torch.load("{folder}/ticket_pruned.pt")); logits = model(x)
 
 ticket_dense.pt: the same weights as plain tensors, pruned ones as zeros:
-    from lth_core.exports import plain_module
+    from lth_core.analysis.exports import plain_module
     model = plain_module("{folder}", pruned=False)
     model.load_state_dict(torch.load("{folder}/ticket_dense.pt")); logits = model(x)
 

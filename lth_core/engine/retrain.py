@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .cpu import fixed_threads
-from .errors import ConfigError
-from .models import Network, Params
-from .training import torch_threads
+from lth_core.engine.cpu import fixed_threads
+from lth_core.engine.errors import ConfigError
+from lth_core.engine.models import Network, Params
+from lth_core.engine.training import torch_threads
 
 
 @dataclass
@@ -69,7 +69,7 @@ def engine_logits(model: TrainedModel, x: torch.Tensor) -> torch.Tensor:
 def retrain(store, run_id: str, round: int, trial: int = 0, variants: tuple[str, ...] = ("ticket",)
             ) -> dict[str, TrainedModel]:
     """Train round `round` of stored run `run_id` again; the trained models of `trial`, by variant."""
-    from .lottery import _run_round, _to_device_data, make_plan
+    from lth_core.engine.lottery import _run_round, _to_device_data, make_plan
 
     info = store.get_run(run_id)
     rounds = store.rounds(run_id)

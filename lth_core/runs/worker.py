@@ -25,17 +25,17 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .errors import ConfigError
-from .events import Event
-from .recorder import Recorder, claim
-from .store import CANCELLED, FAILED, QUEUED, RUNNING, Reason, RunLost, RunStore, StoreError, StoreFull, now_iso
+from lth_core.engine.errors import ConfigError
+from lth_core.engine.events import Event
+from lth_core.runs.recorder import Recorder, claim
+from lth_core.runs.store import CANCELLED, FAILED, QUEUED, RUNNING, Reason, RunLost, RunStore, StoreError, StoreFull, now_iso
 
 POLL_S = 0.2
 LINGER_S = 3.0
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # what the forkserver imports before forking run processes: torch, the engine, and the splitter every
 # dataset goes through (scikit-learn: about 1 s of imports of its own)
-RUN_PRELOAD = ["lth_core.worker", "lth_core.lottery", "lth_core.cli", "sklearn.model_selection"]
+RUN_PRELOAD = ["lth_core.runs.worker", "lth_core.engine.lottery", "lth_core.cli", "sklearn.model_selection"]
 STORE_ENV = "LTH_WORKER_STORE"
 
 
@@ -57,7 +57,7 @@ def execute(store: RunStore, run_id: str, attempt: str, on_event: Callable[[Even
     """Run (or continue after its last committed round) a claimed run, recording every event.
     Returns the run's final status. SIGTERM stops it as 'interrupted' (resumable); Ctrl-C as 'cancelled'.
     A config that does not fit its data makes the run 'failed'; with `reraise` the ConfigError propagates too."""
-    from .lottery import run_experiment
+    from lth_core.engine.lottery import run_experiment
 
     rec = Recorder(store, run_id, attempt)
     try:

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from . import data_files
-from .data_files import RawSet
-from .errors import ConfigError
-from .paths import lth_home
+from lth_core.engine.data_files import RawSet
+from lth_core.engine.errors import ConfigError
+from lth_core.engine.paths import lth_home
 
 F = "dataset"
 PREFIX = "upload:"
@@ -228,7 +228,7 @@ def check_upload(files: dict[str, bytes], label_col: str | None = None, *, save:
 
 def _summarise(raw: RawSet, fmt: str, names: list[str], key: str, label_col: str | None,
                canonical: dict[str, bytes]) -> UploadReport:
-    from .data import _finish  # the real split, so the test size shown is the one runs will use
+    from lth_core.engine.data import _finish  # the real split, so the test size shown is the one runs will use
     splits = _finish(PREFIX + key, raw, 0)
     y = raw.y if raw.y_test is None else np.concatenate([raw.y, raw.y_test])
     counts = np.bincount(y, minlength=len(raw.class_names))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lth_core import statistics
-from lth_core.recommend import TOLERANCE_POINTS, within_tolerance
+from lth_core.analysis import statistics
+from lth_core.analysis.recommend import TOLERANCE_POINTS, within_tolerance
 
 NAMES = {"ticket": "the ticket", "reinit": "reinit", "random": "a random mask"}
 
@@ -61,7 +61,7 @@ def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy") -> list[str
     out = [round_sentence(rounds, last, metric)]
     if last == 0:
         return out
-    # how far each variant can be pruned: the critical sparsity of lth_core.statistics, the one definition
+    # how far each variant can be pruned: the critical sparsity of lth_core.analysis.statistics, the one definition
     # the CLI, Results and Compare all print
     critical = statistics.critical_sparsity(rounds, TOLERANCE_POINTS, metric)
     out += [statistics.critical_sentence(critical, v, TOLERANCE_POINTS) for v in critical["variant"]]
@@ -103,10 +103,3 @@ def trials_of(rounds: pd.DataFrame) -> int:
 ONE_TRIAL_MESSAGE = (f"This run has **one trial**: no confidence interval can be given, so the plots draw no band "
                      f"and no gap can be called real. Run **{statistics.SUGGESTED_TRIALS} trials** or more (the "
                      f"*Trials* field on New experiment) to see whether the ticket's lead is more than chance.")
-
-
-def one_trial_notice(rounds: pd.DataFrame) -> None:
-    """On a one-trial run, say plainly that no interval can be given and suggest more trials."""
-    import streamlit as st  # the sentences above stay importable without Streamlit
-    if trials_of(rounds) == 1:
-        st.info(ONE_TRIAL_MESSAGE, icon=":material/info:")

@@ -10,10 +10,10 @@ import os
 import sqlite3
 from pathlib import Path
 
-from .errors import LTHError
+from lth_core.engine.errors import LTHError
 
 APP_ID = "lth-explorer"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 15_000
 
 _V1 = """
@@ -97,8 +97,17 @@ UPDATE runs SET reason = CASE
                                 OR error GLOB '[A-Z]*Error: *' OR error GLOB '[A-Z]*Exception: *') THEN 'failed-training'
     WHEN status = 'failed' THEN 'failed-config'
 END;""",
+    # 4: what a run keeps beside its rounds, one JSON document a key (the network's shape, deployment bench
+    # results, checks ...), the kind of work a run is, and the sweep it belongs to
+    3: """CREATE TABLE run_docs (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'lottery';
+ALTER TABLE runs ADD COLUMN sweep TEXT;
+CREATE INDEX runs_by_sweep ON runs (sweep);""",
 }
-DATA_TABLES = ("rounds", "layers", "curves", "masks", "inits", "checkpoints")
+DATA_TABLES = ("rounds", "layers", "curves", "masks", "inits", "checkpoints", "run_docs")
 
 
 class StoreError(LTHError):

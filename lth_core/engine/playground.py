@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import ExperimentConfig
-from .data import DatasetSplits
-from .errors import ConfigError, TrainingFailed
-from .events import Checkpoint, RoundCommitted, RoundFinished, RunFailed
-from .lottery import make_plan, run_experiment
-from .models import Network
+from lth_core.engine.config import ExperimentConfig
+from lth_core.engine.data import DatasetSplits
+from lth_core.engine.errors import ConfigError, TrainingFailed
+from lth_core.engine.events import Checkpoint, RoundCommitted, RoundFinished, RunFailed
+from lth_core.engine.lottery import make_plan, run_experiment
+from lth_core.engine.models import Network
 
 PLAYGROUND_DATASETS = ("spirals", "moons", "circles", "xor")
 VARIANTS = ("ticket", "reinit", "random")
@@ -183,7 +183,7 @@ def network_edges(net: Network, rounds: list[PlayedRound], at_round: int) -> pd.
 
 def benchmark(settings: PlaygroundSettings = PlaygroundSettings()) -> None:
     """Print each round's training time (the stacked variants) and the time to compute what the page
-    draws (boundary grids and edge list), with the load average: `python -m lth_core.playground`."""
+    draws (boundary grids and edge list), with the load average: `python -m lth_core.engine.playground`."""
     import os
 
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

@@ -5,7 +5,7 @@
     jobs.cancel(run_id)                                # stops within about a second; its rounds stay
     jobs.resume(run_id)                                # continues after its last finished round
 
-The run trains in a worker process (lth_core.worker) that outlives the caller: a Streamlit rerun,
+The run trains in a worker process (lth_core.runs.worker) that outlives the caller: a Streamlit rerun,
 a reload or a closed browser tab do not stop it. Progress and results are read from the RunStore.
 """
 from __future__ import annotations
@@ -14,11 +14,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .config import ExperimentConfig
-from .recorder import create_run, requeue
-from .procs import process_token
-from .store import RunStore, StoreError, default_store_path
-from .worker import SchedulerLock, log_path, spawn, worker_count
+from lth_core.engine.config import ExperimentConfig
+from lth_core.runs.recorder import create_run, requeue
+from lth_core.runs.procs import process_token
+from lth_core.runs.store import RunStore, StoreError, default_store_path
+from lth_core.runs.worker import SchedulerLock, log_path, spawn, worker_count
 
 __all__ = ["submit", "cancel", "resume", "ensure_worker", "scheduler_pid", "workers", "set_workers"]
 
@@ -99,7 +99,7 @@ def set_workers(count: int, store_path: Path | str | None = None) -> None:
 
 def _absolute_dataset(config: ExperimentConfig) -> ExperimentConfig:
     """A dataset file given relative to the caller's folder, made absolute: the worker runs elsewhere."""
-    from .data import FILE_FORMATS
+    from lth_core.engine.data import FILE_FORMATS
 
     prefix, sep, rest = config.dataset.partition(":")
     formats = {key.split(":")[0] for key in FILE_FORMATS}

@@ -1,10 +1,10 @@
 """Plot builders for accuracy, early stopping and learning curves: store tables in, Plotly figures out.
 
-Inputs have the run store's columns (`lth_core.results.ROUND_COLUMNS`, `CURVE_COLUMNS`); an optional
+Inputs have the run store's columns (`lth_core.engine.results.ROUND_COLUMNS`, `CURVE_COLUMNS`); an optional
 `run` column names the run of each row when several runs share one figure. Accuracies are fractions
 in the data and percent on screen. Lines are the mean over trials. The bands of the plots against weights
 remaining (and the error bars of the gap plots) are 95 % confidence intervals of that mean from
-`lth_core.statistics`; one trial gives no interval, so no band is drawn (never one of width zero). The bands of
+`lth_core.analysis.statistics`; one trial gives no interval, so no band is drawn (never one of width zero). The bands of
 learning curves span the best and the worst trial at each iteration.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lth_core import statistics
-from lth_core.recommend import TOLERANCE_POINTS
+from lth_core.analysis import statistics
+from lth_core.analysis.recommend import TOLERANCE_POINTS
 
 from .summary import percent_text
 
