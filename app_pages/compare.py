@@ -88,7 +88,8 @@ if recommended is None:
                "recommended round; this opens on round 1, the least pruned.", icon=":material/info:")
 else:
     st.caption(f"Opens on round {recommended}: the sparsest round whose ticket, by its mean test accuracy over "
-               f"trials, is within {TOLERANCE_POINTS:g} point of the dense network (each round judged on its own; "
+               f"trials and (with 2 or more trials) by the lower end of its spread, is within {TOLERANCE_POINTS:g} "
+               "point of the dense network (each round judged on its own; "
                "the critical sparsity above is where the ticket first leaves that tolerance, between rounds).")
 saved = ticket_savings(info.config, store().layers(run_id), deploy)
 st.markdown(savings_sentence(saved, deploy))

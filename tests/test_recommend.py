@@ -2,7 +2,9 @@
 import pandas as pd
 import pytest
 
-from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, recommended_round, within_tolerance
+from lth_core.analysis import statistics
+from lth_core.analysis.recommend import (TOLERANCE_POINTS, gap_points, lower_end, recommend, recommended_round,
+                                         within_tolerance)
 from lth_core.engine.results import ROUND_COLUMNS
 
 
@@ -42,13 +44,35 @@ def test_a_later_round_that_recovers_is_recommended():
     assert recommended_round(rounds) == 3
 
 
-def test_the_mean_over_trials_decides_not_any_single_trial():
+def test_the_mean_and_with_two_trials_the_lower_trial_decide():
     rounds = table([(0, 0, "ticket", 1.0, 0.95), (1, 0, "ticket", 1.0, 0.95),
                     (0, 1, "ticket", 0.8, 0.95), (1, 1, "ticket", 0.8, 0.95),
                     (0, 2, "ticket", 0.64, 0.96), (1, 2, "ticket", 0.64, 0.91)])  # mean 93.5: 1.5 below
     assert recommended_round(rounds) == 1
-    rounds.loc[rounds.index[-1], "test_accuracy"] = 0.94  # mean 95.0
+    rounds.loc[rounds.index[-1], "test_accuracy"] = 0.94  # mean 95.0, the lower trial 1.0 below: within
     assert recommended_round(rounds) == 2
+    rounds.loc[rounds.index[-2:], "test_accuracy"] = [0.975, 0.935]  # mean 95.5, above dense, but one trial 1.5 below
+    assert recommended_round(rounds) == 1
+    verdict = recommend(rounds).verdicts.set_index("round").loc[2]
+    assert verdict["gap_mean"] == 0.5 and verdict["gap_lower"] == -1.5 and not verdict["within"]
+    assert verdict["lower_kind"] == "lowest of 2 trials"
+
+
+def test_from_three_trials_the_lower_end_is_the_confidence_bound():
+    accuracies = [0.950, 0.945, 0.940]  # mean 94.5 (-0.5 from dense 95.0); t-interval low 93.3 (-1.7)
+    rows = [(t, 0, "ticket", 1.0, 0.95) for t in range(3)] + [(t, 1, "ticket", 0.8, a) for t, a in enumerate(accuracies)]
+    rounds = table(rows)
+    low = statistics.interval(accuracies).low
+    assert lower_end(accuracies) == (low, "95 % CI lower bound, 3 trials")
+    assert gap_points(low, 0.95) < -1.0 and within_tolerance(gap_points(min(accuracies), 0.95))  # the range: within
+    assert recommended_round(rounds) is None
+    assert recommended_round(rounds, tolerance=2) == 1
+
+
+def test_one_trial_is_judged_on_its_value_alone():
+    assert lower_end([0.9])[1] == ""
+    rec = recommend(one_trial([0.950, 0.941]))
+    assert rec.round == 1 and rec.row["gap_mean"] == -0.9 and rec.row["trials"] == 1
 
 
 def test_ties_in_sparsity_go_to_the_more_accurate_then_the_earlier_round():
@@ -70,8 +94,10 @@ def test_on_a_real_run(tiny_result):
     assert pick == rounds["round"].max()
     dense = rounds[rounds["round"] == 0].test_accuracy.mean()
     got = recommended_round(rounds)
-    ticket = rounds[(rounds.variant == "ticket") & (rounds["round"] > 0)].groupby("round").test_accuracy.mean()
-    within = [r for r, a in ticket.items() if gap_points(a, dense) >= -1.0]
+    ticket = rounds[(rounds.variant == "ticket") & (rounds["round"] > 0)].groupby("round").test_accuracy
+    assert rounds.trial.nunique() == 2  # the lower end is the lowest trial
+    within = [r for (r, a), (_, low) in zip(ticket.mean().items(), ticket.min().items())
+              if gap_points(a, dense) >= -1.0 and gap_points(low, dense) >= -1.0]
     assert got == (max(within) if within else None)
 
 
