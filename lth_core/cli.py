@@ -1,4 +1,4 @@
-"""The command line: `python -m lth_core run|datasets|archs|bench|runs|show|export|deploy|resume|cancel|delete ...`.
+"""The command line: `python -m lth_core run|datasets|archs|bench|runs|show|export|deploy|report|resume|cancel|delete ...`.
 
 Bad input exits with status 2 and one line naming the field; never a traceback
 (set LTH_DEBUG=1 to see one for an unexpected internal error).
@@ -322,6 +322,7 @@ def add_store_commands(sub) -> None:
                         "layers.csv, curves.csv and masks/")
     add_ticket_flags(export, "--ticket")
     add_deploy_command(add)
+    add_report_command(add)
     resume = add("resume", "continue an interrupted, cancelled or failed run after its last finished round")
     resume.add_argument("--background", action="store_true", help="queue it for the background worker instead")
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -538,6 +539,40 @@ def _deploy(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(bench.to_dict(), indent=1) + "\n")
         print(f"wrote {args.json}")
+    return 0
+
+
+def add_report_command(add) -> None:
+    report = add("report", "write one self-contained HTML report of a run, or of several compared, with a "
+                 "recommendation (and a PDF of it)", run_id=False)
+    report.add_argument("run_ids", nargs="+", metavar="ID", help="run ids (a unique prefix is enough); several are compared")
+    report.add_argument("--out", required=True, metavar="FILE.html", help="the HTML file to write")
+    report.add_argument("--pdf", action="store_true", help="also print FILE.pdf beside it with headless Chromium "
+                        "(/usr/bin/chromium, via Playwright); skipped with a message when Chromium is missing")
+    report.add_argument("--tolerance", type=float, default=None, metavar="P", help="percentage points of test accuracy "
+                        "the recommended ticket may lose against the dense network (default: 1)")
+
+
+@command("report")
+def _report(args: argparse.Namespace) -> int:
+    from lth_core.analysis.recommend import TOLERANCE_POINTS
+    from lth_core.analysis.report import check_tolerance, write_report
+    from lth_core.example import software
+
+    tolerance = check_tolerance(TOLERANCE_POINTS if args.tolerance is None else args.tolerance)
+    if Path(args.out).suffix.lower() not in (".html", ".htm"):
+        raise ConfigError("out", f"must be an .html file (the PDF is written beside it); got {args.out}")
+    check_writable_file(args.out, "out")
+    store = open_store(args)
+    run_ids = [resolve_run(store, text) for text in args.run_ids]
+    report, html_path, pdf_path, skipped = write_report(store, run_ids, args.out, pdf=args.pdf, tolerance=tolerance,
+                                                        software={"lth_core": software()["lth_core"]})
+    print(f"wrote {html_path} ({html_path.stat().st_size / 1e6:.1f} MB, {report.figures} figures, "
+          f"{len(report.runs)} run{'s' if len(report.runs) != 1 else ''})")
+    if pdf_path is not None:
+        print(f"wrote {pdf_path}")
+    elif skipped:
+        print(skipped, file=sys.stderr)
     return 0
 
 
