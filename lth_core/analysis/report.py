@@ -501,8 +501,9 @@ def build_report(store, run_ids: list[str], tolerance: float = TOLERANCE_POINTS,
 
 # ---- the PDF ------------------------------------------------------------------------------------
 
-def pdf_unavailable(chromium: Path | str = CHROMIUM) -> str | None:
+def pdf_unavailable(chromium: Path | str | None = None) -> str | None:
     """Why no PDF can be printed here (one line), or None when it can."""
+    chromium = chromium or CHROMIUM
     if not Path(chromium).exists():
         return f"no PDF: Chromium is not installed at {chromium} (apt-get install chromium); the HTML report is complete"
     try:
@@ -513,9 +514,10 @@ def pdf_unavailable(chromium: Path | str = CHROMIUM) -> str | None:
 
 
 def html_to_pdf(html_path: Path | str, pdf_path: Path | str, figures: int,
-                chromium: Path | str = CHROMIUM) -> None:
+                chromium: Path | str | None = None) -> None:
     """Print `html_path` to `pdf_path` with headless Chromium (Playwright's page.pdf, A4) once its `figures`
     Plotly figures have drawn. PdfUnavailable (one line) when that cannot be done."""
+    chromium = chromium or CHROMIUM
     why = pdf_unavailable(chromium)
     if why:
         raise PdfUnavailable(why)

@@ -1,0 +1,239 @@
+"""The report: one self-contained HTML file (and its PDF) of real runs, with the recommendation, opened in
+headless Chromium; the recommendation's words on hand-made results; the `report` command."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lth_core import ExperimentConfig
+from lth_core.analysis import report as report_module
+from lth_core.analysis.deploy_bench import run_deploy_bench
+from lth_core.analysis.recommend import recommend
+from lth_core.analysis.report import (PdfUnavailable, RunMaterial, build_report, html_to_pdf, recommendation_html,
+                                      write_report)
+from lth_core.engine.results import ROUND_COLUMNS
+from lth_core.runs.store import RunStore
+
+from conftest import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu"]
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's chromium at {CHROMIUM}")
+needs_poppler = pytest.mark.skipif(not shutil.which("pdfinfo") or not shutil.which("pdftotext"),
+                                   reason="needs poppler-utils (pdfinfo, pdftotext)")
+HOSTILE = '<script>window.hacked=1</script><img src=x onerror="window.hacked=2"> & "run"'
+TINY = dict(dataset="digits", arch="mlp", hidden=(32,), rounds=3, iterations=60, batch_size=32, seed=0)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, dataset_cache):
+    """A store with two real tiny runs trained in this process: `measured` (2 trials, both controls, a hostile
+    name, a deployment bench stored for its last round) and `plain` (1 trial, no controls, no bench)."""
+    from lth_core.runs.recorder import claim, create_run
+    from lth_core.runs.worker import execute
+
+    home = tmp_path_factory.mktemp("lth-report-store")
+    os.symlink(dataset_cache, home / "cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LTH_HOME", str(home))
+        store = RunStore(home / "runs.sqlite")
+        ids = {}
+        for key, settings, name in (("measured", dict(TINY, trials=2, controls=("reinit", "random")), HOSTILE),
+                                    ("plain", dict(TINY, trials=1, seed=1), "plain one-trial run")):
+            ids[key] = create_run(store, ExperimentConfig(**settings), name)
+            assert execute(store, ids[key], claim(store, ids[key], pid=os.getpid())) == "finished"
+        last = int(store.rounds(ids["measured"])["round"].max())
+        bench = run_deploy_bench(store, ids["measured"], round=last, repeats=2, threads=1, densities=(0.5, 0.05))
+        store.put_doc(ids["measured"], f"deploy/{last}/0", bench.to_dict())
+        yield {"home": home, "store": store, "last": last, "bench": bench, **ids}
+        store.close()
+
+
+# ---- the recommendation in words, on hand-made results -----------------------------------------
+
+def material(runs, accuracies: dict[int, list[float]]) -> RunMaterial:
+    """The `plain` run's info with hand-made ticket accuracies: round → one value per trial."""
+    rows = [(t, r, "ticket", 0.8 ** r, a) for r, values in accuracies.items() for t, a in enumerate(values)]
+    rounds = pd.DataFrame(rows, columns=["trial", "round", "variant", "weights_remaining", "test_accuracy"])
+    rounds = rounds.reindex(columns=ROUND_COLUMNS)
+    info = runs["store"].get_run(runs["plain"])
+    return RunMaterial(runs["plain"], "hand-made", info, rounds, pd.DataFrame(), recommend(rounds))
+
+
+def test_no_round_within_says_so_plainly(runs):
+    text = recommendation_html(material(runs, {0: [0.95], 1: [0.93], 2: [0.90]}), 1.0)
+    assert "no ticket within 1 point</b> of the dense network" in text
+    assert "The closest is round 1 at 80.0 % of the weights, 93.0 % (-2.0 points by its mean)" in text
+    two = material(runs, {0: [0.95], 1: [0.93]})
+    two = RunMaterial(two.id, two.name, two.info, two.rounds, two.layers, recommend(two.rounds, 1.5))
+    assert "no ticket within 1.5 points" in recommendation_html(two, 1.5)
+
+
+def test_the_recommended_round_and_its_spread_are_named(runs):
+    text = recommendation_html(material(runs, {0: [0.95, 0.95], 1: [0.95, 0.94], 2: [0.96, 0.92]}), 1.0)
+    # round 2's mean (94.0) is within 1 point, its lower trial (92.0) is not: round 1 is recommended
+    assert "recommended ticket: round 1, 80.0 % of the weights." in text
+    assert "94.5 % (mean of 2 trials; lowest of 2 trials 94.0 %) against the dense network's 95.0 %" in text
+    assert "not measured" in text and f"python -m lth_core deploy {runs['plain']} --round 1" in text
+    one = recommendation_html(material(runs, {0: [0.95], 1: [0.951], 2: [0.91], 3: [0.945]}), 1.0)
+    assert "round 3" in one and "one trial: judged on that value alone" in one  # a later round that recovers
+
+
+# ---- the report of real runs ---------------------------------------------------------------------
+
+def test_report_of_a_measured_run(runs):
+    report = build_report(runs["store"], [runs["measured"]], tolerance=100)  # every round within: the last
+    html = report.html
+    assert report.runs[0].recommendation.round == runs["last"]
+    assert report.figures == 3  # accuracy, paired gaps, weights per layer
+    assert html.count('class="plotly-graph-div"') == 3 and html.count("Plotly.newPlot") == 3
+    assert html.count("<script type=\"text/javascript\">/**") == 1  # Plotly's JavaScript, inlined once
+    assert HOSTILE not in html and "&lt;script&gt;window.hacked=1&lt;/script&gt;" in html
+    for words in ("The question", "Setup", "Caveats", "Weights remaining per layer", "torch", "mlp", "digits",
+                  f"recommended ticket: round {runs['last']}", "What it buys, measured on",
+                  "smaller gzipped", "at batch 256 its fastest way to run", "Latency and accuracy",
+                  "Files, bytes on disk", runs["bench"].summary.split(".")[0]):
+        assert words.replace('"', "&quot;").replace("'", "&#x27;") in html, words
+    assert "were not measured" not in html  # the bench is stored: no caveat that it is missing
+
+
+def test_report_of_an_unmeasured_one_trial_run_says_what_is_missing(runs):
+    html = build_report(runs["store"], [runs["plain"]]).html
+    assert "<b>Not measured.</b>" in html and f"python -m lth_core deploy {runs['plain']}" in html
+    assert "One trial: no confidence interval" in html
+    assert "No controls (reinit, random mask) were trained" in html
+
+
+def test_several_runs_compared_in_one_report(runs):
+    report = build_report(runs["store"], [runs["measured"], runs["plain"]], tolerance=100)
+    assert report.figures == 4  # one accuracy plot for both, the paired gaps of the run with controls, 2 layer plots
+    assert "2 runs compared" in report.html and "plain one-trial run" in report.html
+
+
+def test_bad_input_is_one_line(runs):
+    from lth_core.engine.errors import ConfigError
+    from lth_core.runs.store_schema import StoreError
+    with pytest.raises(ConfigError, match="tolerance"):
+        build_report(runs["store"], [runs["plain"]], tolerance=-1)
+    with pytest.raises(ConfigError, match="runs"):
+        build_report(runs["store"], [])
+    with pytest.raises(StoreError, match="nosuch"):
+        build_report(runs["store"], ["nosuch"])
+
+
+def test_without_chromium_the_html_is_made_and_the_pdf_skipped(runs, tmp_path, monkeypatch):
+    monkeypatch.setattr(report_module, "CHROMIUM", tmp_path / "no-chromium")
+    report, html_path, pdf_path, why = write_report(runs["store"], [runs["plain"]], tmp_path / "r.html", pdf=True)
+    assert html_path.read_text() == report.html and pdf_path is None
+    assert why.startswith("no PDF: Chromium is not installed at") and "\n" not in why
+    with pytest.raises(PdfUnavailable):
+        html_to_pdf(html_path, tmp_path / "r.pdf", report.figures)
+    assert not (tmp_path / "r.pdf").exists()
+
+
+# ---- in a real browser, and its PDF ----------------------------------------------------------------
+
+def open_in_chromium(path: Path) -> dict:
+    """Open the report offline in headless Chromium: console errors, page errors, dialogs and every figure."""
+    from playwright.sync_api import sync_playwright
+    seen = {"console": [], "errors": [], "dialogs": [], "requests": []}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 900})
+            page.on("console", lambda m: m.type == "error" and seen["console"].append(m.text))
+            page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+            page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+            page.on("request", lambda r: not r.url.startswith(("file:", "data:")) and seen["requests"].append(r.url))
+            page.goto(path.as_uri(), wait_until="load")
+            page.wait_for_function("document.querySelectorAll('.plotly-graph-div .main-svg').length > 0")
+            page.wait_for_timeout(500)
+            seen["divs"] = page.locator(".plotly-graph-div").count()
+            seen["drawn"] = page.evaluate("""() => [...document.querySelectorAll('.plotly-graph-div')].map(d => {
+                const svg = d.querySelector('.main-svg'); const r = svg && svg.getBoundingClientRect();
+                return r ? [r.width, r.height, d.querySelectorAll('.trace, .bars, .point').length] : [0, 0, 0]; })""")
+            seen["hacked"] = page.evaluate("window.hacked === undefined ? null : window.hacked")
+            seen["title"] = page.title()
+        finally:
+            browser.close()
+    return seen
+
+
+@needs_chromium
+def test_the_report_opens_offline_with_every_figure_and_no_error(runs, tmp_path):
+    report, path, _, _ = write_report(runs["store"], [runs["measured"], runs["plain"]], tmp_path / "two.html")
+    seen = open_in_chromium(path)
+    assert seen["console"] == [] and seen["errors"] == [] and seen["dialogs"] == []
+    assert seen["requests"] == []  # nothing from the network: Plotly's JavaScript is in the file
+    assert seen["hacked"] is None  # the hostile run name is text, not markup
+    assert seen["divs"] == report.figures == 4
+    assert all(w > 300 and h > 200 and marks > 0 for w, h, marks in seen["drawn"]), seen["drawn"]
+
+
+@needs_chromium
+@needs_poppler
+def test_the_pdf_has_a_page_for_each_section(runs, tmp_path):
+    report, path, pdf, why = write_report(runs["store"], [runs["measured"]], tmp_path / "one.html", pdf=True,
+                                          tolerance=100)
+    assert why is None and pdf.stat().st_size > 10_000
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
+    assert "A4" in info or "595" in info
+    starts = []
+    for n in range(1, pages + 1):
+        text = subprocess.run(["pdftotext", "-f", str(n), "-l", str(n), "-layout", str(pdf), "-"],
+                              capture_output=True, text=True, check=True).stdout
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        starts.append(first)
+    # every section starts a page of its own, in order; a long section may run onto a second page
+    section_pages = [starts.index(s) for s in report.sections[1:]]
+    assert starts[0].startswith("Lottery ticket report:")
+    assert section_pages == sorted(section_pages) and len(report.sections) <= pages <= 2 * len(report.sections)
+    whole = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert f"recommended ticket: round {runs['last']}" in whole and "Latency and accuracy" in whole
+    if shutil.which("pdftoppm"):  # every page draws something: no blank page
+        from PIL import Image
+        subprocess.run(["pdftoppm", "-png", "-r", "30", str(pdf), str(tmp_path / "page")], check=True)
+        images = sorted(tmp_path.glob("page-*.png"))
+        assert len(images) == pages
+        for image in images:
+            lo, hi = Image.open(image).convert("L").getextrema()
+            assert lo < 128, image
+
+
+# ---- the command line ----------------------------------------------------------------------------
+
+def cli(*args: str, home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LTH_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "lth_core", *args], capture_output=True, text=True, cwd=ROOT, env=env,
+                          timeout=300)
+
+
+def test_report_command(runs, tmp_path, monkeypatch, capsys):
+    from lth_core.cli import main
+    out = tmp_path / "r.html"
+    ok = cli("report", runs["measured"][:5], runs["plain"], "--out", str(out), "--tolerance", "2.5", home=runs["home"])
+    assert ok.returncode == 0, ok.stderr
+    assert f"wrote {out}" in ok.stdout and "4 figures, 2 runs" in ok.stdout
+    assert "--tolerance 2.5" in out.read_text() and "2.5 points" in out.read_text()
+    bad = cli("report", "nosuch", "--out", str(out), home=runs["home"])
+    assert bad.returncode == 2 and bad.stderr.startswith("error: no run with id 'nosuch'"), bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    monkeypatch.setenv("LTH_HOME", str(runs["home"]))  # the rest in this process: the same main(), faster
+    for args, field in ((["nosuch2"], "no run with id 'nosuch2'"), ([runs["plain"], "--tolerance", "-3"], "tolerance:"),
+                        ([runs["plain"], "--tolerance", "nan"], "tolerance:"),
+                        ([runs["plain"], "--tolerance", "x"], "--tolerance"),
+                        ([runs["plain"], "--out", str(tmp_path / "r.pdf")], "out: must be an .html file"),
+                        ([runs["plain"], "--out", str(tmp_path / "no" / "r.html")], "out:")):
+        argv = ["report", *args] + ([] if "--out" in args else ["--out", str(tmp_path / "bad.html")])
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's own errors
+            code = exc.code
+        err = capsys.readouterr().err
+        assert code == 2 and field in err and len(err.strip().splitlines()) == 1, (args, err)
+    assert not (tmp_path / "bad.html").exists()
