@@ -11,6 +11,7 @@ from ui.example import example_notice
 from ui.deployment import CAVEAT, savings_sentence, savings_table, ticket_savings
 from lth_core.analysis.summary import gap_verdict, interval_text, means, pct, round_sentence, run_summary
 from ui.notes import one_trial_notice
+from ui.report import report_section
 from ui.widgets import chart, explain, run_context, run_picker, store, url_choice, variant_legend
 
 st.title("Compare: ticket vs. controls")
@@ -96,3 +97,5 @@ st.markdown(savings_sentence(saved, deploy))
 st.warning(CAVEAT, icon=":material/speed:")
 st.dataframe(savings_table(saved), hide_index=True)
 explain("deployment")
+
+report_section([run_id], "compare")

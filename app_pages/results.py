@@ -7,6 +7,7 @@ from lth_core.analysis import plots
 from ui.example import example_notice
 from lth_core.analysis.summary import run_summary
 from ui.notes import one_trial_notice
+from ui.report import report_section
 from ui.text import md, plotly
 from ui.widgets import chart, explain, run_context, run_picker, store, url_choice, url_multi, variant_legend
 
@@ -85,3 +86,5 @@ st.dataframe(table.assign(**{c: 100 * table[c] for c in PERCENT}), hide_index=Tr
 st.download_button("Download the table as CSV", data=table.to_csv(index=False).encode(), icon=":material/download:",
                    file_name=f"lottery-{'-'.join(run_ids)}.csv", mime="text/csv")
 explain("table")
+
+report_section(run_ids, "results")

@@ -237,3 +237,33 @@ def test_report_command(runs, tmp_path, monkeypatch, capsys):
         err = capsys.readouterr().err
         assert code == 2 and field in err and len(err.strip().splitlines()) == 1, (args, err)
     assert not (tmp_path / "bad.html").exists()
+
+
+# ---- the app's Report button ---------------------------------------------------------------------
+
+def downloads(at) -> dict[str, object]:
+    return {d.proto.label: d.proto for d in at.get("download_button")}
+
+
+@pytest.mark.parametrize("page_name", ["results", "compare"])
+def test_the_report_button_offers_the_report_for_download(runs, monkeypatch, page_name):
+    from app_helpers import page
+    monkeypatch.setenv("LTH_HOME", str(runs["home"]))
+    at = page(page_name, run=runs["measured"])
+    assert not at.exception
+    assert "Download the report (HTML)" not in downloads(at)  # nothing is built before the click
+    at.number_input(key=f"report_tol:{page_name}").set_value(100.0)
+    at.button(key=f"report_button:{page_name}").click().run()
+    assert not at.exception and not at.error
+    offered = downloads(at)
+    assert "Download the report (HTML)" in offered
+    assert offered["Download the report (HTML)"].url  # served from Streamlit's media files
+    built = at.session_state[f"report:{page_name}"]
+    html = built["html"].decode()
+    assert f"recommended ticket: round {runs['last']}" in html and "Lottery ticket report:" in html
+    assert "&lt;script&gt;window.hacked=1&lt;/script&gt;" in html and HOSTILE not in html
+    if page_name == "compare" and Path(CHROMIUM).exists():  # the PDF: a second button, printed on request
+        at.button(key="report_pdf_button:compare").click().run()
+        assert not at.exception
+        assert "Download the PDF" in downloads(at)
+        assert at.session_state["report:compare"]["pdf"].startswith(b"%PDF")
