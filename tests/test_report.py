@@ -1,5 +1,6 @@
 """The report: one self-contained HTML file (and its PDF) of real runs, with the recommendation, opened in
 headless Chromium; the recommendation's words on hand-made results; the `report` command."""
+import html
 import os
 import shutil
 import subprocess
@@ -112,6 +113,10 @@ def test_several_runs_compared_in_one_report(runs):
     report = build_report(runs["store"], [runs["measured"], runs["plain"]], tolerance=100)
     assert report.figures == 4  # one accuracy plot for both, the paired gaps of the run with controls, 2 layer plots
     assert "2 runs compared" in report.html and "plain one-trial run" in report.html
+    sparsest = min(report.runs, key=lambda r: r.recommendation.row["weights_remaining"])
+    assert (f"<b>Across the 2 runs</b>, the sparsest recommended ticket is {html.escape(sparsest.name)}'s round "
+            f"{sparsest.recommendation.round}, at ") in report.html
+    assert "(2 of 2 runs have a ticket within 100 points)" in report.html
 
 
 def test_bad_input_is_one_line(runs):

@@ -211,6 +211,19 @@ def recommendation_html(run: RunMaterial, tolerance: float) -> str:
     return text
 
 
+def across_runs(runs: list[RunMaterial], tolerance: float) -> str:
+    """With several runs: which one's recommended ticket is the sparsest (HTML, empty for one run)."""
+    if len(runs) < 2:
+        return ""
+    picked = [(r.recommendation.row["weights_remaining"], r) for r in runs if r.recommendation.round is not None]
+    if not picked:
+        return f"<p><b>Across the {len(runs)} runs: no ticket within {_points(tolerance)} of its dense network.</b></p>"
+    weights, best = min(picked, key=lambda pair: pair[0])
+    return (f"<p><b>Across the {len(runs)} runs</b>, the sparsest recommended ticket is {esc(best.name)}'s round "
+            f"{best.recommendation.round}, at {pct(weights)} of the weights ({len(picked)} of {len(runs)} runs have "
+            f"a ticket within {_points(tolerance)}).</p>")
+
+
 # ---- caveats -------------------------------------------------------------------------------
 
 def caveats(run: RunMaterial, tolerance: float) -> list[str]:
@@ -481,7 +494,7 @@ def build_report(store, run_ids: list[str], tolerance: float = TOLERANCE_POINTS,
          "<h3>Recommendation</h3><p class=\"small\">The sparsest round whose ticket stays within the tolerance of the "
          "dense network, judged on its mean test accuracy over trials and, with 2 or more trials, on the lower end of "
          "its spread (the lowest trial with 2 trials, the 95 % confidence interval's lower bound from 3).</p>"
-         + "".join(recommendation_html(r, tolerance) for r in runs)
+         + "".join(recommendation_html(r, tolerance) for r in runs) + across_runs(runs, tolerance)
          + "<h3>Caveats</h3>"
          + "".join((f"<h4>{esc(r.name)} ({esc(r.id)})</h4>" if len(runs) > 1 else "")
                    + _list([_with_code(c) for c in caveats(r, tolerance)]) for r in runs)),
