@@ -322,7 +322,7 @@ def machine_text() -> str:
 
 
 def question_html(runs: list[RunMaterial], tolerance: float) -> str:
-    what = "; ".join(f"{esc(r.info.config.arch)} on {esc(r.info.config.dataset)} ({esc(r.name)})" for r in runs)
+    what = "; ".join(f"{esc(r.info.config.arch)} on {esc(r.info.config.dataset)}, run “{esc(r.name)}”" for r in runs)
     return (f"<p>Does the network ({what}) hold a <i>winning ticket</i>: a sparse subnetwork that, reset to its "
             "original initial weights and trained alone, reaches the dense network's accuracy? How far can it be "
             f"pruned by iterative magnitude pruning while its test accuracy stays within {_points(tolerance)} of the "
