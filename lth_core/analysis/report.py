@@ -15,6 +15,7 @@ layers, get_run, docs), so this module stays in the analysis layer.
 from __future__ import annotations
 
 import html
+import importlib.util
 import math
 import re
 import platform
@@ -192,7 +193,7 @@ def recommendation_html(run: RunMaterial, tolerance: float) -> str:
                 f"{pct(closest['weights_remaining'])} of the weights, {pct(closest['mean'])} "
                 f"({closest['gap_mean']:+.1f} points by its mean"
                 + ("" if math.isnan(closest["gap_lower"]) else f", {closest['gap_lower']:+.1f} by the lower end of its spread")
-                + f"). Keep the dense network, or allow a larger tolerance.</p>")
+                + "). Keep the dense network, or allow a larger tolerance.</p>")
     row = rec.row
     judged = ("by its mean and by the lower end of its spread" if int(row["trials"]) >= 2 else "by its one trial")
     text = (f'<p class="verdict"><b>{name}: recommended ticket: round {rec.round}, '
@@ -524,9 +525,7 @@ def pdf_unavailable(chromium: Path | str | None = None) -> str | None:
     chromium = chromium or CHROMIUM
     if not Path(chromium).exists():
         return f"no PDF: Chromium is not installed at {chromium} (apt-get install chromium); the HTML report is complete"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("playwright") is None:
         return "no PDF: Playwright for Python is not installed (pip install playwright); the HTML report is complete"
     return None
 
