@@ -233,10 +233,9 @@ def _resume(args: argparse.Namespace) -> int:
     if not todo:
         print(f"sweep {sweep_id}: nothing to resume (every cell is finished or running)")
         return _print_summary(store, sweep_id, args.at)
-    set_executor(store, todo, executor)
-    if executor == "local":
-        for run_id in stopped:
-            store.requeue(run_id)
+    set_executor(store, todo, executor)  # first: the local worker must not take a requeued Ray cell
+    for run_id in stopped:
+        store.requeue(run_id)
     print(f"sweep {sweep_id}: resuming {len(todo)} cell{'s' if len(todo) > 1 else ''} on {executor} "
           f"({len(stopped)} stopped, {len(queued)} queued); {len(cells) - len(todo)} left as they are")
     return _train(store, sweep_id, executor, args, todo)

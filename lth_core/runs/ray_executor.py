@@ -26,8 +26,7 @@ from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.errors import ConfigError
 from lth_core.engine.events import Checkpoint
 from lth_core.runs.recorder import Recorder, claim
-from lth_core.runs.store import (CANCELLED, FAILED, INTERRUPTED, QUEUED, RESUMABLE, Reason, RunLost, RunStore,
-                                 StoreError)
+from lth_core.runs.store import CANCELLED, FAILED, INTERRUPTED, QUEUED, Reason, RunLost, RunStore, StoreError
 
 INSTALL_HINT = "pip install -r requirements-ray.txt (ray==2.60.0)"
 WORKER_DOC = "ray/worker"       # where a cell's task runs: {"host", "pid"}, written when it starts
@@ -81,7 +80,7 @@ def train_cell(config: dict[str, Any], resume: Checkpoint | None) -> Iterator[ob
 
 def run_cells(store: RunStore, run_ids: list[str], *, address: str | None = None, num_cpus: int | None = None,
               on_end: Callable[[str, str], None] | None = None, stop: threading.Event | None = None) -> dict[str, str]:
-    """Train the cells `run_ids` (queued, or stopped ones to continue) on Ray, as many at once as the
+    """Train the queued cells `run_ids` (a stopped one is requeued first, to continue) on Ray, as many at once as the
     cluster has CPUs; record each into `store`. `on_end(run_id, status)` is called as each one ends. Set
     `stop` (or press Ctrl-C) to stop: running cells end 'interrupted', the others stay as they are.
     Returns run id → final status."""
@@ -98,7 +97,7 @@ def run_cells(store: RunStore, run_ids: list[str], *, address: str | None = None
             status = _drive(ray, task, store, run_id, stop)
         except StoreError as exc:  # cancelled or deleted before its turn came, or an unreadable row
             status = store.run_state(run_id)[1] if store.run_state(run_id) else "lost"
-            if status in (QUEUED, *RESUMABLE) and not isinstance(exc, RunLost):
+            if status == QUEUED and not isinstance(exc, RunLost):
                 status = f"not started: {exc}"
         results[run_id] = status
         if on_end is not None:
@@ -124,9 +123,7 @@ def run_cells(store: RunStore, run_ids: list[str], *, address: str | None = None
 
 def _drive(ray, task, store: RunStore, run_id: str, stop: threading.Event) -> str:
     """Claim one cell, run its task, record its events; returns its final status."""
-    state = store.run_state(run_id)
-    allowed = (QUEUED,) if state and state[1] == QUEUED else RESUMABLE
-    attempt = claim(store, run_id, allowed=allowed, pid=os.getpid())  # this process answers for it
+    attempt = claim(store, run_id, pid=os.getpid())  # queued only (a cancelled cell stays so); this process answers for it
     rec = Recorder(store, run_id, attempt)
     info = store.get_run(run_id)
     resume = store.checkpoint(run_id) if info.rounds_done else None
