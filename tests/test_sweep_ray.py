@@ -104,3 +104,32 @@ def test_cancelling_a_ray_sweep_cancels_its_running_cells(local_ray, capsys, lth
     driver.join(timeout=60)
     assert not driver.is_alive()
     assert {store.get_run(i).status for i in ids} == {"cancelled"}, ended
+
+
+def test_a_ray_task_brings_an_uploaded_dataset_to_a_machine_that_lacks_it(tmp_path, monkeypatch, lth_home):
+    """A cluster's machine has no uploads of its own: the task places the shipped folder, and the run
+    reads it (its hash checked) with the numbers it has here."""
+    from sklearn.datasets import load_wine
+
+    from lth_core import collect, run_experiment
+    from lth_core.engine.uploads import check_upload
+    from lth_core.runs.ray_executor import train_cell, upload_files
+
+    wine = load_wine(as_frame=True).frame.rename(columns={"target": "label"})
+    report = check_upload({"wine.csv": wine.to_csv(index=False).encode()})
+    config = ExperimentConfig(dataset=report.spec, arch="mlp", hidden=(16,), iterations=30, rounds=1)
+    files = upload_files(config)
+    assert files is not None and "meta.json" in files
+    here = collect(run_experiment(config)).rounds_df()
+    elsewhere = tmp_path / "other-machine"
+    elsewhere.mkdir()
+    monkeypatch.setenv("LTH_HOME", str(elsewhere))  # a machine without the upload
+    from lth_core.engine.results import RunResult
+    result = RunResult()
+    stream = train_cell(config.to_dict(), None, files)
+    assert next(stream)["pid"] == os.getpid()
+    for event in stream:
+        result.add(event)
+    assert (elsewhere / "datasets" / report.spec.split(":", 1)[1] / "meta.json").is_file()
+    pd.testing.assert_frame_equal(_strip(result.rounds_df()), _strip(here))
+    assert upload_files(ExperimentConfig(dataset="moons")) is None

@@ -47,10 +47,12 @@ def import_ray():
 def connect(address: str | None = None, *, num_cpus: int | None = None):
     """Join the Ray cluster at `address` ('auto': the one started on this machine by `ray start`; HOST:PORT;
     ray://HOST:PORT), or with None / 'local' start a private one on loopback, dashboard off. Returns ray."""
+    local = address in (None, "", "local")
+    if not local:
+        _use_cluster_token()  # before ray is imported: it reads the mode then
     ray = import_ray()
     if ray.is_initialized():
         return ray
-    local = address in (None, "", "local")
     try:
         if local:
             # the workers are children of this process: they see this package where it sees it
@@ -70,11 +72,55 @@ def connect(address: str | None = None, *, num_cpus: int | None = None):
     return ray
 
 
-def train_cell(config: dict[str, Any], resume: Checkpoint | None) -> Iterator[object]:
-    """The Ray task: where it runs, then every event of the run (continued after `resume`'s round)."""
+def _use_cluster_token() -> None:
+    """Ray (2.60) sends its auth token to a cluster named by `auto`, but to HOST:PORT only with
+    RAY_AUTH_MODE=token set when ray is imported: set it where a token is at hand and the user chose no mode."""
+    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", "~/.ray/auth_token")).expanduser()
+    if "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN") or token_file.is_file()):
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+def upload_files(config: ExperimentConfig) -> dict[str, bytes] | None:
+    """The folder of an uploaded dataset (`upload:NAME`: its files and meta.json), to ship with the task: a
+    cluster's machines do not have this machine's uploads. None for any other dataset."""
+    from lth_core.engine.uploads import datasets_dir
+
+    prefix, sep, name = config.dataset.partition(":")
+    folder = datasets_dir() / name.strip()
+    if not sep or prefix.strip().lower() != "upload" or not (folder / "meta.json").is_file():
+        return None
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")}
+
+
+def _place_upload(dataset: str, files: dict[str, bytes]) -> None:
+    """Put a shipped upload where `upload:NAME` is read, unless it is there; read_upload then checks its hash."""
+    from lth_core.engine.uploads import datasets_dir
+
+    name = dataset.partition(":")[2].strip()
+    folder = datasets_dir() / name
+    if (folder / "meta.json").is_file() or "/" in name or name in ("", ".", ".."):
+        return
+    staging = datasets_dir() / f".incoming-{name}-{os.getpid()}"
+    staging.mkdir(parents=True, exist_ok=True)
+    for file_name, data in files.items():
+        (staging / Path(file_name).name).write_bytes(data)
+    try:
+        os.rename(staging, folder)  # whole or not at all; another task may have placed it meanwhile
+    except OSError:
+        for p in staging.iterdir():
+            p.unlink()
+        staging.rmdir()
+
+
+def train_cell(config: dict[str, Any], resume: Checkpoint | None,
+               files: dict[str, bytes] | None = None) -> Iterator[object]:
+    """The Ray task: where it runs, then every event of the run (continued after `resume`'s round).
+    `files`: the uploaded dataset's folder (upload_files), placed on this machine first if it lacks it."""
     from lth_core.engine.lottery import run_experiment  # lth_core's __init__ sets MKL's reproducible mode first
 
     yield {"host": socket.gethostname(), "pid": os.getpid()}
+    if files:
+        _place_upload(config["dataset"], files)
     yield from run_experiment(ExperimentConfig.from_dict(config), resume=resume)
 
 
@@ -128,7 +174,7 @@ def _drive(ray, task, store: RunStore, run_id: str, stop: threading.Event) -> st
     info = store.get_run(run_id)
     resume = store.checkpoint(run_id) if info.rounds_done else None
     rec.start_watch()
-    stream = task.remote(info.config.to_dict(), resume)
+    stream = task.remote(info.config.to_dict(), resume, upload_files(info.config))
     done = threading.Event()
 
     def cancel_when_asked() -> None:  # a cancel request (seen by the Recorder's watch) or Ctrl-C stop the task
