@@ -100,3 +100,37 @@ def best_cell_sentence(table: pd.DataFrame, tolerance: float = TOLERANCE_POINTS)
     else:
         tail = ""
     return f"Best cell: {best['label']} (run {best['run_id']}): {what}{spread}{tail}."
+
+
+def sweep_figure(table: pd.DataFrame, axes: list[str], title: str = ""):
+    """The summary as a figure: a heatmap over two axes (each cell's value written in it), lines with error
+    bars (the interval over trials) along one axis, a bar per cell otherwise. Pure Plotly, from the table."""
+    import plotly.graph_objects as go
+
+    critical = table["metric"].iloc[0] == "critical sparsity" if len(table) else True
+    unit = "weights remaining at the critical sparsity (lower is better)" if critical else \
+        f"ticket's {table['metric'].iloc[0]} (higher is better)"
+    values = 100 * table["value"].astype(float)
+    if len(axes) == 2:
+        x, y = axes
+        xs, ys = list(dict.fromkeys(table[x])), list(dict.fromkeys(table[y]))
+        z = [[None] * len(xs) for _ in ys]
+        text = [[""] * len(xs) for _ in ys]
+        for r, v in zip(table.itertuples(), values):
+            i, j = ys.index(getattr(r, y)), xs.index(getattr(r, x))
+            z[i][j] = None if math.isnan(v) else v
+            text[i][j] = "" if math.isnan(v) else f"{v:.1f} %"
+        fig = go.Figure(go.Heatmap(x=xs, y=ys, z=z, text=text, texttemplate="%{text}", colorbar_title="%",
+                                   colorscale="Viridis_r" if critical else "Viridis",
+                                   hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>%{{z:.1f}} %<extra></extra>"))
+        fig.update_layout(xaxis_title=x, yaxis_title=y, xaxis_type="category", yaxis_type="category")
+    else:
+        x = axes[0] if axes else "label"
+        low, high = 100 * table["low"].astype(float), 100 * table["high"].astype(float)
+        fig = go.Figure(go.Scatter(
+            x=[str(v) for v in table[x]], y=values, mode="lines+markers" if len(axes) == 1 else "markers",
+            error_y=dict(type="data", symmetric=False, array=(high - values).fillna(0), arrayminus=(values - low).fillna(0)),
+            hovertemplate="%{x}: %{y:.1f} %<extra></extra>"))
+        fig.update_layout(xaxis_title=x, yaxis_title="%", xaxis_type="category")
+    fig.update_layout(title_text=title or unit, height=420, margin=dict(t=60, l=60, r=20, b=60))
+    return fig
