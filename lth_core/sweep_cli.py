@@ -79,7 +79,7 @@ def _start(args: argparse.Namespace) -> int:
         connect(args.ray_address)  # an unreachable cluster fails here, before any cell is added
     store = open_store(args)
     sweep_id = add_sweep(store, planned, executor=executor, name=args.name)
-    shape = " × ".join(str(len(a.values)) for a in axes) if axes else "listed"
+    shape = " × ".join(f"{len(a.values)} {a.field}" for a in axes) if axes else "listed"
     trials = planned[0].config.trials
     print(f"sweep {sweep_id}: {len(planned)} cells ({shape}), {trials} trial{'s' if trials > 1 else ''} each, "
           f"on {executor}; in {store.path}")
