@@ -16,6 +16,7 @@ pages = [
     st.Page(PAGES["results"], title="Results", icon=ICONS["results"]),
     st.Page(PAGES["masks"], title="Masks", icon=ICONS["masks"]),
     st.Page(PAGES["compare"], title="Compare", icon=ICONS["compare"]),
+    st.Page(PAGES["sweep"], title="Sweep", icon=ICONS["sweep"]),
     st.Page(PAGES["tour"], title="Guided tour", icon=ICONS["tour"]),
     st.Page(PAGES["playground"], title="Playground", icon=ICONS["playground"]),
 ]

@@ -1,4 +1,4 @@
-"""The command line: `python -m lth_core run|datasets|archs|bench|runs|show|export|deploy|report|resume|cancel|delete ...`.
+"""The command line: `python -m lth_core run|sweep|datasets|archs|bench|runs|show|export|deploy|report|resume|cancel|delete ...`.
 
 Bad input exits with status 2 and one line naming the field; never a traceback
 (set LTH_DEBUG=1 to see one for an unexpected internal error).
@@ -16,7 +16,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable
 
-from lth_core.engine.config import ExperimentConfig
+from lth_core.engine.config import ExperimentConfig, override_settings as _override
 from lth_core.engine.errors import ConfigError
 from lth_core.runs.store_schema import StoreError
 
@@ -88,22 +88,6 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     return ExperimentConfig.from_dict(_override(data, flags))
 
 
-def _override(data: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """`data` (a preset, a config file) with `new` on top; a setting replaces the other half of its pair."""
-    data = dict(data)
-    for a, b in _EITHER_OR:
-        if a in new and b not in new:
-            data.pop(b, None)
-        elif b in new and a not in new:
-            data.pop(a, None)
-    return {**data, **new}
-
-
-# settings of which a config gives one or the other: --target-remaining on the command line
-# replaces the file's "rounds", --iterations its "epochs" (and the other way round)
-_EITHER_OR = (("rounds", "target_remaining"), ("epochs", "iterations"))
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m lth_core", description="Lottery Ticket Explorer: find winning tickets "
                      "by iterative magnitude pruning, with reinit and random-mask controls.",
@@ -128,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="shorter measurement")
     from lth_core.example import add_example_command  # `example [--rebuild]`: the run shipped in examples/
     add_example_command(sub)
+    from lth_core.sweep_cli import add_sweep_command  # `sweep ...`: a grid of runs, locally or on Ray
+    add_sweep_command(sub)
     return parser
 
 

@@ -25,10 +25,10 @@ from .text import MAX_LINK_CHARS, code, cut, link_value, md, plotly
 # the page without app.py (no navigation, no error guard).
 PAGES = {"new": "app_pages/new_experiment.py", "live": "app_pages/live_run.py", "results": "app_pages/results.py",
          "masks": "app_pages/masks.py", "compare": "app_pages/compare.py", "tour": "app_pages/tour.py",
-         "playground": "app_pages/playground.py"}
+         "playground": "app_pages/playground.py", "sweep": "app_pages/sweep.py"}
 ICONS = {"new": ":material/science:", "live": ":material/monitoring:", "results": ":material/bar_chart:",
          "masks": ":material/grid_on:", "compare": ":material/compare_arrows:", "tour": ":material/tour:",
-         "playground": ":material/toys:"}
+         "playground": ":material/toys:", "sweep": ":material/grid_view:"}
 log = logging.getLogger("lth_explorer")
 
 

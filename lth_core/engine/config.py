@@ -178,6 +178,23 @@ class ExperimentConfig:
         return 5 if self.rounds is None else self.rounds
 
 
+# settings of which a config gives one or the other: a flag --target-remaining replaces a file's "rounds",
+# --iterations its "epochs" (and the other way round); so does a sweep's grid
+EITHER_OR = (("rounds", "target_remaining"), ("epochs", "iterations"))
+
+
+def override_settings(data: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Settings `data` (a preset, a config file, a base config) with `new` on top; a setting replaces the
+    other half of its EITHER_OR pair."""
+    data = dict(data)
+    for a, b in EITHER_OR:
+        if a in new and b not in new:
+            data.pop(b, None)
+        elif b in new and a not in new:
+            data.pop(a, None)
+    return {**data, **new}
+
+
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(name, f"must be one of {', '.join(allowed)}; got {value!r}")

@@ -25,15 +25,21 @@ WATCH_EVERY_S = 0.25      # how often a running worker looks for a cancel reques
 HEARTBEAT_EVERY_S = 2.0
 
 
-def create_run(store: RunStore, config: ExperimentConfig, name: str | None = None) -> str:
-    """Add a 'queued' run for `config`; returns its id."""
+def create_run(store: RunStore, config: ExperimentConfig, name: str | None = None, *, sweep: str | None = None,
+               docs: dict[str, Any] | None = None) -> str:
+    """Add a 'queued' run for `config`, a cell of `sweep` if given, with its documents `docs` (in the same
+    transaction: the worker never sees it without them); returns its id."""
     config = config.validated()
     rounds = config.num_rounds_requested
     if rounds is not None and config.schedule == "one-shot":
         rounds = min(rounds, 1)
     name = " ".join((name or f"{config.arch} on {config.dataset}").split())[:200]
-    return store.add_run(config, name, rounds_total=rounds, iterations=config.iterations,
-                         variants=json.dumps(list(config.variants)))
+    with store.transaction() as db:
+        run_id = store.add_run(config, name, rounds_total=rounds, iterations=config.iterations,
+                               variants=json.dumps(list(config.variants)), sweep=sweep, db=db)
+        for key, value in (docs or {}).items():
+            store.put_doc(run_id, key, value, db=db)
+    return run_id
 
 
 def claim(store: RunStore, run_id: str, *, allowed: tuple[str, ...] = (QUEUED,), pid: int | None = None) -> str:

@@ -71,7 +71,9 @@ _PROGRESS_COLUMNS = frozenset({"rounds_total", "iterations", "variants", "planne
                                "round", "variant", "iteration", "heartbeat", "committed_round", "started_at"})
 # the columns a new run may be created with, besides those add_run sets itself
 _NEW_RUN_COLUMNS = frozenset({"created_at", "started_at", "finished_at", "round", "rounds_total", "committed_round",
-                              "variant", "iteration", "iterations", "variants", "planned_remaining", "layers", "device"})
+                              "variant", "iteration", "iterations", "variants", "planned_remaining", "layers", "device",
+                              "sweep"})
+EXECUTOR_DOC = "executor"   # a run's document naming who trains it: "local" (the worker; also when absent) or "ray"
 RECLAIM_STEP_PAGES = 64
 RESERVE_BYTES = 4 << 20          # set aside on a nearly full disk, so runs can still be deleted (see keep_reserve)
 RESERVE_STEP_BYTES = 256 << 10
@@ -79,7 +81,7 @@ LOW_DISK_BYTES = 1 << 30
 _ID_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"   # no 0/o, 1/l/i: ids are read aloud and typed
 LIST_COLUMNS = ["id", "name", "status", "dataset", "arch", "created_at", "updated_at", "started_at", "finished_at",
                 "round", "rounds_total", "rounds_done", "variant", "iteration", "iterations", "error", "config_id",
-                "weights_remaining", "test_accuracy", "reason"]
+                "weights_remaining", "test_accuracy", "reason", "sweep"]
 _INT_COLUMNS = ["round", "rounds_total", "rounds_done", "iteration", "iterations"]
 
 
@@ -228,18 +230,19 @@ class RunStore:
             raise StoreError(f"no run with id {run_id!r} in {self.path}")
 
     # ---- reading (the app's API) --------------------------------------------------------
-    def list_runs(self) -> pd.DataFrame:
-        """One row per run, newest first (columns: LIST_COLUMNS). A row this version cannot read (a config
-        that no longer validates, a number that is not one) is listed with status 'unreadable', its id and
-        the reason in `error`: it never hides the other runs, and it can be deleted."""
+    def list_runs(self, sweep: str | None = None) -> pd.DataFrame:
+        """One row per run, newest first (columns: LIST_COLUMNS); with `sweep`, only that sweep's cells. A row
+        this version cannot read (a config that no longer validates, a number that is not one) is listed with
+        status 'unreadable', its id and the reason in `error`: it never hides the other runs, and it can be deleted."""
         self._maybe_recover()
         ticket = ("(SELECT AVG({col}) FROM rounds x WHERE x.run_id = r.id AND x.round = r.committed_round "
                   "AND x.variant = 'ticket')")
         sql = (f"SELECT {', '.join(c for c in LIST_COLUMNS[:11])}, committed_round + 1, variant, iteration, iterations, "
                f"error, config_id, {ticket.format(col='weights_remaining')}, {ticket.format(col='test_accuracy')}, "
-               "reason, config FROM runs r ORDER BY created_at DESC, rowid DESC")
+               "reason, sweep, config FROM runs r" + (" WHERE sweep = ?" if sweep is not None else "")
+               + " ORDER BY created_at DESC, rowid DESC")
         with self._read() as db:
-            rows = db.execute(sql).fetchall()
+            rows = db.execute(sql, (sweep,) if sweep is not None else ()).fetchall()
         records = [self._listed(dict(zip(LIST_COLUMNS, row[:-1])), row[-1]) for row in rows]
         frame = pd.DataFrame.from_records(records, columns=LIST_COLUMNS)
         frame[_INT_COLUMNS] = frame[_INT_COLUMNS].astype("Int64")  # nullable: a queued run has no progress yet
@@ -253,6 +256,7 @@ class RunStore:
         return {**{c: None for c in LIST_COLUMNS}, "id": str(row["id"]), "status": UNREADABLE,
                 "name": row["name"] if isinstance(row["name"], str) else f"unreadable run {row['id']}",
                 **{c: str(row[c]) if row[c] is not None else "" for c in ("dataset", "arch", "created_at", "updated_at")},
+                "sweep": row["sweep"] if isinstance(row["sweep"], str) else None,
                 "rounds_done": 0, "error": f"this run cannot be read: {problem}", "reason": Reason.UNREADABLE.value}
 
     def get_run(self, run_id: str) -> RunInfo:
@@ -364,10 +368,24 @@ class RunStore:
             row = db.execute("SELECT attempt, status, cancel_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
         return None if row is None else (row[0], row[1], bool(row[2]))
 
-    def run_ids(self, status: str) -> list[str]:
-        """Ids of the runs with `status`, oldest first (the queue's order)."""
+    def run_ids(self, status: str, *, local: bool = False) -> list[str]:
+        """Ids of the runs with `status`, oldest first (the queue's order). `local`: only those the background
+        worker runs, not the cells of a sweep whose driver trains them elsewhere (a Ray cluster: EXECUTOR_DOC)."""
+        other = (" AND NOT EXISTS (SELECT 1 FROM run_docs d WHERE d.run_id = runs.id AND d.key = ? AND d.value != ?)"
+                 if local else "")
+        args = (status, EXECUTOR_DOC, json.dumps("local")) if local else (status,)
         with self._read() as db:
-            return [r[0] for r in db.execute("SELECT id FROM runs WHERE status = ? ORDER BY created_at, rowid", (status,))]
+            return [r[0] for r in db.execute(f"SELECT id FROM runs WHERE status = ?{other} ORDER BY created_at, rowid",
+                                             args)]
+
+    def sweeps(self) -> pd.DataFrame:
+        """One row per sweep: sweep, cells, and how many cells are in each status (columns named by STATUSES),
+        newest first."""
+        counts = ", ".join(f"SUM(status = '{s}')" for s in STATUSES)
+        with self._read() as db:
+            rows = db.execute(f"SELECT sweep, COUNT(*), MIN(created_at), {counts} FROM runs WHERE sweep IS NOT NULL "
+                              "GROUP BY sweep ORDER BY MIN(created_at) DESC").fetchall()
+        return pd.DataFrame.from_records(rows, columns=["sweep", "cells", "created_at", *STATUSES])
 
     # ---- a run's life: every change of its status is one of these --------------------------------
     @contextmanager
@@ -588,10 +606,11 @@ class RunStore:
                     break
 
     # ---- documents kept with a run ---------------------------------------------------------------
-    def put_doc(self, run_id: str, key: str, value: object) -> None:
-        """Keep a JSON-able `value` with the run under `key` (replacing what was there); deleted with the run."""
+    def put_doc(self, run_id: str, key: str, value: object, db: sqlite3.Connection | None = None) -> None:
+        """Keep a JSON-able `value` with the run under `key` (replacing what was there); deleted with the run.
+        `db`: an open transaction to write it in (one that also adds the run, say)."""
         text = json.dumps(value, allow_nan=False)
-        with self.transaction() as db:
+        with self._writing(db) as db:
             self._require(db, run_id)
             db.execute("INSERT OR REPLACE INTO run_docs VALUES (?, ?, ?, ?)", (run_id, key, text, now_iso()))
 

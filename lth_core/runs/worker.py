@@ -241,8 +241,8 @@ def serve(store_path: Path, *, lock_fd: int | None = None, linger_s: float = LIN
         while not stopping:
             _reap(store, children)
             store.recover()
-            queued = store.run_ids(QUEUED)
-            free = worker_count(store) - len(store.run_ids(RUNNING))
+            queued = store.run_ids(QUEUED, local=True)
+            free = worker_count(store) - len(store.run_ids(RUNNING, local=True))
             for run_id in queued[:max(0, free)]:
                 try:
                     attempt = claim(store, run_id)
@@ -260,7 +260,7 @@ def serve(store_path: Path, *, lock_fd: int | None = None, linger_s: float = LIN
                 # let go of the lock *then* look again: a run queued after this look finds no scheduler and
                 # starts one, a run queued before it is seen here
                 lock.release()
-                if not store.run_ids(QUEUED) or not lock.acquire():
+                if not store.run_ids(QUEUED, local=True) or not lock.acquire():
                     break
                 idle_since = None
             time.sleep(POLL_S)

@@ -1,0 +1,123 @@
+"""Sweep: build a grid over a run's settings, see its size and time, launch it, watch its cells fill, and
+read the summary across cells (heatmap for two axes, lines for one) with the best cell in words."""
+
+import pandas as pd
+import streamlit as st
+
+from lth_core import ConfigError, jobs
+from lth_core.analysis.statistics import pct
+from lth_core.analysis.sweep_summary import best_cell_sentence, sweep_figure
+from lth_core.engine.config import ExperimentConfig
+from lth_core.engine.presets import PRESETS
+from lth_core.runs.estimate import format_seconds
+from lth_core.runs.store import ACTIVE, UNREADABLE
+from lth_core.runs.sweep import MAX_CELLS, SWEEPABLE, add_sweep, parse_grid, plan_cells, sweep_summary
+from ui.form import _estimate
+from ui.text import code, md, plotly
+from ui.widgets import PAGES, guarded, store, url_choice
+
+MAX_TIMED = 8  # distinct cells timed for the estimate; past this, the rest are taken at their mean
+
+st.title("Sweep")
+st.markdown("Which prune rate, rewind point or width works best? A **sweep** runs a grid of settings, each "
+            "cell an ordinary run (every page works on it), and sums the grid up in one figure. "
+            "To run it on a Ray cluster, use the command line: `python -m lth_core sweep ... --executor ray`.")
+
+@guarded
+def build() -> None:
+    """The grid, its size and estimated time, and the launch button."""
+    runs = store().list_runs()
+    runs = runs[runs.status != UNREADABLE]
+    bases = {f"preset: {p.title}": ("preset", k) for k, p in PRESETS.items()}
+    bases.update({f"run {r.id}: {r.name}": ("run", r.id) for r in runs.head(50).itertuples()})
+    choice = st.selectbox("Start from the settings of", list(bases), key="sweep_base")
+    kind, key = bases[choice]
+    base = (ExperimentConfig.from_dict(dict(PRESETS[key].settings)) if kind == "preset"
+            else store().get_run(key).config)
+    st.caption("Base: " + md(" · ".join(f"{k}={v}" for k, v in base.to_dict().items()
+                                        if v not in (None, [], ()) and k != "device")))
+    cols = st.columns([1, 2, 1, 2])
+    field1 = cols[0].selectbox("First axis", SWEEPABLE, index=SWEEPABLE.index("prune_rate"), key="sweep_f1")
+    values1 = cols[1].text_input("its values (comma-separated)", "0.1,0.2,0.4", key="sweep_v1")
+    field2 = cols[2].selectbox("Second axis", ["(none)", *SWEEPABLE], index=1 + SWEEPABLE.index("reset"), key="sweep_f2")
+    values2 = cols[3].text_input("its values", "init,rewind:100", key="sweep_v2", disabled=field2 == "(none)")
+    cols = st.columns(3)
+    trials = cols[0].number_input("Trials per cell", 1, 20, value=max(2, base.trials), key="sweep_trials")
+    name = cols[1].text_input("Sweep name", "", key="sweep_name", placeholder="e.g. prune rate × reset")
+    yes = cols[2].checkbox(f"Allow more than {MAX_CELLS} cells", key="sweep_yes")
+    try:
+        axes = [parse_grid(f"{field1}={values1}")] + ([parse_grid(f"{field2}={values2}")] if field2 != "(none)" else [])
+        cells = plan_cells(base, axes, trials=int(trials), yes=yes)
+        problem = None
+    except ConfigError as exc:
+        cells, problem = [], f"{exc.field}: {exc.message}"
+    if problem:
+        st.error(f"Cannot run this sweep: {md(problem)}", icon=":material/block:")
+    else:
+        distinct = list(dict.fromkeys(c.config.replace(seed=base.seed).to_json() for c in cells))
+        timed = [_estimate(j)[0] for j in distinct[:MAX_TIMED]]
+        mean = sum(e.seconds for e in timed if e) / max(1, sum(1 for e in timed if e))
+        by_config = dict(zip(distinct, (e.seconds if e else mean for e in timed)))
+        total = sum(by_config.get(c.config.replace(seed=base.seed).to_json(), mean) for c in cells)
+        workers = jobs.workers()
+        m = st.columns(3)
+        m[0].metric("Cells", len(cells), help=" × ".join(f"{len(a.values)} {a.field}" for a in axes))
+        m[1].metric("Trainings", sum(int(e.trainings) for e in timed if e) * len(cells) // max(1, len(timed)))
+        m[2].metric("Rough time", format_seconds(total / workers),
+                    help=f"each distinct cell timed on this machine ({min(len(distinct), MAX_TIMED)} of "
+                         f"{len(distinct)}), {workers} run{'s' if workers > 1 else ''} at a time")
+        if st.button("Launch the sweep", icon=":material/play_arrow:", type="primary", key="sweep_launch"):
+            sweep_id = add_sweep(store(), cells, executor="local", name=name or None)
+            jobs.ensure_worker()
+            st.session_state["url:sweep"] = sweep_id
+            st.query_params["sweep"] = sweep_id
+            st.rerun()
+
+
+
+sweeps = store().sweeps()
+if st.toggle("Build a new sweep", value=sweeps.empty, key="sweep_build"):  # timing a grid takes seconds: on demand
+    with st.container(border=True):
+        build()
+if sweeps.empty:
+    st.info("No sweep yet: build one above.", icon=":material/info:")
+    st.stop()
+labels = {r.sweep: f"{r.sweep} · {r.cells} cells, {int(r.finished or 0)} finished · {r.created_at[:16].replace('T', ' ')}"
+          for r in sweeps.itertuples()}
+sweep_id = url_choice("sweep", list(labels), "Sweep", format_func=labels.get)
+at_text = url_choice("at", ["critical sparsity", "1 %", "2 %", "5 %", "10 %", "20 %", "50 %"], "Sum each cell up by",
+                     kind="radio", horizontal=True,
+                     format_func=lambda v: v if v == "critical sparsity" else f"test accuracy at {v} of the weights")
+at = None if at_text == "critical sparsity" else float(at_text.split()[0]) / 100
+
+
+@st.fragment(run_every=2.0)
+@guarded
+def summary() -> None:
+    table = sweep_summary(store(), sweep_id, at)
+    axes = [a for a in table.attrs.get("axes", []) if table[a].nunique() > 1][:2] or table.attrs.get("axes", [])[:1]
+    active = table["status"].isin(ACTIVE).sum()
+    done = (table["status"] == "finished").sum()
+    st.progress(done / max(1, len(table)), text=f"{done} of {len(table)} cells finished" +
+                (f", {active} queued or running" if active else ""))
+    st.markdown(md(best_cell_sentence(table)))
+    if table["value"].notna().any():
+        fig = sweep_figure(table, axes, f"{plotly(table.attrs.get('name', sweep_id))}: the ticket's {table['metric'].iloc[0]}")
+        st.plotly_chart(fig, config={"displaylogo": False}, key="sweep_fig")
+    show = pd.DataFrame({
+        "cell": table["label"], "status": table["status"], "rounds": table["rounds_done"],
+        table["metric"].iloc[0]: [("" if v != v else ("≤ " if u else "") + pct(v)) for v, u in
+                                  zip(table["value"], table["upper_bound"])],
+        "95 % CI": ["" if lo != lo else f"{pct(lo)}–{pct(hi)}" for lo, hi in zip(table["low"], table["high"])],
+        "run": [f"{PAGES['live'].split('/')[-1][:-3]}?run={r}" for r in table["run_id"]]})
+    st.dataframe(show, hide_index=True, column_config={"run": st.column_config.LinkColumn(
+        "run", help="open the cell's run on Live run", display_text=r"live_run\?run=(.*)")})
+    if not active:
+        st.caption("Every cell has ended. Cancelled or failed cells: " + code(f"python -m lth_core sweep resume {sweep_id}"))
+
+
+summary()
+if st.button("Cancel the sweep's queued and running cells", icon=":material/stop:", key="sweep_cancel"):
+    from lth_core.runs.sweep import cancel_sweep
+    asked = cancel_sweep(store(), sweep_id)
+    st.success(f"Asked {len(asked)} cell{'s' if len(asked) != 1 else ''} to stop; finished cells and rounds stay.")
