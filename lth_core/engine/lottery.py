@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -87,8 +87,10 @@ def make_plan(config: ExperimentConfig) -> Plan:
     else:
         rounds = levels
         planned = pruning.planned_remaining(rounds=rounds, **plan_args)
+    if config.warmup >= iterations:
+        raise ConfigError("warmup", f"must be fewer than the {iterations} iterations of a round; got {config.warmup}")
     settings = TrainSettings(config.optimizer, config.learning_rate, config.momentum, config.weight_decay,
-                             config.batch_size, iterations, eval_every)
+                             config.batch_size, iterations, eval_every, config.lr_schedule, config.warmup)
     return Plan(config, data, net, choose_device(config.device), rounds, levels, settings, rates, planned)
 
 
@@ -185,7 +187,7 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
         state = states[trial]
         ticket_mask = state.get("mask") or pruning.full_mask(shapes)
         ticket_mask = {l: m.bool() for l, m in ticket_mask.items()}
-        reset_point = state.get("trained") if cfg.reset == "none" else state.get("rewind")
+        reset_point = state.get("trained") if cfg.keeps_trained else state.get("rewind")
         reset_point = state["init"] if rnd == 0 or reset_point is None else reset_point
         if variant == "ticket":
             masks.append(ticket_mask)
@@ -204,7 +206,9 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
     orders = torch.stack([batch_order(data.x_train.shape[0], cfg.batch_size, plan.settings.iterations,
                                       generator(cfg.seed, trial, rnd, "order")) for trial in range(cfg.trials)])
     snapshot_at = cfg.rewind_iteration if rnd == 0 else None
-    run = train(net, stacked, stacked_masks, data, orders, plan.settings, snapshot_at=snapshot_at, should_stop=should_stop)
+    # fine-tuning (reset none) trains at the schedule's final rate; lr-rewind replays the schedule, as round 0 does
+    settings = replace(plan.settings, fine_tune=cfg.reset == "none" and rnd > 0)
+    run = train(net, stacked, stacked_masks, data, orders, settings, snapshot_at=snapshot_at, should_stop=should_stop)
     while True:
         try:
             point = next(run)
@@ -246,11 +250,11 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
             counts = pruning.one_shot_counts(net.layer_totals(), net.layer_kinds(), plan.rates, cfg.scope, cfg.prune_rate, plan.levels)
         else:
             counts = pruning.next_counts(pruning.remaining_counts(masks[m]), net.layer_kinds(), plan.rates, cfg.scope, cfg.prune_rate)
-        if cfg.reset == "none":
+        if cfg.keeps_trained:
             state["trained"] = trained
         if rnd == 0 and result.snapshot is not None:
             state["rewind"] = {n: p[m].detach().cpu() for n, p in result.snapshot.items()}
-        start = state["trained"] if cfg.reset == "none" else state.get("rewind", state["init"])
+        start = state["trained"] if cfg.keeps_trained else state.get("rewind", state["init"])
         context = _criterion_context(plan, data, masks[m], weights, state["init"], start, (trial, rnd))
         state["mask"] = pruning.prune(cfg.criterion, context, counts)
 
