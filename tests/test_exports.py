@@ -222,7 +222,7 @@ def test_cli_export_ticket_bad_input(stored_runs, tmp_path, args, field):
     assert not out.exists() or not any(out.iterdir())  # refused before anything was written
 
 
-@pytest.mark.parametrize("reset", ["rewind:5", "none"])
+@pytest.mark.parametrize("reset", ["rewind:5", "none", "lr-rewind"])
 def test_retraining_rebuilds_rounds_of_every_reset(tmp_path, reset):
     """rewind:K starts from the stored rewind point; none fine-tunes, so every round up to R is retrained."""
     from lth_core.runs.recorder import claim, create_run
@@ -230,7 +230,8 @@ def test_retraining_rebuilds_rounds_of_every_reset(tmp_path, reset):
 
     store = RunStore(tmp_path / "runs.sqlite")
     run_id = create_run(store, ExperimentConfig(dataset="digits", arch="mlp", hidden=(24,), rounds=2, iterations=30,
-                                                batch_size=32, controls=("random",), reset=reset, seed=4))
+                                                batch_size=32, controls=("random",), reset=reset, seed=4,
+                                                lr_schedule="step" if reset != "rewind:5" else "constant"))
     assert execute(store, run_id, claim(store, run_id, pid=os.getpid())) == "finished"
     models = retrain(store, run_id, 2, variants=("ticket", "random"))
     for model in models.values():

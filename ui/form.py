@@ -20,6 +20,7 @@ from lth_core.engine.criteria import CRITERIA
 from lth_core.engine.data import list_datasets
 from lth_core.runs.estimate import RunEstimate, estimate_run, format_seconds, save_clock
 from lth_core.engine.models import ARCHITECTURES
+from lth_core.engine.config import LR_SCHEDULES
 from lth_core.engine.presets import FORM_START, PRESETS, engine_defaults, form_start
 
 from . import upload
@@ -33,10 +34,11 @@ LABELS = {
     "controls": "Controls", "trials": "Trials", "seed": "Seed", "optimizer": "Optimizer", "lr": "Learning rate",
     "batch_size": "Batch size", "epochs": "Epochs per round", "iterations": "Iterations per round",
     "device": "Device", "label_col": "Label column",
-    "criterion": "Pruning criterion",
+    "criterion": "Pruning criterion", "lr_schedule": "Learning-rate schedule", "warmup": "Warm-up iterations",
 }
 RESETS = {"init": "reset to the original init (the lottery ticket)", "rewind": "rewind to iteration K of the dense run",
-          "none": "fine-tune (keep the trained weights)"}
+          "none": "fine-tune (keep the trained weights, at the schedule's final learning rate)",
+          "lr-rewind": "learning-rate rewinding (keep the trained weights, replay the learning-rate schedule)"}
 
 
 # Fields the form asks for in percent while the engine counts in fractions (0.2 = 20 %): their
@@ -133,7 +135,7 @@ def widget_values(settings: dict[str, Any]) -> dict[str, Any]:
     values = {
         "dataset": s["dataset"], "arch": s["arch"], "hidden": ",".join(map(str, hidden)),
         "epochs": float(s["epochs"]), "batch_size": int(s["batch_size"]), "optimizer": s["optimizer"], "lr": s["lr"],
-        "schedule": s["schedule"], "prune_rate": int(round(100 * s["prune_rate"])),
+        "lr_schedule": s["lr_schedule"], "warmup": int(s["warmup"]), "schedule": s["schedule"], "prune_rate": int(round(100 * s["prune_rate"])),
         "stop_by": "target" if s["target_remaining"] is not None else "rounds",
         "rounds": int(s["rounds"] if s["rounds"] is not None else engine_defaults()["rounds"]),
         "target": pct(s["target_remaining"]) if s["target_remaining"] is not None else 10.0,
@@ -208,6 +210,12 @@ def experiment_form() -> tuple[dict[str, Any], str]:
         s["optimizer"] = _w("selectbox", LABELS["optimizer"], "optimizer", start["optimizer"], c2, options=["adam", "sgd"])
         s["lr"] = _w("number_input", LABELS["lr"], "lr", start["lr"], format="%.5f", optional=True,
                      placeholder="the optimizer's default", help="default: 0.0012 for adam (as in the paper), 0.05 for sgd")
+        c1, c2 = st.columns(2)
+        s["lr_schedule"] = _w("selectbox", LABELS["lr_schedule"], "lr_schedule", start["lr_schedule"], c1,
+                              options=list(LR_SCHEDULES), help="constant; step: ×0.1 at half and at three quarters of "
+                              "every round; cosine: down to lr/100")
+        s["warmup"] = _w("number_input", LABELS["warmup"], "warmup", start["warmup"], c2, step=1,
+                         help="iterations of linear warm-up at the start of every round")
     with how:
         st.subheader("How to prune")
         s["schedule"] = _w("radio", LABELS["schedule"], "schedule", start["schedule"], options=["iterative", "one-shot"],

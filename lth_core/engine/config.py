@@ -16,6 +16,8 @@ SCHEDULES = ("iterative", "one-shot")
 SCOPES = ("layerwise", "global")
 CONTROLS = ("reinit", "random")
 OPTIMIZERS = ("adam", "sgd")
+LR_SCHEDULES = ("constant", "step", "cosine")
+KEEP_TRAINED_RESETS = ("none", "lr-rewind")  # the next round starts from the trained weights
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_LR = {"adam": 1.2e-3, "sgd": 0.05}
 MAX_ROUNDS = 60
@@ -41,13 +43,18 @@ class ExperimentConfig:
     rate_fc: float | None = field(default=None, metadata={"help": "rate for fully connected layers (default: prune_rate; with scope global only 0, to leave them out)"})
     rate_conv: float | None = field(default=None, metadata={"help": "rate for conv layers (default: prune_rate; with scope global only 0, to leave them out)"})
     rate_output: float | None = field(default=None, metadata={"help": "rate for the output layer (default: prune_rate / 2)"})
-    reset: str = field(default="init", metadata={"help": "init (original init), rewind:K (values at iteration K of the dense run), none (fine-tune)"})
+    reset: str = field(default="init", metadata={"help": "init (original init), rewind:K (values at iteration K of the dense run), "
+                                                         "none (fine-tune the trained weights at the schedule's final learning rate), "
+                                                         "lr-rewind (keep the trained weights, replay the learning-rate schedule; Renda et al. 2020)"})
     controls: tuple[str, ...] = field(default=(), metadata={"help": "controls trained every round: reinit,random"})
     trials: int = field(default=1, metadata={"help": "independent seeds"})
     seed: int = field(default=0, metadata={"help": "seed of the data split, inits and data order"})
     # how to train
     optimizer: str = field(default="adam", metadata={"help": "adam or sgd (momentum)"})
     lr: float | None = field(default=None, metadata={"help": "learning rate (default: 1.2e-3 for adam, 0.05 for sgd)"})
+    lr_schedule: str = field(default="constant", metadata={"help": "learning rate over a round: constant, step (×0.1 at half and at three "
+                                                                     "quarters of the round) or cosine (down to lr/100)"})
+    warmup: int = field(default=0, metadata={"help": "iterations of linear learning-rate warm-up at the start of every round"})
     momentum: float = field(default=0.9, metadata={"help": "momentum of sgd"})
     weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay"})
     batch_size: int = field(default=60, metadata={"help": "examples per step"})
@@ -69,6 +76,11 @@ class ExperimentConfig:
     @property
     def learning_rate(self) -> float:
         return DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
+
+    @property
+    def keeps_trained(self) -> bool:
+        """The next round starts from this round's trained weights (reset none or lr-rewind)."""
+        return self.reset in KEEP_TRAINED_RESETS
 
     @property
     def rewind_iteration(self) -> int | None:
@@ -119,6 +131,8 @@ class ExperimentConfig:
         _choice("scope", self.scope, SCOPES)
         _choice("criterion", self.criterion, tuple(CRITERIA))
         _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _int_range("warmup", self.warmup, 0, 10_000_000)
         _choice("device", self.device, DEVICES)
         _open_unit("prune_rate", self.prune_rate)
         for name in ("rate_fc", "rate_conv", "rate_output"):
@@ -138,8 +152,8 @@ class ExperimentConfig:
             raise ConfigError("rounds", f"must be between 0 and {MAX_ROUNDS}; got {self.rounds}")
         if self.target_remaining is not None:
             _open_unit("target_remaining", self.target_remaining)
-        if not (self.reset in ("init", "none") or self.reset.startswith("rewind:")):
-            raise ConfigError("reset", f"must be init, none or rewind:K with K ≥ 0 iterations; got {self.reset!r}")
+        if not (self.reset in ("init", *KEEP_TRAINED_RESETS) or self.reset.startswith("rewind:")):
+            raise ConfigError("reset", f"must be init, none, lr-rewind or rewind:K with K ≥ 0 iterations; got {self.reset!r}")
         if self.rewind_iteration is not None and self.rewind_iteration < 0:
             raise ConfigError("reset", f"rewind iteration must be ≥ 0; got {self.rewind_iteration}")
         for c in self.controls:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -21,7 +21,7 @@ import torch
 
 from . import pruning
 from lth_core.engine.config import ExperimentConfig
-from lth_core.engine.criteria import CRITERIA, CriterionContext
+from lth_core.engine.criteria import CRITERIA, SCORE_EXAMPLES, CriterionContext, Probe
 from lth_core.engine.data import DatasetSplits, load_dataset
 from lth_core.engine.errors import Cancelled, ConfigError, TrainingFailed
 from lth_core.engine.events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted,
@@ -29,6 +29,7 @@ from lth_core.engine.events import (Checkpoint, EvalPointEvent, Event, RoundComm
 from lth_core.engine.models import ARCHITECTURES, DEFAULT_HIDDEN, Network, Params, build_network, default_width
 from lth_core.engine.cpu import CpuWatch, adaptive_threads, choose_threads, fixed_threads
 from lth_core.engine.training import DeviceData, TrainResult, TrainSettings, batch_order, torch_threads, train
+from lth_core.engine.torch_modules import plain_from_engine
 
 DEFAULT_EPOCHS = 3.0
 EVAL_POINTS_PER_ROUND = 15
@@ -86,8 +87,10 @@ def make_plan(config: ExperimentConfig) -> Plan:
     else:
         rounds = levels
         planned = pruning.planned_remaining(rounds=rounds, **plan_args)
+    if config.warmup >= iterations:
+        raise ConfigError("warmup", f"must be fewer than the {iterations} iterations of a round; got {config.warmup}")
     settings = TrainSettings(config.optimizer, config.learning_rate, config.momentum, config.weight_decay,
-                             config.batch_size, iterations, eval_every)
+                             config.batch_size, iterations, eval_every, config.lr_schedule, config.warmup)
     return Plan(config, data, net, choose_device(config.device), rounds, levels, settings, rates, planned)
 
 
@@ -184,7 +187,7 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
         state = states[trial]
         ticket_mask = state.get("mask") or pruning.full_mask(shapes)
         ticket_mask = {l: m.bool() for l, m in ticket_mask.items()}
-        reset_point = state.get("trained") if cfg.reset == "none" else state.get("rewind")
+        reset_point = state.get("trained") if cfg.keeps_trained else state.get("rewind")
         reset_point = state["init"] if rnd == 0 or reset_point is None else reset_point
         if variant == "ticket":
             masks.append(ticket_mask)
@@ -203,7 +206,9 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
     orders = torch.stack([batch_order(data.x_train.shape[0], cfg.batch_size, plan.settings.iterations,
                                       generator(cfg.seed, trial, rnd, "order")) for trial in range(cfg.trials)])
     snapshot_at = cfg.rewind_iteration if rnd == 0 else None
-    run = train(net, stacked, stacked_masks, data, orders, plan.settings, snapshot_at=snapshot_at, should_stop=should_stop)
+    # fine-tuning (reset none) trains at the schedule's final rate; lr-rewind replays the schedule, as round 0 does
+    settings = replace(plan.settings, fine_tune=cfg.reset == "none" and rnd > 0)
+    run = train(net, stacked, stacked_masks, data, orders, settings, snapshot_at=snapshot_at, should_stop=should_stop)
     while True:
         try:
             point = next(run)
@@ -245,17 +250,32 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
             counts = pruning.one_shot_counts(net.layer_totals(), net.layer_kinds(), plan.rates, cfg.scope, cfg.prune_rate, plan.levels)
         else:
             counts = pruning.next_counts(pruning.remaining_counts(masks[m]), net.layer_kinds(), plan.rates, cfg.scope, cfg.prune_rate)
-        state["mask"] = pruning.prune(cfg.criterion, _criterion_context(cfg.criterion, masks[m], weights, state, weight_of),
-                                      counts)
-        if cfg.reset == "none":
+        if cfg.keeps_trained:
             state["trained"] = trained
         if rnd == 0 and result.snapshot is not None:
             state["rewind"] = {n: p[m].detach().cpu() for n, p in result.snapshot.items()}
+        start = state["trained"] if cfg.keeps_trained else state.get("rewind", state["init"])
+        context = _criterion_context(plan, data, masks[m], weights, state["init"], start, (trial, rnd))
+        state["mask"] = pruning.prune(cfg.criterion, context, counts)
 
 
-def _criterion_context(name: str, mask: dict[str, torch.Tensor], trained: dict[str, torch.Tensor],
-                       state: dict[str, Params], weight_of: dict[str, str]) -> CriterionContext:
-    """What criterion `name` reads, and only that: "init" is the original init w₀, also with rewind:K."""
-    needs = CRITERIA[name].needs
-    return CriterionContext(mask=mask, trained=trained if "trained" in needs else None,
-                            init={l: state["init"][n] for l, n in weight_of.items()} if "init" in needs else None)
+def _criterion_context(plan: Plan, data: DeviceData, mask: dict[str, torch.Tensor], trained: dict[str, torch.Tensor],
+                       init: Params, start: Params, trial_round: tuple[int, int]) -> CriterionContext:
+    """What the run's criterion reads, and only that: "init" is the original init w₀, also with rewind:K;
+    "start" the weights the next round starts from; "probe" that network as a plain module with a batch of
+    training examples drawn by (seed, trial, round)."""
+    cfg, net = plan.config, plan.net
+    needs = CRITERIA[cfg.criterion].needs
+    weight_of = {s.layer: s.name for s in net.prunable}
+    probe = None
+    if "probe" in needs:
+        buffers = {n: b[0] for n, b in net.new_buffers(1, torch.device("cpu")).items()}
+        module = plain_from_engine(net, start, buffers, plan.data.input_shape).train()
+        pick = torch.randperm(data.x_train.shape[0], generator=generator(cfg.seed, *trial_round, "score"))[:SCORE_EXAMPLES]
+        probe = Probe(module, weight_of, tuple(plan.data.input_shape), data.x_train[pick.to(data.x_train.device)].cpu(),
+                      data.y_train[pick.to(data.y_train.device)].cpu())
+    return CriterionContext(
+        mask=mask, trained=trained if "trained" in needs else None,
+        init={l: init[n] for l, n in weight_of.items()} if "init" in needs else None,
+        start={l: start[n] for l, n in weight_of.items()} if "start" in needs else None,
+        probe=probe, generator=generator(cfg.seed, *trial_round, "criterion") if "generator" in needs else None)

@@ -6,6 +6,7 @@ A mask is a dict layer → bool tensor of the layer's weight shape (one model, u
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import NoReturn
 
 import torch
@@ -145,8 +146,27 @@ def select(scores: dict[str, torch.Tensor], mask: Mask, counts: dict[str, int | 
 
 
 def prune(criterion: str, context: CriterionContext, counts: dict[str, int | None]) -> Mask:
-    """Score the weights with `criterion`, then select the next mask under `counts`."""
-    return select(criteria.scores(criterion, context), context.mask, counts)
+    """Score the weights with `criterion`, then select the next mask under `counts`. A criterion of many
+    `iterations` gets there in that many steps, each keeping the same share of what the last one kept
+    (an exponential schedule), re-scored on the mask of the step before."""
+    steps = criteria.CRITERIA[criterion].iterations
+    if steps == 1:
+        return select(criteria.scores(criterion, context), context.mask, counts)
+    start = remaining_counts(context.mask)
+    pooled = [l for l, c in counts.items() if c is None]
+    start["__pool__"] = sum(start[l] for l in pooled)
+    mask = context.mask
+    for k in range(1, steps + 1):
+        step = {l: None if c is None else _between(start[l], c, k / steps) for l, c in counts.items()}
+        mask = select(criteria.scores(criterion, replace(context, mask=mask)), mask, step)
+    return mask
+
+
+def _between(alive: int, target: int, t: float) -> int:
+    """The count a fraction t of the way from `alive` to `target` on a geometric path (exact at t = 1)."""
+    if t >= 1 or alive <= 0 or target >= alive:
+        return target
+    return max(target, round(alive * (max(target, 1) / alive) ** t))
 
 
 def random_mask_like(mask: Mask, generator: torch.Generator) -> Mask:

@@ -88,15 +88,15 @@ def retrain(store, run_id: str, round: int, trial: int = 0, variants: tuple[str,
         state = {"init": _tensors(init)}
         if rewind is not None:
             state["rewind"] = _tensors(rewind)
-        if round > 0 and cfg.reset != "none":
+        if round > 0 and not cfg.keeps_trained:
             state["mask"] = {l: torch.from_numpy(m) for l, m in store.masks(run_id, t, round, "ticket").items()}
         states.append(state)
     data = _to_device_data(plan.data, plan.device)
     out: dict[tuple[int, str], tuple[Params, Params]] = {}
     # fc nets give the same numbers at any thread count (MKL strict mode); conv nets train with fixed_threads()
     threads = fixed_threads() if net.image_like else torch.get_num_threads()
-    # reset "none" fine-tunes the previous round's trained weights: train every round up to `round`
-    first = 0 if cfg.reset == "none" else round
+    # reset none / lr-rewind start from the previous round's trained weights: train every round up to `round`
+    first = 0 if cfg.keeps_trained else round
     with torch_threads(threads):
         for rnd in range(first, round + 1):
             for _ in _run_round(plan, data, states, rnd, None, trained_out=out if rnd == round else None):

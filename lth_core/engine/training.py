@@ -28,6 +28,28 @@ class TrainSettings:
     batch_size: int
     iterations: int
     eval_every: int
+    lr_schedule: str = "constant"
+    warmup: int = 0
+    fine_tune: bool = False  # train at the schedule's final rate throughout (reset none after round 0)
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of training step `step` (1 = the first) of a round."""
+        if self.fine_tune:
+            return self.lr * _decay(self.lr_schedule, 1.0)
+        rate = self.lr * _decay(self.lr_schedule, (step - 1) / max(1, self.iterations))
+        return rate * step / self.warmup if step <= self.warmup else rate
+
+
+COSINE_FLOOR = 0.01  # cosine decays to lr/100, not 0: fine-tuning at a schedule's final rate must still learn
+
+
+def _decay(schedule: str, t: float) -> float:
+    """The schedule's multiple of the base rate at fraction t of the round (t = 1: its final value)."""
+    if schedule == "step":
+        return 1.0 if t < 0.5 else 0.1 if t < 0.75 else 0.01
+    if schedule == "cosine":
+        return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+    return 1.0
 
 
 @dataclass
@@ -159,6 +181,7 @@ def train(net: Network, params: Params, masks: dict[str, torch.Tensor], data: De
         per_model = F.cross_entropy(logits.flatten(0, 1), targets[it - 1], reduction="none").view(models, -1).mean(1)
         optimizer.zero_grad()
         per_model.sum().backward()  # the sum's gradient is each model's own mean-loss gradient
+        optimizer.lr = settings.lr_at(it)
         optimizer.step()
         with torch.no_grad():
             apply_masks(weights, float_masks)
