@@ -12,7 +12,8 @@ from ui.deployment import CAVEAT, savings_sentence, savings_table, ticket_saving
 from lth_core.analysis.summary import gap_verdict, interval_text, means, pct, round_sentence, run_summary
 from ui.notes import one_trial_notice
 from ui.report import report_section
-from ui.widgets import chart, explain, run_context, run_picker, store, url_choice, variant_legend
+from ui.text import md
+from ui.widgets import chart, explain, run_context, run_network, run_picker, store, url_choice, variant_legend
 
 st.title("Compare: ticket vs. controls")
 run_id = run_picker()
@@ -92,10 +93,14 @@ else:
                f"trials and (with 2 or more trials) by the lower end of its spread, is within {TOLERANCE_POINTS:g} "
                "point of the dense network (each round judged on its own; "
                "the critical sparsity above is where the ticket first leaves that tolerance, between rounds).")
-saved = ticket_savings(info.config, store().layers(run_id), deploy)
-st.markdown(savings_sentence(saved, deploy))
-st.warning(CAVEAT, icon=":material/speed:")
-st.dataframe(savings_table(saved), hide_index=True)
+network, missing = run_network(run_id)  # stored with the run: no dataset is loaded, no network built
+if network is None:
+    st.info(f"The savings cannot be counted: {md(missing)}.")
+else:
+    saved = ticket_savings(network, store().layers(run_id), deploy)
+    st.markdown(savings_sentence(saved, deploy))
+    st.warning(CAVEAT, icon=":material/speed:")
+    st.dataframe(savings_table(saved), hide_index=True)
 explain("deployment")
 
 report_section([run_id], "compare")

@@ -4,18 +4,12 @@ import math
 
 import streamlit as st
 
-from lth_core.engine.data import load_dataset
 from lth_core.analysis import mask_plots
 from ui.example import example_notice
+from ui.text import md
 from lth_core.analysis.plots import LABELS
 from lth_core.analysis.summary import pct
-from ui.widgets import chart, dataset_shape, run_context, run_picker, store, url_choice
-
-
-@st.cache_data(show_spinner=False)
-def feature_names(dataset: str, label_col: str | None) -> tuple[str, ...] | None:
-    """A tabular set's column names (CSV header, col=value for one-hot text columns), for the first layer's plots."""
-    return load_dataset(dataset, label_col=label_col).feature_names
+from ui.widgets import chart, run_context, run_network, run_picker, store, url_choice
 
 
 st.title("Masks")
@@ -37,8 +31,9 @@ context = f"{run_context(info)} · round {rnd}, {LABELS[variant]}, trial {trial}
 st.markdown(f"**Round {rnd}, {LABELS[variant]}, trial {trial}: {pct(kept / total)} of the weights remain** "
             f"({kept:,} of {total:,}).")
 
-kind, shape = dataset_shape(info.config.dataset, info.config.label_col)
-names = feature_names(info.config.dataset, info.config.label_col) if kind == "tabular" else None
+network, missing = run_network(run_id)  # stored with the run: no dataset is loaded to show it
+kind, shape = (network.input_kind, network.input_shape) if network else (None, None)
+names = network.feature_names if network and kind == "tabular" else None  # CSV header, col=value for one-hot text
 first = next(iter(masks))  # the first layer: its inputs are the data's features
 
 st.header("Each layer's mask")
@@ -58,7 +53,9 @@ chart(mask_plots.layer_bars(store().layers(run_id)[lambda d: d.trial == trial], 
 
 first_mask = masks[first]
 st.header(f"What the first layer ({first}) still sees")
-if first_mask.ndim == 2 and first_mask.shape[1] == math.prod(shape):
+if network is None:
+    st.info(f"The input's shape is not known, so these maps cannot be drawn: {md(missing)}.")
+elif first_mask.ndim == 2 and first_mask.shape[1] == math.prod(shape):
     # the notes differ: pixels, positions along a sequence, or tabular features (whose order means nothing)
     notes = {"image": ("survival", "fields"), "sequence": ("survival_sequence", "fields_rows")}
     survival_note, fields_note = notes.get(kind, ("survival_features", "fields_features"))

@@ -438,6 +438,7 @@ def statistics_lines(rounds) -> list[str]:
 def _export(args: argparse.Namespace) -> int:
     from lth_core.engine.lottery import make_plan, resolved_config
     from lth_core.engine.results import write_outputs
+    from lth_core.runs.network import stored_network
 
     store = open_store(args)
     info = store.get_run(resolve_run(store, args.run_id))
@@ -453,8 +454,9 @@ def _export(args: argparse.Namespace) -> int:
     points = {t: store.starting_points(info.id, t) for t in sorted(rounds["trial"].unique())}
     inits = {t: init for t, (init, _) in points.items()}
     rewinds = {t: rewind for t, (_, rewind) in points.items() if rewind is not None}
-    write_outputs(args.out, resolved_config(make_plan(info.config)).to_dict(), rounds, layers, curves, masks, inits,
-                  rewinds)
+    network, _ = stored_network(store, info.id)  # the resolved config kept with the run; else worked out (and kept)
+    config = network.config if network else resolved_config(make_plan(info.config)).to_dict()  # else: its one-line error
+    write_outputs(args.out, config, rounds, layers, curves, masks, inits, rewinds)
     print(f"wrote {args.out}/config.json, rounds.csv, layers.csv, curves.csv, masks/ of run {info.id} ({info.status}, "
           f"{_rounds_text(rounds)}" + (f" of 0-{info.rounds_total})" if info.rounds_total is not None else ")"))
     if ticket is not None:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lth_core import make_plan
-from lth_core.engine.config import ExperimentConfig
 from lth_core.analysis.deployment import Savings, format_bytes, savings
+from lth_core.engine.network_shape import NetworkShape
 
 
-def ticket_savings(config: ExperimentConfig, layers: pd.DataFrame, round: int, trial: int = 0) -> Savings:
-    """Savings of the ticket of `round` (one trial), counted on the run's own architecture."""
-    net = make_plan(config).net
-    rows = {s.layer: s.shape[0] for s in net.prunable}
+def ticket_savings(network: NetworkShape, layers: pd.DataFrame, round: int, trial: int = 0) -> Savings:
+    """Savings of the ticket of `round` (one trial), counted on the run's own architecture as the store
+    keeps it (its layers' outputs and output positions; nothing is loaded or built)."""
     mine = layers[(layers["round"] == round) & (layers["variant"] == "ticket") & (layers["trial"] == trial)]
-    return savings(mine, rows, net.layer_positions())
+    return savings(mine, network.layer_outputs(), network.layer_positions())
 
 
 def savings_table(s: Savings) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from lth_core.analysis import mask_plots, plots
 from lth_core.analysis.summary import dense_accuracy, means, pct, round_sentence
 from .text import md
 from .text import plotly
-from .widgets import ICONS, PAGES, chart, dataset_shape, run_context, store
+from .widgets import ICONS, PAGES, chart, run_context, run_network, store
 
 # The run started when the tour opens with nothing to show: the paper's LeNet-300-100 on real MNIST digits,
 # pruned 20 % a round with both controls, at 1 epoch a round (about 20 s on a 2-core laptop, most of it
@@ -180,9 +180,10 @@ def _accuracy(*variants: str) -> Callable[[TourRun], list[Figure]]:
 
 
 def _first_layer(run: TourRun) -> list[Figure]:
-    kind, shape = dataset_shape(run.info.config.dataset, run.info.config.label_col)
+    network, _ = run_network(run.info.id)  # stored with the run: its data is not loaded
     layer, mask = next(iter(run.masks(run.last).items()))  # the first layer: its inputs are the pixels
-    if kind != "image" or mask.ndim != 2 or mask.shape[1] != int(np.prod(shape)):
+    shape = network.input_shape if network else ()
+    if network is None or network.input_kind != "image" or mask.ndim != 2 or mask.shape[1] != int(np.prod(shape)):
         return []  # `show_step` says why: this step needs a fully connected first layer on images
     return [(mask_plots.survival_map(mask, shape, layer), "survival", run.part(run.last)),
             (mask_plots.receptive_fields(mask, shape), "fields", run.part(run.last))]
@@ -242,7 +243,7 @@ def _random(run: TourRun) -> str:
 
 def _pixels(run: TourRun) -> str:
     masks = {v: run.masks(run.last, v) for v in ("ticket", "random") if v in run.info.variants}
-    _, shape = dataset_shape(run.info.config.dataset, run.info.config.label_col)
+    shape = run_network(run.info.id)[0].input_shape  # shown only after _first_layer found it stored
     rim = max(1, shape[-1] // 7)  # 4 pixels of a 28×28 digit, 1 of an 8×8 one
     parts = []
     for variant, mask in masks.items():

@@ -13,7 +13,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lth_core import ConfigError, LTHError, jobs
-from lth_core.engine.data import load_dataset
+from lth_core.engine.network_shape import NetworkShape
+from lth_core.runs.network import stored_network
 from lth_core.runs.store import RunStore, StoreError, default_store_path
 
 from .notes import NOTES
@@ -49,11 +50,10 @@ def start_queued_runs() -> None:
         jobs.ensure_worker()
 
 
-@st.cache_data(show_spinner=False)
-def dataset_shape(name: str, label_col: str | None = None) -> tuple[str, tuple[int, ...]]:
-    """(kind, input_shape) of a dataset: 'image' (C, H, W), 'sequence' (C, L) or 'tabular' (F,)."""
-    data = load_dataset(name, label_col=label_col)
-    return data.kind, tuple(data.input_shape)
+def run_network(run_id: str) -> tuple[NetworkShape | None, str]:
+    """The run's network shape as the store keeps it (input kind and shape, column names, every layer's
+    shape), or (None, why): a page shows a stored run without loading its data (lth_core.runs.network)."""
+    return stored_network(store(), run_id)
 
 
 # ---- errors -------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ class RunStarted:
     iterations: int                  # training iterations per round
     device: str
     start_round: int = 0             # > 0 when resuming
+    network: dict[str, Any] = field(default_factory=dict)  # network_shape.NetworkShape.to_dict(): kept with the run
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from lth_core.engine.errors import Cancelled, ConfigError, TrainingFailed
 from lth_core.engine.events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted,
                      RunCancelled, RunFailed, RunFinished, RunStarted)
 from lth_core.engine.models import ARCHITECTURES, DEFAULT_HIDDEN, Network, Params, build_network, default_width
+from lth_core.engine.network_shape import NetworkShape
 from lth_core.engine.cpu import CpuWatch, adaptive_threads, choose_threads, fixed_threads
 from lth_core.engine.training import DeviceData, TrainResult, TrainSettings, batch_order, torch_threads, train
 from lth_core.engine.torch_modules import plain_from_engine
@@ -113,6 +114,14 @@ def resolved_config(plan: Plan) -> ExperimentConfig:
     return c.replace(**changes)
 
 
+def network_shape(plan: Plan) -> NetworkShape:
+    """The run's resolved config, input and parameter shapes: what the store keeps so that pages show a
+    stored run without loading its data."""
+    d = plan.data
+    return NetworkShape.of(plan.net, resolved_config(plan).to_dict(), d.kind, d.input_shape, d.class_names,
+                           d.feature_names)
+
+
 def generator(seed: int, *parts: object) -> torch.Generator:
     """A generator seeded from (seed, parts): independent streams that a resumed run can recreate."""
     digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
@@ -141,7 +150,7 @@ def run_experiment(config: ExperimentConfig, *, resume: Checkpoint | None = None
     started = time.perf_counter()
     start_round = 0 if resume is None else resume.round + 1
     yield RunStarted(resolved_config(plan).to_dict(), plan.rounds, plan.planned_remaining, list(cfg.variants), net.layer_totals(),
-                     plan.settings.iterations, str(plan.device), start_round)
+                     plan.settings.iterations, str(plan.device), start_round, network_shape(plan).to_dict())
     current = start_round
     threads = torch_threads(torch.get_num_threads())  # restored when the run ends
     watch = CpuWatch()

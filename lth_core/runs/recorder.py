@@ -17,6 +17,7 @@ from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted, RunCancelled, RunFailed,
                      RunFinished, RunStarted)
 from lth_core.engine.results import CURVE_COLUMNS, REWIND, ROUND_COLUMNS, pack_mask
+from lth_core.runs.network import NETWORK_DOC
 from lth_core.runs.store import (CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, Reason, RunLost, RunStore, StoreError,
                     StoreFull, now_iso)
 
@@ -147,6 +148,14 @@ class Recorder:
         self._owned(None, rounds_total=e.rounds, iterations=e.iterations, variants=json.dumps(e.variants),
                     planned_remaining=json.dumps(e.planned_remaining), layers=json.dumps(e.layers), device=e.device,
                     round=e.start_round, iteration=0, started_at=now_iso())
+        if e.network:  # what pages show of the run without loading its data (runs.network.stored_network)
+            try:
+                self.store.put_doc(self.run_id, NETWORK_DOC, e.network)
+            except StoreFull:
+                raise
+            except StoreError:  # the run was deleted meanwhile
+                self.stop("lost")
+                raise RunLost(f"run {self.run_id} is gone") from None
 
     def _flush(self, force: bool = False, db=None) -> None:
         if not force and time.monotonic() - self._flushed_at < PROGRESS_EVERY_S:
