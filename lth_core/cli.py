@@ -444,6 +444,9 @@ def _export(args: argparse.Namespace) -> int:
     info = store.get_run(resolve_run(store, args.run_id))
     if not args.ticket and (args.round is not None or args.trial is not None):
         raise ConfigError("round" if args.round is not None else "trial", "chooses the ticket to export; add --ticket")
+    if args.formats is not None and not args.ticket:
+        raise ConfigError("formats", "chooses the ticket's files; add --ticket")
+    formats = _ticket_formats(args.formats)
     ticket = _chosen_round(store, info.id, args) if args.ticket else None  # checked before anything is written
     check_out_folder(args.out)
     rounds, layers = store.rounds(info.id), store.layers(info.id)
@@ -460,7 +463,7 @@ def _export(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}/config.json, rounds.csv, layers.csv, curves.csv, masks/ of run {info.id} ({info.status}, "
           f"{_rounds_text(rounds)}" + (f" of 0-{info.rounds_total})" if info.rounds_total is not None else ")"))
     if ticket is not None:
-        export_ticket_folder(store, info.id, *ticket, Path(args.out) / "ticket")
+        export_ticket_folder(store, info.id, *ticket, Path(args.out) / "ticket", formats)
     return 0
 
 
@@ -468,9 +471,13 @@ def _export(args: argparse.Namespace) -> int:
 
 def add_ticket_flags(parser: argparse.ArgumentParser, flag: str | None = None) -> None:
     if flag:
-        parser.add_argument(flag, action="store_true", help="also write ticket/: the trained ticket as a state_dict in "
-                            "torch.nn.utils.prune's format, a dense .pt, ONNX and a bitmask .npz, with a README.txt "
-                            "(retrains the round: the store keeps masks, not trained weights)")
+        from lth_core.analysis.exports import EXPORT_FORMATS
+
+        parser.add_argument(flag, action="store_true", help="also write ticket/: the trained ticket in each format of "
+                            "--formats, with ticket.json and a README.txt saying how to load each file (retrains the "
+                            "round: the store keeps masks, not trained weights)")
+        formats = "; ".join(f"{f.name} = {f.file}, {f.description}" for f in EXPORT_FORMATS.values())
+        parser.add_argument("--formats", metavar="NAME,...", help=f"with --ticket, only these (default: all): {formats}")
     parser.add_argument("--round", type=int, metavar="R", help="the round (default: the recommended one, the sparsest "
                         "ticket within 1 point of the dense network's test accuracy)")
     parser.add_argument("--trial", type=int, metavar="T", help="the trial (default: 0)")
@@ -501,13 +508,28 @@ def _chosen_round(store, run_id: str, args: argparse.Namespace) -> tuple[int, in
     return choose_round(rounds, args.round, run_id)[0], trial
 
 
-def export_ticket_folder(store, run_id: str, rnd: int, trial: int, folder: Path) -> None:
+def _ticket_formats(text: str | None) -> list[str] | None:
+    """`--formats a,b` as names of exports.EXPORT_FORMATS (None: all of them)."""
+    from lth_core.analysis.exports import EXPORT_FORMATS
+
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    wrong = [n for n in names if n not in EXPORT_FORMATS]
+    if wrong or not names:
+        raise ConfigError("formats", f"must be one or more of {', '.join(EXPORT_FORMATS)}, separated by commas; "
+                          f"got {text!r}")
+    return list(dict.fromkeys(names))
+
+
+def export_ticket_folder(store, run_id: str, rnd: int, trial: int, folder: Path,
+                         formats: list[str] | None = None) -> None:
     from lth_core.analysis.exports import export_ticket
     from lth_core.engine.retrain import retrain
 
     print(f"retraining round {rnd} of trial {trial} (the store keeps masks, not trained weights)...", file=sys.stderr)
     model = retrain(store, run_id, rnd, trial)["ticket"]
-    files = export_ticket(model, folder)
+    files = export_ticket(model, folder, formats=formats)
     print(f"wrote {folder}/: {', '.join(f.name for f in files)}; {model.source()}")
 
 

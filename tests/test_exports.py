@@ -5,12 +5,13 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
 from lth_core import ExperimentConfig
-from lth_core.analysis.exports import (export_ticket, onnx_session, plain_module, read_bitmask, read_csr, write_bitmask,
-                              write_csr)
+from lth_core.analysis.exports import (EXPORT_FORMATS, ExportFormat, export_ticket, plain_module, read_bitmask, read_csr,
+                                      write_bitmask, write_csr)
 from lth_core.engine.models import ARCHITECTURES, build_network
 from lth_core.engine.retrain import engine_logits, retrain
 from lth_core.runs.store import RunStore
@@ -148,8 +149,20 @@ def test_bitmask_and_csr_files_hold_the_weights(tmp_path, int8):
                 assert torch.equal(back[name], value)
 
 
+def _logits(value) -> torch.Tensor:
+    return value.detach() if torch.is_tensor(value) else torch.from_numpy(np.asarray(value))
+
+
+def _run_readme_lines(fmt: ExportFormat, folder, model, x: torch.Tensor) -> torch.Tensor:
+    """A format's lines of README.txt, run as a user would, from the folder that holds the export."""
+    scope = {"x": x.numpy()}
+    exec(fmt.load.format(folder=folder.name, file=fmt.file, arch=model.net.arch), scope)  # noqa: S102 - our own text
+    return _logits(scope["logits"])
+
+
 @pytest.mark.parametrize("key", list(TINY_RUNS))
 def test_every_export_loads_back_with_the_engines_predictions(stored_runs, tmp_path, key, monkeypatch):
+    """Every format of the registry, loaded back by its own lines of README.txt, predicts as the engine does."""
     monkeypatch.setenv("LTH_HOME", str(stored_runs["home"]))
     store, run_id = stored_runs["store"], stored_runs[key]
     model = retrain(store, run_id, 2)["ticket"]
@@ -163,32 +176,62 @@ def test_every_export_loads_back_with_the_engines_predictions(stored_runs, tmp_p
     assert float((reference.argmax(1) == y).float().mean()) == pytest.approx(model.stored_test_accuracy, abs=1e-9)
     folder = tmp_path / "ticket"
     files = {f.name for f in export_ticket(model, folder)}
-    assert files == {"ticket.json", "ticket_pruned.pt", "ticket_dense.pt", "ticket.onnx", "ticket_bitmask.npz", "README.txt"}
+    assert files == {"ticket.json", "README.txt", *(f.file for f in EXPORT_FORMATS.values())}
+    assert {"ticket_pruned.pt", "ticket_dense.pt", "ticket.onnx", "ticket_bitmask.npz"} <= files  # issue 11's four
 
-    pruned = plain_module(folder, pruned=True)
-    pruned.load_state_dict(torch.load(folder / "ticket_pruned.pt"))
-    state = torch.load(folder / "ticket_pruned.pt")
+    readme = (folder / "README.txt").read_text()
+    monkeypatch.chdir(tmp_path)  # README.txt's paths are relative to the folder that holds ticket/
+    for fmt in EXPORT_FORMATS.values():
+        assert fmt.readme(folder.name, model.net.arch) in readme
+        logits = _run_readme_lines(fmt, folder, model, x)
+        assert torch.equal(logits.argmax(1), reference.argmax(1)), fmt.name
+        torch.testing.assert_close(logits, reference, rtol=fmt.tolerance, atol=fmt.tolerance, msg=fmt.name)
+
+    state = torch.load(folder / "ticket_pruned.pt")  # torch.nn.utils.prune's format, with the run's mask
     assert any(k.endswith("weight_orig") for k in state) and any(k.endswith("weight_mask") for k in state)
     assert all(not k.endswith(".weight") for k in state if k.rsplit(".", 1)[0] + ".weight_mask" in state)
-    dense = plain_module(folder, pruned=False)
-    dense.load_state_dict(torch.load(folder / "ticket_dense.pt"))
-    from_npz = plain_module(folder, pruned=False)
-    from_npz.load_state_dict(read_bitmask(folder / "ticket_bitmask.npz"))
-    with torch.no_grad():
-        for module in (pruned, dense, from_npz):
-            assert torch.equal(module(x).argmax(1), reference.argmax(1))
-            torch.testing.assert_close(module(x), reference, rtol=1e-5, atol=1e-5)
-    onnx_logits = torch.from_numpy(onnx_session(folder / "ticket.onnx", 1).run(None, {"x": x.numpy()})[0])
-    torch.testing.assert_close(onnx_logits, reference, rtol=1e-4, atol=1e-4)
-    assert torch.equal(onnx_logits.argmax(1), reference.argmax(1))
-    # the pruned module's weight is weight_orig × weight_mask, with the run's mask
+    pruned = plain_module(folder, pruned=True)
+    pruned.load_state_dict(state)
     layer = "fc1" if key == "mlp" else "conv1"
     torch.testing.assert_close(getattr(pruned, layer).weight_mask.bool(), model.masks[f"{layer}.weight"])
-    readme = (folder / "README.txt").read_text()
-    for name in files - {"README.txt"}:
-        assert name in readme
+    assert "ticket.json" in readme
     meta = json.loads((folder / "ticket.json").read_text())
     assert meta["round"] == 2 and meta["arch"] == model.net.arch
+
+
+def test_a_new_format_is_one_entry(stored_runs, tmp_path, monkeypatch):
+    """A format added to the registry is written, explained in README.txt, and chosen by `export --formats`."""
+    from lth_core.cli import _ticket_formats
+
+    def write(parts, path):
+        np.savez(path, **{k: v.numpy() for k, v in parts.module.state_dict().items()})
+
+    entry = ExportFormat("npz", "ticket_state.npz", "every parameter as a numpy array", write, load="""
+import numpy as np, torch; from lth_core.analysis.exports import plain_module
+model = plain_module("{folder}", pruned=False); z = np.load("{folder}/{file}")
+model.load_state_dict({{k: torch.from_numpy(z[k]) for k in z.files}}); logits = model(torch.from_numpy(x))
+""")
+    monkeypatch.setitem(EXPORT_FORMATS, "npz", entry)
+    monkeypatch.setenv("LTH_HOME", str(stored_runs["home"]))
+    model = retrain(stored_runs["store"], stored_runs["mlp"], 1)["ticket"]
+    folder = tmp_path / "ticket"
+    files = export_ticket(model, folder, formats=_ticket_formats("npz"))
+    assert sorted(f.name for f in files) == ["README.txt", "ticket.json", "ticket_state.npz"]
+    assert entry.readme("ticket", model.net.arch) in (folder / "README.txt").read_text()
+    monkeypatch.chdir(tmp_path)
+    x = torch.randn(20, *model.input_shape)
+    torch.testing.assert_close(_run_readme_lines(entry, folder, model, x), engine_logits(model, x), rtol=1e-5, atol=1e-5)
+
+
+def test_the_readme_and_the_cli_name_every_format():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| file | contents |", readme.index("`export --ticket` writes")):]
+    table = table[:table.index("\n\n")]
+    help_text = subprocess.run([sys.executable, "-m", "lth_core", "export", "--help"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=120).stdout
+    for fmt in EXPORT_FORMATS.values():
+        assert f"| `{fmt.file}` |" in table, fmt.file
+        assert fmt.name in help_text and fmt.file in " ".join(help_text.split()), fmt.name
 
 
 def _cli(*args: str, home) -> subprocess.CompletedProcess:
@@ -210,10 +253,18 @@ def test_cli_export_ticket_adds_a_ticket_folder_and_keeps_the_other_files(stored
     assert json.loads((with_ticket / "ticket" / "ticket.json").read_text())["round"] == 1
     for name in ("ticket_pruned.pt", "ticket_dense.pt", "ticket.onnx", "ticket_bitmask.npz", "README.txt"):
         assert (with_ticket / "ticket" / name).stat().st_size > 0
+    chosen = tmp_path / "chosen"
+    proc = _cli("export", run_id, "--out", str(chosen), "--ticket", "--formats", "bitmask, dense", home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(f.name for f in (chosen / "ticket").iterdir()) == ["README.txt", "ticket.json", "ticket_bitmask.npz",
+                                                                     "ticket_dense.pt"]
+    assert "ticket.onnx" not in (chosen / "ticket" / "README.txt").read_text()
 
 
 @pytest.mark.parametrize("args, field", [(["--round", "1"], "round"), (["--ticket", "--round", "7"], "round"),
-                                         (["--ticket", "--trial", "3"], "trial")])
+                                         (["--ticket", "--trial", "3"], "trial"), (["--formats", "onnx"], "formats"),
+                                         (["--ticket", "--formats", "onnx,tflite"], "formats"),
+                                         (["--ticket", "--formats", ","], "formats")])
 def test_cli_export_ticket_bad_input(stored_runs, tmp_path, args, field):
     out = tmp_path / "out"
     proc = _cli("export", stored_runs["mlp"], "--out", str(out), *args, home=stored_runs["home"])

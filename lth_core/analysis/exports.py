@@ -1,12 +1,9 @@
 """A trained ticket as deployable files, and the file formats the deployment bench measures.
 
-`export_ticket(model, folder)` writes (see TICKET_README):
-  ticket_pruned.pt   state_dict in torch.nn.utils.prune's format (weight_orig + weight_mask)
-  ticket_dense.pt    plain state_dict, pruned weights as zeros
-  ticket.onnx        the network for ONNX Runtime (input "x": (batch, *input_shape), output "logits")
-  ticket_bitmask.npz surviving values + one bit per weight (numpy only)
+`export_ticket(model, folder)` writes one file per entry of EXPORT_FORMATS (a registry: a new format is one
+`@export_format(...)` writer here and its round trip in tests/test_exports.py), plus
   ticket.json        architecture, input shape, classes, parameter shapes, round, accuracy
-  README.txt         how to load each, in three lines of Python
+  README.txt         how to load each file, in three lines of Python (each format's `load`)
 """
 from __future__ import annotations
 
@@ -16,12 +13,15 @@ import json
 import logging
 import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
+from lth_core.engine.results import pack_mask, unpack_mask
 from lth_core.engine.torch_modules import build_plain, engine_state_dict, plain_from_engine, with_prune
 
 ONNX_OPSET = 18
@@ -30,30 +30,47 @@ TICKET_README = """\
 The trained winning ticket of run {run_id}, round {round} (trial {trial}): {arch}, {remaining:.2f} % of its
 prunable weights, test accuracy {accuracy:.2f} %. Inputs: float32 of shape (batch, {shape}), normalised as the
 engine's dataset {dataset!r} is; outputs: logits of {classes} classes. {source}.
-Paths below are relative to the export folder (the one that holds {folder}/).
-
-ticket_pruned.pt: a state_dict in torch.nn.utils.prune's format (weight_orig + weight_mask), for a plain torch.nn model with prune applied:
-    from lth_core.analysis.exports import plain_module
-    model = plain_module("{folder}", pruned=True)     # torch.nn model of {arch}, prune.identity on each pruned weight
-    model.load_state_dict(torch.load("{folder}/ticket_pruned.pt")); logits = model(x)
-
-ticket_dense.pt: the same weights as plain tensors, pruned ones as zeros:
-    from lth_core.analysis.exports import plain_module
-    model = plain_module("{folder}", pruned=False)
-    model.load_state_dict(torch.load("{folder}/ticket_dense.pt")); logits = model(x)
-
-ticket.onnx: for ONNX Runtime (or any ONNX tool), no torch needed:
-    import onnxruntime as ort
-    session = ort.InferenceSession("{folder}/ticket.onnx")
-    logits = session.run(None, {{"x": x.astype("float32")}})[0]
-
-ticket_bitmask.npz: numpy only; each pruned weight W as its surviving values (row-major) + a packed bitmask:
-    import numpy as np; z = np.load("{folder}/ticket_bitmask.npz"); shape = tuple(z["fc1.weight.shape"]); w = np.zeros(shape, np.float32)
-    mask = np.unpackbits(z["fc1.weight.bits"], count=w.size).reshape(shape).astype(bool)
-    w[mask] = z["fc1.weight"]   # biases and other parameters are stored whole under their own names
-
-ticket.json: the architecture, input shape, classes and every parameter's shape (what plain_module reads).
+Paths below are relative to the export folder (the one that holds {folder}/); `x` is a float32 numpy array
+of shape (batch, {shape}).
 """
+TICKET_JSON_README = "ticket.json: the architecture, input shape, classes and every parameter's shape (what plain_module reads).\n"
+
+
+@dataclass(frozen=True)
+class TicketParts:
+    """What a format's writer gets: the ticket as a plain torch.nn module and its masks."""
+
+    module: nn.Module                    # eval mode; pruned weights are zeros
+    masks: dict[str, torch.Tensor]       # pruned weight's parameter name → bool mask
+    input_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One file of the ticket's export."""
+
+    name: str                            # what `export --ticket --formats` takes
+    file: str                            # the file's name in the export folder
+    description: str                     # one line, for `--help`, README.txt and the README's table
+    write: Callable[[TicketParts, Path], None]
+    load: str                            # README.txt's lines: from `x` they compute `logits` ({folder}, {file}, {arch})
+    tolerance: float = 1e-5              # how closely its logits match the engine's (tests/test_exports.py)
+
+    def readme(self, folder: str, arch: str) -> str:
+        """This format's part of README.txt."""
+        lines = self.load.format(folder=folder, file=self.file, arch=arch).strip("\n").splitlines()
+        return f"{self.file}: {self.description}:\n" + "".join(f"    {line}\n" for line in lines)
+
+
+EXPORT_FORMATS: dict[str, ExportFormat] = {}
+
+
+def export_format(name: str, file: str, description: str, load: str, tolerance: float = 1e-5):
+    """Register the decorated `write(parts, path)` as the ticket format `name`."""
+    def register(write: Callable[[TicketParts, Path], None]) -> Callable[[TicketParts, Path], None]:
+        EXPORT_FORMATS[name] = ExportFormat(name, file, description, write, load, tolerance)
+        return write
+    return register
 
 
 # ---- the plain module, with or without prune --------------------------------------
@@ -129,22 +146,9 @@ def write_bitmask(state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]
                   int8: bool = False) -> Path:
     """Surviving values (row-major) + packed bits per pruned weight, other parameters whole. With
     `int8`, the surviving values are int8 with one float32 scale per output unit (symmetric)."""
-    arrays: dict[str, np.ndarray] = {}
-    for name, value in state.items():
-        a = value.detach().cpu().numpy()
-        if name not in masks:
-            arrays[name] = a
-            continue
-        mask = masks[name].cpu().numpy().astype(bool)
-        arrays[f"{name}.bits"] = np.packbits(mask.ravel())
-        arrays[f"{name}.shape"] = np.array(a.shape, dtype=np.int64)
-        if int8:
-            q, scale = _int8_rows(a)
-            arrays[name], arrays[f"{name}.scale"] = q[mask], scale
-        else:
-            arrays[name] = a[mask].astype(np.float32)
-    np.savez(path, **arrays)
-    return Path(path)
+    def bitmask(name: str, values: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        return {f"{name}.bits": pack_mask(mask)[0], name: values[mask]}
+    return _write_sparse(state, masks, path, int8, bitmask)
 
 
 def read_bitmask(path: Path | str) -> dict[str, torch.Tensor]:
@@ -159,7 +163,7 @@ def read_bitmask(path: Path | str) -> dict[str, torch.Tensor]:
                 state[name] = torch.from_numpy(z[name])
                 continue
             shape = tuple(int(s) for s in z[f"{name}.shape"])
-            mask = np.unpackbits(z[f"{name}.bits"], count=math.prod(shape)).reshape(shape).astype(bool)
+            mask = unpack_mask(z[f"{name}.bits"], shape)
             w = np.zeros(shape, np.float32)
             if f"{name}.scale" in files:
                 scale = np.broadcast_to(z[f"{name}.scale"].reshape(-1, *([1] * (len(shape) - 1))), shape)
@@ -174,23 +178,28 @@ def write_csr(state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], pa
               int8: bool = False) -> Path:
     """Each pruned weight as CSR of its (out, rest) matrix: values, int32 column indices and row
     pointers; other parameters whole. `int8` as in `write_bitmask`."""
+    def csr(name: str, values: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        matrix, mask = values.reshape(values.shape[0], -1), mask.reshape(mask.shape[0], -1)
+        rows, cols = np.nonzero(mask)
+        return {f"{name}.indices": cols.astype(np.int32), f"{name}.data": matrix[rows, cols],
+                f"{name}.indptr": np.concatenate([[0], np.cumsum(mask.sum(1))]).astype(np.int32)}
+    return _write_sparse(state, masks, path, int8, csr)
+
+
+def _write_sparse(state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], path: Path | str, int8: bool,
+                  encode: Callable[[str, np.ndarray, np.ndarray], dict[str, np.ndarray]]) -> Path:
+    """One .npz: each pruned weight's shape, (int8) its row scales, and `encode(name, values, mask)`'s
+    arrays of its surviving values; other parameters whole."""
     arrays: dict[str, np.ndarray] = {}
     for name, value in state.items():
         a = value.detach().cpu().numpy()
         if name not in masks:
             arrays[name] = a
             continue
-        matrix = a.reshape(a.shape[0], -1)
-        mask = masks[name].cpu().numpy().astype(bool).reshape(matrix.shape)
-        rows, cols = np.nonzero(mask)
-        arrays[f"{name}.indices"] = cols.astype(np.int32)
-        arrays[f"{name}.indptr"] = np.concatenate([[0], np.cumsum(mask.sum(1))]).astype(np.int32)
         arrays[f"{name}.shape"] = np.array(a.shape, dtype=np.int64)
         if int8:
-            q, scale = _int8_rows(matrix)
-            arrays[f"{name}.data"], arrays[f"{name}.scale"] = q[rows, cols], scale
-        else:
-            arrays[f"{name}.data"] = matrix[rows, cols].astype(np.float32)
+            a, arrays[f"{name}.scale"] = _int8_rows(a)
+        arrays.update(encode(name, a if int8 else a.astype(np.float32), masks[name].cpu().numpy().astype(bool)))
     np.savez(path, **arrays)
     return Path(path)
 
@@ -227,31 +236,76 @@ def _int8_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # ---- the ticket export --------------------------------------------------------------
 
-def export_ticket(model, folder: Path | str, dataset: str | None = None) -> list[Path]:
-    """Write a trained ticket (`retrain.TrainedModel`) into `folder` (created); returns the files."""
+def export_ticket(model, folder: Path | str, dataset: str | None = None,
+                  formats: list[str] | tuple[str, ...] | None = None) -> list[Path]:
+    """Write a trained ticket (`retrain.TrainedModel`) into `folder` (created): ticket.json, one file per
+    format of EXPORT_FORMATS (`formats`: their names, default all) and README.txt. Returns the files."""
     folder = Path(folder)
+    chosen = [EXPORT_FORMATS[name] for name in (formats or EXPORT_FORMATS)]
     folder.mkdir(parents=True, exist_ok=True)
-    module = plain_from_engine(model.net, model.params, model.buffers, model.input_shape)
-    masks = dict(model.masks)
-    state = module.state_dict()
+    module = plain_from_engine(model.net, model.params, model.buffers, model.input_shape).eval()
+    parts = TicketParts(module, dict(model.masks), tuple(model.input_shape))
     shapes = {n: list(v.shape) for n, v in engine_state_dict(model.params, {}).items()}
     meta = dict(run_id=model.run_id, trial=model.trial, round=model.round, variant=model.variant, arch=model.net.arch,
                 input_shape=list(model.input_shape), num_classes=model.num_classes, shapes=shapes,
-                pruned_weights=list(masks), weights_remaining=model.weights_remaining,
+                pruned_weights=list(parts.masks), weights_remaining=model.weights_remaining,
                 test_accuracy=model.test_accuracy, dataset=dataset or model.config.get("dataset"), source=model.source())
     files = [folder / "ticket.json"]
     files[0].write_text(json.dumps(meta, indent=2) + "\n")
-    torch.save(pruned_state_dict(module, masks), folder / "ticket_pruned.pt")
-    torch.save({k: v.clone() for k, v in state.items()}, folder / "ticket_dense.pt")
-    x = torch.zeros(2, *model.input_shape)
-    export_onnx(module, x, folder / "ticket.onnx")
-    write_bitmask(state, masks, folder / "ticket_bitmask.npz")
-    files += [folder / f for f in ("ticket_pruned.pt", "ticket_dense.pt", "ticket.onnx", "ticket_bitmask.npz")]
+    for fmt in chosen:
+        fmt.write(parts, folder / fmt.file)
+        files.append(folder / fmt.file)
     readme = TICKET_README.format(run_id=model.run_id, round=model.round, trial=model.trial, arch=model.net.arch,
                                   remaining=100 * model.weights_remaining, accuracy=100 * model.test_accuracy,
                                   shape=", ".join(map(str, model.input_shape)), dataset=meta["dataset"],
                                   classes=model.num_classes, source=model.source()[0].upper() + model.source()[1:],
                                   folder=folder.name)
+    readme += "".join(f"\n{fmt.readme(folder.name, model.net.arch)}" for fmt in chosen) + "\n" + TICKET_JSON_README
     (folder / "README.txt").write_text(readme)
     files.append(folder / "README.txt")
     return files
+
+
+# ---- the formats of the ticket's export, in the order they are written and explained ---------------
+
+@export_format("pruned", "ticket_pruned.pt", "the trained ticket as a state_dict in torch.nn.utils.prune's format "
+               "(weight_orig + weight_mask), for a plain torch.nn model with prune applied", load="""
+import torch; from lth_core.analysis.exports import plain_module
+model = plain_module("{folder}", pruned=True)     # torch.nn model of {arch}, prune.identity on each pruned weight
+model.load_state_dict(torch.load("{folder}/{file}")); logits = model(torch.from_numpy(x))
+""")
+def _write_pruned(parts: TicketParts, path: Path) -> None:
+    torch.save(pruned_state_dict(parts.module, parts.masks), path)
+
+
+@export_format("dense", "ticket_dense.pt", "the same weights as plain tensors, pruned ones as zeros", load="""
+import torch; from lth_core.analysis.exports import plain_module
+model = plain_module("{folder}", pruned=False)
+model.load_state_dict(torch.load("{folder}/{file}")); logits = model(torch.from_numpy(x))
+""")
+def _write_dense(parts: TicketParts, path: Path) -> None:
+    torch.save({k: v.clone() for k, v in parts.module.state_dict().items()}, path)
+
+
+# ONNX Runtime's kernels add in another order than torch's: its logits agree to about 1e-5, not bit for bit
+@export_format("onnx", "ticket.onnx", 'for ONNX Runtime (or any ONNX tool), no torch needed: input "x" '
+               '(batch, *input shape), output "logits"', tolerance=1e-4, load="""
+import onnxruntime as ort
+session = ort.InferenceSession("{folder}/{file}")
+logits = session.run(None, {{"x": x.astype("float32")}})[0]
+""")
+def _write_onnx(parts: TicketParts, path: Path) -> None:
+    export_onnx(parts.module, torch.zeros(2, *parts.input_shape), path)
+
+
+@export_format("bitmask", "ticket_bitmask.npz", "the smallest file, readable with numpy alone: per pruned weight W "
+               "its surviving values (row-major) as W, its mask packed by np.packbits as W.bits, its shape as W.shape; "
+               "other parameters whole", load="""
+import torch; from lth_core.analysis.exports import plain_module, read_bitmask
+model = plain_module("{folder}", pruned=False); model.load_state_dict(read_bitmask("{folder}/{file}"))
+logits = model(torch.from_numpy(x))
+# numpy alone, weight W: z = np.load("{folder}/{file}"); w = np.zeros(z[W + ".shape"], "float32")
+#                        w.reshape(-1)[np.unpackbits(z[W + ".bits"], count=w.size) == 1] = z[W]
+""")
+def _write_bitmask(parts: TicketParts, path: Path) -> None:
+    write_bitmask(parts.module.state_dict(), parts.masks, path)
