@@ -115,3 +115,22 @@ def test_an_older_run_gets_its_network_worked_out_once_and_kept(older_run):
     assert why == "" and shape == _expected(older_run)
     assert NetworkShape.from_dict(store.doc(older_run, NETWORK_DOC)) == shape  # kept: the next read loads nothing
     assert stored_network(store, older_run, compute=False) == (shape, "")
+
+
+def test_the_tour_draws_the_first_layer_from_the_stored_shape_or_says_what_is_missing(runs, no_data):
+    from ui import tour
+
+    number = next(i for i, s in enumerate(tour.STEPS, 1) if s.figures is tour._first_layer)
+    shown = page("tour", run=runs["done"], step=str(number))
+    no_errors(shown)
+    assert "Connections each input pixel keeps into fc1 (of 32)" in titles(shown)
+    store, done = RunStore(), runs["done"]
+    kept = store.doc(done, NETWORK_DOC)
+    with store.transaction() as db:  # as an older version recorded it, with its data gone
+        db.execute("DELETE FROM run_docs WHERE run_id = ? AND key = ?", (done, NETWORK_DOC))
+    try:
+        older = page("tour", run=done, step=str(number))
+        no_errors(older)
+        assert any("whose shape is not known" in i.value for i in older.info)
+    finally:
+        store.put_doc(done, NETWORK_DOC, kept)
