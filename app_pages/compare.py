@@ -95,7 +95,7 @@ else:
                "the critical sparsity above is where the ticket first leaves that tolerance, between rounds).")
 network, missing = run_network(run_id)  # stored with the run: no dataset is loaded, no network built
 if network is None:
-    st.info(f"The savings cannot be counted: {md(missing)}.")
+    st.info(f"The savings cannot be counted: {md(missing.rstrip('.'))}.")
 else:
     saved = ticket_savings(network, store().layers(run_id), deploy)
     st.markdown(savings_sentence(saved, deploy))

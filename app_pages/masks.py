@@ -54,7 +54,7 @@ chart(mask_plots.layer_bars(store().layers(run_id)[lambda d: d.trial == trial], 
 first_mask = masks[first]
 st.header(f"What the first layer ({first}) still sees")
 if network is None:
-    st.info(f"The input's shape is not known, so these maps cannot be drawn: {md(missing)}.")
+    st.info(f"The input's shape is not known, so these maps cannot be drawn: {md(missing.rstrip('.'))}.")
 elif first_mask.ndim == 2 and first_mask.shape[1] == math.prod(shape):
     # the notes differ: pixels, positions along a sequence, or tabular features (whose order means nothing)
     notes = {"image": ("survival", "fields"), "sequence": ("survival_sequence", "fields_rows")}

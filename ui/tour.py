@@ -357,7 +357,8 @@ def missing(step: Step, run: TourRun) -> str | None:
         return (f"This run trained no {plots.LABELS[lacking[0]]} control; choose a run that did (the example trains "
                 "both), or tick it on New experiment.")
     if step.figures is _first_layer and (network := run_network(run.info.id))[0] is None:
-        return f"This step draws the first layer over the input, whose shape is not known: {md(network[1])}."
+        return ("This step draws the first layer over the input, whose shape is not known: "
+                f"{md(network[1].rstrip('.'))}.")
     return None
 
 

@@ -149,8 +149,9 @@ def run_experiment(config: ExperimentConfig, *, resume: Checkpoint | None = None
     cfg, net = plan.config, plan.net
     started = time.perf_counter()
     start_round = 0 if resume is None else resume.round + 1
-    yield RunStarted(resolved_config(plan).to_dict(), plan.rounds, plan.planned_remaining, list(cfg.variants), net.layer_totals(),
-                     plan.settings.iterations, str(plan.device), start_round, network_shape(plan).to_dict())
+    shape = network_shape(plan)
+    yield RunStarted(shape.config, plan.rounds, plan.planned_remaining, list(cfg.variants), net.layer_totals(),
+                     plan.settings.iterations, str(plan.device), start_round, shape.to_dict())
     current = start_round
     threads = torch_threads(torch.get_num_threads())  # restored when the run ends
     watch = CpuWatch()
