@@ -220,7 +220,7 @@ def test_summary_sentence_numbers_match_the_data(tiny_result):
 
 
 def test_percentages_in_ticks_and_tooltips_read_as_everywhere_else(tiny_result):
-    """One decimal, as ui.summary.pct prints them in sentences, metrics and tables."""
+    """One decimal, as summary.pct prints them in sentences, metrics and tables."""
     rounds = tiny_result.rounds_df()
     fig = plots.accuracy_vs_weights(rounds)
     remaining = rounds.groupby("round").weights_remaining.mean()

@@ -40,7 +40,7 @@ HEIGHT = 400
 
 
 def shown(percent: float) -> float:
-    """A percentage as the app prints it (one decimal, like ui.summary.pct), so that differences
+    """A percentage as the app prints it (one decimal, like summary.pct), so that differences
     computed for display agree with the numbers the reader sees."""
     return float(f"{percent:.1f}")
 
