@@ -22,7 +22,10 @@ BOXES = """() => {
   const bg = document.querySelector('.legend .bg');
   return {legend: bg ? box(bg) : null, xticks: all('.xtick text'), xtitle: all('.xtitle'), ytitle: all('.ytitle'),
           plot: box(document.querySelector('.nsewdrag')), figure: box(document.querySelector('.main-svg')),
-          scrollbar: all('.legend .scrollbar'), entries: document.querySelectorAll('.legend .traces').length};
+          scrollbar: all('.legend .scrollbar'), entries: document.querySelectorAll('.legend .traces').length,
+          xticktexts: [...document.querySelectorAll('.xtick text')].map(e => e.textContent),
+          legendtexts: [...document.querySelectorAll('.legend .legendtext')].map(e => e.textContent),
+          bars: all('.bars .point path'), annotations: all('.annotation')};
 }"""
 
 
@@ -102,3 +105,39 @@ def test_five_runs_overlaid_show_the_whole_legend_below_the_plot(browser, tiny_r
     assert b["plot"][3] - b["plot"][1] >= 250  # the plot itself keeps its height
     for label in b["xticks"] + b["xtitle"]:
         assert not overlap(label, b["legend"])
+
+
+@pytest.fixture(scope="module")
+def twelve_rounds(session_home):
+    """A real run with twelve pruning rounds (100 % down to about 7 %): thirteen measured weights to label."""
+    from lth_core import ExperimentConfig, collect, run_experiment
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LTH_HOME", str(session_home))
+        return collect(run_experiment(ExperimentConfig(dataset="digits", arch="mlp", hidden=(32,), rounds=12,
+                                                       iterations=20, batch_size=32, controls=("random",)))).rounds_df()
+
+
+def _apart(boxes) -> bool:
+    return not any(overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+@pytest.mark.parametrize("width, narrow", [(FULL, False), (HALF, True)])
+def test_the_weights_axis_labels_the_measured_rounds_without_overlap(browser, twelve_rounds, width, narrow):
+    # thirteen measured rounds were thinned to ten ticks, leaving rounds unlabelled
+    from lth_core.analysis.summary import percent_text
+    fig = sized(plots.accuracy_vs_weights(twelve_rounds, narrow=narrow), width)
+    b = drawn(browser, fig, width)
+    measured = [percent_text(100 * w) for w in twelve_rounds.groupby("round").weights_remaining.mean()]
+    assert len(measured) == 13 and _apart(b["xticks"])
+    if not narrow:
+        assert b["xticktexts"] == measured  # every round labelled at full width
+    else:  # a readable subset, always the first and the last
+        assert b["xticktexts"][0] == measured[0] and b["xticktexts"][-1] == measured[-1]
+        assert set(b["xticktexts"]) <= set(measured) and len(b["xticktexts"]) >= 5
+
+
+def test_the_tolerance_band_is_named_in_the_legend_not_over_the_bars(browser, eight_rounds):
+    for width in (FULL, HALF):
+        b = drawn(browser, sized(plots.accuracy_gap_by_round(eight_rounds), width), width)
+        assert "within 1 pt of dense (tolerance)" in b["legendtexts"]
+        assert b["bars"] and not any(overlap(a, bar) for a in b["annotations"] for bar in b["bars"])

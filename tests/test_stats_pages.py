@@ -44,18 +44,19 @@ def test_compare_prints_the_paired_gaps_and_critical_sparsity_of_the_run(runs):
     assert "–" in table.loc[table["round"] == 2, "ticket: accuracy"].iloc[0]
 
 
-def test_results_draws_the_95_percent_interval_and_names_it(runs):
-    done = runs["done"]
+def test_results_draws_the_range_of_two_trials_and_names_it(runs):
+    done = runs["done"]  # 2 trials: their range (min–max), not a t-interval of t = 12.7
     rounds = RunStore().rounds(done)
     at = page("results", run=done)
     no_errors(at)
     critical = statistics.critical_sparsity(rounds)
     assert statistics.critical_sentence(critical, "ticket") in text(at)
-    assert any("bands are its 95 % confidence interval" in c.value for c in at.caption)
-    band = next(t for t in figures(at)[0]["data"] if t["name"] == "winning ticket 95 % CI")
-    ci = statistics.round_intervals(rounds)
-    ci = ci[ci.variant == "ticket"].sort_values("round")
-    assert values(band["y"])[:len(ci)] == [100 * v for v in ci["high"]]
+    assert any("bands are the range of 2 trials" in c.value for c in at.caption)
+    assert any("range of the 2 trials" in m.value for m in at.markdown)  # the "What am I looking at?" note
+    band = next(t for t in figures(at)[0]["data"] if t.get("fill") == "toself" and t.get("showlegend"))
+    assert band["name"] == "shaded: range of 2 trials"
+    ticket = rounds[rounds.variant == "ticket"].groupby("round").test_accuracy
+    assert values(band["y"])[:len(ticket)] == [100 * v for v in ticket.max()]
 
 
 def test_a_one_trial_run_says_no_interval_can_be_given_and_draws_no_band(runs):
