@@ -78,3 +78,37 @@ def test_the_runs_table_has_the_critical_column(runs):
         cell = table.loc[run_id, "critical"]
         assert cell == statistics.critical_cell(RunStore().rounds(run_id)) and cell.endswith(" %")
     assert table.loc[runs["failed"], "critical"] == ""
+
+
+def test_compare_opens_with_one_sentence_of_the_runs_finding(runs):
+    done = runs["done"]
+    rounds = RunStore().rounds(done)
+    at = page("compare", run=done)
+    no_errors(at)
+    m = summary.means(rounds).set_index(["round", "variant"])["test_accuracy"]
+    last = int(rounds["round"].max())
+    ticket, reinit, random = (m[(last, v)] for v in ("ticket", "reinit", "random"))
+    words = lambda gap, unit="": f"{abs(gap):.1f}{unit} {'above' if gap > 0 else 'below'}" if gap else "level with"  # noqa: E731
+    from lth_core.analysis.recommend import gap_points
+    want = (f"At {summary.pct(rounds[rounds['round'] == last].weights_remaining.mean())} of weights the winning ticket "
+            f"reaches {summary.pct(ticket)} (dense {summary.pct(m[(0, 'ticket')])}), "
+            f"{words(gap_points(ticket, reinit), ' points')} reinit and {words(gap_points(ticket, random))} the random "
+            "mask (2 trials).")
+    first = at.markdown[0].value if not at.markdown[0].value.startswith("- ") else ""
+    heading = next(md.value for md in at.markdown if md.value.startswith("#### At "))
+    assert heading == f"#### {want}", (heading, first)
+    # it comes before everything else the page says about the run
+    assert [md.value for md in at.markdown].index(heading) < [md.value for md in at.markdown].index(
+        next(md.value for md in at.markdown if md.value.startswith("- ")))
+
+
+def test_the_recommended_round_and_a_different_critical_sparsity_say_why():
+    from test_statistics import table
+    # gaps 0, -0.5, -1.5, -3 at 80, 40, 20, 10 %: round 2 (40 %) is recommended, the crossing lies at 28.3 %
+    rounds = table({"ticket": [[0.90, 0.90, 0.895, 0.885, 0.87]]}, weights=[1.0, 0.8, 0.4, 0.2, 0.1])
+    assert summary.two_numbers(rounds) == (
+        "Why round 2 (40.0 %) and a critical sparsity of 28.3 % differ: the recommendation judges each measured "
+        "round's mean within 1 point of dense; the critical sparsity interpolates, trial by trial, where the curve "
+        "first crosses that line.")
+    never = table({"ticket": [[0.90, 0.91, 0.905, 0.90, 0.895]]})  # never leaves: ≤ 41.0 % and round 4 agree
+    assert summary.two_numbers(never) is None
