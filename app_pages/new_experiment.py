@@ -6,10 +6,11 @@ from lth_core.analysis.statistics import critical_cell
 from lth_core.runs.store import UNREADABLE
 from ui import notes
 from ui.example import example_panel, first_visit
-from ui.form import check, confirmed, experiment_form, preset_buttons, submit
+from lth_core.engine.presets import PRESETS
+from ui.form import apply_preset, check, confirmed, experiment_form, preset_buttons, submit
 from lth_core.analysis.summary import pct
 from ui.upload import upload_panel
-from ui.text import code, md
+from ui.text import code, link_value, md
 from ui.widgets import PAGES, run_links, store
 
 # the runs table: these columns fit a 1400-pixel window without scrolling sideways; the others can be added
@@ -20,6 +21,14 @@ st.title("New experiment")
 st.markdown("Find a **winning ticket**: a small sub-network that trains as well as the full network. "
             "The form opens on the paper's LeNet experiment, which shows the effect in under a minute on a laptop; "
             "a preset below fills every field in one click.")
+linked = st.query_params.get("preset")  # ?preset=NAME (the guided tour links here) fills the form once
+if linked is not None and st.session_state.get("form:linked_preset") != linked:
+    st.session_state["form:linked_preset"] = linked
+    if linked in PRESETS:
+        apply_preset(linked)
+if linked is not None and linked not in PRESETS:
+    st.warning(f"The link asks for the preset {link_value(linked)} (`?preset=`), which does not exist; allowed: "
+               f"{', '.join(code(p) for p in PRESETS)}. The form keeps its values.", icon=":material/link_off:")
 runs = store().list_runs()
 with st.expander("New to lottery tickets? Read this first (1 minute)", expanded=first_visit(runs)):
     st.markdown(notes.INTRO)
