@@ -116,7 +116,7 @@ def test_masks_labels_a_tabular_first_layer_by_its_column_names(lth_home):
 
 
 def test_column_names_in_mask_plots_are_escaped_and_only_used_when_they_fit():
-    from ui import mask_plots
+    from lth_core.analysis import mask_plots
     mask = np.array([[1, 0, 1], [1, 1, 0]], bool)
     fig = mask_plots.survival_map(mask, (3,), "fc1", ("a", "<a href='x'>b</a>", "c=1"))
     assert list(fig.data[0].x) == ["a", "&lt;a href='x'&gt;b&lt;/a&gt;", "c=1"]
