@@ -81,6 +81,8 @@ def test_paired_gap_plot_draws_each_gap_with_its_interval_and_a_zero_line(tiny_r
     assert np.allclose(reinit.error_y.array, mine["high"] - mine["mean"])
     assert np.allclose(reinit.error_y.arrayminus, mine["mean"] - mine["low"]) and reinit.error_y.visible
     assert [s.y0 for s in fig.layout.shapes if s.type == "line"] == [0]
+    # the zero line is named in the legend; a label in the plot sat on the first round's error bars
+    assert [s.name for s in fig.layout.shapes if s.showlegend] == ["0: no difference"] and not fig.layout.annotations
     assert fig.layout.xaxis.type == "log" and fig.layout.xaxis.autorange == "reversed"
     one = plots.paired_gap_plot(statistics.paired_gaps(rounds[rounds.trial == 0]))
     assert all(t.error_y.visible is False for t in one.data)  # one trial: no bars, never of width zero

@@ -409,9 +409,8 @@ def paired_gap_plot(gaps: pd.DataFrame) -> go.Figure:
             hovertemplate=f"{name}<br>round %{{customdata[0]}}: %{{customdata[1]}} of weights<br>"
                           "%{y:+.1f} points (%{customdata[2]} trials): %{customdata[3]}<extra></extra>"))
         xs += list(x)
-    fig.add_hline(y=0, line=dict(color=COLORS["dense"], dash="dot"),
-                  annotation_text="no difference", annotation_position="bottom left",
-                  annotation_font=dict(size=11, color=COLORS["dense"]))
+    fig.add_hline(y=0, line=dict(color=COLORS["dense"], dash="dot"), showlegend=True, name="0: no difference",
+                  legendrank=2000)  # in the legend: a label in the plot sat on the first round's error bars
     _style(fig, "Ticket minus each control, paired within each trial", "", "test accuracy gap (points)")
     _weights_axis(fig, xs or [100.0])
     return fig
