@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lth_core.analysis.recommend import TOLERANCE_POINTS, within_tolerance
+from lth_core.analysis.recommend import RANGE_BELOW_TRIALS, TOLERANCE_POINTS, within_tolerance
 
 CONFIDENCE = 0.95
 BOOTSTRAP_FROM_TRIALS = 5   # from this many trials on, a bootstrap interval; below it a t-interval
@@ -31,7 +31,6 @@ SUGGESTED_TRIALS = 3        # what a one-trial run is told to try
 MAX_TRIALS_ESTIMATE = 1000  # beyond this, "trials needed" is reported as more than this
 REFERENCE = "ticket"        # gaps are ticket − control; every other variant in the table is a control
 NAMES = {"ticket": "the ticket", "random": "a random mask"}  # how a variant reads in a sentence (else its name)
-RANGE_BELOW_TRIALS = 3     # with 2 trials the plots shade the trials' own range (min–max), not a t-interval (t = 12.7)
 FAR_APART = 0.5            # two measured rounds whose weights differ by more than this factor are too far apart
                            # to interpolate a crossing between them (one-shot: dense → 7 %); it is then bracketed
 ONE_TRIAL_NOTE = f"one trial: no interval can be given; run {SUGGESTED_TRIALS} trials or more to get one"
@@ -151,8 +150,8 @@ def band_label(trials: int, method: str) -> str:
 def round_bands(rounds: pd.DataFrame, metric: str = "test_accuracy", confidence: float = CONFIDENCE,
                 seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
     """What the plots shade around each round's mean: `round_intervals`' table with `band` (its words, see
-    `band_label`). From RANGE_BELOW_TRIALS trials on the band is the confidence interval; below, the trials'
-    own range (lowest to highest, method "range"): a t-interval over 2 trials takes t = 12.7 and is so wide
+    `band_label`). From RANGE_BELOW_TRIALS trials on (recommend's, which judges a round by the same spread) the
+    band is the confidence interval; below, the trials' own range (lowest to highest, method "range"): a t-interval over 2 trials takes t = 12.7 and is so wide
     that it hides a ticket's lead the two trials agree on. The CI functions above stay as they are."""
     table = round_intervals(rounds, metric, confidence, seed)
     spread = rounds.dropna(subset=[metric]).groupby(["round", "variant"])[metric].agg(["min", "max"])

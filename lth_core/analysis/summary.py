@@ -116,8 +116,8 @@ def two_numbers(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS, metri
     if cell.lstrip("≤ ") == weights:
         return None
     return (f"Why round {chosen} ({weights}) and a critical sparsity of {cell} differ: the recommendation judges "
-            f"each measured round's mean within {tolerance:g} point of dense; the critical sparsity interpolates, "
-            "trial by trial, where the curve first crosses that line.")
+            f"each measured round (its mean and the lower end of its spread) within {tolerance:g} point of dense; the "
+            "critical sparsity interpolates, trial by trial, where its curve first crosses that line.")
 
 
 def gap_verdict(gap: float, tolerance: float = TOLERANCE_POINTS) -> tuple[str, str]:
