@@ -9,7 +9,8 @@ from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, recommende
 from lth_core.analysis import plots
 from ui.example import example_notice
 from ui.deployment import CAVEAT, savings_sentence, savings_table, ticket_savings
-from lth_core.analysis.summary import gap_verdict, interval_text, means, pct, round_sentence, run_summary
+from lth_core.analysis.summary import (gap_verdict, headline, interval_text, means, pct, round_sentence, run_summary,
+                                       two_numbers)
 from ui.notes import one_trial_notice
 from ui.report import report_section
 from ui.text import md
@@ -21,6 +22,9 @@ info = store().get_run(run_id)
 example_notice(run_id)  # the badge and provenance of the shipped example run
 rounds = store().rounds(run_id)
 pruned = sorted(r for r in rounds["round"].unique().tolist() if r > 0)
+finding = headline(rounds)  # the run's finding in one sentence, from its sparsest round
+if finding:
+    st.markdown(f"#### {md(finding)}")
 
 st.subheader("In plain words")
 st.markdown("\n".join(f"- {line}" for line in run_summary(rounds)))
@@ -89,10 +93,10 @@ if recommended is None:
     st.warning(f"No round's ticket stays within {TOLERANCE_POINTS:g} point of the dense network, so there is no "
                "recommended round; this opens on round 1, the least pruned.", icon=":material/info:")
 else:
+    why = two_numbers(rounds)  # beside the recommendation when the critical sparsity above says otherwise
     st.caption(f"Opens on round {recommended}: the sparsest round whose ticket, by its mean test accuracy over "
                f"trials and (with 2 or more trials) by the lower end of its spread, is within {TOLERANCE_POINTS:g} "
-               "point of the dense network (each round judged on its own; "
-               "the critical sparsity above is where the ticket first leaves that tolerance, between rounds).")
+               "point of the dense network." + (f" {md(why)}" if why else ""))
 network, missing = run_network(run_id)  # stored with the run: no dataset is loaded, no network built
 if network is None:
     st.info(f"The savings cannot be counted: {md(missing.rstrip('.'))}.")

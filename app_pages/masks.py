@@ -6,7 +6,7 @@ import streamlit as st
 
 from lth_core.analysis import mask_plots
 from ui.example import example_notice
-from ui.text import md
+from ui.text import md, plotly
 from lth_core.analysis.plots import LABELS
 from lth_core.analysis.summary import pct
 from ui.widgets import chart, run_context, run_network, run_picker, store, url_choice
@@ -60,10 +60,11 @@ elif first_mask.ndim == 2 and first_mask.shape[1] == math.prod(shape):
     notes = {"image": ("survival", "fields"), "sequence": ("survival_sequence", "fields_rows")}
     survival_note, fields_note = notes.get(kind, ("survival_features", "fields_features"))
     left, right = st.columns(2)
+    narrow = f"run {run_id} · round {rnd}, {variant}, trial {trial} · {plotly(info.config.dataset)}"  # half width
     with left:
-        chart(mask_plots.survival_map(first_mask, shape, first, names), survival_note)
+        chart(mask_plots.survival_map(first_mask, shape, first, names), survival_note, context=narrow)
     with right:
-        chart(mask_plots.receptive_fields(first_mask, shape, feature_names=names), fields_note)
+        chart(mask_plots.receptive_fields(first_mask, shape, feature_names=names), fields_note, context=narrow)
 else:
     st.info(f"The first layer of {info.config.arch} is convolutional: each of its weights is shared by every "
             "position of the input, so there is no per-pixel map. Its kernels are in the heatmap above.")

@@ -6,16 +6,29 @@ from lth_core.analysis.statistics import critical_cell
 from lth_core.runs.store import UNREADABLE
 from ui import notes
 from ui.example import example_panel, first_visit
-from ui.form import check, confirmed, experiment_form, preset_buttons, submit
+from lth_core.engine.presets import PRESETS
+from ui.form import apply_preset, check, confirmed, experiment_form, preset_buttons, submit
 from lth_core.analysis.summary import pct
 from ui.upload import upload_panel
-from ui.text import code, md
+from ui.text import code, link_value, md
 from ui.widgets import PAGES, run_links, store
+
+# the runs table: these columns fit a 1400-pixel window without scrolling sideways; the others can be added
+RUNS_COLUMNS = ("name", "status", "data", "pruning", "trials", "ticket", "critical")
+MORE_COLUMNS = {"progress": "rounds done", "weights": "weights left", "created": "created"}
 
 st.title("New experiment")
 st.markdown("Find a **winning ticket**: a small sub-network that trains as well as the full network. "
             "The form opens on the paper's LeNet experiment, which shows the effect in under a minute on a laptop; "
             "a preset below fills every field in one click.")
+linked = st.query_params.get("preset")  # ?preset=NAME (the guided tour links here) fills the form once
+if linked is not None and st.session_state.get("form:linked_preset") != linked:
+    st.session_state["form:linked_preset"] = linked
+    if linked in PRESETS:
+        apply_preset(linked)
+if linked is not None and linked not in PRESETS:
+    st.warning(f"The link asks for the preset {link_value(linked)} (`?preset=`), which does not exist; allowed: "
+               f"{', '.join(code(p) for p in PRESETS)}. The form keeps its values.", icon=":material/link_off:")
 runs = store().list_runs()
 with st.expander("New to lottery tickets? Read this first (1 minute)", expanded=first_visit(runs)):
     st.markdown(notes.INTRO)
@@ -59,23 +72,32 @@ if not runs.empty:
         weights=[pct(w) if known(w) else "" for w in runs.weights_remaining],
         critical=["" if s == UNREADABLE else critical_cell(store().rounds(i)) for i, s in zip(runs.id, runs.status)],
         created=[str(c)[5:16].replace("T", " ") for c in runs.created_at]).set_index("id")
-    # the id is the (hidden) index: it is shown once a row is picked, and the columns that tell runs apart fit
+    # the id is the (hidden) index: it is shown once a row is picked. The columns that tell runs apart fit a
+    # 1400-pixel window at fixed widths; the others are added here (after the chosen ones)
+    extra = st.multiselect("More columns", list(MORE_COLUMNS), format_func=MORE_COLUMNS.get, key="runs_table:more",
+                           placeholder="more columns: rounds done, weights left, created")
     picked = st.dataframe(
         table[["name", "created", "status", "data", "pruning", "trials", "progress", "weights", "ticket", "critical"]],
-        hide_index=True, on_select="rerun", selection_mode="single-row", key="runs_table", column_config={
-            "created": st.column_config.TextColumn("created", help="month-day hour:minute, UTC"),
-            "pruning": st.column_config.TextColumn("schedule · scope · reset", help=(
+        hide_index=True, on_select="rerun", selection_mode="single-row", key="runs_table",
+        column_order=[*RUNS_COLUMNS, *extra], column_config={
+            "name": st.column_config.TextColumn("name", width=170),
+            "status": st.column_config.TextColumn("status", width=72),
+            "data": st.column_config.TextColumn("data", width=160),
+            "created": st.column_config.TextColumn("created", help="month-day hour:minute, UTC", width=90),
+            "pruning": st.column_config.TextColumn("schedule · scope · reset", width=205, help=(
                 "iterative N %: that share of the remaining weights pruned each round, or one-shot; layerwise or "
                 "global ranking; reset to the original init, rewind:K (iteration K of the dense run) or none")),
+            "trials": st.column_config.NumberColumn("trials", width=46),
             "progress": st.column_config.TextColumn(
-                "rounds done", help="counting round 0, the dense network: 5 pruning rounds make 6 in all"),
+                "rounds done", width=85, help="counting round 0, the dense network: 5 pruning rounds make 6 in all"),
             "weights": st.column_config.TextColumn(
-                "weights left", help="the sparsity reached: weights remaining after the last finished round"),
+                "weights left", width=85, help="the sparsity reached: weights remaining after the last finished round"),
             "ticket": st.column_config.TextColumn(
-                "ticket acc.", help="the ticket's test accuracy in the last finished round (mean over trials)"),
-            "critical": st.column_config.TextColumn("critical", help=(
+                "ticket", width=70, help="the ticket's test accuracy in the last finished round (mean over trials)"),
+            "critical": st.column_config.TextColumn("critical", width=160, help=(
                 "critical sparsity: the fewest weights down to which the ticket stays within 1 point of the dense "
-                "network (mean over trials, between rounds); ≤ when it never left that tolerance"))})
+                "network (mean over trials, between rounds); ≤ when it never left that tolerance; between two "
+                "values when it left it between rounds too far apart to interpolate"))})
     rows = picked.selection.rows
     if rows:
         chosen = table.iloc[rows[0]]

@@ -40,7 +40,10 @@ if len(run_ids) > 1:
 else:
     variant_legend(variants + ["dense"])
 
-st.caption("Lines are the mean over trials; **bands are its 95 % confidence interval** (none with one trial).")
+shaded = plots.band_words(plots.trial_stats(rounds, "test_accuracy"))
+st.caption("Lines are the mean over trials; " + (
+    f"**bands are the {shaded}** (lowest to highest; a 95 % interval from 2 trials would be too wide to read)"
+    if shaded.startswith("range") else "**bands are its 95 % confidence interval**") + " (none with one trial).")
 chart(plots.accuracy_vs_weights(rounds, "test_accuracy", title="Test accuracy as the network is pruned",
                                 variants=variants), "accuracy", context=context)
 narrow = len(run_ids) == 1  # one run: the two early-stopping charts side by side

@@ -379,7 +379,9 @@ def _runs(args: argparse.Namespace) -> int:
 
     # "last round": the last finished round (the one "ticket acc" is of); "training": the round in flight
     # "critical": the ticket's critical sparsity (lth_core.analysis.statistics), the one number that sums a run up
-    print(f"{'id':<8}  {'status':<11} {'last round':>10}  {'training':<20} {'ticket acc':>10}  {'critical':>9}  "
+    criticals = {r.id: "" if r.status == UNREADABLE else critical_cell(store.rounds(r.id)) for r in runs.itertuples()}
+    wide = max(9, *map(len, criticals.values()))  # "between 100 % and 6.9 %" for a crossing between far rounds
+    print(f"{'id':<8}  {'status':<11} {'last round':>10}  {'training':<20} {'ticket acc':>10}  {'critical':>{wide}}  "
           f"{'created (UTC)':<16}  name")
     for r in runs.itertuples():
         total = f"/{int(r.rounds_total)}" if known(r.rounds_total) else ""
@@ -390,8 +392,7 @@ def _runs(args: argparse.Namespace) -> int:
                                              if known(r.iteration) and known(r.iterations) else "")
         acc = f"{100 * r.test_accuracy:.2f}%" if known(r.test_accuracy) else ""
         name = f"{r.name} ({r.error})" if r.status == UNREADABLE else r.name
-        critical = "" if r.status == UNREADABLE else critical_cell(store.rounds(r.id))
-        print(f"{r.id:<8}  {r.status:<11} {last:>10}  {now:<20} {acc:>10}  {critical:>9}  "
+        print(f"{r.id:<8}  {r.status:<11} {last:>10}  {now:<20} {acc:>10}  {criticals[r.id]:>{wide}}  "
               f"{r.created_at[:16].replace('T', ' '):<16}  {name}")
     return 0
 

@@ -88,6 +88,11 @@ def test_the_runs_table_shows_what_tells_runs_apart(runs):
     rounds = RunStore().rounds(runs["done"])
     reached = rounds[(rounds["round"] == 2) & (rounds.variant == "ticket")].weights_remaining.mean()
     assert done["weights"] == summary.pct(reached) and re.fullmatch(r"\d\d-\d\d \d\d:\d\d", done["created"])
+    # shown: what fits a 1400-pixel window; the rest is added with "More columns"
+    assert list(at.dataframe[0].proto.column_order) == ["name", "status", "data", "pruning", "trials", "ticket",
+                                                        "critical"]
+    at.multiselect(key="runs_table:more").set_value(["created", "weights"]).run()
+    assert list(at.dataframe[0].proto.column_order)[-2:] == ["created", "weights"]
 
 
 def test_an_invalid_combination_is_blocked_with_a_message_naming_the_field():

@@ -32,25 +32,43 @@ def test_accuracy_plot_has_one_line_per_variant_at_the_runs_weights_remaining(ti
     assert "weights remaining" in fig.layout.xaxis.title.text
 
 
-def test_bands_are_the_95_percent_interval_of_the_statistics_module_and_never_of_width_zero(tiny_result):
+def test_two_trials_are_shaded_as_their_range_and_named_so_in_legend_and_tooltip(tiny_result):
+    # a t-interval over 2 trials takes t = 12.7: so wide it hid the ticket's lead; the 2 trials' min–max instead
     rounds = tiny_result.rounds_df()
     fig = plots.accuracy_vs_weights(rounds, "early_stop_test_accuracy")
-    (band,) = _named(fig, "winning ticket 95 % CI")
-    assert band.fill == "toself" and band.showlegend is False
-    ci = statistics.round_intervals(rounds, "early_stop_test_accuracy")
-    ci = ci[ci.variant == "ticket"].sort_values("round")
-    n = len(ci)
-    assert np.allclose(band.y[:n], ci["high"] * 100) and np.allclose(band.y[n:], ci["low"][::-1] * 100)
+    bands = [t for t in fig.data if t.fill == "toself"]
+    (band,) = [t for t in bands if t.name == "winning ticket range of 2 trials"] or \
+        [t for t in bands if t.legendgroup == "bands" and t.showlegend]
+    assert band.showlegend and band.name == "shaded: range of 2 trials"  # one legend entry says what bands are
+    assert sum(bool(t.showlegend) for t in bands) == 1
     per = rounds[rounds.variant == "ticket"].groupby("round").early_stop_test_accuracy
-    assert (np.asarray(band.y[:n]) > per.max().to_numpy() * 100).all()  # 2 trials: wider than their min–max
+    n = len(per)
+    assert np.allclose(band.y[:n], per.max() * 100) and np.allclose(band.y[n:], per.min()[::-1] * 100)
     (line,) = _named(fig, "winning ticket")
-    assert [row[3] for row in line.customdata] == [f"<br>95 % CI {100 * a:.1f}–{100 * b:.1f} %"
-                                                   for a, b in zip(ci["low"], ci["high"])]
+    assert [row[3] for row in line.customdata] == [f"<br>range of 2 trials {100 * a:.1f}–{100 * b:.1f} %"
+                                                   for a, b in zip(per.min(), per.max())]
+    bars = plots.accuracy_gap_by_round(rounds)
+    assert any("range of 2 trials" in row[2] for bar in bars.data for row in bar.customdata)
     one_trial = rounds[rounds.trial == 0]
     assert not [t for t in plots.accuracy_vs_weights(one_trial).data if t.fill == "toself"]
     assert {row[3] for row in _named(plots.accuracy_vs_weights(one_trial), "winning ticket")[0].customdata} == {""}
     bars = plots.accuracy_gap_by_round(one_trial)
     assert all(bar.error_y.visible is False for bar in bars.data)
+
+
+def test_from_three_trials_the_bands_stay_the_95_percent_interval():
+    # three trials with known values (the statistics module's own interval is what is drawn)
+    rows = [dict(trial=t, round=r, variant="ticket", weights_remaining=w, test_accuracy=a)
+            for t, accs in enumerate([[0.90, 0.91, 0.88], [0.92, 0.90, 0.86], [0.91, 0.93, 0.87]])
+            for r, (w, a) in enumerate(zip([1.0, 0.8, 0.64], accs))]
+    rounds = pd.DataFrame(rows)
+    fig = plots.accuracy_vs_weights(rounds)
+    (band,) = [t for t in fig.data if t.fill == "toself"]
+    assert band.name == "shaded: 95 % CI"
+    ci = statistics.round_intervals(rounds).sort_values("round")
+    assert np.allclose(band.y[:3], ci["high"] * 100) and np.allclose(band.y[3:], ci["low"][::-1] * 100)
+    (line,) = _named(fig, "winning ticket")
+    assert all(row[3].startswith("<br>95 % CI ") for row in line.customdata)
 
 
 def test_paired_gap_plot_draws_each_gap_with_its_interval_and_a_zero_line(tiny_result):
@@ -63,6 +81,8 @@ def test_paired_gap_plot_draws_each_gap_with_its_interval_and_a_zero_line(tiny_r
     assert np.allclose(reinit.error_y.array, mine["high"] - mine["mean"])
     assert np.allclose(reinit.error_y.arrayminus, mine["mean"] - mine["low"]) and reinit.error_y.visible
     assert [s.y0 for s in fig.layout.shapes if s.type == "line"] == [0]
+    # the zero line is named in the legend; a label in the plot sat on the first round's error bars
+    assert [s.name for s in fig.layout.shapes if s.showlegend] == ["0: no difference"] and not fig.layout.annotations
     assert fig.layout.xaxis.type == "log" and fig.layout.xaxis.autorange == "reversed"
     one = plots.paired_gap_plot(statistics.paired_gaps(rounds[rounds.trial == 0]))
     assert all(t.error_y.visible is False for t in one.data)  # one trial: no bars, never of width zero
@@ -99,7 +119,9 @@ def test_a_variant_filter_draws_only_the_chosen_variants_and_keeps_the_dense_lev
     lines = [(t.legendgroup, t.name) for t in fig.data if t.showlegend is not False]
     assert lines == [(f"run {k}", "ticket") for k in range(5)] + [(f"run {k}", "dense") for k in range(5)]
     single = plots.accuracy_vs_weights(rounds, variants=["ticket", "random"])
-    assert [t.name for t in single.data if t.showlegend is not False] == ["winning ticket", "random mask", "dense network"]
+    assert [t.name for t in single.data if t.showlegend is not False and t.fill != "toself"] == [
+        "winning ticket", "random mask", "dense network"]
+    assert [t.name for t in single.data if t.showlegend and t.fill == "toself"] == ["shaded: range of 2 trials"]
 
 
 def test_early_stopping_plot_and_a_live_plot_fixed_to_the_planned_range(tiny_result):
@@ -137,7 +159,9 @@ def test_gap_bars_shade_the_tolerance_within_which_a_ticket_matches_dense(tiny_r
     fig = plots.accuracy_gap_by_round(tiny_result.rounds_df())
     (band,) = [shape for shape in fig.layout.shapes if shape.type == "rect"]
     assert (band.y0, band.y1) == (-1.0, 0) and band.xref == "x domain"
-    assert any("within 1 pt of dense" in a.text for a in fig.layout.annotations)
+    # named in the legend: a label inside the plot sat on the first round's bars
+    assert band.showlegend and band.name == "within 1 pt of dense (tolerance)"
+    assert not any("within" in (a.text or "") for a in fig.layout.annotations)
     wider = plots.accuracy_gap_by_round(tiny_result.rounds_df(), tolerance=2.5)
     assert [s.y0 for s in wider.layout.shapes if s.type == "rect"] == [-2.5]
 

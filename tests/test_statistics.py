@@ -281,3 +281,35 @@ def test_runs_and_show_print_the_critical_sparsity_and_the_gaps(lth_home, capsys
     for control in ("reinit", "random"):
         for sentence in S.gap_sentences(gaps, control):
             assert sentence in shown
+
+
+def test_a_crossing_between_far_apart_rounds_is_a_bracket_not_a_number():
+    # a one-shot run: dense, then straight to 6.9 %; the ticket left the tolerance somewhere in between,
+    # where nothing was measured: "between 100 % and 6.9 %", not an interpolated 58.6 %
+    rounds = table({"ticket": [[0.90, 0.85], [0.91, 0.87]], "reinit": [[0, 0.80], [0, 0.81]]}, weights=[1.0, 0.069])
+    critical = S.critical_sparsity(rounds).set_index("variant")
+    assert (critical.loc["ticket", "above"], critical.loc["ticket", "below"]) == (1.0, 0.069)
+    assert S.critical_cell(rounds) == "between 100 % and 6.9 %"
+    assert S.critical_sentence(critical.reset_index(), "ticket") == (
+        "The ticket stays within 1 point of the dense network down to somewhere between 100 % and 6.9 % of the "
+        "weights: it leaves the tolerance between measured rounds too far apart to interpolate (2 trials).")
+    # rounds of 20 % steps are close enough: the crossing is still interpolated between them
+    near = table({"ticket": [[0.90, 0.90, 0.895, 0.885, 0.87]]}, weights=[1.0, 0.8, 0.64, 0.512, 0.41])
+    row = S.critical_sparsity(near).iloc[0]
+    assert math.isnan(row["above"]) and S.critical_text(row) == S.pct(row["fraction"])
+
+
+
+def test_runs_and_show_bracket_a_real_one_shot_runs_critical_sparsity(lth_home, capsys):
+    # a real one-shot run: dense, then straight to about 10 %; its ticket falls far below dense there
+    assert cli_main(["run", "--store", "--dataset", "digits", "--arch", "mlp", "--hidden", "64", "--schedule",
+                     "one-shot", "--rounds", "12", "--epochs", "3", "--trials", "2", "--controls", "reinit",
+                     "--name", "one shot"]) == 0
+    capsys.readouterr()
+    assert cli_main(["runs"]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    assert "  between 100 % and 9.8 %  " in row
+    assert header.index("critical") + len("critical") == row.index("9.8 %") + len("9.8 %")  # the column lines up
+    assert cli_main(["show", row.split()[0]]) == 0
+    assert ("The ticket stays within 1 point of the dense network down to somewhere between 100 % and 9.8 % of the "
+            "weights") in capsys.readouterr().out

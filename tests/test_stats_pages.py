@@ -44,18 +44,19 @@ def test_compare_prints_the_paired_gaps_and_critical_sparsity_of_the_run(runs):
     assert "–" in table.loc[table["round"] == 2, "ticket: accuracy"].iloc[0]
 
 
-def test_results_draws_the_95_percent_interval_and_names_it(runs):
-    done = runs["done"]
+def test_results_draws_the_range_of_two_trials_and_names_it(runs):
+    done = runs["done"]  # 2 trials: their range (min–max), not a t-interval of t = 12.7
     rounds = RunStore().rounds(done)
     at = page("results", run=done)
     no_errors(at)
     critical = statistics.critical_sparsity(rounds)
     assert statistics.critical_sentence(critical, "ticket") in text(at)
-    assert any("bands are its 95 % confidence interval" in c.value for c in at.caption)
-    band = next(t for t in figures(at)[0]["data"] if t["name"] == "winning ticket 95 % CI")
-    ci = statistics.round_intervals(rounds)
-    ci = ci[ci.variant == "ticket"].sort_values("round")
-    assert values(band["y"])[:len(ci)] == [100 * v for v in ci["high"]]
+    assert any("bands are the range of 2 trials" in c.value for c in at.caption)
+    assert any("range of the 2 trials" in m.value for m in at.markdown)  # the "What am I looking at?" note
+    band = next(t for t in figures(at)[0]["data"] if t.get("fill") == "toself" and t.get("showlegend"))
+    assert band["name"] == "shaded: range of 2 trials"
+    ticket = rounds[rounds.variant == "ticket"].groupby("round").test_accuracy
+    assert values(band["y"])[:len(ticket)] == [100 * v for v in ticket.max()]
 
 
 def test_a_one_trial_run_says_no_interval_can_be_given_and_draws_no_band(runs):
@@ -77,3 +78,42 @@ def test_the_runs_table_has_the_critical_column(runs):
         cell = table.loc[run_id, "critical"]
         assert cell == statistics.critical_cell(RunStore().rounds(run_id)) and cell.endswith(" %")
     assert table.loc[runs["failed"], "critical"] == ""
+
+
+def test_compare_opens_with_one_sentence_of_the_runs_finding(runs):
+    done = runs["done"]
+    rounds = RunStore().rounds(done)
+    at = page("compare", run=done)
+    no_errors(at)
+    m = summary.means(rounds).set_index(["round", "variant"])["test_accuracy"]
+    last = int(rounds["round"].max())
+    ticket, reinit, random = (m[(last, v)] for v in ("ticket", "reinit", "random"))
+    words = lambda gap, unit="": f"{abs(gap):.1f}{unit} {'above' if gap > 0 else 'below'}" if gap else "level with"  # noqa: E731
+    from lth_core.analysis.recommend import gap_points
+    want = (f"At {summary.pct(rounds[rounds['round'] == last].weights_remaining.mean())} of weights the winning ticket "
+            f"reaches {summary.pct(ticket)} (dense {summary.pct(m[(0, 'ticket')])}), "
+            f"{words(gap_points(ticket, reinit), ' points')} reinit and {words(gap_points(ticket, random))} the random "
+            "mask (2 trials).")
+    first = at.markdown[0].value if not at.markdown[0].value.startswith("- ") else ""
+    heading = next(md.value for md in at.markdown if md.value.startswith("#### At "))
+    assert heading == f"#### {want}", (heading, first)
+    # beside the recommended round, when there is one and the critical sparsity differs, why they differ (the
+    # sentence itself: test_the_recommended_round_and_a_different_critical_sparsity_say_why)
+    from ui.text import md
+    why = summary.two_numbers(rounds)
+    assert why is None or any(md(why) in c.value and "Opens on round" in c.value for c in at.caption), why
+    # it comes before everything else the page says about the run
+    assert [md.value for md in at.markdown].index(heading) < [md.value for md in at.markdown].index(
+        next(md.value for md in at.markdown if md.value.startswith("- ")))
+
+
+def test_the_recommended_round_and_a_different_critical_sparsity_say_why():
+    from test_statistics import table
+    # gaps 0, -0.5, -1.5, -3 at 80, 40, 20, 10 %: round 2 (40 %) is recommended, the crossing lies at 28.3 %
+    rounds = table({"ticket": [[0.90, 0.90, 0.895, 0.885, 0.87]]}, weights=[1.0, 0.8, 0.4, 0.2, 0.1])
+    assert summary.two_numbers(rounds) == (
+        "Why round 2 (40.0 %) and a critical sparsity of 28.3 % differ: the recommendation judges each measured "
+        "round (its mean and the lower end of its spread) within 1 point of dense; the critical sparsity "
+        "interpolates, trial by trial, where its curve first crosses that line.")
+    never = table({"ticket": [[0.90, 0.91, 0.905, 0.90, 0.895]]})  # never leaves: ≤ 41.0 % and round 4 agree
+    assert summary.two_numbers(never) is None

@@ -193,3 +193,40 @@ def test_the_tour_survives_an_unreadable_run_in_the_store(lth_home):
     no_errors(at)
     assert titles(at) == FIGURES[6] and at.query_params["run"] != bad
     store.close()
+
+
+def further_links(at: AppTest) -> list[tuple[str, dict, str]]:
+    return [(link.proto.page, parse_qs(link.proto.query_string), link.proto.label) for link in at.get("page_link")
+            if link.proto.label.startswith("Go further")]
+
+
+def test_where_it_breaks_says_so_when_the_runs_ticket_does_not_break_and_links_further(example):
+    # the example's ticket stays within 1 point down to 7.0 %: step 8 showed it as if it broke
+    at = tour_page(step="8")
+    no_errors(at)
+    assert finding(at).startswith("**In this run:** **This run's ticket does not break in its range:** down to 7.0 % "
+                                  "of the weights, its sparsest round, it stays within 1 point of the dense network.")
+    ((page, query, label),) = further_links(at)
+    assert query == {"preset": ["prune-further"]} and "Prune until the ticket breaks" in label
+    # the link fills the form with that preset: 20 rounds, down to about 1.2 % of the weights
+    new = AppTest.from_file(APP, default_timeout=120)
+    new.query_params["preset"] = "prune-further"
+    new.run()
+    assert not new.exception and new.number_input(key="form:rounds").value == 20
+    assert any("Prune until the ticket breaks" in i.value for i in new.info)
+
+
+def test_where_it_breaks_links_a_run_of_the_store_that_does_break(lth_home):
+    from lth_core.cli import main as cli_main
+    with RunStore() as store:
+        example = import_example(store)
+    assert cli_main(["run", "--store", "--dataset", "digits", "--arch", "mlp", "--hidden", "64", "--schedule",
+                     "one-shot", "--rounds", "12", "--epochs", "3", "--trials", "2", "--controls", "reinit",
+                     "--name", "one shot"]) == 0  # a real run whose ticket falls far below dense
+    with RunStore() as store:
+        broken = next(i for i in store.list_runs().id if i != example)
+    at = tour_page(step="8", run=example)
+    no_errors(at)
+    ((page, query, label),) = further_links(at)
+    assert query == {"run": [broken], "step": ["8"]} and "“one shot”, whose ticket breaks" in label
+    assert not further_links(tour_page(step="8", run=broken))  # a run that breaks shows its own point

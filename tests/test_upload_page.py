@@ -58,9 +58,27 @@ def test_a_bad_upload_is_one_escaped_line_and_nothing_is_kept(lth_home):
     assert not at.exception
     errors = [e.value for e in at.error]
     assert errors == ["**\\[evil\\]\\(x\\)\\.csv** cannot be used: \\[evil\\]\\(x\\)\\.csv has NaN, infinite or too "
-                      "large numbers in column '\\*b\\*' \\(at most 3\\.4e\\+38 in absolute value\\)"]
+                      "large numbers in column '\\*b\\*' \\(at most 3\\.4e\\+38 in absolute value\\). Pick another "
+                      "file above."]
     assert uploads.list_uploads() == []
     assert at.selectbox(key="form:dataset").value == "mnist-5k"
+
+
+def test_after_a_rejected_file_the_next_one_can_be_picked_at_once(lth_home):
+    # the rejected file stayed in the uploader, so the next one was checked together with it
+    at = new_experiment()
+    at.file_uploader(key="upload:files").upload("broken.csv", b"a,label\n" + b"".join(b"%d,only\n" % i for i in range(30)),
+                                                "text/csv")
+    at.run()
+    (error,) = [e.value for e in at.error]
+    assert error.startswith("**broken\\.csv** cannot be used: ") and error.endswith(". Pick another file above.")
+    emptied = at.file_uploader(key="upload:files:1")
+    assert not emptied.value  # the rejected file is gone from the uploader
+    emptied.upload("pets.csv", table_csv(), "text/csv")
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(s.value.startswith("**pets\\.csv** is usable") for s in at.success)
+    assert at.selectbox(key="form:dataset").value.startswith("upload:pets-")
 
 
 def test_masks_labels_a_tabular_first_layer_by_its_column_names(lth_home):

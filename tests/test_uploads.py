@@ -85,6 +85,20 @@ def test_a_small_test_split_is_warned_about_with_what_one_example_is_worth():
                                "1.25 points; differences of a few points between variants may be chance.",)
 
 
+def test_imbalanced_classes_are_warned_about_with_their_counts_and_the_majority_guess():
+    # 164 / 110 / 26 rows: the smallest class is a sixth of the largest (the old check waited for a tenth)
+    rng = np.random.default_rng(0)
+    label = np.repeat(["none", "mild", "severe"], [164, 110, 26])
+    blob = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300), "label": label}).to_csv(index=False).encode()
+    report = uploads.check_upload({"heart.csv": blob}, save=False)
+    assert report.ok and report.class_counts == {"mild": 110, "none": 164, "severe": 26}
+    assert ("The classes are imbalanced: 164 / 110 / 26 examples (largest 'none', smallest 'severe', under a third of "
+            "the largest). Always guessing 'none' already gets 54.7 % accuracy, so judge accuracies against that, not "
+            "against 33.3 %; a small class can be missed while accuracy looks good.") in report.warnings
+    even = pd.DataFrame({"a": rng.normal(size=300), "label": np.repeat(["x", "y"], [180, 120])}).to_csv(index=False)
+    assert not any("imbalanced" in w for w in uploads.check_upload({"e.csv": even.encode()}, save=False).warnings)
+
+
 @pytest.mark.parametrize("files, label, says", [
     ({"t.csv": b"a,b,label\n" + b"".join(b"%d,1e308,%d\n" % (i, i % 2) for i in range(40))}, None,
      "t.csv has NaN, infinite or too large numbers in column 'b' (at most 3.4e+38 in absolute value)"),

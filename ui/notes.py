@@ -24,8 +24,10 @@ NOTES = {
 Each point is one pruning round. **Left to right the network gets smaller**: the x axis is the share of
 weights still there, on a log scale like the paper's figures (100 % = the dense network of round 0).
 The y axis is the accuracy on test examples the network never trained on, at the end of each round's training.
-Lines are the mean over trials; the shaded band is the **95 % confidence interval** of that mean (a t-interval
-below 5 trials, a bootstrap from 5 on). One trial gives no interval, so no band is drawn.
+Lines are the mean over trials. From 3 trials on, the shaded band is the **95 % confidence interval** of that
+mean (a t-interval below 5 trials, a bootstrap from 5 on). With 2 trials it is the **range of the 2 trials**
+(lowest to highest; the legend says "range of 2 trials"): a 95 % interval from two values uses t = 12.7 and would
+be too wide to read. One trial gives no band.
 The dotted line is the dense network. **A winning ticket stays near or above the dotted line** as it shrinks,
 while the controls (reinit, random mask) fall below it sooner.""",
     "early_accuracy": """\
@@ -90,7 +92,8 @@ mask the two groups look the same.""",
     "gap": """\
 For every pruning round, how far each variant is from the dense network, in percentage points of test accuracy:
 a bar above zero means more accurate than the dense network, below zero less accurate. Thin lines on the bars are
-the 95 % confidence interval of the mean over trials (none with one trial). The grey band just below zero is the tolerance: a bar ending inside it is at most {tolerance:g} point
+the 95 % confidence interval of the mean over trials, or with 2 trials their range (lowest to highest; none
+with one trial). The grey band just below zero is the tolerance: a bar ending inside it is at most {tolerance:g} point
 below the dense network and still counts as matching it. Hover over a bar to see the accuracy itself. The label
 under each group gives the share of weights left in that round.""",
     "paired_gaps": """\

@@ -24,9 +24,10 @@ _BLOCK_START = re.compile(r"^(\s*)(?:([#+\-])(?=\s|$)|(>)|(\d+)([.)])(?=\s|$))")
 # Streamlit turns bare URLs (http://…, www.…) and e-mail addresses into links twice: while it parses (a
 # backslash before the ":", "." and "@" of the word stops that) and again in the parsed text, where the host
 # needs a dot (a word joiner, U+2060, invisible and no line break, before each dot stops that). It also draws
-# :material/name: as an icon however its colons are escaped: a word joiner after such a colon stops that.
+# :material/name: (an icon), :name: (an emoji) and :red[…] (a colour) however their colons are escaped: a word
+# joiner after such a colon stops that. Only there: a name such as upload:heart is copied as it reads.
 _URL_LIKE = re.compile(r"\S*(?:://|www\.|@)\S*", re.IGNORECASE)
-_ICON_COLON = re.compile(r":(?=[A-Za-z])")
+_ICON_COLON = re.compile(r":(?=[A-Za-z][\w/+-]*(?::|\\?\[))")
 _WORD_JOINER = "\u2060"
 
 

@@ -20,6 +20,7 @@ import streamlit as st
 from lth_core import ExperimentConfig, jobs
 
 from lth_core.analysis import statistics
+from lth_core.engine.presets import FURTHER, PRESETS
 from lth_core.example import example_runs
 from lth_core.analysis.recommend import TOLERANCE_POINTS
 from lth_core.runs.store import RunInfo, StoreError
@@ -135,6 +136,7 @@ class Link:
     label: str
     round: int | None = None
     with_run: bool = True
+    params: tuple[tuple[str, str], ...] = ()  # more of the link's query (?preset=…), or another run's ?run=
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,7 @@ class Step:
     needs_round: int = 1  # the figure needs this round finished (0: the dense network)
     needs: tuple[str, ...] = ()  # the controls the figure needs
     more: str = ""  # Markdown after the figure and its numbers
+    further: Callable[["TourRun"], Link | None] | None = None  # where to go when this run cannot show the step's point
 
 
 def _starting_weights(run: TourRun) -> list[Figure]:
@@ -256,9 +259,38 @@ def _pixels(run: TourRun) -> str:
             f"{'; '.join(parts)}.")
 
 
+def _breaks(rounds: pd.DataFrame) -> bool | None:
+    """Whether the ticket of a run leaves the tolerance of the dense network in some trial (None: no pruned round)."""
+    critical = statistics.critical_sparsity(rounds, TOLERANCE_POINTS)
+    ticket = critical[critical["variant"] == "ticket"]
+    return None if ticket.empty else bool(ticket["not_reached"].iloc[0] < ticket["trials"].iloc[0])
+
+
 def _limits(run: TourRun) -> str:
     critical = statistics.critical_sparsity(run.rounds, TOLERANCE_POINTS)
-    return " ".join(statistics.critical_sentence(critical, v, TOLERANCE_POINTS) for v in critical["variant"])
+    said = " ".join(statistics.critical_sentence(critical, v, TOLERANCE_POINTS) for v in critical["variant"])
+    if _breaks(run.rounds) is False:  # honest: this run cannot show the step's point
+        sparsest = pct(float(run.rounds["weights_remaining"].min()))
+        return (f"**This run's ticket does not break in its range:** down to {sparsest} of the weights, its sparsest "
+                f"round, it stays within {TOLERANCE_POINTS:g} point of the dense network. To see where it breaks, "
+                f"prune further (the link below). {said}")
+    return said
+
+
+def _further(run: TourRun) -> Link | None:
+    """When the run's ticket does not break: another finished run in the store whose ticket does (its step 8),
+    else New experiment filled with the preset that prunes further."""
+    if _breaks(run.rounds) is not False:
+        return None
+    runs = store().list_runs()
+    for other in runs[(runs.status == "finished") & (runs.id != run.id)].id[:20]:
+        if _breaks(store().rounds(other)):
+            name = store().get_run(other).name
+            return Link("tour", f"step 8 on the run “{md(name)}”, whose ticket breaks", with_run=False,
+                        params=(("run", other), ("step", "8")))
+    preset = PRESETS[FURTHER]
+    return Link("new", f"New experiment with the preset “{preset.title}” (to about 1.2 % of the weights)",
+                with_run=False, params=(("preset", FURTHER),))
 
 
 STEPS: list[Step] = [
@@ -330,6 +362,7 @@ STEPS: list[Step] = [
          _gap, _limits,
          (Link("compare", "Compare: the deployment savings of this run's tickets"),
           Link("new", "New experiment: try reset rewind:K, or prune further", with_run=False)),
+         further=_further,
          more="Three honest limits:\n\n"
          "- **Bigger networks need rewinding.** For VGG-19 and ResNet at the usual learning rate, resetting to the "
          "starting values finds tickets no better than reinit; resetting the survivors to their values from early "
@@ -386,11 +419,15 @@ def show_step(number: int, run: TourRun) -> None:
                 chart(fig, note, context=run.context(part, narrow=len(figures) > 1),
                       tolerance=TOLERANCE_POINTS)  # the gap's note names the tolerance
         st.markdown(f"**In this run:** {step.finding(run)}")
+        further = step.further(run) if step.further else None
+        if further:
+            st.page_link(PAGES[further.page], label=f"Go further: {further.label}", icon=":material/trending_down:",
+                         query_params=dict(further.params))
     if step.more:
         st.markdown(step.more)
     st.info(f"**Think about it:** {step.question}", icon=":material/psychology_alt:")
     for column, link in zip(st.columns(len(step.links)), step.links):
-        params = {"run": run.id} if link.with_run else {}
+        params = ({"run": run.id} if link.with_run else {}) | dict(link.params)
         if link.round is not None and link.with_run:
             params["round"] = str(run.last if link.round < 0 else min(link.round, run.last))
         column.page_link(PAGES[link.page], label=f"Try it: {link.label}", icon=ICONS[link.page], query_params=params)

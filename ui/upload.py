@@ -52,35 +52,56 @@ def _report(files: list, label: str | None) -> UploadReport:
     return cache[key]
 
 
+def _uploader_key() -> str:
+    """The uploader's widget key: a new one after each rejected file, which empties the uploader (Streamlit
+    offers no other way to drop a file from it) so the next file can be picked at once."""
+    generation = st.session_state.get("upload:generation", 0)
+    return "upload:files" if not generation else f"upload:files:{generation}"
+
+
+def _reject(message: str) -> None:
+    """Remember why the file was refused, empty the uploader and draw the panel again."""
+    st.session_state["upload:rejected"] = message
+    st.session_state["upload:generation"] = st.session_state.get("upload:generation", 0) + 1
+    st.session_state.pop("upload:reports", None)
+    st.rerun()
+
+
 def upload_panel() -> None:
     """The expander with the uploader and the check of what was uploaded. A file that passes is
-    kept and chosen in the form's dataset list (once; the list can be changed afterwards)."""
-    has_files = bool(st.session_state.get("upload:files"))
+    kept and chosen in the form's dataset list (once; the list can be changed afterwards). A file that
+    does not is named with what is wrong, and the uploader is emptied for the next one."""
+    key = _uploader_key()
+    rejected = st.session_state.get("upload:rejected")
     cap = max_upload_mb()
-    with st.expander("Use your own data: a CSV, an .npz or MNIST-style IDX files", expanded=has_files,
-                     icon=":material/upload_file:"):
+    with st.expander("Use your own data: a CSV, an .npz or MNIST-style IDX files",
+                     expanded=bool(st.session_state.get(key) or rejected), icon=":material/upload_file:"):
         files = st.file_uploader(
-            "Upload a file", accept_multiple_files=True, key="upload:files", max_upload_size=max(1, math.ceil(cap)),
+            "Upload a file", accept_multiple_files=True, key=key, max_upload_size=max(1, math.ceil(cap)),
             help="A CSV with a header row (you pick the label column), an .npz with arrays x and y "
                  "(optionally x_test and y_test), or the four IDX files train-images-idx3-ubyte, "
                  "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (optionally .gz).")
         st.caption(f"Up to {cap:g} MB. The file is kept on this machine (under LTH_HOME/datasets, named by "
                    "its content's hash) so runs on it can be repeated and resumed; nothing is unpickled.")
         if not files:
+            if rejected:
+                st.error(f"{rejected.rstrip('.')}. Pick another file above.", icon=":material/block:")
             return
+        st.session_state.pop("upload:rejected", None)
         label = None
         if len(files) == 1 and files[0].name.lower().endswith(".csv"):
             try:
                 columns = csv_header(files[0].getvalue())
             except ConfigError as exc:
-                st.error(f"**{md_text(files[0].name)}**: {md_text(exc.message)}", icon=":material/block:")
-                return
+                _reject(f"**{md_text(files[0].name)}**: {md_text(exc.message)}")
             if columns:
                 default = "label" if "label" in columns else columns[-1]
                 label = st.selectbox("Label column (what to predict)", columns, index=columns.index(default),
                                      key=f"upload:label:{files[0].file_id}",
                                      help="every other column is an input feature")
         report = _report(files, label)
+        if not report.ok:
+            _reject(f"**{md_text(', '.join(report.files))}** cannot be used: {md_text(report.error)}")
         show_report(report)
         if report.ok and st.session_state.get("upload:chosen") != (report.spec, report.label_col):
             st.session_state["upload:chosen"] = (report.spec, report.label_col)

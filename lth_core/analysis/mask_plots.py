@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .plots import COLORS, LABELS, VARIANTS, _style
+from .plots import COLORS, FULL_WIDTH, LABELS, NARROW_WIDTH, TICK_CHAR_PX, TICK_LINE_PX, VARIANTS, _style
 from .summary import percent_text
 
 MAX_CELLS = 200
@@ -59,9 +59,24 @@ def mask_heatmap(mask: np.ndarray, layer: str, max_cells: int = MAX_CELLS,
            "input column" if names else "input (column of the weight matrix)", "unit (row)")
     fig.update_yaxes(autorange="reversed")
     if names:
-        fig.update_xaxes(type="category", tickangle=-45 if len(names) > 8 else 0)
+        _name_ticks(fig, names, FULL_WIDTH - 80)  # the colour bar takes about 80 pixels
     fig.update_layout(legend=None, hovermode="closest")
     return fig
+
+
+def _name_ticks(fig: go.Figure, names: tuple[str, ...], width: float) -> None:
+    """Column names on a categorical x axis about `width` pixels wide, never running together: level when
+    they fit side by side, turned 45° when a slanted line's height fits between neighbours, upright when a
+    line's height does, and else every k-th name upright (the tooltip names every column)."""
+    room = max(width - 90, 100) / len(names)  # pixels per column; the y axis takes about 90
+    if room >= max(len(n) for n in names) * TICK_CHAR_PX + 8:
+        fig.update_xaxes(type="category", tickangle=0)
+    elif room >= TICK_LINE_PX * math.sqrt(2):
+        fig.update_xaxes(type="category", tickangle=-45)
+    else:
+        step = math.ceil(TICK_LINE_PX / room)
+        shown = list(names)[::step]
+        fig.update_xaxes(type="category", tickangle=-90, tickvals=shown, ticktext=shown)
 
 
 def layer_bars(layers: pd.DataFrame, round: int, variant: str = "ticket") -> go.Figure:
@@ -89,9 +104,10 @@ def input_survival(mask: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray
 
 
 def survival_map(mask: np.ndarray, input_shape: tuple[int, ...], layer: str = "fc1",
-                 feature_names: tuple[str, ...] | None = None) -> go.Figure:
+                 feature_names: tuple[str, ...] | None = None, width: float = NARROW_WIDTH) -> go.Figure:
     """Connections each input keeps: an image for image data, a profile for sequences and tables
-    (a table's bars named by its columns when `feature_names` gives one name per input)."""
+    (a table's bars named by its columns when `feature_names` gives one name per input; `width`: about how
+    wide it is drawn, so the names never run together)."""
     kept = input_survival(mask, input_shape)
     units = mask.shape[0]
     if kept.ndim == 2:
@@ -110,7 +126,7 @@ def survival_map(mask: np.ndarray, input_shape: tuple[int, ...], layer: str = "f
     _style(fig, f"Connections each input keeps into {layer} (of {units})", where, "units still connected")
     fig.update_yaxes(range=[0, units])
     if names:
-        fig.update_xaxes(type="category", tickangle=-45 if len(names) > 8 else 0)
+        _name_ticks(fig, names, width)
     return fig
 
 
@@ -123,7 +139,7 @@ def _names(feature_names: tuple[str, ...] | None, count: int) -> tuple[str, ...]
 
 
 def receptive_fields(mask: np.ndarray, input_shape: tuple[int, ...], units: int = 16,
-                     feature_names: tuple[str, ...] | None = None) -> go.Figure:
+                     feature_names: tuple[str, ...] | None = None, width: float = NARROW_WIDTH) -> go.Figure:
     """The kept inputs of a few units. Images: a mosaic of the `units` units that keep the most
     connections, each drawn as an image. Sequences and tables: every unit as a row, sorted by the
     centre of its kept inputs, so local (neighbouring-input) patterns line up along the diagonal."""
@@ -160,7 +176,7 @@ def receptive_fields(mask: np.ndarray, input_shape: tuple[int, ...], units: int 
            "units, sorted by centre")
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     if names:
-        fig.update_xaxes(type="category", tickangle=-45 if len(names) > 8 else 0)
+        _name_ticks(fig, names, width)
     return fig
 
 

@@ -3,9 +3,10 @@
 Inputs have the run store's columns (`lth_core.engine.results.ROUND_COLUMNS`, `CURVE_COLUMNS`); an optional
 `run` column names the run of each row when several runs share one figure. Accuracies are fractions
 in the data and percent on screen. Lines are the mean over trials. The bands of the plots against weights
-remaining (and the error bars of the gap plots) are 95 % confidence intervals of that mean from
-`lth_core.analysis.statistics`; one trial gives no interval, so no band is drawn (never one of width zero). The bands of
-learning curves span the best and the worst trial at each iteration.
+remaining (and the error bars of the gap bars) are 95 % confidence intervals of that mean from 3 trials on and
+the trials' own range (min–max) with 2 (`lth_core.analysis.statistics.round_bands`), named so in legend and
+tooltip; one trial gives no interval, so no band is drawn (never one of width zero). The bands of learning
+curves span the best and the worst trial at each iteration.
 """
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ METRICS = {  # column → (axis title, shown as percent)
     "train_loss": ("training loss", False),
 }
 HEIGHT = 400
+FULL_WIDTH, NARROW_WIDTH = 900, 350  # about how wide a full-width and a half-width chart are drawn (pixels)
+TICK_CHAR_PX, TICK_LINE_PX = 7.0, 16.0  # about how wide a tick label's character and how tall its line are
 
 
 def shown(percent: float) -> float:
@@ -71,13 +74,14 @@ def _scale(metric: str) -> float:
 
 
 def trial_stats(rounds: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Mean of `metric` over trials per run, variant and round and its 95 % confidence interval (lo, hi:
-    `statistics.round_intervals`; NaN with one trial), accuracies and weights remaining in percent."""
+    """Mean of `metric` over trials per run, variant and round and the band around it (lo, hi, band:
+    `statistics.round_bands`, the 95 % CI or with 2 trials their range; NaN with one trial), accuracies and
+    weights remaining in percent."""
     df = _runs(rounds)
     s = _scale(metric)
-    parts = [statistics.round_intervals(own.dropna(subset=[metric]), metric).assign(run=run)
+    parts = [statistics.round_bands(own.dropna(subset=[metric]), metric).assign(run=run)
              for run, own in df.groupby("run", sort=False)]
-    columns = ["run", "variant", "round", "weights_remaining", "mean", "lo", "hi", "trials"]
+    columns = ["run", "variant", "round", "weights_remaining", "mean", "lo", "hi", "trials", "band"]
     if not parts:
         return pd.DataFrame(columns=columns)
     out = pd.concat(parts, ignore_index=True).rename(columns={"low": "lo", "high": "hi"})
@@ -91,12 +95,21 @@ def has_interval(lo, hi) -> np.ndarray:
     return ~np.isnan(lo) & ~np.isnan(hi) & (hi > lo)
 
 
-def _ci_texts(lo: np.ndarray, hi: np.ndarray, metric: str) -> list[str]:
-    """The interval of each point for its tooltip ('<br>95 % CI 91.8–92.6 %'); empty where there is none."""
+def _ci_texts(lo: np.ndarray, hi: np.ndarray, metric: str, bands=None) -> list[str]:
+    """The band of each point for its tooltip ('<br>95 % CI 91.8–92.6 %', '<br>range of 2 trials 91.8–92.6 %');
+    empty where there is none. `bands` names each one (default: the 95 % CI)."""
     unit = " %" if METRICS.get(metric, ("", False))[1] else ""
     digits = 1 if unit or metric != "early_stop_iteration" else 0
-    return [f"<br>95 % CI {a:.{digits}f}–{b:.{digits}f}{unit}" if ok else ""
-            for a, b, ok in zip(lo, hi, has_interval(lo, hi))]
+    bands = ["95 % CI"] * len(lo) if bands is None else list(bands)
+    return [f"<br>{what} {a:.{digits}f}–{b:.{digits}f}{unit}" if ok else ""
+            for a, b, ok, what in zip(lo, hi, has_interval(lo, hi), bands)]
+
+
+def band_words(stats: pd.DataFrame) -> str:
+    """What the shaded bands of a figure drawn from `trial_stats` are: 'range of 2 trials', '95 % CI', or
+    both joined ('range of 2 trials / 95 % CI') when rounds differ; '' when no band is drawn."""
+    drawn = stats[has_interval(stats["lo"], stats["hi"])] if not stats.empty else stats
+    return " / ".join(dict.fromkeys(b for b in drawn.get("band", []) if b))
 
 
 def _band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str, group: str, label: str | None = None,
@@ -126,15 +139,42 @@ def _legend_height(groups: list[str], entries: int, width: int = 900) -> int:
     return -(-len(groups) // per_row) * (19 * (entries + 1) + 12)
 
 
-def _weights_axis(fig: go.Figure, xs: list[float]) -> None:
-    """Log x axis of weights remaining in percent, decreasing to the right as the paper draws it."""
+def readable_ticks(xs: list[float], width: float = FULL_WIDTH, span: tuple[float, float] | None = None
+                   ) -> tuple[list[float], int]:
+    """Which of the weights `xs` (percent, one per measured round) a log axis `width` pixels wide labels, and
+    at what angle, so that no two labels overlap: every one of them, level, where they fit side by side;
+    every one turned 45° where they fit so (turned labels need only a line's height between them); else a
+    subset turned 45° that keeps the first and the last. `span` is the axis range (percent, high to low;
+    default: the values' own, with Plotly's margin)."""
+    xs = sorted({x for x in xs if x > 0}, reverse=True)
+    if len(xs) < 2:
+        return xs, 0
+    top, bottom = span or (xs[0], xs[-1])
+    decades = max(np.log10(top) - np.log10(bottom), 1e-9) * (1.0 if span else 1.12)
+    px = max(width - 90, 100) / decades  # pixels a decade takes (the y axis title and ticks take about 90)
+    gaps = -np.diff(np.log10(xs)) * px
+    if gaps.min() >= max(len(percent_text(x)) for x in xs) * TICK_CHAR_PX + 8:
+        return xs, 0
+    need = TICK_LINE_PX * np.sqrt(2)  # 45°: neighbours sit a line's height apart across their slant
+    kept = [xs[0]]
+    for x in xs[1:-1]:
+        if (np.log10(kept[-1]) - np.log10(x)) * px >= need:
+            kept.append(x)
+    while len(kept) > 1 and (np.log10(kept[-1]) - np.log10(xs[-1])) * px < need:
+        kept.pop()  # the last (sparsest) round is always labelled: its neighbour gives way
+    return kept + [xs[-1]], -45
+
+
+def _weights_axis(fig: go.Figure, xs: list[float], width: float = FULL_WIDTH,
+                  planned: list[float] | None = None) -> None:
+    """Log x axis of weights remaining in percent, decreasing to the right as the paper draws it, with the
+    measured rounds' weights labelled (`readable_ticks`: all of them, or a subset with the first and last)."""
     # one tick per distinct printed value, placed at the value itself (a tiny share stays on the log axis)
     by_text = {percent_text(x): x for x in sorted((x for x in xs if x > 0), reverse=True)}
-    xs = list(by_text.values())
-    if len(xs) > 10:
-        xs = [xs[i] for i in np.linspace(0, len(xs) - 1, 10).round().astype(int)]
-    fig.update_xaxes(type="log", autorange="reversed", tickvals=xs, ticktext=[percent_text(x) for x in xs],
-                     title_text="weights remaining, log scale (pruned →)")
+    span = (100.0 * 10 ** 0.03, max(min(planned) * 100, 1e-3) * 10 ** -0.05) if planned else None
+    ticks, angle = readable_ticks(list(by_text.values()), width, span)
+    fig.update_xaxes(type="log", autorange="reversed", tickvals=ticks, ticktext=[percent_text(x) for x in ticks],
+                     tickangle=angle, title_text="weights remaining, log scale (pruned →)")
 
 
 def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", title: str | None = None,
@@ -152,6 +192,7 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
     many = len(runs) > 1
     fig = go.Figure()
     ticks: list[float] = [100 * p for p in planned or []]
+    shaded = band_words(stats[stats.variant.isin([*variants, "ticket"])])  # the ticket's round 0 is the dense band
     for i, run in enumerate(runs):
         for variant in (v for v in VARIANTS if v in variants):
             s = stats[(stats.run == run) & (stats.variant == variant)]
@@ -165,13 +206,18 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
                 dict(legendgroup=name, name=name)
             ok = has_interval(s.lo, s.hi)
             if ok.any():
-                fig.add_trace(_band(x[ok], s.lo.to_numpy()[ok], s.hi.to_numpy()[ok], color, group["legendgroup"], name))
+                band = _band(x[ok], s.lo.to_numpy()[ok], s.hi.to_numpy()[ok], color, group["legendgroup"], name,
+                             what=band_words(s))
+                if not many:  # one legend entry says what every band is (a click hides them all)
+                    first = not any(t.legendgroup == "bands" for t in fig.data)
+                    band.update(legendgroup="bands", showlegend=first, name=f"shaded: {shaded}", legendrank=2000)
+                fig.add_trace(band)
             fig.add_trace(go.Scatter(
                 x=x, y=s["mean"], mode="lines+markers", **group,
                 line=dict(color=color, dash=VARIANT_DASH[variant] if many else "solid", width=2.5),
                 marker=dict(color=color, size=7, symbol=VARIANT_SYMBOL[variant] if many else "circle"),
                 customdata=np.column_stack([s["round"], s["trials"], [percent_text(v) for v in x],
-                                            _ci_texts(s.lo.to_numpy(), s.hi.to_numpy(), metric)]),
+                                            _ci_texts(s.lo.to_numpy(), s.hi.to_numpy(), metric, s["band"])]),
                 hovertemplate=f"{name}<br>round %{{customdata[0]}}: %{{customdata[2]}} of weights<br>"
                               f"{METRICS[metric][0]}: {_hover_y(metric)} (mean of %{{customdata[1]}})"
                               "%{customdata[3]}<extra></extra>"))
@@ -185,7 +231,7 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
                           legend_traceorder="grouped")
     elif narrow:
         fig.update_layout(height=HEIGHT + 80)
-    _weights_axis(fig, ticks or [100.0])
+    _weights_axis(fig, ticks or [100.0], NARROW_WIDTH if narrow else FULL_WIDTH, planned)
     if metric == "early_stop_iteration":  # counts from the start of training, not a band around one value
         fig.update_yaxes(rangemode="tozero")
     if planned:
@@ -324,14 +370,15 @@ def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy",
             x=[labels[r] for r in s["round"]], y=gap, name=LABELS[variant], marker_color=COLORS[variant],
             error_y=dict(type="data", symmetric=False, array=s.hi - s["mean"], arrayminus=s["mean"] - s.lo,
                          visible=bool(has_interval(s.lo, s.hi).any())),
-            customdata=np.stack([s["mean"], s.trials], axis=1),
+            customdata=np.column_stack([s["mean"], s.trials, _ci_texts(s.lo.to_numpy(), s.hi.to_numpy(), metric,
+                                                                       s["band"])]),
             hovertemplate=f"{LABELS[variant]}<br>%{{x}}<br>%{{customdata[0]:.1f}} % "
-                          f"(%{{y:+.1f}} points vs dense)<extra></extra>"))
+                          f"(%{{y:+.1f}} points vs dense)%{{customdata[2]}}<extra></extra>"))
     fig.add_hline(y=0, line=dict(color=COLORS["dense"], dash="dot"))
-    # the tolerance within which a ticket still "matches" dense, so a small dip reads as a match
+    # the tolerance within which a ticket still "matches" dense, so a small dip reads as a match; named in
+    # the legend, not by a label inside the plot, which sat on the first round's bars
     fig.add_hrect(y0=-tolerance, y1=0, fillcolor=COLORS["dense"], opacity=0.12, line_width=0, layer="below",
-                  annotation_text=f"within {tolerance:g} pt of dense", annotation_position="bottom left",
-                  annotation_font=dict(size=11, color=COLORS["dense"]))
+                  showlegend=True, name=f"within {tolerance:g} pt of dense (tolerance)", legendrank=2000)
     fig.update_layout(barmode="group")
     _style(fig, "Accuracy compared with the dense network, round by round", "round · weights remaining",
            f"points above / below dense ({base:.1f} %)")
@@ -362,9 +409,8 @@ def paired_gap_plot(gaps: pd.DataFrame) -> go.Figure:
             hovertemplate=f"{name}<br>round %{{customdata[0]}}: %{{customdata[1]}} of weights<br>"
                           "%{y:+.1f} points (%{customdata[2]} trials): %{customdata[3]}<extra></extra>"))
         xs += list(x)
-    fig.add_hline(y=0, line=dict(color=COLORS["dense"], dash="dot"),
-                  annotation_text="no difference", annotation_position="bottom left",
-                  annotation_font=dict(size=11, color=COLORS["dense"]))
+    fig.add_hline(y=0, line=dict(color=COLORS["dense"], dash="dot"), showlegend=True, name="0: no difference",
+                  legendrank=2000)  # in the legend: a label in the plot sat on the first round's error bars
     _style(fig, "Ticket minus each control, paired within each trial", "", "test accuracy gap (points)")
     _weights_axis(fig, xs or [100.0])
     return fig

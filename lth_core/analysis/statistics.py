@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lth_core.analysis.recommend import TOLERANCE_POINTS, within_tolerance
+from lth_core.analysis.recommend import RANGE_BELOW_TRIALS, TOLERANCE_POINTS, within_tolerance
 
 CONFIDENCE = 0.95
 BOOTSTRAP_FROM_TRIALS = 5   # from this many trials on, a bootstrap interval; below it a t-interval
@@ -31,6 +31,8 @@ SUGGESTED_TRIALS = 3        # what a one-trial run is told to try
 MAX_TRIALS_ESTIMATE = 1000  # beyond this, "trials needed" is reported as more than this
 REFERENCE = "ticket"        # gaps are ticket − control; every other variant in the table is a control
 NAMES = {"ticket": "the ticket", "random": "a random mask"}  # how a variant reads in a sentence (else its name)
+FAR_APART = 0.5            # two measured rounds whose weights differ by more than this factor are too far apart
+                           # to interpolate a crossing between them (one-shot: dense → 7 %); it is then bracketed
 ONE_TRIAL_NOTE = f"one trial: no interval can be given; run {SUGGESTED_TRIALS} trials or more to get one"
 
 
@@ -135,6 +137,31 @@ def round_intervals(rounds: pd.DataFrame, metric: str = "test_accuracy", confide
     # in 0–100 %, an iteration count at or above 0, so the bounds are cut there rather than shown as 108 %
     lo, hi = (0.0, 1.0) if is_accuracy(metric) else (0.0, None)
     table[["low", "high"]] = table[["low", "high"]].clip(lower=lo, upper=hi)
+    return table
+
+
+def band_label(trials: int, method: str) -> str:
+    """What a plot's band around a mean over `trials` is, in words: 'range of 2 trials', '95 % CI', or ''."""
+    if trials < 2 or method in ("none", "all equal"):
+        return ""
+    return f"range of {trials} trials" if trials < RANGE_BELOW_TRIALS else f"{100 * CONFIDENCE:g} % CI"
+
+
+def round_bands(rounds: pd.DataFrame, metric: str = "test_accuracy", confidence: float = CONFIDENCE,
+                seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+    """What the plots shade around each round's mean: `round_intervals`' table with `band` (its words, see
+    `band_label`). From RANGE_BELOW_TRIALS trials on (recommend's, which judges a round by the same spread) the
+    band is the confidence interval; below, the trials' own range (lowest to highest, method "range"): a t-interval over 2 trials takes t = 12.7 and is so wide
+    that it hides a ticket's lead the two trials agree on. The CI functions above stay as they are."""
+    table = round_intervals(rounds, metric, confidence, seed)
+    spread = rounds.dropna(subset=[metric]).groupby(["round", "variant"])[metric].agg(["min", "max"])
+    few = (table["trials"] >= 2) & (table["trials"] < RANGE_BELOW_TRIALS) & (table["method"] != "all equal")
+    if few.any():
+        keys = list(zip(table.loc[few, "round"], table.loc[few, "variant"]))
+        table.loc[few, "low"] = spread.loc[keys, "min"].to_numpy(float)
+        table.loc[few, "high"] = spread.loc[keys, "max"].to_numpy(float)
+        table.loc[few, "method"] = "range"
+    table["band"] = [band_label(n, m) for n, m in zip(table["trials"], table["method"])]
     return table
 
 
@@ -273,26 +300,31 @@ def gap_sentences(gaps: pd.DataFrame, control: str, confidence: float = CONFIDEN
 
 # ---- critical sparsity -----------------------------------------------------------------------------------
 
-def _crossing(weights: np.ndarray, gaps: np.ndarray, tolerance: float) -> tuple[float, bool]:
+def _crossing(weights: np.ndarray, gaps: np.ndarray, tolerance: float) -> tuple[float, bool, float, float]:
     """Going from dense down the rounds, where the gap to dense (points) first falls below −tolerance,
     interpolated linearly in log(weights remaining) between the last round within and the first beyond.
-    Returns (fraction, reached); reached is False when every round stays within: the fraction is then the
-    sparsest one measured, an upper bound."""
+    Returns (fraction, reached, above, below); reached is False when every round stays within: the fraction
+    is then the sparsest one measured, an upper bound. `above` and `below` are the weights of the two rounds
+    around the crossing when they lie more than FAR_APART apart (NaN otherwise): nothing was measured
+    between them, so the interpolated fraction is not to be printed as if it were."""
     for i in range(1, len(weights)):
         if not within_tolerance(gaps[i], tolerance):
             x0, x1 = math.log(weights[i - 1]), math.log(weights[i])
             share = (gaps[i - 1] + tolerance) / (gaps[i - 1] - gaps[i])  # 0 at round i−1, 1 at round i
-            return float(math.exp(x0 + share * (x1 - x0))), True
-    return float(weights[-1]), False
+            far = weights[i] < FAR_APART * weights[i - 1]
+            return (float(math.exp(x0 + share * (x1 - x0))), True, float(weights[i - 1]) if far else math.nan,
+                    float(weights[i]) if far else math.nan)
+    return float(weights[-1]), False, math.nan, math.nan
 
 
 def critical_per_trial(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS,
                        metric: str = "test_accuracy") -> pd.DataFrame:
-    """One row per trial and variant: trial, variant, fraction, reached. `fraction` is the critical sparsity
+    """One row per trial and variant: trial, variant, fraction, reached, above, below. `fraction` is the critical sparsity
     (the fewest weights, as a fraction, down to which the variant stays within `tolerance` points of that
     trial's dense network, round 0), interpolated between rounds in log(weights remaining), the x axis of
     the plots. `reached` is False when the variant never left the tolerance: `fraction` is then its
-    sparsest round, an upper bound. Rounds whose value is missing or NaN are skipped."""
+    sparsest round, an upper bound. `above`, `below`: the two measured rounds' weights around a crossing
+    too far apart to interpolate (see `_crossing`), else NaN. Rounds whose value is missing or NaN are skipped."""
     rows = []
     for trial, t in rounds.groupby("trial", sort=True):
         dense = t[t["round"] == 0][metric].dropna()
@@ -304,9 +336,10 @@ def critical_per_trial(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS
                 continue
             weights = np.concatenate([[1.0], curve["weights_remaining"].to_numpy(float)])
             gaps = np.concatenate([[0.0], in_units(curve[metric].to_numpy(float) - float(dense.iloc[0]), metric)])
-            fraction, reached = _crossing(weights, gaps, tolerance)
-            rows.append(dict(trial=int(trial), variant=variant, fraction=fraction, reached=reached))
-    return pd.DataFrame(rows, columns=["trial", "variant", "fraction", "reached"])
+            fraction, reached, above, below = _crossing(weights, gaps, tolerance)
+            rows.append(dict(trial=int(trial), variant=variant, fraction=fraction, reached=reached, above=above,
+                             below=below))
+    return pd.DataFrame(rows, columns=["trial", "variant", "fraction", "reached", "above", "below"])
 
 
 def critical_sparsity(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS, metric: str = "test_accuracy",
@@ -314,24 +347,44 @@ def critical_sparsity(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS,
     """The one number that summarises a run, per variant: the critical sparsity of `critical_per_trial`,
     averaged over trials in log(weights) (a geometric mean, as the log axis shows it) with its confidence
     interval, taken in log(weights) too. Columns: variant, trials, fraction, low, high, method, not_reached
-    (trials still within the tolerance at their sparsest round: the fraction is then an upper bound), note."""
+    (trials still within the tolerance at their sparsest round: the fraction is then an upper bound), note,
+    above, below: when some trial crossed between two measured rounds too far apart to interpolate (a one-shot
+    run: dense, then 7 %), the measured weights that bracket every trial's crossing, and the critical sparsity
+    is said as "between 100 % and 7.0 %"; NaN otherwise."""
     per_trial = critical_per_trial(rounds, tolerance, metric)
     rows = []
     for variant in pd.unique(per_trial["variant"]):
         mine = per_trial[per_trial["variant"] == variant]
         ci = interval(np.log(mine["fraction"].to_numpy(float)), confidence, seed)
         # a network cannot keep more than all its weights: the interval is clipped to 100 %
+        far = mine["above"].notna()
+        # a bracket holds every trial: the far-apart rounds of those that have them, the fraction of the others
+        above = float(np.fmax(mine["above"], mine["fraction"]).max()) if far.any() else math.nan
+        below = float(np.fmin(mine["below"], mine["fraction"]).min()) if far.any() else math.nan
         rows.append(dict(variant=variant, trials=ci.n, fraction=math.exp(ci.mean), low=math.exp(ci.low),
                          high=min(math.exp(ci.high), 1.0), method=ci.method, not_reached=int((~mine["reached"]).sum()),
-                         note=ci.note))
+                         note=ci.note, above=above, below=below))
     return pd.DataFrame(rows, columns=["variant", "trials", "fraction", "low", "high", "method", "not_reached",
-                                       "note"])
+                                       "note", "above", "below"])
+
+
+def bracketed(row) -> bool:
+    """Whether a critical-sparsity row is a bracket of two far-apart measured rounds, not a number."""
+    return "above" in row and not pd.isna(row["above"])
+
+
+def between_text(row) -> str:
+    """A bracketed critical sparsity: 'between 100 % and 6.9 %'."""
+    return f"between {pct(row['above']).replace('100.0 %', '100 %')} and {pct(row['below'])}"
 
 
 def critical_text(row) -> str:
-    """A critical-sparsity row as a short cell: '8.1 %', '≤ 4.4 %' (never left the tolerance)."""
+    """A critical-sparsity row as a short cell: '8.1 %', '≤ 4.4 %' (never left the tolerance), 'between 100 %
+    and 6.9 %' (it left the tolerance between two measured rounds too far apart to interpolate)."""
     if row is None or pd.isna(row["fraction"]):
         return ""
+    if bracketed(row):
+        return between_text(row)
     return ("≤ " if row["not_reached"] else "") + pct(row["fraction"])
 
 
@@ -359,6 +412,10 @@ def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLE
     if row["not_reached"] == n:
         where = f"at every round, down to {pct(row['fraction'])} of the weights, the sparsest measured"
         return f"{head} {where}{f' ({n} of {n} trials)' if n > 1 else ''}: its critical sparsity is lower still."
+    if bracketed(row):
+        trials = f"{n} trial{'s' if n != 1 else ''}"
+        return (f"{head} down to somewhere {between_text(row)} of the weights: it leaves the tolerance between "
+                f"measured rounds too far apart to interpolate ({trials}).")
     if n == 1:
         return f"{head} down to {pct(row['fraction'])} of the weights (one trial: no interval can be given; run " \
                f"{SUGGESTED_TRIALS} trials or more to get one)."

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from lth_core.analysis import statistics
-from lth_core.analysis.recommend import TOLERANCE_POINTS, within_tolerance
+from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, recommended_round, within_tolerance
 
 NAMES = {"ticket": "the ticket", "reinit": "reinit", "random": "a random mask"}
 
@@ -74,6 +74,50 @@ def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy") -> list[str
         out.append(f"Lowest validation loss (the early-stopping point) in the last round: {', '.join(bits)}; "
                    f"the dense network at iteration {float(dense_es.iloc[0]):.0f}.")
     return out
+
+
+def headline(rounds: pd.DataFrame, metric: str = "test_accuracy") -> str | None:
+    """Compare's one sentence: what the run found at its sparsest round, in plain words, e.g. 'At 6.9 % of
+    weights the winning ticket reaches 92.1 % (dense 92.5 %), 5.2 points above reinit and 7.0 above the random
+    mask (2 trials).' Gaps are between the numbers as printed. None before a pruned round of the ticket."""
+    m = means(rounds, metric)
+    pruned = m[(m["round"] > 0) & (m.variant == "ticket")]
+    if pruned.empty:
+        return None
+    last = int(pruned["round"].max())
+    here = m[m["round"] == last].set_index("variant")
+    ticket = float(here.loc["ticket", metric])
+    dense = dense_accuracy(rounds, metric)
+    text = f"At {pct(float(here.loc['ticket', 'weights_remaining']))} of weights the winning ticket reaches {pct(ticket)}"
+    if dense is not None:
+        text += f" (dense {pct(dense)})"
+    gaps = []
+    for variant in (v for v in ("reinit", "random") if v in here.index):
+        gap = gap_points(ticket, float(here.loc[variant, metric]))
+        side = "above" if gap > 0 else "below" if gap < 0 else "level with"
+        amount = f"{abs(gap):.1f}{' points' if not gaps else ''} " if gap else ""
+        gaps.append(f"{amount}{side} {NAMES[variant].replace('a random', 'the random')}")
+    if gaps:
+        text += ", " + " and ".join(gaps)
+    n = int(rounds[(rounds["round"] == last) & (rounds.variant == "ticket")]["trial"].nunique())
+    return f"{text} ({n} trial{'s' if n != 1 else ''})."
+
+
+def two_numbers(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS, metric: str = "test_accuracy") -> str | None:
+    """Why the recommended round (`recommend.recommended_round`) and the ticket's critical sparsity differ,
+    in one sentence for a page that shows both; None when they agree or one of them is missing."""
+    chosen = recommended_round(rounds, tolerance, metric=metric)
+    critical = statistics.critical_sparsity(rounds, tolerance, metric)
+    row = critical[critical["variant"] == "ticket"]
+    if chosen is None or row.empty:
+        return None
+    weights = pct(float(rounds[rounds["round"] == chosen]["weights_remaining"].mean()))
+    cell = statistics.critical_text(row.iloc[0])
+    if cell.lstrip("≤ ") == weights:
+        return None
+    return (f"Why round {chosen} ({weights}) and a critical sparsity of {cell} differ: the recommendation judges "
+            f"each measured round (its mean and the lower end of its spread) within {tolerance:g} point of dense; the "
+            "critical sparsity interpolates, trial by trial, where its curve first crosses that line.")
 
 
 def gap_verdict(gap: float, tolerance: float = TOLERANCE_POINTS) -> tuple[str, str]:

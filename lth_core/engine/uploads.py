@@ -37,6 +37,7 @@ F = "dataset"
 PREFIX = "upload:"
 MAX_UPLOAD_MB = 200          # default cap on one upload (all its files), LTH_MAX_UPLOAD_MB
 SMALL_TEST = 500             # below this many test rows one example moves accuracy by more than 0.2 points
+IMBALANCED = 3               # warn when the largest class has more than this many times the smallest's examples
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,60}-[0-9a-f]{12}$")
 
@@ -241,15 +242,25 @@ def _summarise(raw: RawSet, fmt: str, names: list[str], key: str, label_col: str
     if n_test < SMALL_TEST:
         warnings.append(f"The test split is small: {n_test} examples, so one example moves the test accuracy by "
                         f"{100 / n_test:.3g} points; differences of a few points between variants may be chance.")
-    if counts.min() * 10 < counts.max():
-        small = raw.class_names[int(counts.argmin())]
-        warnings.append(f"The classes are unbalanced: {small!r} has {counts.min()} examples, the largest class "
-                        f"{counts.max()}; accuracy can look good while that class is always missed.")
+    if counts.min() * IMBALANCED < counts.max():
+        warnings.append(_imbalance_warning(raw.class_names, counts))
     return UploadReport(tuple(names), fmt, name=key, kind=raw.kind, rows=int(len(y)),
                         input_shape=splits.input_shape, columns=columns, label_col=label,
                         feature_names=splits.feature_names,
                         class_counts={n: int(c) for n, c in zip(raw.class_names, counts)},
                         sizes=splits.sizes(), details=raw.details, warnings=tuple(warnings))
+
+
+def _imbalance_warning(names: list[str], counts: np.ndarray) -> str:
+    """What unequal classes mean for the accuracies a run shows: their counts, and what always guessing
+    the largest class would score (the floor an accuracy must beat, not 1 / classes)."""
+    order = np.argsort(-counts, kind="stable")
+    shown = " / ".join(str(int(counts[i])) for i in order[:10]) + (" / …" if len(order) > 10 else "")
+    big, small = names[int(order[0])], names[int(order[-1])]
+    majority = 100 * counts.max() / counts.sum()
+    return (f"The classes are imbalanced: {shown} examples (largest {big!r}, smallest {small!r}, under a third of "
+            f"the largest). Always guessing {big!r} already gets {majority:.1f} % accuracy, so judge accuracies "
+            f"against that, not against {100 / len(counts):.1f} %; a small class can be missed while accuracy looks good.")
 
 
 def _meta(report: UploadReport, fmt: str, names: list[str], digest: str, canonical: dict[str, bytes]) -> dict:
