@@ -17,6 +17,7 @@ from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted, RunCancelled, RunFailed,
                      RunFinished, RunStarted)
 from lth_core.engine.results import CURVE_COLUMNS, REWIND, ROUND_COLUMNS, pack_mask
+from lth_core.runs.checks import ChecksWriter
 from lth_core.runs.network import NETWORK_DOC
 from lth_core.runs.store import (CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, Reason, RunLost, RunStore, StoreError,
                     StoreFull, now_iso)
@@ -67,6 +68,7 @@ class Recorder:
         self._progress: dict[str, Any] = {}
         self._flushed_at = 0.0
         self._inits_saved = False
+        self._checks = ChecksWriter(store, run_id)   # the run's sanity checks, written at every commit
 
     # ---- ownership and stopping --------------------------------------------------------------
     def adopt(self, pid: int) -> bool:
@@ -201,6 +203,7 @@ class Recorder:
             db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)", (self.run_id, event.round, checkpoint))
         self._inits_saved = True
         self._finished = [e for e in self._finished if e.round != event.round]
+        self._checks.add_round(event.round, done)
         self.store.keep_reserve()
 
     def end(self, status: str, reason: Reason | None = None, error: str | None = None) -> None:
