@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from lth_core.analysis.statistics import critical_cell
+from lth_core.runs.checks import run_marks
 from lth_core.runs.store import UNREADABLE
 from ui import notes
 from ui.example import example_panel, first_visit
@@ -58,10 +59,12 @@ if not runs.empty:
         ticket=[pct(a) if known(a) else "" for a in runs.test_accuracy],
         weights=[pct(w) if known(w) else "" for w in runs.weights_remaining],
         critical=["" if s == UNREADABLE else critical_cell(store().rounds(i)) for i, s in zip(runs.id, runs.status)],
+        checks=[run_marks(store(), [i]).get(i, "") if s != UNREADABLE else "" for i, s in zip(runs.id, runs.status)],
         created=[str(c)[5:16].replace("T", " ") for c in runs.created_at]).set_index("id")
     # the id is the (hidden) index: it is shown once a row is picked, and the columns that tell runs apart fit
     picked = st.dataframe(
-        table[["name", "created", "status", "data", "pruning", "trials", "progress", "weights", "ticket", "critical"]],
+        table[["name", "created", "status", "checks", "data", "pruning", "trials", "progress", "weights", "ticket",
+               "critical"]],
         hide_index=True, on_select="rerun", selection_mode="single-row", key="runs_table", column_config={
             "created": st.column_config.TextColumn("created", help="month-day hour:minute, UTC"),
             "pruning": st.column_config.TextColumn("schedule · scope · reset", help=(
@@ -75,7 +78,10 @@ if not runs.empty:
                 "ticket acc.", help="the ticket's test accuracy in the last finished round (mean over trials)"),
             "critical": st.column_config.TextColumn("critical", help=(
                 "critical sparsity: the fewest weights down to which the ticket stays within 1 point of the dense "
-                "network (mean over trials, between rounds); ≤ when it never left that tolerance"))})
+                "network (mean over trials, between rounds); ≤ when it never left that tolerance")),
+            "checks": st.column_config.TextColumn("checks", help=(
+                "the sanity checks: ✓ all passed; ✗ names a failed one, ⚠ a training budget too short to converge "
+                "(Live run and Compare say where and what it means)"))})
     rows = picked.selection.rows
     if rows:
         chosen = table.iloc[rows[0]]

@@ -388,7 +388,7 @@ def _runs(args: argparse.Namespace) -> int:
     # "checks": the sanity checks (`show ID` says which failed, where and what it means)
     marks = run_marks(store, [r.id for r in runs.itertuples() if r.status != UNREADABLE])
     print(f"{'id':<8}  {'status':<11} {'last round':>10}  {'training':<20} {'ticket acc':>10}  {'critical':>9}  "
-          f"{'checks':<12}  {'created (UTC)':<16}  name")
+          f"{'checks':<14}  {'created (UTC)':<16}  name")
     for r in runs.itertuples():
         total = f"/{int(r.rounds_total)}" if known(r.rounds_total) else ""
         last = f"{int(r.rounds_done) - 1}{total}" if known(r.rounds_done) and r.rounds_done > 0 else "-"
@@ -400,7 +400,7 @@ def _runs(args: argparse.Namespace) -> int:
         name = f"{r.name} ({r.error})" if r.status == UNREADABLE else r.name
         critical = "" if r.status == UNREADABLE else critical_cell(store.rounds(r.id))
         print(f"{r.id:<8}  {r.status:<11} {last:>10}  {now:<20} {acc:>10}  {critical:>9}  "
-              f"{marks.get(r.id, ''):<12}  {r.created_at[:16].replace('T', ' '):<16}  {name}")
+              f"{marks.get(r.id, ''):<14}  {r.created_at[:16].replace('T', ' '):<16}  {name}")
     return 0
 
 

@@ -80,8 +80,8 @@ def test_the_runs_table_shows_what_tells_runs_apart(runs):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     no_errors(at)
     table = at.dataframe[0].value
-    assert list(table.columns) == ["name", "created", "status", "data", "pruning", "trials", "progress", "weights",
-                                   "ticket", "critical"]
+    assert list(table.columns) == ["name", "created", "status", "checks", "data", "pruning", "trials", "progress",
+                                   "weights", "ticket", "critical"]
     done, other = table.loc[runs["done"]], table.loc[runs["other"]]
     assert (done["data"], done["pruning"]) == ("digits · mlp", "iterative 20 % · layerwise · init")
     assert done["trials"] == 2 and other["trials"] == 1

@@ -187,3 +187,31 @@ def test_check_and_show_print_the_checklist(capsys):
     assert "checks" in out.splitlines()[0]
     assert main(["check", run_id, "--round", "5", "--store-path", str(store.path)]) == 2
     assert "has finished rounds 0-1; got 5" in capsys.readouterr().err
+
+
+def test_compare_and_live_run_show_the_checklist_escaped_with_the_failed_check(monkeypatch):
+    from app_helpers import page
+
+    real = pruning.random_mask_like
+
+    def one_more(mask, gen):
+        out = real(mask, gen)
+        layer = next(iter(out))
+        flat = out[layer].flatten().clone()
+        flat[int(torch_nonzero_false(flat))] = True
+        return {**out, layer: flat.view_as(out[layer])}
+
+    monkeypatch.setattr(pruning, "random_mask_like", one_more)
+    store, run_id = record(SMALL.replace(trials=1, rounds=1))
+    store.rename(run_id, "[click](http://example.com) *run*")
+    for name in ("compare", "live_run"):
+        at = page(name, run=run_id)
+        assert not at.exception, at.exception
+        text = "\n".join(m.value for m in at.markdown)
+        assert "- :red[✗] **Controls keep the ticket's per-layer counts**: failed at trial 0, round 1, random, " \
+               "layer fc1: keeps 188,161 of 235,200 weights" in text
+        assert "- :green[✓] **Pruned weights stay exactly zero**: 4 trained networks" in text
+        assert "](http://example.com)" not in text
+    at = page("compare", run=run_id)
+    at.button(key=f"rerun:{run_id}").click().run()
+    assert [s.value for s in at.success] and "the same as stored" in at.success[0].value

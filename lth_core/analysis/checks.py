@@ -244,7 +244,7 @@ def checklist(doc: dict | None, rounds: pd.DataFrame, layers: pd.DataFrame, last
     rerun = doc.get("rerun")
     if rerun is None:
         lines.append(CheckLine("rerun", NOT_RUN, CHECKS["rerun"].title,
-                               f"on demand: `python -m lth_core check {run_id} --round R`, or the button on Compare"))
+                               f"on demand: python -m lth_core check {run_id} --round R, or the button on Compare"))
     elif rerun["ok"]:
         lines.append(CheckLine("rerun", PASS, CHECKS["rerun"].title, rerun["detail"]))
     else:
