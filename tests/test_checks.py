@@ -215,3 +215,23 @@ def test_compare_and_live_run_show_the_checklist_escaped_with_the_failed_check(m
     at = page("compare", run=run_id)
     at.button(key=f"rerun:{run_id}").click().run()
     assert [s.value for s in at.success] and "the same as stored" in at.success[0].value
+
+
+def test_a_resumed_run_goes_on_counting_and_checks_its_starts_against_the_store():
+    from lth_core.runs.store import INTERRUPTED, Reason
+
+    config = SMALL.replace(trials=1, reset="rewind:8")
+    store = RunStore()
+    run_id = create_run(store, config)
+    rec = Recorder(store, run_id, claim(store, run_id))
+    for event in run_experiment(config):
+        rec.add(event)
+        if isinstance(event, RoundCommitted) and event.round == 1:
+            break
+    rec.end(INTERRUPTED, Reason.STOPPED_BY_SIGNAL)
+    rec = Recorder(store, run_id, claim(store, run_id, allowed=(INTERRUPTED,)))
+    for event in run_experiment(config, resume=store.checkpoint(run_id)):
+        rec.add(event)
+    lines = by_key(run_checklist(store, run_id))
+    assert "7 trained networks" in lines["zero_weights"].line       # 1 + 3 + 3, each counted once
+    assert lines["same_start"].status == C.PASS and "5 tickets and random masks" in lines["same_start"].line

@@ -15,6 +15,7 @@ from typing import Iterable
 import pandas as pd
 
 DOC_KEY = "checks"          # the run store's document (RunStore.put_doc / doc)
+RERUN_KEY = "checks/rerun"  # the last on-demand rerun, kept apart: it may run while the recorder writes DOC_KEY
 DOC_VERSION = 1
 MAX_LISTED = 20             # failures kept per check (the count keeps going)
 STARTS_LIKE_TICKET = ("ticket", "random")   # the variants that start from the reset point (init or rewind)
@@ -199,18 +200,15 @@ def _failed_line(key: str, part: dict) -> CheckLine:
 
 
 def checklist(doc: dict | None, rounds: pd.DataFrame, layers: pd.DataFrame, last_iteration: int | None,
-              config: dict, run_id: str = "ID") -> list[CheckLine]:
+              config: dict, run_id: str = "ID", rerun: dict | None = None) -> list[CheckLine]:
     """One line per check, in CHECKS' order. `doc` is the run's "checks" document (None for a run recorded
     before checks were kept: the counts are then read from the stored layers, and the two checks only the
-    training loop can make say they were not recorded)."""
+    training loop can make say they were not recorded). `rerun`: the last on-demand rerun (RERUN_KEY), if any."""
     lines = []
-    recorded = doc is not None and doc.get("recorded", True)
-    if not recorded:
-        rerun = (doc or {}).get("rerun")
+    recorded = doc is not None
+    if doc is None:
         doc = new_doc()
         add_counts(doc, layers)
-        if rerun is not None:
-            doc["rerun"] = rerun
     zero = doc["zero_weights"]
     if zero["failed"]:
         lines.append(_failed_line("zero_weights", zero))
@@ -241,7 +239,6 @@ def checklist(doc: dict | None, rounds: pd.DataFrame, layers: pd.DataFrame, last
     else:
         lines.append(CheckLine("control_counts", NOT_RUN, CHECKS["control_counts"].title,
                                "no control trained yet (a run with controls checks them)"))
-    rerun = doc.get("rerun")
     if rerun is None:
         lines.append(CheckLine("rerun", NOT_RUN, CHECKS["rerun"].title,
                                f"on demand: python -m lth_core check {run_id} --round R, or the button on Compare"))

@@ -5,6 +5,7 @@ run store (the "checks" document) and to `lth_core.engine.retrain` for the on-de
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Iterable
 
@@ -14,25 +15,37 @@ from lth_core.runs.store import RunStore, now_iso
 
 
 class ChecksWriter:
-    """Folds each committed round's RoundFinished events into the run's "checks" document. The ticket's
-    starting weights are compared with what the store keeps (read back after the round's commit)."""
+    """Folds each committed round's RoundFinished events into the run's "checks" document, in the round's own
+    commit. The ticket's starting weights are compared with what the store keeps: the trial's initial weights
+    (and rewind point) read back from the store."""
 
     def __init__(self, store: RunStore, run_id: str) -> None:
         self.store, self.run_id = store, run_id
         self._reset: str | None = None
+        self._doc: dict | None = None
         self._expected: dict[int, tuple[dict[str, str], dict[str, str] | None]] = {}
+
+    def _hashes(self, arrays: dict | None) -> dict[str, str] | None:
+        return None if arrays is None else {n: weights_hash(a) for n, a in arrays.items()}
 
     def _starts(self, trial: int) -> tuple[dict[str, str], dict[str, str] | None]:
         if trial not in self._expected:
             init, rewind = self.store.starting_points(self.run_id, trial)
-            self._expected[trial] = ({n: weights_hash(a) for n, a in init.items()},
-                                     None if rewind is None else {n: weights_hash(a) for n, a in rewind.items()})
+            self._expected[trial] = (self._hashes(init), self._hashes(rewind))
         return self._expected[trial]
 
-    def add_round(self, round: int, finished: Iterable) -> None:
-        finished = list(finished)
+    def prepare(self) -> None:
+        """Read the run's reset and its document so far (a resumed run goes on counting). Called before the
+        commit's transaction: get_run may write (RunStore.recover), which cannot happen inside it."""
         if self._reset is None:
             self._reset = self.store.get_run(self.run_id).config.reset
+            self._doc = self.store.doc(self.run_id, C.DOC_KEY) or C.new_doc()
+
+    def add_round(self, db, round: int, finished: Iterable) -> None:
+        """Fold round `round` into the document and write it in the open transaction `db` of the round's commit
+        (the store's reads share its connection, so they see the starting points that commit has just written)."""
+        finished = list(finished)
+        assert self._reset is not None and self._doc is not None, "prepare() first, outside the transaction"
         expected: dict[int, dict[str, str]] | None = {}
         for trial in sorted({e.trial for e in finished}):
             init, rewind = self._starts(trial)
@@ -43,9 +56,10 @@ class ChecksWriter:
                 break
             else:
                 expected[trial] = rewind if self._reset.startswith("rewind") and rewind is not None else init
-        doc = self.store.doc(self.run_id, C.DOC_KEY) or C.new_doc()
+        doc = copy.deepcopy(self._doc)
         C.add_round(doc, finished, expected, self._reset)
-        self.store.put_doc(self.run_id, C.DOC_KEY, doc)
+        self.store.put_doc(self.run_id, C.DOC_KEY, doc, db=db)
+        self._doc = doc
 
 
 def run_checklist(store: RunStore, run_id: str) -> list[C.CheckLine]:
@@ -53,7 +67,8 @@ def run_checklist(store: RunStore, run_id: str) -> list[C.CheckLine]:
     info = store.get_run(run_id)
     config = info.config.to_dict()
     last = info.iterations or config.get("iterations")
-    return C.checklist(store.doc(run_id, C.DOC_KEY), store.rounds(run_id), store.layers(run_id), last, config, run_id)
+    return C.checklist(store.doc(run_id, C.DOC_KEY), store.rounds(run_id), store.layers(run_id), last, config, run_id,
+                       rerun=store.doc(run_id, C.RERUN_KEY))
 
 
 def run_marks(store: RunStore, run_ids: Iterable[str]) -> dict[str, str]:
@@ -69,7 +84,7 @@ def run_marks(store: RunStore, run_ids: Iterable[str]) -> dict[str, str]:
 
 def rerun_check(store: RunStore, run_id: str, round: int, trial: int = 0) -> dict:
     """Train round `round` of the stored run again with its config and seed (engine/retrain.py) and compare
-    every variant's test accuracy of `trial` with the stored one. Kept in the "checks" document as "rerun";
+    every variant's test accuracy of `trial` with the stored one. Kept in the "checks/rerun" document (the last one);
     returns it: round, trial, ok, detail (one line), and the first variant that differed."""
     from lth_core.engine.retrain import retrain
 
@@ -86,8 +101,6 @@ def rerun_check(store: RunStore, run_id: str, round: int, trial: int = 0) -> dic
         detail = f"round {round}, trial {trial} retrained with the same seed: {figures}, the same as stored"
     result = {"round": round, "trial": trial, "ok": not differ, "detail": detail, "at": now_iso(),
               "variant": differ[0].variant if differ else "ticket"}
-    doc = store.doc(run_id, C.DOC_KEY) or {**C.new_doc(), "recorded": False}  # a run from before checks were kept
-    doc["rerun"] = result
-    store.put_doc(run_id, C.DOC_KEY, doc)
+    store.put_doc(run_id, C.RERUN_KEY, result)   # apart from "checks": the recorder may be writing that one now
     return result
 

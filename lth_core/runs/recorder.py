@@ -192,6 +192,7 @@ class Recorder:
         if all(len(state) > 1 for state in trials):  # the initial weights are in `inits` already: not twice
             trials = [{part: group for part, group in state.items() if part != "init"} for state in trials]
         checkpoint = Checkpoint(event.round, trials).to_bytes()
+        self._checks.prepare()
         with self.store.transaction() as db:
             self._owned(db, committed_round=event.round)
             self._flush(force=True, db=db)
@@ -201,9 +202,10 @@ class Recorder:
             db.executemany("INSERT INTO masks VALUES (?, ?, ?, ?, ?, ?, ?)", masks)
             db.executemany("INSERT OR IGNORE INTO inits VALUES (?, ?, ?)", inits)
             db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)", (self.run_id, event.round, checkpoint))
+            # the round's sanity checks, in the same commit (so they never describe rounds the store lacks)
+            self._checks.add_round(db, event.round, done)
         self._inits_saved = True
         self._finished = [e for e in self._finished if e.round != event.round]
-        self._checks.add_round(event.round, done)
         self.store.keep_reserve()
 
     def end(self, status: str, reason: Reason | None = None, error: str | None = None) -> None:
