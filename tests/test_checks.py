@@ -208,9 +208,9 @@ def test_compare_and_live_run_show_the_checklist_escaped_with_the_failed_check(m
         at = page(name, run=run_id)
         assert not at.exception, at.exception
         text = "\n".join(m.value for m in at.markdown)
-        assert "- :red[✗] **Controls keep the ticket's per-layer counts**: failed at trial 0, round 1, random, " \
+        assert "- ✗ **Controls keep the ticket's per-layer counts**: failed at trial 0, round 1, random, " \
                "layer fc1: keeps 188,161 of 235,200 weights" in text
-        assert "- :green[✓] **Pruned weights stay exactly zero**: 4 trained networks" in text
+        assert "- ✓ **Pruned weights stay exactly zero**: 4 trained networks" in text
         assert "](http://example.com)" not in text
     at = page("compare", run=run_id)
     at.button(key=f"rerun:{run_id}").click().run()

@@ -6,21 +6,17 @@ import time
 
 import streamlit as st
 
-from lth_core.analysis.checks import FAIL, PASS, WARN
+from lth_core.analysis.checks import FAIL, WARN
 from lth_core.runs.checks import rerun_check, run_checklist
 from ui.text import md
 from ui.widgets import store
-
-COLOR = {PASS: "green", FAIL: "red", WARN: "orange"}
-
 
 def checklist(run_id: str) -> None:
     """One line per check: ✓ passed, ✗ failed (where, and what it means), ⚠ budget too short, – not run."""
     lines = run_checklist(store(), run_id)
     items = []
-    for line in lines:
-        mark = f":{COLOR[line.status]}[{line.symbol}]" if line.status in COLOR else line.symbol
-        items.append(f"- {mark} **{md(line.title)}**: {md(line.line)}")
+    for line in lines:  # the symbols alone: Streamlit's :red[…] would put an unescaped "[" on the page
+        items.append(f"- {line.symbol} **{md(line.title)}**: {md(line.line)}")
     st.markdown("\n".join(items))
     failed = [line for line in lines if line.status in (FAIL, WARN) and len(line.where) > 1]
     if failed:
