@@ -42,7 +42,7 @@ def test_a_real_run_passes_every_recorded_check():
     assert [lines[k].status for k in ("zero_weights", "same_start", "control_counts")] == [C.PASS] * 3
     # 2 trials: round 0 (1 ticket each) and 2 rounds of 3 variants
     assert "14 trained networks" in lines["zero_weights"].line and "(42 checks)" in lines["zero_weights"].line
-    assert "10 tickets and random masks" in lines["same_start"].line
+    assert "10 networks that start like the ticket" in lines["same_start"].line
     assert "8 controls" in lines["control_counts"].line
     assert lines["rerun"].status == C.NOT_RUN and f"check {run_id} --round R" in lines["rerun"].line
     doc = store.doc(run_id, "checks")
@@ -234,4 +234,13 @@ def test_a_resumed_run_goes_on_counting_and_checks_its_starts_against_the_store(
         rec.add(event)
     lines = by_key(run_checklist(store, run_id))
     assert "7 trained networks" in lines["zero_weights"].line       # 1 + 3 + 3, each counted once
-    assert lines["same_start"].status == C.PASS and "5 tickets and random masks" in lines["same_start"].line
+    assert lines["same_start"].status == C.PASS and "5 networks that start like the ticket" in lines["same_start"].line
+
+
+@pytest.mark.parametrize("reset", ["none", "lr-rewind"])
+def test_resets_that_keep_the_trained_weights_check_the_start_of_round_0_only(reset):
+    store, run_id = record(SMALL.replace(trials=1, rounds=1, reset=reset))
+    line = by_key(run_checklist(store, run_id))["same_start"]
+    assert line.status == C.PASS
+    assert line.line == ("1 network that starts like the ticket (tickets, random masks), every parameter equal by "
+                         f"hash; reset {reset}: from round 1 on the ticket starts from the previous round's trained weights")

@@ -76,7 +76,7 @@ def add_round(doc: dict, finished: Iterable, expected_start: dict[int, dict[str,
 
     expected_start: per trial, parameter name → weights_hash of the point the ticket must start from in this
     round (the stored init, or with reset rewind:K the stored rewind point from round 1 on); None when there is
-    none to compare with (reset 'none' fine-tunes the previous round's trained weights)."""
+    none to compare with (resets 'none' and 'lr-rewind' start from the previous round's trained weights)."""
     finished = list(finished)
     zero, start = doc["zero_weights"], doc["same_start"]
     for e in finished:
@@ -90,7 +90,7 @@ def add_round(doc: dict, finished: Iterable, expected_start: dict[int, dict[str,
         if e.variant not in STARTS_LIKE_TICKET or not e.start_hashes:
             continue
         if expected_start is None:
-            start["skipped"] = f"reset {reset}: from round 1 on the ticket fine-tunes the previous round's weights"
+            start["skipped"] = f"reset {reset}: from round 1 on the ticket starts from the previous round's trained weights"
             continue
         start["models"] += 1
         expected = expected_start.get(e.trial, {})
@@ -225,7 +225,8 @@ def checklist(doc: dict | None, rounds: pd.DataFrame, layers: pd.DataFrame, last
     elif start["models"]:
         skipped = f"; {start['skipped']}" if start.get("skipped") else ""
         lines.append(CheckLine("same_start", PASS, CHECKS["same_start"].title,
-                               f"{start['models']} tickets and random masks, every parameter equal by hash{skipped}"))
+                               f"{start['models']} {'network that starts' if start['models'] == 1 else 'networks that start'}"
+                               f" like the ticket (tickets, random masks), every parameter equal by hash{skipped}"))
     else:
         lines.append(CheckLine("same_start", NOT_RUN, CHECKS["same_start"].title,
                                start.get("skipped") or ("not recorded for this run" if not recorded

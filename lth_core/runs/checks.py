@@ -22,6 +22,7 @@ class ChecksWriter:
     def __init__(self, store: RunStore, run_id: str) -> None:
         self.store, self.run_id = store, run_id
         self._reset: str | None = None
+        self._keeps_trained = False
         self._doc: dict | None = None
         self._expected: dict[int, tuple[dict[str, str], dict[str, str] | None]] = {}
 
@@ -38,7 +39,8 @@ class ChecksWriter:
         """Read the run's reset and its document so far (a resumed run goes on counting). Called before the
         commit's transaction: get_run may write (RunStore.recover), which cannot happen inside it."""
         if self._reset is None:
-            self._reset = self.store.get_run(self.run_id).config.reset
+            config = self.store.get_run(self.run_id).config
+            self._reset, self._keeps_trained = config.reset, config.keeps_trained
             self._doc = self.store.doc(self.run_id, C.DOC_KEY) or C.new_doc()
 
     def add_round(self, db, round: int, finished: Iterable) -> None:
@@ -51,7 +53,7 @@ class ChecksWriter:
             init, rewind = self._starts(trial)
             if round == 0:
                 expected[trial] = init
-            elif self._reset == "none":
+            elif self._keeps_trained:   # reset none or lr-rewind: from round 1 on it starts from trained weights
                 expected = None
                 break
             else:
