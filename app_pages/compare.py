@@ -12,9 +12,10 @@ from ui.deployment import CAVEAT, savings_sentence, savings_table, ticket_saving
 from lth_core.analysis.summary import (gap_verdict, headline, interval_text, means, pct, round_sentence, run_summary,
                                        two_numbers)
 from ui.notes import one_trial_notice
+from ui.checks import checklist, rerun_button
 from ui.report import report_section
 from ui.text import md
-from ui.widgets import chart, explain, run_context, run_network, run_picker, store, url_choice, variant_legend
+from ui.widgets import chart, explain, guard, run_context, run_network, run_picker, store, url_choice, variant_legend
 
 st.title("Compare: ticket vs. controls")
 run_id = run_picker()
@@ -31,6 +32,14 @@ st.markdown("\n".join(f"- {line}" for line in run_summary(rounds)))
 if len(info.variants) == 1:
     st.info("This run trained no controls (reinit, random mask), so there is nothing to compare the ticket with. "
             "Tick them on **New experiment** for the next run.")
+
+st.subheader("Sanity checks")
+with guard("The sanity checks"):
+    checklist(run_id)
+    if not rounds.empty:
+        done = sorted(rounds["round"].unique().tolist())
+        rerun_button(run_id, done, done[-1])
+
 if not pruned:
     st.info("No pruned round has finished yet; the comparison starts after round 1.")
     st.stop()

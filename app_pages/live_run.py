@@ -14,6 +14,7 @@ from lth_core.analysis import plots
 from ui.example import example_notice
 from lth_core.analysis.plots import LABELS
 from lth_core.analysis.summary import pct, run_summary
+from ui.checks import checklist
 from ui.text import md
 from ui.widgets import PAGES, chart, guard, guarded, run_context, run_links, run_picker, store, variant_legend
 
@@ -102,6 +103,8 @@ def live_view() -> None:
               "live_accuracy", context=run_context(run))
     if not rounds.empty:
         st.markdown("\n".join(f"- {line}" for line in run_summary(rounds)))
+        st.markdown("**Sanity checks**")
+        checklist(run_id)
 
     controls(run, total)
     if run.status == "finished":

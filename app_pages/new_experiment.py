@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from lth_core.analysis.statistics import critical_cell
+from lth_core.runs.checks import run_marks
 from lth_core.runs.store import UNREADABLE
 from ui import notes
 from ui.example import example_panel, first_visit
@@ -14,7 +15,7 @@ from ui.text import code, link_value, md
 from ui.widgets import PAGES, run_links, store
 
 # the runs table: these columns fit a 1400-pixel window without scrolling sideways; the others can be added
-RUNS_COLUMNS = ("name", "status", "data", "pruning", "trials", "ticket", "critical")
+RUNS_COLUMNS = ("name", "status", "checks", "data", "pruning", "trials", "ticket", "critical")
 MORE_COLUMNS = {"progress": "rounds done", "weights": "weights left", "created": "created"}
 
 st.title("New experiment")
@@ -71,16 +72,19 @@ if not runs.empty:
         ticket=[pct(a) if known(a) else "" for a in runs.test_accuracy],
         weights=[pct(w) if known(w) else "" for w in runs.weights_remaining],
         critical=["" if s == UNREADABLE else critical_cell(store().rounds(i)) for i, s in zip(runs.id, runs.status)],
+        # the symbol only ('✗ zero weights' → '✗'), to fit; Live run and Compare give the line
+        checks=[(run_marks(store(), [i]).get(i, "") if s != UNREADABLE else "")[:1] for i, s in zip(runs.id, runs.status)],
         created=[str(c)[5:16].replace("T", " ") for c in runs.created_at]).set_index("id")
     # the id is the (hidden) index: it is shown once a row is picked. The columns that tell runs apart fit a
     # 1400-pixel window at fixed widths; the others are added here (after the chosen ones)
     extra = st.multiselect("More columns", list(MORE_COLUMNS), format_func=MORE_COLUMNS.get, key="runs_table:more",
                            placeholder="more columns: rounds done, weights left, created")
     picked = st.dataframe(
-        table[["name", "created", "status", "data", "pruning", "trials", "progress", "weights", "ticket", "critical"]],
+        table[["name", "created", "status", "checks", "data", "pruning", "trials", "progress", "weights", "ticket",
+               "critical"]],
         hide_index=True, on_select="rerun", selection_mode="single-row", key="runs_table",
         column_order=[*RUNS_COLUMNS, *extra], column_config={
-            "name": st.column_config.TextColumn("name", width=170),
+            "name": st.column_config.TextColumn("name", width=126),
             "status": st.column_config.TextColumn("status", width=72),
             "data": st.column_config.TextColumn("data", width=160),
             "created": st.column_config.TextColumn("created", help="month-day hour:minute, UTC", width=90),
@@ -97,7 +101,10 @@ if not runs.empty:
             "critical": st.column_config.TextColumn("critical", width=160, help=(
                 "critical sparsity: the fewest weights down to which the ticket stays within 1 point of the dense "
                 "network (mean over trials, between rounds); ≤ when it never left that tolerance; between two "
-                "values when it left it between rounds too far apart to interpolate"))})
+                "values when it left it between rounds too far apart to interpolate")),
+            "checks": st.column_config.TextColumn("checks", width=44, help=(
+                "the sanity checks: ✓ all passed; ✗ one failed, ⚠ a training budget too short to converge "
+                "(Live run and Compare say which, where and what it means)"))})
     rows = picked.selection.rows
     if rows:
         chosen = table.iloc[rows[0]]

@@ -1,4 +1,4 @@
-"""The command line: `python -m lth_core run|sweep|datasets|archs|bench|runs|show|export|deploy|report|resume|cancel|delete ...`.
+"""The command line: `python -m lth_core run|sweep|datasets|archs|bench|runs|show|check|export|deploy|report|resume|cancel|delete ...`.
 
 Bad input exits with status 2 and one line naming the field; never a traceback
 (set LTH_DEBUG=1 to see one for an unexpected internal error).
@@ -312,6 +312,10 @@ def add_store_commands(sub) -> None:
     resume = add("resume", "continue an interrupted, cancelled or failed run after its last finished round")
     resume.add_argument("--background", action="store_true", help="queue it for the background worker instead")
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
+    check = add("check", "rerun one finished round with the run's seed and check it repeats the stored numbers; "
+                "then print the run's sanity checks")
+    check.add_argument("--round", type=int, metavar="R", required=True, help="the finished round to train again")
+    check.add_argument("--trial", type=int, default=0, metavar="T", help="the trial (default: 0)")
     add("cancel", "stop a queued or running run; its finished rounds stay")
     add("delete", "remove a run and everything it recorded")
     worker = add("worker", None, run_id=False)  # the background scheduler, started by jobs.submit
@@ -379,10 +383,14 @@ def _runs(args: argparse.Namespace) -> int:
 
     # "last round": the last finished round (the one "ticket acc" is of); "training": the round in flight
     # "critical": the ticket's critical sparsity (lth_core.analysis.statistics), the one number that sums a run up
+    from lth_core.runs.checks import run_marks
+
+    # "checks": the sanity checks (`show ID` says which failed, where and what it means)
+    marks = run_marks(store, [r.id for r in runs.itertuples() if r.status != UNREADABLE])
     criticals = {r.id: "" if r.status == UNREADABLE else critical_cell(store.rounds(r.id)) for r in runs.itertuples()}
     wide = max(9, *map(len, criticals.values()))  # "between 100 % and 6.9 %" for a crossing between far rounds
     print(f"{'id':<8}  {'status':<11} {'last round':>10}  {'training':<20} {'ticket acc':>10}  {'critical':>{wide}}  "
-          f"{'created (UTC)':<16}  name")
+          f"{'checks':<14}  {'created (UTC)':<16}  name")
     for r in runs.itertuples():
         total = f"/{int(r.rounds_total)}" if known(r.rounds_total) else ""
         last = f"{int(r.rounds_done) - 1}{total}" if known(r.rounds_done) and r.rounds_done > 0 else "-"
@@ -393,7 +401,7 @@ def _runs(args: argparse.Namespace) -> int:
         acc = f"{100 * r.test_accuracy:.2f}%" if known(r.test_accuracy) else ""
         name = f"{r.name} ({r.error})" if r.status == UNREADABLE else r.name
         print(f"{r.id:<8}  {r.status:<11} {last:>10}  {now:<20} {acc:>10}  {criticals[r.id]:>{wide}}  "
-              f"{r.created_at[:16].replace('T', ' '):<16}  {name}")
+              f"{marks.get(r.id, ''):<14}  {r.created_at[:16].replace('T', ' '):<16}  {name}")
     return 0
 
 
@@ -416,7 +424,38 @@ def _show(args: argparse.Namespace) -> int:
     print(summary_table(rounds))
     for line in statistics_lines(rounds):
         print(line)
+    print()
+    print_checklist(store, info.id)
     return 0
+
+
+def print_checklist(store, run_id: str) -> int:
+    """The run's sanity checks, one line each (lth_core.analysis.checks); returns 1 if one failed."""
+    from lth_core.analysis.checks import FAIL
+    from lth_core.runs.checks import run_checklist
+
+    lines = run_checklist(store, run_id)
+    print("sanity checks:")
+    for line in lines:
+        print(f"  {line.text()}")
+        for place in line.where[1:4]:
+            print(f"      also {place}")
+    return 1 if any(line.status == FAIL for line in lines) else 0
+
+
+@command("check")
+def _check(args: argparse.Namespace) -> int:
+    from lth_core.runs.checks import rerun_check
+
+    store = open_store(args)
+    run_id = resolve_run(store, args.run_id)
+    print(f"retraining round {args.round} of run {run_id} (trial {args.trial}) with its config and seed ...",
+          file=sys.stderr)
+    started = time.perf_counter()
+    result = rerun_check(store, run_id, args.round, args.trial)
+    print(f"{'same numbers' if result['ok'] else 'DIFFERENT numbers'}: {result['detail']} "
+          f"({time.perf_counter() - started:.1f} s)")
+    return print_checklist(store, run_id)
 
 
 def statistics_lines(rounds) -> list[str]:

@@ -80,8 +80,8 @@ def test_the_runs_table_shows_what_tells_runs_apart(runs):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     no_errors(at)
     table = at.dataframe[0].value
-    assert list(table.columns) == ["name", "created", "status", "data", "pruning", "trials", "progress", "weights",
-                                   "ticket", "critical"]
+    assert list(table.columns) == ["name", "created", "status", "checks", "data", "pruning", "trials", "progress",
+                                   "weights", "ticket", "critical"]
     done, other = table.loc[runs["done"]], table.loc[runs["other"]]
     assert (done["data"], done["pruning"]) == ("digits · mlp", "iterative 20 % · layerwise · init")
     assert done["trials"] == 2 and other["trials"] == 1
@@ -89,8 +89,9 @@ def test_the_runs_table_shows_what_tells_runs_apart(runs):
     reached = rounds[(rounds["round"] == 2) & (rounds.variant == "ticket")].weights_remaining.mean()
     assert done["weights"] == summary.pct(reached) and re.fullmatch(r"\d\d-\d\d \d\d:\d\d", done["created"])
     # shown: what fits a 1400-pixel window; the rest is added with "More columns"
-    assert list(at.dataframe[0].proto.column_order) == ["name", "status", "data", "pruning", "trials", "ticket",
-                                                        "critical"]
+    assert list(at.dataframe[0].proto.column_order) == ["name", "status", "checks", "data", "pruning", "trials",
+                                                        "ticket", "critical"]
+    assert done["checks"] in ("✓", "⚠")  # the symbol; Live run and Compare give the line
     at.multiselect(key="runs_table:more").set_value(["created", "weights"]).run()
     assert list(at.dataframe[0].proto.column_order)[-2:] == ["created", "weights"]
 

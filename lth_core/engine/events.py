@@ -57,6 +57,12 @@ class RoundFinished:
     mask: dict[str, np.ndarray] = field(repr=False)  # layer → bool array
     # parameter name → this model's trained values (pruned weights are 0): what the playground draws
     params: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # what the engine verified, for the run's sanity checks (lth_core.analysis.checks):
+    # prunable layer → the largest |weight| at a pruned position over `zero_checks` checks (0.0: exactly zero)
+    pruned_max: dict[str, float] = field(default_factory=dict, repr=False)
+    zero_checks: int = 0
+    # parameter name → SHA-256 of the values this model started training from
+    start_hashes: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from lth_core.engine.data import DatasetSplits, load_dataset
 from lth_core.engine.errors import Cancelled, ConfigError, TrainingFailed
 from lth_core.engine.events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted,
                      RunCancelled, RunFailed, RunFinished, RunStarted)
+from lth_core.engine.results import weights_hash
 from lth_core.engine.models import ARCHITECTURES, DEFAULT_HIDDEN, Network, Params, build_network, default_width
 from lth_core.engine.network_shape import NetworkShape
 from lth_core.engine.cpu import CpuWatch, adaptive_threads, choose_threads, fixed_threads
@@ -247,7 +248,10 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
             eval_seconds=result.eval_seconds / len(models),
             layers={l: (int(masks[m][l].numel()), int(masks[m][l].sum())) for l in shapes},
             mask={l: masks[m][l].cpu().numpy() for l in shapes},
-            params={n: p[m].detach().cpu().numpy() for n, p in result.params.items()})
+            params={n: p[m].detach().cpu().numpy() for n, p in result.params.items()},
+            pruned_max={l: float(result.pruned_max[k][m]) for k, l in enumerate(shapes)},
+            zero_checks=result.zero_checks,
+            start_hashes={n: weights_hash(p) for n, p in starts[m].items()})
 
     # prune each trial's trained ticket to get the next round's mask
     for m, (trial, variant) in enumerate(models):

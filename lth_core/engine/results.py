@@ -11,6 +11,7 @@ Files written to an output folder:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,13 @@ A winning ticket of round R = trial{T}_init.npz weights multiplied by the "ticke
 "init", the default), or trial{T}_rewind.npz weights multiplied by them (reset "rewind:K"). With reset
 "none" there is no ticket to rebuild: each round fine-tunes the previous round's trained weights.
 """
+
+
+def weights_hash(values) -> str:
+    """A short SHA-256 of an array's float32 values and shape (numpy or torch): the sanity checks compare what a
+    model started from with the stored initial weights by these."""
+    a = np.ascontiguousarray(values.detach().cpu().numpy() if hasattr(values, "detach") else values, dtype=np.float32)
+    return hashlib.sha256(repr(a.shape).encode() + a.tobytes()).hexdigest()[:16]
 
 
 def pack_mask(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

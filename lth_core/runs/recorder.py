@@ -17,6 +17,7 @@ from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.events import (Checkpoint, EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted, RunCancelled, RunFailed,
                      RunFinished, RunStarted)
 from lth_core.engine.results import CURVE_COLUMNS, REWIND, ROUND_COLUMNS, pack_mask
+from lth_core.runs.checks import ChecksWriter
 from lth_core.runs.network import NETWORK_DOC
 from lth_core.runs.store import (CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, Reason, RunLost, RunStore, StoreError,
                     StoreFull, now_iso)
@@ -67,6 +68,7 @@ class Recorder:
         self._progress: dict[str, Any] = {}
         self._flushed_at = 0.0
         self._inits_saved = False
+        self._checks = ChecksWriter(store, run_id)   # the run's sanity checks, written at every commit
 
     # ---- ownership and stopping --------------------------------------------------------------
     def adopt(self, pid: int) -> bool:
@@ -190,6 +192,7 @@ class Recorder:
         if all(len(state) > 1 for state in trials):  # the initial weights are in `inits` already: not twice
             trials = [{part: group for part, group in state.items() if part != "init"} for state in trials]
         checkpoint = Checkpoint(event.round, trials).to_bytes()
+        self._checks.prepare()
         with self.store.transaction() as db:
             self._owned(db, committed_round=event.round)
             self._flush(force=True, db=db)
@@ -199,6 +202,8 @@ class Recorder:
             db.executemany("INSERT INTO masks VALUES (?, ?, ?, ?, ?, ?, ?)", masks)
             db.executemany("INSERT OR IGNORE INTO inits VALUES (?, ?, ?)", inits)
             db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)", (self.run_id, event.round, checkpoint))
+            # the round's sanity checks, in the same commit (so they never describe rounds the store lacks)
+            self._checks.add_round(db, event.round, done)
         self._inits_saved = True
         self._finished = [e for e in self._finished if e.round != event.round]
         self.store.keep_reserve()
