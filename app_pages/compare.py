@@ -12,7 +12,8 @@ from ui.deployment import CAVEAT, savings_sentence, savings_table, ticket_saving
 from lth_core.analysis.summary import gap_verdict, interval_text, means, pct, round_sentence, run_summary
 from ui.notes import one_trial_notice
 from ui.report import report_section
-from ui.widgets import chart, explain, run_context, run_picker, store, url_choice, variant_legend
+from ui.text import md
+from ui.widgets import ICONS, PAGES, chart, explain, run_context, run_picker, store, url_choice, variant_legend
 
 st.title("Compare: ticket vs. controls")
 run_id = run_picker()
@@ -94,7 +95,14 @@ else:
                "the critical sparsity above is where the ticket first leaves that tolerance, between rounds).")
 saved = ticket_savings(info.config, store().layers(run_id), deploy)
 st.markdown(savings_sentence(saved, deploy))
-st.warning(CAVEAT, icon=":material/speed:")
+measured = store().doc(run_id, f"deploy/{deploy}/0")  # the Deploy page's bench of this ticket (trial 0), if any
+if measured:
+    st.success(f"**Measured on {md(measured['machine']['cpu'])}** ({md(measured['created_at'])}): "
+               f"{md(measured['summary'])}", icon=":material/speed:")
+else:
+    st.warning(CAVEAT, icon=":material/speed:")
+st.page_link(PAGES["deploy"], label="Deploy: measure file sizes, latency and accuracy on this machine, and download "
+             "the ticket", icon=ICONS["deploy"], query_params={"run": run_id, "round": str(deploy), "trial": "0"})
 st.dataframe(savings_table(saved), hide_index=True)
 explain("deployment")
 

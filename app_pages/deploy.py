@@ -61,7 +61,7 @@ task_key = tasks.task_key("deploy", rnd, trial)
 
 def measure() -> None:
     try:
-        jobs.submit_deploy(run_id, rnd, trial, store_path=path)
+        jobs.submit_deploy(run_id, rnd, trial, threads=st.session_state.get("deploy:threads", 1), store_path=path)
         export = store().doc(run_id, f"export/{rnd}/{trial}")
         if export is None or not Path(export["folder"]).is_dir():
             jobs.submit_export(run_id, rnd, trial, store_path=path)
@@ -94,7 +94,11 @@ def task_status(was_active: bool) -> None:
                    f": {md(task.error or '')}", icon=":material/error:")
 
 
-st.button("Measure" if store().doc(run_id, f"deploy/{rnd}/{trial}") is None else "Measure again",
+button_col, threads_col = st.columns([3, 1], vertical_alignment="bottom")
+threads_col.number_input("Threads", min_value=1, max_value=64, value=1, step=1, key="deploy:threads",
+                         help="PyTorch and ONNX Runtime threads for every timing. One thread gives the most repeatable "
+                              "figures on a shared machine; more show what a multi-core server gets.")
+button_col.button("Measure" if store().doc(run_id, f"deploy/{rnd}/{trial}") is None else "Measure again",
           type="primary", icon=":material/speed:", disabled=busy, on_click=measure,
           help="Writes every file format, times every way to run the ticket and the dense network, and checks their "
                "accuracy, in the background worker (about a minute for LeNet; longer on a busy machine).")

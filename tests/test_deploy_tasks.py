@@ -95,10 +95,11 @@ def test_a_task_whose_process_is_killed_ends_interrupted(store):  # noqa: F811
              timeout=120)
     pid = task_state(store, run_id, key).pid
     os.kill(pid, signal.SIGKILL)
-    wait_for("the task to be marked interrupted", lambda: task_state(store, run_id, key).state == tasks.INTERRUPTED,
-             timeout=30)
+    # a reader may see the process gone first ("its process is gone"); the scheduler, its parent, then says how
+    wait_for("the task to be marked interrupted by SIGKILL",
+             lambda: "killed by SIGKILL" in (task_state(store, run_id, key).error or ""), timeout=30)
     task = task_state(store, run_id, key)
-    assert "killed by SIGKILL" in task.error and task.pid is None
+    assert task.state == tasks.INTERRUPTED and task.pid is None
     assert store.doc(run_id, "deploy/2/0") is None
     # measured again, it queues anew
     jobs.submit_deploy(run_id, 2, 0, store_path=store.path, **SMALL)
@@ -180,6 +181,17 @@ def _shows_the_bench(at, store, run_id):  # noqa: F811
 def test_deploy_page_shows_the_stored_bench(measured, store):  # noqa: F811
     at = page("deploy", run=measured, round="2", trial="0")
     _shows_the_bench(at, store, measured)
+    # Compare's deployment section: the measured sentence instead of "not measured", and a link to Deploy
+    bench = DeployBench.from_dict(store.doc(measured, "deploy/2/0"))
+    at = page("compare", run=measured, deploy_round="2")
+    assert not at.exception, at.exception
+    (said,) = [s.value for s in at.success if "Measured on" in s.value]
+    assert bench.summary[:40] in said.replace("\\", "")
+    links = [e for e in at.get("page_link") if "Deploy" in e.proto.label]
+    assert len(links) == 1 and links[0].proto.page.endswith("deploy")
+    at = page("compare", run=measured, deploy_round="1")  # round 1 was not measured: the caveat stays
+    assert not [s for s in at.success if "Measured on" in s.value]
+    assert any("Counted, not measured" in w.value for w in at.warning)
 
 
 def test_deploy_page_shows_the_stored_bench_when_the_dataset_cannot_be_loaded(measured, store, monkeypatch):  # noqa: F811
@@ -200,7 +212,7 @@ def test_measure_button_queues_the_bench_and_a_bad_link_names_the_field(store): 
     run_id = finished_run(store)
     at = page("deploy", run=run_id, round="9", trial="0")
     assert not at.exception, at.exception
-    assert any("**round** 9" in w.value for w in at.warning)  # the link's round is not one: named, another shown
+    assert any("**round** `9`" in w.value and "allowed: `1`, `2`" in w.value for w in at.warning), [w.value for w in at.warning]  # the link's round is not one: named, another shown
     assert any("not been measured yet" in i.value for i in at.info)
     assert tasks.all_tasks(store) == []
     next(b for b in at.button if b.label == "Measure").click().run()

@@ -6,6 +6,7 @@ quartiles; nothing here computes an estimate.
 """
 from __future__ import annotations
 
+
 import math
 
 import pandas as pd
@@ -122,15 +123,16 @@ def break_even_plot(b: DeployBench) -> go.Figure:
                                      hovertemplate="CSR at %{x:g} %: %{y:.4f} " + measure + "<extra></extra>"),
                           row=r, col=c)
             be = b.break_even_density(layer, batch)
-            if be is not None:
-                fig.add_vline(x=math.log10(100 * be), line=dict(color=CSR_COLOR, dash="dot"), row=r, col=c,
-                              annotation=dict(text=f"CSR pays off ≤ {100 * be:g} %", font=dict(size=10, color=CSR_COLOR)),
-                              annotation_position="bottom left")
             mine = b.layer_density.get(layer)
-            if mine is not None and mine > 0:
-                fig.add_vline(x=math.log10(100 * mine), line=dict(color=TICKET_COLOR, width=2), row=r, col=c,
-                              annotation=dict(text=f"this ticket: {100 * mine:.1f} %", font=dict(size=10, color=TICKET_COLOR)),
-                              annotation_position="top right")
+            marks = [(be, CSR_COLOR, "dot", f"CSR pays off ≤ {100 * be:g} %" if be else "", 0.02, "bottom"),
+                     (mine, TICKET_COLOR, "solid", f"this ticket: {100 * mine:.1f} %" if mine else "", 0.98, "top")]
+            for density, color, dash, text, y, anchor in marks:
+                if not density:
+                    continue
+                # on a log axis a shape takes the value itself, an annotation its log10
+                fig.add_vline(x=100 * density, line=dict(color=color, dash=dash, width=2), row=r, col=c)
+                fig.add_annotation(x=math.log10(100 * density), y=y, yref="y domain", text=text, showarrow=False,
+                                   xanchor="left", yanchor=anchor, font=dict(size=10, color=color), row=r, col=c)
             fig.update_xaxes(type="log", autorange="reversed", tickvals=[50, 20, 10, 5, 2, 1], ticktext=[
                 "50 %", "20 %", "10 %", "5 %", "2 %", "1 %"], row=r, col=c,
                 title_text="density of the layer (log) →" if r == len(batches) else None)
