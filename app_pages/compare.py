@@ -97,7 +97,7 @@ saved = ticket_savings(info.config, store().layers(run_id), deploy)
 st.markdown(savings_sentence(saved, deploy))
 measured = store().doc(run_id, f"deploy/{deploy}/0")  # the Deploy page's bench of this ticket (trial 0), if any
 if measured:
-    st.success(f"**Measured on {md(measured['machine']['cpu'])}** ({md(measured['created_at'])}): "
+    st.success(f"**Measured on {md(measured['machine']['cpu'])}**, trial 0 ({md(measured['created_at'])}): "
                f"{md(measured['summary'])}", icon=":material/speed:")
 else:
     st.warning(CAVEAT, icon=":material/speed:")

@@ -27,6 +27,13 @@ DOWNLOADS = {  # export file -> what it is, in words
     "ticket.json": "ticket.json: architecture and shapes",
 }
 
+
+
+def table(frame) -> None:
+    """A table shown whole, without a scroll bar of its own (they are short)."""
+    st.dataframe(frame, hide_index=True, height=35 * (len(frame) + 1) + 3)
+
+
 st.title("Deploy: what the ticket buys, measured")
 run_id = run_picker()
 info = store().get_run(run_id)
@@ -107,6 +114,8 @@ if "deploy:error" in st.session_state:
 task_status(busy)
 
 stored = store().doc(run_id, f"deploy/{rnd}/{trial}")
+if stored is None and busy:
+    st.stop()  # the status above says what is happening; the page reruns when the result is in
 if stored is None:
     others = sorted(store().docs(run_id, "deploy/"))
     st.info("This ticket has not been measured yet. **Measure** runs the bench in the background worker and keeps "
@@ -131,20 +140,20 @@ if bench.busy:
 
 st.subheader("File sizes")
 st.caption("Each file written to disk and its bytes counted, plain and gzipped (level 9).")
-st.dataframe(deploy_view.files_table(bench), hide_index=True)
+table(deploy_view.files_table(bench))
 
 st.subheader("Latency")
 st.caption(md(deploy_view.latency_caption(bench)))
-st.dataframe(deploy_view.latency_table(bench), hide_index=True)
+table(deploy_view.latency_table(bench))
 
 st.subheader("Accuracy on the test split")
-st.dataframe(deploy_view.accuracy_table(bench), hide_index=True)
+table(deploy_view.accuracy_table(bench))
 
 if bench.units:
     st.subheader("Units removed per layer")
     st.caption("The structured network drops units with no incoming or no outgoing weight: it is truly smaller and "
                "computes the same function.")
-    st.dataframe(deploy_view.units_table(bench), hide_index=True)
+    table(deploy_view.units_table(bench))
 for note in bench.notes:
     st.caption(f"Note: {md(note)}")
 

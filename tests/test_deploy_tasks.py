@@ -1,6 +1,7 @@
 """The deployment bench as work attached to a run: queued through jobs, done by the real background worker,
 kept with the run, shown by the Deploy page (also when the dataset cannot be loaded), and a task whose
 process dies ends 'interrupted'. No timing is asserted."""
+import math
 import os
 import signal
 import subprocess
@@ -75,6 +76,11 @@ def test_bench_and_export_run_in_the_real_worker_and_are_kept_with_the_run(store
     assert "PyTorch, CSR matmuls" in set(latency_table(bench)["variant"])
     fig = break_even_plot(bench)
     assert {t.name for t in fig.data} == {"dense matmul", "CSR matmul"} and len(fig.data) == 2 * 2 * 2  # 2 layer shapes, 2 batches
+    # this ticket's density marked where it is on the log axis: a shape takes the value, its label the log10
+    fc1 = 100 * bench.layer_density["fc1"]
+    assert any(sh.x0 == pytest.approx(fc1) and sh.x1 == pytest.approx(fc1) for sh in fig.layout.shapes)
+    (label,) = [a for a in fig.layout.annotations if a.text == f"this ticket: {fc1:.1f} %" and a.xref == "x"]
+    assert label.x == pytest.approx(math.log10(fc1))
 
     wait_done(store, run_id, export_key)
     export = store.doc(run_id, "export/1/0")

@@ -14,6 +14,7 @@ import streamlit as st
 
 from lth_core import ConfigError, LTHError, jobs
 from lth_core.engine.data import load_dataset
+from lth_core.runs import tasks
 from lth_core.runs.store import RunStore, StoreError, default_store_path
 
 from .notes import NOTES
@@ -45,9 +46,10 @@ def store() -> RunStore:
 
 
 def start_queued_runs() -> None:
-    """Runs queued while no worker was alive (e.g. before a reboot) start when someone opens the app."""
+    """Runs (and tasks, such as a deployment bench) queued while no worker was alive (e.g. before a reboot)
+    start when someone opens the app."""
     runs = store().list_runs()
-    if (runs.status == "queued").any():
+    if (runs.status == "queued").any() or tasks.all_tasks(store(), tasks.QUEUED):
         jobs.ensure_worker()
 
 

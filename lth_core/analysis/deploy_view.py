@@ -69,6 +69,7 @@ def latency_table(b: DeployBench) -> pd.DataFrame:
             t, base = b.timing(network, variant, batch), b.timing("dense", "pytorch", batch)
             row[f"batch {batch}: median ms [quartiles]"] = (
                 "–" if t is None else f"{t.median_ms:.3f} [{t.q1_ms:.3f}–{t.q3_ms:.3f}]")
+            row[f"batch {batch}: CPU ms"] = "–" if t is None else f"{t.cpu_ms:.3f}"
             row[f"batch {batch}: × dense"] = "–" if t is None or base is None else f"{b.ms(base) / b.ms(t):.2f}×"
         rows.append(row)
     return pd.DataFrame(rows)
@@ -91,7 +92,7 @@ def latency_caption(b: DeployBench) -> str:
     repeats = b.timings[0].repeats if b.timings else 0
     threads = b.machine.threads
     return (f"Milliseconds per call: the median of {repeats} timed calls after a warm-up, with the quartiles in "
-            f"brackets; {threads} thread{'s' if threads != 1 else ''} for PyTorch and ONNX Runtime. Speed-ups compare "
+            f"brackets (wall-clock), and the median CPU time of the process per call; {threads} thread{'s' if threads != 1 else ''} for PyTorch and ONNX Runtime. Speed-ups compare "
             f"with the dense network under dense PyTorch, by {'CPU time per call (the machine was busy)' if b.by_cpu_time else 'wall-clock time'}.")
 
 
