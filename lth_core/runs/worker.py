@@ -251,7 +251,8 @@ def serve(store_path: Path, *, lock_fd: int | None = None, linger_s: float = LIN
             _reap(store, children)
             store.recover()
             queued = store.run_ids(QUEUED, local=True)
-            free = worker_count(store) - len(store.run_ids(RUNNING, local=True))
+            # tasks (tasks.py) share the worker slots with runs
+            free = worker_count(store) - len(store.run_ids(RUNNING, local=True)) - len(tasks.all_tasks(store, tasks.RUNNING))
             for run_id in queued[:max(0, free)]:
                 try:
                     attempt = claim(store, run_id)
