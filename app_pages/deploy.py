@@ -106,9 +106,10 @@ threads_col.number_input("Threads", min_value=1, max_value=64, value=1, step=1, 
                          help="PyTorch and ONNX Runtime threads for every timing. One thread gives the most repeatable "
                               "figures on a shared machine; more show what a multi-core server gets.")
 button_col.button("Measure" if store().doc(run_id, f"deploy/{rnd}/{trial}") is None else "Measure again",
-          type="primary", icon=":material/speed:", disabled=busy, on_click=measure,
-          help="Writes every file format, times every way to run the ticket and the dense network, and checks their "
-               "accuracy, in the background worker (about a minute for LeNet; longer on a busy machine).")
+                  type="primary", icon=":material/speed:", disabled=busy, on_click=measure,
+                  help="Writes every file format, times every way to run the ticket and the dense network, and checks "
+                       "their accuracy, in the background worker (LeNet-300-100: about 3 minutes on a shared 2-core "
+                       "machine, most of it retraining the two networks).")
 if "deploy:error" in st.session_state:
     st.error(st.session_state.pop("deploy:error"))
 task_status(busy)

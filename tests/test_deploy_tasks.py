@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -89,8 +90,10 @@ def test_bench_and_export_run_in_the_real_worker_and_are_kept_with_the_run(store
     model = plain_module(export["folder"], pruned=True)
     model.load_state_dict(torch.load(f"{export['folder']}/ticket_pruned.pt"))  # loads into prune's format
 
+    assert Path(export["folder"]).is_relative_to(store.exports_path / run_id)
     store.delete(run_id)
     assert tasks.all_tasks(store) == [] and store.doc(run_id, "deploy/2/0") is None  # deleted with the run
+    assert not (store.exports_path / run_id).exists()  # and so are its exported files
 
 
 def test_a_task_whose_process_is_killed_ends_interrupted(store):  # noqa: F811

@@ -534,6 +534,7 @@ class RunStore:
         """Remove every row of the run. A worker still running it notices and stops. Works on a full
         disk: the reserve (keep_reserve) gives the deletion room, and the space freed goes back to the disk."""
         self.with_reserve(lambda: self._delete(run_id))
+        shutil.rmtree(self.exports_path / run_id, ignore_errors=True)  # its ticket's exported files (tasks.py)
         try:
             self.with_reserve(self.reclaim)
         except StoreError:
@@ -546,6 +547,11 @@ class RunStore:
             for table in DATA_TABLES:
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    @property
+    def exports_path(self) -> Path:
+        """The folder beside the store where a run's exported files are kept, by run id (tasks.export_folder)."""
+        return self.path.parent / "exports"
 
     # ---- a full disk ---------------------------------------------------------------------------
     @property

@@ -108,7 +108,7 @@ TASK_KINDS: dict[str, TaskKind] = {k.name: k for k in (
 
 def export_folder(store: RunStore, run_id: str, round: int, trial: int) -> Path:
     """Where the export task writes a ticket's files: beside the store, by run, round and trial."""
-    return store.path.parent / "exports" / run_id / f"round-{round}-trial-{trial}" / "ticket"
+    return store.exports_path / run_id / f"round-{round}-trial-{trial}" / "ticket"
 
 
 def task_key(kind: str, round: int, trial: int) -> str:
