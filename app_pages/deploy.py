@@ -59,8 +59,9 @@ if recommended is None:
     st.caption(f"No round's ticket stays within {TOLERANCE_POINTS:g} point of the dense network; this opens on the "
                "last round.")
 else:
-    st.caption(f"Opens on round {recommended}, the recommended ticket: the sparsest round whose mean test accuracy is "
-               f"within {TOLERANCE_POINTS:g} point of the dense network.")
+    st.caption(f"Opens on round {recommended}, the recommended ticket: the sparsest round whose ticket stays within "
+               f"{TOLERANCE_POINTS:g} point of the dense network's test accuracy, by its mean and, with 2 or more "
+               "trials, by the lower end of its spread.")
 
 path = str(store().path)
 task_key = tasks.task_key("deploy", rnd, trial)
