@@ -17,6 +17,7 @@ pages = [
     st.Page(PAGES["masks"], title="Masks", icon=ICONS["masks"]),
     st.Page(PAGES["compare"], title="Compare", icon=ICONS["compare"]),
     st.Page(PAGES["sweep"], title="Sweep", icon=ICONS["sweep"]),
+    st.Page(PAGES["deploy"], title="Deploy", icon=ICONS["deploy"]),
     st.Page(PAGES["tour"], title="Guided tour", icon=ICONS["tour"]),
     st.Page(PAGES["playground"], title="Playground", icon=ICONS["playground"]),
 ]

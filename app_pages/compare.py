@@ -15,7 +15,8 @@ from ui.notes import one_trial_notice
 from ui.checks import checklist, rerun_button
 from ui.report import report_section
 from ui.text import md
-from ui.widgets import chart, explain, guard, run_context, run_network, run_picker, store, url_choice, variant_legend
+from ui.widgets import (ICONS, PAGES, chart, explain, guard, run_context, run_network, run_picker, store, url_choice,
+                        variant_legend)
 
 st.title("Compare: ticket vs. controls")
 run_id = run_picker()
@@ -112,7 +113,15 @@ if network is None:
 else:
     saved = ticket_savings(network, store().layers(run_id), deploy)
     st.markdown(savings_sentence(saved, deploy))
+measured = store().doc(run_id, f"deploy/{deploy}/0")  # the Deploy page's bench of this ticket (trial 0), if any
+if measured:
+    st.success(f"**Measured on {md(measured['machine']['cpu'])}**, trial 0 ({md(measured['created_at'])}): "
+               f"{md(measured['summary'])}", icon=":material/speed:")
+else:
     st.warning(CAVEAT, icon=":material/speed:")
+st.page_link(PAGES["deploy"], label="Deploy: measure file sizes, latency and accuracy on this machine, and download "
+             "the ticket", icon=ICONS["deploy"], query_params={"run": run_id, "round": str(deploy), "trial": "0"})
+if network is not None:
     st.dataframe(savings_table(saved), hide_index=True)
 explain("deployment")
 

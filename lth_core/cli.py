@@ -533,19 +533,16 @@ def add_deploy_command(add) -> None:
                         "(default: torch's count here)")
     deploy.add_argument("--json", metavar="FILE", help="also write the measurements as JSON")
     deploy.add_argument("--keep-files", metavar="DIR", help="keep the measured files in DIR (default: a temporary folder)")
+    deploy.add_argument("--background", action="store_true", help="queue the bench in the background worker and "
+                        "return at once (the app's Deploy page shows its progress and result); either way the result "
+                        "is kept with the run")
 
 
 def _chosen_round(store, run_id: str, args: argparse.Namespace) -> tuple[int, int]:
     """(round, trial) of the ticket a command works on, checked against the run."""
-    from lth_core.analysis.deploy_bench import choose_round
+    from lth_core.analysis.deploy_bench import choose_ticket
 
-    rounds = store.rounds(run_id)
-    trial = args.trial or 0
-    trials = sorted(int(t) for t in rounds["trial"].unique())
-    if trial not in trials:
-        raise ConfigError("trial", f"must be one of run {run_id}'s trials ({', '.join(map(str, trials)) or 'none yet'}); "
-                          f"got {trial}")
-    return choose_round(rounds, args.round, run_id)[0], trial
+    return choose_ticket(store.rounds(run_id), args.round, args.trial, run_id)[:2]
 
 
 def _ticket_formats(text: str | None) -> list[str] | None:
@@ -582,10 +579,21 @@ def _deploy(args: argparse.Namespace) -> int:
     if args.json:
         check_writable_file(args.json, "json")
     rnd, trial = _chosen_round(store, run_id, args)
+    if args.background:
+        if args.json or args.keep_files:
+            raise ConfigError("background", "writes no --json or --keep-files; the result is kept with the run")
+        from lth_core.runs import jobs
+
+        key = jobs.submit_deploy(run_id, rnd, trial, repeats=args.repeats, threads=args.threads, store_path=store.path)
+        print(f"queued the deployment bench of run {run_id}, round {rnd}, trial {trial} ({key}); its result is kept "
+              f"with the run as deploy/{rnd}/{trial}: see the app's Deploy page")
+        return 0
     bench = run_deploy_bench(store, run_id, rnd if args.round is not None else None, trial, threads=args.threads,
                              repeats=DEFAULT_REPEATS if args.repeats is None else args.repeats, files_dir=args.keep_files,
                              progress=lambda text: print(text + "...", file=sys.stderr))
     print(format_bench(bench))
+    store.put_doc(run_id, f"deploy/{bench.round}/{bench.trial}", bench.to_dict())
+    print(f"kept with run {run_id} as deploy/{bench.round}/{bench.trial} (the app's Deploy page shows it)")
     if args.json:
         Path(args.json).write_text(json.dumps(bench.to_dict(), indent=1) + "\n")
         print(f"wrote {args.json}")

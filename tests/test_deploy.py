@@ -149,5 +149,9 @@ def test_cli_deploy_prints_its_table_for_a_lenet_run(tmp_path, dataset_cache):
     bench = DeployBench.from_dict(json.loads((tmp_path / "b.json").read_text()))
     assert bench.round == 1 and bench.arch == "lenet-300-100" and bench.summary in out
     assert bench.accuracy("ticket", "structured") == bench.accuracy("ticket", "engine")
+    from lth_core.runs.store import RunStore
+    with RunStore(home / "runs.sqlite") as store:  # kept with the run, as the Deploy page reads it
+        assert store.doc(run_id, "deploy/1/0") == json.loads((tmp_path / "b.json").read_text())
+    assert f"kept with run {run_id} as deploy/1/0" in out
     bad = cli("deploy", run_id, "--round", "5")
     assert bad.returncode == 2 and bad.stderr.startswith("error: round:") and len(bad.stderr.strip().splitlines()) == 1

@@ -69,7 +69,7 @@ def test_an_unknown_run_in_the_link_is_shown_escaped(runs_home):
 def test_a_run_name_is_escaped_on_every_page(evil_home, app_store):
     done, other = app_store["done"], app_store["other"]
     for name, params in (("live_run", {"run": done}), ("results", {"run": [done, other]}),
-                         ("masks", {"run": done}), ("compare", {"run": done})):
+                         ("masks", {"run": done}), ("compare", {"run": done}), ("deploy", {"run": done})):
         at = page(name, **params)
         assert not at.exception and not at.error, name
         texts = shown(at)
@@ -91,7 +91,7 @@ def test_a_store_error_does_not_show_the_store_path(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name,param", [("live_run", "run"), ("results", "run"), ("masks", "round"),
-                                        ("compare", "round")])
+                                        ("compare", "round"), ("deploy", "trial")])
 def test_a_very_long_link_value_is_cut_and_named_too_long(runs_home, name, param):
     params = {"run": runs_home["done"], param: "9" * 100_000}
     at = page(name, **params)

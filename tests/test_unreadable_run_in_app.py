@@ -25,7 +25,7 @@ def test_every_page_survives_an_unreadable_run(lth_home):
         db.execute("UPDATE runs SET status = 'failed', rounds_total = 2.5, config = json_set(config, '$.rounds', 2.5) "
                    "WHERE id = ?", (bad,))
     for name, params in [("new_experiment", {}), ("live_run", {}), ("results", {}), ("masks", {}), ("compare", {}),
-                         ("live_run", {"run": bad})]:
+                         ("deploy", {}), ("live_run", {"run": bad})]:
         at = AppTest.from_file(APP, default_timeout=120)
         for key, value in params.items():
             at.query_params[key] = value

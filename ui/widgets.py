@@ -15,6 +15,7 @@ import streamlit as st
 from lth_core import ConfigError, LTHError, jobs
 from lth_core.engine.network_shape import NetworkShape
 from lth_core.runs.network import stored_network
+from lth_core.runs import tasks
 from lth_core.runs.store import RunStore, StoreError, default_store_path
 
 from .notes import NOTES
@@ -26,10 +27,12 @@ from .text import MAX_LINK_CHARS, code, cut, link_value, md, plotly
 # the page without app.py (no navigation, no error guard).
 PAGES = {"new": "app_pages/new_experiment.py", "live": "app_pages/live_run.py", "results": "app_pages/results.py",
          "masks": "app_pages/masks.py", "compare": "app_pages/compare.py", "tour": "app_pages/tour.py",
-         "playground": "app_pages/playground.py", "sweep": "app_pages/sweep.py"}
+         "playground": "app_pages/playground.py", "sweep": "app_pages/sweep.py",
+         "deploy": "app_pages/deploy.py"}
 ICONS = {"new": ":material/science:", "live": ":material/monitoring:", "results": ":material/bar_chart:",
          "masks": ":material/grid_on:", "compare": ":material/compare_arrows:", "tour": ":material/tour:",
-         "playground": ":material/toys:", "sweep": ":material/grid_view:"}
+         "playground": ":material/toys:", "sweep": ":material/grid_view:",
+         "deploy": ":material/speed:"}
 log = logging.getLogger("lth_explorer")
 
 
@@ -44,9 +47,10 @@ def store() -> RunStore:
 
 
 def start_queued_runs() -> None:
-    """Runs queued while no worker was alive (e.g. before a reboot) start when someone opens the app."""
+    """Runs (and tasks, such as a deployment bench) queued while no worker was alive (e.g. before a reboot)
+    start when someone opens the app."""
     runs = store().list_runs()
-    if (runs.status == "queued").any():
+    if (runs.status == "queued").any() or tasks.all_tasks(store(), tasks.QUEUED):
         jobs.ensure_worker()
 
 
@@ -284,7 +288,7 @@ def run_picker(multi: bool = False, *, need_rounds: bool = True, default: str | 
 
 def run_links(run_id: str, pages: Sequence[str] = ("live", "results", "masks", "compare")) -> None:
     """Links to the run's other views, carrying ?run=ID."""
-    names = {"live": "Live run", "results": "Results", "masks": "Masks", "compare": "Compare"}
+    names = {"live": "Live run", "results": "Results", "masks": "Masks", "compare": "Compare", "deploy": "Deploy"}
     for col, page in zip(st.columns(len(pages)), pages):
         col.page_link(PAGES[page], label=names[page], icon=ICONS[page], query_params={"run": run_id})
 

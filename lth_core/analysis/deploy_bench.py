@@ -261,6 +261,20 @@ def choose_round(rounds, round: int | None, run_id: str) -> tuple[int, bool]:
     return chosen, True
 
 
+def choose_ticket(rounds, round: int | None, trial: int | None, run_id: str) -> tuple[int, int, bool]:
+    """(round, trial, whether the round is the recommended one) of the ticket to bench or export, checked
+    against the run's finished rounds; ConfigError naming `round` or `trial` otherwise."""
+    trial = 0 if trial is None else trial
+    trials = sorted(int(t) for t in rounds["trial"].unique())
+    if isinstance(trial, bool) or not isinstance(trial, int) or trial not in trials:
+        raise ConfigError("trial", f"must be one of run {run_id}'s trials ({', '.join(map(str, trials)) or 'none yet'}); "
+                          f"got {trial}")
+    if round is not None and (isinstance(round, bool) or not isinstance(round, int)):
+        raise ConfigError("round", f"must be a whole number; got {round!r}")
+    chosen, recommended = choose_round(rounds, round, run_id)
+    return chosen, trial, recommended
+
+
 def run_deploy_bench(store, run_id: str, round: int | None = None, trial: int = 0, *, repeats: int = DEFAULT_REPEATS,
                      threads: int | None = None, densities: tuple[float, ...] = DENSITIES,
                      files_dir: Path | str | None = None,

@@ -4,6 +4,7 @@
     run_id = jobs.submit(ExperimentConfig(rounds=5))   # returns at once; the run is 'queued'
     jobs.cancel(run_id)                                # stops within about a second; its rounds stay
     jobs.resume(run_id)                                # continues after its last finished round
+    jobs.submit_deploy(run_id)                         # the deployment bench of its recommended ticket, queued
 
 The run trains in a worker process (lth_core.runs.worker) that outlives the caller: a Streamlit rerun,
 a reload or a closed browser tab do not stop it. Progress and results are read from the RunStore.
@@ -15,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from lth_core.engine.config import ExperimentConfig
+from lth_core.engine.errors import ConfigError
+from lth_core.runs import tasks
 from lth_core.runs.recorder import create_run, requeue
 from lth_core.runs.procs import process_token
 from lth_core.runs.store import RunStore, StoreError, default_store_path
 from lth_core.runs.worker import SchedulerLock, log_path, spawn, worker_count
 
-__all__ = ["submit", "cancel", "resume", "ensure_worker", "scheduler_pid", "workers", "set_workers"]
+__all__ = ["submit", "cancel", "resume", "submit_deploy", "submit_export", "ensure_worker", "scheduler_pid", "workers",
+           "set_workers"]
 
 
 def _path(store_path: Path | str | None) -> Path:
@@ -53,6 +57,38 @@ def resume(run_id: str, store_path: Path | str | None = None) -> str:
         requeue(store, run_id)
     ensure_worker(store_path)
     return run_id
+
+
+def submit_task(kind: str, run_id: str, round: int | None = None, trial: int | None = None,
+                args: dict[str, Any] | None = None, store_path: Path | str | None = None) -> str:
+    """Queue work of `kind` (tasks.TASK_KINDS) on the ticket of (`round`, default: the recommended one;
+    `trial`, default 0) of a run, and make sure a worker will do it; returns the task's key at once.
+    ConfigError naming `round` or `trial` when the run has no such finished ticket."""
+    from lth_core.analysis.deploy_bench import choose_ticket
+
+    with RunStore(store_path) as store:
+        store.get_run(run_id)  # StoreError when there is no such run
+        rnd, trial, _ = choose_ticket(store.rounds(run_id), round, trial, run_id)
+        key = tasks.submit(store, run_id, kind, rnd, trial, args)
+    ensure_worker(store_path)
+    return key
+
+
+def submit_deploy(run_id: str, round: int | None = None, trial: int | None = None, *, repeats: int | None = None,
+                  threads: int | None = None, store_path: Path | str | None = None) -> str:
+    """Queue the deployment bench of a run's ticket; its result is kept as the run's document
+    "deploy/<round>/<trial>" (DeployBench.to_dict()). Returns the task's key ("task/deploy/<round>/<trial>")."""
+    for name, value in (("repeats", repeats), ("threads", threads)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000):
+            raise ConfigError(name, f"must be a whole number from 1 to 10000; got {value!r}")
+    return submit_task("deploy", run_id, round, trial, {"repeats": repeats, "threads": threads}, store_path)
+
+
+def submit_export(run_id: str, round: int | None = None, trial: int | None = None,
+                  store_path: Path | str | None = None) -> str:
+    """Queue the export of a run's ticket (exports.export_ticket, into tasks.export_folder); the files are
+    listed in the run's document "export/<round>/<trial>". Returns the task's key."""
+    return submit_task("export", run_id, round, trial, None, store_path)
 
 
 def ensure_worker(store_path: Path | str | None = None) -> bool:

@@ -534,6 +534,7 @@ class RunStore:
         """Remove every row of the run. A worker still running it notices and stops. Works on a full
         disk: the reserve (keep_reserve) gives the deletion room, and the space freed goes back to the disk."""
         self.with_reserve(lambda: self._delete(run_id))
+        shutil.rmtree(self.exports_path / run_id, ignore_errors=True)  # its ticket's exported files (tasks.py)
         try:
             self.with_reserve(self.reclaim)
         except StoreError:
@@ -546,6 +547,11 @@ class RunStore:
             for table in DATA_TABLES:
                 db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    @property
+    def exports_path(self) -> Path:
+        """The folder beside the store where a run's exported files are kept, by run id (tasks.export_folder)."""
+        return self.path.parent / "exports"
 
     # ---- a full disk ---------------------------------------------------------------------------
     @property
@@ -626,6 +632,25 @@ class RunStore:
             rows = db.execute("SELECT key, value FROM run_docs WHERE run_id = ? AND substr(key, 1, ?) = ? "
                               "ORDER BY key", (run_id, len(prefix), prefix)).fetchall()
         return {k: json.loads(v) for k, v in rows}
+
+    def docs_of_all_runs(self, prefix: str) -> list[tuple[str, str, object]]:
+        """(run id, key, value) of every run's documents whose key starts with `prefix`, oldest first."""
+        with self._read() as db:
+            rows = db.execute("SELECT run_id, key, value FROM run_docs WHERE substr(key, 1, ?) = ? "
+                              "ORDER BY updated_at, rowid", (len(prefix), prefix)).fetchall()
+        return [(r, k, json.loads(v)) for r, k, v in rows]
+
+    def change_doc(self, run_id: str, key: str, change: Callable[[object], object]) -> object:
+        """Replace the document `key` by `change(its value or None)` in one transaction (nothing is written
+        when `change` returns None); returns what was written, or None. StoreError if the run is gone."""
+        with self.transaction() as db:
+            self._require(db, run_id)
+            row = db.execute("SELECT value FROM run_docs WHERE run_id = ? AND key = ?", (run_id, key)).fetchone()
+            value = change(json.loads(row[0]) if row else None)
+            if value is not None:
+                db.execute("INSERT OR REPLACE INTO run_docs VALUES (?, ?, ?, ?)",
+                           (run_id, key, json.dumps(value, allow_nan=False), now_iso()))
+        return value
 
     def setting(self, key: str, default: str | None = None) -> str | None:
         with self._read() as db:

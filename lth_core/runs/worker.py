@@ -27,6 +27,7 @@ from typing import Callable
 
 from lth_core.engine.errors import ConfigError
 from lth_core.engine.events import Event
+from lth_core.runs import tasks
 from lth_core.runs.recorder import Recorder, claim
 from lth_core.runs.store import CANCELLED, FAILED, QUEUED, RUNNING, Reason, RunLost, RunStore, StoreError, StoreFull, now_iso
 
@@ -205,6 +206,13 @@ def start_run(store_path: Path, run_id: str, attempt: str) -> multiprocessing.Pr
     return proc
 
 
+def start_task(store_path: Path, task: tasks.Task, attempt: str) -> multiprocessing.Process:
+    proc = run_processes().Process(target=tasks.run_claimed, args=(store_path, task.run_id, task.key, attempt),
+                                   name=f"lth-task-{task.run_id}")
+    proc.start()
+    return proc
+
+
 def spawn(args: list[str], *, log: Path, detach: bool, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
     """`python -m lth_core worker ARGS`, importable wherever this package lives, output to `log`."""
     env = dict(os.environ)
@@ -233,6 +241,7 @@ def serve(store_path: Path, *, lock_fd: int | None = None, linger_s: float = LIN
     warm_up()
     store = RunStore(store_path)
     children: dict[str, tuple[multiprocessing.Process, str]] = {}
+    task_children: dict[tuple[str, str], tuple[multiprocessing.Process, str]] = {}
     stopping: list[int] = []
     restore = [_on_signal(s, lambda: stopping.append(1)) for s in (signal.SIGTERM, signal.SIGINT)]
     print(f"{now_iso()} scheduler {os.getpid()} serving {store.path}", flush=True)
@@ -242,7 +251,8 @@ def serve(store_path: Path, *, lock_fd: int | None = None, linger_s: float = LIN
             _reap(store, children)
             store.recover()
             queued = store.run_ids(QUEUED, local=True)
-            free = worker_count(store) - len(store.run_ids(RUNNING, local=True))
+            # tasks (tasks.py) share the worker slots with runs
+            free = worker_count(store) - len(store.run_ids(RUNNING, local=True)) - len(tasks.all_tasks(store, tasks.RUNNING))
             for run_id in queued[:max(0, free)]:
                 try:
                     attempt = claim(store, run_id)
@@ -252,7 +262,21 @@ def serve(store_path: Path, *, lock_fd: int | None = None, linger_s: float = LIN
                 Recorder(store, run_id, attempt).adopt(proc.pid)
                 children[run_id] = (proc, attempt)
                 print(f"{now_iso()} run {run_id}: started in process {proc.pid}", flush=True)
-            if children or queued:
+            # work attached to a run (tasks.py) shares the worker slots with runs: a bench measures timings
+            # and should not compete with a run for the cores more than the user asked for
+            _reap_tasks(store, task_children)
+            tasks.recover(store)
+            waiting = tasks.all_tasks(store, tasks.QUEUED)
+            free = worker_count(store) - len(store.run_ids(RUNNING, local=True)) - len(tasks.all_tasks(store, tasks.RUNNING))
+            for task in waiting[:max(0, free)]:
+                attempt = tasks.claim(store, task)
+                if attempt is None:
+                    continue  # deleted meanwhile
+                proc = start_task(store.path, task, attempt)
+                tasks.adopt(store, task, attempt, proc.pid)
+                task_children[(task.run_id, task.key)] = (proc, attempt)
+                print(f"{now_iso()} task {task.key} of run {task.run_id}: started in process {proc.pid}", flush=True)
+            if children or queued or task_children or waiting:
                 idle_since = None
             elif idle_since is None:
                 idle_since = time.monotonic()
@@ -260,20 +284,22 @@ def serve(store_path: Path, *, lock_fd: int | None = None, linger_s: float = LIN
                 # let go of the lock *then* look again: a run queued after this look finds no scheduler and
                 # starts one, a run queued before it is seen here
                 lock.release()
-                if not store.run_ids(QUEUED, local=True) or not lock.acquire():
+                if not (store.run_ids(QUEUED, local=True) or tasks.all_tasks(store, tasks.QUEUED)) or not lock.acquire():
                     break
                 idle_since = None
             time.sleep(POLL_S)
     finally:
-        for proc, _ in children.values():
-            proc.terminate()  # each run stops at its next step as 'interrupted'
+        for proc, _ in [*children.values(), *task_children.values()]:
+            proc.terminate()  # each run stops at its next step as 'interrupted'; a task stops (interrupted)
         deadline = time.monotonic() + 10
-        while children and time.monotonic() < deadline:
+        while (children or task_children) and time.monotonic() < deadline:
             _reap(store, children)
+            _reap_tasks(store, task_children)
             time.sleep(POLL_S)
-        for proc, _ in children.values():
+        for proc, _ in [*children.values(), *task_children.values()]:
             proc.kill()
         _reap(store, children, wait=True)
+        _reap_tasks(store, task_children, wait=True)
         for r in restore:
             r()
         lock.release()
@@ -297,3 +323,21 @@ def _reap(store: RunStore, children: dict[str, tuple[multiprocessing.Process, st
         # only its parent learns how it ended, so that attempt's message is made precise here
         if store.mark_died(run_id, attempt, how):
             print(f"{now_iso()} run {run_id}: interrupted ({how})", flush=True)
+
+
+def _reap_tasks(store: RunStore, children: dict[tuple[str, str], tuple[multiprocessing.Process, str]],
+                wait: bool = False) -> None:
+    """Forget finished task processes; a task whose process died before it ended becomes 'interrupted'."""
+    for (run_id, key), (proc, attempt) in list(children.items()):
+        proc.join(None if wait else 0)
+        code = proc.exitcode
+        if code is None:
+            continue
+        del children[(run_id, key)]
+        proc.close()
+        how = f"exit status {code}"
+        if code < 0:
+            how = f"killed by {signal.Signals(-code).name}" if -code in signal.valid_signals() else f"killed by signal {-code}"
+        task = tasks.get(store, run_id, key)
+        if task is not None and tasks.mark_died(store, task, attempt, how):
+            print(f"{now_iso()} task {key} of run {run_id}: interrupted ({how})", flush=True)

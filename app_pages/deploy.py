@@ -1,0 +1,197 @@
+"""Deploy: what a ticket buys, measured on this machine. "Measure" queues the deployment bench in the background
+worker (lth_core.runs.tasks), which keeps its result with the run; the page shows the stored result: file
+sizes, latency, accuracy of every variant, units removed, the break-even plot, and the export files to
+download. It never trains or times anything itself, so it opens at once, also when the run's dataset files
+are gone."""
+from pathlib import Path
+
+import streamlit as st
+
+from lth_core.analysis import deploy_view
+from lth_core.analysis.deploy_bench import DeployBench
+from lth_core.analysis.recommend import TOLERANCE_POINTS, recommended_round
+from lth_core.analysis.summary import pct
+from lth_core.engine.errors import ConfigError
+from lth_core.runs import jobs, tasks
+from lth_core.runs.store import StoreError
+from ui.text import md
+from ui.widgets import chart, guarded, one_line, run_context, run_links, run_picker, store, url_choice
+
+REFRESH_S = 1.5
+DOWNLOADS = {  # export file -> what it is, in words
+    "ticket_pruned.pt": "state_dict in torch.nn.utils.prune's format",
+    "ticket_dense.pt": "dense .pt, pruned weights as zeros",
+    "ticket.onnx": "ONNX",
+    "ticket_bitmask.npz": "bitmask .npz (numpy only)",
+    "README.txt": "README.txt: how to load each",
+    "ticket.json": "ticket.json: architecture and shapes",
+}
+
+
+
+def table(frame) -> None:
+    """A table shown whole, without a scroll bar of its own (they are short)."""
+    st.dataframe(frame, hide_index=True, height=35 * (len(frame) + 1) + 3)
+
+
+st.title("Deploy: what the ticket buys, measured")
+run_id = run_picker()
+info = store().get_run(run_id)
+rounds = store().rounds(run_id)
+pruned = sorted(int(r) for r in rounds["round"].unique() if r > 0)
+if not pruned:
+    st.info("No pruned round has finished yet; a ticket to measure appears after round 1.")
+    st.stop()
+recommended = recommended_round(rounds)
+
+
+def round_label(r: int) -> str:
+    return f"{r} ({pct(rounds[rounds['round'] == r].weights_remaining.mean())})" + (
+        " · recommended" if r == recommended else "")
+
+
+left, right = st.columns([3, 1])
+rnd = url_choice("round", pruned, "Ticket of round", container=left, field="round",
+                 default=recommended if recommended is not None else pruned[-1], format_func=round_label)
+trials = sorted(int(t) for t in rounds["trial"].unique())
+trial = url_choice("trial", trials, "Trial", container=right, field="trial", default=trials[0])
+if recommended is None:
+    st.caption(f"No round's ticket stays within {TOLERANCE_POINTS:g} point of the dense network; this opens on the "
+               "last round.")
+else:
+    st.caption(f"Opens on round {recommended}, the recommended ticket: the sparsest round whose ticket stays within "
+               f"{TOLERANCE_POINTS:g} point of the dense network's test accuracy, by its mean and, with 2 or more "
+               "trials, by the lower end of its spread.")
+
+path = str(store().path)
+task_key = tasks.task_key("deploy", rnd, trial)
+
+
+def measure() -> None:
+    try:
+        jobs.submit_deploy(run_id, rnd, trial, threads=st.session_state.get("deploy:threads", 1), store_path=path)
+        export = store().doc(run_id, f"export/{rnd}/{trial}")
+        if export is None or not Path(export["folder"]).is_dir():
+            jobs.submit_export(run_id, rnd, trial, store_path=path)
+    except (ConfigError, StoreError) as exc:
+        st.session_state["deploy:error"] = one_line(exc)
+
+
+task = tasks.get(store(), run_id, task_key)
+busy = task is not None and task.active
+
+
+@st.fragment(run_every=REFRESH_S if busy else None)
+@guarded
+def task_status(was_active: bool) -> None:
+    """The bench's state while it is queued or running; the whole page reruns when it ends."""
+    task = tasks.get(store(), run_id, task_key)
+    active = task is not None and task.active
+    if was_active and not active:
+        st.rerun(scope="app")  # the result (or the failure) is in the store now
+    if task is None:
+        return
+    if task.state == tasks.QUEUED:
+        st.info(f"Waiting for the background worker (it finishes queued runs first): {md(task.progress)}",
+                icon=":material/hourglass_empty:")
+    elif task.state == tasks.RUNNING:
+        st.info(f"Measuring in the background: {md(task.progress)}…  You can leave this page; the result is kept "
+                "with the run.", icon=":material/speed:")
+    elif task.state in (tasks.FAILED, tasks.INTERRUPTED):
+        st.warning(f"The last measurement of this ticket {task.state == tasks.FAILED and 'failed' or 'was interrupted'}"
+                   f": {md(task.error or '')}", icon=":material/error:")
+
+
+button_col, threads_col = st.columns([3, 1], vertical_alignment="bottom")
+threads_col.number_input("Threads", min_value=1, max_value=64, value=1, step=1, key="deploy:threads",
+                         help="PyTorch and ONNX Runtime threads for every timing. One thread gives the most repeatable "
+                              "figures on a shared machine; more show what a multi-core server gets.")
+button_col.button("Measure" if store().doc(run_id, f"deploy/{rnd}/{trial}") is None else "Measure again",
+                  type="primary", icon=":material/speed:", disabled=busy, on_click=measure,
+                  help="Writes every file format, times every way to run the ticket and the dense network, and checks "
+                       "their accuracy, in the background worker (LeNet-300-100: about 3 minutes on a shared 2-core "
+                       "machine, most of it retraining the two networks).")
+if "deploy:error" in st.session_state:
+    st.error(st.session_state.pop("deploy:error"))
+task_status(busy)
+
+stored = store().doc(run_id, f"deploy/{rnd}/{trial}")
+if stored is None and busy:
+    st.stop()  # the status above says what is happening; the page reruns when the result is in
+if stored is None:
+    others = sorted(store().docs(run_id, "deploy/"))
+    st.info("This ticket has not been measured yet. **Measure** runs the bench in the background worker and keeps "
+            "its result with the run." + (" Measured tickets of this run: " + ", ".join(
+                "round {} trial {}".format(*k.split("/")[1:]) for k in others) + "." if others else ""),
+            icon=":material/info:")
+    st.stop()
+
+try:
+    bench = DeployBench.from_dict(stored)
+except (TypeError, KeyError, ValueError) as exc:
+    st.warning(f"The stored measurement of this ticket cannot be read by this version ({md(exc)}); measure again.")
+    st.stop()
+
+st.subheader("In plain words")
+st.markdown(md(bench.summary))
+st.caption(f"Measured {md(bench.created_at)} on {md(bench.machine.label())}; the bench took {bench.seconds:.0f} s. "
+           f"Ticket: {100 * bench.weights_remaining:.2f} % of weights, {md(bench.ticket_source)}.")
+if bench.busy:
+    st.caption(f"The machine was busy when the bench started (load {bench.machine.load_average:.1f} on "
+               f"{bench.machine.cores} cores): latencies have a wider spread than on an idle machine.")
+
+st.subheader("File sizes")
+st.caption("Each file written to disk and its bytes counted, plain and gzipped (level 9).")
+table(deploy_view.files_table(bench))
+
+st.subheader("Latency")
+st.caption(md(deploy_view.latency_caption(bench)))
+table(deploy_view.latency_table(bench))
+
+st.subheader("Accuracy on the test split")
+table(deploy_view.accuracy_table(bench))
+
+if bench.units:
+    st.subheader("Units removed per layer")
+    st.caption("The structured network drops units with no incoming or no outgoing weight: it is truly smaller and "
+               "computes the same function.")
+    table(deploy_view.units_table(bench))
+for note in bench.notes:
+    st.caption(f"Note: {md(note)}")
+
+st.subheader("Where sparse starts paying off")
+st.caption(md(deploy_view.break_even_sentence(bench)))
+chart(deploy_view.break_even_plot(bench), context=run_context(info))
+
+
+@st.fragment(run_every=None)
+@guarded
+def downloads() -> None:
+    st.subheader("Download the ticket")
+    export = store().doc(run_id, f"export/{rnd}/{trial}")
+    folder = Path(export["folder"]) if export else None
+    if folder is not None and folder.is_dir():
+        st.caption(f"{md(export.get('source', ''))}. README.txt says how to load each file in three lines of Python.")
+        cols = st.columns(3)
+        for i, (name, words) in enumerate(DOWNLOADS.items()):
+            file = folder / name
+            if file.is_file():
+                cols[i % 3].download_button(words, file.read_bytes(), file_name=f"{run_id}-r{rnd}-t{trial}-{name}",
+                                            key=f"download:{name}", icon=":material/download:")
+        return
+    export_task = tasks.get(store(), run_id, tasks.task_key("export", rnd, trial))
+    if export_task is not None and export_task.active:
+        st.caption(f"Preparing the files in the background: {md(export_task.progress)}. Reload to see them.")
+    else:
+        if export_task is not None and export_task.error:
+            st.caption(f"The last export failed: {md(export_task.error)}")
+        if st.button("Prepare the files", icon=":material/folder_zip:"):
+            try:
+                jobs.submit_export(run_id, rnd, trial, store_path=path)
+            except (ConfigError, StoreError) as exc:
+                st.error(one_line(exc))
+            st.rerun(scope="app")
+
+
+downloads()
+run_links(run_id, ("results", "compare"))

@@ -1,0 +1,162 @@
+"""A stored deployment bench (deploy_bench.DeployBench) as tables and a figure: pure functions, the bench in,
+pandas DataFrames and a Plotly figure out. The Deploy page shows them, and the report can too.
+
+Sizes are the bytes of files written and measured; latencies are medians of timed calls with their
+quartiles; nothing here computes an estimate.
+"""
+from __future__ import annotations
+
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from lth_core.analysis.deploy_bench import BATCHES, DeployBench
+
+# the variants as a reader names them, in the order the tables list them
+VARIANT_NAMES = {
+    "engine": "the engine's own network",
+    "pytorch": "dense PyTorch",
+    "pytorch CSR": "PyTorch, CSR matmuls",
+    "structured": "structured (dead units removed), PyTorch",
+    "onnxruntime": "ONNX Runtime, dense fp32",
+    "onnxruntime int8": "ONNX Runtime, int8 dynamic quantisation",
+    "structured onnxruntime": "structured, ONNX Runtime",
+    "bitmask int8": "bitmask with int8 values (storage only)",
+}
+NETWORK_NAMES = {"dense": "dense network (round 0)", "ticket": "ticket"}
+DENSE_COLOR, CSR_COLOR, TICKET_COLOR = "#555555", "#0072B2", "#D55E00"
+
+
+def size_text(n: int | None) -> str:
+    if n is None:
+        return "–"
+    for unit, scale in (("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n} B"
+
+
+def _variant(v: str) -> str:
+    return VARIANT_NAMES.get(v, v)
+
+
+def files_table(b: DeployBench) -> pd.DataFrame:
+    """One row per file format: measured bytes of the dense network's and the ticket's file, plain and
+    gzipped, and how many times smaller the ticket's gzipped file is than the dense fp32 .pt gzipped."""
+    base = b.file_bytes("dense", "fp32 .pt", True)
+    rows = []
+    for fmt in dict.fromkeys(f.format for f in b.files):
+        ticket_gz = b.file_bytes("ticket", fmt, True)
+        rows.append({"format": fmt,
+                     "dense network": size_text(b.file_bytes("dense", fmt, False)),
+                     "dense, gzipped": size_text(b.file_bytes("dense", fmt, True)),
+                     "ticket": size_text(b.file_bytes("ticket", fmt, False)),
+                     "ticket, gzipped": size_text(ticket_gz),
+                     "× smaller than dense .pt gzipped": f"{base / ticket_gz:.1f}×" if base and ticket_gz else "–"})
+    return pd.DataFrame(rows)
+
+
+def latency_table(b: DeployBench) -> pd.DataFrame:
+    """One row per network and variant: for each batch size the median ms per call with its quartiles, and
+    the speed-up against the dense network's dense PyTorch (by the measure the bench compares by)."""
+    rows = []
+    for network, variant in dict.fromkeys((t.network, t.variant) for t in b.timings):
+        row = {"network": NETWORK_NAMES.get(network, network), "variant": _variant(variant)}
+        for batch in BATCHES:
+            t, base = b.timing(network, variant, batch), b.timing("dense", "pytorch", batch)
+            row[f"batch {batch}: median ms [quartiles]"] = (
+                "–" if t is None else f"{t.median_ms:.3f} [{t.q1_ms:.3f}–{t.q3_ms:.3f}]")
+            row[f"batch {batch}: CPU ms"] = "–" if t is None else f"{t.cpu_ms:.3f}"
+            row[f"batch {batch}: × dense"] = "–" if t is None or base is None else f"{b.ms(base) / b.ms(t):.2f}×"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def accuracy_table(b: DeployBench) -> pd.DataFrame:
+    """Test accuracy of every variant of both networks, and its agreement with the engine's own network."""
+    return pd.DataFrame([{"network": NETWORK_NAMES.get(a.network, a.network), "variant": _variant(a.variant),
+                          "test accuracy": f"{100 * a.accuracy:.2f} %",
+                          "same prediction as the engine": f"{100 * a.agreement:.1f} %"} for a in b.accuracies])
+
+
+def units_table(b: DeployBench) -> pd.DataFrame:
+    """Units (inputs for `input`) of each layer before and after dead units are removed."""
+    return pd.DataFrame([{"layer": u.layer, "units before": u.before, "units after": u.after, "removed": u.removed}
+                         for u in b.units])
+
+
+def latency_caption(b: DeployBench) -> str:
+    repeats = b.timings[0].repeats if b.timings else 0
+    threads = b.machine.threads
+    return (f"Milliseconds per call: the median of {repeats} timed calls after a warm-up, with the quartiles in "
+            f"brackets (wall-clock), and the median CPU time of the process per call; {threads} thread{'s' if threads != 1 else ''} for PyTorch and ONNX Runtime. Speed-ups compare "
+            f"with the dense network under dense PyTorch, by {'CPU time per call (the machine was busy)' if b.by_cpu_time else 'wall-clock time'}.")
+
+
+def break_even_plot(b: DeployBench) -> go.Figure:
+    """For each linear layer shape (columns) and batch size (rows): the dense matmul's time and the CSR
+    matmul's time over densities (50 % down to 1 %, log axis, sparser to the right), with a dotted line
+    where CSR starts paying off on this machine and a solid one at this ticket's density of the layer."""
+    layers = list(dict.fromkeys((p.layer, tuple(p.shape)) for p in b.break_even))
+    batches = [bt for bt in BATCHES if any(p.batch == bt for p in b.break_even)]
+    if not layers or not batches:
+        fig = go.Figure()
+        fig.update_layout(title=dict(text="Break-even: not measured (no linear layers)", x=0), template="plotly_white")
+        return fig
+    fig = make_subplots(rows=len(batches), cols=len(layers), shared_xaxes=True, horizontal_spacing=0.06,
+                        vertical_spacing=0.14,
+                        subplot_titles=[f"{layer} {shape[0]}×{shape[1]}, batch {bt}" for bt in batches
+                                        for layer, shape in layers])
+    measure = "CPU ms" if b.by_cpu_time else "ms"
+    for r, batch in enumerate(batches, start=1):
+        for c, (layer, shape) in enumerate(layers, start=1):
+            pts = sorted((p for p in b.break_even if p.layer == layer and p.batch == batch), key=lambda p: -p.density)
+            xs = [100 * p.density for p in pts]
+            first = r == 1 and c == 1
+            fig.add_trace(go.Scatter(x=xs, y=[p.dense_ms for p in pts], mode="lines", name="dense matmul",
+                                     line=dict(color=DENSE_COLOR, dash="dash"), legendgroup="dense", showlegend=first,
+                                     hovertemplate="dense: %{y:.4f} " + measure + "<extra></extra>"), row=r, col=c)
+            fig.add_trace(go.Scatter(x=xs, y=[p.csr_ms for p in pts], mode="lines+markers", name="CSR matmul",
+                                     line=dict(color=CSR_COLOR), legendgroup="csr", showlegend=first,
+                                     hovertemplate="CSR at %{x:g} %: %{y:.4f} " + measure + "<extra></extra>"),
+                          row=r, col=c)
+            be = b.break_even_density(layer, batch)
+            mine = b.layer_density.get(layer)
+            marks = [(be, CSR_COLOR, "dot", f"CSR pays off ≤ {100 * be:g} %" if be else "", 0.02, "bottom"),
+                     (mine, TICKET_COLOR, "solid", f"this ticket: {100 * mine:.1f} %" if mine else "", 0.98, "top")]
+            for density, color, dash, text, y, anchor in marks:
+                if not density:
+                    continue
+                # on a log axis a shape takes the value itself, an annotation its log10
+                fig.add_vline(x=100 * density, line=dict(color=color, dash=dash, width=2), row=r, col=c)
+                fig.add_annotation(x=math.log10(100 * density), y=y, yref="y domain", text=text, showarrow=False,
+                                   xanchor="left", yanchor=anchor, font=dict(size=10, color=color), row=r, col=c)
+            fig.update_xaxes(type="log", autorange="reversed", tickvals=[50, 20, 10, 5, 2, 1], ticktext=[
+                "50 %", "20 %", "10 %", "5 %", "2 %", "1 %"], row=r, col=c,
+                title_text="density of the layer (log) →" if r == len(batches) else None)
+            fig.update_yaxes(rangemode="tozero", row=r, col=c, title_text=f"{measure} per call" if c == 1 else None)
+    title = "Break-even: CSR against dense matmul of each layer's shape, on this machine"
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left"), template="plotly_white",
+                      height=260 * len(batches) + 120, margin=dict(l=60, r=20, t=80, b=10), hovermode="closest",
+                      legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", xanchor="left", x=0))
+    fig.update_annotations(font_size=11, selector=dict(text=None))
+    return fig
+
+
+def break_even_sentence(b: DeployBench) -> str:
+    """Where CSR starts paying off for each layer shape and batch size, against this ticket's density."""
+    parts = []
+    for layer, shape in dict.fromkeys((p.layer, tuple(p.shape)) for p in b.break_even):
+        mine = b.layer_density.get(layer)
+        for batch in BATCHES:
+            if not any(p.layer == layer and p.batch == batch for p in b.break_even):
+                continue
+            be = b.break_even_density(layer, batch)
+            where = f"below {100 * be:g} %" if be is not None else "at no density down to 1 %"
+            pays = "" if mine is None or be is None else (" (this ticket's layer is sparse enough)" if mine <= be
+                                                           else " (this ticket's layer is not sparse enough)")
+            parts.append(f"{layer} {shape[0]}×{shape[1]} at batch {batch}: CSR pays off {where}{pays}")
+    return "; ".join(parts) + "." if parts else ""

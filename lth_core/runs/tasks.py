@@ -1,0 +1,256 @@
+"""Work attached to a run that the background worker does, like a run: the deployment bench, the ticket's
+export files, and whatever comes next (a rerun check, a sensitivity sweep) as one entry of TASK_KINDS.
+
+A task is a store document of its run, "task/<kind>/<round>/<trial>", holding its state (queued, running,
+done, failed, interrupted), a line of progress, the process that runs it and the claim token (`attempt`)
+its writes name. Its result goes in its own document (`TaskKind.result_key`, e.g. "deploy/<round>/<trial>"),
+so a later failed attempt never hides an earlier result. The scheduler (worker.py) starts a queued task in
+its own process when a worker slot is free; a task whose process dies is marked interrupted, by the
+scheduler (which knows how it died) or by the next reader that finds its process gone (`recover`).
+
+    key = tasks.submit(store, run_id, "deploy", round=11, trial=0)     # (jobs.submit_deploy starts the worker)
+    tasks.get(store, run_id, key).state                                 # 'queued' ... 'done'
+"""
+from __future__ import annotations
+
+import secrets
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from lth_core.runs.procs import HOST, process_token, worker_alive
+from lth_core.runs.store import RunStore, StoreError, now_iso
+
+PREFIX = "task/"
+QUEUED, RUNNING, DONE, FAILED, INTERRUPTED = STATES = ("queued", "running", "done", "failed", "interrupted")
+ACTIVE = (QUEUED, RUNNING)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    """One kind of work on a run's ticket: `run(store, run_id, round, trial, args, progress)` does it and
+    keeps its result with the run under `result_key(round, trial)`."""
+
+    name: str
+    title: str                                   # in words, for messages: "deployment bench"
+    run: Callable[[RunStore, str, int, int, dict[str, Any], Progress], None]
+    result_prefix: str                           # the result is the document f"{result_prefix}/{round}/{trial}"
+
+    def result_key(self, round: int, trial: int) -> str:
+        return f"{self.result_prefix}/{round}/{trial}"
+
+
+@dataclass
+class Task:
+    run_id: str
+    key: str
+    kind: str
+    round: int
+    trial: int
+    state: str
+    args: dict[str, Any] = field(default_factory=dict)
+    progress: str = ""
+    error: str | None = None
+    created_at: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+    pid: int | None = None
+    host: str | None = None
+    proc: str | None = None
+    attempt: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+    @classmethod
+    def from_doc(cls, run_id: str, key: str, doc: dict[str, Any]) -> "Task":
+        known = set(cls.__dataclass_fields__) - {"run_id", "key"}
+        return cls(run_id=run_id, key=key, **{k: v for k, v in doc.items() if k in known})
+
+    def to_doc(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("run_id", "key")}
+
+
+# ---- the kinds of task ------------------------------------------------------------------------------
+
+def _deploy(store: RunStore, run_id: str, round: int, trial: int, args: dict[str, Any], progress: Progress) -> None:
+    from lth_core.analysis.deploy_bench import DEFAULT_REPEATS, run_deploy_bench
+
+    bench = run_deploy_bench(store, run_id, round, trial, repeats=args.get("repeats") or DEFAULT_REPEATS,
+                             threads=args.get("threads"), progress=progress)
+    store.put_doc(run_id, TASK_KINDS["deploy"].result_key(round, trial), bench.to_dict())
+
+
+def _export(store: RunStore, run_id: str, round: int, trial: int, args: dict[str, Any], progress: Progress) -> None:
+    from lth_core.analysis.exports import export_ticket
+    from lth_core.engine.retrain import retrain
+
+    progress(f"retraining round {round} of trial {trial} (the store keeps masks, not trained weights)")
+    model = retrain(store, run_id, round, trial)["ticket"]
+    folder = export_folder(store, run_id, round, trial)
+    progress("writing the files")
+    files = export_ticket(model, folder)
+    store.put_doc(run_id, TASK_KINDS["export"].result_key(round, trial),
+                  {"folder": str(folder), "files": [f.name for f in files], "source": model.source(),
+                   "created_at": now_iso()})
+
+
+TASK_KINDS: dict[str, TaskKind] = {k.name: k for k in (
+    TaskKind("deploy", "deployment bench", _deploy, "deploy"),
+    TaskKind("export", "ticket export", _export, "export"),
+)}
+
+
+def export_folder(store: RunStore, run_id: str, round: int, trial: int) -> Path:
+    """Where the export task writes a ticket's files: beside the store, by run, round and trial."""
+    return store.exports_path / run_id / f"round-{round}-trial-{trial}" / "ticket"
+
+
+def task_key(kind: str, round: int, trial: int) -> str:
+    return f"{PREFIX}{kind}/{round}/{trial}"
+
+
+# ---- submitting and reading ---------------------------------------------------------------------------
+
+def submit(store: RunStore, run_id: str, kind: str, round: int, trial: int, args: dict[str, Any] | None = None) -> str:
+    """Queue a task of `kind` on the ticket (round, trial) of `run_id` (already checked by the caller);
+    returns its key. A task of the same key already queued or running is left as it is."""
+    if kind not in TASK_KINDS:
+        raise ValueError(f"unknown task kind {kind!r}; known: {', '.join(TASK_KINDS)}")
+    key = task_key(kind, round, trial)
+
+    def queue(doc: dict | None) -> dict | None:
+        if doc is not None and doc.get("state") in ACTIVE:
+            return None
+        return Task(run_id, key, kind, round, trial, QUEUED, dict(args or {}), "waiting for the worker",
+                    created_at=now_iso()).to_doc()
+
+    store.change_doc(run_id, key, queue)
+    return key
+
+
+def get(store: RunStore, run_id: str, key: str) -> Task | None:
+    """The task `key` of the run (marked interrupted first if its process is gone), or None."""
+    recover(store, run_id)
+    doc = store.doc(run_id, key)
+    return None if doc is None else Task.from_doc(run_id, key, doc)
+
+
+def of_run(store: RunStore, run_id: str, kind: str | None = None) -> list[Task]:
+    """The run's tasks (of `kind`), in key order."""
+    recover(store, run_id)
+    docs = store.docs(run_id, PREFIX + (f"{kind}/" if kind else ""))
+    return [Task.from_doc(run_id, k, v) for k, v in docs.items()]
+
+
+def all_tasks(store: RunStore, state: str | None = None) -> list[Task]:
+    """Every run's tasks (in `state`), oldest change first."""
+    found = [Task.from_doc(r, k, v) for r, k, v in store.docs_of_all_runs(PREFIX)]
+    return [t for t in found if state is None or t.state == state]
+
+
+# ---- the worker's side ----------------------------------------------------------------------------------
+
+def _change(store: RunStore, task: Task, when: Callable[[Task], bool], **values: Any) -> bool:
+    """Write `values` into the task's document if `when(the stored task)`; True if written."""
+    def change(doc: dict | None) -> dict | None:
+        if doc is None:
+            return None
+        stored = Task.from_doc(task.run_id, task.key, doc)
+        return {**doc, **values} if when(stored) else None
+
+    try:
+        return store.change_doc(task.run_id, task.key, change) is not None
+    except StoreError:
+        return False  # the run was deleted meanwhile
+
+
+def claim(store: RunStore, task: Task, pid: int | None = None) -> str | None:
+    """Mark a queued task running under a new attempt token (returned); None if it is no longer queued."""
+    attempt = secrets.token_hex(8)
+    ok = _change(store, task, lambda t: t.state == QUEUED, state=RUNNING, attempt=attempt, started_at=now_iso(),
+                 finished_at=None, error=None, progress="starting", pid=pid, host=HOST,
+                 proc=process_token(pid) if pid else None)
+    return attempt if ok else None
+
+
+def adopt(store: RunStore, task: Task, attempt: str, pid: int) -> bool:
+    """Record `pid` as the process that runs the claim `attempt`."""
+    return _change(store, task, lambda t: t.attempt == attempt and t.state == RUNNING,
+                   pid=pid, host=HOST, proc=process_token(pid))
+
+
+def _mine(attempt: str) -> Callable[[Task], bool]:
+    return lambda t: t.attempt == attempt and t.state == RUNNING
+
+
+def mark_died(store: RunStore, task: Task, attempt: str, how: str) -> bool:
+    """The task's process died, `how` (said by the scheduler, its parent): the task becomes interrupted."""
+    return _change(store, task, lambda t: t.attempt == attempt and (t.state == RUNNING or (
+        t.state == INTERRUPTED and t.error and t.error.startswith("its process is gone"))),
+                   state=INTERRUPTED, error=f"its process stopped unexpectedly ({how}); measure again",
+                   finished_at=now_iso(), pid=None)
+
+
+def recover(store: RunStore, run_id: str | None = None) -> list[str]:
+    """Mark running tasks whose process is gone as interrupted (of one run, or of all); returns their keys."""
+    running = (all_tasks(store, RUNNING) if run_id is None else
+               [Task.from_doc(run_id, k, v) for k, v in store.docs(run_id, PREFIX).items() if v.get("state") == RUNNING])
+    lost = []
+    for t in running:
+        if t.pid is None and t.started_at is not None and _age_s(t.started_at) < 30:
+            continue  # claimed, its process being started by the scheduler
+        if t.pid is not None and worker_alive(t.pid, t.host, t.proc, None):
+            continue
+        if _change(store, t, _mine(t.attempt or ""), state=INTERRUPTED, finished_at=now_iso(), pid=None,
+                   error=f"its process is gone (pid {t.pid}); measure again"):
+            lost.append(t.key)
+    return lost
+
+
+def _age_s(iso: str) -> float:
+    from datetime import datetime
+
+    try:
+        return time.time() - datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return float("inf")
+
+
+def execute(store: RunStore, task: Task, attempt: str) -> str:
+    """Do a claimed task in this process, writing its progress; returns its final state."""
+    kind = TASK_KINDS.get(task.kind)
+
+    def progress(text: str) -> None:
+        _change(store, task, _mine(attempt), progress=text[:300])
+
+    try:
+        if kind is None:
+            raise ValueError(f"unknown task kind {task.kind!r}")
+        kind.run(store, task.run_id, task.round, task.trial, task.args, progress)
+    except Exception as exc:  # noqa: BLE001 - a task always ends with a state and a one-line reason
+        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        _change(store, task, _mine(attempt), state=FAILED, error=f"{type(exc).__name__}: {line}",
+                finished_at=now_iso(), pid=None)
+        traceback.print_exc()
+        return FAILED
+    _change(store, task, _mine(attempt), state=DONE, progress="done", finished_at=now_iso(), pid=None)
+    return DONE
+
+
+def run_claimed(store_path: Path, run_id: str, key: str, attempt: str) -> int:
+    """Entry point of a task process started by the scheduler."""
+    import os
+
+    store = RunStore(store_path, recover=False)
+    task = get(store, run_id, key)
+    if task is None or not adopt(store, task, attempt, os.getpid()):
+        return 0  # deleted before this process got going
+    state = execute(store, task, attempt)
+    print(f"{now_iso()} task {key} of run {run_id}: {state}", flush=True)
+    return 0

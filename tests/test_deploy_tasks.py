@@ -1,0 +1,233 @@
+"""The deployment bench as work attached to a run: queued through jobs, done by the real background worker,
+kept with the run, shown by the Deploy page (also when the dataset cannot be loaded), and a task whose
+process dies ends 'interrupted'. No timing is asserted."""
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lth_core import ExperimentConfig, jobs
+from lth_core.analysis.deploy_bench import DeployBench
+from lth_core.analysis.recommend import recommended_round
+from lth_core.analysis.deploy_view import break_even_plot, files_table, latency_table
+from lth_core.engine.errors import ConfigError
+from lth_core.runs import tasks
+from lth_core.runs.store import RunStore
+
+from app_helpers import page
+from conftest import ROOT
+from test_jobs import TINY, processes_of, store, wait_for  # noqa: F401  (the fixture kills the store's processes)
+
+SMALL = dict(repeats=2, threads=1)
+
+
+def finished_run(store: RunStore, **settings) -> str:  # noqa: F811
+    run_id = jobs.submit(ExperimentConfig(**dict(TINY, **settings)), name="tiny deploy run", store_path=store.path)
+    wait_for("the tiny run to finish", lambda: store.get_run(run_id).status not in ("queued", "running"), timeout=240)
+    assert store.get_run(run_id).status == "finished", store.get_run(run_id).error
+    return run_id
+
+
+def task_state(store: RunStore, run_id: str, key: str) -> tasks.Task:  # noqa: F811
+    task = tasks.get(store, run_id, key)
+    assert task is not None
+    return task
+
+
+def wait_done(store: RunStore, run_id: str, key: str, timeout: float = 300) -> tasks.Task:  # noqa: F811
+    wait_for(f"task {key} to end", lambda: not task_state(store, run_id, key).active, timeout=timeout)
+    task = task_state(store, run_id, key)
+    assert task.state == tasks.DONE, task.error
+    return task
+
+
+def test_bench_and_export_run_in_the_real_worker_and_are_kept_with_the_run(store):  # noqa: F811
+    run_id = finished_run(store)
+    recommended = recommended_round(store.rounds(run_id))
+    if recommended is None:  # no ticket within 1 point: the round must be chosen, and the message says so
+        with pytest.raises(ConfigError, match="^round: no pruned round"):
+            jobs.submit_deploy(run_id, store_path=store.path)
+    else:  # the default round is the recommended one
+        assert jobs.submit_deploy(run_id, trial=0, store_path=store.path, **SMALL) == f"task/deploy/{recommended}/0"
+        wait_done(store, run_id, f"task/deploy/{recommended}/0")
+    key = jobs.submit_deploy(run_id, 2, 0, store_path=store.path, **SMALL)
+    assert key == "task/deploy/2/0"
+    export_key = jobs.submit_export(run_id, 1, 0, store_path=store.path)
+    assert task_state(store, run_id, key).state in (tasks.QUEUED, tasks.RUNNING)
+    # a second submit of the same ticket while it is queued or running is the same task, not a second one
+    assert jobs.submit_deploy(run_id, 2, 0, store_path=store.path, **SMALL) == key
+    task = wait_done(store, run_id, key)
+    assert task.pid is None and task.finished_at and task.progress == "done"
+    bench = DeployBench.from_dict(store.doc(run_id, "deploy/2/0"))
+    rounds = store.rounds(run_id)
+    stored = rounds[(rounds.trial == 0) & (rounds.variant == "ticket")].set_index("round")["test_accuracy"]
+    assert (bench.run_id, bench.round, bench.trial, bench.arch) == (run_id, 2, 0, "mlp")
+    assert bench.accuracy("ticket", "engine") == pytest.approx(stored[2], abs=1e-9)
+    assert bench.accuracy("ticket", "structured") == bench.accuracy("ticket", "engine")
+    assert bench.machine.threads == 1 and bench.machine.torch == torch.__version__ and "cores" in bench.machine.label()
+    assert bench.summary.startswith("At ") and bench.timing("ticket", "pytorch CSR", 256).repeats == 2
+    # the page's tables and figure from the stored result
+    assert set(files_table(bench)["format"]) >= {"fp32 .pt", "bitmask .npz", "CSR .npz", "ONNX", "ONNX int8"}
+    assert "PyTorch, CSR matmuls" in set(latency_table(bench)["variant"])
+    fig = break_even_plot(bench)
+    assert {t.name for t in fig.data} == {"dense matmul", "CSR matmul"} and len(fig.data) == 2 * 2 * 2  # 2 layer shapes, 2 batches
+    # this ticket's density marked where it is on the log axis: a shape takes the value, its label the log10
+    fc1 = 100 * bench.layer_density["fc1"]
+    assert any(sh.x0 == pytest.approx(fc1) and sh.x1 == pytest.approx(fc1) for sh in fig.layout.shapes)
+    (label,) = [a for a in fig.layout.annotations if a.text == f"this ticket: {fc1:.1f} %" and a.xref == "x"]
+    assert label.x == pytest.approx(math.log10(fc1))
+
+    wait_done(store, run_id, export_key)
+    export = store.doc(run_id, "export/1/0")
+    assert set(export["files"]) >= {"ticket_pruned.pt", "ticket_dense.pt", "ticket.onnx", "ticket_bitmask.npz", "README.txt"}
+    from lth_core.analysis.exports import plain_module
+    model = plain_module(export["folder"], pruned=True)
+    model.load_state_dict(torch.load(f"{export['folder']}/ticket_pruned.pt"))  # loads into prune's format
+
+    assert Path(export["folder"]).is_relative_to(store.exports_path / run_id)
+    store.delete(run_id)
+    assert tasks.all_tasks(store) == [] and store.doc(run_id, "deploy/2/0") is None  # deleted with the run
+    assert not (store.exports_path / run_id).exists()  # and so are its exported files
+
+
+def test_a_task_whose_process_is_killed_ends_interrupted(store):  # noqa: F811
+    run_id = finished_run(store)
+    key = jobs.submit_deploy(run_id, 2, 0, repeats=10_000, threads=1, store_path=store.path)
+    wait_for("the bench to be running in its own process",
+             lambda: task_state(store, run_id, key).state == tasks.RUNNING and task_state(store, run_id, key).pid,
+             timeout=120)
+    pid = task_state(store, run_id, key).pid
+    os.kill(pid, signal.SIGKILL)
+    # a reader may see the process gone first ("its process is gone"); the scheduler, its parent, then says how
+    wait_for("the task to be marked interrupted by SIGKILL",
+             lambda: "killed by SIGKILL" in (task_state(store, run_id, key).error or ""), timeout=30)
+    task = task_state(store, run_id, key)
+    assert task.state == tasks.INTERRUPTED and task.pid is None
+    assert store.doc(run_id, "deploy/2/0") is None
+    # measured again, it queues anew
+    jobs.submit_deploy(run_id, 2, 0, store_path=store.path, **SMALL)
+    assert task_state(store, run_id, key).state in (tasks.QUEUED, tasks.RUNNING)
+    jobs.cancel(run_id, store_path=store.path)  # nothing to cancel (finished); the fixture stops the worker
+
+
+def test_a_task_found_without_its_process_reads_interrupted(store):  # noqa: F811
+    """No scheduler saw it die (the machine restarted): the next reader marks it, never stuck 'running'."""
+    run_id = store.add_run(ExperimentConfig(**TINY), "never trained")
+    key = tasks.submit(store, run_id, "deploy", 1, 0)
+    task = tasks.get(store, run_id, key)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    attempt = tasks.claim(store, task, pid=int(dead.stdout))
+    assert attempt and tasks.get(store, run_id, key).state == tasks.INTERRUPTED
+    assert "process is gone" in tasks.get(store, run_id, key).error
+
+
+def test_bad_round_or_trial_is_one_line_naming_the_field(store, tmp_path):  # noqa: F811
+    run_id = finished_run(store, trials=1)
+    with pytest.raises(ConfigError) as exc:
+        jobs.submit_deploy(run_id, 7, store_path=store.path)
+    assert exc.value.field == "round" and "1, 2" in exc.value.message
+    with pytest.raises(ConfigError) as exc:
+        jobs.submit_deploy(run_id, 1, 3, store_path=store.path)
+    assert exc.value.field == "trial" and "got 3" in exc.value.message
+    with pytest.raises(ConfigError) as exc:
+        jobs.submit_deploy(run_id, 1, 0, repeats=0, store_path=store.path)
+    assert exc.value.field == "repeats"
+    assert tasks.all_tasks(store) == []
+    env = dict(os.environ, LTH_HOME=str(store.path.parent))
+    bad = subprocess.run([sys.executable, "-m", "lth_core", "deploy", run_id, "--background", "--trial", "4"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: trial:") and len(bad.stderr.strip().splitlines()) == 1
+    ok = subprocess.run([sys.executable, "-m", "lth_core", "deploy", run_id, "--background", "--round", "1",
+                         "--repeats", "2", "--threads", "1"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                        env=env)
+    assert ok.returncode == 0 and "deploy/1/0" in ok.stdout, ok.stderr
+    wait_done(store, run_id, "task/deploy/1/0")
+    assert DeployBench.from_dict(store.doc(run_id, "deploy/1/0")).round == 1
+
+
+# ---- the Deploy page -------------------------------------------------------------------------------------
+
+@pytest.fixture
+def measured(store):  # noqa: F811
+    """A finished tiny run whose round-2 ticket was benched and exported by the real worker."""
+    run_id = finished_run(store)
+    key = jobs.submit_deploy(run_id, 2, 0, store_path=store.path, **SMALL)
+    export = jobs.submit_export(run_id, 2, 0, store_path=store.path)
+    wait_done(store, run_id, key)
+    wait_done(store, run_id, export)
+    return run_id
+
+
+def _texts(at) -> str:
+    return "\n".join(e.value for kind in ("markdown", "caption", "info", "warning", "error", "subheader")
+                     for e in getattr(at, kind))
+
+
+def _shows_the_bench(at, store, run_id):  # noqa: F811
+    assert not at.exception, at.exception
+    bench = DeployBench.from_dict(store.doc(run_id, "deploy/2/0"))
+    text = _texts(at)
+    for heading in ("File sizes", "Latency", "Accuracy on the test split", "Units removed per layer",
+                    "Where sparse starts paying off"):
+        assert heading in text, heading
+    assert bench.summary.split(" (")[0].replace("×", "×") in text.replace("\\", "")
+    assert bench.machine.cpu.split()[0] in text and "1 thread" in text
+    assert len(at.dataframe) == 4
+    frames = [d.value for d in at.dataframe]
+    assert "ONNX int8" in set(frames[0]["format"]) and "PyTorch, CSR matmuls" in set(frames[1]["variant"])
+    assert len(at.get("plotly_chart")) == 1
+    assert [b.label for b in at.button if b.label.startswith("Measure")] == ["Measure again"]
+    labels = [d.proto.label for d in at.get("download_button")]
+    assert len(labels) == 6 and any("prune" in label for label in labels)
+
+
+def test_deploy_page_shows_the_stored_bench(measured, store):  # noqa: F811
+    at = page("deploy", run=measured, round="2", trial="0")
+    _shows_the_bench(at, store, measured)
+    # Compare's deployment section: the measured sentence instead of "not measured", and a link to Deploy
+    bench = DeployBench.from_dict(store.doc(measured, "deploy/2/0"))
+    at = page("compare", run=measured, deploy_round="2")
+    assert not at.exception, at.exception
+    (said,) = [s.value for s in at.success if "Measured on" in s.value]
+    assert bench.summary[:40] in said.replace("\\", "")
+    links = [e for e in at.get("page_link") if "Deploy" in e.proto.label]
+    assert len(links) == 1 and links[0].proto.page.endswith("deploy")
+    at = page("compare", run=measured, deploy_round="1")  # round 1 was not measured: the caveat stays
+    assert not [s for s in at.success if "Measured on" in s.value]
+    assert any("Counted, not measured" in w.value for w in at.warning)
+
+
+def test_deploy_page_shows_the_stored_bench_when_the_dataset_cannot_be_loaded(measured, store, monkeypatch):  # noqa: F811
+    import lth_core.engine.data as data
+    import lth_core.engine.lottery as lottery
+    import ui.widgets as widgets
+
+    def gone(*args, **kwargs):
+        raise FileNotFoundError("the dataset's files are gone")
+
+    for module in (data, lottery, widgets):
+        monkeypatch.setattr(module, "load_dataset", gone)
+    at = page("deploy", run=measured, round="2", trial="0")
+    _shows_the_bench(at, store, measured)
+
+
+def test_measure_button_queues_the_bench_and_a_bad_link_names_the_field(store):  # noqa: F811
+    run_id = finished_run(store)
+    at = page("deploy", run=run_id, round="9", trial="0")
+    assert not at.exception, at.exception
+    assert any("**round** `9`" in w.value and "allowed: `1`, `2`" in w.value for w in at.warning), [w.value for w in at.warning]  # the link's round is not one: named, another shown
+    assert any("not been measured yet" in i.value for i in at.info)
+    assert tasks.all_tasks(store) == []
+    next(b for b in at.button if b.label == "Measure").click().run()
+    assert not at.exception, at.exception
+    queued = {t.key: t.state for t in tasks.all_tasks(store)}
+    assert set(queued) >= {"task/deploy/2/0", "task/export/2/0"}, queued
+    assert all(state in (tasks.QUEUED, tasks.RUNNING, tasks.DONE) for state in queued.values())
+    assert any("Waiting for the background worker" in i.value or "Measuring in the background" in i.value
+               for i in at.info), _texts(at)
