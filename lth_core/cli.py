@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from lth_core.engine.config import ExperimentConfig, override_settings as _override
 from lth_core.engine.errors import ConfigError
+from lth_core.engine.variants import TICKET, ordered
 from lth_core.runs.store_schema import StoreError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -230,14 +231,16 @@ def summary_table(rounds) -> str:
         remaining=("weights_remaining", "mean"), test_acc=("test_accuracy", "mean"),
         es_iter=("early_stop_iteration", "mean"), es_test_acc=("early_stop_test_accuracy", "mean")).reset_index()
     wide = table.pivot(index="round", columns="variant", values="test_acc")
-    variants = [v for v in ("ticket", "reinit", "random") if v in wide.columns]  # the ticket first, as in the app
+    variants = ordered(wide.columns)  # the registry's order, the ticket first, as in the app
+    widths = {v: max(8, len(v)) for v in variants}
     trials = rounds["trial"].nunique()
     lines = [f"test accuracy{f' (mean of {trials} trials)' if trials > 1 else ''}; "
              "es_iter: the ticket's early-stopping iteration",
-             f"{'round':>5} {'remaining':>10} " + " ".join(f"{v:>8}" for v in variants) + f" {'es_iter':>8}"]
+             f"{'round':>5} {'remaining':>10} " + " ".join(f"{v:>{widths[v]}}" for v in variants) + f" {'es_iter':>8}"]
     for rnd, row in wide.iterrows():
-        t = table[(table["round"] == rnd) & (table["variant"] == "ticket")].iloc[0]
-        accs = " ".join("       -" if row[v] != row[v] else f"{100 * row[v]:7.2f}%" for v in variants)
+        t = table[(table["round"] == rnd) & (table["variant"] == TICKET)].iloc[0]
+        accs = " ".join(f"{'-':>{widths[v]}}" if row[v] != row[v] else f"{100 * row[v]:{widths[v] - 1}.2f}%"
+                        for v in variants)
         lines.append(f"{rnd:>5} {100 * t.remaining:9.2f}% {accs} {t.es_iter:>8.0f}")
     return "\n".join(lines)
 

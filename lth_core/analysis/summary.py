@@ -5,8 +5,9 @@ import pandas as pd
 
 from lth_core.analysis import statistics
 from lth_core.analysis.recommend import TOLERANCE_POINTS, within_tolerance
+from lth_core.engine.variants import TICKET, VARIANTS, ordered, phrase
 
-NAMES = {"ticket": "the ticket", "reinit": "reinit", "random": "a random mask"}
+NAMES = {v.name: v.phrase for v in VARIANTS.values()}  # with reset init; `phrase(name, reset)` names the ticket
 
 
 def pct(fraction: float, digits: int = 1) -> str:
@@ -33,19 +34,18 @@ def dense_accuracy(rounds: pd.DataFrame, metric: str = "test_accuracy") -> float
     return float(dense[metric].mean()) if not dense.empty else None
 
 
-def round_sentence(rounds: pd.DataFrame, round: int, metric: str = "test_accuracy") -> str:
-    """E.g. 'At 10.7 % of weights the ticket reaches 93.4 %, reinit 91.9 %, a random mask 89.8 %; dense 94.1 %.'"""
+def round_sentence(rounds: pd.DataFrame, round: int, metric: str = "test_accuracy", reset: str = "init") -> str:
+    """E.g. 'At 10.7 % of weights the ticket reaches 93.4 %, reinit 91.9 %, a random mask 89.8 %; dense 94.1 %.'
+    `reset`, the run's reset mode, names the ticket: with none it is 'the pruned and fine-tuned network'."""
     m = means(rounds, metric)
     here = m[m["round"] == round]
     if here.empty:
         return f"Round {round} has not finished yet."
     parts = []
-    for variant in ("ticket", "reinit", "random"):
+    for variant in ordered(here.variant):
         row = here[here.variant == variant]
-        if not row.empty:
-            parts.append(f"{NAMES[variant]} {pct(float(row[metric].iloc[0]))}")
-    if parts:
-        parts[0] = parts[0].replace("the ticket ", "the ticket reaches ", 1)
+        verb = " reaches" if variant == TICKET else ""
+        parts.append(f"{phrase(variant, reset)}{verb} {pct(float(row[metric].iloc[0]))}")
     dense = dense_accuracy(rounds, metric)
     tail = f"; dense {pct(dense)}" if dense is not None and round != 0 else ""
     if round == 0:
@@ -53,24 +53,24 @@ def round_sentence(rounds: pd.DataFrame, round: int, metric: str = "test_accurac
     return f"At {pct(float(here.weights_remaining.iloc[0]))} of weights {', '.join(parts)}{tail}."
 
 
-def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy") -> list[str]:
-    """A few sentences a newcomer can read instead of the plots."""
+def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy", reset: str = "init") -> list[str]:
+    """A few sentences a newcomer can read instead of the plots; `reset` (the run's) names the ticket."""
     if rounds.empty:
         return ["No round has finished yet."]
     last = int(rounds["round"].max())
-    out = [round_sentence(rounds, last, metric)]
+    out = [round_sentence(rounds, last, metric, reset)]
     if last == 0:
         return out
     # how far each variant can be pruned: the critical sparsity of lth_core.analysis.statistics, the one definition
     # the CLI, Results and Compare all print
     critical = statistics.critical_sparsity(rounds, TOLERANCE_POINTS, metric)
-    out += [statistics.critical_sentence(critical, v, TOLERANCE_POINTS) for v in critical["variant"]]
-    variants = [v for v in ("ticket", "reinit", "random") if v in set(rounds.variant)]
+    out += [statistics.critical_sentence(critical, v, TOLERANCE_POINTS, reset=reset) for v in critical["variant"]]
+    variants = ordered(rounds.variant)
     es = means(rounds, "early_stop_iteration")
     dense_es = es[es["round"] == 0]["early_stop_iteration"]
     at_last = es[es["round"] == last].set_index("variant")["early_stop_iteration"]
-    if not dense_es.empty and "ticket" in at_last:
-        bits = [f"{NAMES[v]} at iteration {at_last[v]:.0f}" for v in variants if v in at_last]
+    if not dense_es.empty and TICKET in at_last:
+        bits = [f"{phrase(v, reset)} at iteration {at_last[v]:.0f}" for v in variants if v in at_last]
         out.append(f"Lowest validation loss (the early-stopping point) in the last round: {', '.join(bits)}; "
                    f"the dense network at iteration {float(dense_es.iloc[0]):.0f}.")
     return out
