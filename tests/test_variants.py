@@ -112,3 +112,53 @@ def test_the_cli_table_follows_the_registry_order():
 def test_lr_rewind_keeps_trained_weights_so_it_is_no_winning_ticket_either():
     assert "fine-tuned" in label("ticket", "lr-rewind") and "winning" not in label("ticket", "lr-rewind")
     assert "fine-tuned" in phrase("ticket", "lr-rewind")
+
+
+@pytest.fixture(scope="module")
+def fine_tuned():
+    """A real run with reset none: its 'ticket' is a pruned and fine-tuned network, not a winning ticket."""
+    config = ExperimentConfig(**{**TINY, "controls": ("reinit", "reinit-signs")}, reset="none", trials=2)
+    return collect(run_experiment(config)).rounds_df()
+
+
+def test_with_reset_none_every_sentence_and_legend_says_pruned_and_fine_tuned(fine_tuned):
+    from lth_core.analysis import plots, statistics
+    from lth_core.analysis.summary import round_sentence, run_summary
+    said = " ".join(run_summary(fine_tuned, reset="none"))
+    assert "the pruned and fine-tuned network reaches" in said and "ticket" not in said.lower()
+    assert " of weights the pruned and fine-tuned network reaches " in round_sentence(fine_tuned, 2, reset="none")
+    gaps = statistics.paired_gaps(fine_tuned)
+    assert all("ticket" not in line for c in ("reinit", "reinit-signs")
+               for line in statistics.gap_sentences(gaps, c, reset="none"))
+    legend = [t.name for t in plots.accuracy_vs_weights(fine_tuned, reset="none").data if t.showlegend is not False]
+    assert legend[:3] == ["pruned + fine-tuned (no reset)", "reinit (same mask, new init)", "reinit, original signs"]
+    assert not any("winning" in name for name in legend)
+    assert {t.name for t in plots.paired_gap_plot(gaps, reset="none").data} == {"fine-tuned − reinit",
+                                                                              "fine-tuned − reinit signs"}
+    bars = [t.name for t in plots.accuracy_gap_by_round(fine_tuned, reset="rewind:5").data]
+    assert bars[0] == "ticket rewound to iteration 5"
+    # several runs in one figure: each run's ticket is named for its own reset
+    two = pd.concat([fine_tuned.assign(run="a"), fine_tuned.assign(run="b")])
+    names = {t.name for t in plots.accuracy_vs_weights(two, reset={"a": "none", "b": "init"}).data}
+    assert {"fine-tuned", "ticket"} <= names
+
+
+def test_each_control_is_drawn_in_its_registry_colour(fine_tuned):
+    from lth_core.analysis import plots
+    lines = {t.name: t.line.color for t in plots.accuracy_vs_weights(fine_tuned).data if t.mode == "lines+markers"}
+    assert lines["reinit, original signs"] == VARIANTS["reinit-signs"].color
+    assert lines["winning ticket"] == VARIANTS["ticket"].color
+
+
+def test_the_form_offers_every_control_of_the_registry_with_its_explanation():
+    from streamlit.testing.v1 import AppTest
+
+    from app_helpers import APP, TIMEOUT
+    at = AppTest.from_file(APP, default_timeout=2 * TIMEOUT).run()  # the form's page is the app's heaviest
+    for name in CONTROLS:
+        box = at.checkbox(key=f"form:control_{name}")
+        assert box.label == VARIANTS[name].label and box.help == VARIANTS[name].explanation
+    signs = at.checkbox(key="form:control_reinit-signs")
+    assert not signs.value and "Zhou et al. 2019" in signs.help and "layer-wise shuffle" in signs.help
+    signs.check().run()
+    assert not at.exception and at.checkbox(key="form:control_reinit-signs").value

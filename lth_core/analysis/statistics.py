@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from lth_core.analysis.recommend import TOLERANCE_POINTS, within_tolerance
-from lth_core.engine.variants import TICKET, VARIANTS, phrase
+from lth_core.engine.variants import TICKET, VARIANTS, phrase, short
 
 CONFIDENCE = 0.95
 BOOTSTRAP_FROM_TRIALS = 5   # from this many trials on, a bootstrap interval; below it a t-interval
@@ -265,7 +265,7 @@ def gap_sentences(gaps: pd.DataFrame, control: str, confidence: float = CONFIDEN
                     else f"{lo} to more than {MAX_TRIALS_ESTIMATE}")
             advice = (f"{many} trials would likely decide it (an estimate from the observed mean gap and its "
                       "spread across trials)")
-        out.append(f"At {at} of the weights the interval of ticket − {control} contains zero: too wide to decide "
+        out.append(f"At {at} of the weights the interval of {short(REFERENCE, reset)} − {control} contains zero: too wide to decide "
                    f"with {_trials_text(undecided['trials'])}; {advice}.")
     for trials, words in ((1, "only one trial has both: no interval there"), (0, "no trial has both")):
         at = g[g["trials"] == trials]["weights_remaining"]
