@@ -162,3 +162,11 @@ def test_the_form_offers_every_control_of_the_registry_with_its_explanation():
     assert not signs.value and "Zhou et al. 2019" in signs.help and "layer-wise shuffle" in signs.help
     signs.check().run()
     assert not at.exception and at.checkbox(key="form:control_reinit-signs").value
+
+
+def test_the_cli_table_names_the_ticket_column_for_the_reset(fine_tuned):
+    from lth_core.cli import statistics_lines, summary_table
+    table = summary_table(fine_tuned, "none")
+    assert "ticket" not in table and "fine-tuned" in table.splitlines()[1]
+    assert "pruned and fine-tuned network's early-stopping" in table.splitlines()[0]
+    assert not any("ticket" in line for line in statistics_lines(fine_tuned, "none"))
