@@ -199,7 +199,7 @@ def _run(args: argparse.Namespace) -> int:
         curves = curves[curves["round"].isin(rounds["round"])]  # not the points of a round cut short
         write_outputs(args.out, result.config, rounds, result.layers_df(), curves, result.masks, result.inits,
                       result.rewinds)
-    print(summary_table(rounds, result.config.reset))
+    print(summary_table(rounds, result.config.get("reset", "init")))
     if args.out is not None:
         print(f"wrote {args.out}/config.json, rounds.csv, layers.csv, curves.csv, masks/")
     return status

@@ -1,4 +1,6 @@
 """The variant registry: what each variant starts from, how it is named, and that every reader follows it."""
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -170,3 +172,22 @@ def test_the_cli_table_names_the_ticket_column_for_the_reset(fine_tuned):
     assert "ticket" not in table and "fine-tuned" in table.splitlines()[1]
     assert "pruned and fine-tuned network's early-stopping" in table.splitlines()[0]
     assert not any("ticket" in line for line in statistics_lines(fine_tuned, "none"))
+
+
+def test_the_cli_trains_reinit_signs_and_names_a_fine_tuned_run_for_what_it_is(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    cli = lambda *args: subprocess.run([sys.executable, "-m", "lth_core", *args], cwd=ROOT,  # noqa: E731
+                                       capture_output=True, text=True, timeout=600)
+    run = cli("run", "--dataset", "digits", "--arch", "mlp", "--hidden", "32", "--rounds", "1", "--epochs", "1",
+              "--batch-size", "32", "--controls", "reinit-signs,random", "--reset", "none", "--store", "--quiet",
+              "--out", str(tmp_path / "out"))
+    assert run.returncode == 0, run.stderr
+    header = next(line for line in run.stdout.splitlines() if line.lstrip().startswith("round"))
+    assert header.split()[2:] == ["fine-tuned", "random", "reinit-signs", "es_iter"]
+    run_id = re.search(r"run (\w+)", run.stdout + run.stderr).group(1)
+    show = cli("show", run_id)
+    assert show.returncode == 0, show.stderr
+    assert "reinit-signs" in show.stdout and "winning" not in show.stdout
