@@ -7,7 +7,7 @@ import streamlit as st
 from lth_core.analysis import statistics
 from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, recommended_round
 from lth_core.analysis import plots
-from lth_core.engine.variants import CONTROLS, TICKET
+from lth_core.engine.variants import CONTROLS, TICKET, phrase
 from ui.example import example_notice
 from ui.deployment import CAVEAT, savings_sentence, savings_table, ticket_savings
 from lth_core.analysis.summary import gap_verdict, interval_text, means, pct, round_sentence, run_summary
@@ -33,7 +33,7 @@ if not pruned:
     st.info("No pruned round has finished yet; the comparison starts after round 1.")
     st.stop()
 
-st.subheader("Is the ticket's lead real?")
+st.subheader(f"Is {phrase(TICKET, reset)}'s lead real?")
 one_trial_notice(rounds)
 gaps = statistics.paired_gaps(rounds)
 if not gaps.empty:

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from lth_core import ConfigError, ExperimentConfig, collect, run_experiment
-from lth_core.engine import variants
-from lth_core.engine.events import RoundFinished, RunStarted
+from lth_core.engine.events import RoundFinished
 from lth_core.engine.models import build_network
 from lth_core.engine.pruning import random_mask_like
 from lth_core.engine.variants import CONTROLS, VARIANTS, StartContext, label, phrase, short

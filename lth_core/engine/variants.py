@@ -112,33 +112,35 @@ def ordered(names) -> list[str]:
     return [n for n in VARIANTS if n in given]
 
 
+# what the ticket is called under a reset other than init: (label, short, phrase), K filled in for rewind:K
+_TICKET_NAMES = {
+    "none": ("pruned + fine-tuned (no reset)", "fine-tuned", "the pruned and fine-tuned network"),
+    "rewind": ("ticket rewound to iteration {k}", "ticket (rewind {k})", "the ticket rewound to iteration {k}"),
+}
+
+
+def _named(name: str, reset: str, which: int) -> str:
+    if name == TICKET:
+        kind, _, k = reset.partition(":")
+        if kind in _TICKET_NAMES:
+            return _TICKET_NAMES[kind][which].format(k=k)
+    v = VARIANTS[name]
+    return (v.label, v.short, v.phrase)[which]
+
+
 def label(name: str, reset: str = "init") -> str:
     """The legend label of `name` in a run with reset mode `reset` (init, rewind:K, none)."""
-    if name != TICKET:
-        return VARIANTS[name].label
-    if reset == "none":
-        return "pruned + fine-tuned (no reset)"
-    if reset.startswith("rewind:"):
-        return f"ticket rewound to iteration {reset.split(':', 1)[1]}"
-    return VARIANTS[name].label
+    return _named(name, reset, 0)
 
 
 def short(name: str, reset: str = "init") -> str:
     """The short name of `name` (table headers, several runs in one legend)."""
-    if name == TICKET and reset == "none":
-        return "fine-tuned"
-    if name == TICKET and reset.startswith("rewind:"):
-        return f"ticket (rewind {reset.split(':', 1)[1]})"
-    return VARIANTS[name].short
+    return _named(name, reset, 1)
 
 
 def phrase(name: str, reset: str = "init") -> str:
     """How `name` reads in a sentence: 'the ticket', 'the pruned and fine-tuned network' ..."""
-    if name == TICKET and reset == "none":
-        return "the pruned and fine-tuned network"
-    if name == TICKET and reset.startswith("rewind:"):
-        return f"the ticket rewound to iteration {reset.split(':', 1)[1]}"
-    return VARIANTS[name].phrase
+    return _named(name, reset, 2)
 
 
 def help_text() -> str:
