@@ -115,6 +115,8 @@ def ordered(names) -> list[str]:
 # what the ticket is called under a reset other than init: (label, short, phrase), K filled in for rewind:K
 _TICKET_NAMES = {
     "none": ("pruned + fine-tuned (no reset)", "fine-tuned", "the pruned and fine-tuned network"),
+    "lr-rewind": ("pruned + fine-tuned (learning rate rewound)", "fine-tuned (lr rewind)",
+                  "the pruned network fine-tuned with its learning rate rewound"),
     "rewind": ("ticket rewound to iteration {k}", "ticket (rewind {k})", "the ticket rewound to iteration {k}"),
 }
 
