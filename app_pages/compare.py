@@ -7,6 +7,7 @@ import streamlit as st
 from lth_core.analysis import statistics
 from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, recommended_round
 from lth_core.analysis import plots
+from lth_core.engine.variants import CONTROLS, TICKET, phrase
 from ui.example import example_notice
 from ui.deployment import CAVEAT, savings_sentence, savings_table, ticket_savings
 from lth_core.analysis.summary import (gap_verdict, headline, interval_text, means, pct, round_sentence, run_summary,
@@ -24,14 +25,15 @@ info = store().get_run(run_id)
 example_notice(run_id)  # the badge and provenance of the shipped example run
 rounds = store().rounds(run_id)
 pruned = sorted(r for r in rounds["round"].unique().tolist() if r > 0)
-finding = headline(rounds)  # the run's finding in one sentence, from its sparsest round
+reset = info.config.reset  # names the ticket: a winning ticket, rewound, or pruned + fine-tuned with none
+finding = headline(rounds, reset=reset)  # the run's finding in one sentence, from its sparsest round
 if finding:
     st.markdown(f"#### {md(finding)}")
 
 st.subheader("In plain words")
-st.markdown("\n".join(f"- {line}" for line in run_summary(rounds)))
+st.markdown("\n".join(f"- {line}" for line in run_summary(rounds, reset=reset)))
 if len(info.variants) == 1:
-    st.info("This run trained no controls (reinit, random mask), so there is nothing to compare the ticket with. "
+    st.info(f"This run trained no controls ({', '.join(plots.SHORT[c] for c in CONTROLS)}), so there is nothing to compare the ticket with. "
             "Tick them on **New experiment** for the next run.")
 
 st.subheader("Sanity checks")
@@ -45,20 +47,20 @@ if not pruned:
     st.info("No pruned round has finished yet; the comparison starts after round 1.")
     st.stop()
 
-st.subheader("Is the ticket's lead real?")
+st.subheader(f"Is {phrase(TICKET, reset)}'s lead real?")
 one_trial_notice(rounds)
 gaps = statistics.paired_gaps(rounds)
 if not gaps.empty:
-    chart(plots.paired_gap_plot(gaps), "paired_gaps", context=run_context(info))
+    chart(plots.paired_gap_plot(gaps, reset), "paired_gaps", context=run_context(info))
     for control in statistics.controls_of(rounds):
-        st.markdown(f"**Ticket − {plots.SHORT.get(control, control)}**")
-        st.markdown("\n".join(f"- {line}" for line in statistics.gap_sentences(gaps, control)))
+        st.markdown(f"**{plots.short_of(TICKET, reset)} − {plots.SHORT.get(control, control)}**")
+        st.markdown("\n".join(f"- {line}" for line in statistics.gap_sentences(gaps, control, reset=reset)))
 
 rnd = url_choice("round", pruned, "Round to look at", kind="select_slider", default=pruned[-1],
                  format_func=lambda r: f"{r} ({pct(rounds[rounds['round'] == r].weights_remaining.mean())})")
-st.markdown(f"#### {round_sentence(rounds, rnd)}")
+st.markdown(f"#### {round_sentence(rounds, rnd, reset=reset)}")
 m = means(rounds).set_index(["round", "variant"])["test_accuracy"]
-dense = m.get((0, "ticket"))
+dense = m.get((0, TICKET))
 cols = st.columns(len(info.variants) + 1)
 for col, variant in zip(cols, info.variants):
     value = m.get((rnd, variant))
@@ -66,27 +68,26 @@ for col, variant in zip(cols, info.variants):
         # the difference of the two numbers as printed, so 78.1 % against 77.2 % reads +0.9, not +1.0
         gap = None if dense is None else gap_points(value, dense)
         color, words = gap_verdict(gap) if gap is not None else ("off", None)
-        col.metric(plots.LABELS[variant], pct(value), None if gap is None else f"{gap:+.1f} pts vs dense",
+        col.metric(plots.label_of(variant, reset), pct(value), None if gap is None else f"{gap:+.1f} pts vs dense",
                    delta_color=color, help=words and f"{words} (tolerance {TOLERANCE_POINTS:g} point)")
 if dense is not None:
     cols[-1].metric("dense network (round 0)", pct(dense))
 st.caption(f"A variant **matches** the dense network while it is at most **{TOLERANCE_POINTS:g} percentage point** "
            "below it (green); further below is red. The shaded band in the chart below is that tolerance.")
 
-variant_legend([*info.variants, "dense"])
-chart(plots.accuracy_gap_by_round(rounds), "gap", context=run_context(info), tolerance=TOLERANCE_POINTS)
+variant_legend([*info.variants, "dense"], reset)
+chart(plots.accuracy_gap_by_round(rounds, reset=reset), "gap", context=run_context(info), tolerance=TOLERANCE_POINTS)
 curves = store().curves(run_id)
-chart(plots.compare_curves(curves[curves["round"].isin([0, rnd])], rnd), "compare_curves", context=run_context(info))
+chart(plots.compare_curves(curves[curves["round"].isin([0, rnd])], rnd, reset=reset), "compare_curves", context=run_context(info))
 
 st.subheader("Round by round")
 acc = statistics.round_intervals(rounds, "test_accuracy").set_index(["round", "variant"])
 stop = statistics.round_intervals(rounds, "early_stop_iteration").set_index(["round", "variant"])
 remaining = rounds.groupby("round").weights_remaining.mean()
 table = pd.DataFrame({"weights remaining": remaining.map(pct)})
-short = {"ticket": "ticket", "reinit": "reinit", "random": "random mask"}
 for column, values, fmt in (("accuracy", acc, pct), ("early stop", stop, lambda v: f"{v:.0f}")):
     for variant in info.variants:
-        table[f"{short[variant]}: {column}"] = [interval_text(values.loc[(r, variant)], fmt)
+        table[f"{plots.short_of(variant, reset)}: {column}"] = [interval_text(values.loc[(r, variant)], fmt)
                                                 if (r, variant) in values.index else "" for r in table.index]
 st.caption("Test accuracy and the early-stopping iteration (lowest validation loss) of every round: the mean over "
            "trials and, in brackets, its 95 % confidence interval.")

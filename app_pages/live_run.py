@@ -12,7 +12,7 @@ from lth_core.runs.estimate import format_elapsed, format_seconds, save_clock, s
 from lth_core.runs.store import ACTIVE, RESUMABLE
 from lth_core.analysis import plots
 from ui.example import example_notice
-from lth_core.analysis.plots import LABELS
+from lth_core.engine.variants import TICKET, label, ordered
 from lth_core.analysis.summary import pct, run_summary
 from ui.checks import checklist
 from ui.text import md
@@ -74,10 +74,11 @@ def live_view() -> None:
     cols[1].metric("Weights remaining", pct(planned[rnd]) if started and rnd < len(planned) else "—")
     cols[2].metric("Iteration", f"{done_iters} of {run.iterations}" if started and run.iterations else "—",
                    help="training steps of this round")
-    ticket = rounds[rounds.variant == "ticket"]
+    ticket = rounds[rounds.variant == TICKET]
     cols[3].metric("Ticket accuracy, last finished round", pct(ticket.groupby("round").test_accuracy.mean().iloc[-1])
                    if not ticket.empty else "—")
-    names = ["dense network"] if rnd == 0 else [LABELS[v] for v in (run.variant or "").split("+") if v in LABELS]
+    names = ["dense network"] if rnd == 0 else [label(v, run.config.reset)
+                                                for v in ordered((run.variant or "").split("+"))]
     if names and training:
         st.caption(f"Training together now: {', '.join(names)}" + (f" ({run.config.trials} trials each)"
                                                                     if run.config.trials > 1 else "") + ".")
@@ -87,22 +88,24 @@ def live_view() -> None:
     curves = store().curves(run_id, round=rnd)
     if rnd:
         curves = pd.concat([store().curves(run_id, round=0), curves])
-    variant_legend(["dense"] if rnd == 0 else ["ticket", *run.variants[1:], "dense"])  # round 0: the dense net alone
+    variant_legend(["dense"] if rnd == 0 else [TICKET, *run.variants[1:], "dense"], run.config.reset)  # round 0: the dense net alone
     if curves.empty:
         if run.active:
             st.info("The first evaluation of this round appears here in a moment.")
     else:
         chart(plots.compare_curves(curves, rnd, title=f"Learning curves of round {rnd}" +
-                                   (" (training now)" if run.status in ACTIVE else "")), "live_curves",
+                                   (" (training now)" if run.status in ACTIVE else ""), reset=run.config.reset),
+              "live_curves",
               context=run_context(run))
     if rounds.empty:
         if run.active:
             st.info("The accuracy plot starts when round 0 (the dense network) finishes.")
     else:
-        chart(plots.accuracy_vs_weights(rounds, planned=planned, title="Test accuracy of every finished round"),
+        chart(plots.accuracy_vs_weights(rounds, planned=planned, title="Test accuracy of every finished round",
+                                        reset=run.config.reset),
               "live_accuracy", context=run_context(run))
     if not rounds.empty:
-        st.markdown("\n".join(f"- {line}" for line in run_summary(rounds)))
+        st.markdown("\n".join(f"- {line}" for line in run_summary(rounds, reset=run.config.reset)))
         st.markdown("**Sanity checks**")
         checklist(run_id)
 

@@ -7,7 +7,8 @@ import streamlit as st
 from lth_core.analysis import mask_plots
 from ui.example import example_notice
 from ui.text import md, plotly
-from lth_core.analysis.plots import LABELS
+from lth_core.analysis.plots import label_of
+from lth_core.engine.variants import VARIANTS
 from lth_core.analysis.summary import pct
 from ui.widgets import chart, run_context, run_network, run_picker, store, url_choice
 
@@ -23,12 +24,12 @@ rnd = url_choice("round", available, "Round (0 = the dense network; later rounds
                  kind="select_slider", default=available[-1])  # not drawn while round 0 is the only one
 in_round = rounds[rounds["round"] == rnd]
 variant = url_choice("variant", [v for v in info.variants if v in set(in_round.variant)], "Variant", container=c2,
-                     format_func=LABELS.get)
+                     format_func=lambda v: label_of(v, info.config.reset))
 trial = url_choice("trial", sorted(in_round.trial.unique().tolist()), "Trial", container=c3)
 masks = store().masks(run_id, trial, rnd, variant)
 kept, total = sum(int(m.sum()) for m in masks.values()), sum(m.size for m in masks.values())
-context = f"{run_context(info)} · round {rnd}, {LABELS[variant]}, trial {trial}"
-st.markdown(f"**Round {rnd}, {LABELS[variant]}, trial {trial}: {pct(kept / total)} of the weights remain** "
+context = f"{run_context(info)} · round {rnd}, {label_of(variant, info.config.reset)}, trial {trial}"
+st.markdown(f"**Round {rnd}, {label_of(variant, info.config.reset)}, trial {trial}: {pct(kept / total)} of the weights remain** "
             f"({kept:,} of {total:,}).")
 
 network, missing = run_network(run_id)  # stored with the run: no dataset is loaded to show it
@@ -83,7 +84,7 @@ init = store().init_weights(run_id, trial).get(f"{hist_layer}.weight")
 if init is None:
     st.info(f"No initial weights are stored for {hist_layer}.")
 else:
-    if variant == "reinit":
-        st.caption("Reinit trains from a fresh random init that is not stored; shown here: its mask (the ticket's) "
-                   "against the original init.")
+    if VARIANTS[variant].fresh_start:
+        st.caption(f"{VARIANTS[variant].short.capitalize()} trains from starting weights drawn anew, which are not "
+                   "stored; shown here: its mask (the ticket's) against the original init.")
     chart(mask_plots.init_magnitude_histogram(init, masks[hist_layer]), "magnitudes", context=f"{context} · {hist_layer}")

@@ -19,6 +19,7 @@ names = {i: f"{info.name} ({i})" for i, info in infos.items()}
 context = run_context(infos[run_ids[0]]) if len(run_ids) == 1 else None  # several runs: the legend names them
 frames = [store().rounds(i).assign(run=plotly(names[i]), run_id=i) for i in run_ids]
 rounds = pd.concat(frames, ignore_index=True)
+resets = {plotly(names[i]): info.config.reset for i, info in infos.items()}  # each run's reset names its ticket
 if rounds.empty:
     st.info("None of these runs has finished a round yet.")
     st.stop()
@@ -27,33 +28,36 @@ for i in run_ids:
     if not r.empty:
         if len(run_ids) > 1:
             st.markdown(f"**{md(names[i])}**")
-        st.markdown("\n".join(f"- {line}" for line in run_summary(r.drop(columns=["run", "run_id"]))))
+        st.markdown("\n".join(f"- {line}" for line in run_summary(r.drop(columns=["run", "run_id"]),
+                                                                   reset=infos[i].config.reset)))
         one_trial_notice(r)
 trained = [v for v in plots.VARIANTS if any(v in info.variants for info in infos.values())]
-variants = url_multi("variants", trained, "Variants to draw", default=trained, format_func=plots.LABELS.get,
+one_reset = infos[run_ids[0]].config.reset if len(set(resets.values())) == 1 else "init"
+variants = url_multi("variants", trained, "Variants to draw", default=trained,
+                     format_func=lambda v: plots.label_of(v, one_reset),
                      field="variants", placeholder="choose variants (the dense network is always drawn)")
 if len(run_ids) > 1:
-    styles = {"ticket": "solid ●", "reinit": "dashed ■", "random": "dash-dot ◆"}
     st.caption("Several runs: **each run has its own colour**; the line style tells the variants apart ("
-               + ", ".join(f"{plots.SHORT[v]} {styles[v]}" for v in variants) + ", dense network dotted; "
+               + ", ".join(f"{plots.short_of(v, one_reset)} {plots.line_style_text(v)}"
+                           for v in variants) + ", dense network dotted; "
                "runs whose dense networks score the same share one dotted line).")
 else:
-    variant_legend(variants + ["dense"])
+    variant_legend(variants + ["dense"], one_reset)
 
 shaded = plots.band_words(plots.trial_stats(rounds, "test_accuracy"))
 st.caption("Lines are the mean over trials; " + (
     f"**bands are the {shaded}** (lowest to highest; a 95 % interval from 2 trials would be too wide to read)"
     if shaded.startswith("range") else "**bands are its 95 % confidence interval**") + " (none with one trial).")
 chart(plots.accuracy_vs_weights(rounds, "test_accuracy", title="Test accuracy as the network is pruned",
-                                variants=variants), "accuracy", context=context)
+                                variants=variants, reset=resets), "accuracy", context=context)
 narrow = len(run_ids) == 1  # one run: the two early-stopping charts side by side
 left, right = st.columns(2) if narrow else (st.container(), st.container())
 with left:
-    chart(plots.accuracy_vs_weights(rounds, "early_stop_test_accuracy", variants=variants, narrow=narrow,
+    chart(plots.accuracy_vs_weights(rounds, "early_stop_test_accuracy", variants=variants, narrow=narrow, reset=resets,
                                     title="Test accuracy at the early-stopping iteration"), "early_accuracy",
           context=context)
 with right:
-    chart(plots.accuracy_vs_weights(rounds, "early_stop_iteration", variants=variants, narrow=narrow,
+    chart(plots.accuracy_vs_weights(rounds, "early_stop_iteration", variants=variants, narrow=narrow, reset=resets,
                                     title="When training peaked (early stopping)"), "early_iteration", context=context)
 
 st.header("Learning curves of any round")
@@ -61,7 +65,8 @@ c1, c2, c3 = st.columns([2, 1, 1]) if len(run_ids) > 1 else (None, *st.columns(2
 curve_run = url_choice("curves_run", run_ids, "Run", container=c1, format_func=names.get,
                        field="run of the learning curves") if c1 else run_ids[0]
 info = infos[curve_run]
-variant = url_choice("variant", info.variants, "Variant", container=c2, format_func=plots.LABELS.get)
+variant = url_choice("variant", info.variants, "Variant", container=c2,
+                     format_func=lambda v: plots.label_of(v, info.config.reset))
 metric = url_choice("metric", ["test_accuracy", "val_loss", "train_loss", "val_accuracy"], "Measure",
                     container=c3, format_func=lambda m: plots.METRICS[m][0], field="measure")
 own = rounds[rounds.run_id == curve_run]
@@ -71,7 +76,8 @@ if not shown:
     st.info("Choose at least one round above to draw its learning curve.")
 else:
     curves = store().curves(curve_run)
-    chart(plots.curves_by_round(curves[curves["round"].isin(shown)], own, variant, metric), "curves_by_round",
+    chart(plots.curves_by_round(curves[curves["round"].isin(shown)], own, variant, metric,
+                               reset=info.config.reset), "curves_by_round",
           context=run_context(info))
 
 st.header("The numbers")

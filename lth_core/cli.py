@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from lth_core.engine.config import ExperimentConfig, override_settings as _override
 from lth_core.engine.errors import ConfigError
+from lth_core.engine.variants import TICKET, ordered, phrase, short
 from lth_core.runs.store_schema import StoreError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -198,7 +199,7 @@ def _run(args: argparse.Namespace) -> int:
         curves = curves[curves["round"].isin(rounds["round"])]  # not the points of a round cut short
         write_outputs(args.out, result.config, rounds, result.layers_df(), curves, result.masks, result.inits,
                       result.rewinds)
-    print(summary_table(rounds))
+    print(summary_table(rounds, result.config.get("reset", "init")))
     if args.out is not None:
         print(f"wrote {args.out}/config.json, rounds.csv, layers.csv, curves.csv, masks/")
     return status
@@ -222,22 +223,26 @@ def check_out_folder(out: str) -> None:
         raise ConfigError("out", f"cannot write to {out} ({exc.strerror or exc}); give a folder you can write to") from None
 
 
-def summary_table(rounds) -> str:
-    """Test accuracy per round and variant (mean over trials), as the paper reports it."""
+def summary_table(rounds, reset: str = "init") -> str:
+    """Test accuracy per round and variant (mean over trials), as the paper reports it; the ticket's column
+    is named for the run's `reset` (fine-tuned with none)."""
     if rounds.empty:
         return "(no rounds finished)"
     table = rounds.groupby(["round", "variant"]).agg(
         remaining=("weights_remaining", "mean"), test_acc=("test_accuracy", "mean"),
         es_iter=("early_stop_iteration", "mean"), es_test_acc=("early_stop_test_accuracy", "mean")).reset_index()
     wide = table.pivot(index="round", columns="variant", values="test_acc")
-    variants = [v for v in ("ticket", "reinit", "random") if v in wide.columns]  # the ticket first, as in the app
+    variants = ordered(wide.columns)  # the registry's order, the ticket first, as in the app
+    heads = {v: short(v, reset) if v == TICKET else v for v in variants}
+    widths = {v: max(8, len(heads[v])) for v in variants}
     trials = rounds["trial"].nunique()
     lines = [f"test accuracy{f' (mean of {trials} trials)' if trials > 1 else ''}; "
-             "es_iter: the ticket's early-stopping iteration",
-             f"{'round':>5} {'remaining':>10} " + " ".join(f"{v:>8}" for v in variants) + f" {'es_iter':>8}"]
+             f"es_iter: {phrase(TICKET, reset)}'s early-stopping iteration",
+             f"{'round':>5} {'remaining':>10} " + " ".join(f"{heads[v]:>{widths[v]}}" for v in variants) + f" {'es_iter':>8}"]
     for rnd, row in wide.iterrows():
-        t = table[(table["round"] == rnd) & (table["variant"] == "ticket")].iloc[0]
-        accs = " ".join("       -" if row[v] != row[v] else f"{100 * row[v]:7.2f}%" for v in variants)
+        t = table[(table["round"] == rnd) & (table["variant"] == TICKET)].iloc[0]
+        accs = " ".join(f"{'-':>{widths[v]}}" if row[v] != row[v] else f"{100 * row[v]:{widths[v] - 1}.2f}%"
+                        for v in variants)
         lines.append(f"{rnd:>5} {100 * t.remaining:9.2f}% {accs} {t.es_iter:>8.0f}")
     return "\n".join(lines)
 
@@ -421,8 +426,8 @@ def _show(args: argparse.Namespace) -> int:
     if info.error:
         print(f"error: {info.error}")
     rounds = store.rounds(info.id)
-    print(summary_table(rounds))
-    for line in statistics_lines(rounds):
+    print(summary_table(rounds, info.config.reset))
+    for line in statistics_lines(rounds, info.config.reset):
         print(line)
     print()
     print_checklist(store, info.id)
@@ -458,7 +463,7 @@ def _check(args: argparse.Namespace) -> int:
     return print_checklist(store, run_id)
 
 
-def statistics_lines(rounds) -> list[str]:
+def statistics_lines(rounds, reset: str = "init") -> list[str]:
     """`show`: the critical sparsity of every variant and, per control, where the ticket beats it."""
     from lth_core.analysis.statistics import controls_of, critical_sentence, critical_sparsity, gap_sentences, paired_gaps
 
@@ -466,11 +471,11 @@ def statistics_lines(rounds) -> list[str]:
         return []
     critical = critical_sparsity(rounds)
     lines = ["", "critical sparsity (fewest weights within the tolerance of dense):"]
-    lines += [f"  {critical_sentence(critical, v)}" for v in critical["variant"]]
+    lines += [f"  {critical_sentence(critical, v, reset=reset)}" for v in critical["variant"]]
     gaps = paired_gaps(rounds)
     for control in controls_of(rounds):
-        lines += ["", f"ticket − {control}, paired within each trial (test accuracy):"]
-        lines += [f"  {line}" for line in gap_sentences(gaps, control)]
+        lines += ["", f"{short(TICKET, reset)} − {control}, paired within each trial (test accuracy):"]
+        lines += [f"  {line}" for line in gap_sentences(gaps, control, reset=reset)]
     return lines
 
 
@@ -667,7 +672,7 @@ def _resume(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     info = store.get_run(run_id)
-    print(summary_table(store.rounds(run_id)))
+    print(summary_table(store.rounds(run_id), info.config.reset))
     if info.error:
         print(f"error: run {status}: {info.error}", file=sys.stderr)
     return {"finished": 0, "cancelled": 130, "interrupted": 130}.get(status, 1)

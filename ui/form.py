@@ -17,6 +17,7 @@ import streamlit as st
 
 from lth_core import ConfigError, ExperimentConfig, jobs
 from lth_core.engine.criteria import CRITERIA
+from lth_core.engine.variants import CONTROLS, VARIANTS
 from lth_core.engine.data import list_datasets
 from lth_core.runs.estimate import RunEstimate, estimate_run, format_seconds, save_clock
 from lth_core.engine.models import ARCHITECTURES
@@ -142,7 +143,7 @@ def widget_values(settings: dict[str, Any]) -> dict[str, Any]:
         "scope": s["scope"], "criterion": s["criterion"], "rate_fc": pct(s["rate_fc"]), "rate_conv": pct(s["rate_conv"]),
         "rate_output": pct(s["rate_output"]), "reset": s["reset"].split(":")[0],
         "rewind_k": int(s["reset"].split(":")[1]) if s["reset"].startswith("rewind:") else 10,
-        "control_reinit": "reinit" in s["controls"], "control_random": "random" in s["controls"],
+        **{f"control_{c}": c in s["controls"] for c in CONTROLS},
         "trials": int(s["trials"]), "seed": int(s["seed"])}
     if s["width"] is not None:  # each architecture keeps its own width: its engine default until changed
         values[f"width:{s['arch']}"] = float(s["width"])
@@ -250,10 +251,9 @@ def experiment_form() -> tuple[dict[str, Any], str]:
     with repeat:
         st.subheader("Controls and repeats")
         st.caption("Controls train beside the ticket every round, with the same number of weights.")
-        controls = [c for c, text, tip in (
-            ("reinit", "reinit", "the ticket's mask with new random starting weights"),
-            ("random", "random mask", "the ticket's starting weights with a random set of weights removed"))
-            if _w("checkbox", text, f"control_{c}", start[f"control_{c}"], help=tip)]
+        controls = [c for c in CONTROLS  # one checkbox per control of the variant registry
+                    if _w("checkbox", VARIANTS[c].label, f"control_{c}", start[f"control_{c}"],
+                          help=VARIANTS[c].explanation)]
         s["controls"] = controls
         c1, c2 = st.columns(2)
         s["trials"] = _w("number_input", LABELS["trials"], "trials", start["trials"], c1, step=1,

@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from lth_core.analysis import summary
+from lth_core.engine.variants import TICKET, VARIANTS
 
 INTRO = """\
 **The lottery ticket hypothesis** (Frankle & Carbin, 2019): a big trained network hides a small
@@ -14,10 +15,9 @@ accuracy on its own. This app finds tickets the way the paper does, by *iterativ
 3. reset the surviving weights to their starting values and train again — the next round;
 4. repeat, so each round trains a smaller network.
 
-To check that the starting values matter, every round also trains two **controls** with the same number
-of weights: **reinit** keeps the ticket's mask but draws new random starting weights, and **random mask**
-keeps the ticket's starting weights but removes a random set of weights. A winning ticket beats both.
-"""
+To check that the starting values matter, every round can also train **controls** with the same number
+of weights (chosen on New experiment). A winning ticket beats reinit and the random mask:
+""" + "\n".join(f"- **{v.label}**: {v.explanation}" for n, v in VARIANTS.items() if n != TICKET) + "\n"
 
 NOTES = {
     "accuracy": """\

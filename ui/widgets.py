@@ -3,6 +3,7 @@ variant legend, the "What am I looking at?" notes and the guard that turns error
 from __future__ import annotations
 
 import functools
+import html
 import logging
 import re
 import traceback
@@ -19,7 +20,8 @@ from lth_core.runs import tasks
 from lth_core.runs.store import RunStore, StoreError, default_store_path
 
 from .notes import NOTES
-from lth_core.analysis.plots import COLORS, LABELS
+from lth_core.analysis.plots import COLORS, VARIANTS, label_of
+from lth_core.engine.variants import VARIANTS as REGISTRY
 from .text import MAX_LINK_CHARS, code, cut, link_value, md, plotly
 
 # Page scripts live in app_pages/, not pages/: a folder named pages/ switches Streamlit into its older
@@ -300,9 +302,12 @@ def explain(topic: str, **values: Any) -> None:
         st.markdown(NOTES[topic].format(**values))
 
 
-def variant_legend(variants: Sequence[str] = ("ticket", "reinit", "random", "dense")) -> None:
-    """One line naming the colours used everywhere for the variants."""
-    chips = [f'<span style="color:{COLORS[v]};font-size:1.2em">■</span> {LABELS[v]}' for v in variants]
+def variant_legend(variants: Sequence[str] = (*VARIANTS, "dense"), reset: str = "init") -> None:
+    """One line naming the colours used everywhere for the variants (the ticket named for the run's `reset`);
+    hovering a name shows the variant's explanation."""
+    tips = {n: html.escape(v.explanation, quote=True) for n, v in REGISTRY.items()}
+    chips = [f'<span title="{tips.get(v, "")}"><span style="color:{COLORS[v]};font-size:1.2em">■</span> '
+             f'{html.escape(label_of(v, reset))}</span>' for v in variants]
     st.markdown("&nbsp;&nbsp;&nbsp;".join(chips), unsafe_allow_html=True)
 
 

@@ -14,10 +14,11 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .plots import COLORS, FULL_WIDTH, LABELS, NARROW_WIDTH, TICK_CHAR_PX, TICK_LINE_PX, VARIANTS, _style
+from lth_core.engine.variants import TICKET
 from .summary import percent_text
 
 MAX_CELLS = 200
-KEPT_SCALE = [[0.0, "#f7f7f7"], [1.0, COLORS["ticket"]]]
+KEPT_SCALE = [[0.0, "#f7f7f7"], [1.0, COLORS[TICKET]]]
 
 
 def as_matrix(mask: np.ndarray) -> np.ndarray:
@@ -79,7 +80,7 @@ def _name_ticks(fig: go.Figure, names: tuple[str, ...], width: float) -> None:
         fig.update_xaxes(type="category", tickangle=-90, tickvals=shown, ticktext=shown)
 
 
-def layer_bars(layers: pd.DataFrame, round: int, variant: str = "ticket") -> go.Figure:
+def layer_bars(layers: pd.DataFrame, round: int, variant: str = TICKET) -> go.Figure:
     """Per layer, the percentage of weights still there after `round`, labelled with the counts."""
     df = layers[(layers["round"] == round) & (layers.variant == variant)]
     g = df.groupby("layer", sort=False)[["total", "remaining"]].mean().reset_index()
@@ -120,7 +121,7 @@ def survival_map(mask: np.ndarray, input_shape: tuple[int, ...], layer: str = "f
         return fig
     names = _names(feature_names, len(kept)) if len(input_shape) == 1 else None
     x = list(names) if names else np.arange(len(kept))
-    fig = go.Figure(go.Bar(x=x, y=kept, marker_color=COLORS["ticket"],
+    fig = go.Figure(go.Bar(x=x, y=kept, marker_color=COLORS[TICKET],
                            hovertemplate=("%{x}" if names else "input %{x}") + ": %{y} of " + f"{units} units<extra></extra>"))
     where = "position in the sequence" if len(input_shape) == 2 else ("input column" if names else "input feature")
     _style(fig, f"Connections each input keeps into {layer} (of {units})", where, "units still connected")
@@ -186,7 +187,7 @@ def overlap_table(masks: dict[tuple[int, str], dict[str, np.ndarray]]) -> pd.Dat
     = the fraction kept in round r−1). Keys of `masks` are (round, variant)."""
     rows = []
     for (rnd, variant), now in sorted(masks.items()):
-        before = masks.get((rnd - 1, variant)) or (masks.get((rnd - 1, "ticket")) if rnd == 1 else None)
+        before = masks.get((rnd - 1, variant)) or (masks.get((rnd - 1, TICKET)) if rnd == 1 else None)
         if before is None:
             continue
         both = sum(int((now[l] & before[l]).sum()) for l in now)
@@ -227,7 +228,7 @@ def init_magnitude_histogram(init: np.ndarray, mask: np.ndarray, bins: int = 40)
     edges = np.linspace(0.0, float(mags.max()) if mags.size else 1.0, bins + 1)
     centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
     fig = go.Figure()
-    for label, part, color in (("kept", mags[keep], COLORS["ticket"]), ("pruned", mags[~keep], "#999999")):
+    for label, part, color in (("kept", mags[keep], COLORS[TICKET]), ("pruned", mags[~keep], "#999999")):
         if part.size == 0:
             continue
         counts, _ = np.histogram(part, edges)

@@ -10,25 +10,34 @@ curves span the best and the worst trial at each iteration.
 """
 from __future__ import annotations
 
+from typing import Mapping, Union
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lth_core.analysis import statistics
+from lth_core.engine import variants as registry
+from lth_core.engine.variants import VARIANTS as REGISTRY
 from lth_core.analysis.recommend import TOLERANCE_POINTS
 
 from .summary import percent_text
 
-VARIANTS = ("ticket", "reinit", "random")
-COLORS = {"ticket": "#0072B2", "reinit": "#E69F00", "random": "#009E73", "dense": "#555555"}
-LABELS = {"ticket": "winning ticket", "reinit": "reinit (same mask, new init)",
-          "random": "random mask", "dense": "dense network"}
-SHORT = {"ticket": "ticket", "reinit": "reinit", "random": "random mask", "dense": "dense"}
+# the variants and their looks come from the registry (lth_core.engine.variants); "dense" is round 0's network.
+# LABELS/SHORT are the names with reset init; `label_of`/`short_of` name the ticket for its run's reset mode
+VARIANTS = tuple(REGISTRY)
+DENSE_COLOR = "#555555"
+COLORS = {**{v.name: v.color for v in REGISTRY.values()}, "dense": DENSE_COLOR}
+LABELS = {**{v.name: v.label for v in REGISTRY.values()}, "dense": "dense network"}
+SHORT = {**{v.name: v.short for v in REGISTRY.values()}, "dense": "dense"}
 # several runs in one figure: colour = run, line style = variant (dotted is the dense network's)
 RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999")
-VARIANT_DASH = {"ticket": "solid", "reinit": "dash", "random": "dashdot", "dense": "dot"}
-VARIANT_SYMBOL = {"ticket": "circle", "reinit": "square", "random": "diamond"}
+VARIANT_DASH = {**{v.name: v.dash for v in REGISTRY.values()}, "dense": "dot"}
+VARIANT_SYMBOL = {v.name: v.symbol for v in REGISTRY.values()}
+_LINE_WORDS = {"solid": "solid", "dash": "dashed", "dashdot": "dash-dot", "longdash": "long dashes", "dot": "dotted"}
+_MARKER_GLYPHS = {"circle": "●", "square": "■", "diamond": "◆", "triangle-up": "▲"}
+Reset = Union[str, Mapping[str, str]]  # a run's reset mode, or one per run label when several runs share a figure
 METRICS = {  # column → (axis title, shown as percent)
     "test_accuracy": ("test accuracy (%)", True),
     "early_stop_test_accuracy": ("test accuracy at early stopping (%)", True),
@@ -60,8 +69,26 @@ def _runs(df: pd.DataFrame) -> pd.DataFrame:
     return df if "run" in df.columns else df.assign(run="")
 
 
-def _name(variant: str, run: str, many: bool) -> str:
-    return f"{run} · {SHORT[variant]}" if many and run else LABELS[variant]
+def line_style_text(variant: str) -> str:
+    """How `variant`'s line looks when several runs share a figure, in words: 'dashed ■'."""
+    return f"{_LINE_WORDS.get(VARIANT_DASH[variant], VARIANT_DASH[variant])} {_MARKER_GLYPHS.get(VARIANT_SYMBOL[variant], '')}"
+
+
+def _reset(reset: Reset, run: str = "") -> str:
+    return reset if isinstance(reset, str) else reset.get(run, "init")
+
+
+def label_of(variant: str, reset: Reset = "init", run: str = "") -> str:
+    """The legend label of `variant` ("dense" too) in a run with `reset`: the ticket says what it is."""
+    return LABELS[variant] if variant == "dense" else registry.label(variant, _reset(reset, run))
+
+
+def short_of(variant: str, reset: Reset = "init", run: str = "") -> str:
+    return SHORT[variant] if variant == "dense" else registry.short(variant, _reset(reset, run))
+
+
+def _name(variant: str, run: str, many: bool, reset: Reset = "init") -> str:
+    return f"{run} · {short_of(variant, reset, run)}" if many and run else label_of(variant, reset, run)
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -179,14 +206,15 @@ def _weights_axis(fig: go.Figure, xs: list[float], width: float = FULL_WIDTH,
 
 def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", title: str | None = None,
                         planned: list[float] | None = None, variants: tuple[str, ...] | list[str] = VARIANTS,
-                        narrow: bool = False) -> go.Figure:
+                        narrow: bool = False, reset: Reset = "init") -> go.Figure:
     """`metric` against weights remaining: one line per run and variant (mean over trials, band = its
     95 % confidence interval where there is one) and the dense network of round 0 as a dotted level. `variants` chooses the lines drawn (the
     dense level is always there). One run: colours are the variants. Several runs: colours are the runs
     and line styles the variants, with one dense level per distinct dense network (runs that share their
     round 0 share one line). `planned` (fractions) fixes the x axis to the whole planned run, so a live
     run's plot grows without rescaling. `narrow`: drawn in a half-width column, where the legend wraps onto
-    more rows; the figure grows so the plot keeps room for its axis titles."""
+    more rows; the figure grows so the plot keeps room for its axis titles. `reset`: the run's reset mode
+    (or one per run label), which names the ticket."""
     stats = trial_stats(rounds, metric)
     runs = list(dict.fromkeys(_runs(rounds)["run"]))
     many = len(runs) > 1
@@ -196,13 +224,13 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
     for i, run in enumerate(runs):
         for variant in (v for v in VARIANTS if v in variants):
             s = stats[(stats.run == run) & (stats.variant == variant)]
-            if variant != "ticket":
+            if variant != registry.TICKET:
                 s = s[s["round"] > 0]
             if s.empty:
                 continue
-            x, name = s.weights_remaining.to_numpy(), _name(variant, run, many)
+            x, name = s.weights_remaining.to_numpy(), _name(variant, run, many, reset)
             color = RUN_COLORS[i % len(RUN_COLORS)] if many else COLORS[variant]
-            group = dict(legendgroup=run, legendgrouptitle_text=run, name=SHORT[variant]) if many else \
+            group = dict(legendgroup=run, legendgrouptitle_text=run, name=short_of(variant, reset, run)) if many else \
                 dict(legendgroup=name, name=name)
             ok = has_interval(s.lo, s.hi)
             if ok.any():
@@ -289,32 +317,32 @@ def _curve_traces(fig: go.Figure, curves: pd.DataFrame, metric: str, name: str, 
 
 
 def curves_by_variant(curves: pd.DataFrame, round: int, metric: str = "test_accuracy",
-                      title: str | None = None) -> go.Figure:
+                      title: str | None = None, reset: str = "init") -> go.Figure:
     """Learning curves of every variant trained in `round`, with the dense round 0 as a dotted reference."""
     fig = go.Figure()
-    _variant_curves(fig, curves, round, metric)
+    _variant_curves(fig, curves, round, metric, reset=reset)
     return _style(fig, title or f"{METRICS[metric][0]} during training, round {round}", "training iteration",
                   METRICS[metric][0])
 
 
 def _variant_curves(fig: go.Figure, curves: pd.DataFrame, round: int, metric: str,
-                    row: int | None = None, col: int | None = None, legend: bool = True) -> None:
+                    row: int | None = None, col: int | None = None, legend: bool = True, reset: str = "init") -> None:
     if round != 0:
         dense = curves[curves["round"] == 0]
         _curve_traces(fig, dense, metric, LABELS["dense"], COLORS["dense"], "dot", row, col, legend)
     this = curves[curves["round"] == round]
     for variant in VARIANTS:
         _curve_traces(fig, this[this.variant == variant], metric,
-                      LABELS["dense"] if round == 0 else LABELS[variant],
+                      LABELS["dense"] if round == 0 else label_of(variant, reset),
                       COLORS["dense"] if round == 0 else COLORS[variant], "solid", row, col, legend)
 
 
-def compare_curves(curves: pd.DataFrame, round: int, title: str | None = None) -> go.Figure:
+def compare_curves(curves: pd.DataFrame, round: int, title: str | None = None, reset: str = "init") -> go.Figure:
     """Validation loss and test accuracy side by side for every variant of `round`, dense dotted."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
                         subplot_titles=("validation loss (lower is better)", "test accuracy % (higher is better)"))
-    _variant_curves(fig, curves, round, "val_loss", 1, 1, legend=True)
-    _variant_curves(fig, curves, round, "test_accuracy", 1, 2, legend=False)
+    _variant_curves(fig, curves, round, "val_loss", 1, 1, legend=True, reset=reset)
+    _variant_curves(fig, curves, round, "test_accuracy", 1, 2, legend=False, reset=reset)
     _style(fig, title or f"Learning curves in round {round}", "", "")
     fig.update_xaxes(title_text="training iteration")
     fig.update_yaxes(title_text=METRICS["val_loss"][0], row=1, col=1)
@@ -324,22 +352,22 @@ def compare_curves(curves: pd.DataFrame, round: int, title: str | None = None) -
     return fig
 
 
-def curves_by_round(curves: pd.DataFrame, rounds: pd.DataFrame, variant: str = "ticket",
-                    metric: str = "test_accuracy", include: list[int] | None = None) -> go.Figure:
+def curves_by_round(curves: pd.DataFrame, rounds: pd.DataFrame, variant: str = registry.TICKET,
+                    metric: str = "test_accuracy", include: list[int] | None = None, reset: str = "init") -> go.Figure:
     """One learning curve per round for one variant, darker = sparser; legend names the weights left."""
     remaining = rounds.groupby("round")["weights_remaining"].mean()
     chosen = sorted(set(curves["round"]) if include is None else include)
     fig = go.Figure()
     steps = max(1, len(chosen) - 1)
     for k, rnd in enumerate(chosen):
-        part = curves[(curves["round"] == rnd) & (curves.variant == ("ticket" if rnd == 0 else variant))]
+        part = curves[(curves["round"] == rnd) & (curves.variant == (registry.TICKET if rnd == 0 else variant))]
         if rnd == 0:
             name, color = "round 0 · dense (100 %)", COLORS["dense"]
         else:
             name = f"round {rnd} · {percent_text(100 * float(remaining.get(rnd, np.nan)))}"
             color = _mix(COLORS[variant], 0.55 * (1 - k / steps))
         _curve_traces(fig, part, metric, name, color, "dot" if rnd == 0 else "solid")
-    return _style(fig, f"{LABELS[variant]}: {METRICS[metric][0]} during training, round by round",
+    return _style(fig, f"{label_of(variant, reset)}: {METRICS[metric][0]} during training, round by round",
                   "training iteration", METRICS[metric][0])
 
 
@@ -350,7 +378,7 @@ def _mix(hex_color: str, white: float) -> str:
 
 
 def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy",
-                          tolerance: float = TOLERANCE_POINTS) -> go.Figure:
+                          tolerance: float = TOLERANCE_POINTS, reset: str = "init") -> go.Figure:
     """Per round, each variant's accuracy minus the dense network's, in percentage points (bars from 0 =
     as good as dense), over a shaded band of `tolerance` points below 0 (still matching dense); error bars
     are the 95 % confidence interval of the mean over trials (none with one trial); hover shows the accuracy."""
@@ -367,12 +395,12 @@ def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy",
             continue
         gap = s["mean"].map(shown) - base  # as printed, so 78.1 % against 77.2 % reads +0.9
         fig.add_trace(go.Bar(
-            x=[labels[r] for r in s["round"]], y=gap, name=LABELS[variant], marker_color=COLORS[variant],
+            x=[labels[r] for r in s["round"]], y=gap, name=label_of(variant, reset), marker_color=COLORS[variant],
             error_y=dict(type="data", symmetric=False, array=s.hi - s["mean"], arrayminus=s["mean"] - s.lo,
                          visible=bool(has_interval(s.lo, s.hi).any())),
             customdata=np.column_stack([s["mean"], s.trials, _ci_texts(s.lo.to_numpy(), s.hi.to_numpy(), metric,
                                                                        s["band"])]),
-            hovertemplate=f"{LABELS[variant]}<br>%{{x}}<br>%{{customdata[0]:.1f}} % "
+            hovertemplate=f"{label_of(variant, reset)}<br>%{{x}}<br>%{{customdata[0]:.1f}} % "
                           f"(%{{y:+.1f}} points vs dense)%{{customdata[2]}}<extra></extra>"))
     fig.add_hline(y=0, line=dict(color=COLORS["dense"], dash="dot"))
     # the tolerance within which a ticket still "matches" dense, so a small dip reads as a match; named in
@@ -385,7 +413,7 @@ def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy",
     return fig
 
 
-def paired_gap_plot(gaps: pd.DataFrame) -> go.Figure:
+def paired_gap_plot(gaps: pd.DataFrame, reset: str = "init") -> go.Figure:
     """`statistics.paired_gaps` drawn: ticket − each control (points) against weights remaining, with its
     95 % confidence interval as error bars (none where fewer than 2 trials have both) and a zero line:
     above zero the ticket is better."""
@@ -397,8 +425,8 @@ def paired_gap_plot(gaps: pd.DataFrame) -> go.Figure:
             continue
         x = 100 * g["weights_remaining"].to_numpy(float)
         ok = has_interval(g["low"], g["high"])
-        color = COLORS.get(control, "#555555")
-        name = f"ticket − {SHORT.get(control, control)}"
+        color = COLORS.get(control, DENSE_COLOR)
+        name = f"{short_of(registry.TICKET, reset)} − {SHORT.get(control, control)}"
         fig.add_trace(go.Scatter(
             x=x, y=g["mean"], mode="lines+markers", name=name, line=dict(color=color, width=2),
             marker=dict(color=color, size=8),
@@ -411,6 +439,7 @@ def paired_gap_plot(gaps: pd.DataFrame) -> go.Figure:
         xs += list(x)
     fig.add_hline(y=0, line=dict(color=COLORS["dense"], dash="dot"), showlegend=True, name="0: no difference",
                   legendrank=2000)  # in the legend: a label in the plot sat on the first round's error bars
-    _style(fig, "Ticket minus each control, paired within each trial", "", "test accuracy gap (points)")
+    who = short_of(registry.TICKET, reset)
+    _style(fig, f"{who[0].upper()}{who[1:]} minus each control, paired within each trial", "", "test accuracy gap (points)")
     _weights_axis(fig, xs or [100.0])
     return fig

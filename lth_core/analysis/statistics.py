@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from lth_core.analysis.recommend import RANGE_BELOW_TRIALS, TOLERANCE_POINTS, within_tolerance
+from lth_core.engine.variants import TICKET, VARIANTS, phrase, short
 
 CONFIDENCE = 0.95
 BOOTSTRAP_FROM_TRIALS = 5   # from this many trials on, a bootstrap interval; below it a t-interval
@@ -29,8 +30,7 @@ BOOTSTRAP_RESAMPLES = 9999  # scipy's default
 BOOTSTRAP_SEED = 0          # the bootstrap is seeded, so the same table always gives the same interval
 SUGGESTED_TRIALS = 3        # what a one-trial run is told to try
 MAX_TRIALS_ESTIMATE = 1000  # beyond this, "trials needed" is reported as more than this
-REFERENCE = "ticket"        # gaps are ticket − control; every other variant in the table is a control
-NAMES = {"ticket": "the ticket", "random": "a random mask"}  # how a variant reads in a sentence (else its name)
+REFERENCE = TICKET          # gaps are ticket − control; every other variant in the table is a control
 FAR_APART = 0.5            # two measured rounds whose weights differ by more than this factor are too far apart
                            # to interpolate a crossing between them (one-shot: dense → 7 %); it is then bracketed
 ONE_TRIAL_NOTE = f"one trial: no interval can be given; run {SUGGESTED_TRIALS} trials or more to get one"
@@ -218,8 +218,9 @@ def points(value: float) -> str:
     return f"{value:.2g}" if 0 < abs(value) < 0.05 else f"{value:.1f}"
 
 
-def name(variant: str) -> str:
-    return NAMES.get(variant, variant)
+def name(variant: str, reset: str = "init") -> str:
+    """How `variant` reads in a sentence (the registry's phrase; the ticket's follows the run's reset mode)."""
+    return phrase(variant, reset) if variant in VARIANTS else variant
 
 
 def _trials_text(counts) -> str:
@@ -245,18 +246,20 @@ def _where(first: pd.Series, last: pd.Series) -> str:
     return f"From {pct(first.weights_remaining)} down to {pct(last.weights_remaining)} of the weights"
 
 
-def gap_sentences(gaps: pd.DataFrame, control: str, confidence: float = CONFIDENCE) -> list[str]:
+def gap_sentences(gaps: pd.DataFrame, control: str, confidence: float = CONFIDENCE, reset: str = "init") -> list[str]:
     """What `paired_gaps` says about one control, in words: where (a range of weights remaining) the
     ticket beats it with `confidence`, where it loses, where the interval is too wide to decide and about
     how many trials would decide it. E.g. 'From 21.1 % down to 4.5 % of the weights the ticket beats
-    reinit by 2.1–4.4 points (95 % CI, 5 trials).' (the span of those rounds' intervals)."""
+    reinit by 2.1–4.4 points (95 % CI, 5 trials).' (the span of those rounds' intervals). `reset`, the
+    run's reset mode, names the ticket."""
+    ticket = name(REFERENCE, reset)
     g = gaps[gaps["control"] == control].sort_values("round").reset_index(drop=True)
     level = f"{100 * confidence:g} % CI"
     measured = g[g["trials"] > 0]
     if measured.empty:
-        return [f"No pruned round has both the ticket and {name(control)} yet: nothing to compare."]
+        return [f"No pruned round has both {ticket} and {name(control)} yet: nothing to compare."]
     if measured["trials"].max() < 2:
-        return [f"One trial: no confidence interval can be given for the gap between the ticket and {name(control)}. "
+        return [f"One trial: no confidence interval can be given for the gap between {ticket} and {name(control)}. "
                 f"Run {SUGGESTED_TRIALS} trials or more to get one."]
     out = []
     accuracy = is_accuracy(str(g["metric"].iloc[0]))
@@ -267,14 +270,14 @@ def gap_sentences(gaps: pd.DataFrame, control: str, confidence: float = CONFIDEN
             low, high = (part["low"].min(), part["high"].max()) if verdict == "ticket better" else \
                 (-part["high"].max(), -part["low"].min())
             if accuracy:
-                winner, loser = ("the ticket", name(control)) if verdict == "ticket better" else (name(control), "the ticket")
+                winner, loser = (ticket, name(control)) if verdict == "ticket better" else (name(control), ticket)
                 claim = f"{winner} beats {loser} by {points(low)}–{points(high)} points"
             else:
                 side = "higher" if verdict == "ticket better" else "lower"
-                claim = f"the ticket's {g['metric'].iloc[0]} is {low:.3g}–{high:.3g} {side} than {name(control)}'s"
+                claim = f"{ticket}'s {g['metric'].iloc[0]} is {low:.3g}–{high:.3g} {side} than {name(control)}'s"
             out.append(f"{_where(g.iloc[a], g.iloc[b])} {claim} ({level}, {_trials_text(part['trials'])}).")
     if not any(g["verdict"].isin(["ticket better", "control better"])):
-        out.append(f"At no sparsity does the ticket differ from {name(control)} with {100 * confidence:g} % "
+        out.append(f"At no sparsity does {ticket} differ from {name(control)} with {100 * confidence:g} % "
                    f"confidence ({_trials_text(measured['trials'])}).")
     undecided = g[g["verdict"] == "undecided"]
     if not undecided.empty:
@@ -289,7 +292,7 @@ def gap_sentences(gaps: pd.DataFrame, control: str, confidence: float = CONFIDEN
                     else f"{lo} to more than {MAX_TRIALS_ESTIMATE}")
             advice = (f"{many} trials would likely decide it (an estimate from the observed mean gap and its "
                       "spread across trials)")
-        out.append(f"At {at} of the weights the interval of ticket − {control} contains zero: too wide to decide "
+        out.append(f"At {at} of the weights the interval of {short(REFERENCE, reset)} − {control} contains zero: too wide to decide "
                    f"with {_trials_text(undecided['trials'])}; {advice}.")
     for trials, words in ((1, "only one trial has both: no interval there"), (0, "no trial has both")):
         at = g[g["trials"] == trials]["weights_remaining"]
@@ -399,14 +402,14 @@ def critical_cell(rounds: pd.DataFrame, variant: str = REFERENCE, tolerance: flo
 
 
 def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLERANCE_POINTS,
-                      confidence: float = CONFIDENCE) -> str:
+                      confidence: float = CONFIDENCE, reset: str = "init") -> str:
     """E.g. 'The ticket stays within 1 point of the dense network down to 5.3 % of the weights (95 % CI
     4.1–6.8 %, 5 trials; interpolated between rounds in log(weights)).'"""
     row = table[table["variant"] == variant]
     if row.empty:
-        return f"No critical sparsity for {name(variant)}: it has no pruned round with a dense network to compare."
+        return f"No critical sparsity for {name(variant, reset)}: it has no pruned round with a dense network to compare."
     row = row.iloc[0]
-    who = name(variant)
+    who = name(variant, reset)
     head = f"{who[0].upper()}{who[1:]} stays within {tolerance:g} point{'s' if tolerance != 1 else ''} of the dense network"
     n = int(row["trials"])
     if row["not_reached"] == n:

@@ -5,8 +5,9 @@ import pandas as pd
 
 from lth_core.analysis import statistics
 from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, recommended_round, within_tolerance
+from lth_core.engine.variants import TICKET, VARIANTS, ordered, phrase
 
-NAMES = {"ticket": "the ticket", "reinit": "reinit", "random": "a random mask"}
+NAMES = {v.name: v.phrase for v in VARIANTS.values()}  # with reset init; `phrase(name, reset)` names the ticket
 
 
 def pct(fraction: float, digits: int = 1) -> str:
@@ -33,19 +34,18 @@ def dense_accuracy(rounds: pd.DataFrame, metric: str = "test_accuracy") -> float
     return float(dense[metric].mean()) if not dense.empty else None
 
 
-def round_sentence(rounds: pd.DataFrame, round: int, metric: str = "test_accuracy") -> str:
-    """E.g. 'At 10.7 % of weights the ticket reaches 93.4 %, reinit 91.9 %, a random mask 89.8 %; dense 94.1 %.'"""
+def round_sentence(rounds: pd.DataFrame, round: int, metric: str = "test_accuracy", reset: str = "init") -> str:
+    """E.g. 'At 10.7 % of weights the ticket reaches 93.4 %, reinit 91.9 %, a random mask 89.8 %; dense 94.1 %.'
+    `reset`, the run's reset mode, names the ticket: with none it is 'the pruned and fine-tuned network'."""
     m = means(rounds, metric)
     here = m[m["round"] == round]
     if here.empty:
         return f"Round {round} has not finished yet."
     parts = []
-    for variant in ("ticket", "reinit", "random"):
+    for variant in ordered(here.variant):
         row = here[here.variant == variant]
-        if not row.empty:
-            parts.append(f"{NAMES[variant]} {pct(float(row[metric].iloc[0]))}")
-    if parts:
-        parts[0] = parts[0].replace("the ticket ", "the ticket reaches ", 1)
+        verb = " reaches" if variant == TICKET else ""
+        parts.append(f"{phrase(variant, reset)}{verb} {pct(float(row[metric].iloc[0]))}")
     dense = dense_accuracy(rounds, metric)
     tail = f"; dense {pct(dense)}" if dense is not None and round != 0 else ""
     if round == 0:
@@ -53,54 +53,61 @@ def round_sentence(rounds: pd.DataFrame, round: int, metric: str = "test_accurac
     return f"At {pct(float(here.weights_remaining.iloc[0]))} of weights {', '.join(parts)}{tail}."
 
 
-def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy") -> list[str]:
-    """A few sentences a newcomer can read instead of the plots."""
+def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy", reset: str = "init") -> list[str]:
+    """A few sentences a newcomer can read instead of the plots; `reset` (the run's) names the ticket."""
     if rounds.empty:
         return ["No round has finished yet."]
     last = int(rounds["round"].max())
-    out = [round_sentence(rounds, last, metric)]
+    out = [round_sentence(rounds, last, metric, reset)]
     if last == 0:
         return out
     # how far each variant can be pruned: the critical sparsity of lth_core.analysis.statistics, the one definition
     # the CLI, Results and Compare all print
     critical = statistics.critical_sparsity(rounds, TOLERANCE_POINTS, metric)
-    out += [statistics.critical_sentence(critical, v, TOLERANCE_POINTS) for v in critical["variant"]]
-    variants = [v for v in ("ticket", "reinit", "random") if v in set(rounds.variant)]
+    out += [statistics.critical_sentence(critical, v, TOLERANCE_POINTS, reset=reset) for v in critical["variant"]]
+    variants = ordered(rounds.variant)
     es = means(rounds, "early_stop_iteration")
     dense_es = es[es["round"] == 0]["early_stop_iteration"]
     at_last = es[es["round"] == last].set_index("variant")["early_stop_iteration"]
-    if not dense_es.empty and "ticket" in at_last:
-        bits = [f"{NAMES[v]} at iteration {at_last[v]:.0f}" for v in variants if v in at_last]
+    if not dense_es.empty and TICKET in at_last:
+        bits = [f"{phrase(v, reset)} at iteration {at_last[v]:.0f}" for v in variants if v in at_last]
         out.append(f"Lowest validation loss (the early-stopping point) in the last round: {', '.join(bits)}; "
                    f"the dense network at iteration {float(dense_es.iloc[0]):.0f}.")
     return out
 
 
-def headline(rounds: pd.DataFrame, metric: str = "test_accuracy") -> str | None:
+def headline(rounds: pd.DataFrame, metric: str = "test_accuracy", reset: str = "init") -> str | None:
     """Compare's one sentence: what the run found at its sparsest round, in plain words, e.g. 'At 6.9 % of
     weights the winning ticket reaches 92.1 % (dense 92.5 %), 5.2 points above reinit and 7.0 above the random
-    mask (2 trials).' Gaps are between the numbers as printed. None before a pruned round of the ticket."""
+    mask (2 trials).' The ticket is named for the run's reset. Gaps are between the numbers as printed. None
+    before a pruned round of the ticket."""
     m = means(rounds, metric)
-    pruned = m[(m["round"] > 0) & (m.variant == "ticket")]
+    pruned = m[(m["round"] > 0) & (m.variant == TICKET)]
     if pruned.empty:
         return None
     last = int(pruned["round"].max())
     here = m[m["round"] == last].set_index("variant")
-    ticket = float(here.loc["ticket", metric])
+    ticket = float(here.loc[TICKET, metric])
     dense = dense_accuracy(rounds, metric)
-    text = f"At {pct(float(here.loc['ticket', 'weights_remaining']))} of weights the winning ticket reaches {pct(ticket)}"
+    text = (f"At {pct(float(here.loc[TICKET, 'weights_remaining']))} of weights {registry_label(reset)} "
+            f"reaches {pct(ticket)}")
     if dense is not None:
         text += f" (dense {pct(dense)})"
     gaps = []
-    for variant in (v for v in ("reinit", "random") if v in here.index):
+    for variant in (v for v in ordered(here.index) if v != TICKET):
         gap = gap_points(ticket, float(here.loc[variant, metric]))
         side = "above" if gap > 0 else "below" if gap < 0 else "level with"
         amount = f"{abs(gap):.1f}{' points' if not gaps else ''} " if gap else ""
-        gaps.append(f"{amount}{side} {NAMES[variant].replace('a random', 'the random')}")
+        gaps.append(f"{amount}{side} {phrase(variant, reset).replace('a random', 'the random')}")
     if gaps:
         text += ", " + " and ".join(gaps)
-    n = int(rounds[(rounds["round"] == last) & (rounds.variant == "ticket")]["trial"].nunique())
+    n = int(rounds[(rounds["round"] == last) & (rounds.variant == TICKET)]["trial"].nunique())
     return f"{text} ({n} trial{'s' if n != 1 else ''})."
+
+
+def registry_label(reset: str) -> str:
+    """'the winning ticket', or what the ticket is under `reset` (the pruned and fine-tuned network ...)."""
+    return "the winning ticket" if reset == "init" else phrase(TICKET, reset)
 
 
 def two_numbers(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS, metric: str = "test_accuracy") -> str | None:
@@ -108,7 +115,7 @@ def two_numbers(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS, metri
     in one sentence for a page that shows both; None when they agree or one of them is missing."""
     chosen = recommended_round(rounds, tolerance, metric=metric)
     critical = statistics.critical_sparsity(rounds, tolerance, metric)
-    row = critical[critical["variant"] == "ticket"]
+    row = critical[critical["variant"] == TICKET]
     if chosen is None or row.empty:
         return None
     weights = pct(float(rounds[rounds["round"] == chosen]["weights_remaining"].mean()))

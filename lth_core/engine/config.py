@@ -11,10 +11,10 @@ from typing import Any
 
 from lth_core.engine.criteria import CRITERIA, DEFAULT_CRITERION, help_text as criteria_help
 from lth_core.engine.errors import ConfigError
+from lth_core.engine.variants import CONTROLS, TICKET, help_text as controls_help
 
 SCHEDULES = ("iterative", "one-shot")
 SCOPES = ("layerwise", "global")
-CONTROLS = ("reinit", "random")
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "step", "cosine")
 KEEP_TRAINED_RESETS = ("none", "lr-rewind")  # the next round starts from the trained weights
@@ -46,7 +46,7 @@ class ExperimentConfig:
     reset: str = field(default="init", metadata={"help": "init (original init), rewind:K (values at iteration K of the dense run), "
                                                          "none (fine-tune the trained weights at the schedule's final learning rate), "
                                                          "lr-rewind (keep the trained weights, replay the learning-rate schedule; Renda et al. 2020)"})
-    controls: tuple[str, ...] = field(default=(), metadata={"help": "controls trained every round: reinit,random"})
+    controls: tuple[str, ...] = field(default=(), metadata={"help": "controls trained every round, comma-separated; " + controls_help()})
     trials: int = field(default=1, metadata={"help": "independent seeds"})
     seed: int = field(default=0, metadata={"help": "seed of the data split, inits and data order"})
     # how to train
@@ -94,7 +94,7 @@ class ExperimentConfig:
 
     @property
     def variants(self) -> tuple[str, ...]:
-        return ("ticket",) + tuple(c for c in CONTROLS if c in self.controls)
+        return (TICKET,) + tuple(c for c in CONTROLS if c in self.controls)  # the registry's order
 
     # ---- (de)serialisation ----------------------------------------------
     def to_dict(self) -> dict[str, Any]:

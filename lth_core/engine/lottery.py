@@ -1,17 +1,14 @@
 """The iterative magnitude pruning runner: trials × rounds × variants, as a stream of events.
 
-Round 0 trains the dense network. Each later round trains, side by side,
-  ticket  – the pruned mask, weights reset to the original init (or rewound / kept),
-  reinit  – the same mask with a fresh random init,
-  random  – a random mask with the ticket's per-layer counts, reset like the ticket,
-then prunes the trained ticket to get the next round's mask (scored by the config's criterion,
-criteria.py; magnitude by default). Every random choice comes from a
-generator seeded by (seed, trial, round, purpose), so a run resumed from a checkpoint gives
+Round 0 trains the dense network. Each later round trains, side by side, the ticket (the pruned
+mask, weights reset to the original init, rewound or kept) and the config's controls, each started
+as its entry of the variant registry says (variants.py: reinit, random, reinit-signs), then
+prunes the trained ticket to get the next round's mask (scored by the config's criterion,
+criteria.py; magnitude by default). Every random choice comes from a generator seeded by (seed, trial, round, purpose), so a run resumed from a checkpoint gives
 the same numbers as one that never stopped.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator
@@ -30,6 +27,7 @@ from lth_core.engine.results import weights_hash
 from lth_core.engine.models import ARCHITECTURES, DEFAULT_HIDDEN, Network, Params, build_network, default_width
 from lth_core.engine.network_shape import NetworkShape
 from lth_core.engine.cpu import CpuWatch, adaptive_threads, choose_threads, fixed_threads
+from lth_core.engine.variants import TICKET, VARIANTS, StartContext, generator
 from lth_core.engine.training import DeviceData, TrainResult, TrainSettings, batch_order, torch_threads, train
 from lth_core.engine.torch_modules import plain_from_engine
 
@@ -123,12 +121,6 @@ def network_shape(plan: Plan) -> NetworkShape:
                            d.feature_names)
 
 
-def generator(seed: int, *parts: object) -> torch.Generator:
-    """A generator seeded from (seed, parts): independent streams that a resumed run can recreate."""
-    digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
-
-
 def _to_device_data(data: DatasetSplits, device: torch.device) -> DeviceData:
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
     return DeviceData(t(data.x_train), t(data.y_train), t(data.x_val), t(data.y_val), t(data.x_test), t(data.y_test))
@@ -190,7 +182,7 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
     cfg, net = plan.config, plan.net
     weight_of = {s.layer: s.name for s in net.prunable}
     shapes = {s.layer: s.shape for s in net.prunable}
-    variants = ["ticket"] if rnd == 0 else list(cfg.variants)
+    variants = [TICKET] if rnd == 0 else list(cfg.variants)
     models: list[tuple[int, str]] = [(t, v) for t in range(cfg.trials) for v in variants]
     starts: list[Params] = []
     masks: list[dict[str, torch.Tensor]] = []
@@ -200,15 +192,10 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
         ticket_mask = {l: m.bool() for l, m in ticket_mask.items()}
         reset_point = state.get("trained") if cfg.keeps_trained else state.get("rewind")
         reset_point = state["init"] if rnd == 0 or reset_point is None else reset_point
-        if variant == "ticket":
-            masks.append(ticket_mask)
-            starts.append(reset_point)
-        elif variant == "reinit":
-            masks.append(ticket_mask)
-            starts.append(net.init_params(generator(cfg.seed, trial, rnd, "reinit")))
-        else:
-            masks.append(pruning.random_mask_like(ticket_mask, generator(cfg.seed, trial, rnd, "random")))
-            starts.append(reset_point)
+        mask, start = VARIANTS[variant].start(StartContext(ticket_mask, reset_point, state["init"], net.init_params,
+                                                           cfg.seed, trial, rnd))
+        masks.append(mask)
+        starts.append(start)
     yield RoundStarted(rnd, pruning.fraction_remaining(masks[0]), models)
 
     stacked = {n: torch.stack([s[n] for s in starts]) for n in starts[0]}
@@ -255,7 +242,7 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
 
     # prune each trial's trained ticket to get the next round's mask
     for m, (trial, variant) in enumerate(models):
-        if variant != "ticket":
+        if variant != TICKET:
             continue
         state = states[trial]
         trained = {n: p[m].detach().cpu() for n, p in result.params.items()}

@@ -7,6 +7,7 @@ import time
 from typing import TextIO
 
 from lth_core.engine.events import EvalPointEvent, Event, RoundCommitted, RoundFinished, RoundStarted, RunStarted
+from lth_core.engine.variants import TICKET, ordered
 
 
 class ProgressPrinter:
@@ -32,11 +33,11 @@ class ProgressPrinter:
                   f"{event.iterations} iterations each, variants {', '.join(event.variants)}", file=self.stream)
         elif isinstance(event, RoundStarted):
             self.round = event.round
-            self.variants = "+".join(sorted({v for _, v in event.models}, key=["ticket", "reinit", "random"].index))
+            self.variants = "+".join(ordered({v for _, v in event.models}))
             self._draw(0, event.weights_remaining)
         elif isinstance(event, EvalPointEvent) and self.tty:
             self._draw(event.iteration, None)
-        elif isinstance(event, RoundFinished) and event.variant == "ticket":
+        elif isinstance(event, RoundFinished) and event.variant == TICKET:
             self.tickets.append(event)
         elif isinstance(event, RoundCommitted) and self.tickets:
             tickets, self.tickets = self.tickets, []
