@@ -42,10 +42,15 @@ def load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
+def no_scheduler(store_path: Path) -> None:
+    """Wait for the previous run's scheduler to exit (it lingers a few seconds): the next run starts cold,
+    and is estimated so."""
+    while jobs.scheduler_pid(store_path) is not None:
+        time.sleep(0.2)
+
+
 def measure(config: ExperimentConfig, store_path: Path) -> tuple[float, float, str]:
     """(seconds from submit to the end, seconds from submit to the first evaluation point, final status)."""
-    while jobs.scheduler_pid(store_path) is not None:  # the previous run's scheduler lingers a few seconds
-        time.sleep(0.2)
     started = time.perf_counter()
     run_id = jobs.submit(config, store_path=store_path)
     first = None
@@ -71,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         store_path = Path(tmp) / "runs.sqlite"
         for label, settings in chosen:
             config = ExperimentConfig.from_dict(settings)
-            e = estimate_run(config)
+            no_scheduler(store_path)
+            e = estimate_run(config, store_path=store_path)
             actual, first, status = measure(config, store_path)
             ratio = e.seconds / actual
             ok = 1 / 1.3 <= actual / e.seconds <= 1.3
