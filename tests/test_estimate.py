@@ -130,3 +130,10 @@ def test_the_check_script_submits_through_the_worker_and_prints_the_table(lth_ho
     row = next(line for line in out.splitlines() if line.startswith(estimate_check.CONFIGS[3][0]))
     assert "finished" in row
     assert "load average before" in out and "of 1 within ±30 %" in out
+
+
+def test_the_check_script_can_submit_while_the_worker_still_runs(lth_home, capsys):
+    from lth_core import estimate_check
+    estimate_check.main(["--only", "3", "--warm"])
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(estimate_check.CONFIGS[3][0]))
+    assert "finished" in row and "(cold)" not in row  # submitted while the primer run's scheduler lingered
