@@ -32,8 +32,9 @@ from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.data import load_dataset
 from lth_core.engine.cpu import CpuWatch, adaptive_threads, choose_threads, fixed_threads
 from lth_core.engine.errors import Cancelled
-from lth_core.runs.store import RunStore, default_store_path
-from lth_core.runs.worker import PACKAGE_ROOT, POLL_S, SchedulerLock
+from lth_core.runs.jobs import scheduler_pid
+from lth_core.runs.store import RunStore
+from lth_core.runs.worker import PACKAGE_ROOT, POLL_S
 from lth_core.engine.lottery import Plan, _to_device_data, batch_order, generator, make_plan
 from lth_core.engine.training import DeviceData, eval_iterations, evaluate, torch_threads, train
 
@@ -221,8 +222,7 @@ def startup_probe() -> StartupProbe:
 
 def worker_running(store_path: Path | str | None = None) -> bool:
     """Whether a scheduler serves the store now (so a run submitted now is forked from its warm forkserver)."""
-    path = Path(store_path).expanduser().absolute() if store_path else default_store_path().absolute()
-    return SchedulerLock(path).holder() is not None
+    return scheduler_pid(store_path) is not None
 
 
 def load_seconds(dataset: str, seed: int = 0, label_col: str | None = None) -> float:
