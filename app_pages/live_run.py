@@ -43,7 +43,7 @@ def live_view() -> None:
     described = state.get(run.status, run.status)
     st.markdown(f"**Status: {run.status}**{'' if described == run.status else f' — {described}'} · run `{run.id}` · "
                 f"{md(run.config.dataset)}, {run.config.arch} · on {run.device or 'cpu'}")
-    rounds_of = f"{run.rounds_done} of {total}" if total else f"{run.rounds_done}"
+    rounds_of = rounds_done_text(run.rounds_done, run.rounds_total)
     if run.status == "failed":
         st.error(f"The run failed: {md(run.error or 'no reason was recorded')}", icon=":material/error:")
     elif run.status in ("cancelled", "interrupted"):
@@ -60,16 +60,17 @@ def live_view() -> None:
     else:
         in_round = done_iters / run.iterations if training and run.iterations else 0
         fraction = (run.rounds_done + in_round) / (total or 1)
-        now = f" · round {rnd}: iteration {done_iters} of {run.iterations}" if training and run.iterations else ""
-        st.progress(min(1.0, fraction), text=f"{rounds_of} rounds done{now}")
+        now = (f" · round {rnd}{' (the dense network)' if rnd == 0 else ''}: iteration {done_iters} of {run.iterations}"
+               if training and run.iterations else "")
+        st.progress(min(1.0, fraction), text=f"{rounds_of}{now}")
     time_line(run, started)
     planned = run.planned_remaining
     rounds = store().rounds(run_id)
     cols = st.columns(4)
     until = (f"until {pct(run.config.target_remaining)} of the weights is left" if run.config.target_remaining is not None
              else "")
-    cols[0].metric("Round", f"{rnd} of {total - 1}" if started and total else "—",
-                   help="round 0 trains the dense network; rounds 1… are pruned" +
+    cols[0].metric("Round", f"{rnd} of {run.rounds_total}" if started and total else "—",
+                   help="round 0 trains the dense network; rounds 1, 2 … are the pruned rounds counted here" +
                    ("" if total else f"; how many rounds it takes ({until}) is worked out when the run starts"))
     cols[1].metric("Weights remaining", pct(planned[rnd]) if started and rnd < len(planned) else "—")
     cols[2].metric("Iteration", f"{done_iters} of {run.iterations}" if started and run.iterations else "—",
@@ -113,6 +114,15 @@ def live_view() -> None:
     if run.status == "finished":
         st.success("Finished. Explore what came out:", icon=":material/check_circle:")
         run_links(run_id, ("results", "masks", "compare"))
+
+
+def rounds_done_text(rounds_done: int, pruned_rounds: int | None) -> str:
+    """How far a run got, counted as the Round metric counts ("Round 3 of 12"): round 0 trains the dense
+    network, then come the pruned rounds 1 … N. E.g. 'dense network and 2 of 12 pruned rounds done'."""
+    pruned = max(0, rounds_done - 1)
+    count = f"{pruned} of {pruned_rounds} pruned rounds" if pruned_rounds is not None else \
+        f"{pruned} pruned round{'' if pruned == 1 else 's'}"
+    return f"{'dense network and ' if rounds_done else ''}{count} done"
 
 
 def time_line(run, started: bool) -> None:

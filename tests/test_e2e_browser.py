@@ -188,7 +188,7 @@ def test_a_tiny_experiment_from_form_to_compare(server):
             other.goto(f"{server}/live_run?run={run_id}")
             settle(other)
             assert other.get_by_text("Status: finished").count() == 1
-            assert "3 of 3 rounds done" in other.inner_text("body")
+            assert "dense network and 2 of 2 pruned rounds done" in other.inner_text("body")
             other.context.close()
 
             timings = {"new experiment": load_s}

@@ -1,13 +1,16 @@
 """The run estimate: what it counts, the clock Live run reads, and the estimate-against-actual script.
 No timing is asserted here (speed is measured by `python -m lth_core.estimate_check`)."""
 import json
+import time
 
 import pytest
 
 from lth_core import ExperimentConfig
-from lth_core.runs.estimate import (RunClock, RunEstimate, estimate_run, format_elapsed, save_clock, saved_clock,
-                               startup_probe)
+from lth_core.runs import estimate
+from lth_core.runs.estimate import (FALLBACK, RunClock, RunEstimate, StartupProbe, estimate_run, format_elapsed,
+                                    save_clock, saved_clock, startup_probe, worker_running)
 from lth_core.runs.store import RunStore
+from lth_core.runs.worker import POLL_S, SchedulerLock
 
 SMALL = dict(dataset="digits", arch="mlp", hidden=(16,), epochs=1, rounds=2, controls=("reinit", "random"))
 
@@ -24,11 +27,54 @@ def test_the_estimate_counts_start_up_training_evaluation_and_saving_for_every_r
     assert without.startup_seconds == 0 and without.seconds == pytest.approx(sum(without.round_seconds))
 
 
-def test_the_start_up_is_measured_in_a_fresh_process(lth_home):
-    imports, load = startup_probe("digits")
-    assert imports > 0.2  # a new Python importing PyTorch: never instant
-    assert load > 0
-    assert startup_probe("moons")[0] == imports  # the process start is measured once, the load per dataset
+def test_the_start_up_is_probed_by_starting_a_scheduler_and_its_forkserver_in_a_child(tmp_path, monkeypatch):
+    estimate._probed.clear()
+    monkeypatch.chdir(tmp_path)  # the probe finds the package wherever the caller runs
+    probe = startup_probe()
+    assert probe != FALLBACK
+    assert probe.scheduler > 0.2 and probe.forkserver > 0.2  # each a new Python importing PyTorch: never instant
+    assert probe.fork > 0
+    assert startup_probe() is probe  # measured once, then remembered for a few minutes
+
+
+def test_a_cold_start_pays_the_scheduler_and_its_forkserver_a_warm_one_a_poll_and_a_fork():
+    probe = StartupProbe(scheduler=2.0, forkserver=3.0, fork=0.05)
+    assert probe.seconds(warm=False) == 5.0
+    assert probe.seconds(warm=True) == pytest.approx(POLL_S / 2 + 0.05)
+
+
+def test_the_start_up_is_warm_exactly_while_a_scheduler_serves_the_store(lth_home):
+    probe = startup_probe()  # remembered: every estimate below uses these figures, plus the dataset load
+    config = ExperimentConfig(**SMALL)
+    assert not worker_running()
+    cold = estimate_run(config)
+    assert not cold.worker_warm and cold.startup_seconds >= probe.seconds(False)
+    lock = SchedulerLock(lth_home / "runs.sqlite")  # what a running scheduler holds
+    assert lock.acquire()
+    try:
+        assert worker_running() and not worker_running(lth_home / "other.sqlite")
+        warm = estimate_run(config)
+        assert warm.worker_warm and probe.seconds(True) <= warm.startup_seconds < probe.seconds(False)
+        # the caller may say which applies (the app's form caches its estimate by it)
+        assert not estimate_run(config, warm=False).worker_warm
+        assert not estimate_run(config, store_path=lth_home / "other.sqlite").worker_warm
+    finally:
+        lock.release()
+    assert not worker_running() and not estimate_run(config).worker_warm
+    assert not estimate_run(config, startup=False, warm=True).worker_warm  # no start-up counted at all
+
+
+def test_a_real_scheduler_makes_the_start_up_warm_until_it_exits(lth_home):
+    from lth_core import jobs
+    probe = startup_probe()
+    assert jobs.ensure_worker()  # a scheduler with nothing to do: it lingers a few seconds, then exits
+    deadline = time.monotonic() + 120
+    assert worker_running()
+    assert estimate_run(ExperimentConfig(**SMALL)).startup_seconds < probe.seconds(False)
+    while worker_running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not worker_running()
+    assert estimate_run(ExperimentConfig(**SMALL)).startup_seconds >= probe.seconds(False)
 
 
 def clock(**kw) -> RunClock:
@@ -84,3 +130,10 @@ def test_the_check_script_submits_through_the_worker_and_prints_the_table(lth_ho
     row = next(line for line in out.splitlines() if line.startswith(estimate_check.CONFIGS[3][0]))
     assert "finished" in row
     assert "load average before" in out and "of 1 within ±30 %" in out
+
+
+def test_the_check_script_can_submit_while_the_worker_still_runs(lth_home, capsys):
+    from lth_core import estimate_check
+    estimate_check.main(["--only", "3", "--warm"])
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(estimate_check.CONFIGS[3][0]))
+    assert "finished" in row and "(cold)" not in row  # submitted while the primer run's scheduler lingered

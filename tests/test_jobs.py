@@ -276,3 +276,16 @@ def test_the_command_line_records_lists_shows_exports_and_deletes(store, tmp_pat
     assert store.list_runs().empty
     with pytest.raises(StoreError):
         store.get_run(run_id)
+
+
+def test_a_scheduler_started_from_another_folder_finds_the_package(tmp_path):
+    # the caller found lth_core through its own sys.path (as `streamlit run /path/app.py` does), not PYTHONPATH:
+    # the scheduler it spawns must still import it (the path put on it named lth_core/ itself, not its folder)
+    log = tmp_path / "worker.log"
+    script = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; "
+              f"from lth_core.runs import worker; "
+              f"sys.exit(worker.spawn(['--help'], log=Path({str(log)!r}), detach=False).wait())")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 0, log.read_text()
+    assert "--store-path" in log.read_text()

@@ -78,14 +78,14 @@ def test_a_run_still_starting_says_so(lth_home):
         assert {m.label: m.value for m in at.metric}["Round"] == "—"
 
 
-def _drive(store: RunStore, run_id: str, config: ExperimentConfig, *, eval_points: int | None) -> None:
+def _drive(store: RunStore, run_id: str, config: ExperimentConfig, *, eval_points: int | None, in_round: int = 0) -> None:
     """Train the run with the real engine, recording as the worker does; stop after `eval_points` points
-    of round 0 (None: to the end)."""
+    of round `in_round` (None: to the end)."""
     rec = Recorder(store, run_id, claim(store, run_id))
     events = run_experiment(config)
     seen = 0
     for event in events:
-        if isinstance(event, EvalPointEvent) and eval_points is not None:
+        if isinstance(event, EvalPointEvent) and eval_points is not None and event.round == in_round:
             seen += 1
             if seen == eval_points:
                 time.sleep(0.6)  # the recorder writes progress at most twice a second
@@ -106,10 +106,25 @@ def test_round_zero_shows_its_progress_the_elapsed_time_and_the_time_left(lth_ho
         at = page("live_run", run=run_id)
         no_errors(at)
         text = shown(at)
-        assert f"round 0: iteration {run.iteration} of {run.iterations}" in text
+        assert f"0 of 3 pruned rounds done · round 0 (the dense network): iteration {run.iteration} of {run.iterations}" in text
         assert re.search(r"Elapsed \d+ (s|min).* · estimated about \d+ (s|min) · about \d+ (s|min) left", text), text
         assert "Training together now: dense network." in text
         assert {m.label: m.value for m in at.metric}["Round"] == "0 of 3"
+
+
+def test_the_round_metric_and_the_progress_bar_count_rounds_the_same_way(lth_home):
+    config = ExperimentConfig(**SMALL, rounds=3)
+    with no_worker(lth_home), RunStore() as store:
+        run_id = create_run(store, config, "round 1")
+        _drive(store, run_id, config, eval_points=2, in_round=1)
+        run = store.get_run(run_id)
+        assert run.status == "running" and run.round == 1 and run.rounds_done == 1 and run.rounds_total == 3
+        at = page("live_run", run=run_id)
+        no_errors(at)
+        assert {m.label: m.value for m in at.metric}["Round"] == "1 of 3"
+        # was "1 of 4 rounds done" beside "Round 1 of 3": round 0 (the dense network) counted in one only
+        bar = at.get("progress")[0].text
+        assert bar == f"dense network and 0 of 3 pruned rounds done · round 1: iteration {run.iteration} of {run.iterations}"
 
 
 def test_a_finished_run_shows_how_long_it_took_against_its_estimate(lth_home):

@@ -19,7 +19,7 @@ from lth_core import ConfigError, ExperimentConfig, jobs
 from lth_core.engine.criteria import CRITERIA
 from lth_core.engine.variants import CONTROLS, VARIANTS
 from lth_core.engine.data import list_datasets
-from lth_core.runs.estimate import RunEstimate, estimate_run, format_seconds, save_clock
+from lth_core.runs.estimate import RunEstimate, estimate_run, format_seconds, save_clock, worker_running
 from lth_core.engine.models import ARCHITECTURES
 from lth_core.engine.config import LR_SCHEDULES
 from lth_core.engine.presets import FORM_START, PRESETS, engine_defaults, form_start
@@ -91,9 +91,10 @@ LONG_RUN_S = 3600  # a run estimated at more than this needs a tick before Run i
 
 @st.cache_data(show_spinner="Timing a few training steps on this machine (the first time: also how long "
                             "a background run takes to start)…", max_entries=128)
-def _estimate(config_json: str) -> tuple[RunEstimate | None, str | None, str | None]:
+def _estimate(config_json: str, warm: bool) -> tuple[RunEstimate | None, str | None, str | None]:
+    """`warm` is part of the cache key: a run submitted while the worker runs starts in a fraction of a second."""
     try:
-        return estimate_run(ExperimentConfig.from_dict(json.loads(config_json))), None, None
+        return estimate_run(ExperimentConfig.from_dict(json.loads(config_json)), warm=warm), None, None
     except ConfigError as exc:
         return None, exc.field, exc.message
 
@@ -104,7 +105,7 @@ def check(settings: dict[str, Any]) -> Checked:
         config = ExperimentConfig.from_dict(settings)
     except ConfigError as exc:
         return Checked(settings, field=exc.field, message=exc.message)
-    estimate, field, message = _estimate(config.to_json())
+    estimate, field, message = _estimate(config.to_json(), worker_running())
     return Checked(settings, config, estimate, field, message)
 
 

@@ -109,7 +109,9 @@ learns faster (its loss falls sooner) and ends at least as accurate as reinit an
     "estimate": """\
 Each round trains the ticket and each control; round 0 trains the dense network once per trial. The time is
 measured on this machine and covers what happens between pressing Run and the end: the background worker
-starting (Python and PyTorch, timed in a fresh process, then loading the dataset), every round's
+starting (when none is running: its scheduler and then a process server that imports PyTorch and the engine,
+each a fresh Python, timed by starting them; when one is already running: only a fork of that server, a
+fraction of a second), then loading the dataset, every round's
 training steps (a few real steps of the engine's own loop on the round's networks, averaged), every
 evaluation on the validation and test sets, and saving each round. Other work that starts on the machine
 later slows the run down; Live run shows the elapsed time and how long is left.""",

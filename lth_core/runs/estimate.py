@@ -2,9 +2,12 @@
 
 The time models what a run started from the app really goes through, each part measured here:
 
-- start-up: the worker's scheduler process and then the run's own process each start Python and import
-  the engine (PyTorch, scikit-learn ...), timed in a child process that does the same imports
-  (`process_start_seconds`, redone every few minutes); then the run process loads its dataset, timed here.
+- start-up, as the worker (`runs/worker.py`) really starts a run. With no scheduler serving the store,
+  one starts (Python and the CLI's imports), then its forkserver (Python and RUN_PRELOAD: PyTorch, the
+  engine, scikit-learn), which forks the run's process. With a scheduler already running, its forkserver
+  is warm: the run waits for the scheduler's next poll and a fork. Both are timed in a child process that
+  does what a scheduler does (`startup_probe`, redone every few minutes); which one applies is decided
+  by whether a scheduler is running (`worker_running`). Then the run process loads its dataset, timed here.
 - every round: its training steps, timed by running the engine's own training loop (`training.train`) on
   the round's stacked models, with the thread count the run will use (conv nets keep 2 threads whatever
   the load); its evaluations (validation and test, in full, at every evaluation point); and the
@@ -29,15 +32,15 @@ from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.data import load_dataset
 from lth_core.engine.cpu import CpuWatch, adaptive_threads, choose_threads, fixed_threads
 from lth_core.engine.errors import Cancelled
+from lth_core.runs.jobs import scheduler_pid
 from lth_core.runs.store import RunStore
+from lth_core.runs.worker import PACKAGE_ROOT, POLL_S
 from lth_core.engine.lottery import Plan, _to_device_data, batch_order, generator, make_plan
 from lth_core.engine.training import DeviceData, eval_iterations, evaluate, torch_threads, train
 
 WARMUP_STEPS = 2           # first steps allocate and pick kernels: not timed
 TIMED_STEPS = 12           # steps averaged per round shape ...
 TIMING_BUDGET_S = 1.5      # ... unless they take longer than this (at least 3 are timed)
-PROCESS_STARTS = 2         # the scheduler, then the run process (when no scheduler is running yet)
-SCHEDULER_POLL_S = 0.2     # worker.POLL_S: how often the scheduler looks for queued runs
 CLOCK_KEY = "estimate.{}"  # the store setting that keeps a run's RunClock
 ROUND_WRITE_S = 0.05       # a round's commit (results, masks, checkpoint) beside the measured bytes ...
 WRITE_BYTES_PER_S = 50e6   # ... at this rate (SQLite in WAL mode, measured ~100 MB/s on this machine)
@@ -56,6 +59,7 @@ class RunEstimate:
     eval_seconds: float = 0.0     # evaluations (validation + test at every evaluation point) of all rounds
     write_seconds: float = 0.0    # the store writes of all rounds
     round_seconds: tuple[float, ...] = ()  # each round (0 … rounds): training + evaluation + its write
+    worker_warm: bool = False     # a scheduler was running: the run is forked from its warm forkserver
 
     def describe(self) -> str:
         return (f"{self.trainings} trainings of {self.iterations_per_round} iterations "
@@ -154,45 +158,79 @@ def format_elapsed(seconds: float) -> str:
 
 # ---- start-up ---------------------------------------------------------------------------------------
 
+# What a scheduler does before its first run trains, in a child process: the imports of
+# `python -m lth_core worker`, then its forkserver (worker.run_processes, preloading RUN_PRELOAD) forks a run
+# process, then a second one from the now warm forkserver. The stamps are CLOCK_MONOTONIC, shared by all
+# processes, so the parent reads the child's start-up from them. They go out on a descriptor of their own:
+# the forkserver inherits stdout and outlives the probe by a while (its PyTorch teardown), and the parent
+# would wait for that.
 _PROBE = """
-import time
-started = time.perf_counter()
-import lth_core.cli, lth_core.runs.worker, lth_core.engine.lottery  # what `python -m lth_core worker --run` imports
-import sklearn.model_selection                          # what its first dataset load imports
-print(time.perf_counter() - started)
+import os, time
+import lth_core.cli
+from lth_core.runs import worker
+stamps = [time.monotonic()]
+out = os.dup(1)
+os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+context = worker.run_processes()
+worker.warm_up()
+for _ in range(2):
+    process = context.Process(target=os.getpid)
+    process.start()
+    process.join()
+    stamps.append(time.monotonic())
+os.write(out, " ".join(map(str, stamps)).encode())
+os._exit(0)  # the stamps are all that is needed: skip tearing down PyTorch (seconds on a busy machine)
 """
 
 
+@dataclass(frozen=True)
+class StartupProbe:
+    scheduler: float   # a new scheduler process: Python and the imports of `python -m lth_core worker`
+    forkserver: float  # its forkserver: Python and RUN_PRELOAD, until the first run process has run
+    fork: float        # a run process forked from a forkserver already warm
+
+    def seconds(self, warm: bool) -> float:
+        """From submit until the run's process begins (its dataset load not included). Warm: the running
+        scheduler notices the queued run at its next poll (half a poll on average) and forks it. Cold: the
+        scheduler starts, finds the run at once, and waits for its new forkserver's preload."""
+        return POLL_S / 2 + self.fork if warm else self.scheduler + self.forkserver
+
+
 PROBE_KEEP_S = 300.0  # a probe is redone after this long: the machine's load changes
-_probed: list[tuple[float, float]] = []  # (time.monotonic() of the probe, its seconds)
+FALLBACK = StartupProbe(scheduler=2.5, forkserver=3.5, fork=0.05)  # a 2-core laptop, if the probe fails
+_probed: list[tuple[float, StartupProbe]] = []  # (time.monotonic() of the probe, what it measured)
 
 
-def process_start_seconds() -> float:
-    """Seconds for a new Python process to start and import what a run process imports, measured in a
-    child (the parent's imports are done, so they cannot be timed here) and remembered for a few minutes."""
+def startup_probe() -> StartupProbe:
+    """How long a scheduler, its forkserver and a warm fork take here, measured in a child process (the
+    parent's imports are done, so they cannot be timed here) and remembered for a few minutes."""
     if _probed and time.monotonic() - _probed[0][0] < PROBE_KEEP_S:
         return _probed[0][1]
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join([root, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
-    started = time.perf_counter()
+    env["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_ROOT), *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
+    started = time.monotonic()
     try:
-        subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, timeout=120, check=True)
-        seconds = time.perf_counter() - started
-    except (subprocess.SubprocessError, OSError):
-        seconds = 3.0  # about what it takes on a 2-core laptop
-    _probed[:] = [(time.monotonic(), seconds)]
-    return seconds
+        out = subprocess.run([sys.executable, "-c", _PROBE], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, timeout=120, check=True).stdout
+        imported, first, second = (float(x) for x in out.split()[-3:])
+        probe = StartupProbe(imported - started, first - imported, second - first)
+    except (subprocess.SubprocessError, OSError, ValueError):
+        probe = FALLBACK
+    _probed[:] = [(time.monotonic(), probe)]
+    return probe
 
 
-def startup_probe(dataset: str, seed: int = 0, label_col: str | None = None) -> tuple[float, float]:
-    """(seconds to start a run process with its imports, seconds to load and split `dataset`). The load
-    is timed here: a file is read again; a built-in set's parsed arrays come from the disk cache there,
-    a small part of its load."""
-    imports = process_start_seconds()
+def worker_running(store_path: Path | str | None = None) -> bool:
+    """Whether a scheduler serves the store now (so a run submitted now is forked from its warm forkserver)."""
+    return scheduler_pid(store_path) is not None
+
+
+def load_seconds(dataset: str, seed: int = 0, label_col: str | None = None) -> float:
+    """Seconds to load and split `dataset`, timed here: a file is read again; a built-in set's parsed
+    arrays come from the disk cache there, a small part of its load."""
     started = time.perf_counter()
     load_dataset(dataset, seed=seed, label_col=label_col)
-    return imports, time.perf_counter() - started
+    return time.perf_counter() - started
 
 
 # ---- rounds ---------------------------------------------------------------------------------------
@@ -246,9 +284,12 @@ def round_write_seconds(plan: Plan, models: int) -> float:
     return ROUND_WRITE_S + nbytes / WRITE_BYTES_PER_S
 
 
-def estimate_run(config: ExperimentConfig, *, startup: bool = True) -> RunEstimate:
+def estimate_run(config: ExperimentConfig, *, startup: bool = True, warm: bool | None = None,
+                 store_path: Path | str | None = None) -> RunEstimate:
     """Count the trainings and time the run's parts (see the module's note). Raises ConfigError like
-    run_experiment. `startup=False` leaves out the process starts (a run trained in this process)."""
+    run_experiment. `startup=False` leaves out the process starts (a run trained in this process).
+    `warm`: whether a scheduler serves the store, so the run is forked from its warm forkserver; None:
+    look now, in the store at `store_path` (default: the usual one)."""
     plan = make_plan(config)
     cfg, net, s = plan.config, plan.net, plan.settings
     pruned_models = cfg.trials * len(cfg.variants)
@@ -273,8 +314,8 @@ def estimate_run(config: ExperimentConfig, *, startup: bool = True) -> RunEstima
     round_seconds = tuple(c.per_step * s.iterations + c.per_eval * evals + round_write_seconds(plan, m) for c, m in shapes)
     startup_s = 0.0
     if startup:
-        imports, load = startup_probe(cfg.dataset, cfg.seed, cfg.label_col)
-        startup_s = PROCESS_STARTS * imports + load + SCHEDULER_POLL_S
+        warm = worker_running(store_path) if warm is None else warm
+        startup_s = startup_probe().seconds(warm) + load_seconds(cfg.dataset, cfg.seed, cfg.label_col)
     total = startup_s + train_s + eval_s + write_s
     return RunEstimate(plan.rounds, trainings, s.iterations, net.num_weights(), plan.planned_remaining[-1], total,
-                       startup_s, train_s, eval_s, write_s, round_seconds)
+                       startup_s, train_s, eval_s, write_s, round_seconds, worker_warm=bool(startup and warm))
