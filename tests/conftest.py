@@ -85,3 +85,25 @@ def app_store(tmp_path_factory, dataset_cache):
             time.sleep(0.3)
         if (pid := jobs.scheduler_pid()):
             os.kill(pid, 15)
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+    """Every name bound to the dataset loader or the plan builder, in every module loaded, raises."""
+    import sys
+
+    import streamlit as st
+
+    from lth_core.engine import data as _data, lottery as _lottery
+
+    originals = {_data.load_dataset, _lottery.make_plan}
+
+    def refuse(*args, **kwargs):
+        raise OSError("dataset loading is switched off in this test")
+
+    for module in list(sys.modules.values()):
+        for name in ("load_dataset", "make_plan"):
+            if getattr(module, name, None) in originals:
+                monkeypatch.setattr(module, name, refuse)
+    st.cache_data.clear()  # a dataset cached by an earlier page must not hide a load
+    return refuse

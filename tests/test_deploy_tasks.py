@@ -203,16 +203,7 @@ def test_deploy_page_shows_the_stored_bench(measured, store):  # noqa: F811
     assert any("Counted, not measured" in w.value for w in at.warning)
 
 
-def test_deploy_page_shows_the_stored_bench_when_the_dataset_cannot_be_loaded(measured, store, monkeypatch):  # noqa: F811
-    import lth_core.engine.data as data
-    import lth_core.engine.lottery as lottery
-    import ui.widgets as widgets
-
-    def gone(*args, **kwargs):
-        raise FileNotFoundError("the dataset's files are gone")
-
-    for module in (data, lottery, widgets):
-        monkeypatch.setattr(module, "load_dataset", gone)
+def test_deploy_page_shows_the_stored_bench_when_the_dataset_cannot_be_loaded(measured, store, no_data):  # noqa: F811
     at = page("deploy", run=measured, round="2", trial="0")
     _shows_the_bench(at, store, measured)
 

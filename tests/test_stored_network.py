@@ -1,10 +1,8 @@
 """A run carries its resolved config and its network's shape (store document "network"), and no page
 loads a dataset or builds a network to show a stored run: Results, Masks and Compare render a finished
 run while every way of loading data raises."""
-import sys
 
 import pytest
-import streamlit as st
 
 from app_helpers import page
 from test_app_pages import figures, no_errors, text, titles
@@ -21,22 +19,6 @@ from lth_core.runs.store import RunStore
 def runs(app_store, monkeypatch):
     monkeypatch.setenv("LTH_HOME", str(app_store["home"]))
     return app_store
-
-
-@pytest.fixture
-def no_data(monkeypatch):
-    """Every name bound to the dataset loader or the plan builder, in every module loaded, raises."""
-    originals = {data_module.load_dataset, lottery.make_plan}
-
-    def refuse(*args, **kwargs):
-        raise OSError("dataset loading is switched off in this test")
-
-    for module in list(sys.modules.values()):
-        for name in ("load_dataset", "make_plan"):
-            if getattr(module, name, None) in originals:
-                monkeypatch.setattr(module, name, refuse)
-    st.cache_data.clear()  # a dataset cached by an earlier page must not hide a load
-    return refuse
 
 
 def _expected(run_id: str) -> NetworkShape:
