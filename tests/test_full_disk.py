@@ -49,7 +49,7 @@ def statuses(path) -> dict[str, str]:
 def test_a_full_disk_stops_runs_cleanly_blocks_no_read_and_delete_makes_room(small_disk):
     store = small_disk / "runs.sqlite"
     with open(small_disk / "other-files", "wb") as f:  # the disk is nearly full of something else
-        f.write(b"x" * (shutil.disk_usage(small_disk).free - RESERVE_BYTES - 300_000))
+        f.write(b"x" * (shutil.disk_usage(small_disk).free - RESERVE_BYTES - 600_000))
 
     first = cli("run", *RUN, "--store-path", str(store))
     assert first.returncode == 1, first.stderr  # it failed: not 0, as `run --store` used to exit
