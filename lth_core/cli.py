@@ -337,15 +337,9 @@ def open_store(args: argparse.Namespace):
 
 def resolve_run(store, text: str) -> str:
     """The run id, given the id or a unique prefix of it."""
-    ids = store.list_runs()["id"].tolist()
-    if text in ids:
-        return text
-    matches = [i for i in ids if i.startswith(text)] if text else []
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise StoreError(f"run id {text!r} is ambiguous: it starts {', '.join(matches[:5])}")
-    raise StoreError(f"no run with id {text!r} in {store.path} (see `python -m lth_core runs`)")
+    from lth_core.runs.store import resolve_prefix
+
+    return resolve_prefix(store.list_runs()["id"].tolist(), text, "run", "python -m lth_core runs", store.path)
 
 
 def _rounds_text(rounds) -> str:

@@ -199,16 +199,16 @@ def _drive(ray, task, store: RunStore, run_id: str, stop: threading.Event) -> st
     except ray.exceptions.TaskCancelledError:
         if rec.stop_reason == "lost":
             return "lost"
-        _end(rec, *((INTERRUPTED, Reason.STOPPED_BY_SIGNAL) if rec.stop_reason == "signal"
+        rec.end_quietly(*((INTERRUPTED, Reason.STOPPED_BY_SIGNAL) if rec.stop_reason == "signal"
                     else (CANCELLED, Reason.CANCELLED_BY_USER)))
     except ray.exceptions.RayTaskError as exc:  # the task raised: a config that does not fit its data, say
         cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else exc
         if isinstance(cause, ConfigError):
-            _end(rec, FAILED, Reason.FAILED_CONFIG, str(cause))
+            rec.end_quietly(FAILED, Reason.FAILED_CONFIG, str(cause))
         else:
-            _end(rec, FAILED, Reason.INTERNAL_ERROR, f"{type(cause).__name__}: {cause}")
+            rec.end_quietly(FAILED, Reason.INTERNAL_ERROR, f"{type(cause).__name__}: {cause}")
     except ray.exceptions.RayError as exc:  # its worker or node died: resumable
-        _end(rec, INTERRUPTED, Reason.WORKER_DIED, f"the Ray worker stopped unexpectedly ({type(exc).__name__})")
+        rec.end_quietly(INTERRUPTED, Reason.WORKER_DIED, f"the Ray worker stopped unexpectedly ({type(exc).__name__})")
     finally:
         done.set()
         watcher.join()
@@ -216,12 +216,6 @@ def _drive(ray, task, store: RunStore, run_id: str, stop: threading.Event) -> st
     state = store.run_state(run_id)
     return state[1] if state else "lost"
 
-
-def _end(rec: Recorder, status: str, reason: Reason, error: str | None = None) -> None:
-    try:
-        rec.end(status, reason, error)
-    except StoreError:
-        pass  # lost, or the store cannot be written: the next open of the store marks it interrupted
 
 
 __all__ = ["INSTALL_HINT", "import_ray", "connect", "run_cells", "train_cell"]

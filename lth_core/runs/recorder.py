@@ -208,6 +208,14 @@ class Recorder:
         self._finished = [e for e in self._finished if e.round != event.round]
         self.store.keep_reserve()
 
+    def end_quietly(self, status: str, reason: Reason, error: str | None = None) -> None:
+        """`end`, where a run that is lost or a store that cannot be written is left for the scheduler (or
+        the next open of the store) to mark interrupted, instead of raising."""
+        try:
+            self.end(status, reason, error)
+        except StoreError:
+            pass
+
     def end(self, status: str, reason: Reason | None = None, error: str | None = None) -> None:
         """Close the run as finished, failed, cancelled or interrupted, with why (RunStore.end_run)."""
         def ended(db) -> None:

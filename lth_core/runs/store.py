@@ -96,6 +96,19 @@ class RunLost(StoreError):
     """The run this process was writing was deleted, or is now owned by another process."""
 
 
+def resolve_prefix(ids: list[str], text: str, what: str, listing: str, where: Path) -> str:
+    """The one of `ids` that is `text` or the only one starting with it; else a StoreError naming `what`
+    (run, sweep) and the command that lists them."""
+    if text in ids:
+        return text
+    matches = [i for i in ids if i.startswith(text)] if text else []
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise StoreError(f"{what} id {text!r} is ambiguous: it starts {', '.join(matches[:5])}")
+    raise StoreError(f"no {what} with id {text!r} in {where} (see `{listing}`)")
+
+
 def default_store_path() -> Path:
     return lth_home() / "runs.sqlite"
 

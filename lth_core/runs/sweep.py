@@ -21,7 +21,7 @@ import pandas as pd
 from lth_core.engine.config import ExperimentConfig, override_settings
 from lth_core.engine.errors import ConfigError
 from lth_core.runs.recorder import create_run
-from lth_core.runs.store import ACTIVE, EXECUTOR_DOC, RESUMABLE, RunStore, StoreError, new_run_id
+from lth_core.runs.store import ACTIVE, EXECUTOR_DOC, RESUMABLE, RunStore, new_run_id, resolve_prefix
 
 MAX_CELLS = 500
 SWEEP_DOC = "sweep"
@@ -192,15 +192,8 @@ def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
 
 def resolve_sweep(store: RunStore, text: str) -> str:
     """The sweep id, given the id or a unique prefix of it."""
-    ids = store.sweeps()["sweep"].tolist()
-    if text in ids:
-        return text
-    matches = [i for i in ids if i.startswith(text)] if text else []
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise StoreError(f"sweep id {text!r} is ambiguous: it starts {', '.join(matches[:5])}")
-    raise StoreError(f"no sweep with id {text!r} in {store.path} (see `python -m lth_core sweep status`)")
+    return resolve_prefix(store.sweeps()["sweep"].tolist(), text, "sweep", "python -m lth_core sweep status",
+                          store.path)
 
 
 def sweep_cells(store: RunStore, sweep_id: str) -> pd.DataFrame:

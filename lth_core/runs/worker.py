@@ -64,7 +64,7 @@ def execute(store: RunStore, run_id: str, attempt: str, on_event: Callable[[Even
     try:
         info = store.get_run(run_id)
     except StoreError as exc:  # a row this version cannot read (an older store's config): it cannot train
-        _end(rec, FAILED, Reason.UNREADABLE, str(exc))
+        rec.end_quietly(FAILED, Reason.UNREADABLE, str(exc))
         state = store.run_state(run_id)
         return state[1] if state else "lost"
     resume = store.checkpoint(run_id) if info.rounds_done else None
@@ -78,27 +78,21 @@ def execute(store: RunStore, run_id: str, attempt: str, on_event: Callable[[Even
     except RunLost:
         return "lost"
     except KeyboardInterrupt:
-        _end(rec, CANCELLED, Reason.CANCELLED_BY_USER)
+        rec.end_quietly(CANCELLED, Reason.CANCELLED_BY_USER)
         raise
     except ConfigError as exc:  # the config does not fit its data (raised before the first event)
-        _end(rec, FAILED, Reason.FAILED_CONFIG, str(exc))
+        rec.end_quietly(FAILED, Reason.FAILED_CONFIG, str(exc))
         if reraise:
             raise
     except Exception as exc:  # noqa: BLE001 - a run always ends with a status and a one-line reason
         reason = Reason.DISK_FULL if isinstance(exc, StoreFull) else Reason.INTERNAL_ERROR
-        _end(rec, FAILED, reason, f"{type(exc).__name__}: {exc}")
+        rec.end_quietly(FAILED, reason, f"{type(exc).__name__}: {exc}")
     finally:
         rec.stop_watch()
         restore()
     state = store.run_state(run_id)
     return state[1] if state else "lost"
 
-
-def _end(rec: Recorder, status: str, reason: Reason, error: str | None = None) -> None:
-    try:
-        rec.end(status, reason, error)
-    except StoreError:
-        pass  # lost or unwritable: the scheduler (or the next open of the store) marks it interrupted
 
 
 def _on_signal(signum: int, action: Callable[[], None]) -> Callable[[], None]:
