@@ -272,3 +272,17 @@ def test_the_report_button_offers_the_report_for_download(runs, monkeypatch, pag
         assert not at.exception
         assert "Download the PDF" in downloads(at)
         assert at.session_state["report:compare"]["pdf"].startswith(b"%PDF")
+
+
+def test_a_fine_tuned_run_is_never_called_a_winning_ticket_in_its_figures_and_sentences(runs):
+    """With reset none the 'ticket' is a pruned and fine-tuned network: the report says what it is."""
+    import dataclasses
+
+    from lth_core.analysis.report import accuracy_section, gather
+
+    material = gather(runs["store"], [runs["measured"]])[0]
+    info = dataclasses.replace(material.info, config=material.info.config.replace(reset="none"))
+    html, figures = accuracy_section([dataclasses.replace(material, info=info)])
+    assert figures == 2 and "pruned + fine-tuned" in html and "winning ticket" not in html
+    html, _ = accuracy_section([material])
+    assert "winning ticket" in html

@@ -338,31 +338,35 @@ def accuracy_section(runs: list[RunMaterial]) -> tuple[str, int]:
     if len(runs) == 1:
         rounds = runs[0].rounds
         title = "Test accuracy as the network is pruned"
+        reset = runs[0].info.config.reset  # the ticket is named for what it is (a winning ticket, fine-tuned ...)
     else:
         names = [_plotly_text(f"{r.name} ({r.id})") for r in runs]
         rounds = pd.concat([r.rounds.assign(run=n) for r, n in zip(runs, names)], ignore_index=True)
         title = "Test accuracy as the networks are pruned"
+        reset = {n: r.info.config.reset for r, n in zip(runs, names)}
     if rounds.empty:
         return "<p>No round has finished yet.</p>", 0
-    parts.append(_figure(plots.accuracy_vs_weights(rounds, "test_accuracy", title=title, narrow=len(runs) > 1),
+    parts.append(_figure(plots.accuracy_vs_weights(rounds, "test_accuracy", title=title, narrow=len(runs) > 1,
+                                                   reset=reset),
                          "Lines are the mean over trials, bands its 95 % confidence interval (none with one trial); "
                          "the dotted line is the dense network (round 0). Pruned to the right, log scale."))
     count += 1
     for r in runs:
         parts.append(f"<h3>{esc(r.name)} ({esc(r.id)})</h3>" if len(runs) > 1 else "")
-        parts.append(_list([esc(s) for s in run_summary(r.rounds)]))
+        parts.append(_list([esc(s) for s in run_summary(r.rounds, reset=r.info.config.reset)]))
         if r.rounds.empty or r.rounds["round"].max() == 0 or len(r.info.variants) == 1:
             continue
         gaps = statistics.paired_gaps(r.rounds)
         if gaps.empty:
             continue
-        fig = plots.paired_gap_plot(gaps)
-        fig.update_layout(title_text="Ticket minus each control, paired within each trial"
-                          + (f"<br><sub>{_plotly_text(r.name)}</sub>" if len(runs) > 1 else ""))
+        fig = plots.paired_gap_plot(gaps, reset=r.info.config.reset)
+        if len(runs) > 1:
+            fig.update_layout(title_text=f"{fig.layout.title.text}<br><sub>{_plotly_text(r.name)}</sub>")
         parts.append(_figure(fig, "Above zero the ticket is better; error bars are 95 % confidence intervals of the "
                                   "paired gap (none with one trial)."))
         count += 1
-        sentences = [s for c in statistics.controls_of(r.rounds) for s in statistics.gap_sentences(gaps, c)]
+        sentences = [s for c in statistics.controls_of(r.rounds)
+                     for s in statistics.gap_sentences(gaps, c, reset=r.info.config.reset)]
         parts.append(_list([esc(s) for s in sentences]))
     return "".join(parts), count
 
