@@ -348,7 +348,7 @@ def accuracy_section(runs: list[RunMaterial]) -> tuple[str, int]:
         return "<p>No round has finished yet.</p>", 0
     parts.append(_figure(plots.accuracy_vs_weights(rounds, "test_accuracy", title=title, narrow=len(runs) > 1,
                                                    reset=reset),
-                         "Lines are the mean over trials, bands its 95 % confidence interval (none with one trial); "
+                         "Lines are the mean over trials, bands the range of the trials with 2 trials and the 95 % confidence interval of the mean from 3 (none with one trial); "
                          "the dotted line is the dense network (round 0). Pruned to the right, log scale."))
     count += 1
     for r in runs:
