@@ -147,6 +147,14 @@ class DeployBench:
     def file_bytes(self, network: str, format: str, gzipped: bool) -> int | None:
         return next((f.bytes for f in self.files if (f.network, f.format, f.gzipped) == (network, format, gzipped)), None)
 
+    def smallest_ticket_file(self) -> tuple[str, int, int] | None:
+        """The ticket's smallest gzipped sparse file against the dense .pt gzipped: (format, its bytes, the dense
+        file's bytes), or None when either was not written."""
+        dense = self.file_bytes("dense", "fp32 .pt", True)
+        sparse = {fmt: self.file_bytes("ticket", fmt, True) for fmt in ("bitmask .npz", "CSR .npz")}
+        best = min((f for f in sparse if sparse[f]), key=lambda f: sparse[f], default=None)
+        return (best, sparse[best], dense) if dense and best else None
+
     def accuracy(self, network: str, variant: str) -> float | None:
         return next((a.accuracy for a in self.accuracies if (a.network, a.variant) == (network, variant)), None)
 
@@ -460,12 +468,10 @@ def _speed_words(ratio: float | None) -> str:
 def summary(b: DeployBench) -> str:
     """A few plain sentences of what the measurements show."""
     sentences = []
-    dense_gz = b.file_bytes("dense", "fp32 .pt", True)
-    sparse_gz = {fmt: b.file_bytes("ticket", fmt, True) for fmt in ("bitmask .npz", "CSR .npz")}
-    best_fmt = min((f for f in sparse_gz if sparse_gz[f]), key=lambda f: sparse_gz[f], default=None)
-    if dense_gz and best_fmt:
+    if (smallest := b.smallest_ticket_file()) is not None:
+        best_fmt, sparse_gz, dense_gz = smallest
         sentences.append(f"At {100 * b.weights_remaining:.1f} % of weights the ticket is "
-                         f"{_times(dense_gz / sparse_gz[best_fmt])} smaller gzipped ({best_fmt}, fp32) than the dense network's .pt.")
+                         f"{_times(dense_gz / sparse_gz)} smaller gzipped ({best_fmt}, fp32) than the dense network's .pt.")
     big, small = max(BATCHES), min(BATCHES)
     csr_big, csr_small = b.speedup("pytorch CSR", big), b.speedup("pytorch CSR", small)
     if csr_big is not None:

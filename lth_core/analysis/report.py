@@ -157,12 +157,10 @@ def _spread_words(row: pd.Series) -> str:
 def buys_sentence(bench: DeployBench) -> str:
     """What the measured ticket buys in size and latency, in one or two sentences (plain text)."""
     parts = []
-    dense_gz = bench.file_bytes("dense", "fp32 .pt", True)
-    sparse = {fmt: bench.file_bytes("ticket", fmt, True) for fmt in ("bitmask .npz", "CSR .npz")}
-    best = min((f for f in sparse if sparse[f]), key=lambda f: sparse[f], default=None)
-    if dense_gz and best:
-        parts.append(f"its file is {dense_gz / sparse[best]:.1f}× smaller gzipped ({best}: "
-                     f"{sparse[best] / 1000:,.1f} kB against the dense network's {dense_gz / 1000:,.1f} kB)")
+    if (smallest := bench.smallest_ticket_file()) is not None:
+        best, sparse_gz, dense_gz = smallest
+        parts.append(f"its file is {dense_gz / sparse_gz:.1f}× smaller gzipped ({best}: "
+                     f"{sparse_gz / 1000:,.1f} kB against the dense network's {dense_gz / 1000:,.1f} kB)")
     for batch in BATCHES:
         options = [t for t in bench.timings if t.network == "ticket" and t.batch == batch]
         dense = bench.timing("dense", "pytorch", batch)

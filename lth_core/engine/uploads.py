@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data_files
+from lth_core.engine.data import DatasetInfo
 from lth_core.engine.data_files import RawSet
 from lth_core.engine.errors import ConfigError
 from lth_core.engine.paths import lth_home
@@ -306,15 +307,9 @@ def read_upload(name: str, label_col: str | None = None) -> RawSet:
 
 
 @dataclass(frozen=True)
-class UploadInfo:
-    """A kept upload, described like data.DatasetInfo (name is the full `upload:` spec)."""
+class UploadInfo(DatasetInfo):
+    """A kept upload: a data.DatasetInfo (name is the full `upload:` spec) with what the upload adds."""
 
-    name: str
-    description: str
-    kind: str
-    input_shape: tuple[int, ...]
-    num_classes: int
-    sizes: dict[str, int] = field(hash=False)
     label_col: str | None = None
     uploaded_as: str = ""
 
