@@ -23,7 +23,7 @@ from lth_core.runs.procs import process_token
 from lth_core.runs.store import RunStore, StoreError, default_store_path
 from lth_core.runs.worker import SchedulerLock, log_path, spawn, worker_count
 
-__all__ = ["submit", "cancel", "resume", "submit_deploy", "submit_export", "ensure_worker", "scheduler_pid", "workers",
+__all__ = ["submit", "cancel", "resume", "submit_deploy", "submit_export", "submit_sensitivity", "ensure_worker", "scheduler_pid", "workers",
            "set_workers"]
 
 
@@ -89,6 +89,24 @@ def submit_export(run_id: str, round: int | None = None, trial: int | None = Non
     """Queue the export of a run's ticket (exports.export_ticket, into tasks.export_folder); the files are
     listed in the run's document "export/<round>/<trial>". Returns the task's key."""
     return submit_task("export", run_id, round, trial, None, store_path)
+
+
+def submit_sensitivity(run_id: str, trial: int = 0, sparsities: tuple[float, ...] | None = None,
+                       finetune_steps: int | None = None, store_path: Path | str | None = None) -> str:
+    """Queue the per-layer sensitivity of a run's dense network (trial `trial`); it is kept as the run's document
+    "sensitivity/0/<trial>", layer by layer, and a stopped one resumes where it stopped. Returns the task's key.
+    ConfigError naming the field for bad settings, or a run whose round 0 has not finished."""
+    from lth_core.engine.sensitivity import SensitivityConfig
+    from lth_core.runs.sensitivity import check_source
+
+    config = SensitivityConfig(**{k: v for k, v in (("sparsities", sparsities), ("finetune_steps", finetune_steps))
+                                  if v is not None}).validated()
+    with RunStore(store_path) as store:
+        store.get_run(run_id)  # StoreError when there is no such run
+        check_source(store, run_id, trial)
+        key = tasks.submit(store, run_id, "sensitivity", 0, trial, config.to_dict())
+    ensure_worker(store_path)
+    return key
 
 
 def ensure_worker(store_path: Path | str | None = None) -> bool:

@@ -100,9 +100,16 @@ def _export(store: RunStore, run_id: str, round: int, trial: int, args: dict[str
                    "created_at": now_iso()})
 
 
+def _sensitivity(store: RunStore, run_id: str, round: int, trial: int, args: dict[str, Any], progress: Progress) -> None:
+    from lth_core.runs.sensitivity import run_task
+
+    run_task(store, run_id, round, trial, args, progress)  # writes "sensitivity/0/<trial>" after every layer
+
+
 TASK_KINDS: dict[str, TaskKind] = {k.name: k for k in (
     TaskKind("deploy", "deployment bench", _deploy, "deploy"),
     TaskKind("export", "ticket export", _export, "export"),
+    TaskKind("sensitivity", "per-layer sensitivity", _sensitivity, "sensitivity"),  # round 0: the dense network
 )}
 
 
