@@ -2,7 +2,8 @@
 
 `examples/lenet-mnist-5k/` holds one real run of the engine (the paper's LeNet-300-100 on mnist-5k) in
 the export format of `run --out` (config.json, rounds.csv, layers.csv, curves.csv, masks/), plus
-`provenance.json`: the recorded config, the seed, the software that ran it, when, and the command.
+`provenance.json`: the recorded config, the seed, the software that ran it, when, and the command, and
+`checks.json`: the run's sanity checks, recorded while it trained (the store's "checks" document).
 
     python -m lth_core example --rebuild     # retrain EXAMPLE_CONFIG and rewrite the folder (1.5-2 minutes)
     python -m lth_core example               # put the example into the run store (again)
@@ -46,6 +47,7 @@ REBUILD_COMMAND = "python -m lth_core example --rebuild"
 EXAMPLE_CONFIG = ExperimentConfig(dataset="mnist-5k", arch="lenet-300-100", rounds=12, prune_rate=0.2, epochs=3,
                                   controls=("reinit", "random"), trials=2, seed=0, device="cpu")
 PROVENANCE = "provenance.json"
+CHECKS = "checks.json"            # the sanity checks recorded while the example trained (lth_core.analysis.checks)
 
 
 class ExampleError(LTHError):
@@ -71,18 +73,29 @@ def rebuild(folder: Path | str = EXAMPLE_DIR, config: ExperimentConfig = EXAMPLE
             on_event: Any = None) -> dict[str, Any]:
     """Train `config` with the engine and (re)write `folder`: the export files and provenance.json.
     Returns the provenance. The folder's old files are replaced only once the new run has finished."""
-    from lth_core.engine.events import RunFailed, RunStarted
+    from lth_core.analysis import checks
+    from lth_core.engine.events import RoundCommitted, RoundFinished, RunFailed, RunStarted
     from lth_core.engine.lottery import run_experiment
+    from lth_core.engine.results import weights_hash
 
     folder = Path(folder)
     made_at = datetime.now(timezone.utc)
     started = time.perf_counter()
     result, run = RunResult(), {}
+    doc, finished = checks.new_doc(), []   # the sanity checks, folded in round by round as the recorder does
+    hashes = lambda arrays: None if arrays is None else {n: weights_hash(a) for n, a in arrays.items()}  # noqa: E731
     for event in run_experiment(config):
         result.add(event)
         if on_event is not None:
             on_event(event)
-        if isinstance(event, RunStarted):
+        if isinstance(event, RoundFinished):
+            finished.append(event)
+        elif isinstance(event, RoundCommitted):  # the trials' init (and rewind point) are known from here
+            starts = {t: (hashes(init), hashes(result.rewinds.get(t))) for t, init in result.inits.items()}
+            checks.add_round(doc, finished, checks.expected_starts(event.round, config.reset, config.keeps_trained,
+                                                                   starts), config.reset)
+            finished = []
+        elif isinstance(event, RunStarted):
             run = dict(rounds=event.rounds, iterations=event.iterations, variants=event.variants,
                        planned_remaining=event.planned_remaining, layers=event.layers, device=event.device)
         elif isinstance(event, RunFailed):
@@ -97,6 +110,7 @@ def rebuild(folder: Path | str = EXAMPLE_DIR, config: ExperimentConfig = EXAMPLE
         with np.load(path) as z:
             arrays = {k: z[k] for k in z.files}
         np.savez_compressed(path, **arrays)
+    (staging / CHECKS).write_text(json.dumps(doc, indent=1) + "\n")
     provenance = {
         "name": EXAMPLE_NAME,
         "command": REBUILD_COMMAND,
@@ -217,6 +231,10 @@ def import_example(store: RunStore, folder: Path | str = EXAMPLE_DIR, *, only_if
         db.executemany("INSERT INTO masks (run_id, trial, round, variant, layer, shape, bits) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        rows["masks"])
         db.executemany("INSERT INTO inits (run_id, trial, weights) VALUES (?, ?, ?)", rows["inits"])
+        if CHECKS in files:  # the sanity checks it recorded, shown as its checklist
+            from lth_core.analysis.checks import DOC_KEY
+
+            store.put_doc(run_id, DOC_KEY, json.loads(files[CHECKS]), db=db)
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                        [(_SETTING + _OFFERED, now_iso()), (_SETTING + _RUN + run_id, json.dumps(shown, sort_keys=True))])
     return run_id

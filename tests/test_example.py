@@ -13,6 +13,7 @@ from lth_core import ExperimentConfig, collect, run_experiment
 from lth_core import example
 from lth_core.cli import main
 from lth_core.engine.results import CURVE_COLUMNS, LAYER_COLUMNS, ROUND_COLUMNS, TIMING_COLUMNS
+from lth_core.runs.checks import run_checklist
 from lth_core.runs.store import RunStore
 
 SHIPPED = example.EXAMPLE_DIR
@@ -76,6 +77,10 @@ def test_the_example_is_imported_into_an_empty_store_once(lth_home):
     with np.load(SHIPPED / "masks" / "trial1_init.npz") as z:
         init = store.init_weights(run_id, 1)
         assert init.keys() == set(z.files) and all(np.array_equal(z[k], init[k]) for k in z.files)
+    # its checklist is that of a run trained here: every recorded check passed (the rerun is on demand)
+    lines = {line.key: line.status for line in run_checklist(store, run_id)}
+    assert lines == {"zero_weights": "pass", "same_start": "pass", "control_counts": "pass", "rerun": "not run",
+                     "budget": lines["budget"]}
 
     assert example.ensure_example(store) is None            # not twice
     store.delete(run_id)
@@ -136,6 +141,11 @@ def test_rebuild_writes_a_folder_that_imports_to_the_same_numbers(tmp_path, lth_
     columns = [c for c in ROUND_COLUMNS if c not in TIMING_COLUMNS]
     pd.testing.assert_frame_equal(store.rounds(run_id)[columns], again[columns], check_exact=True)
     assert store.masks(run_id, 1, 2, "random").keys() == {"fc1", "output"}
+    # it carries the sanity checks recorded while it trained, as a run of the worker does
+    assert (folder / example.CHECKS).name in provenance["files"]
+    lines = {line.key: line for line in run_checklist(store, run_id)}
+    assert lines["zero_weights"].status == lines["same_start"].status == lines["control_counts"].status == "pass"
+    assert "10 trained networks" in lines["zero_weights"].line  # 2 trials × (dense + 2 rounds × ticket, random)
 
 
 def test_the_command_line_loads_the_example_once(lth_home, capsys):

@@ -70,6 +70,19 @@ def _fail(part: dict, entry: dict) -> None:
         part["failures"].append(entry)
 
 
+def expected_starts(round: int, reset: str, keeps_trained: bool,
+                    starts: dict[int, tuple[dict[str, str], dict[str, str] | None]]) -> dict[int, dict[str, str]] | None:
+    """What the ticket of each trial must start from in `round`, by hash: the init in round 0 and with reset init,
+    the rewind point with rewind:K; None (nothing to compare with) when it starts from trained weights.
+    `starts`: per trial, the hashes of its stored init and rewind point (None without one)."""
+    if round > 0 and keeps_trained:   # reset none or lr-rewind: from round 1 on it starts from trained weights
+        return None
+    if round == 0:
+        return {trial: init for trial, (init, _) in starts.items()}
+    return {trial: rewind if reset.startswith("rewind") and rewind is not None else init
+            for trial, (init, rewind) in starts.items()}
+
+
 def add_round(doc: dict, finished: Iterable, expected_start: dict[int, dict[str, str]] | None,
               reset: str) -> None:
     """Fold one committed round's RoundFinished events into `doc` (in place).

@@ -48,16 +48,9 @@ class ChecksWriter:
         (the store's reads share its connection, so they see the starting points that commit has just written)."""
         finished = list(finished)
         assert self._reset is not None and self._doc is not None, "prepare() first, outside the transaction"
-        expected: dict[int, dict[str, str]] | None = {}
-        for trial in sorted({e.trial for e in finished}):
-            init, rewind = self._starts(trial)
-            if round == 0:
-                expected[trial] = init
-            elif self._keeps_trained:   # reset none or lr-rewind: from round 1 on it starts from trained weights
-                expected = None
-                break
-            else:
-                expected[trial] = rewind if self._reset.startswith("rewind") and rewind is not None else init
+        starts = {} if round > 0 and self._keeps_trained else \
+            {trial: self._starts(trial) for trial in sorted({e.trial for e in finished})}
+        expected = C.expected_starts(round, self._reset, self._keeps_trained, starts)
         doc = copy.deepcopy(self._doc)
         C.add_round(doc, finished, expected, self._reset)
         self.store.put_doc(self.run_id, C.DOC_KEY, doc, db=db)
