@@ -81,16 +81,21 @@ curves = store().curves(run_id)
 chart(plots.compare_curves(curves[curves["round"].isin([0, rnd])], rnd, reset=reset), "compare_curves", context=run_context(info))
 
 st.subheader("Round by round")
-acc = statistics.round_intervals(rounds, "test_accuracy").set_index(["round", "variant"])
-stop = statistics.round_intervals(rounds, "early_stop_iteration").set_index(["round", "variant"])
+# the spread the plots shade (round_bands): the 2 trials' range with 2, the 95 % CI from 3
+acc = statistics.round_bands(rounds, "test_accuracy").set_index(["round", "variant"])
+stop = statistics.round_bands(rounds, "early_stop_iteration").set_index(["round", "variant"])
 remaining = rounds.groupby("round").weights_remaining.mean()
 table = pd.DataFrame({"weights remaining": remaining.map(pct)})
 for column, values, fmt in (("accuracy", acc, pct), ("early stop", stop, lambda v: f"{v:.0f}")):
     for variant in info.variants:
         table[f"{plots.short_of(variant, reset)}: {column}"] = [interval_text(values.loc[(r, variant)], fmt)
                                                 if (r, variant) in values.index else "" for r in table.index]
+bracket = plots.band_words(acc.reset_index().rename(columns={"low": "lo", "high": "hi"}))
 st.caption("Test accuracy and the early-stopping iteration (lowest validation loss) of every round: the mean over "
-           "trials and, in brackets, its 95 % confidence interval.")
+           "trials and, in brackets, " + (f"the {bracket} (lowest–highest; a 95 % interval from 2 trials would be too "
+                                          "wide to read)" if bracket.startswith("range") else
+                                          f"its {bracket.replace('CI', 'confidence interval')}" if bracket else
+                                          "nothing: one trial gives no interval") + ".")
 st.dataframe(table.reset_index(), hide_index=True)
 explain("compare_table")
 

@@ -37,11 +37,15 @@ def test_compare_prints_the_paired_gaps_and_critical_sparsity_of_the_run(runs):
     assert values(reinit["y"]) == [float(v) for v in mine["mean"]]
     assert values(reinit["error_y"]["array"]) == [float(v) for v in mine["high"] - mine["mean"]]
     assert not any("one trial" in i.value.lower() for i in at.info)
-    # the round-by-round table: mean and its interval, from round_intervals
+    # the round-by-round table: mean and, with 2 trials, their range (round_bands), as the plots and Results show
     table = at.dataframe[0].value
-    acc = statistics.round_intervals(rounds).set_index(["round", "variant"])
-    assert table.loc[table["round"] == 2, "ticket: accuracy"].iloc[0] == summary.interval_text(acc.loc[(2, "ticket")])
-    assert "–" in table.loc[table["round"] == 2, "ticket: accuracy"].iloc[0]
+    acc = statistics.round_bands(rounds).set_index(["round", "variant"])
+    cell = table.loc[table["round"] == 2, "ticket: accuracy"].iloc[0]
+    assert cell == summary.interval_text(acc.loc[(2, "ticket")]) and "–" in cell
+    two = rounds[(rounds["round"] == 2) & (rounds.variant == "ticket")].test_accuracy
+    assert cell == f"{summary.pct(two.mean())} ({summary.pct(two.min()).rstrip(' %')}–{summary.pct(two.max())})"
+    assert any("in brackets, the range of 2 trials" in c.value for c in at.caption)
+    assert not any("95 % confidence interval." in c.value for c in at.caption)
 
 
 def test_results_draws_the_range_of_two_trials_and_names_it(runs):

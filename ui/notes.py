@@ -124,7 +124,7 @@ pass, which sparse kernels or hardware can skip for pruned weights. These are wh
 save, not a measured speed-up: ordinary dense kernels gain nothing from zeros.""",
     "compare_table": """\
 One row per round: the share of weights left, then each variant's test accuracy at the end of training (the
-mean over trials, with its 95 % confidence interval in brackets), then the iteration at which each variant reached its lowest validation loss (its
+mean over trials, with its spread in brackets: the range of the trials with 2, the 95 % confidence interval from 3), then the iteration at which each variant reached its lowest validation loss (its
 early-stopping iteration; smaller means it learned faster). Round 0 is the dense network.""",
     "survival_features": """\
 For the first layer only: **how many connections each input feature still has** to the layer's units. A feature
