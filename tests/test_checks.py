@@ -212,9 +212,29 @@ def test_compare_and_live_run_show_the_checklist_escaped_with_the_failed_check(m
                "layer fc1: keeps 188,161 of 235,200 weights" in text
         assert "- ✓ **Pruned weights stay exactly zero**: 4 trained networks" in text
         assert "](http://example.com)" not in text
+        # the expander says where the failed check failed (one place is enough to list it)
+        (where,) = [e for e in at.expander if e.label == "Where each failed check failed"]
+        listed = "\n".join(m.value for m in where.markdown)
+        assert "**Controls keep the ticket's per-layer counts**: trial 0, round 1, random, layer fc1" in listed
+        assert "had not converged" not in listed and "lowest validation loss" not in listed
     at = page("compare", run=run_id)
     at.button(key=f"rerun:{run_id}").click().run()
     assert [s.value for s in at.success] and "the same as stored" in at.success[0].value
+
+
+def test_a_run_that_only_warns_shows_no_failed_places():
+    """24 iterations a round: the budget check warns (⚠); no check failed, so there is nowhere to say it failed."""
+    from app_helpers import page
+
+    store, run_id = record(SMALL.replace(trials=1, rounds=1))
+    statuses = {line.key: line.status for line in run_checklist(store, run_id)}
+    assert statuses["budget"] == C.WARN and C.FAIL not in statuses.values()
+    at = page("compare", run=run_id)
+    assert not at.exception, at.exception
+    labels = [e.label for e in at.expander]
+    assert "Where each failed check failed" not in labels
+    (rounds,) = [e for e in at.expander if e.label == "Which rounds had not converged"]
+    assert "round 0: ticket at their lowest validation loss at iteration 24" in rounds.markdown[0].value
 
 
 def test_a_resumed_run_goes_on_counting_and_checks_its_starts_against_the_store():

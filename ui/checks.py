@@ -18,10 +18,13 @@ def checklist(run_id: str) -> None:
     for line in lines:  # the symbols alone: Streamlit's :red[…] would put an unescaped "[" on the page
         items.append(f"- {line.symbol} **{md(line.title)}**: {md(line.line)}")
     st.markdown("\n".join(items))
-    failed = [line for line in lines if line.status in (FAIL, WARN) and len(line.where) > 1]
-    if failed:
-        with st.expander("Where each failed check failed"):
-            st.markdown("\n".join(f"- {md(line.title)}: {md(place)}" for line in failed for place in line.where))
+    # a failure's places (trial, round, variant, layer), apart from a warning's rounds: a run that only warns
+    # has not failed anywhere
+    for status, title in ((FAIL, "Where each failed check failed"), (WARN, "Which rounds had not converged")):
+        listed = [line for line in lines if line.status == status and line.where]
+        if listed:
+            with st.expander(title):
+                st.markdown("\n".join(f"- **{md(line.title)}**: {md(place)}" for line in listed for place in line.where))
 
 
 def rerun_button(run_id: str, rounds: list[int], default: int) -> None:
