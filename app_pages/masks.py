@@ -1,5 +1,6 @@
 """Masks: which weights a round kept, layer by layer; what the first layer still sees; how masks
-change between rounds; and how big the kept and pruned weights were at initialisation."""
+change between rounds; how big the kept and pruned weights were at initialisation; and how sensitive each layer
+of the dense network is when it is pruned alone (ui/sensitivity.py)."""
 import math
 
 import streamlit as st
@@ -10,7 +11,8 @@ from ui.text import md, plotly
 from lth_core.analysis.plots import label_of
 from lth_core.engine.variants import VARIANTS
 from lth_core.analysis.summary import pct
-from ui.widgets import chart, run_context, run_network, run_picker, store, url_choice
+from ui.sensitivity import sensitivity_section
+from ui.widgets import chart, guard, run_context, run_network, run_picker, store, url_choice
 
 
 st.title("Masks")
@@ -88,3 +90,6 @@ else:
         st.caption(f"{VARIANTS[variant].short.capitalize()} trains from starting weights drawn anew, which are not "
                    "stored; shown here: its mask (the ticket's) against the original init.")
     chart(mask_plots.init_magnitude_histogram(init, masks[hist_layer]), "magnitudes", context=f"{context} · {hist_layer}")
+
+with guard("The sensitivity section"):
+    sensitivity_section(run_id, trial)  # each layer of the dense network pruned alone (background worker)

@@ -16,7 +16,8 @@ from typing import Any
 
 from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.errors import ConfigError
-from lth_core.engine.sensitivity import DEFAULT_FINETUNE_STEPS, DEFAULT_SPARSITIES, DEFAULT_TOLERANCE, SensitivityConfig
+from lth_core.engine.sensitivity import (DEFAULT_FINETUNE_STEPS, DEFAULT_SPARSITIES, DEFAULT_TOLERANCE, SensitivityConfig,
+                                         parse_sparsities)
 
 
 def add_sensitivity_command(sub: Any) -> None:
@@ -42,19 +43,6 @@ def add_sensitivity_command(sub: Any) -> None:
     add_config_flags(parser)
     add_store_flag(parser)
     COMMANDS["sensitivity"] = _sensitivity
-
-
-def parse_sparsities(text: str | None) -> tuple[float, ...] | None:
-    """'50,70,90' (percent) → (0.5, 0.7, 0.9); ConfigError naming `sparsities` otherwise."""
-    if text is None:
-        return None
-    try:
-        values = tuple(float(part) / 100 for part in text.split(",") if part.strip())
-    except ValueError:
-        raise ConfigError("sparsities", f"expected percentages separated by commas, e.g. 50,70,90; got {text!r}") from None
-    if any(math.isnan(v) for v in values):
-        raise ConfigError("sparsities", f"expected percentages separated by commas, e.g. 50,70,90; got {text!r}")
-    return values
 
 
 def _tolerance(value: float | None) -> float:

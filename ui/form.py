@@ -151,10 +151,18 @@ def widget_values(settings: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def fill_form(settings: dict[str, Any], source: str | None = None) -> None:
+    """Fill every field of the form from ExperimentConfig `settings` (a button's on_click: before the widgets are
+    drawn); `source`, in words, is said once above the form ("Filled with ...")."""
+    for key, value in widget_values(settings).items():
+        st.session_state[f"form:{key}"] = st.session_state[f"keep:{key}"] = value
+    if source:
+        st.session_state["form:filled"] = source
+
+
 def apply_preset(name: str) -> None:
     """Fill every field of the form from preset `name` (a button's on_click: before the widgets are drawn)."""
-    for key, value in widget_values(form_start(name)).items():
-        st.session_state[f"form:{key}"] = st.session_state[f"keep:{key}"] = value
+    fill_form(form_start(name))
     st.session_state["form:preset"] = name
 
 
@@ -164,6 +172,8 @@ def preset_buttons() -> None:
     with st.container(horizontal=True):  # buttons as wide as their titles, wrapping onto a second line
         for p in PRESETS.values():
             st.button(p.title, key=f"preset:{p.name}", help=p.expect, on_click=apply_preset, args=(p.name,))
+    if "form:filled" in st.session_state:  # e.g. the rates a sensitivity measurement suggests (Masks)
+        st.success(f"The form is filled with {md(st.session_state.pop('form:filled'))}.", icon=":material/content_paste:")
     chosen = PRESETS[st.session_state.get("form:preset", FORM_START)]
     opened = "" if "form:preset" in st.session_state else "The form opens on "
     st.info(f"{opened}**{chosen.title}**: {chosen.expect} Every setting a preset leaves out is the engine's "

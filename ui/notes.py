@@ -58,6 +58,13 @@ for reference. The lines grow as training proceeds; the page refreshes about onc
 One point per finished round: test accuracy against the share of weights remaining (log scale; the network
 gets smaller to the right). The x axis already spans the whole planned run, so the plot fills in from the left.
 The dotted line is the dense network.""",
+    "sensitivity": """\
+Each colour is **one layer**, pruned alone by magnitude to the sparsity on the x-axis while every other layer stays
+dense. **Dotted**: its test accuracy right after pruning, with no retraining; **solid**: after the short fine-tune (the
+mask held, so the pruned weights stay zero). The dashed line is the dense network; the grey dotted one the dense network
+after the same fine-tune, which the fine-tuned lines are judged against. A line that stays flat far to the right is a
+layer with many weights to spare; one that drops early is sensitive and should be pruned more gently. The suggested
+rates below come from the **validation** split, so these test accuracies stay an honest check.""",
     "heatmap": """\
 The mask of one layer: every row is a unit (neuron) of the layer, every column one of its inputs, so each cell
 is a connection (a weight). Dark = kept, light = pruned. {downsample}""",

@@ -66,6 +66,19 @@ class SensitivityConfig:
                    data.get("finetune_steps", DEFAULT_FINETUNE_STEPS)).validated()
 
 
+def parse_sparsities(text: str | None) -> tuple[float, ...] | None:
+    """'50,70,90' (percent) → (0.5, 0.7, 0.9); ConfigError naming `sparsities` otherwise."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(part) / 100 for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError("sparsities", f"expected percentages separated by commas, e.g. 50,70,90; got {text!r}") from None
+    if any(math.isnan(v) for v in values):
+        raise ConfigError("sparsities", f"expected percentages separated by commas, e.g. 50,70,90; got {text!r}")
+    return values
+
+
 def _percent(value: Any) -> str:
     return f"{100 * value:g} %" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
 
