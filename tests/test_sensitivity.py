@@ -190,5 +190,48 @@ def test_show_prints_the_sensitivity_table(dense_run):
         mp.setenv("LTH_HOME", str(home))
         kept, _ = S.stored(RunStore(), run_id, 0)  # the last measurement of the run (the tests above change it)
     for p in kept.points["fc1"]:
-        assert f"{100 * p.sparsity:7g}% {f'{p.kept:,} of {p.total:,}':>14} {100 * p.test_pruned:9.2f}%" in out
+        assert f"{100 * p.sparsity:7g}% {f'{p.kept:,} of {p.total:,}':>18} {100 * p.test_pruned:9.2f}%" in out
     assert "rate_fc = " in out and "--scope layerwise --rate-fc" in out
+
+
+def test_a_measurement_killed_in_the_worker_resumes_without_redoing_its_layers(tmp_path, dataset_cache, monkeypatch):
+    """The real background worker: kill -9 the task's process once a layer is kept, queue it again, and the
+    finished layers are kept as they were while the rest is measured; the whole equals an unbroken measurement."""
+    import signal
+    import time
+
+    from lth_core.runs import jobs, tasks
+
+    home = tmp_path / "home"
+    home.mkdir()
+    os.symlink(dataset_cache, home / "cache")
+    monkeypatch.setenv("LTH_HOME", str(home))
+    store, run_id = _stored_run(dict(TINY, hidden=(128, 64, 32), epochs=2))
+    slow = SensitivityConfig(sparsities=(0.5, 0.9), finetune_steps=150)  # a layer takes long enough to be killed in
+    key = jobs.submit_sensitivity(run_id, 0, slow.sparsities, slow.finetune_steps)
+
+    def wait(ok, what: str, limit: float = 300) -> None:
+        deadline = time.time() + limit
+        while not ok():
+            assert time.time() < deadline, what
+            time.sleep(0.05)
+
+    def layers_kept() -> int:
+        kept = S.stored(store, run_id, 0)
+        return 0 if kept is None else len(kept[0].points)
+
+    wait(lambda: layers_kept() >= 1, "no layer was kept")
+    task = tasks.get(store, run_id, key)
+    assert task.state == tasks.RUNNING and layers_kept() < 4, "finished before it could be killed"
+    first = S.stored(store, run_id, 0)[0].points
+    os.kill(task.pid, signal.SIGKILL)
+    wait(lambda: tasks.get(store, run_id, key).state == tasks.INTERRUPTED, "the kill was not noticed")
+    partial = S.stored(store, run_id, 0)[0]
+    assert not partial.complete and all(partial.points[l] == first[l] for l in first)
+    jobs.submit_sensitivity(run_id, 0, slow.sparsities, slow.finetune_steps)
+    wait(lambda: tasks.get(store, run_id, key).state == tasks.DONE, "the resumed measurement did not finish")
+    resumed, doc = S.stored(store, run_id, 0)
+    assert resumed.complete and doc["complete"]
+    assert all(resumed.points[l] == partial.points[l] for l in partial.points)
+    store.put_doc(run_id, S.doc_key(0), None)  # an unbroken measurement, here in this process, for comparison
+    assert S.measure(store, run_id, 0, slow).to_dict() == resumed.to_dict()

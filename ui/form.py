@@ -153,11 +153,13 @@ def widget_values(settings: dict[str, Any]) -> dict[str, Any]:
 
 def fill_form(settings: dict[str, Any], source: str | None = None) -> None:
     """Fill every field of the form from ExperimentConfig `settings` (a button's on_click: before the widgets are
-    drawn); `source`, in words, is said once above the form ("Filled with ...")."""
+    drawn); `source`, in words, is said above the form ("The form is filled with ...") until a preset is chosen."""
     for key, value in widget_values(settings).items():
         st.session_state[f"form:{key}"] = st.session_state[f"keep:{key}"] = value
+    st.session_state.pop("form:source", None)
     if source:
-        st.session_state["form:filled"] = source
+        st.session_state["form:source"] = source
+        st.session_state.pop("form:preset", None)
 
 
 def apply_preset(name: str) -> None:
@@ -172,8 +174,9 @@ def preset_buttons() -> None:
     with st.container(horizontal=True):  # buttons as wide as their titles, wrapping onto a second line
         for p in PRESETS.values():
             st.button(p.title, key=f"preset:{p.name}", help=p.expect, on_click=apply_preset, args=(p.name,))
-    if "form:filled" in st.session_state:  # e.g. the rates a sensitivity measurement suggests (Masks)
-        st.success(f"The form is filled with {md(st.session_state.pop('form:filled'))}.", icon=":material/content_paste:")
+    if "form:source" in st.session_state:  # filled from elsewhere, e.g. the rates a sensitivity measurement suggests
+        st.success(f"The form is filled with {md(st.session_state['form:source'])}.", icon=":material/content_paste:")
+        return  # until a preset is chosen: no preset's description beside it
     chosen = PRESETS[st.session_state.get("form:preset", FORM_START)]
     opened = "" if "form:preset" in st.session_state else "The form opens on "
     st.info(f"{opened}**{chosen.title}**: {chosen.expect} Every setting a preset leaves out is the engine's "

@@ -69,7 +69,8 @@ def sensitivity_section(run_id: str, trial: int) -> None:
     if kept is None:
         return
     result, doc = kept
-    st.caption(f"Trial {trial}, {md(doc.get('source', ''))}.")
+    source = doc.get("source", "")
+    st.caption(md(source[:1].upper() + source[1:]) + ".")  # how the dense network was obtained, and if it matched
     chart(sensitivity_plot(result), "sensitivity", context=f"{run_context(info)} · trial {trial}")
     if not result.complete:
         st.info(f"{len(result.points)} of {len(result.kinds)} layers measured so far" +

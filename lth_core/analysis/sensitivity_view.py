@@ -11,8 +11,8 @@ from lth_core.engine.sensitivity import DEFAULT_TOLERANCE, RateSuggestion, Sensi
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
 KIND_WORDS = {"rate_fc": "fully connected layers", "rate_conv": "conv layers", "rate_output": "output layer"}
-KEEP_WORDS = {"rate_fc": "the fully connected layers keep", "rate_conv": "the conv layers keep",
-              "rate_output": "the output layer keeps"}
+KEEP_WORDS = {"rate_fc": "the fully connected layers keep {} of their weights",
+              "rate_conv": "the conv layers keep {} of their weights", "rate_output": "the output layer keeps {} of its weights"}
 
 
 def suggestion_rounds(config: dict) -> int:
@@ -42,19 +42,20 @@ def sensitivity_plot(result: SensitivityResult, title: str = "Each layer pruned 
         if own.empty:
             continue
         colour = COLOURS[i % len(COLOURS)]
-        x = 100 * own.sparsity
+        x = 100 * (1 - own.sparsity)  # the share the layer keeps, on a log axis: 90 % and 98 % sparsity lie apart
         fig.add_trace(go.Scatter(
             x=x, y=100 * own.test_pruned, mode="lines+markers", name=f"{layer}, no retraining", legendgroup=layer,
             line=dict(color=colour, dash="dot"), marker=dict(symbol="circle-open", size=7),
-            hovertemplate=f"{layer} pruned to %{{x:g}} %%, no retraining: %{{y:.1f}} %%<extra></extra>"))
+            customdata=100 * own.sparsity,
+            hovertemplate=f"{layer} pruned to %{{customdata:g}} %%, no retraining: %{{y:.1f}} %%<extra></extra>"))
         if tuned:
             fig.add_trace(go.Scatter(
                 x=x, y=100 * own.test_finetuned, mode="lines+markers", name=f"{layer}, fine-tuned", legendgroup=layer,
-                line=dict(color=colour), marker=dict(size=7),
-                hovertemplate=(f"{layer} pruned to %{{x:g}} %%, after {result.config.finetune_steps} fine-tune "
+                line=dict(color=colour), marker=dict(size=7), customdata=100 * own.sparsity,
+                hovertemplate=(f"{layer} pruned to %{{customdata:g}} %%, after {result.config.finetune_steps} fine-tune "
                                "iterations: %{y:.1f} %%<extra></extra>")))
     fig.add_hline(y=100 * result.dense_test, line=dict(color="black", dash="dash", width=1),
-                  annotation_text=f"dense {100 * result.dense_test:.1f} %", annotation_position="bottom left")
+                  annotation_text=f"dense {100 * result.dense_test:.1f} %", annotation_position="bottom right")
     if result.dense_test_finetuned is not None:
         fig.add_hline(y=100 * result.dense_test_finetuned, line=dict(color="grey", dash="dot", width=1),
                       annotation_text=f"dense, fine-tuned alike {100 * result.dense_test_finetuned:.1f} %",
@@ -62,8 +63,10 @@ def sensitivity_plot(result: SensitivityResult, title: str = "Each layer pruned 
     fig.update_layout(title=dict(text=title, x=0, xanchor="left"), template="plotly_white", height=460,
                       margin=dict(l=60, r=20, t=50, b=10), hovermode="closest",
                       legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", xanchor="left", x=0))
-    fig.update_xaxes(title_text="sparsity of the pruned layer (%; the other layers dense)", automargin=True,
-                     tickvals=[100 * s for s in result.config.sparsities])
+    sparsities = result.config.sparsities
+    fig.update_xaxes(title_text="sparsity of the pruned layer (the other layers dense; log scale of the weights it keeps)",
+                     type="log", autorange="reversed", automargin=True, tickvals=[100 * (1 - s) for s in sparsities],
+                     ticktext=[f"{100 * s:g} %" for s in sparsities])
     fig.update_yaxes(title_text="test accuracy (%)", automargin=True)
     return fig
 
@@ -78,8 +81,8 @@ def suggestion_lines(s: RateSuggestion) -> list[str]:
     for name, rate in s.rates.items():
         layer = s.deciding[name]
         if rate > 0:
-            lines.append(f"{name} = {100 * rate:g} % a round: after {s.rounds} rounds {KEEP_WORDS[name]} "
-                         f"{100 * (1 - rate) ** s.rounds:.3g} % of their weights ({layer} decides: "
+            kept = KEEP_WORDS[name].format(f"{100 * (1 - rate) ** s.rounds:.3g} %")
+            lines.append(f"{name} = {100 * rate:g} % a round: after {s.rounds} rounds {kept} ({layer} decides: "
                          f"{100 * s.safe[layer]:g} % sparsity at most)")
         else:
             lines.append(f"{name} = 0 %: leave the {KIND_WORDS[name]} unpruned ({layer} loses more than "
@@ -95,12 +98,12 @@ def table_text(result: SensitivityResult, rounds: int, tolerance: float = DEFAUL
             + f" (dense: test {100 * result.dense_test:.2f} %, validation {100 * result.dense_val:.2f} %"
             + ("" if result.dense_test_finetuned is None else f"; fine-tuned alike: test "
                f"{100 * result.dense_test_finetuned:.2f} %, validation {100 * result.dense_val_finetuned:.2f} %") + ")")
-    lines = [head, f"{'layer':<10} {'kind':<6} {'sparsity':>8} {'kept':>14} {'no retrain':>10} {'fine-tuned':>10} "
+    lines = [head, f"{'layer':<10} {'kind':<6} {'sparsity':>8} {'kept':>18} {'no retrain':>10} {'fine-tuned':>10} "
                    f"{'val (ft)':>8}"]
     for r in frame(result).itertuples():
         tuned = "-" if pd.isna(r.test_finetuned) else f"{100 * r.test_finetuned:.2f}%"
         val = r.val_pruned if pd.isna(r.val_finetuned) else r.val_finetuned
-        lines.append(f"{r.layer:<10} {r.kind:<6} {100 * r.sparsity:7g}% {f'{r.kept:,} of {r.total:,}':>14} "
+        lines.append(f"{r.layer:<10} {r.kind:<6} {100 * r.sparsity:7g}% {f'{r.kept:,} of {r.total:,}':>18} "
                      f"{100 * r.test_pruned:9.2f}% {tuned:>10} {100 * val:7.2f}%")
     missing = [l for l in result.kinds if l not in result.points]
     if missing:
