@@ -31,6 +31,10 @@ def test_the_masks_page_measures_each_layer_and_fills_the_form(runs):
     at.number_input(key="sens:steps").set_value(10).run()
     at.button(key="sens:start").click().run()
     no_errors(at)
+    # queued or running (the page's state at its last run): its progress is shown, and the button waits for it
+    progress = [i.value for i in at.info if "Waiting for the background worker" in i.value
+                or "Measuring in the background" in i.value]
+    assert progress and at.button(key="sens:start").disabled
     deadline = time.time() + 300
     while not (S.stored(store, done, 0) or (None, {}))[1].get("complete"):
         assert time.time() < deadline, "the sensitivity measurement did not finish in time"
