@@ -1,5 +1,5 @@
 """Work attached to a run that the background worker does, like a run: the deployment bench, the ticket's
-export files, and whatever comes next (a rerun check, a sensitivity sweep) as one entry of TASK_KINDS.
+export files, the per-layer sensitivity of its dense network, and whatever comes next, each one entry of TASK_KINDS.
 
 A task is a store document of its run, "task/<kind>/<round>/<trial>", holding its state (queued, running,
 done, failed, interrupted), a line of progress, the process that runs it and the claim token (`attempt`)
