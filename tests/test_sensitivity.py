@@ -235,3 +235,26 @@ def test_a_measurement_killed_in_the_worker_resumes_without_redoing_its_layers(t
     assert all(resumed.points[l] == partial.points[l] for l in partial.points)
     store.put_doc(run_id, S.doc_key(0), None)  # an unbroken measurement, here in this process, for comparison
     assert S.measure(store, run_id, 0, slow).to_dict() == resumed.to_dict()
+
+
+def test_the_cli_trains_a_dense_network_from_config_flags_then_measures_it(tmp_path, dataset_cache):
+    home = tmp_path / "home"
+    home.mkdir()
+    os.symlink(dataset_cache, home / "cache")
+    done = subprocess.run([sys.executable, "-m", "lth_core", "sensitivity", "--dataset", "digits", "--arch", "mlp",
+                           "--hidden", "16", "--epochs", "2", "--rounds", "4", "--controls", "reinit",
+                           "--sparsities", "90,50", "--finetune-steps", "5"], capture_output=True, text=True,
+                          env={**os.environ, "LTH_HOME": str(home)}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LTH_HOME", str(home))
+        store = RunStore()
+        (run_id,) = store.list_runs()["id"]
+        info = store.get_run(run_id)
+        kept, _ = S.stored(store, run_id, 0)
+    # a stored run of the dense network only (round 0, no controls), then its measurement kept with it
+    assert info.status == "finished" and info.config.rounds == 0 and info.config.controls == ()
+    assert info.name == "dense mlp on digits (for sensitivity)"
+    assert kept.complete and kept.config == SensitivityConfig((0.5, 0.9), 5)
+    assert f"kept with run {run_id} as sensitivity/0/0" in done.stdout
+    assert "over 4 rounds" in done.stdout  # the rounds the flags asked for, not the dense run's 0
