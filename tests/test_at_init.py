@@ -148,7 +148,10 @@ def test_the_summary_says_what_the_numbers_show_either_way():
     assert "3.0 points below the best method pruned at init" in flipped
     assert "this run does not show that" in flipped and "does not hurt IMP either" in flipped
     assert list(table(_points(0.03, 0.06))["method"]) == ["IMP", "SNIP", "random pruning"]
-    assert figure(_points(0.03, 0.06)).layout.xaxis.type == "log"
+    fig = figure(_points(0.03, 0.06))
+    assert fig.layout.xaxis.type == "log"
+    names = {(t.legendgroup, t.name) for t in fig.data if t.mode == "lines+markers"}
+    assert ("IMP", "ticket") in names and ("SNIP", "pruned at init") in names and ("SNIP", "ticket") not in names
 
 
 @pytest.mark.parametrize("flags, field, says", [

@@ -22,6 +22,7 @@ from lth_core.engine.variants import TICKET, VARIANTS
 IMP = "imp"
 METHOD_NAMES = {IMP: "IMP", "snip": "SNIP", "grasp": "GraSP", "synflow": "SynFlow",
                 "magnitude-at-init": "magnitude at init", "random": "random pruning"}
+PRUNED_AT_INIT = "pruned at init"   # the legend's name of an at-init method's own line (IMP's is the ticket)
 CLEARLY = 0.01   # a difference of a point of accuracy or more is called a difference; less is "about the same"
 
 
@@ -41,6 +42,13 @@ def figure(points: pd.DataFrame, dense: pd.DataFrame | None = None, controls_of:
     if dense is not None and len(dense):
         df = pd.concat([dense.assign(run=method_name(IMP), method=IMP), df], ignore_index=True)
     fig = accuracy_vs_weights(df, metric, title="Pruning at init versus IMP: accuracy against weights remaining")
+    ticket = VARIANTS[TICKET].short
+    for trace in fig.data:  # a method pruned at init is no ticket: say what its own line is
+        if trace.legendgroup not in (method_name(IMP), None) and trace.name == ticket:
+            trace.name = PRUNED_AT_INIT
+            trace.hovertemplate = (trace.hovertemplate or "").replace(f" · {ticket}<", f" · {PRUNED_AT_INIT}<")
+        if trace.legendgroup not in (method_name(IMP), None) and trace.hovertemplate:
+            trace.hovertemplate = trace.hovertemplate.replace("round %{customdata[0]}: ", "")  # no rounds at init
     return fig
 
 
