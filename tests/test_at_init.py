@@ -178,3 +178,31 @@ def test_a_criterion_that_finds_nothing_to_rank_is_refused_before_training(tmp_p
     assert err[0].startswith("error: criteria: snip does not fit") and "nothing to rank by" in err[0]
     with experiment.RunStore(lth_home / "runs.sqlite") as s:
         assert s.list_runs().empty  # refused before anything was queued
+
+
+def test_the_inverted_control_of_an_imp_run_prunes_the_highest_resumes_and_retrains_as_stored(lth_home, capsys):
+    from lth_core.engine.events import Checkpoint, RoundCommitted, RoundFinished
+    from lth_core.runs.checks import rerun_check
+
+    settings = dict(dataset="digits", arch="mlp", hidden=(16,), rounds=2, prune_rate=0.6, epochs=0.5, batch_size=32,
+                    controls=("inverted",), trials=1)
+    full = list(run_experiment(ExperimentConfig(**settings)))
+    done = {(e.round, e.variant): e for e in full if isinstance(e, RoundFinished)}
+    trained = done[(0, "ticket")].params["fc1.weight"]
+    ticket, inverted = done[(1, "ticket")], done[(1, "inverted")]
+    assert ticket.layers == inverted.layers  # layer-wise: the very same counts
+    # the ticket keeps the largest |w_T| of the dense net, the inverted control the smallest
+    assert np.abs(trained[inverted.mask["fc1"]]).max() <= np.abs(trained[ticket.mask["fc1"]]).min()
+    checkpoint = next(e.checkpoint for e in full if isinstance(e, RoundCommitted) and e.round == 1)
+    resumed = list(run_experiment(ExperimentConfig(**settings), resume=Checkpoint.from_bytes(checkpoint.to_bytes())))
+    rows = lambda evs: [(e.round, e.variant, e.test_accuracy) for e in evs  # noqa: E731
+                        if isinstance(e, RoundFinished) and e.round == 2]
+    assert rows(resumed) == rows(full) and len(rows(full)) == 2
+    # stored, then round 2 trained again from the store: the inverted control repeats its stored accuracy
+    flags = [f"--{k.replace('_', '-')}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in settings.items()]
+    assert main(["run", *flags, "--store", "--quiet"]) == 0
+    with experiment.RunStore(lth_home / "runs.sqlite") as s:
+        run_id = s.list_runs()["id"].iloc[0]
+        result = rerun_check(s, run_id, 2, 0)
+    assert result["ok"], result["detail"]
+    assert "inverted" in result["detail"]
