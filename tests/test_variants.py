@@ -191,3 +191,14 @@ def test_the_cli_trains_reinit_signs_and_names_a_fine_tuned_run_for_what_it_is(t
     show = cli("show", run_id)
     assert show.returncode == 0, show.stderr
     assert "reinit-signs" in show.stdout and "winning" not in show.stdout
+
+
+def test_every_variant_has_its_own_line_style_and_marker_and_none_is_the_dense_networks_dotted_line():
+    from lth_core.analysis.plots import VARIANT_DASH, line_style_text
+
+    dashes = [VARIANT_DASH[v] for v in (*VARIANTS, "dense")]
+    assert len(set(dashes)) == len(dashes)
+    assert len({v.symbol for v in VARIANTS.values()}) == len(VARIANTS)
+    for v in VARIANTS:  # each in words, with its marker's glyph
+        words = line_style_text(v)
+        assert words.split()[-1] in "●■◆▲✕" and VARIANT_DASH[v] not in ("", None)

@@ -109,7 +109,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "the ticket's mask with new random magnitudes but the original init's signs (Zhou et al. 2019): "
             "close to the ticket means the ticket mostly remembers which way each weight starts. The random "
             f"mask is another control: {_SHUFFLE}", _reinit_signs, fresh_start=True),
-    Variant("inverted", "inverted scores", "inverted", "the inverted mask", "#D55E00", "dot", "x",
+    Variant("inverted", "inverted scores", "inverted", "the inverted mask", "#D55E00", "longdashdot", "x",
             "the criterion's scores inverted: the last pruning step removes the highest-scoring weights instead of "
             "the lowest, to the same counts, from the same start (Frankle et al. 2021); for a one-shot or at-init "
             "prune that is the whole mask", _inverted),
