@@ -118,9 +118,10 @@ def imp_rounds(plan: Plan, targets) -> dict[float, int]:
 
 
 def cell_config(imp: ExperimentConfig, spec: AtInitSpec, criterion: str, fraction: float) -> ExperimentConfig:
-    """The one-shot config whose round 1 is the cell (criterion, fraction)."""
+    """The one-shot config whose round 1 is the cell (criterion, fraction). Always reset to init: a method
+    pruning at init trains from the init it scored (whatever reset the IMP run uses)."""
     return imp.replace(schedule="one-shot", rounds=None, target_remaining=fraction, criterion=criterion,
-                       scope=spec.scope, controls=spec.controls)
+                       scope=spec.scope, controls=spec.controls, reset="init")
 
 
 @dataclass(frozen=True)
