@@ -152,6 +152,8 @@ def test_the_summary_says_what_the_numbers_show_either_way():
     assert fig.layout.xaxis.type == "log"
     names = {(t.legendgroup, t.name) for t in fig.data if t.mode == "lines+markers"}
     assert ("IMP", "ticket") in names and ("SNIP", "pruned at init") in names and ("SNIP", "ticket") not in names
+    colors = {t.legendgroup: t.line.color for t in fig.data if t.mode == "lines+markers"}
+    assert colors["IMP"] == "#000000" and colors["random pruning"] == "#999999"
 
 
 @pytest.mark.parametrize("flags, field, says", [

@@ -15,13 +15,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from lth_core.analysis.plots import accuracy_vs_weights
+from lth_core.analysis.plots import _rgba, accuracy_vs_weights
 from lth_core.analysis.summary import pct
 from lth_core.engine.variants import TICKET, VARIANTS
 
 IMP = "imp"
 METHOD_NAMES = {IMP: "IMP", "snip": "SNIP", "grasp": "GraSP", "synflow": "SynFlow",
                 "magnitude-at-init": "magnitude at init", "random": "random pruning"}
+FIXED_COLORS = {"IMP": "#000000", "random pruning": "#999999"}  # by method name; the rest take the runs' colours
 PRUNED_AT_INIT = "pruned at init"   # the legend's name of an at-init method's own line (IMP's is the ticket)
 CLEARLY = 0.01   # a difference of a point of accuracy or more is called a difference; less is "about the same"
 
@@ -43,7 +44,14 @@ def figure(points: pd.DataFrame, dense: pd.DataFrame | None = None, controls_of:
         df = pd.concat([dense.assign(run=method_name(IMP), method=IMP), df], ignore_index=True)
     fig = accuracy_vs_weights(df, metric, title="Pruning at init versus IMP: accuracy against weights remaining")
     ticket = VARIANTS[TICKET].short
-    for trace in fig.data:  # a method pruned at init is no ticket: say what its own line is
+    for trace in fig.data:
+        color = FIXED_COLORS.get(trace.legendgroup)
+        if color:  # IMP and random pruning, the two references, in colours no other method takes
+            trace.line.color = color
+            if trace.fill:
+                trace.fillcolor = _rgba(color, 0.18)
+            else:
+                trace.marker.color = color  # a method pruned at init is no ticket: say what its own line is
         if trace.legendgroup not in (method_name(IMP), None) and trace.name == ticket:
             trace.name = PRUNED_AT_INIT
             trace.hovertemplate = (trace.hovertemplate or "").replace(f" · {ticket}<", f" · {PRUNED_AT_INIT}<")
