@@ -66,6 +66,10 @@ def _start(args: argparse.Namespace) -> int:
     from lth_core.cli import config_from_args, open_store
     from lth_core.runs.at_init import submit
 
+    for field, instead in (("schedule", "--targets"), ("rounds", "--targets"), ("target_remaining", "--targets"),
+                           ("criterion", "--criteria")):
+        if getattr(args, field, None) is not None:  # the experiment decides these: a silent override would mislead
+            raise ConfigError(field, f"the experiment sets it for each method; give {instead} instead")
     spec = _spec(args)
     base = config_from_args(args)
     with open_store(args) as store:

@@ -162,6 +162,8 @@ def test_the_summary_says_what_the_numbers_show_either_way():
     (["--criteria", "magnitude"], "criteria", "cannot prune before training"),
     (["--criteria", "snip,nope"], "criteria", "'nope'"),
     (["--trials", "0"], "trials", "1 to 20"),
+    (["--criterion", "snip"], "criterion", "give --criteria instead"),
+    (["--rounds", "3"], "rounds", "give --targets instead"),
 ])
 def test_bad_input_gets_one_line_naming_the_field_and_nothing_is_queued(flags, field, says, capsys, lth_home):
     assert main(["at-init", "--dataset", "digits", "--arch", "mlp", "--background", *flags]) == 2
