@@ -1,4 +1,4 @@
-"""The command line: `python -m lth_core run|sweep|sensitivity|datasets|archs|bench|runs|show|check|export|deploy|report|resume|cancel|delete ...`.
+"""The command line: `python -m lth_core run|sweep|sensitivity|at-init|datasets|archs|bench|runs|show|check|export|deploy|report|resume|cancel|delete ...`.
 
 Bad input exits with status 2 and one line naming the field; never a traceback
 (set LTH_DEBUG=1 to see one for an unexpected internal error).
@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_command(sub)
     from lth_core.sensitivity_cli import add_sensitivity_command  # `sensitivity ...`: each layer pruned alone
     add_sensitivity_command(sub)
+    from lth_core.at_init_cli import add_at_init_command  # `at-init ...`: pruning at init versus IMP
+    add_at_init_command(sub)
     return parser
 
 

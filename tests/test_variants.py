@@ -25,7 +25,7 @@ def _context(seed=0):
 
 
 def test_every_entry_is_complete_and_the_controls_are_everything_but_the_ticket():
-    assert list(VARIANTS)[0] == "ticket" and CONTROLS == ("reinit", "random", "reinit-signs")
+    assert list(VARIANTS)[0] == "ticket" and CONTROLS == ("reinit", "random", "reinit-signs", "inverted")
     for v in VARIANTS.values():
         assert v.label and v.short and v.phrase and v.explanation and v.start
         assert v.color.startswith("#") and v.dash and v.symbol
@@ -90,7 +90,7 @@ def test_controls_are_checked_against_the_registry():
         ExperimentConfig(controls=("signs",)).validated()
     assert err.value.field == "controls" and "reinit-signs" in err.value.message
     # the order of the registry, whatever order they were given in
-    assert ExperimentConfig(controls=("reinit-signs", "random", "reinit")).variants == ("ticket", *CONTROLS)
+    assert ExperimentConfig(controls=("inverted", "reinit-signs", "random", "reinit")).variants == ("ticket", *CONTROLS)
 
 
 def test_the_ticket_is_named_for_what_it_is_under_each_reset():
@@ -191,3 +191,14 @@ def test_the_cli_trains_reinit_signs_and_names_a_fine_tuned_run_for_what_it_is(t
     show = cli("show", run_id)
     assert show.returncode == 0, show.stderr
     assert "reinit-signs" in show.stdout and "winning" not in show.stdout
+
+
+def test_every_variant_has_its_own_line_style_and_marker_and_none_is_the_dense_networks_dotted_line():
+    from lth_core.analysis.plots import VARIANT_DASH, line_style_text
+
+    dashes = [VARIANT_DASH[v] for v in (*VARIANTS, "dense")]
+    assert len(set(dashes)) == len(dashes)
+    assert len({v.symbol for v in VARIANTS.values()}) == len(VARIANTS)
+    for v in VARIANTS:  # each in words, with its marker's glyph
+        words = line_style_text(v)
+        assert words.split()[-1] in "●■◆▲✕" and VARIANT_DASH[v] not in ("", None)

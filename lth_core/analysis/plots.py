@@ -35,8 +35,9 @@ SHORT = {**{v.name: v.short for v in REGISTRY.values()}, "dense": "dense"}
 RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999")
 VARIANT_DASH = {**{v.name: v.dash for v in REGISTRY.values()}, "dense": "dot"}
 VARIANT_SYMBOL = {v.name: v.symbol for v in REGISTRY.values()}
-_LINE_WORDS = {"solid": "solid", "dash": "dashed", "dashdot": "dash-dot", "longdash": "long dashes", "dot": "dotted"}
-_MARKER_GLYPHS = {"circle": "●", "square": "■", "diamond": "◆", "triangle-up": "▲"}
+_LINE_WORDS = {"solid": "solid", "dash": "dashed", "dashdot": "dash-dot", "longdash": "long dashes", "dot": "dotted",
+               "longdashdot": "long dash-dot"}
+_MARKER_GLYPHS = {"circle": "●", "square": "■", "diamond": "◆", "triangle-up": "▲", "x": "✕"}
 Reset = Union[str, Mapping[str, str]]  # a run's reset mode, or one per run label when several runs share a figure
 METRICS = {  # column → (axis title, shown as percent)
     "test_accuracy": ("test accuracy (%)", True),

@@ -176,9 +176,11 @@ def run_experiment(config: ExperimentConfig, *, resume: Checkpoint | None = None
 
 def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rnd: int,
                should_stop: Callable[[], bool] | None,
-               trained_out: dict[tuple[int, str], tuple[Params, Params]] | None = None) -> Iterator[Event]:
+               trained_out: dict[tuple[int, str], tuple[Params, Params]] | None = None,
+               prune_next: bool = True) -> Iterator[Event]:
     """Train round `rnd` of every trial. `trained_out`, if given, receives each model's trained
-    (params, buffers) by (trial, variant): what the deployment bench retrains a round for."""
+    (params, buffers) by (trial, variant): what the deployment bench retrains a round for. `prune_next`:
+    prune the trained tickets for the next round (a last round trained on its own, as at_init does, does not)."""
     cfg, net = plan.config, plan.net
     weight_of = {s.layer: s.name for s in net.prunable}
     shapes = {s.layer: s.shape for s in net.prunable}
@@ -192,8 +194,10 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
         ticket_mask = {l: m.bool() for l, m in ticket_mask.items()}
         reset_point = state.get("trained") if cfg.keeps_trained else state.get("rewind")
         reset_point = state["init"] if rnd == 0 or reset_point is None else reset_point
+        inverted = state.get("inverted")
+        inverted = None if inverted is None else {l: m.bool() for l, m in inverted.items()}
         mask, start = VARIANTS[variant].start(StartContext(ticket_mask, reset_point, state["init"], net.init_params,
-                                                           cfg.seed, trial, rnd))
+                                                           cfg.seed, trial, rnd, inverted))
         masks.append(mask)
         starts.append(start)
     yield RoundStarted(rnd, pruning.fraction_remaining(masks[0]), models)
@@ -242,7 +246,7 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
 
     # prune each trial's trained ticket to get the next round's mask
     for m, (trial, variant) in enumerate(models):
-        if variant != TICKET:
+        if variant != TICKET or not prune_next:
             continue
         state = states[trial]
         trained = {n: p[m].detach().cpu() for n, p in result.params.items()}
@@ -258,6 +262,8 @@ def _run_round(plan: Plan, data: DeviceData, states: list[dict[str, Params]], rn
         start = state["trained"] if cfg.keeps_trained else state.get("rewind", state["init"])
         context = _criterion_context(plan, data, masks[m], weights, state["init"], start, (trial, rnd))
         state["mask"] = pruning.prune(cfg.criterion, context, counts)
+        if "inverted" in cfg.variants:  # the same step with the scores inverted: the inverted control's mask
+            state["inverted"] = pruning.prune(cfg.criterion, context, counts, invert=True)
 
 
 def _criterion_context(plan: Plan, data: DeviceData, mask: dict[str, torch.Tensor], trained: dict[str, torch.Tensor],

@@ -145,20 +145,26 @@ def select(scores: dict[str, torch.Tensor], mask: Mask, counts: dict[str, int | 
     return {layer: new[layer] for layer in mask}
 
 
-def prune(criterion: str, context: CriterionContext, counts: dict[str, int | None]) -> Mask:
+def prune(criterion: str, context: CriterionContext, counts: dict[str, int | None], *, invert: bool = False) -> Mask:
     """Score the weights with `criterion`, then select the next mask under `counts`. A criterion of many
     `iterations` gets there in that many steps, each keeping the same share of what the last one kept
-    (an exponential schedule), re-scored on the mask of the step before."""
+    (an exponential schedule), re-scored on the mask of the step before. `invert`: keep the lowest scores
+    instead of the highest (the inverted-scores control of Frankle et al. 2021), at every step."""
     steps = criteria.CRITERIA[criterion].iterations
+    sign = -1.0 if invert else 1.0
+
+    def scored(ctx: CriterionContext) -> dict[str, torch.Tensor]:
+        return {l: sign * s for l, s in criteria.scores(criterion, ctx).items()}
+
     if steps == 1:
-        return select(criteria.scores(criterion, context), context.mask, counts)
+        return select(scored(context), context.mask, counts)
     start = remaining_counts(context.mask)
     pooled = [l for l, c in counts.items() if c is None]
     start["__pool__"] = sum(start[l] for l in pooled)
     mask = context.mask
     for k in range(1, steps + 1):
         step = {l: None if c is None else _between(start[l], c, k / steps) for l, c in counts.items()}
-        mask = select(criteria.scores(criterion, replace(context, mask=mask)), mask, step)
+        mask = select(scored(replace(context, mask=mask)), mask, step)
     return mask
 
 

@@ -90,6 +90,8 @@ def retrain(store, run_id: str, round: int, trial: int = 0, variants: tuple[str,
             state["rewind"] = _tensors(rewind)
         if round > 0 and not cfg.keeps_trained:
             state["mask"] = {l: torch.from_numpy(m) for l, m in store.masks(run_id, t, round, "ticket").items()}
+            if "inverted" in cfg.variants:  # its mask came from the scores of the round before: stored, not recomputed
+                state["inverted"] = {l: torch.from_numpy(m) for l, m in store.masks(run_id, t, round, "inverted").items()}
         states.append(state)
     data = _to_device_data(plan.data, plan.device)
     out: dict[tuple[int, str], tuple[Params, Params]] = {}

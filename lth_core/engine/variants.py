@@ -42,6 +42,8 @@ class StartContext:
     seed: int
     trial: int
     round: int
+    inverted_mask: Mask | None = None     # the criterion's scores inverted (the highest pruned instead of the
+                                          # lowest) at the ticket's counts; filled when "inverted" is trained
 
     def generator(self, purpose: str) -> torch.Generator:
         """The stream for `purpose` in this trial and round (the same on every rerun and resume)."""
@@ -86,6 +88,12 @@ def _reinit_signs(c: StartContext) -> tuple[Mask, Params]:
     return c.ticket_mask, {n: torch.copysign(p.abs(), c.init[n]) for n, p in fresh.items()}
 
 
+def _inverted(c: StartContext) -> tuple[Mask, Params]:
+    if c.inverted_mask is None:  # a runner bug, not bad input: the runner computes it when "inverted" is trained
+        raise ValueError("the inverted control needs the inverted mask, which the runner did not supply")
+    return c.inverted_mask, c.reset_point
+
+
 _SHUFFLE = ("the layer-wise shuffle of the ticket's mask, the control of Frankle et al. 2021 (it keeps each "
             "layer's count of weights and the original init, and only moves which positions survive)")
 
@@ -101,6 +109,10 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "the ticket's mask with new random magnitudes but the original init's signs (Zhou et al. 2019): "
             "close to the ticket means the ticket mostly remembers which way each weight starts. The random "
             f"mask is another control: {_SHUFFLE}", _reinit_signs, fresh_start=True),
+    Variant("inverted", "inverted scores", "inverted", "the inverted mask", "#D55E00", "longdashdot", "x",
+            "the criterion's scores inverted: the last pruning step removes the highest-scoring weights instead of "
+            "the lowest, to the same counts, from the same start (Frankle et al. 2021); for a one-shot or at-init "
+            "prune that is the whole mask", _inverted),
 )}
 TICKET = "ticket"
 CONTROLS: tuple[str, ...] = tuple(n for n in VARIANTS if n != TICKET)

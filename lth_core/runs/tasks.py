@@ -106,10 +106,17 @@ def _sensitivity(store: RunStore, run_id: str, round: int, trial: int, args: dic
     run_task(store, run_id, round, trial, args, progress)  # writes "sensitivity/0/<trial>" after every layer
 
 
+def _at_init(store: RunStore, run_id: str, round: int, trial: int, args: dict[str, Any], progress: Progress) -> None:
+    from lth_core.runs.at_init import run_task
+
+    run_task(store, run_id, round, trial, args, progress)
+
+
 TASK_KINDS: dict[str, TaskKind] = {k.name: k for k in (
     TaskKind("deploy", "deployment bench", _deploy, "deploy"),
     TaskKind("export", "ticket export", _export, "export"),
     TaskKind("sensitivity", "per-layer sensitivity", _sensitivity, "sensitivity"),  # round 0: the dense network
+    TaskKind("at-init", "pruning at init (its cells)", _at_init, "at-init/cell"),  # runs/at_init.py
 )}
 
 

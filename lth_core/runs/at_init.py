@@ -1,0 +1,145 @@
+"""The experiment "pruning at init versus IMP" in the store (engine/at_init.py does the science).
+
+One experiment is one ordinary iterative lottery run (the IMP ticket and its controls, down to the lowest
+target: every page works on it) that carries the experiment's spec as its document SPEC_DOC, and a task of
+kind "at-init" on that run (tasks.py: the background worker does it, as a run) that trains the at-init
+cells. Each finished cell is its own document CELL_PREFIX + "<target>/<criterion>", so a resumed
+experiment trains only the cells still missing, and the run resumes after its last finished round.
+
+    run_id = submit(ExperimentConfig(epochs=2, trials=2), AtInitSpec(targets=(0.2, 0.05)))
+    points(store, run_id)     # one row per (method, target, trial, variant): the figure's and summary's input
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lth_core.engine.at_init import IMP, AtInitSpec, Cell, cell_rows, cells, check_criteria_fit, imp_config, imp_rounds, run_cell
+from lth_core.engine.config import ExperimentConfig
+from lth_core.engine.errors import ConfigError
+from lth_core.engine.lottery import make_plan
+from lth_core.runs import tasks
+from lth_core.runs.store import ACTIVE, RESUMABLE, RunStore, StoreError
+
+SPEC_DOC = "at-init"
+CELL_PREFIX = "at-init/cell/"
+TASK = "at-init"
+POINT_COLUMNS = ["method", "target", "round", "trial", "variant", "weights_remaining", "test_accuracy",
+                 "early_stop_test_accuracy"]
+
+
+def submit(base: ExperimentConfig, spec: AtInitSpec, name: str | None = None,
+           store_path: Path | str | None = None) -> str:
+    """Check everything (the spec, the config against its data, every criterion against the network), then
+    queue the experiment: its IMP run and its at-init task. Returns the run id; ConfigError naming the field
+    before anything is queued."""
+    from lth_core.runs.jobs import _absolute_dataset, ensure_worker
+    from lth_core.runs.recorder import create_run
+
+    spec = spec.validated()
+    imp = _absolute_dataset(imp_config(base.validated(), spec))
+    plan = make_plan(imp)  # the config fits its data, and every target is reachable
+    cells(plan, spec)
+    check_criteria_fit(imp, spec)
+    title = name or (f"at init vs IMP · {imp.arch} on {imp.dataset} · "
+                     f"{', '.join(f'{t:.3g}' for t in sorted(spec.targets, reverse=True))}")
+    with RunStore(store_path) as store:
+        run_id = create_run(store, imp, title, docs={SPEC_DOC: spec.to_dict()})
+        tasks.submit(store, run_id, TASK, 0, 0)
+    ensure_worker(store_path)
+    return run_id
+
+
+def spec_of(store: RunStore, run_id: str) -> AtInitSpec | None:
+    doc = store.doc(run_id, SPEC_DOC)
+    return None if doc is None else AtInitSpec.from_dict(doc)
+
+
+def experiments(store: RunStore) -> list[str]:
+    """The ids of the runs that are at-init experiments, newest first."""
+    ids = list(dict.fromkeys(r for r, k, _ in store.docs_of_all_runs(SPEC_DOC) if k == SPEC_DOC))
+    return ids[::-1]
+
+
+def planned_cells(store: RunStore, run_id: str) -> list[Cell]:
+    spec = spec_of(store, run_id)
+    if spec is None:
+        raise StoreError(f"run {run_id} is not a pruning-at-init experiment")
+    return cells(make_plan(store.get_run(run_id).config), spec)
+
+
+def run_task(store: RunStore, run_id: str, round: int, trial: int, args: dict[str, Any], progress) -> None:
+    """The task's work: train every cell not yet kept, keeping each as soon as it is done."""
+    spec = spec_of(store, run_id)
+    imp = store.get_run(run_id).config
+    todo = [c for c in planned_cells(store, run_id) if store.doc(run_id, CELL_PREFIX + c.key) is None]
+    total = len(spec.targets) * len(spec.criteria)
+    for i, cell in enumerate(todo):
+        progress(f"cell {total - len(todo) + i + 1} of {total}: {cell.criterion} pruned at init to "
+                 f"{100 * cell.fraction:.3g} % of weights, training")
+        store.put_doc(run_id, CELL_PREFIX + cell.key, {"cell": cell.__dict__, "rows": cell_rows(cell, run_cell(imp, spec, cell))})
+
+
+def resume(run_id: str, store_path: Path | str | None = None) -> list[str]:
+    """Queue what is left of the experiment: the IMP run after its last finished round (if it stopped) and
+    the cells not yet kept (if its task is not queued or running). Returns what was queued, in words."""
+    from lth_core.runs.jobs import ensure_worker
+
+    queued = []
+    with RunStore(store_path) as store:
+        if spec_of(store, run_id) is None:
+            raise StoreError(f"run {run_id} is not a pruning-at-init experiment")
+        if store.get_run(run_id).status in RESUMABLE:
+            store.requeue(run_id)
+            queued.append("the IMP run")
+        task = tasks.get(store, run_id, tasks.task_key(TASK, 0, 0))
+        missing = [c for c in planned_cells(store, run_id) if store.doc(run_id, CELL_PREFIX + c.key) is None]
+        if missing and (task is None or task.state not in ACTIVE):
+            tasks.submit(store, run_id, TASK, 0, 0)
+            queued.append(f"{len(missing)} at-init cells")
+    if queued:
+        ensure_worker(store_path)
+    return queued
+
+
+def task_state(store: RunStore, run_id: str) -> tasks.Task | None:
+    return tasks.get(store, run_id, tasks.task_key(TASK, 0, 0))
+
+
+def points(store: RunStore, run_id: str) -> pd.DataFrame:
+    """POINT_COLUMNS: the IMP run's rounds that meet the targets (method IMP) and every kept cell's rows,
+    both with their controls; `round` is the IMP round a target maps to (the x every method shares)."""
+    spec = spec_of(store, run_id)
+    if spec is None:
+        raise StoreError(f"run {run_id} is not a pruning-at-init experiment")
+    run = store.get_run(run_id)
+    rounds_of = imp_rounds(make_plan(run.config), spec.targets)
+    frames = []
+    rounds = store.rounds(run_id)
+    for target, rnd in rounds_of.items():
+        got = rounds[rounds["round"] == rnd]
+        if len(got):
+            frames.append(got.assign(method=IMP, target=target))
+    rows = [row for doc in store.docs(run_id, CELL_PREFIX).values() for row in doc["rows"]]
+    if rows:
+        cell = pd.DataFrame(rows)
+        cell["round"] = cell["target"].map(rounds_of)
+        frames.append(cell)
+    if not frames:
+        return pd.DataFrame(columns=POINT_COLUMNS)
+    table = pd.concat([f[POINT_COLUMNS] for f in frames], ignore_index=True)
+    order = {m: i for i, m in enumerate((IMP, *spec.criteria))}
+    return table.sort_values(["target", "method", "trial"], key=lambda s: s.map(order) if s.name == "method" else
+                             (-s if s.name == "target" else s), kind="stable").reset_index(drop=True)
+
+
+def dense_accuracy(store: RunStore, run_id: str) -> pd.Series:
+    """The dense network's test accuracy per trial (the IMP run's round 0)."""
+    rounds = store.rounds(run_id)
+    return rounds[(rounds["round"] == 0) & (rounds["variant"] == "ticket")].set_index("trial")["test_accuracy"]
+
+
+__all__ = ["SPEC_DOC", "CELL_PREFIX", "TASK", "submit", "spec_of", "experiments", "planned_cells", "run_task",
+           "resume", "task_state", "points", "dense_accuracy", "ConfigError"]

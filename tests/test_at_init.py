@@ -1,0 +1,212 @@
+"""Pruning at init versus IMP: the inverted control, a cell against the one-shot run it stands for, the
+experiment in the real worker (kept, resumed without redoing finished cells, shown on its page), the
+summary read from the numbers, and bad input on the command line. No timing is asserted."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lth_core import ExperimentConfig, collect, run_experiment
+from lth_core.analysis.at_init_view import figure, summary, table
+from lth_core.cli import main
+from lth_core.engine import pruning
+from lth_core.engine.at_init import AtInitSpec, Cell, cell_config, cells, imp_config, run_cell
+from lth_core.engine.criteria import CriterionContext
+from lth_core.engine.errors import ConfigError
+from lth_core.engine.lottery import make_plan
+from lth_core.runs import at_init as experiment
+from lth_core.runs import tasks
+
+from app_helpers import page
+from test_jobs import processes_of, store, wait_for  # noqa: F401  (the fixture kills the store's processes)
+
+TINY = dict(dataset="digits", arch="mlp", hidden=(16, 8), epochs=0.5, batch_size=32, trials=2)
+SPEC = AtInitSpec(targets=(0.5, 0.3), criteria=("snip", "magnitude-at-init"))
+
+
+def test_inverted_scores_prune_the_highest_instead_of_the_lowest():
+    w0 = {"a": torch.tensor([0.9, -0.1, 0.4, 0.8]), "out": torch.tensor([0.5, -0.2])}
+    mask = {"a": torch.tensor([True, True, True, False]), "out": torch.tensor([True, True])}
+    context = CriterionContext(mask, init=w0)
+    kept = pruning.prune("magnitude-at-init", context, {"a": 2, "out": 1})
+    inverted = pruning.prune("magnitude-at-init", context, {"a": 2, "out": 1}, invert=True)
+    assert kept["a"].tolist() == [True, False, True, False] and kept["out"].tolist() == [True, False]
+    # the lowest |w0| among the alive ones; the dead weight (largest of all) stays dead
+    assert inverted["a"].tolist() == [False, True, True, False] and inverted["out"].tolist() == [False, True]
+
+
+def test_a_cell_is_round_one_of_a_one_shot_run_and_its_controls_keep_the_counts():
+    base = ExperimentConfig(**TINY)
+    imp = imp_config(base, SPEC)
+    cell = cells(make_plan(imp), SPEC)[-1]                        # the lowest target, magnitude at init
+    assert cell.criterion == "magnitude-at-init" and cell.fraction <= 0.3
+    got = {(e.trial, e.variant): e for e in run_cell(imp, SPEC, cell)}
+    one_shot = collect(run_experiment(cell_config(imp, SPEC, cell.criterion, cell.fraction))).rounds_df()
+    one_shot = one_shot[one_shot["round"] == 1].set_index(["trial", "variant"])
+    assert set(got) == set(one_shot.index) and len(got) == 2 * 4
+    for key, e in got.items():  # the same masks, starts and data order: the same numbers
+        assert e.test_accuracy == pytest.approx(one_shot.loc[key, "test_accuracy"], abs=1e-6)
+        assert e.weights_remaining == pytest.approx(cell.fraction, abs=1e-3)
+    init = experiment_init(imp, base)
+    for trial in range(2):
+        ticket = got[(trial, "ticket")]
+        # shuffle and reinit: the ticket's very per-layer counts; reinit its very mask
+        for control in ("random", "reinit"):
+            assert got[(trial, control)].layers == ticket.layers
+        assert all(np.array_equal(got[(trial, "reinit")].mask[l], ticket.mask[l]) for l in ticket.mask)
+        assert any(not np.array_equal(got[(trial, "random")].mask[l], ticket.mask[l]) for l in ticket.mask)
+        # inverted: as many weights, and in the pooled hidden layers (global scope) the lowest |w0| where
+        # the method kept the highest
+        inverted = got[(trial, "inverted")]
+        assert sum(r for _, r in inverted.layers.values()) == sum(r for _, r in ticket.layers.values())
+        w = init[trial]
+        hidden = [l for l in ticket.mask if l != "output"]
+        kept = np.concatenate([w[l][ticket.mask[l]] for l in hidden])
+        low = np.concatenate([w[l][inverted.mask[l]] for l in hidden])
+        assert np.abs(low).max() <= np.abs(kept).min()
+
+
+def experiment_init(imp: ExperimentConfig, base: ExperimentConfig) -> list[dict[str, np.ndarray]]:
+    """|w0| of each trial's prunable layers, as the engine draws them."""
+    from lth_core.engine.variants import generator
+
+    net = make_plan(imp).net
+    out = []
+    for trial in range(base.trials):
+        params = net.init_params(generator(base.seed, trial, "init"))
+        out.append({s.layer: params[s.name].numpy() for s in net.prunable})
+    return out
+
+
+def test_an_experiment_runs_in_the_worker_is_kept_resumes_only_what_is_missing_and_shows_on_its_page(store):  # noqa: F811
+    run_id = experiment.submit(ExperimentConfig(**TINY), SPEC, name="tiny at-init", store_path=store.path)
+    key = tasks.task_key(experiment.TASK, 0, 0)
+
+    def ended() -> bool:
+        task = tasks.get(store, run_id, key)
+        return store.get_run(run_id).status not in ("queued", "running") and task is not None and not task.active
+
+    wait_for("the experiment to end", ended, timeout=600, every=0.5)
+    assert store.get_run(run_id).status == "finished" and tasks.get(store, run_id, key).state == tasks.DONE
+    points = experiment.points(store, run_id)
+    # IMP and both criteria, at both targets, each with its 3 controls, 2 trials
+    assert len(points) == 3 * 2 * 4 * 2
+    assert set(points["method"]) == {"imp", "snip", "magnitude-at-init"}
+    for target, g in points.groupby("target"):  # every method of a target sits at the IMP round's fraction
+        assert g["weights_remaining"].max() - g["weights_remaining"].min() < 2e-3
+    assert experiment.experiments(store) == [run_id]
+
+    # resume: a kept cell is not trained again (its marker stays), a missing one is, to the same numbers
+    keys = sorted(store.docs(run_id, experiment.CELL_PREFIX))
+    kept, lost = keys[0], keys[-1]
+    before = store.doc(run_id, lost)
+    store.put_doc(run_id, kept, {**store.doc(run_id, kept), "marker": "kept"})
+    with store.transaction() as db:
+        db.execute("DELETE FROM run_docs WHERE run_id = ? AND key = ?", (run_id, lost))
+    assert experiment.resume(run_id, store.path) == ["1 at-init cells"]
+    wait_for("the resumed cells", ended, timeout=600, every=0.5)
+    assert store.doc(run_id, kept)["marker"] == "kept"
+    again = store.doc(run_id, lost)
+    assert [r["test_accuracy"] for r in again["rows"]] == pytest.approx([r["test_accuracy"] for r in before["rows"]],
+                                                                          abs=1e-6)
+    assert experiment.resume(run_id, store.path) == []  # nothing left
+
+    # its page: one line per method on a log axis, the controls dashed, and the summary from the numbers
+    at = page("at_init", atinit=run_id)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert fig["layout"]["xaxis"]["type"] == "log"
+    lines = [t for t in fig["data"] if t.get("mode") == "lines+markers"]
+    groups = {t.get("legendgroup") for t in lines}
+    assert {"IMP", "SNIP", "magnitude at init"} <= groups
+    imp_dashes = {t["line"]["dash"] for t in lines if t.get("legendgroup") == "IMP"}
+    assert "solid" in imp_dashes and len(imp_dashes) == 4  # the ticket and its 3 controls (drawn by default)
+    said = "\n".join(m.value for m in at.markdown)
+    assert "IMP reaches" in said and "Shuffling the mask within each layer" in said
+
+
+def _points(imp_gap: float, shuffle_cost_imp: float) -> pd.DataFrame:
+    rows = []
+    for trial in range(2):
+        for method, ticket in (("imp", 0.90 + imp_gap), ("snip", 0.90), ("random", 0.85)):
+            for variant, acc in (("ticket", ticket), ("random", ticket - (shuffle_cost_imp if method == "imp" else 0.001)),
+                                 ("reinit", ticket - (0.05 if method == "imp" else 0.002))):
+                rows.append(dict(method=method, target=0.2, round=7, trial=trial, variant=variant,
+                                 weights_remaining=0.21, test_accuracy=acc + 0.001 * trial, early_stop_test_accuracy=acc))
+    return pd.DataFrame(rows)
+
+
+def test_the_summary_says_what_the_numbers_show_either_way():
+    said = " ".join(summary(_points(0.03, 0.06)))
+    assert "IMP reaches 93.1 %, 3.0 points above the best method pruned at init, SNIP (90.1 %)" in said
+    assert "as Frankle et al. 2021 found" in said and "the paper's finding" in said
+    assert "clearly ahead (by a point or more) in 1 of 1" in said
+    flipped = " ".join(summary(_points(-0.03, 0.0)))
+    assert "3.0 points below the best method pruned at init" in flipped
+    assert "this run does not show that" in flipped and "does not hurt IMP either" in flipped
+    assert list(table(_points(0.03, 0.06))["method"]) == ["IMP", "SNIP", "random pruning"]
+    fig = figure(_points(0.03, 0.06))
+    assert fig.layout.xaxis.type == "log"
+    names = {(t.legendgroup, t.name) for t in fig.data if t.mode == "lines+markers"}
+    assert ("IMP", "ticket") in names and ("SNIP", "pruned at init") in names and ("SNIP", "ticket") not in names
+    colors = {t.legendgroup: t.line.color for t in fig.data if t.mode == "lines+markers"}
+    assert colors["IMP"] == "#000000" and colors["random pruning"] == "#999999"
+
+
+@pytest.mark.parametrize("flags, field, says", [
+    (["--targets", "1.5"], "targets", "(0, 1)"),
+    (["--targets", "abc"], "targets", "cannot read 'abc'"),
+    (["--criteria", "magnitude"], "criteria", "cannot prune before training"),
+    (["--criteria", "snip,nope"], "criteria", "'nope'"),
+    (["--trials", "0"], "trials", "1 to 20"),
+    (["--criterion", "snip"], "criterion", "give --criteria instead"),
+    (["--rounds", "3"], "rounds", "give --targets instead"),
+])
+def test_bad_input_gets_one_line_naming_the_field_and_nothing_is_queued(flags, field, says, capsys, lth_home):
+    assert main(["at-init", "--dataset", "digits", "--arch", "mlp", "--background", *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {field}:") and says in err[0]
+    assert not (lth_home / "runs.sqlite").exists() or experiment.experiments(experiment.RunStore(lth_home / "runs.sqlite")) == []
+
+
+def test_a_criterion_that_finds_nothing_to_rank_is_refused_before_training(tmp_path, capsys, lth_home):
+    data = tmp_path / "constant.csv"  # every feature the same: SNIP's gradients of the first layer are all zero
+    data.write_text("a,b,label\n" + "".join(f"1,1,{i % 2}\n" for i in range(200)))
+    code = main(["at-init", "--dataset", f"csv:{data}", "--arch", "mlp", "--hidden", "8", "--criteria",
+                 "synflow,snip", "--targets", "0.5", "--background"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("error: criteria: snip does not fit") and "nothing to rank by" in err[0]
+    with experiment.RunStore(lth_home / "runs.sqlite") as s:
+        assert s.list_runs().empty  # refused before anything was queued
+
+
+def test_the_inverted_control_of_an_imp_run_prunes_the_highest_resumes_and_retrains_as_stored(lth_home, capsys):
+    from lth_core.engine.events import Checkpoint, RoundCommitted, RoundFinished
+    from lth_core.runs.checks import rerun_check
+
+    settings = dict(dataset="digits", arch="mlp", hidden=(16,), rounds=2, prune_rate=0.6, epochs=0.5, batch_size=32,
+                    controls=("inverted",), trials=1)
+    full = list(run_experiment(ExperimentConfig(**settings)))
+    done = {(e.round, e.variant): e for e in full if isinstance(e, RoundFinished)}
+    trained = done[(0, "ticket")].params["fc1.weight"]
+    ticket, inverted = done[(1, "ticket")], done[(1, "inverted")]
+    assert ticket.layers == inverted.layers  # layer-wise: the very same counts
+    # the ticket keeps the largest |w_T| of the dense net, the inverted control the smallest
+    assert np.abs(trained[inverted.mask["fc1"]]).max() <= np.abs(trained[ticket.mask["fc1"]]).min()
+    checkpoint = next(e.checkpoint for e in full if isinstance(e, RoundCommitted) and e.round == 1)
+    resumed = list(run_experiment(ExperimentConfig(**settings), resume=Checkpoint.from_bytes(checkpoint.to_bytes())))
+    rows = lambda evs: [(e.round, e.variant, e.test_accuracy) for e in evs  # noqa: E731
+                        if isinstance(e, RoundFinished) and e.round == 2]
+    assert rows(resumed) == rows(full) and len(rows(full)) == 2
+    # stored, then round 2 trained again from the store: the inverted control repeats its stored accuracy
+    flags = [f"--{k.replace('_', '-')}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in settings.items()]
+    assert main(["run", *flags, "--store", "--quiet"]) == 0
+    with experiment.RunStore(lth_home / "runs.sqlite") as s:
+        run_id = s.list_runs()["id"].iloc[0]
+        result = rerun_check(s, run_id, 2, 0)
+    assert result["ok"], result["detail"]
+    assert "inverted" in result["detail"]
