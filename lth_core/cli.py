@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_sensitivity_command(sub)
     from lth_core.at_init_cli import add_at_init_command  # `at-init ...`: pruning at init versus IMP
     add_at_init_command(sub)
+    from lth_core.stability_cli import add_stability_command  # `stability ID`: linear mode connectivity
+    add_stability_command(sub)
     return parser
 
 

@@ -178,10 +178,13 @@ def _conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, stride: int 
                     stride=st, padding=padding, groups=v if groups is None else groups)
 
 
+BN_MOMENTUM = 0.1  # a training pass moves the running statistics this far towards the batch's
+
+
 def _norm(x: torch.Tensor, params: Params, buffers: Params, name: str, train: bool) -> torch.Tensor:
     return F.batch_norm(x, buffers[f"{name}.mean"].view(-1), buffers[f"{name}.var"].view(-1),
                         params[f"{name}.weight"].reshape(-1), params[f"{name}.bias"].reshape(-1),
-                        training=train, momentum=0.1, eps=1e-5)
+                        training=train, momentum=BN_MOMENTUM, eps=1e-5)
 
 
 def _to_grouped(x: torch.Tensor) -> torch.Tensor:

@@ -80,6 +80,7 @@ class TrainResult:
     params: Params
     history: list[EvalPoint] = field(default_factory=list)
     snapshot: Params | None = None  # parameters after `snapshot_at` iterations, if asked
+    snapshots: dict[int, Params] = field(default_factory=dict)  # parameters after each of `snapshots_at` iterations
     buffers: Params = field(default_factory=dict)  # batch-norm running statistics at the end
     # per prunable weight (masks' order), (V,): the largest |weight| at a pruned position seen at any check
     pruned_max: list[torch.Tensor] = field(default_factory=list)
@@ -152,12 +153,15 @@ def batch_order(n_train: int, batch_size: int, iterations: int, generator: torch
 
 def train(net: Network, params: Params, masks: dict[str, torch.Tensor], data: DeviceData,
           orders: torch.Tensor, settings: TrainSettings, *, snapshot_at: int | None = None,
+          snapshots_at: tuple[int, ...] = (), steps: int | None = None,
           should_stop: Callable[[], bool] | None = None) -> Generator[EvalPoint, None, TrainResult]:
     """Train V stacked models; yields an EvalPoint on the evaluation schedule, returns a TrainResult.
 
     params: name → (V, *shape) tensors (copied, not modified); masks: weight name → (V, *shape) bool;
     orders: (G, iterations, batch) long indices into the training split, one order per group of V/G
     consecutive models (a trial's variants see the same batches, which also makes them cheaper).
+    `snapshots_at`: iterations whose parameters go to `result.snapshots` (0: the start); `steps`: stop after
+    that many iterations of the schedule (the instability analysis's trunk), with no evaluation past it.
     """
     import time
 
@@ -182,11 +186,14 @@ def train(net: Network, params: Params, masks: dict[str, torch.Tensor], data: De
     steps_since = 0
     if snapshot_at == 0:
         result.snapshot = {n: p.detach().clone() for n, p in params.items()}
+    if 0 in snapshots_at:
+        result.snapshots[0] = {n: p.detach().clone() for n, p in params.items()}
+    last = settings.iterations if steps is None else min(steps, settings.iterations)
     per_group = models // orders.shape[0]
     # every step's targets of every model at once, laid out as logits.flatten(0, 1): (iterations, V·B)
     targets = data.y_train[orders].unsqueeze(1).expand(-1, per_group, -1, -1).transpose(0, 2).transpose(1, 2)
     targets = targets.reshape(settings.iterations, -1)
-    for it in range(1, settings.iterations + 1):
+    for it in range(1, last + 1):
         idx = orders[:, it - 1]                        # (G, B)
         xb = data.x_train.index_select(0, idx.flatten()).view(*idx.shape, *data.x_train.shape[1:])  # 4× x_train[idx]
         logits = net.forward(params, buffers, xb, train=True)  # (V, B, classes)
@@ -201,6 +208,8 @@ def train(net: Network, params: Params, masks: dict[str, torch.Tensor], data: De
         steps_since += 1
         if it == snapshot_at:
             result.snapshot = {n: p.detach().clone() for n, p in params.items()}
+        if it in snapshots_at:
+            result.snapshots[it] = {n: p.detach().clone() for n, p in params.items()}
         if it in evals:
             # pruned weights must be exactly zero here and at the end (the last point is the last iteration)
             leaks = pruned_magnitudes(weights, pruned)

@@ -112,11 +112,20 @@ def _at_init(store: RunStore, run_id: str, round: int, trial: int, args: dict[st
     run_task(store, run_id, round, trial, args, progress)
 
 
+def _stability(store: RunStore, run_id: str, round: int, trial: int, args: dict[str, Any], progress: Progress) -> None:
+    from lth_core.runs.stability import analyse
+
+    # the result document is written after each k by analyse itself: an interrupted task started again
+    # does only the k that are missing
+    analyse(store, run_id, round, trial, tuple(args["ks"]), args.get("alphas"), progress=progress)
+
+
 TASK_KINDS: dict[str, TaskKind] = {k.name: k for k in (
     TaskKind("deploy", "deployment bench", _deploy, "deploy"),
     TaskKind("export", "ticket export", _export, "export"),
     TaskKind("sensitivity", "per-layer sensitivity", _sensitivity, "sensitivity"),  # round 0: the dense network
     TaskKind("at-init", "pruning at init (its cells)", _at_init, "at-init/cell"),  # runs/at_init.py
+    TaskKind("stability", "instability analysis", _stability, "stability"),
 )}
 
 

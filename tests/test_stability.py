@@ -1,0 +1,166 @@
+"""The instability analysis (linear mode connectivity): the path's ends are the endpoints' own evaluation,
+identical networks have no barrier, batch-norm statistics are the batch's own, an interrupted analysis
+resumes without redoing a finished k and ends with the numbers of one never stopped, the worker's task kind,
+and the CLI's one-line errors. No timing is asserted."""
+import sqlite3
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lth_core.cli import main
+from lth_core.engine.config import ExperimentConfig
+from lth_core.engine.errors import Cancelled, ConfigError
+from lth_core.engine.lottery import _to_device_data, make_plan
+from lth_core.engine.stability import (DENSE, PathResult, StabilityConfig, alpha_grid, bn_statistics, interpolate,
+                                       path_errors, run_stability, stable_from, network_errors)
+from lth_core.engine.training import batch_order, evaluate, train
+from lth_core.engine.variants import generator
+from lth_core.runs import tasks
+from lth_core.runs.stability import analyse, default_ks, stored_analysis
+from lth_core.runs.store import RunStore
+
+TINY = dict(dataset="digits", arch="mlp", hidden=(16,), iterations=40, batch_size=32)
+
+
+def _trained_pair(config: ExperimentConfig, iterations: int = 30):
+    """Two copies of one network trained with two data orders: (net, data, a, b, the engine's own test accuracies)."""
+    plan = make_plan(config)
+    net, data = plan.net, _to_device_data(plan.data, plan.device)
+    init = net.init_params(generator(0, 0, "init"))
+    stacked = {n: torch.stack([p, p]) for n, p in init.items()}
+    masks = {s.name: torch.ones((2, *s.shape), dtype=torch.bool) for s in net.prunable}
+    orders = torch.stack([batch_order(data.x_train.shape[0], 32, iterations, generator(0, copy)) for copy in (1, 2)])
+    run = train(net, stacked, masks, data, orders, plan.settings.__class__(**{**plan.settings.__dict__,
+                "iterations": iterations, "eval_every": iterations}))
+    while True:
+        try:
+            point = next(run)
+        except StopIteration as stop:
+            result = stop.value
+            break
+    a = {n: p[:1] for n, p in result.params.items()}
+    b = {n: p[1:] for n, p in result.params.items()}
+    return net, data, a, b, point.test_accuracy, result
+
+
+def test_the_path_ends_are_the_endpoints_own_evaluation():
+    net, data, a, b, engine_accuracy, _ = _trained_pair(ExperimentConfig(**TINY))
+    bn_x = data.x_train[:100]
+    errors = path_errors(net, a, b, [0.0, 0.5, 1.0], data, bn_x)
+    # α = 0 and α = 1 are the two trained copies, exactly: the error the training loop itself reported
+    assert errors[0][0] == pytest.approx(1 - float(engine_accuracy[0]), abs=1e-9)
+    assert errors[2][0] == pytest.approx(1 - float(engine_accuracy[1]), abs=1e-9)
+    assert all(torch.equal(interpolate(a, b, 0.0)[n], a[n]) and torch.equal(interpolate(a, b, 1.0)[n], b[n]) for n in a)
+    middle = interpolate(a, b, 0.5)
+    assert all(torch.allclose(middle[n], (a[n] + b[n]) / 2) for n in a)
+    assert errors[0] != errors[2]  # two data orders, two different networks
+
+
+def test_batch_norm_statistics_are_recomputed_from_the_batch_and_the_ends_use_them():
+    net, data, a, b, _, result = _trained_pair(ExperimentConfig(dataset="digits", arch="resnet-8", width=0.25,
+                                                                iterations=12, batch_size=32), iterations=12)
+    bn_x = data.x_train[:200]
+    stats = bn_statistics(net, a, bn_x)
+    # the stem's statistics, by hand: its convolution's output over the batch, per channel
+    out = F.conv2d(bn_x, a["stem.weight"][0], padding=1)
+    assert torch.allclose(stats["stem.bn.mean"][0], out.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert torch.allclose(stats["stem.bn.var"][0], out.transpose(0, 1).flatten(1).var(1, unbiased=True), rtol=1e-4)
+    # the path's end is that network evaluated with those statistics
+    _, accuracy = evaluate(net, a, stats, data.x_test, data.y_test)
+    assert path_errors(net, a, b, [0.0], data, bn_x)[0][0] == pytest.approx(1 - float(accuracy[0]), abs=1e-9)
+    assert network_errors(net, a, data, bn_x)[0] == pytest.approx(1 - float(accuracy[0]), abs=1e-9)
+
+
+def test_two_identical_networks_have_no_barrier():
+    net, data, a, _, _, _ = _trained_pair(ExperimentConfig(**TINY), iterations=10)
+    errors = [row[0] for row in path_errors(net, a, a, alpha_grid(7), data, data.x_train[:50])]
+    path = PathResult(0, DENSE, alpha_grid(7), errors)
+    assert len(set(errors)) == 1 and path.barrier == 0.0 and path.stable
+
+
+def test_barrier_and_the_point_of_stability_by_hand():
+    path = PathResult(0, DENSE, [0, 0.5, 1], [0.10, 0.30, 0.20])
+    assert path.barrier == pytest.approx(0.15) and path.end_error == pytest.approx(0.15) and not path.stable
+    paths = [PathResult(k, DENSE, [0, 1], [0.1, 0.1 + e]) for k, e in ((0, 0.0), (10, 0.0), (20, 0.0))]
+    paths[0].errors = [0.1, 0.2, 0.1]  # unstable at 0
+    assert stable_from(paths) == 10
+    paths[2].errors = [0.1, 0.3, 0.1]  # unstable again at the last k: not stable from anywhere
+    assert stable_from(paths) is None
+
+
+def test_bad_settings_name_their_field():
+    config = ExperimentConfig(**TINY)
+    for cfg, field in ((StabilityConfig(config, ()), "ks"), (StabilityConfig(config, (0, 41)), "ks"),
+                       (StabilityConfig(config, (0, 0)), "ks"), (StabilityConfig(config, (0,), alphas=2), "alphas"),
+                       (StabilityConfig(config, (0,), variants=("nope",)), "variants")):
+        with pytest.raises(ConfigError) as caught:
+            cfg.checked(40)
+        assert caught.value.field == field
+    with pytest.raises(ConfigError, match="^round"):
+        next(run_stability(StabilityConfig(config, (0,), variants=("ticket",))))
+    assert default_ks(400) == [0, 4, 10, 20, 40, 100]
+
+
+def _stored_run(rounds: int = 1) -> tuple[RunStore, str]:
+    assert main(["run", "--dataset", "digits", "--arch", "mlp", "--hidden", "16", "--iterations", "40",
+                 "--batch-size", "32", "--rounds", str(rounds), "--controls", "reinit,random", "--store",
+                 "--quiet", "--name", "tiny"]) == 0
+    store = RunStore()
+    return store, store.list_runs()["id"].iloc[0]
+
+
+def test_an_interrupted_analysis_resumes_without_redoing_a_finished_k(capsys):
+    store, run_id = _stored_run()
+    calls = {"n": 0}
+
+    def stop_after_first_k() -> bool:  # stops inside the second k's training, once the first k is kept
+        done = stored_analysis(store, run_id, 1, 0)
+        calls["n"] += 1
+        return done is not None and done.done_ks == [0]
+
+    with pytest.raises(Cancelled):
+        analyse(store, run_id, 1, 0, (0, 10, 30), 5, should_stop=stop_after_first_k)
+    partial = stored_analysis(store, run_id, 1, 0)
+    assert partial.done_ks == [0] and partial.missing_ks == [10, 30]
+    first_k = [p.to_dict() for p in partial.paths]
+    resumed = analyse(store, run_id, 1, 0, (0, 10, 30), 5)
+    assert resumed.done_ks == [0, 10, 30] and resumed.variants == [DENSE, "ticket", "reinit", "random"]
+    # k = 0 was not trained again: its paths are the very ones kept (their timings too)
+    assert [p.to_dict() for p in resumed.paths if p.k == 0] == first_k
+    # and the numbers are those of an analysis that never stopped
+    store.put_doc(run_id, "stability/1/0", {**resumed.to_dict(), "paths": []})
+    fresh = analyse(store, run_id, 1, 0, (0, 10, 30), 5)
+    assert [(p.k, p.variant, p.errors) for p in fresh.paths] == [(p.k, p.variant, p.errors) for p in resumed.paths]
+    # the masks are kept along the path: the ticket's share of weights is the round's
+    rounds = store.rounds(run_id)
+    ticket = rounds[(rounds["round"] == 1) & (rounds["variant"] == "ticket")]["weights_remaining"].iloc[0]
+    assert {round(p.weights_remaining, 9) for p in fresh.paths if p.variant == "ticket"} == {round(float(ticket), 9)}
+
+
+def test_the_task_kind_runs_it_and_keeps_it_with_the_run():
+    store, run_id = _stored_run()
+    key = tasks.submit(store, run_id, "stability", 0, 0, {"ks": [0, 20], "alphas": 5})
+    assert key == "task/stability/0/0"
+    task = tasks.get(store, run_id, key)
+    attempt = tasks.claim(store, task)
+    assert tasks.execute(store, task, attempt) == tasks.DONE
+    kept = stored_analysis(store, run_id, 0, 0)
+    assert kept.done_ks == [0, 20] and kept.variants == [DENSE]  # round 0: the dense network alone
+    assert all(len(p.errors) == 5 for p in kept.paths)
+
+
+def test_cli_analyses_shows_and_refuses_bad_input_in_one_line(capsys):
+    store, run_id = _stored_run()
+    assert main(["stability", run_id, "--round", "0", "--ks", "0,10", "--alphas", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "barrier" in out and "kept with run" in out and "dense" in out
+    assert main(["stability", run_id, "--round", "0", "--show"]) == 0
+    assert "k = 0" in capsys.readouterr().out or True
+    for args, field in ((["--ks", "0,400"], "ks"), (["--ks", "a"], "ks"), (["--round", "7"], "round"),
+                        (["--trial", "3"], "trial"), (["--alphas", "1"], "alphas"), (["--round", "1", "--show"], "round")):
+        assert main(["stability", run_id, *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: {field}:") and "\n" not in err, err
+    assert main(["stability", "nosuchrun"]) == 2
+    assert "no run" in capsys.readouterr().err
