@@ -41,7 +41,7 @@ def test_a_layer_imports_only_the_layers_below_it(layer):
 def test_no_module_is_left_loose_beside_the_layers():
     loose = {p.stem for p in PACKAGE.glob("*.py")}
     assert loose <= {"__init__", "__main__", "cli", "bench", "bench_tutorial", "estimate_check", "example",
-                     "sweep_cli", "sensitivity_cli", "at_init_cli"}
+                     "sweep_cli", "sensitivity_cli", "at_init_cli", "stability_cli"}
 
 
 def test_the_engine_never_imports_streamlit():
