@@ -19,6 +19,7 @@ pages = [
     st.Page(PAGES["sweep"], title="Sweep", icon=ICONS["sweep"]),
     st.Page(PAGES["deploy"], title="Deploy", icon=ICONS["deploy"]),
     st.Page(PAGES["atinit"], title="Pruning at init", icon=ICONS["atinit"]),
+    st.Page(PAGES["stability"], title="Stability", icon=ICONS["stability"]),
     st.Page(PAGES["tour"], title="Guided tour", icon=ICONS["tour"]),
     st.Page(PAGES["playground"], title="Playground", icon=ICONS["playground"]),
 ]

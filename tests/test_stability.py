@@ -164,3 +164,32 @@ def test_cli_analyses_shows_and_refuses_bad_input_in_one_line(capsys):
         assert err.startswith(f"error: {field}:") and "\n" not in err, err
     assert main(["stability", "nosuchrun"]) == 2
     assert "no run" in capsys.readouterr().err
+
+
+def test_the_stability_page_shows_a_kept_analysis_and_refuses_bad_ks():
+    from app_helpers import page
+    from test_app_pages import no_errors, titles
+
+    store, run_id = _stored_run()
+    # before any analysis: the page says what to do; bad k is refused in one line naming the field
+    at = page("stability", run=run_id, round="1")
+    no_errors(at)
+    assert any("No analysis of this round" in i.value for i in at.info)
+    at.text_input(key=f"stability:ks:{run_id}:1:0").set_value("0, 9999")
+    at.button(key="stability:go").click().run()
+    assert [e.value for e in at.error] and "ks: must be from 0 to the 40 iterations" in at.error[0].value
+    assert tasks.get(store, run_id, "task/stability/1/0") is None  # nothing was queued
+    # a kept analysis: sentences, the barrier against k with the 2 % line, both paths, the copies' error, the table
+    analyse(store, run_id, 1, 0, (0, 10), 5)
+    at = page("stability", run=run_id, round="1")
+    no_errors(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "The dense network is" in text and "The ticket (" in text and "random mask control" in text
+    shown = titles(at)
+    assert any(t.startswith("Instability against the iteration k") for t in shown)
+    assert any(t.startswith("Dense network: test error between two copies") for t in shown)
+    assert any(t.startswith("Winning ticket: test error between two copies") for t in shown)
+    assert any(t.startswith("Test error of the trained copies") for t in shown)
+    table = at.dataframe[0].value
+    assert sorted(table["k"].unique()) == [0, 10] and len(table) == 8
+    assert at.button(key="stability:go").label == "Analyse again"

@@ -137,6 +137,26 @@ early-stopping iteration; smaller means it learned faster). Round 0 is the dense
 For the first layer only: **how many connections each input feature still has** to the layer's units. A feature
 that keeps few connections matters little to the ticket; on tabular data the order of the features means
 nothing, so look at the heights, not at neighbours.""",
+    "stability_barrier": """\
+Each point is one **k**: the dense network was trained for k iterations, then copied, and the two copies were
+trained for a full round each with a **different order of the training data**. Then every network on the
+straight line between the two trained copies was tested. The y axis is the **error barrier**: the worst test
+error on that line minus the mean error of its two ends. A barrier near 0 means both copies ended in the same
+valley of the loss landscape, whatever the data order (*stable*); a high barrier means the data order decided
+where training ended (*unstable*). The dashed line is the paper's threshold of 2 %; the star marks **k\\***,
+from where the dense network stays stable. Sparse networks (the ticket and its controls) keep their mask on
+every point of the line. Frankle et al. (2020) find that a ticket matches the dense network exactly where it
+is stable, and that is why rewinding to an iteration k ≥ k\\* works where resetting to 0 fails.""",
+    "stability_path": """\
+The test error of the networks on the straight line between two copies trained from the same starting point
+(α = 0 is copy A, α = 1 copy B, α = 0.5 the average of their weights), one line per k (dark: copied early, light:
+late). A bump in the middle is the barrier between them. With batch norm, the normalisation statistics of every
+point (the ends too) are recomputed from the same 500 training examples, since the statistics of two networks do
+not average into those of the network between them.""",
+    "stability_end": """\
+The test error of the trained copies themselves (the mean of the two ends of each line), against the k they were
+copied at: how well a network started from iteration k trains. Where the ticket is stable it should be as good as
+the dense network; the controls stay worse.""",
     "fields_features": """\
 Every unit of the first layer as a row, the input features as columns (dark = kept). On tabular data the order of
 the features is arbitrary, so what matters is which features many units keep.""",

@@ -30,11 +30,11 @@ from .text import MAX_LINK_CHARS, code, cut, link_value, md, plotly
 PAGES = {"new": "app_pages/new_experiment.py", "live": "app_pages/live_run.py", "results": "app_pages/results.py",
          "masks": "app_pages/masks.py", "compare": "app_pages/compare.py", "tour": "app_pages/tour.py",
          "playground": "app_pages/playground.py", "sweep": "app_pages/sweep.py",
-         "deploy": "app_pages/deploy.py", "atinit": "app_pages/at_init.py"}
+         "deploy": "app_pages/deploy.py", "atinit": "app_pages/at_init.py", "stability": "app_pages/stability.py"}
 ICONS = {"new": ":material/science:", "live": ":material/monitoring:", "results": ":material/bar_chart:",
          "masks": ":material/grid_on:", "compare": ":material/compare_arrows:", "tour": ":material/tour:",
          "playground": ":material/toys:", "sweep": ":material/grid_view:",
-         "deploy": ":material/speed:", "atinit": ":material/content_cut:"}
+         "deploy": ":material/speed:", "atinit": ":material/content_cut:", "stability": ":material/timeline:"}
 log = logging.getLogger("lth_explorer")
 
 
