@@ -106,8 +106,10 @@ if kept is None or not kept.paths:
 
 reset = info.config.reset
 context = run_context(info)
-for line in sentences(kept.paths, kept.iterations, reset):
-    st.markdown(md(line))
+said = sentences(kept.paths, kept.iterations, reset)  # numbers and registry labels only: no text a user typed
+st.markdown(said[0])
+if len(said) > 1:
+    st.markdown(" ".join(said[1:]))
 if kept.missing_ks:
     st.caption(f"Not done yet: k = {', '.join(map(str, kept.missing_ks))}.")
 

@@ -30,7 +30,14 @@ def build() -> None:
     runs = runs[runs.status != UNREADABLE]
     bases = {f"preset: {p.title}": ("preset", k) for k, p in PRESETS.items()}
     bases.update({f"run {r.id}: {r.name}": ("run", r.id) for r in runs.head(50).itertuples()})
-    choice = st.selectbox("Start from the settings of", list(bases), key="sweep_base")
+    def preset_grid() -> None:  # a preset with a grid (a sweep of its own) fills the axes with it
+        kind, key = bases[st.session_state["sweep_base"]]
+        grid = PRESETS[key].grid if kind == "preset" else ()
+        if grid:
+            (st.session_state["sweep_f1"], values), st.session_state["sweep_f2"] = grid[0], "(none)"
+            st.session_state["sweep_v1"] = ",".join(values)
+
+    choice = st.selectbox("Start from the settings of", list(bases), key="sweep_base", on_change=preset_grid)
     kind, key = bases[choice]
     base = (ExperimentConfig.from_dict(dict(PRESETS[key].settings)) if kind == "preset"
             else store().get_run(key).config)

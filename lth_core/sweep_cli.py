@@ -68,7 +68,11 @@ def _start(args: argparse.Namespace) -> int:
         raise ConfigError("background", "a Ray sweep is driven from this process: it records every cell's events "
                                         "into the store; leave --background out")
     base = config_from_args(args)
-    axes = [parse_grid(g) for g in args.grid or []]
+    grid = args.grid
+    if not grid and not args.cells and args.preset:  # a preset with a grid is a sweep of its own (presets.py)
+        from lth_core.engine.presets import PRESETS
+        grid = PRESETS[args.preset].grid_args()
+    axes = [parse_grid(g) for g in grid or []]
     cells = _read_cells(args.cells) if args.cells else None
     if not axes and cells is None:
         raise ConfigError("grid", "give at least one --grid FIELD=VALUES, e.g. --grid prune_rate=0.1,0.2 "

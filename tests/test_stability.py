@@ -193,3 +193,26 @@ def test_the_stability_page_shows_a_kept_analysis_and_refuses_bad_ks():
     table = at.dataframe[0].value
     assert sorted(table["k"].unique()) == [0, 10] and len(table) == 8
     assert at.button(key="stability:go").label == "Analyse again"
+
+
+def test_the_reset_comparison_preset_is_a_sweep_over_the_reset_on_the_cli_and_the_sweep_page(capsys):
+    from app_helpers import page
+    from lth_core.engine.presets import PRESETS
+    from test_app_pages import no_errors
+
+    preset = PRESETS["reset-comparison"]
+    assert preset.grid_args() == ["reset=init,rewind:20,none,lr-rewind"]
+    assert preset.config().lr_schedule != "constant"  # with a constant rate lr-rewind is fine-tuning, bit for bit
+    # the CLI takes the preset's grid when no --grid is given: its rewind:20 cell is checked (and refused, in one
+    # line, before anything is queued) against rounds of 10 iterations
+    assert main(["sweep", "--preset", "reset-comparison", "--rounds", "1", "--iterations", "10"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: reset:") and "rewind" in err and "\n" not in err, err
+    at = page("sweep")
+    no_errors(at)
+    at.selectbox(key="sweep_base").set_value(f"preset: {preset.title}").run()
+    no_errors(at)
+    assert at.selectbox(key="sweep_f1").value == "reset" and at.selectbox(key="sweep_f2").value == "(none)"
+    assert at.text_input(key="sweep_v1").value == "init,rewind:20,none,lr-rewind"
+    assert {m.label: m.value for m in at.metric}["Cells"] == "4"
+    assert not at.warning, [w.value for w in at.warning]

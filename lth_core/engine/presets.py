@@ -1,7 +1,8 @@
 """Presets: named experiments that fill the New experiment form (and `run --preset NAME`) in one click.
 
 A preset is data: the ExperimentConfig settings it changes, a sentence saying what to expect and the
-page to look at afterwards. Every setting a preset leaves out is the engine's default
+page to look at afterwards. A preset with a `grid` is a sweep: `sweep --preset NAME` and the Sweep page run its
+grid over the settings (New experiment fills its base, one cell). Every setting a preset leaves out is the engine's default
 (`engine_defaults`), so the form, the CLI and config.json agree on it. The form opens on FORM_START.
 """
 from __future__ import annotations
@@ -22,6 +23,11 @@ class Preset:
     expect: str          # one or two sentences: what to expect, which page to look at afterwards
     page: str            # the app page named in `expect` (a key of ui.widgets.PAGES)
     settings: dict[str, Any] = field(default_factory=dict)  # ExperimentConfig settings; the rest: engine defaults
+    grid: tuple[tuple[str, tuple[str, ...]], ...] = ()  # a sweep's axes: (field, values as on the command line)
+
+    def grid_args(self) -> list[str]:
+        """The grid as `sweep --grid` values: ["reset=init,rewind:20"]."""
+        return [f"{name}={','.join(values)}" for name, values in self.grid]
 
     def config(self, **changes: Any) -> ExperimentConfig:
         """The preset's ExperimentConfig (validated), with `changes` on top (a scaled-down test run, say)."""
@@ -65,6 +71,21 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            settings={**_PAPER, "reset": "rewind:20", "controls": ("reinit",)}, expect=(
         "Survivors go back to their values at iteration 20 of the dense run instead of iteration 0 (what makes "
         "tickets appear in deep nets). Put it beside the paper's LeNet experiment on **Compare**.")),
+    Preset("reset-comparison", "Which reset: init, rewind, fine-tune or LR rewinding", page="sweep",
+           settings={**_PAPER, "controls": (), "lr_schedule": "cosine"},
+           grid=(("reset", ("init", "rewind:20", "none", "lr-rewind")),), expect=(
+        "A sweep of four runs of the paper's LeNet experiment (cosine learning rate, so that fine-tuning and LR "
+        "rewinding differ), one per reset: the original init, rewinding to iteration 20, fine-tuning the trained "
+        "weights at the final rate (`none`) and replaying the whole schedule (`lr-rewind`, Renda et al. 2020). The "
+        "paper's order is LR rewinding ≥ weight rewinding > fine-tuning. Launch it on **Sweep** (or `python -m "
+        "lth_core sweep --preset reset-comparison`) and read the cells' accuracy at a share of the weights there.")),
+    Preset("instability", "When does training become stable?", page="stability",
+           settings={"dataset": "mnist-5k", "arch": "mlp", "hidden": (32, 32, 32, 32), "lr": 0.005, "rounds": 8,
+                     "epochs": 2.0, "controls": ("reinit", "random"), "trials": 1}, expect=(
+        "A narrow, deep MLP (four hidden layers of 32) at Adam's lr 0.005, pruned for 8 rounds: a network that is "
+        "unstable at initialisation. Then open **Stability** and press Analyse: two copies made at iteration 0 "
+        "end in different basins (an error barrier of tens of points), copies made a few iterations later in the "
+        "same one, and the page offers a run rewound to that iteration.")),
     Preset("prune-further", "Prune until the ticket breaks", page="compare", settings={**_PAPER, "rounds": 20},
            expect=(
         "The paper's LeNet experiment pruned for 20 rounds instead of 12, down to about 1.2 % of the weights; a few "
