@@ -216,3 +216,22 @@ def test_the_reset_comparison_preset_is_a_sweep_over_the_reset_on_the_cli_and_th
     assert at.text_input(key="sweep_v1").value == "init,rewind:20,none,lr-rewind"
     assert {m.label: m.value for m in at.metric}["Cells"] == "4"
     assert not at.warning, [w.value for w in at.warning]
+
+
+def test_the_sentences_link_the_point_of_stability_to_rewinding():
+    from lth_core.analysis.stability_view import format_table, sentences
+
+    def path(k, variant, barrier, end=0.1):
+        return PathResult(k, variant, [0, 0.5, 1], [end, end + barrier, end], 0.2 if variant != DENSE else 1.0)
+
+    paths = [path(0, DENSE, 0.28), path(3, DENSE, 0.012), path(12, DENSE, 0.011),
+             path(0, "ticket", 0.005), path(3, "ticket", 0.001), path(12, "ticket", 0.006),
+             path(0, "random", 0.13, 0.2), path(3, "random", 0.018, 0.2), path(12, "random", 0.16, 0.2)]
+    said = sentences(paths, 116)
+    assert said[0].startswith("The dense network is unstable at k = 0 (barrier 28.0 %) and stable from k* = 3 on")
+    assert "Rewind to at least iteration 3, where the network became stable: `rewind:3`." in said[0]
+    assert said[1] == "The ticket (20.0 % of the weights) is stable from k = 0 on."
+    assert "random mask control is stable at k = 3 (barrier 1.8–16.0 %)" in " ".join(said)
+    assert "28.0 %  " in format_table(paths) and "✓" in format_table(paths)
+    assert sentences([path(0, DENSE, 0.05), path(5, DENSE, 0.04)], 100)[0].startswith(
+        "The dense network is not stable at any k analysed")

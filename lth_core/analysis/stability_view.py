@@ -88,7 +88,14 @@ def instability_figure(paths: list[PathResult], title: str = "", reset: str = "i
     _style(fig, title or "Instability against the iteration k the copies were made at",
            "k: iteration of the dense network's training at which it was copied", "instability: error barrier (%)")
     fig.update_yaxes(rangemode="tozero")
+    _k_axis(fig, paths)
     return fig
+
+
+def _k_axis(fig: go.Figure, paths: list[PathResult]) -> None:
+    """The analysed ks equally spaced, labelled by value: they are usually crowded near 0 (0, 1, 3, 6, 12, 29)."""
+    ks = sorted({p.k for p in paths})
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=ks)
 
 
 def end_error_figure(paths: list[PathResult], title: str = "", reset: str = "init") -> go.Figure:
@@ -104,6 +111,7 @@ def end_error_figure(paths: list[PathResult], title: str = "", reset: str = "ini
             hovertemplate=f"{_label(v, reset)}<br>k = %{{x}}<br>test error %{{y:.1f}} %<extra></extra>"))
     _style(fig, title or "Test error of the trained copies against k", "k: iteration the copies started from",
            "test error after training (%)")
+    _k_axis(fig, paths)
     return fig
 
 
@@ -141,7 +149,7 @@ def sentences(paths: list[PathResult], iterations: int, reset: str = "init") -> 
         by_k = {p.k: p for p in dense}
         matched = [p for p in ticket if p.k in by_k and p.end_error - by_k[p.k].end_error <= 0.01]
         if matched:
-            out.append(f"It matches the dense network (test error within 1 point) at k = "
+            out.append(f"It matches the dense network (its test error at most 1 point above the dense network's) at k = "
                        f"{', '.join(str(p.k) for p in matched)}; at those k it is "
                        f"{'stable' if all(p.stable for p in matched) else 'not always stable'}.")
         for v in sparse:
