@@ -21,7 +21,7 @@ def test_each_preset_validates_and_trains_scaled_down(name, lth_home):
     """The preset's own settings, one round of a few iterations: every variant it asks for trains."""
     preset = PRESETS[name]
     config = preset.config(rounds=1, iterations=24, trials=1)  # past the rewind preset's K
-    assert preset.page in ("compare", "results", "masks", "live") and preset.page.title() in preset.expect.title()
+    assert preset.page in ("compare", "results", "masks", "live", "sweep", "stability") and preset.page.title() in preset.expect.title()
     events = list(run_experiment(config))
     assert isinstance(events[-1], RunFinished), events[-1]
     finished = [e for e in events if isinstance(e, RoundFinished)]
