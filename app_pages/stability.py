@@ -12,7 +12,7 @@ from lth_core.runs import jobs, tasks
 from lth_core.runs.stability import default_ks, parse_ks, stored_analysis, submit_stability
 from lth_core.runs.store import StoreError
 from ui.text import md
-from ui.widgets import (ICONS, PAGES, chart, guarded, one_line, run_context, run_picker, store, url_choice)
+from ui.widgets import PAGES, chart, guarded, one_line, run_context, run_picker, store, url_choice
 
 REFRESH_S = 2.0
 
@@ -120,12 +120,12 @@ if k_star and k_star > 0:
                  icon=":material/replay:", key="stability:rewind"):
         try:
             new_id = jobs.submit(rewound, name=f"{info.name} · rewind:{k_star}")
-            st.session_state["stability:started"] = new_id
         except (ConfigError, StoreError) as exc:
             st.error(one_line(exc))
-    if "stability:started" in st.session_state:
-        st.page_link(PAGES["live"], label=f"Follow the rewound run {st.session_state['stability:started']} on Live run",
-                     icon=ICONS["live"], query_params={"run": st.session_state["stability:started"]})
+        else:
+            st.session_state["sel:run"] = new_id  # the run chosen on every page from now on, as New experiment does
+            st.session_state.pop("w:run", None)   # else this page's picker, still in the session, would win there
+            st.switch_page(PAGES["live"], query_params={"run": new_id})
 
 chart(instability_figure(kept.paths, reset=reset), "stability_barrier", context=context)
 chart(path_figure(kept.paths, DENSE, reset=reset), "stability_path", context=context)

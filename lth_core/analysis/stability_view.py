@@ -157,7 +157,7 @@ def sentences(paths: list[PathResult], iterations: int, reset: str = "init") -> 
                 continue
             mine = [p for p in paths if p.variant == v]
             stable = [p.k for p in mine if p.stable]
+            low, high = (f"{f(100 * p.barrier for p in mine):.1f}" for f in (min, max))
             out.append(f"The {_label(v, reset)} control is " + (f"stable at k = {', '.join(map(str, stable))}" if stable
-                       else "unstable at every k analysed") +
-                       f" (barrier {min(100 * p.barrier for p in mine):.1f}–{max(100 * p.barrier for p in mine):.1f} %).")
+                       else "unstable at every k analysed") + f" (barrier {low if low == high else f'{low}–{high}'} %).")
     return out
