@@ -19,6 +19,7 @@ from lth_core.engine.variants import generator
 from lth_core.runs import tasks
 from lth_core.runs.stability import analyse, default_ks, stored_analysis
 from lth_core.runs.store import RunStore
+from test_jobs import store  # noqa: F401  (the fixture kills the store's processes)
 
 TINY = dict(dataset="digits", arch="mlp", hidden=(16,), iterations=40, batch_size=32)
 
@@ -235,3 +236,29 @@ def test_the_sentences_link_the_point_of_stability_to_rewinding():
     assert "28.0 %  " in format_table(paths) and "✓" in format_table(paths)
     assert sentences([path(0, DENSE, 0.05), path(5, DENSE, 0.04)], 100)[0].startswith(
         "The dense network is not stable at any k analysed")
+
+
+def test_the_worker_finds_where_a_narrow_net_becomes_stable_and_the_page_starts_a_rewound_run(store):  # noqa: F811
+    """A narrow MLP at a high learning rate (the instability preset's kind of net, smaller) is unstable at iteration
+    0 and stable at 30: analysed by the real background worker, then one click starts the run rewound to 30."""
+    from app_helpers import page
+    from lth_core.runs.stability import submit_stability
+    from test_app_pages import no_errors
+    from test_jobs import wait_for
+
+    assert main(["run", "--dataset", "mnist-5k", "--arch", "mlp", "--hidden", "16,16", "--lr", "0.01", "--iterations",
+                 "116", "--rounds", "1", "--store", "--quiet", "--name", "narrow"]) == 0
+    run_id = store.list_runs()["id"].iloc[0]
+    key = submit_stability(run_id, 0, 0, (0, 30), 11, store_path=store.path)
+    wait_for("the analysis to end", lambda: not tasks.get(store, run_id, key).active, timeout=900)
+    assert tasks.get(store, run_id, key).state == tasks.DONE, tasks.get(store, run_id, key).error
+    kept = stored_analysis(store, run_id, 0, 0)
+    barrier = {p.k: p.barrier for p in kept.paths}
+    assert barrier[0] > 0.05 and barrier[30] < 0.02 and stable_from(kept.paths) == 30
+    at = page("stability", run=run_id, round="0")
+    no_errors(at)
+    assert "Rewind to at least iteration 30, where the network became stable" in " ".join(m.value for m in at.markdown)
+    at.button(key="stability:rewind").click().run()
+    rewound = store.list_runs()
+    assert len(rewound) == 2 and rewound["name"].iloc[0] == "narrow · rewind:30"
+    assert store.get_run(rewound["id"].iloc[0]).config == store.get_run(run_id).config.replace(reset="rewind:30")
