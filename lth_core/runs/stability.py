@@ -83,7 +83,7 @@ def analyses(store: RunStore, run_id: str) -> list[StoredAnalysis]:
 
 def default_ks(iterations: int) -> list[int]:
     """0 and a few early fractions of a round: where instability turns into stability in the paper."""
-    return sorted({0, *(max(1, round(f * iterations)) for f in KS_FRACTIONS)} - {iterations + 1})
+    return sorted({0, *(min(iterations, max(1, round(f * iterations))) for f in KS_FRACTIONS)})
 
 
 def parse_ks(text: str) -> tuple[int, ...]:
