@@ -216,7 +216,7 @@ def mark_died(store: RunStore, task: Task, attempt: str, how: str) -> bool:
     """The task's process died, `how` (said by the scheduler, its parent): the task becomes interrupted."""
     return _change(store, task, lambda t: t.attempt == attempt and (t.state == RUNNING or (
         t.state == INTERRUPTED and t.error and t.error.startswith("its process is gone"))),
-                   state=INTERRUPTED, error=f"its process stopped unexpectedly ({how}); measure again",
+                   state=INTERRUPTED, error=f"its process stopped unexpectedly ({how}); start it again",
                    finished_at=now_iso(), pid=None)
 
 
@@ -231,7 +231,7 @@ def recover(store: RunStore, run_id: str | None = None) -> list[str]:
         if t.pid is not None and worker_alive(t.pid, t.host, t.proc, None):
             continue
         if _change(store, t, _mine(t.attempt or ""), state=INTERRUPTED, finished_at=now_iso(), pid=None,
-                   error=f"its process is gone (pid {t.pid}); measure again"):
+                   error=f"its process is gone (pid {t.pid}); start it again"):
             lost.append(t.key)
     return lost
 
