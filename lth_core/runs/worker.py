@@ -15,6 +15,7 @@ LTH_WORKER_STORE=<store path> in its environment.
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -104,6 +105,7 @@ def _on_signal(signum: int, action: Callable[[], None]) -> Callable[[], None]:
 
 def run_claimed(store_path: Path, run_id: str, attempt: str) -> int:
     """Entry point of a run process started by the scheduler."""
+    gc.freeze()  # the forkserver's imports (PyTorch, the engine) live as long as the run: not for the collector to walk
     store = RunStore(store_path, recover=False)
     if not Recorder(store, run_id, attempt).adopt(os.getpid()):
         return 0  # cancelled or deleted before this process got going
