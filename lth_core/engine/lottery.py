@@ -138,6 +138,7 @@ def run_experiment(config: ExperimentConfig, *, resume: Checkpoint | None = None
                    should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
     """Run (or resume) an experiment, yielding events. Raises ConfigError before the first event
     if the config does not fit its data; later problems end the stream with RunFailed."""
+    watch = CpuWatch()  # from here: the data load fills the window of the first thread choice, which otherwise waits 0.1 s
     plan = make_plan(config)
     cfg, net = plan.config, plan.net
     started = time.perf_counter()
@@ -147,7 +148,6 @@ def run_experiment(config: ExperimentConfig, *, resume: Checkpoint | None = None
                      plan.settings.iterations, str(plan.device), start_round, shape.to_dict())
     current = start_round
     threads = torch_threads(torch.get_num_threads())  # restored when the run ends
-    watch = CpuWatch()
     cpu = plan.device.type == "cpu"
     adapt = cpu and not net.image_like and adaptive_threads()  # else the numbers would depend on the load
     try:

@@ -3,8 +3,8 @@
 The time models what a run started from the app really goes through, each part measured here:
 
 - start-up, as the worker (`runs/worker.py`) really starts a run. With no scheduler serving the store,
-  one starts (Python and the CLI's imports), then its forkserver (Python and RUN_PRELOAD: PyTorch, the
-  engine, scikit-learn), which forks the run's process. With a scheduler already running, its forkserver
+  one starts (Python and the CLI's imports), then its forkserver (Python and RUN_PRELOAD: PyTorch and the
+  engine), which forks the run's process. With a scheduler already running, its forkserver
   is warm: the run waits for the scheduler's next poll and a fork. Both are timed in a child process that
   does what a scheduler does (`startup_probe`, redone every few minutes); which one applies is decided
   by whether a scheduler is running (`worker_running`). Then the run process loads its dataset, timed here.
