@@ -13,6 +13,7 @@ reports its training steps and its evaluation apart.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -187,6 +188,11 @@ def tutorial_run() -> float:
         return time.perf_counter() - started
 
 
+def load_average() -> str:
+    """The 1-minute load average, printed beside every timing: on a shared machine each figure moves with it."""
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
 def run_benchmark(quick: bool = False) -> dict[str, float]:
     from lth_core.engine.data import load_dataset
 
@@ -196,7 +202,8 @@ def run_benchmark(quick: bool = False) -> dict[str, float]:
     threads = choose_threads(CpuWatch().others_busy())  # the engine's own choice, used by both loops
     print(f"torch {torch.__version__}, {threads} threads, batch 60, mnist-5k train split ({len(x)} examples), "
           f"best of {REPEATS} timings (and their median) of {epochs} epoch{'s' if epochs > 1 else ''}; training "
-          "time only (the engine's end-of-round evaluation is timed apart and left out)")
+          f"time only (the engine's end-of-round evaluation is timed apart and left out); {load_average()} "
+          f"on {os.cpu_count()} cores")
     figures: dict[str, float] = {}
     lines = {"dataloader": "DataLoader loop, 1 model",
              "engine_1": "engine, 1 model (a dense round 0)",
@@ -220,7 +227,7 @@ def run_benchmark(quick: bool = False) -> dict[str, float]:
         timings.append(t)
         tutorial.append(tutorial_run())
         print(f"    {t.training:.1f} s training steps + {t.evaluation:.1f} s evaluation = {t.total:.1f} s; "
-              f"{t.wall:.1f} s wall for the whole process; tutorial script {tutorial[-1]:.1f} s")
+              f"{t.wall:.1f} s wall for the whole process; tutorial script {tutorial[-1]:.1f} s ({load_average()})")
     best = min(timings, key=lambda t: t.total)
     median = sorted(t.total for t in timings)[len(timings) // 2]
     wall, tutorial_wall = min(t.wall for t in timings), min(tutorial)
@@ -229,11 +236,13 @@ def run_benchmark(quick: bool = False) -> dict[str, float]:
                    tutorial_wall=tutorial_wall)
     print(f"    best: {best.training:.1f} s training steps + {best.evaluation:.1f} s evaluation = {best.total:.1f} s "
           f"(target: ≤ 8 s of training); median {median:.1f} s")
+    walls = sorted(t.wall for t in timings)
     print(f"    whole process, best: {wall:.1f} s against the tutorial script's {tutorial_wall:.1f} s: "
-          f"{tutorial_wall / wall:.2f}× as fast (target: 2×)")
+          f"{tutorial_wall / wall:.2f}× as fast (target: 2×); medians {walls[len(walls) // 2]:.1f} s and "
+          f"{sorted(tutorial)[len(tutorial) // 2]:.1f} s")
     cold, warm = start_latency(2 if quick else START_REPEATS)
     figures.update(start_cold=cold, start_warm=warm[0])
     print(f"  submit → first RoundStarted in the store (the reference run's config, a store of its own): "
           f"{warm[0]:.2f} s with the scheduler already running (best of {len(warm)}; median {warm[len(warm) // 2]:.2f} s; "
-          f"target < 0.5 s), {cold:.1f} s with none running (it starts, with its forkserver)")
+          f"target < 0.5 s), {cold:.1f} s with none running (it starts, with its forkserver); {load_average()}")
     return figures

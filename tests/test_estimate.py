@@ -27,6 +27,28 @@ def test_the_estimate_counts_start_up_training_evaluation_and_saving_for_every_r
     assert without.startup_seconds == 0 and without.seconds == pytest.approx(sum(without.round_seconds))
 
 
+def test_the_timed_evaluation_meets_only_chunk_shapes_already_warmed_up(lth_home, monkeypatch):
+    # a conv net builds its kernels at the first call of each input shape, once per run: the timed evaluation
+    # point must not pay for that (digits: 539 validation and test rows in chunks of 250, 250 and 39)
+    from lth_core.engine.lottery import _to_device_data, make_plan
+    from lth_core.engine import training
+
+    calls: list[int] = []
+
+    def recording(net, params, buffers, x, y, splits=None):
+        calls.append(x.shape[0])
+        return training.evaluate(net, params, buffers, x, y, splits)
+
+    monkeypatch.setattr(estimate, "evaluate", recording)
+    plan = make_plan(ExperimentConfig(dataset="digits", arch="conv-2", epochs=1, rounds=1))
+    data = _to_device_data(plan.data, plan.device)
+    estimate.time_round(plan, data, models=2, groups=1)
+    rows = data.x_val.shape[0] + data.x_test.shape[0]
+    assert calls[-1] == rows and estimate.chunk_sizes(rows, plan.net.eval_chunk) == [250, 39]
+    warmed = {size for before in calls[:-1] for size in estimate.chunk_sizes(before, plan.net.eval_chunk)}
+    assert set(estimate.chunk_sizes(rows, plan.net.eval_chunk)) <= warmed
+
+
 def test_the_start_up_is_probed_by_starting_a_scheduler_and_its_forkserver_in_a_child(tmp_path, monkeypatch):
     estimate._probed.clear()
     monkeypatch.chdir(tmp_path)  # the probe finds the package wherever the caller runs

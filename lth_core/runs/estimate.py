@@ -271,10 +271,18 @@ def time_round(plan: Plan, data: DeviceData, models: int, groups: int) -> RoundC
     # one evaluation point exactly as train() makes it: validation and test in one pass, all models
     buffers = net.new_buffers(models, plan.device)
     eval_x, eval_y = torch.cat([data.x_val, data.x_test]), torch.cat([data.y_val, data.y_test])
-    evaluate(net, params, buffers, eval_x[:net.eval_chunk], eval_y[:net.eval_chunk])  # warm-up
+    for rows in chunk_sizes(eval_x.shape[0], net.eval_chunk):
+        # warm-up, once per chunk shape: a conv net's first call of a shape builds its kernels, which the run
+        # does once, not at each of its evaluation points (timed in, it overestimated conv nets' evaluation)
+        evaluate(net, params, buffers, eval_x[:rows], eval_y[:rows])
     started = time.perf_counter()
     evaluate(net, params, buffers, eval_x, eval_y, splits=(data.x_val.shape[0], data.x_test.shape[0]))
     return RoundCost(per_step, time.perf_counter() - started)
+
+
+def chunk_sizes(rows: int, chunk: int) -> list[int]:
+    """The distinct sizes of the chunks `training.evaluate` cuts `rows` examples into."""
+    return sorted({min(chunk, rows - start) for start in range(0, rows, chunk)}, reverse=True)
 
 
 def round_write_seconds(plan: Plan, models: int) -> float:
