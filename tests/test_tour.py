@@ -230,3 +230,15 @@ def test_where_it_breaks_links_a_run_of_the_store_that_does_break(lth_home):
     ((page, query, label),) = further_links(at)
     assert query == {"run": [broken], "step": ["8"]} and "“one shot”, whose ticket breaks" in label
     assert not further_links(tour_page(step="8", run=broken))  # a run that breaks shows its own point
+
+
+def test_the_accuracy_axis_does_not_blow_tenths_of_a_point_up_into_a_fall(example):
+    # the tour's small run moved 89.8–90.2 %: autoscaled, the ticket's line zigzagged over the whole plot
+    run = tour.TourRun.read(example)
+    flat = run.rounds.copy()
+    flat["test_accuracy"] = 0.90 + 0.002 * ((flat["round"] % 3) - 1)
+    fig, _, _ = tour.STEPS[3].figures(tour.TourRun(run.info, flat))[0]
+    low, high = fig.layout.yaxis.range
+    assert high - low >= tour.MIN_SPAN_POINTS and low < 89.8 and high > 90.2
+    fig, _, _ = tour.STEPS[5].figures(run)[0]  # the example's own spread (ticket 92 %, random 86 %): autoscaled
+    assert fig.layout.yaxis.range is None

@@ -26,7 +26,7 @@ from lth_core.analysis.recommend import TOLERANCE_POINTS
 from lth_core.runs.store import RunInfo, StoreError
 
 from lth_core.analysis import mask_plots, plots
-from lth_core.analysis.summary import dense_accuracy, means, pct, round_sentence
+from lth_core.analysis.summary import dense_accuracy, means, pct, rounds_done_text, round_sentence
 from .text import md
 from .text import plotly
 from .widgets import ICONS, PAGES, chart, run_context, run_network, store
@@ -111,16 +111,19 @@ def start_small_run() -> str:
 
 
 def progress(info: RunInfo) -> None:
-    """Where a run still training stands, for a tour that shows it filling in."""
-    total = info.rounds_total + 1 if info.rounds_total is not None else None
+    """Where a run still training stands, for a tour that shows it filling in; rounds counted as Live run
+    counts them (round 0 trains the dense network, then come the pruned rounds 1 … N)."""
     if info.round is None:
         st.progress(0.0, text="Starting the run: loading PyTorch and the digits…" if info.status == "running"
-                    else "Waiting for a free worker…")
+                    else "Queued for the background worker (it starts PyTorch first)…")
         return
+    pruned = info.rounds_total
     in_round = (info.iteration or 0) / info.iterations if info.iterations else 0.0
-    st.progress(min(1.0, (info.rounds_done + in_round) / (total or 1)),
-                text=f"Training round {info.round} of {(total or 1) - 1} · {info.rounds_done} done · "
-                     "each step's figure fills in as the rounds it needs finish")
+    now = "the dense network (round 0)" if info.round == 0 else \
+        f"pruned round {info.round}{f' of {pruned}' if pruned is not None else ''}"
+    st.progress(min(1.0, (info.rounds_done + in_round) / ((pruned or 0) + 1)),
+                text=f"Training {now} · {rounds_done_text(info.rounds_done, pruned)} · each step's figure fills in "
+                     "as the rounds it needs finish")
 
 
 # (figure, the topic of its "What am I looking at?" note in ui.notes, the part of the run it shows: None = all)
@@ -174,10 +177,18 @@ def _first_pruning(run: TourRun) -> list[Figure]:
     return [(mask_plots.layer_bars(layers, 1), "layer_bars", run.part(1))]
 
 
+MIN_SPAN_POINTS = 4.0  # the accuracy axis spans at least this much, so a few tenths of noise do not look like a fall
+
+
 def _accuracy(*variants: str) -> Callable[[TourRun], list[Figure]]:
     def figures(run: TourRun) -> list[Figure]:
         fig = plots.accuracy_vs_weights(run.rounds, variants=variants, planned=run.info.planned_remaining,
                                         title="Test accuracy as the network is pruned")
+        values = [float(y) for trace in fig.data if trace.y is not None for y in trace.y
+                  if isinstance(y, (int, float)) and np.isfinite(y)]
+        if values and max(values) - min(values) < MIN_SPAN_POINTS:  # autoscaled, 89.8–90.2 read as a plunge
+            top = max(values) + 0.5
+            fig.update_yaxes(range=[top - MIN_SPAN_POINTS - 1.0, top])
         return [(fig, "accuracy", None)]
     return figures
 
@@ -381,10 +392,11 @@ STEPS: list[Step] = [
 def missing(step: Step, run: TourRun) -> str | None:
     """Why this run cannot draw the step's figure yet (or at all), or None when it can."""
     if run.last < step.needs_round:
+        needed = "the dense network (round 0)" if step.needs_round == 0 else f"pruned round {step.needs_round}"
         if run.info.active:
-            return (f"This step needs round {step.needs_round}, which is still training; its figure appears here as "
-                    "soon as it finishes (the page updates by itself).")
-        return f"This run has no round {step.needs_round}; choose a run with pruned rounds (the example has 12)."
+            return (f"This step's figure needs {needed}, which is still training; it appears here as soon as that "
+                    "round finishes (the page updates by itself).")
+        return f"This run has no {needed}; choose a run with pruned rounds (the example has 12)."
     lacking = [v for v in step.needs if v not in run.info.variants]
     if lacking:
         return (f"This run trained no {plots.LABELS[lacking[0]]} control; choose a run that did (the example trains "
@@ -427,7 +439,8 @@ def show_step(number: int, run: TourRun) -> None:
         st.markdown(step.more)
     st.info(f"**Think about it:** {step.question}", icon=":material/psychology_alt:")
     for column, link in zip(st.columns(len(step.links)), step.links):
-        params = ({"run": run.id} if link.with_run else {}) | dict(link.params)
-        if link.round is not None and link.with_run:
+        with_run = link.with_run and run.last >= 0  # a run with no round yet has nothing to show there
+        params = ({"run": run.id} if with_run else {}) | dict(link.params)
+        if link.round is not None and with_run:
             params["round"] = str(run.last if link.round < 0 else min(link.round, run.last))
         column.page_link(PAGES[link.page], label=f"Try it: {link.label}", icon=ICONS[link.page], query_params=params)
