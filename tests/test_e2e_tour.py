@@ -15,6 +15,18 @@ def _main_text(page) -> str:
     return main.inner_text() if main.count() else ""
 
 
+def _fresh(page, timeout_s: float = 120) -> None:
+    """Wait until the script run is over and no element is left over from the last one (Streamlit greys
+    those out, data-stale="true", until the run replaces them): `settle` alone can stop while a slow
+    step still computes its figures."""
+    end = time.time() + timeout_s
+    while time.time() < end:
+        if not page.locator('[data-stale="true"]').count() and not page.locator('[data-testid="stStatusWidget"]').count():
+            break
+        page.wait_for_timeout(300)
+    settle(page)
+
+
 def test_with_no_run_the_tour_shows_its_small_run_filling_in_without_a_reload(lth_home):
     from playwright.sync_api import sync_playwright
 
@@ -61,3 +73,84 @@ def test_with_no_run_the_tour_shows_its_small_run_filling_in_without_a_reload(lt
     with RunStore() as store:
         (run,) = store.list_runs().itertuples()
         assert run.status == "finished" and run.rounds_done == 6
+
+
+def test_every_tour_step_in_the_browser_with_screenshots(lth_home):
+    """Each step of the tour on the example run: its figure(s) drawn, no error; Next walks the steps.
+    A screenshot of every step lands in artifacts/screenshots/tour-step-N.png."""
+    from playwright.sync_api import sync_playwright
+
+    from ui import tour
+
+    with RunStore() as store:
+        ensure_example(store)
+    figures = {1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 2, 8: 1}
+    with _serve(lth_home) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            page.goto(f"{url}/tour")
+            for number, step in enumerate(tour.STEPS, start=1):
+                page.get_by_role("heading", name=f"Step {number} of 8: {step.title}").wait_for(timeout=90_000)
+                page.get_by_text(step.question).wait_for(timeout=90_000)
+                _fresh(page)
+                assert_clean(page)
+                assert f"step={number}" in page.url
+                assert "Think about it:" in _main_text(page)
+                page.mouse.move(0, 0)
+                shoot(page, f"tour-step-{number}")  # the page made as tall as its content: every figure drawn
+                assert page.locator(".js-plotly-plot").count() == figures[number], number
+                if number < len(tour.STEPS):
+                    page.get_by_role("button", name=re.compile("^Next: ")).click()
+        finally:
+            browser.close()
+
+
+def test_a_preset_click_fills_the_form_and_its_run_finishes_in_the_browser(lth_home):
+    """The issue's check in a real browser: a preset's button fills the form (the fields change on screen),
+    and the run started from it (scaled down) finishes; then the page the preset names shows it."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from lth_core.engine.presets import PRESETS
+
+    preset = PRESETS["one-shot"]
+    with _serve(lth_home) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.goto(url)
+            settle(page)
+            schedule = page.get_by_role("radiogroup", name="Schedule")
+            assert schedule.get_by_role("radio", name="iterative").is_checked()  # the form opens on the paper's run
+            page.get_by_role("button", name=preset.title, exact=True).click()
+            expect(schedule.get_by_role("radio", name="one-shot")).to_be_checked(timeout=60_000)
+            _fresh(page)
+            assert page.get_by_role("checkbox", name="reinit (same mask, new init)").is_checked()
+            assert not page.get_by_role("checkbox", name="random mask").is_checked()  # the opening preset ticks it
+            assert page.get_by_text(preset.title).count() >= 2  # the button, and what to expect of it
+            assert "Put it beside the paper's LeNet experiment" in page.inner_text("body")
+            rounds = page.locator('[data-testid="stNumberInput"]').filter(
+                has=page.get_by_text("Pruning rounds", exact=True)).locator("input")
+            assert rounds.input_value() == "12"
+            shoot(page, "preset-one-shot-form")
+            # scaled down, so the test is short
+            type_into(page, "stNumberInput", "Pruning rounds", "1")
+            type_into(page, "stNumberInput", "Epochs per round", "0.2")
+            type_into(page, "stNumberInput", "Trials", "1")
+            assert_clean(page)
+            page.locator(".st-key-run_button button").click()
+            page.wait_for_url(re.compile(r".*/live_run\?run=\w+"), timeout=60_000)
+            page.get_by_text("Status: finished").wait_for(timeout=240_000)
+            settle(page)
+            assert_clean(page)
+            run_id = re.search(r"run=(\w+)", page.url).group(1)
+            page.goto(f"{url}/{preset.page}?run={run_id}")
+            settle(page)
+            assert_clean(page)
+            assert page.locator(".js-plotly-plot").count() >= 1
+            shoot(page, "preset-one-shot-result")
+        finally:
+            browser.close()
+    with RunStore() as store:
+        info = store.get_run(run_id)
+        assert info.status == "finished" and info.config.schedule == "one-shot" and info.config.controls == ("reinit",)
