@@ -21,8 +21,9 @@ from lth_core import ExperimentConfig, jobs
 
 from lth_core.analysis import statistics
 from lth_core.engine.presets import FURTHER, PRESETS
+from lth_core.engine.variants import ordered
 from lth_core.example import example_runs
-from lth_core.analysis.recommend import TOLERANCE_POINTS
+from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, within_tolerance
 from lth_core.runs.store import RunInfo, StoreError
 
 from lth_core.analysis import mask_plots, plots
@@ -277,30 +278,84 @@ def _breaks(rounds: pd.DataFrame) -> bool | None:
     return None if ticket.empty else bool(ticket["not_reached"].iloc[0] < ticket["trials"].iloc[0])
 
 
+def _first_below(rounds: pd.DataFrame, variant: str) -> pd.Series | None:
+    """The first pruned round whose bar in step 8's figure (the mean over trials, minus dense) falls below the
+    tolerance band: a row of `means`, or None while the variant stays within it."""
+    dense = dense_accuracy(rounds)
+    m = means(rounds)
+    rows = m[(m["variant"] == variant) & (m["round"] > 0)].sort_values("round")
+    if dense is None or rows.empty:
+        return None
+    below = rows[[not within_tolerance(gap_points(a, dense)) for a in rows["test_accuracy"]]]
+    return None if below.empty else below.iloc[0]
+
+
+def _look_at(run: TourRun) -> str:
+    """What to look at in step 8's figure, in plain words: where each variant's bars drop below the grey band."""
+    parts = []
+    for variant in ordered(run.rounds["variant"].unique()):
+        first = _first_below(run.rounds, variant)
+        bars = f"the **{plots.LABELS[variant]}** bars"
+        if first is None:
+            parts.append(f"{bars} stay above its lower edge in every round")
+        else:
+            parts.append(f"{bars} drop below it from round {int(first['round'])} "
+                         f"({pct(first['weights_remaining'])} of the weights)")
+    ticket = _first_below(run.rounds, "ticket")
+    where = f" Round {int(ticket['round'])} is where this run's ticket breaks." if ticket is not None else ""
+    return (f"**Look at the bars against the grey band** (within {TOLERANCE_POINTS:g} point of the dense network): "
+            f"{'; '.join(parts)}.{where}")
+
+
 def _limits(run: TourRun) -> str:
     critical = statistics.critical_sparsity(run.rounds, TOLERANCE_POINTS)
     said = " ".join(statistics.critical_sentence(critical, v, TOLERANCE_POINTS) for v in critical["variant"])
+    look = _look_at(run)
     if _breaks(run.rounds) is False:  # honest: this run cannot show the step's point
         sparsest = pct(float(run.rounds["weights_remaining"].min()))
         return (f"**This run's ticket does not break in its range:** down to {sparsest} of the weights, its sparsest "
                 f"round, it stays within {TOLERANCE_POINTS:g} point of the dense network. To see where it breaks, "
-                f"prune further (the link below). {said}")
-    return said
+                f"prune further (the link below). {look} {said}")
+    return f"{look} {said}"
+
+
+HELD_TO = 0.3  # a run shows where a ticket breaks when its ticket first held down to this share of the weights
+
+
+def shows_breaking(other: RunInfo, rounds: pd.DataFrame, like: RunInfo) -> bool:
+    """Whether `other` shows step 8's point to a student looking at `like`: the same network on the same data,
+    pruned iteratively with the reset to init, whose ticket held down to HELD_TO of the weights or fewer and
+    then fell below the tolerance. A run whose ticket is poor from its first round (a one-shot run, a tiny
+    table) breaks too, but shows nothing about where a working ticket breaks."""
+    c, mine = other.config, like.config
+    if (c.dataset, c.arch, c.schedule, c.reset) != (mine.dataset, mine.arch, "iterative", "init"):
+        return False
+    if not _breaks(rounds):
+        return False
+    critical = statistics.critical_sparsity(rounds, TOLERANCE_POINTS)
+    ticket = critical[critical["variant"] == "ticket"]
+    return not ticket.empty and float(ticket["fraction"].iloc[0]) <= HELD_TO
 
 
 def _further(run: TourRun) -> Link | None:
-    """When the run's ticket does not break: another finished run in the store whose ticket does (its step 8),
-    else New experiment filled with the preset that prunes further."""
+    """When the run's ticket does not break: a finished run of the store that shows where the same network's
+    ticket breaks (`shows_breaking`), opened on its step 8; else New experiment filled with the preset that
+    prunes the paper's LeNet further."""
     if _breaks(run.rounds) is not False:
         return None
     runs = store().list_runs()
-    for other in runs[(runs.status == "finished") & (runs.id != run.id)].id[:20]:
-        if _breaks(store().rounds(other)):
-            name = store().get_run(other).name
-            return Link("tour", f"step 8 on the run “{md(name)}”, whose ticket breaks", with_run=False,
-                        params=(("run", other), ("step", "8")))
+    for other in runs[(runs.status == "finished") & (runs.id != run.id)].id[:50]:
+        info, rounds = store().get_run(other), store().rounds(other)
+        if shows_breaking(info, rounds, run.info):
+            first = _first_below(rounds, "ticket")
+            return Link("tour", f"step 8 on the run “{md(info.name)}”, the same {md(info.config.arch)} on "
+                                f"{md(info.config.dataset)} pruned to {pct(float(rounds['weights_remaining'].min()))}: "
+                                f"its ticket's bars drop below the grey band from round {int(first['round'])} "
+                                f"({pct(first['weights_remaining'])} of the weights)",
+                        with_run=False, params=(("run", other), ("step", "8")))
     preset = PRESETS[FURTHER]
-    return Link("new", f"New experiment with the preset “{preset.title}” (to about 1.2 % of the weights)",
+    return Link("new", f"New experiment with the preset “{preset.title}” (the paper's LeNet to about 1.2 % of the "
+                       "weights, a few minutes); then open this step on that run and look at its last rounds' bars",
                 with_run=False, params=(("preset", FURTHER),))
 
 
