@@ -154,3 +154,4 @@ def test_a_preset_click_fills_the_form_and_its_run_finishes_in_the_browser(lth_h
     with RunStore() as store:
         info = store.get_run(run_id)
         assert info.status == "finished" and info.config.schedule == "one-shot" and info.config.controls == ("reinit",)
+

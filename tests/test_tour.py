@@ -91,6 +91,9 @@ def test_every_step_shows_its_figure_numbers_and_question_from_the_example(examp
     line = finding(at)
     if number == 2:
         assert f"reaches {pct(mean('ticket', 0))}" in line
+        # the early-stopping iteration the text names is marked on the curve
+        (shape,) = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["shapes"]
+        assert shape["x0"] == pytest.approx(mean("ticket", 0, "early_stop_iteration"))
     if number in (4, 5, 6):
         assert pct(mean("ticket")) in line and pct(mean("ticket", 0)) in line
     if number == 5:  # the random mask comes in step 6

@@ -170,7 +170,12 @@ def _starting_weights(run: TourRun) -> list[Figure]:
 
 def _dense_training(run: TourRun) -> list[Figure]:
     curves = store().curves(run.id, round=0)
-    return [(plots.curves_by_variant(curves, 0, title="Round 0: the dense network learns"), None, "round 0")]
+    fig = plots.curves_by_variant(curves, 0, title="Round 0: the dense network learns")
+    stop = run.rounds[run.rounds["round"] == 0]["early_stop_iteration"].mean()
+    if np.isfinite(stop):  # the text names this iteration: show it on the curve
+        fig.add_vline(x=float(stop), line_dash="dash", line_color="#777",
+                      annotation_text="lowest validation loss (early stopping)", annotation_position="bottom left")
+    return [(fig, None, "round 0")]
 
 
 def _first_pruning(run: TourRun) -> list[Figure]:

@@ -296,7 +296,7 @@ def budget_line(budget: Budget | None, rounds: pd.DataFrame, config: dict) -> Ch
         which[-1] += f" ({first} of the weights)" if first == last else f" ({first} to {last} of the weights)"
     places = tuple(f"round {r}: {', '.join(budget.detail[r])} at their lowest validation loss at iteration "
                    f"{budget.last_iteration}, the last" for r in budget.flagged[:MAX_LISTED])
-    line = (f"{' and '.join(which)} had not converged, of {looked_at}: most variants' lowest validation loss came "
+    line = (f"of {looked_at}, {' and '.join(which)} had not converged: most variants' lowest validation loss came "
             f"at the last evaluation point (iteration {budget.last_iteration}). Their accuracy gaps mix 'learns "
             f"faster' with 'ends higher'; try {suggested_budget(config)}")
     return CheckLine("budget", WARN, title, line, places)
