@@ -128,7 +128,7 @@ def test_a_preset_click_fills_the_form_and_its_run_finishes_in_the_browser(lth_h
             assert page.get_by_role("checkbox", name="reinit (same mask, new init)").is_checked()
             assert not page.get_by_role("checkbox", name="random mask").is_checked()  # the opening preset ticks it
             assert page.get_by_text(preset.title).count() >= 2  # the button, and what to expect of it
-            assert "Put it beside the paper's LeNet experiment" in page.inner_text("body")
+            assert "Choose it and the paper's LeNet experiment on Results" in page.inner_text("body")
             rounds = page.locator('[data-testid="stNumberInput"]').filter(
                 has=page.get_by_text("Pruning rounds", exact=True)).locator("input")
             assert rounds.input_value() == "12"
