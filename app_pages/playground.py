@@ -46,12 +46,16 @@ if pg is None or pg.settings != settings:
 
 
 def linked_round() -> int | None:
-    """?round=N when it came with the link (not the value this page wrote there itself): the round to show,
-    trained up to first. A value that is not a round of this playground is named, with the allowed ones."""
-    asked = st.query_params.get("round")
-    if asked is None or asked == st.session_state.get("pg:url_round"):
+    """?round=N of the link the session opened with: the round to show, trained up to first. Read once: later
+    the page writes the shown round there itself, and a rerun the browser asks for while Play ticks may carry
+    the round before (which must not turn back the view). A value that is not a round of this playground is
+    named, with the allowed ones."""
+    if st.session_state.get("pg:link_read"):
         return None
-    st.session_state["pg:url_round"] = asked  # said once; then the page's own value
+    st.session_state["pg:link_read"] = True
+    asked = st.query_params.get("round")
+    if asked is None:
+        return None
     rounds = list(range(settings.rounds + 1))
     if asked.strip().isdigit() and int(asked) in rounds:
         return int(asked)
@@ -122,7 +126,7 @@ def board() -> None:
     rnd = st.select_slider("Round", options=list(range(len(pg.rounds))), value=shown_by_default,
                            format_func=lambda r: f"{r} · {pg.rounds[r].weights_remaining:.0%} of weights")
     # a link to this view (while training up to a linked round, that round)
-    st.session_state["pg:url_round"] = st.query_params["round"] = str(goal if goal is not None and goal >= len(pg.rounds) else rnd)
+    st.query_params["round"] = str(goal if goal is not None and goal >= len(pg.rounds) else rnd)
     started = time.perf_counter()
     shown = pg.rounds[rnd]
     extent = grid_extent(pg.data)
