@@ -236,7 +236,8 @@ def test_where_it_breaks_links_only_a_run_that_shows_the_same_network_breaking(l
     at = tour_page(step="8", run=example)
     no_errors(at)
     ((page, query, label),) = further_links(at)
-    assert query == {"preset": ["prune-further"]} and "then open this step on that run" in label
+    assert query == {"preset": ["prune-further"]} and "Prune until the ticket breaks" in label
+    assert any("open this step on that run and look at the last rounds' bars" in c.value for c in at.caption)
     # the example's own network pruned further, fast (80 iterations a round, 60 % a round): it holds to 40 %,
     # then falls below the band; that run is the one to see
     assert cli_main(["run", "--store", "--dataset", "mnist-5k", "--arch", "lenet-300-100", "--prune-rate", "0.6",
@@ -248,9 +249,10 @@ def test_where_it_breaks_links_only_a_run_that_shows_the_same_network_breaking(l
     first = tour._first_below(rounds, "ticket")
     at = tour_page(step="8", run=example)
     ((page, query, label),) = further_links(at)
-    assert query == {"run": [further], "step": ["8"]}
-    assert (f"“LeNet to 0.5 %”, the same lenet-300-100 on mnist-5k pruned to 0.5 %: its ticket's bars drop below the "
-            f"grey band from round {int(first['round'])} ({pct(first['weights_remaining'])} of the weights)") in label
+    assert query == {"run": [further], "step": ["8"]} and label == "Go further: step 8 on the run “LeNet to 0.5 %”"
+    assert (f"The same lenet-300-100 on mnist-5k, pruned to 0.5 %: its ticket's bars drop below the grey band from "
+            f"round {int(first['round'])} ({pct(first['weights_remaining'])} of the weights).") in \
+        [c.value for c in at.caption]
     at = tour_page(step="8", run=further)  # a run that breaks shows its own point, and says where to look
     assert not further_links(at)
     assert (f"the **winning ticket** bars drop below it from round {int(first['round'])} "

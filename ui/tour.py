@@ -141,6 +141,7 @@ class Link:
     round: int | None = None
     with_run: bool = True
     params: tuple[tuple[str, str], ...] = ()  # more of the link's query (?preset=…), or another run's ?run=
+    note: str = ""  # a line under the link (Markdown-safe): what the student will see there
 
 
 @dataclass(frozen=True)
@@ -320,8 +321,8 @@ def _limits(run: TourRun) -> str:
         sparsest = pct(float(run.rounds["weights_remaining"].min()))
         return (f"**This run's ticket does not break in its range:** down to {sparsest} of the weights, its sparsest "
                 f"round, it stays within {TOLERANCE_POINTS:g} point of the dense network. To see where it breaks, "
-                f"prune further (the link below). {look} {said}")
-    return f"{look} {said}"
+                f"prune further (the link below).\n\n{look}\n\n{said}")
+    return f"{look}\n\n{said}"
 
 
 HELD_TO = 0.3  # a run shows where a ticket breaks when its ticket first held down to this share of the weights
@@ -353,15 +354,16 @@ def _further(run: TourRun) -> Link | None:
         info, rounds = store().get_run(other), store().rounds(other)
         if shows_breaking(info, rounds, run.info):
             first = _first_below(rounds, "ticket")
-            return Link("tour", f"step 8 on the run “{md(info.name)}”, the same {md(info.config.arch)} on "
-                                f"{md(info.config.dataset)} pruned to {pct(float(rounds['weights_remaining'].min()))}: "
-                                f"its ticket's bars drop below the grey band from round {int(first['round'])} "
-                                f"({pct(first['weights_remaining'])} of the weights)",
-                        with_run=False, params=(("run", other), ("step", "8")))
+            return Link("tour", f"step 8 on the run “{md(info.name)}”", with_run=False,
+                        params=(("run", other), ("step", "8")),
+                        note=f"The same {md(info.config.arch)} on {md(info.config.dataset)}, pruned to "
+                             f"{pct(float(rounds['weights_remaining'].min()))}: its ticket's bars drop below the grey "
+                             f"band from round {int(first['round'])} ({pct(first['weights_remaining'])} of the weights).")
     preset = PRESETS[FURTHER]
-    return Link("new", f"New experiment with the preset “{preset.title}” (the paper's LeNet to about 1.2 % of the "
-                       "weights, a few minutes); then open this step on that run and look at its last rounds' bars",
-                with_run=False, params=(("preset", FURTHER),))
+    return Link("new", f"New experiment with the preset “{preset.title}”", with_run=False,
+                params=(("preset", FURTHER),),
+                note="The paper's LeNet pruned to about 1.2 % of the weights (a few minutes). When it has finished, "
+                     "open this step on that run and look at the last rounds' bars.")
 
 
 STEPS: list[Step] = [
@@ -495,6 +497,8 @@ def show_step(number: int, run: TourRun) -> None:
         if further:
             st.page_link(PAGES[further.page], label=f"Go further: {further.label}", icon=":material/trending_down:",
                          query_params=dict(further.params))
+            if further.note:
+                st.caption(further.note)
     if step.more:
         st.markdown(step.more)
     st.info(f"**Think about it:** {step.question}", icon=":material/psychology_alt:")
