@@ -13,7 +13,7 @@ from lth_core.runs.store import ACTIVE, RESUMABLE
 from lth_core.analysis import plots
 from ui.example import example_notice
 from lth_core.engine.variants import TICKET, label, ordered
-from lth_core.analysis.summary import pct, run_summary
+from lth_core.analysis.summary import pct, rounds_done_text, run_summary
 from ui.checks import checklist
 from ui.text import md
 from ui.widgets import PAGES, chart, guard, guarded, run_context, run_links, run_picker, store, variant_legend
@@ -114,15 +114,6 @@ def live_view() -> None:
     if run.status == "finished":
         st.success("Finished. Explore what came out:", icon=":material/check_circle:")
         run_links(run_id, ("results", "masks", "compare"))
-
-
-def rounds_done_text(rounds_done: int, pruned_rounds: int | None) -> str:
-    """How far a run got, counted as the Round metric counts ("Round 3 of 12"): round 0 trains the dense
-    network, then come the pruned rounds 1 … N. E.g. 'dense network and 2 of 12 pruned rounds done'."""
-    pruned = max(0, rounds_done - 1)
-    count = f"{pruned} of {pruned_rounds} pruned rounds" if pruned_rounds is not None else \
-        f"{pruned} pruned round{'' if pruned == 1 else 's'}"
-    return f"{'dense network and ' if rounds_done else ''}{count} done"
 
 
 def time_line(run, started: bool) -> None:

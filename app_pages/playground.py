@@ -6,6 +6,10 @@ stacked into one pass: one round takes 0.3–0.8 s on a busy 2-core machine (see
 click or Play tick trains exactly one round, at most `PlaygroundSettings.rounds` + 1 in all. Sending a
 round to the worker would cost more than the round itself (a process start imports PyTorch). Play runs
 in a fragment that reruns every second, so the rest of the page stays responsive.
+
+The view is in the URL, as on the other pages: ?data=spirals&seed=1&round=5 reproduces it. A link to a
+round not trained yet trains up to it one round per fragment tick (the page never waits on more than one
+round), then shows it; a value that does not fit is named with what the field accepts.
 """
 import time
 
@@ -14,7 +18,9 @@ import streamlit as st
 from lth_core.engine.playground import (PLAYGROUND_DATASETS, PlaygroundSettings, decision_grid, grid_extent, network_edges,
                                  network_nodes, new_playground, play_round)
 from ui import playground_plots as pp
-from ui.widgets import url_choice
+from ui.widgets import bad_link, url_choice
+
+SEEDS = list(range(100))  # ?seed= accepts these
 
 st.title("Playground: watch a winning ticket appear")
 st.markdown(
@@ -25,12 +31,36 @@ st.markdown(
     "Each picture colours the plane by the class that network predicts; the dots are test points it never "
     "trained on. Press **Play** and watch: long after the controls lose the spiral, the ticket still draws it.")
 
-dataset = url_choice("data", PLAYGROUND_DATASETS, "Data", kind="radio", horizontal=True)
-settings = PlaygroundSettings(dataset=dataset)
+data_col, seed_col, _ = st.columns([4, 1, 3])
+with data_col:
+    dataset = url_choice("data", PLAYGROUND_DATASETS, "Data", kind="radio", horizontal=True)
+with seed_col:
+    seed = url_choice("seed", SEEDS, "Seed", default=PlaygroundSettings.seed,
+                      help="Draws the data, the starting weights and the random mask; the same seed gives the same rounds")
+settings = PlaygroundSettings(dataset=dataset, seed=seed)
 pg = st.session_state.get("pg")
 if pg is None or pg.settings != settings:
     pg = st.session_state["pg"] = new_playground(settings)
     st.session_state["pg:playing"] = False
+    st.session_state.pop("pg:goal", None)
+
+
+def linked_round() -> int | None:
+    """?round=N of the link the session opened with: the round to show, trained up to first. Read once: later
+    the page writes the shown round there itself, and a rerun the browser asks for while Play ticks may carry
+    the round before (which must not turn back the view). A value that is not a round of this playground is
+    named, with the allowed ones."""
+    if st.session_state.get("pg:link_read"):
+        return None
+    st.session_state["pg:link_read"] = True
+    asked = st.query_params.get("round")
+    if asked is None:
+        return None
+    rounds = list(range(settings.rounds + 1))
+    if asked.strip().isdigit() and int(asked) in rounds:
+        return int(asked)
+    bad_link("round", [asked], rounds, "round", f"round {len(pg.rounds) - 1 if pg.rounds else 0}")
+    return None
 
 
 def step() -> None:
@@ -38,13 +68,24 @@ def step() -> None:
     play_round(st.session_state["pg"])
 
 
+def pressed_step() -> None:
+    st.session_state.pop("pg:goal", None)
+    step()
+
+
 def toggle_play() -> None:
+    st.session_state.pop("pg:goal", None)
     st.session_state["pg:playing"] = not st.session_state.get("pg:playing", False)
 
 
 def start_again() -> None:
     st.session_state["pg"] = new_playground(st.session_state["pg"].settings)
     st.session_state["pg:playing"] = False
+    st.session_state.pop("pg:goal", None)
+
+
+if (goal := linked_round()) is not None:
+    st.session_state["pg:goal"] = goal
 
 
 if not pg.rounds:
@@ -53,8 +94,9 @@ if not pg.rounds:
 
 # callbacks, so that the buttons below already show the new state (Pause, a round more) in this run
 playing = st.session_state.get("pg:playing", False) and not pg.finished
+catching_up = st.session_state.get("pg:goal", -1) >= len(pg.rounds)  # a linked round not trained yet
 left, mid, right, _ = st.columns([1.2, 0.8, 1.2, 5])
-left.button("Prune a round", disabled=pg.finished or playing, on_click=step,
+left.button("Prune a round", disabled=pg.finished or playing, on_click=pressed_step,
             help="Prune 30 % of the ticket's weights and retrain")
 mid.button("Pause" if playing else "Play", disabled=pg.finished, on_click=toggle_play,
            help="One round about every second")
@@ -64,18 +106,27 @@ if pg.finished:
                "**Start again**, or pick other data.")
 
 
-@st.fragment(run_every=1.0 if playing else None)
+@st.fragment(run_every=1.0 if playing else 0.2 if catching_up else None)
 def board() -> None:
     pg = st.session_state["pg"]
-    if st.session_state.get("pg:playing") and not pg.finished:
+    goal = st.session_state.get("pg:goal")
+    if goal is not None and goal >= len(pg.rounds):  # one round a tick, drawn as it comes, up to the linked one
+        step()
+        if goal < len(pg.rounds):
+            st.rerun()  # the whole page: the ticking stops
+        st.caption(f"Training up to round {goal}, as the link asks: round {len(pg.rounds) - 1} of {goal} done…")
+    elif st.session_state.get("pg:playing") and not pg.finished:
         step()
         if pg.finished:
             st.session_state["pg:playing"] = False
             st.rerun()  # the whole page: Play stops ticking and its button says Play again
     # no key: a new round changes the options, hence the widget, which then starts at its default, the
-    # newest round; between new rounds the slider keeps the round the user chose
-    rnd = st.select_slider("Round", options=list(range(len(pg.rounds))), value=len(pg.rounds) - 1,
+    # newest round (or the round a link asked for); between new rounds the slider keeps the round the user chose
+    shown_by_default = goal if goal is not None and goal < len(pg.rounds) else len(pg.rounds) - 1
+    rnd = st.select_slider("Round", options=list(range(len(pg.rounds))), value=shown_by_default,
                            format_func=lambda r: f"{r} · {pg.rounds[r].weights_remaining:.0%} of weights")
+    # a link to this view (while training up to a linked round, that round)
+    st.query_params["round"] = str(goal if goal is not None and goal >= len(pg.rounds) else rnd)
     started = time.perf_counter()
     shown = pg.rounds[rnd]
     extent = grid_extent(pg.data)

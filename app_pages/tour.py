@@ -19,7 +19,8 @@ with steps:  # chosen before the run: the step stays when a teacher switches run
                       format_func=lambda n: f"{n} · {tour.STEPS[n - 1].title}", label_visibility="collapsed")
 
 runs = store().list_runs()
-if runs[runs.rounds_done > 0].empty:  # nothing to show: train a small run and show it filling in
+own = None  # the small run the tour trains when the store has no run to show
+if runs[runs.rounds_done > 0].empty:  # nothing to show: train a small run and show the steps filling in
     own = tour.small_run()
     if own is None:
         try:
@@ -32,22 +33,14 @@ if runs[runs.rounds_done > 0].empty:  # nothing to show: train a small run and s
         st.error(f"The tour's small run {md(own.status)}: {md(own.error or 'no reason was recorded')}. Start one "
                  "on **New experiment**, or load the example run there.", icon=":material/error:")
         st.stop()
-
-    @st.fragment(run_every=1.0)
-    def starting() -> None:
-        info = store().get_run(own.id)
-        if info.rounds_done > 0 or not info.active:
-            st.rerun(scope="app")
+    run_id = own.id
+    with picker:
         st.info("No run to show yet, so the tour is training a small one: LeNet-300-100 on 5,000 real MNIST digits, "
-                "5 rounds of pruning with both controls (well under a minute). The steps fill in as its rounds finish.",
-                icon=":material/model_training:")
-        tour.progress(info)
-
-    starting()
-    st.stop()
-
-with picker:
-    run_id = run_picker(default=tour.default_run())
+                f"{tour.SMALL_RUN.rounds} rounds of pruning with both controls (about 10–20 s). Read on: each step's "
+                "figure fills in as the rounds it needs finish.", icon=":material/model_training:")
+else:
+    with picker:
+        run_id = run_picker(default=tour.default_run())
 REFRESH_S = 1.0 if store().get_run(run_id).active else None
 
 
@@ -55,8 +48,8 @@ REFRESH_S = 1.0 if store().get_run(run_id).active else None
 @guarded
 def step_view() -> None:
     run = tour.TourRun.read(run_id)
-    if run.info.active != (REFRESH_S is not None):
-        st.rerun(scope="app")  # the run finished (or started again): redraw, refreshing only while it trains
+    if run.info.active != (REFRESH_S is not None) or (own is not None and run.info.rounds_done > 0):
+        st.rerun(scope="app")  # finished (or started again), or the first round is in: redraw, with the run picker
     if run.info.active:
         tour.progress(run.info)
     tour.show_step(step, run)

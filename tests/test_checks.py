@@ -135,9 +135,25 @@ def test_the_budget_check_flags_rounds_whose_best_point_is_the_last():
     assert budget.flagged == [1, 3] and budget.detail[1] == ["ticket", "reinit"]
     line = C.budget_line(budget, rounds, {"epochs": 4.0})
     assert line.status == C.WARN
-    assert line.line.startswith("rounds 1, 3 (80 % to 51.2 % of weights) of 4 had not converged")
+    # rounds counted as every page counts them (round 0 = dense), shares with one decimal: it read
+    # "rounds 1, 3 (80 % to 51.2 % of weights) of 4", as if there were 4 pruned rounds
+    assert line.line.startswith("of the dense network and 3 pruned rounds, pruned rounds 1, 3 (80.0 % to 51.2 % of the "
+                                "weights) had not converged: ")
     assert "'learns faster' with 'ends higher'" in line.line and "try epochs 8 a round (now 4)" in line.line
     assert C.run_mark([line]) == "⚠ budget"
+
+
+def test_the_budget_line_names_the_dense_network_and_the_last_pruned_rounds_as_pages_count_them():
+    its = [100, 100]
+    stops = {(r, v): its if r == 0 or r >= 11 else [50, 50] for r in range(13) for v in ("ticket", "reinit", "random")
+             if r or v == "ticket"}
+    rounds = _rounds(stops)
+    line = C.budget_line(C.budget_check(rounds, 100), rounds, {"epochs": 2.0})
+    assert line.line.startswith("of the dense network and 12 pruned rounds, the dense network (round 0) and pruned "
+                                "rounds 11–12 (8.6 % to 6.9 % of the weights) had not converged: "), line.line
+    fine = _rounds({(r, "ticket"): [50, 50] for r in range(13)})
+    assert C.budget_line(C.budget_check(fine, 100), fine, {}).line.startswith(
+        "in each of the dense network and 12 pruned rounds, most variants reached")
 
 
 def test_the_budget_check_passes_when_training_converged_and_waits_for_rounds():

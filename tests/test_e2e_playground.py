@@ -74,3 +74,31 @@ def test_play_advances_rounds_and_the_boundaries_change(server):
     for a, b in zip(shares, shares[1:]):
         assert seen[a][1:] != seen[b][1:], f"the boundaries at {a} and {b} of the weights are the same images"
     assert seen[shares[0]][1:] != last[1:]
+
+
+def test_a_deep_link_reproduces_the_view(server):
+    """?data=&seed=&round= in a fresh browser: the page trains up to the round by itself, shows it, stops there,
+    and keeps the link; the same link again draws the same boundaries."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            drawn = []
+            for _ in range(2):
+                page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+                page.goto(f"{server}/playground?data=moons&seed=2&round=3")
+                page.get_by_text("Round 3 trained").wait_for(timeout=120_000)
+                settle(page)
+                page.wait_for_timeout(2500)  # no further round comes: the link's round is where it stops
+                assert_clean(page)
+                assert _rounds_done(page) == 3 and "Round 3 trained" in page.inner_text('[data-testid="stMain"]')
+                assert "data=moons" in page.url and "seed=2" in page.url and "round=3" in page.url
+                assert len(_boundary_images(page)) == 4  # dense, ticket, reinit, random mask
+                drawn.append(_boundary_images(page))
+                page.mouse.move(0, 0)
+                shoot(page, "playground-deep-link")
+                page.context.close()
+        finally:
+            browser.close()
+    assert drawn[0] == drawn[1]

@@ -194,3 +194,48 @@ def test_every_toy_set_plays(name):
     assert not at.exception and _done(at) == 1
     assert at.radio[0].value == name
     assert any("of the test points right" in m.value for m in at.markdown)
+
+
+def test_a_link_reproduces_the_view_data_seed_and_round():
+    """?data=&seed=&round= open the same view: the page trains up to the linked round, a round a tick, then
+    shows it; moving the slider, or another seed, writes the URL back. Before, only ?data= was kept."""
+    at = _page(data="moons", seed="2", round="3")
+    assert not at.exception and not at.warning
+    assert at.radio[0].value == "moons" and at.selectbox(key="w:seed").value == 2
+    for _ in range(6):  # the browser reruns the fragment every 0.2 s while it trains up to the round
+        if _done(at) == 3:
+            break
+        assert at.query_params["round"] == "3"  # the link stays the linked view while it trains towards it
+        at.run()
+    assert _done(at) == 3 and at.select_slider[0].value == 3
+    assert dict(at.query_params) == {"data": "moons", "seed": "2", "round": "3"}
+    linked = _images_spec(at)
+    at.run()
+    assert _done(at) == 3  # no further round: the link's round is reached
+    at.select_slider[0].set_value(1).run()
+    assert at.query_params["round"] == "1"
+    # the same link in another session draws the same boundaries: the seed fixes data, starts and masks
+    again = _page(data="moons", seed="2", round="3")
+    while _done(again) < 3:
+        again.run()
+    assert _images_spec(again) == linked
+    other = _page(data="moons", seed="3", round="1")
+    other.run()
+    assert _done(other) == 1 and _images_spec(other) != _images_spec(_page(data="moons", seed="2", round="1").run())
+
+
+@pytest.mark.parametrize("params, field, allowed", [({"round": "12"}, "round", "0–7"), ({"round": "-1"}, "round", "0–7"),
+                                                    ({"round": "two"}, "round", "0–7"), ({"seed": "x"}, "seed", "0–99"),
+                                                    ({"seed": "100"}, "seed", "0–99"),
+                                                    ({"data": "<b>wine</b>"}, "data", "`spirals`")])
+def test_a_bad_value_in_the_link_is_named_with_what_the_field_accepts(params, field, allowed):
+    at = _page(**params)
+    assert not at.exception and _done(at) == 0
+    (warning,) = [w.value for w in at.warning]
+    assert f"**{field}**" in warning and f"allowed: {allowed}" in warning, warning
+    assert f"`{params[field]}`" in warning  # the value as a code span: escaped, never Markdown or HTML
+
+
+def _images_spec(at: AppTest) -> list:
+    import json
+    return [t["z"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"] if t["type"] == "image"]

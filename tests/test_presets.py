@@ -107,3 +107,15 @@ def test_a_preset_click_fills_the_form_and_its_run_finishes(lth_home):
         assert time.time() < deadline
         time.sleep(0.5)
     assert store.get_run(run_id).status == "finished"
+
+
+def test_a_preset_compared_with_another_run_sends_the_student_to_the_page_that_overlays_runs():
+    # fine-tune, one-shot and rewind said "put it beside the paper's LeNet experiment on Compare", which shows one
+    # run: only Results overlays several (its run picker takes many)
+    with_other = [p for p in PRESETS.values() if p.name != FORM_START and ("beside" in p.expect or "both runs" in p.expect
+                                                                          or "overlay" in p.expect)]
+    assert {p.name for p in with_other} >= {"fine-tune", "one-shot", "rewind"}
+    for p in with_other:
+        assert p.page == "results" and "on **Results** to overlay them" in p.expect, p.name
+    source = (Path(__file__).resolve().parent.parent / "app_pages" / "results.py").read_text()
+    assert "run_picker(multi=True)" in source

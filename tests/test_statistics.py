@@ -124,6 +124,21 @@ def test_a_clearly_positive_gap_is_found_in_every_round_and_said_in_words():
         "(95 % CI, 5 trials)."]
 
 
+def test_gaps_in_points_have_one_decimal_or_two_below_a_tenth():
+    # a span of intervals printed "beats reinit by 0.0028–8.9 points": thousandths of a point that a few
+    # thousand test digits cannot resolve
+    assert [S.points(v) for v in (8.94, 1.25, 0.1, 0.096, 0.04, 0.005, 0.0028, 0.0, -0.04, -2.0)] == \
+        ["8.9", "1.2", "0.1", "0.1", "0.04", "0.01", "<0.01", "0.0", "-0.04", "-2.0"]
+    gaps = pd.DataFrame([dict(round=r, weights_remaining=w, control="reinit", metric="test_accuracy", trials=3,
+                              mean=m, low=lo, high=hi, method="t", verdict="ticket better", trials_needed=None, note="")
+                         for r, w, m, lo, hi in ((1, 0.8, 1.0, 0.0028, 2.0), (2, 0.64, 5.0, 1.5, 8.94))])
+    assert S.gap_sentences(gaps, "reinit") == [
+        "From 80.0 % down to 64.0 % of the weights the ticket beats reinit by under 0.01 to 8.9 points "
+        "(95 % CI, 3 trials)."]
+    gaps.loc[0, "low"] = 0.04
+    assert "beats reinit by 0.04–8.9 points (95 % CI" in S.gap_sentences(gaps, "reinit")[0]
+
+
 def test_a_gap_of_zero_is_undecided_and_more_trials_would_not_help():
     rng = np.random.default_rng(1)
     noise = rng.normal(0, 0.01, size=(4, 4))

@@ -91,6 +91,9 @@ def test_every_step_shows_its_figure_numbers_and_question_from_the_example(examp
     line = finding(at)
     if number == 2:
         assert f"reaches {pct(mean('ticket', 0))}" in line
+        # the early-stopping iteration the text names is marked on the curve
+        (shape,) = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["shapes"]
+        assert shape["x0"] == pytest.approx(mean("ticket", 0, "early_stop_iteration"))
     if number in (4, 5, 6):
         assert pct(mean("ticket")) in line and pct(mean("ticket", 0)) in line
     if number == 5:  # the random mask comes in step 6
@@ -206,6 +209,9 @@ def test_where_it_breaks_says_so_when_the_runs_ticket_does_not_break_and_links_f
     no_errors(at)
     assert finding(at).startswith("**In this run:** **This run's ticket does not break in its range:** down to 7.0 % "
                                   "of the weights, its sparsest round, it stays within 1 point of the dense network.")
+    assert ("**Look at the bars against the grey band** (within 1 point of the dense network): the **winning "
+            "ticket** bars stay above its lower edge in every round; the **reinit (same mask, new init)** bars drop "
+            "below it from round ") in finding(at)
     ((page, query, label),) = further_links(at)
     assert query == {"preset": ["prune-further"]} and "Prune until the ticket breaks" in label
     # the link fills the form with that preset: 20 rounds, down to about 1.2 % of the weights
@@ -216,17 +222,40 @@ def test_where_it_breaks_says_so_when_the_runs_ticket_does_not_break_and_links_f
     assert any("Prune until the ticket breaks" in i.value for i in new.info)
 
 
-def test_where_it_breaks_links_a_run_of_the_store_that_does_break(lth_home):
+def test_where_it_breaks_links_only_a_run_that_shows_the_same_network_breaking(lth_home):
     from lth_core.cli import main as cli_main
     with RunStore() as store:
         example = import_example(store)
+    # a real run whose ticket is far below dense from its only pruned round: it "breaks", but shows nothing
+    # of where a working ticket breaks; step 8 linked it before (any breaking run of the store)
     assert cli_main(["run", "--store", "--dataset", "digits", "--arch", "mlp", "--hidden", "64", "--schedule",
                      "one-shot", "--rounds", "12", "--epochs", "3", "--trials", "2", "--controls", "reinit",
-                     "--name", "one shot"]) == 0  # a real run whose ticket falls far below dense
+                     "--name", "one shot"]) == 0
     with RunStore() as store:
-        broken = next(i for i in store.list_runs().id if i != example)
+        one_shot = next(i for i in store.list_runs().id if i != example)
     at = tour_page(step="8", run=example)
     no_errors(at)
     ((page, query, label),) = further_links(at)
-    assert query == {"run": [broken], "step": ["8"]} and "“one shot”, whose ticket breaks" in label
-    assert not further_links(tour_page(step="8", run=broken))  # a run that breaks shows its own point
+    assert query == {"preset": ["prune-further"]} and "Prune until the ticket breaks" in label
+    assert any("open this step on that run and look at the last rounds' bars" in c.value for c in at.caption)
+    # the example's own network pruned further, fast (80 iterations a round, 60 % a round): it holds to 40 %,
+    # then falls below the band; that run is the one to see
+    assert cli_main(["run", "--store", "--dataset", "mnist-5k", "--arch", "lenet-300-100", "--prune-rate", "0.6",
+                     "--rounds", "6", "--iterations", "80", "--controls", "", "--trials", "1",
+                     "--name", "LeNet to 0.5 %"]) == 0
+    with RunStore() as store:
+        further = next(i for i in store.list_runs().id if i not in (example, one_shot))
+        rounds = store.rounds(further)
+    first = tour._first_below(rounds, "ticket")
+    at = tour_page(step="8", run=example)
+    ((page, query, label),) = further_links(at)
+    assert query == {"run": [further], "step": ["8"]} and label == "Go further: step 8 on the run “LeNet to 0.5 %”"
+    assert (f"The same lenet-300-100 on mnist-5k, pruned to 0.5 %: its ticket's bars drop below the grey band from "
+            f"round {int(first['round'])} ({pct(first['weights_remaining'])} of the weights).") in \
+        [c.value for c in at.caption]
+    at = tour_page(step="8", run=further)  # a run that breaks shows its own point, and says where to look
+    assert not further_links(at)
+    assert (f"the **winning ticket** bars drop below it from round {int(first['round'])} "
+            f"({pct(first['weights_remaining'])} of the weights). Round {int(first['round'])} is where this run's "
+            "ticket breaks.") in finding(at)
+    assert not further_links(tour_page(step="8", run=one_shot))

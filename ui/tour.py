@@ -21,12 +21,13 @@ from lth_core import ExperimentConfig, jobs
 
 from lth_core.analysis import statistics
 from lth_core.engine.presets import FURTHER, PRESETS
+from lth_core.engine.variants import ordered
 from lth_core.example import example_runs
-from lth_core.analysis.recommend import TOLERANCE_POINTS
+from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, within_tolerance
 from lth_core.runs.store import RunInfo, StoreError
 
 from lth_core.analysis import mask_plots, plots
-from lth_core.analysis.summary import dense_accuracy, means, pct, round_sentence
+from lth_core.analysis.summary import dense_accuracy, means, pct, rounds_done_text, round_sentence
 from .text import md
 from .text import plotly
 from .widgets import ICONS, PAGES, chart, run_context, run_network, store
@@ -111,16 +112,19 @@ def start_small_run() -> str:
 
 
 def progress(info: RunInfo) -> None:
-    """Where a run still training stands, for a tour that shows it filling in."""
-    total = info.rounds_total + 1 if info.rounds_total is not None else None
+    """Where a run still training stands, for a tour that shows it filling in; rounds counted as Live run
+    counts them (round 0 trains the dense network, then come the pruned rounds 1 … N)."""
     if info.round is None:
         st.progress(0.0, text="Starting the run: loading PyTorch and the digits…" if info.status == "running"
-                    else "Waiting for a free worker…")
+                    else "Queued for the background worker (it starts PyTorch first)…")
         return
+    pruned = info.rounds_total
     in_round = (info.iteration or 0) / info.iterations if info.iterations else 0.0
-    st.progress(min(1.0, (info.rounds_done + in_round) / (total or 1)),
-                text=f"Training round {info.round} of {(total or 1) - 1} · {info.rounds_done} done · "
-                     "each step's figure fills in as the rounds it needs finish")
+    now = "the dense network (round 0)" if info.round == 0 else \
+        f"pruned round {info.round}{f' of {pruned}' if pruned is not None else ''}"
+    st.progress(min(1.0, (info.rounds_done + in_round) / ((pruned or 0) + 1)),
+                text=f"Training {now} · {rounds_done_text(info.rounds_done, pruned)} · each step's figure fills in "
+                     "as the rounds it needs finish")
 
 
 # (figure, the topic of its "What am I looking at?" note in ui.notes, the part of the run it shows: None = all)
@@ -137,6 +141,7 @@ class Link:
     round: int | None = None
     with_run: bool = True
     params: tuple[tuple[str, str], ...] = ()  # more of the link's query (?preset=…), or another run's ?run=
+    note: str = ""  # a line under the link (Markdown-safe): what the student will see there
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,12 @@ def _starting_weights(run: TourRun) -> list[Figure]:
 
 def _dense_training(run: TourRun) -> list[Figure]:
     curves = store().curves(run.id, round=0)
-    return [(plots.curves_by_variant(curves, 0, title="Round 0: the dense network learns"), None, "round 0")]
+    fig = plots.curves_by_variant(curves, 0, title="Round 0: the dense network learns")
+    stop = run.rounds[run.rounds["round"] == 0]["early_stop_iteration"].mean()
+    if np.isfinite(stop):  # the text names this iteration: show it on the curve
+        fig.add_vline(x=float(stop), line_dash="dash", line_color="#777",
+                      annotation_text="lowest validation loss (early stopping)", annotation_position="bottom left")
+    return [(fig, None, "round 0")]
 
 
 def _first_pruning(run: TourRun) -> list[Figure]:
@@ -174,10 +184,18 @@ def _first_pruning(run: TourRun) -> list[Figure]:
     return [(mask_plots.layer_bars(layers, 1), "layer_bars", run.part(1))]
 
 
+MIN_SPAN_POINTS = 4.0  # the accuracy axis spans at least this much, so a few tenths of noise do not look like a fall
+
+
 def _accuracy(*variants: str) -> Callable[[TourRun], list[Figure]]:
     def figures(run: TourRun) -> list[Figure]:
         fig = plots.accuracy_vs_weights(run.rounds, variants=variants, planned=run.info.planned_remaining,
                                         title="Test accuracy as the network is pruned")
+        values = [float(y) for trace in fig.data if trace.y is not None for y in trace.y
+                  if isinstance(y, (int, float)) and np.isfinite(y)]
+        if values and max(values) - min(values) < MIN_SPAN_POINTS:  # autoscaled, 89.8–90.2 read as a plunge
+            top = max(values) + 0.5
+            fig.update_yaxes(range=[top - MIN_SPAN_POINTS - 1.0, top])
         return [(fig, "accuracy", None)]
     return figures
 
@@ -266,31 +284,86 @@ def _breaks(rounds: pd.DataFrame) -> bool | None:
     return None if ticket.empty else bool(ticket["not_reached"].iloc[0] < ticket["trials"].iloc[0])
 
 
+def _first_below(rounds: pd.DataFrame, variant: str) -> pd.Series | None:
+    """The first pruned round whose bar in step 8's figure (the mean over trials, minus dense) falls below the
+    tolerance band: a row of `means`, or None while the variant stays within it."""
+    dense = dense_accuracy(rounds)
+    m = means(rounds)
+    rows = m[(m["variant"] == variant) & (m["round"] > 0)].sort_values("round")
+    if dense is None or rows.empty:
+        return None
+    below = rows[[not within_tolerance(gap_points(a, dense)) for a in rows["test_accuracy"]]]
+    return None if below.empty else below.iloc[0]
+
+
+def _look_at(run: TourRun) -> str:
+    """What to look at in step 8's figure, in plain words: where each variant's bars drop below the grey band."""
+    parts = []
+    for variant in ordered(run.rounds["variant"].unique()):
+        first = _first_below(run.rounds, variant)
+        bars = f"the **{plots.LABELS[variant]}** bars"
+        if first is None:
+            parts.append(f"{bars} stay above its lower edge in every round")
+        else:
+            parts.append(f"{bars} drop below it from round {int(first['round'])} "
+                         f"({pct(first['weights_remaining'])} of the weights)")
+    ticket = _first_below(run.rounds, "ticket")
+    where = f" Round {int(ticket['round'])} is where this run's ticket breaks." if ticket is not None else ""
+    return (f"**Look at the bars against the grey band** (within {TOLERANCE_POINTS:g} point of the dense network): "
+            f"{'; '.join(parts)}.{where}")
+
+
 def _limits(run: TourRun) -> str:
     critical = statistics.critical_sparsity(run.rounds, TOLERANCE_POINTS)
     said = " ".join(statistics.critical_sentence(critical, v, TOLERANCE_POINTS) for v in critical["variant"])
+    look = _look_at(run)
     if _breaks(run.rounds) is False:  # honest: this run cannot show the step's point
         sparsest = pct(float(run.rounds["weights_remaining"].min()))
         return (f"**This run's ticket does not break in its range:** down to {sparsest} of the weights, its sparsest "
                 f"round, it stays within {TOLERANCE_POINTS:g} point of the dense network. To see where it breaks, "
-                f"prune further (the link below). {said}")
-    return said
+                f"prune further (the link below).\n\n{look}\n\n{said}")
+    return f"{look}\n\n{said}"
+
+
+HELD_TO = 0.3  # a run shows where a ticket breaks when its ticket first held down to this share of the weights
+
+
+def shows_breaking(other: RunInfo, rounds: pd.DataFrame, like: RunInfo) -> bool:
+    """Whether `other` shows step 8's point to a student looking at `like`: the same network on the same data,
+    pruned iteratively with the reset to init, whose ticket held down to HELD_TO of the weights or fewer and
+    then fell below the tolerance. A run whose ticket is poor from its first round (a one-shot run, a tiny
+    table) breaks too, but shows nothing about where a working ticket breaks."""
+    c, mine = other.config, like.config
+    if (c.dataset, c.arch, c.schedule, c.reset) != (mine.dataset, mine.arch, "iterative", "init"):
+        return False
+    if not _breaks(rounds):
+        return False
+    critical = statistics.critical_sparsity(rounds, TOLERANCE_POINTS)
+    ticket = critical[critical["variant"] == "ticket"]
+    return not ticket.empty and float(ticket["fraction"].iloc[0]) <= HELD_TO
 
 
 def _further(run: TourRun) -> Link | None:
-    """When the run's ticket does not break: another finished run in the store whose ticket does (its step 8),
-    else New experiment filled with the preset that prunes further."""
+    """When the run's ticket does not break: a finished run of the store that shows where the same network's
+    ticket breaks (`shows_breaking`), opened on its step 8; else New experiment filled with the preset that
+    prunes the paper's LeNet further."""
     if _breaks(run.rounds) is not False:
         return None
     runs = store().list_runs()
-    for other in runs[(runs.status == "finished") & (runs.id != run.id)].id[:20]:
-        if _breaks(store().rounds(other)):
-            name = store().get_run(other).name
-            return Link("tour", f"step 8 on the run “{md(name)}”, whose ticket breaks", with_run=False,
-                        params=(("run", other), ("step", "8")))
+    for other in runs[(runs.status == "finished") & (runs.id != run.id)].id[:50]:
+        info, rounds = store().get_run(other), store().rounds(other)
+        if shows_breaking(info, rounds, run.info):
+            first = _first_below(rounds, "ticket")
+            return Link("tour", f"step 8 on the run “{md(info.name)}”", with_run=False,
+                        params=(("run", other), ("step", "8")),
+                        note=f"The same {md(info.config.arch)} on {md(info.config.dataset)}, pruned to "
+                             f"{pct(float(rounds['weights_remaining'].min()))}: its ticket's bars drop below the grey "
+                             f"band from round {int(first['round'])} ({pct(first['weights_remaining'])} of the weights).")
     preset = PRESETS[FURTHER]
-    return Link("new", f"New experiment with the preset “{preset.title}” (to about 1.2 % of the weights)",
-                with_run=False, params=(("preset", FURTHER),))
+    return Link("new", f"New experiment with the preset “{preset.title}”", with_run=False,
+                params=(("preset", FURTHER),),
+                note="The paper's LeNet pruned to about 1.2 % of the weights (a few minutes). When it has finished, "
+                     "open this step on that run and look at the last rounds' bars.")
 
 
 STEPS: list[Step] = [
@@ -381,10 +454,11 @@ STEPS: list[Step] = [
 def missing(step: Step, run: TourRun) -> str | None:
     """Why this run cannot draw the step's figure yet (or at all), or None when it can."""
     if run.last < step.needs_round:
+        needed = "the dense network (round 0)" if step.needs_round == 0 else f"pruned round {step.needs_round}"
         if run.info.active:
-            return (f"This step needs round {step.needs_round}, which is still training; its figure appears here as "
-                    "soon as it finishes (the page updates by itself).")
-        return f"This run has no round {step.needs_round}; choose a run with pruned rounds (the example has 12)."
+            return (f"This step's figure needs {needed}, which is still training; it appears here as soon as that "
+                    "round finishes (the page updates by itself).")
+        return f"This run has no {needed}; choose a run with pruned rounds (the example has 12)."
     lacking = [v for v in step.needs if v not in run.info.variants]
     if lacking:
         return (f"This run trained no {plots.LABELS[lacking[0]]} control; choose a run that did (the example trains "
@@ -423,11 +497,14 @@ def show_step(number: int, run: TourRun) -> None:
         if further:
             st.page_link(PAGES[further.page], label=f"Go further: {further.label}", icon=":material/trending_down:",
                          query_params=dict(further.params))
+            if further.note:
+                st.caption(further.note)
     if step.more:
         st.markdown(step.more)
     st.info(f"**Think about it:** {step.question}", icon=":material/psychology_alt:")
     for column, link in zip(st.columns(len(step.links)), step.links):
-        params = ({"run": run.id} if link.with_run else {}) | dict(link.params)
-        if link.round is not None and link.with_run:
+        with_run = link.with_run and run.last >= 0  # a run with no round yet has nothing to show there
+        params = ({"run": run.id} if with_run else {}) | dict(link.params)
+        if link.round is not None and with_run:
             params["round"] = str(run.last if link.round < 0 else min(link.round, run.last))
         column.page_link(PAGES[link.page], label=f"Try it: {link.label}", icon=ICONS[link.page], query_params=params)

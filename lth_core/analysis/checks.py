@@ -14,6 +14,8 @@ from typing import Iterable
 
 import pandas as pd
 
+from lth_core.analysis.summary import pct
+
 DOC_KEY = "checks"          # the run store's document (RunStore.put_doc / doc)
 RERUN_KEY = "checks/rerun"  # the last on-demand rerun, kept apart: it may run while the recorder writes DOC_KEY
 DOC_VERSION = 1
@@ -266,25 +268,37 @@ def checklist(doc: dict | None, rounds: pd.DataFrame, layers: pd.DataFrame, last
     return lines
 
 
+def _rounds_counted(rounds: pd.DataFrame) -> str:
+    """What the budget check looked at, counted as every page counts rounds: round 0 is the dense network,
+    rounds 1 … N are the pruned ones ('the dense network and 12 pruned rounds')."""
+    numbers = set(int(r) for r in rounds["round"].unique())
+    pruned = len(numbers - {0})
+    parts = (["the dense network"] if 0 in numbers else []) + \
+        ([f"{pruned} pruned round{'' if pruned == 1 else 's'}"] if pruned else [])
+    return " and ".join(parts)
+
+
 def budget_line(budget: Budget | None, rounds: pd.DataFrame, config: dict) -> CheckLine:
     title = CHECKS["budget"].title
     if budget is None:
         return CheckLine("budget", NOT_RUN, title, "no round finished yet")
+    looked_at = _rounds_counted(rounds)
     if budget.ok:
-        return CheckLine("budget", PASS, title, f"in each of the {budget.rounds} rounds most variants reached their "
-                                                f"lowest validation loss before the last of {budget.last_iteration} "
-                                                "iterations")
+        return CheckLine("budget", PASS, title, f"in {'each of ' if budget.rounds > 1 else ''}{looked_at}, most "
+                                                "variants reached their lowest validation loss before the last of "
+                                                f"{budget.last_iteration} iterations")
     remaining = rounds.groupby("round")["weights_remaining"].mean()
-    shown = _round_ranges(budget.flagged)
-    first, last = budget.flagged[0], budget.flagged[-1]
-    span = (f"{100 * remaining[first]:.3g} % of weights" if first == last
-            else f"{100 * remaining[first]:.3g} % to {100 * remaining[last]:.3g} % of weights")
+    pruned = [r for r in budget.flagged if r > 0]
+    which = (["the dense network (round 0)"] if 0 in budget.flagged else []) + \
+        ([f"pruned round{'s' if len(pruned) > 1 else ''} {_round_ranges(pruned)}"] if pruned else [])
+    if pruned:  # the weights those pruned rounds kept, as every page prints shares (one decimal)
+        first, last = pct(remaining[pruned[0]]), pct(remaining[pruned[-1]])
+        which[-1] += f" ({first} of the weights)" if first == last else f" ({first} to {last} of the weights)"
     places = tuple(f"round {r}: {', '.join(budget.detail[r])} at their lowest validation loss at iteration "
                    f"{budget.last_iteration}, the last" for r in budget.flagged[:MAX_LISTED])
-    line = (f"round{'s' if len(budget.flagged) > 1 else ''} {shown} ({span}) of {budget.rounds} had not converged: "
-            f"most variants' lowest validation loss came at the last evaluation point (iteration "
-            f"{budget.last_iteration}). Their accuracy gaps mix 'learns faster' with 'ends higher'; "
-            f"try {suggested_budget(config)}")
+    line = (f"of {looked_at}, {' and '.join(which)} had not converged: most variants' lowest validation loss came "
+            f"at the last evaluation point (iteration {budget.last_iteration}). Their accuracy gaps mix 'learns "
+            f"faster' with 'ends higher'; try {suggested_budget(config)}")
     return CheckLine("budget", WARN, title, line, places)
 
 

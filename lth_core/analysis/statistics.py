@@ -213,9 +213,14 @@ def pct(fraction: float) -> str:
 
 
 def points(value: float) -> str:
-    """A gap in points with one decimal; a bound so close to zero that it would print as 0.0 keeps two
-    significant digits, so an interval above zero never reads as starting at zero."""
-    return f"{value:.2g}" if 0 < abs(value) < 0.05 else f"{value:.1f}"
+    """A gap in points: one decimal (8.9), two below 0.1 (0.04), and '<0.01' for a bound closer to zero than
+    that, so an interval above zero never reads as starting at zero (nor as 0.0028: accuracies on a few
+    thousand test examples do not resolve thousandths of a point)."""
+    if value == 0 or abs(value) >= 0.095:  # 0.095 prints as 0.1 at one decimal
+        return f"{value:.1f}"
+    if abs(value) >= 0.005:
+        return f"{value:.2f}"
+    return "<0.01" if value > 0 else ">−0.01"
 
 
 def name(variant: str, reset: str = "init") -> str:
@@ -271,7 +276,8 @@ def gap_sentences(gaps: pd.DataFrame, control: str, confidence: float = CONFIDEN
                 (-part["high"].max(), -part["low"].min())
             if accuracy:
                 winner, loser = (ticket, name(control)) if verdict == "ticket better" else (name(control), ticket)
-                claim = f"{winner} beats {loser} by {points(low)}–{points(high)} points"
+                claim = (f"{winner} beats {loser} by {points(low)}–{points(high)} points" if low >= 0.005 else
+                         f"{winner} beats {loser} by under 0.01 to {points(high)} points")
             else:
                 side = "higher" if verdict == "ticket better" else "lower"
                 claim = f"{ticket}'s {g['metric'].iloc[0]} is {low:.3g}–{high:.3g} {side} than {name(control)}'s"

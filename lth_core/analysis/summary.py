@@ -154,3 +154,12 @@ def trials_of(rounds: pd.DataFrame) -> int:
 ONE_TRIAL_MESSAGE = (f"This run has **one trial**: no confidence interval can be given, so the plots draw no band "
                      f"and no gap can be called real. Run **{statistics.SUGGESTED_TRIALS} trials** or more (the "
                      f"*Trials* field on New experiment) to see whether the ticket's lead is more than chance.")
+
+
+def rounds_done_text(rounds_done: int, pruned_rounds: int | None) -> str:
+    """How far a run got, counted as the Round metric counts ("Round 3 of 12"): round 0 trains the dense
+    network, then come the pruned rounds 1 … N. E.g. 'dense network and 2 of 12 pruned rounds done'."""
+    pruned = max(0, rounds_done - 1)
+    count = f"{pruned} of {pruned_rounds} pruned rounds" if pruned_rounds is not None else \
+        f"{pruned} pruned round{'' if pruned == 1 else 's'}"
+    return f"{'dense network and ' if rounds_done else ''}{count} done"

@@ -46,15 +46,16 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         "LeNet-300-100 on 5,000 MNIST digits, 20 % pruned a round for 12 rounds (down to about 7 % of the "
         "weights), reset to the original init, with both controls and 2 trials; under a minute. On **Compare**, "
         "the ticket keeps about 91–92 % in the last rounds while reinit and the random mask fall to about 84–87 %.")),
-    Preset("fine-tune", "Fine-tuning instead of resetting", page="compare",
+    Preset("fine-tune", "Fine-tuning instead of resetting", page="results",
            settings={**_PAPER, "reset": "none", "controls": ()}, expect=(
         "The same pruning, but the survivors keep their trained values and are trained on (no reset). Run the "
-        "paper's LeNet experiment too, then put both runs side by side on **Compare**: the fine-tuned net "
+        "paper's LeNet experiment too, then choose both runs on **Results** to overlay them: the fine-tuned net "
         "against the ticket.")),
-    Preset("one-shot", "One-shot against iterative", page="compare",
+    Preset("one-shot", "One-shot against iterative", page="results",
            settings={**_PAPER, "schedule": "one-shot", "controls": ("reinit",)}, expect=(
-        "Train once, prune straight to about 7 % of the weights, retrain. Put it beside the paper's LeNet "
-        "experiment on **Compare**: the paper finds iterative pruning keeps accuracy to smaller sizes than one-shot.")),
+        "Train once, prune straight to about 7 % of the weights, retrain. Choose it and the paper's LeNet "
+        "experiment on **Results** to overlay them: the paper finds iterative pruning keeps accuracy to smaller "
+        "sizes than one-shot.")),
     Preset("conv-digits", "A conv net on digits", page="compare",
            settings={"dataset": "mnist-5k", "arch": "conv-2", "rounds": 6, "epochs": 1.0,
                      "controls": ("reinit",), "trials": 1}, expect=(
@@ -67,10 +68,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         "An MLP with one hidden layer of 500 on the 40-point MNIST-1D sequences, pruned to about 16 %; a minute "
         "or two. On **Results**, the ticket's accuracy rises a point or two above the dense net's (round 0) in "
         "the middle rounds while the random mask falls away; **Masks** shows the first layer's masks.")),
-    Preset("rewind", "Rewinding to iteration K", page="compare",
+    Preset("rewind", "Rewinding to iteration K", page="results",
            settings={**_PAPER, "reset": "rewind:20", "controls": ("reinit",)}, expect=(
         "Survivors go back to their values at iteration 20 of the dense run instead of iteration 0 (what makes "
-        "tickets appear in deep nets). Put it beside the paper's LeNet experiment on **Compare**.")),
+        "tickets appear in deep nets). Choose it and the paper's LeNet experiment on **Results** to overlay them.")),
     Preset("reset-comparison", "Which reset: init, rewind, fine-tune or LR rewinding", page="sweep",
            settings={**_PAPER, "controls": (), "lr_schedule": "cosine"},
            grid=(("reset", ("init", "rewind:20", "none", "lr-rewind")),), expect=(
