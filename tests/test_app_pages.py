@@ -71,7 +71,8 @@ def test_the_runs_table_lists_a_run_whose_length_is_not_known_yet(lth_home):
         no_errors(at)
         table = at.dataframe[0].value  # indexed by run id
         assert table.loc[run_id, "name"] == "until half is left"
-        assert table.loc[run_id, "progress"] in ("", "0 of 5", "1 of 5")  # no length until the worker plans it
+        # pruning rounds done of those planned (round 0 not counted); no length until the worker plans it
+        assert table.loc[run_id, "rounds"] == "" or re.fullmatch(r"[0-5] of 5", table.loc[run_id, "rounds"])
     finally:
         jobs.cancel(run_id)
 
@@ -80,20 +81,18 @@ def test_the_runs_table_shows_what_tells_runs_apart(runs):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     no_errors(at)
     table = at.dataframe[0].value
-    assert list(table.columns) == ["name", "created", "status", "checks", "data", "pruning", "trials", "progress",
-                                   "weights", "ticket", "critical"]
+    # every column fits a 1400-pixel window: none is hidden behind a "More columns" choice any more
+    assert list(table.columns) == ["name", "status", "checks", "data", "pruning", "rounds", "ticket", "critical",
+                                   "created"]
+    assert list(at.dataframe[0].proto.column_order) == list(table.columns)
     done, other = table.loc[runs["done"]], table.loc[runs["other"]]
-    assert (done["data"], done["pruning"]) == ("digits · mlp", "iterative 20 % · layerwise · init")
-    assert done["trials"] == 2 and other["trials"] == 1
-    rounds = RunStore().rounds(runs["done"])
-    reached = rounds[(rounds["round"] == 2) & (rounds.variant == "ticket")].weights_remaining.mean()
-    assert done["weights"] == summary.pct(reached) and re.fullmatch(r"\d\d-\d\d \d\d:\d\d", done["created"])
-    # shown: what fits a 1400-pixel window; the rest is added with "More columns"
-    assert list(at.dataframe[0].proto.column_order) == ["name", "status", "checks", "data", "pruning", "trials",
-                                                        "ticket", "critical"]
+    assert (done["data"], done["pruning"]) == ("digits · mlp", "iterative 20 % · layerwise · init · 2 trials")
+    assert other["pruning"].endswith(" · 1 trial")
+    assert done["rounds"] == "2 of 2" and re.fullmatch(r"\d\d-\d\d \d\d:\d\d", done["created"])
     assert done["checks"] in ("✓", "⚠")  # the symbol; Live run and Compare give the line
-    at.multiselect(key="runs_table:more").set_value(["created", "weights"]).run()
-    assert list(at.dataframe[0].proto.column_order)[-2:] == ["created", "weights"]
+    # the critical sparsity says what it is: weights remaining where the ticket stops matching dense
+    header = json.loads(at.dataframe[0].proto.columns)["critical"]
+    assert header["label"] == "stops matching dense at" and "weights remaining where the ticket stops" in header["help"]
 
 
 def test_an_invalid_combination_is_blocked_with_a_message_naming_the_field():

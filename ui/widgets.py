@@ -51,8 +51,7 @@ def store() -> RunStore:
 def start_queued_runs() -> None:
     """Runs (and tasks, such as a deployment bench) queued while no worker was alive (e.g. before a reboot)
     start when someone opens the app."""
-    runs = store().list_runs()
-    if (runs.status == "queued").any() or tasks.all_tasks(store(), tasks.QUEUED):
+    if store().run_ids("queued") or tasks.all_tasks(store(), tasks.QUEUED):  # one indexed query, not the list
         jobs.ensure_worker()
 
 

@@ -39,7 +39,7 @@ from lth_core.runs.procs import HOST, process_token, worker_alive
 from lth_core.engine.results import CURVE_COLUMNS, LAYER_COLUMNS, REWIND, ROUND_COLUMNS, unpack_mask
 from lth_core.runs.store_schema import DATA_TABLES, StoreError, connect
 
-__all__ = ["RunStore", "RunInfo", "StoreError", "RunLost", "StoreFull", "STATUSES", "UNREADABLE", "Reason",
+__all__ = ["RunStore", "RunInfo", "RunQuery", "RUN_SORTS", "CRITICAL_DOC", "StoreError", "RunLost", "StoreFull", "STATUSES", "UNREADABLE", "Reason",
            "default_store_path"]
 
 # A run's status: the only names the `runs` table's status column holds.
@@ -83,6 +83,47 @@ LIST_COLUMNS = ["id", "name", "status", "dataset", "arch", "created_at", "update
                 "round", "rounds_total", "rounds_done", "variant", "iteration", "iterations", "error", "config_id",
                 "weights_remaining", "test_accuracy", "reason", "sweep"]
 _INT_COLUMNS = ["round", "rounds_total", "rounds_done", "iteration", "iterations"]
+CRITICAL_DOC = "critical"   # {"round", "fraction", "text"}: the ticket's critical sparsity at that last round (runs.listing)
+# how the runs list can be sorted (RunQuery.sort): newest first by default; runs without a value last
+RUN_SORTS = {"newest": "r.created_at DESC, r.rowid DESC", "oldest": "r.created_at, r.rowid",
+             "name": "r.name COLLATE NOCASE, r.created_at DESC", "status": "r.status, r.created_at DESC",
+             "critical": "critical IS NULL, critical, r.created_at DESC"}
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """What the runs list shows: `search` (part of the name, or the start of the id; case-insensitive), the
+    datasets, architectures, statuses and sweeps to keep (empty: all), the sort (RUN_SORTS) and the page."""
+
+    search: str = ""
+    datasets: tuple[str, ...] = ()
+    archs: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    sweeps: tuple[str, ...] = ()
+    sort: str = "newest"
+    limit: int = 25
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.sort not in RUN_SORTS:
+            raise StoreError(f"sort must be one of {', '.join(RUN_SORTS)}; got {self.sort!r}")
+        if not (1 <= int(self.limit) <= 1000) or int(self.offset) < 0:
+            raise StoreError(f"a page of runs is 1–1000 rows from offset 0 on; got {self.limit} from {self.offset}")
+
+    def where(self) -> tuple[str, tuple]:
+        """The SQL WHERE clause (with a leading space, or empty) and its arguments."""
+        terms, args = [], []
+        text = " ".join(self.search.split())
+        if text:
+            like = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            terms.append("(r.name LIKE ? ESCAPE '\\' OR r.id LIKE ? ESCAPE '\\')")
+            args += [f"%{like}%", f"{like}%"]
+        for column, values in (("dataset", self.datasets), ("arch", self.archs), ("status", self.statuses),
+                               ("sweep", self.sweeps)):
+            if values:
+                terms.append(f"r.{column} IN ({', '.join('?' * len(values))})")
+                args += list(values)
+        return (" WHERE " + " AND ".join(terms) if terms else ""), tuple(args)
 
 
 T = TypeVar("T")
@@ -261,6 +302,78 @@ class RunStore:
         frame[_INT_COLUMNS] = frame[_INT_COLUMNS].astype("Int64")  # nullable: a queued run has no progress yet
         return frame
 
+    def query_runs(self, query: "RunQuery") -> tuple[pd.DataFrame, int]:
+        """One page of the runs list: the runs matching `query` (search by name or id, filters by dataset,
+        architecture, status and sweep; SQL WHERE, ORDER BY, LIMIT and OFFSET, so 500 runs cost one page),
+        with LIST_COLUMNS plus `critical` (the ticket's critical sparsity, as RunStore keeps it in the CRITICAL_DOC
+        of the run's last finished round; NULL where not known) and `critical_text`; and how many runs match."""
+        self._maybe_recover()
+        where, args = query.where()
+        ticket = ("(SELECT AVG({col}) FROM rounds x WHERE x.run_id = r.id AND x.round = r.committed_round "
+                  "AND x.variant = 'ticket')")
+        # the critical sparsity of the run's current last round only (an older document is stale: NULL)
+        critical = ("(SELECT json_extract(c.value, '$.{field}') FROM run_docs c WHERE c.run_id = r.id AND c.key = "
+                    f"'{CRITICAL_DOC}' AND json_extract(c.value, '$.round') = r.committed_round)")
+        sql = (f"SELECT {', '.join('r.' + c for c in LIST_COLUMNS[:11])}, r.committed_round + 1, r.variant, r.iteration, "
+               f"r.iterations, r.error, r.config_id, {ticket.format(col='weights_remaining')}, "
+               f"{ticket.format(col='test_accuracy')}, r.reason, r.sweep, {critical.format(field='fraction')} AS critical, "
+               f"{critical.format(field='text')}, r.config FROM runs r{where} ORDER BY {RUN_SORTS[query.sort]} "
+               "LIMIT ? OFFSET ?")
+        with self._read() as db:
+            total = db.execute(f"SELECT COUNT(*) FROM runs r{where}", args).fetchone()[0]
+            rows = db.execute(sql, (*args, int(query.limit), int(query.offset))).fetchall()
+        columns = [*LIST_COLUMNS, "critical", "critical_text"]
+        records = [{**self._listed(dict(zip(LIST_COLUMNS, row[:-3])), row[-1]), "critical": row[-3],
+                    "critical_text": row[-2] or ""} for row in rows]
+        frame = pd.DataFrame.from_records(records, columns=columns)
+        frame[_INT_COLUMNS] = frame[_INT_COLUMNS].astype("Int64")
+        return frame, int(total)
+
+    def run_facets(self) -> dict[str, list[str]]:
+        """The values the runs list can be filtered by: datasets, archs, statuses and sweeps held by the store."""
+        with self._read() as db:
+            return {name: [r[0] for r in db.execute(
+                f"SELECT DISTINCT {column} FROM runs WHERE {column} IS NOT NULL ORDER BY {column}")]
+                for name, column in (("datasets", "dataset"), ("archs", "arch"), ("statuses", "status"),
+                                     ("sweeps", "sweep"))}
+
+    def change_token(self) -> tuple:
+        """Changes whenever a run is added, deleted, renamed, progresses or gets a document: what the app keys
+        its cached lists on (cheap: two indexed aggregates)."""
+        with self._read() as db:
+            return tuple(db.execute("SELECT (SELECT COUNT(*) FROM runs), (SELECT MAX(updated_at) FROM runs), "
+                                    "(SELECT COUNT(*) FROM run_docs), (SELECT MAX(updated_at) FROM run_docs)").fetchone())
+
+    def runs_missing_critical(self) -> list[tuple[str, int]]:
+        """(id, last finished round) of the runs with a pruned round whose CRITICAL_DOC is missing or older."""
+        with self._read() as db:
+            return [tuple(r) for r in db.execute(
+                "SELECT id, committed_round FROM runs r WHERE committed_round >= 1 AND NOT EXISTS (SELECT 1 FROM "
+                "run_docs c WHERE c.run_id = r.id AND c.key = ? AND json_extract(c.value, '$.round') = r.committed_round)",
+                (CRITICAL_DOC,))]
+
+    def copy_run(self, run_id: str, name: str, *, sweep: str | None = None, created_at: str | None = None) -> str:
+        """A copy of the run (every row of it: results, masks, curves, documents) under a new id, `name` and
+        `sweep`; returns the new id. The copy's numbers are the original's, so a test or a benchmark can
+        fill a store with many real runs from a few trained ones."""
+        new_id = new_run_id()
+        with self.transaction() as db:
+            self._require(db, run_id)
+            while db.execute("SELECT 1 FROM runs WHERE id = ?", (new_id,)).fetchone():
+                new_id = new_run_id()
+            columns = [r[1] for r in db.execute("PRAGMA table_info(runs)")]
+            replaced = {"id": "?", "name": "?", "sweep": "?", "created_at": "COALESCE(?, created_at)"}
+            picks = ", ".join(replaced.get(c, c) for c in columns)
+            db.execute(f"INSERT INTO runs ({', '.join(columns)}) SELECT {picks} FROM runs WHERE id = ?",
+                       tuple({"id": new_id, "name": name, "sweep": sweep, "created_at": created_at}[c]
+                             for c in columns if c in replaced) + (run_id,))
+            for table in DATA_TABLES:
+                cols = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+                picks = ", ".join("?" if c == "run_id" else c for c in cols)
+                db.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {picks} FROM {table} WHERE run_id = ?",
+                           (new_id, run_id))
+        return new_id
+
     def _listed(self, row: dict, config: object) -> dict:
         """The list's row, with the recovery that could not be written applied, or marked unreadable."""
         problem = _row_problem(row, config)
@@ -392,13 +505,14 @@ class RunStore:
                                              args)]
 
     def sweeps(self) -> pd.DataFrame:
-        """One row per sweep: sweep, cells, and how many cells are in each status (columns named by STATUSES),
-        newest first."""
+        """One row per sweep: sweep, cells, created_at, name (as its cells' "sweep" document names it; the id
+        when none does) and how many cells are in each status (columns named by STATUSES), newest first."""
         counts = ", ".join(f"SUM(status = '{s}')" for s in STATUSES)
+        named = "(SELECT json_extract(d.value, '$.name') FROM run_docs d WHERE d.run_id = runs.id AND d.key = 'sweep')"
         with self._read() as db:
-            rows = db.execute(f"SELECT sweep, COUNT(*), MIN(created_at), {counts} FROM runs WHERE sweep IS NOT NULL "
-                              "GROUP BY sweep ORDER BY MIN(created_at) DESC").fetchall()
-        return pd.DataFrame.from_records(rows, columns=["sweep", "cells", "created_at", *STATUSES])
+            rows = db.execute(f"SELECT sweep, COUNT(*), MIN(created_at), COALESCE(MAX({named}), sweep), {counts} "
+                              "FROM runs WHERE sweep IS NOT NULL GROUP BY sweep ORDER BY MIN(created_at) DESC").fetchall()
+        return pd.DataFrame.from_records(rows, columns=["sweep", "cells", "created_at", "name", *STATUSES])
 
     # ---- a run's life: every change of its status is one of these --------------------------------
     @contextmanager

@@ -1,0 +1,201 @@
+"""Page render times on a store of many runs, in headless Chromium.
+
+    python -m scripts.bench_pages [--runs 500] [--home /tmp/lth-bench-home] [--repeat 3] [--shots DIR]
+
+Builds (once; kept in --home) a store of `--runs` real runs: a few tiny runs and a tiny sweep are trained
+by the engine, then copied through the store's API (RunStore.copy_run) under new ids, names, dates and
+sweeps, so every number in the store is a real one. Then it serves the app from that store and opens each
+page in headless Chromium (/usr/bin/chromium, --no-sandbox --disable-gpu), `--repeat` times, each in a fresh
+browser tab, and prints the time from the navigation until the page stops changing: the last change of its
+DOM (a MutationObserver installed before the page's own scripts) before a quiet second with Streamlit idle.
+The target is under 1 s per page. Timing goes here, never into a test.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--no-first-run", "--disable-sync"]
+TINY = ["--iterations", "40", "--rounds", "3", "--trials", "2", "--controls", "reinit,random"]
+# the runs trained for real: (dataset, arch, extra flags, name)
+BASES = [("moons", "mlp", ["--hidden", "16"], "moons baseline"),
+         ("circles", "mlp", ["--hidden", "16", "--prune-rate", "0.4"], "circles fast prune"),
+         ("digits", "mlp", ["--hidden", "32", "--reset", "rewind:10"], "digits rewind"),
+         ("digits", "lenet-300-100", ["--prune-rate", "0.3"], "digits lenet")]
+WORDS = ("baseline", "rewind", "wide", "narrow", "seed", "global", "late reset", "adam")
+QUIET_S = 1.0          # the page "stopped changing" once nothing changed for this long
+PAGE_TIMEOUT_S = 60.0
+# MutationObserver from the first script of the document: the time (ms since navigation) of its last change
+OBSERVER = """
+window.__lastChange = 0;
+new MutationObserver(() => { window.__lastChange = performance.now(); })
+  .observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+"""
+
+
+def build_store(home: Path, total: int = 500, log=print) -> dict[str, str]:
+    """Fill the store of `home` (LTH_HOME) with `total` real runs: BASES and a 2-cell sweep trained, the rest
+    copies of them. Returns {"run": an original run id, "sweep": the trained sweep's id}. Kept if already there."""
+    os.environ["LTH_HOME"] = str(home)
+    from lth_core.cli import main
+    from lth_core.runs.listing import refresh_critical
+    from lth_core.runs.store import RunStore
+    from lth_core.runs.sweep import SWEEP_DOC
+
+    store = RunStore(home / "runs.sqlite")
+    have = store.list_runs()
+    if len(have) >= total:
+        sweeps = store.sweeps()
+        return {"run": have.id.iloc[-1], "sweep": sweeps["sweep"].iloc[-1]}
+    started = time.perf_counter()
+    originals = []
+    for dataset, arch, extra, name in BASES:
+        if main(["run", "--store", "--dataset", dataset, "--arch", arch, *TINY, *extra, "--name", name]) != 0:
+            raise SystemExit(f"training {name} failed")
+        originals.append(store.list_runs().id.iloc[0])
+    if main(["sweep", "--dataset", "moons", "--arch", "mlp", "--hidden", "16", *TINY, "--grid",
+             "prune_rate=0.2,0.5", "--name", "moons prune rate"]) != 0:
+        raise SystemExit("training the sweep failed")
+    sweep = store.sweeps()["sweep"].iloc[0]
+    cells = store.list_runs(sweep=sweep).id.tolist()
+    log(f"trained {len(BASES)} runs and a {len(cells)}-cell sweep in {time.perf_counter() - started:.0f} s")
+    refresh_critical(store)  # the copies carry it
+    start = datetime.now(timezone.utc)
+    k, count = 0, len(store.list_runs())
+    while count < total:
+        when = lambda: (start - timedelta(minutes=7 * k)).isoformat(timespec="milliseconds")  # noqa: E731
+        if k % 10 == 9 and count + len(cells) <= total:  # every tenth: a copy of the sweep, under its own id and name
+            new_sweep = f"sw{k:06d}"[:8]
+            for cell in cells:
+                copy = store.copy_run(cell, f"{WORDS[k % len(WORDS)]} sweep {k} · {store.get_run(cell).name.split(' · ')[-1]}",
+                                      sweep=new_sweep, created_at=when())
+                doc = dict(store.doc(copy, SWEEP_DOC, {}), name=f"{WORDS[k % len(WORDS)]} sweep {k}")
+                store.put_doc(copy, SWEEP_DOC, doc)
+            count += len(cells)
+        else:
+            source = originals[k % len(originals)]
+            store.copy_run(source, f"{WORDS[k % len(WORDS)]} {store.get_run(source).config.dataset} #{k}",
+                           created_at=when())
+            count += 1
+        k += 1
+    log(f"store of {len(store.list_runs())} runs ready in {time.perf_counter() - started:.0f} s: {store.path}")
+    return {"run": originals[0], "sweep": sweep}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(home: Path):
+    """The app, served from `home`'s store on a free loopback port."""
+    port = _free_port()
+    env = dict(os.environ, LTH_HOME=str(home), PYTHONUNBUFFERED="1")
+    log = open(home / "streamlit-bench.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise SystemExit(f"streamlit did not start; see {home / 'streamlit-bench.log'}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def render_seconds(page, url: str) -> float:
+    """Seconds from navigating to `url` until its DOM stopped changing (QUIET_S with Streamlit idle)."""
+    page.goto(url)
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=PAGE_TIMEOUT_S * 1000)
+    end = time.time() + PAGE_TIMEOUT_S
+    while time.time() < end:
+        time.sleep(0.1)
+        idle = page.locator('[data-testid="stStatusWidget"]').count() == 0
+        now, last = page.evaluate("[performance.now(), window.__lastChange]")
+        if idle and now - last >= QUIET_S * 1000:
+            return last / 1000
+    raise SystemExit(f"{url} never stopped changing within {PAGE_TIMEOUT_S:.0f} s")
+
+
+def pages(ids: dict[str, str]) -> dict[str, str]:
+    run, sweep = ids["run"], ids["sweep"]
+    return {"New experiment": "", "Live run": f"live_run?run={run}", "Results": f"results?run={run}",
+            "Masks": f"masks?run={run}", "Compare": f"compare?run={run}", "Sweep": f"sweep?sweep={sweep}",
+            "Deploy": f"deploy?run={run}", "Guided tour": f"tour?run={run}", "Playground": "playground"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=500, help="runs in the store (default 500)")
+    ap.add_argument("--home", type=Path, default=Path("/tmp/lth-bench-home"), help="LTH_HOME of the store (kept)")
+    ap.add_argument("--repeat", type=int, default=3, help="loads of each page (default 3)")
+    ap.add_argument("--shots", type=Path, help="save a screenshot of each page's last load here")
+    args = ap.parse_args(argv)
+    if not 1 <= args.runs <= 5000 or not 1 <= args.repeat <= 20:
+        ap.error("--runs must be 1–5000 and --repeat 1–20")
+    if not Path(CHROMIUM).exists():
+        ap.error(f"needs Chromium at {CHROMIUM}")
+    args.home.mkdir(parents=True, exist_ok=True)
+    ids = build_store(args.home, args.runs)
+    from playwright.sync_api import sync_playwright
+
+    rows = []
+    with serve(args.home) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            for name, path in pages(ids).items():
+                times = []
+                for i in range(args.repeat):
+                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    page.add_init_script(OBSERVER)
+                    times.append(render_seconds(page, f"{url}/{path}"))
+                    if args.shots and i == args.repeat - 1:
+                        args.shots.mkdir(parents=True, exist_ok=True)
+                        page.screenshot(path=str(args.shots / f"bench-{name.lower().replace(' ', '-')}.png"), full_page=True)
+                    page.close()
+                rows.append((name, times))
+                print(f"{name:15s} " + "  ".join(f"{t:5.2f}" for t in times), flush=True)
+        finally:
+            browser.close()
+    load = os.getloadavg()
+    print(f"\n{args.runs} runs; load average {load[0]:.1f} on {os.cpu_count()} cores; seconds until the page "
+          f"stopped changing (first load, then median of {args.repeat})")
+    print("| page | first load | median | target < 1 s |\n| --- | --- | --- | --- |")
+    for name, times in rows:
+        print(f"| {name} | {times[0]:.2f} | {statistics.median(times):.2f} | "
+              f"{'yes' if statistics.median(times) < 1 else 'no'} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

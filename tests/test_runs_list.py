@@ -1,0 +1,124 @@
+"""The runs list at scale (issue 14): a store of 60 real runs (a few tiny runs and a sweep trained by the
+engine, then copied through RunStore.copy_run), searched, filtered, sorted, paged and multi-selected on New
+experiment through AppTest, and the store's query itself (SQL WHERE / ORDER BY / LIMIT / OFFSET)."""
+import os
+import re
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app_helpers import APP, TIMEOUT
+
+from lth_core.runs.store import RunQuery, RunStore, StoreError
+
+TOTAL = 60
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory, dataset_cache):
+    """An LTH_HOME with TOTAL real runs (every number trained by the engine) and one cancelled run."""
+    from scripts.bench_pages import build_store
+
+    home = tmp_path_factory.mktemp("lth-many-runs")
+    os.symlink(dataset_cache, home / "cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LTH_HOME", str(home))
+        ids = build_store(home, TOTAL, log=lambda *_: None)
+        store = RunStore()
+        config = store.get_run(ids["run"]).config
+        cancelled = store.add_run(config, "never started")  # queued, then cancelled: a real status change
+        store.cancel(cancelled)
+        store.close()
+    return {"home": home, "cancelled": cancelled, **ids}
+
+
+@pytest.fixture
+def home(many, monkeypatch):
+    monkeypatch.setenv("LTH_HOME", str(many["home"]))
+    return many
+
+
+def open_list() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    return at
+
+
+def table(at: AppTest):
+    return next(d for d in at.dataframe if d.key == "runs_table").value
+
+
+def matches(at: AppTest) -> str:
+    return next(c.value for c in at.caption if re.search(r"\d+ runs? match", c.value))
+
+
+def test_the_store_pages_filters_and_sorts_in_sql(home):
+    store = RunStore()
+    every = store.list_runs()
+    assert len(every) == TOTAL + 1
+    first, total = store.query_runs(RunQuery(limit=25))
+    second, _ = store.query_runs(RunQuery(limit=25, offset=25))
+    last, _ = store.query_runs(RunQuery(limit=25, offset=50))
+    assert total == TOTAL + 1 and (len(first), len(second), len(last)) == (25, 25, TOTAL + 1 - 50)
+    assert [*first.id, *second.id, *last.id] == every.id.tolist()  # newest first, as list_runs
+    digits, n = store.query_runs(RunQuery(datasets=("digits",), archs=("mlp",), limit=100))
+    assert n == ((every.dataset == "digits") & (every.arch == "mlp")).sum() > 0 and set(digits.arch) == {"mlp"}
+    found, n = store.query_runs(RunQuery(search="CIRCLES", limit=100))  # case-insensitive, part of the name
+    assert n == every.name.str.lower().str.contains("circles").sum() > 0
+    assert store.query_runs(RunQuery(search="100%_", limit=5))[1] == 0  # % and _ are text, not wildcards
+    assert store.query_runs(RunQuery(search=home["cancelled"][:5]))[0].id.tolist() == [home["cancelled"]]
+    by_critical, _ = store.query_runs(RunQuery(sort="critical", limit=100))
+    known = by_critical.critical.dropna().tolist()
+    assert known == sorted(known) and by_critical.critical.isna().tolist() == sorted(by_critical.critical.isna())
+    with pytest.raises(StoreError, match="sort must be one of"):
+        RunQuery(sort="size")
+
+
+def test_search_filters_and_pages_on_new_experiment(home):
+    at = open_list()
+    shown = table(at)
+    assert len(shown) == 25 and matches(at).startswith(f"{TOTAL + 1} runs match; showing 1–25")
+    # the columns fit the page, and the critical sparsity is named for what it is
+    assert list(next(d for d in at.dataframe if d.key == "runs_table").proto.column_order) == [
+        "name", "status", "checks", "data", "pruning", "rounds", "ticket", "critical", "created"]
+    at.number_input(key="runs:page").set_value(3).run()
+    assert len(table(at)) == TOTAL + 1 - 50 and "showing 51–61" in matches(at)
+    at.text_input(key="runs:search").set_value("circles").run()  # a filter brings the page back into range
+    names = table(at)["name"].tolist()
+    assert names and all("circles" in n for n in names) and at.number_input(key="runs:page").value == 1
+    at.text_input(key="runs:search").set_value("").run()
+    at.multiselect(key="runs:dataset").set_value(["digits"]).run()
+    at.multiselect(key="runs:arch").set_value(["lenet-300-100"]).run()
+    assert set(table(at)["data"]) == {"digits · lenet-300-100"}
+    at.multiselect(key="runs:arch").set_value([]).run()
+    at.multiselect(key="runs:dataset").set_value([]).run()
+    at.multiselect(key="runs:status").set_value(["cancelled"]).run()
+    assert table(at).index.tolist() == [home["cancelled"]] and matches(at).startswith("1 run matches")
+    at.multiselect(key="runs:status").set_value([]).run()
+    at.multiselect(key="runs:sweep").set_value([home["sweep"]]).run()
+    cells = RunStore().list_runs(sweep=home["sweep"])
+    assert sorted(table(at).index) == sorted(cells.id)
+    at.multiselect(key="runs:sweep").set_value([]).run()
+    at.selectbox(key="runs:sort").set_value("name").run()
+    names = table(at)["name"].tolist()
+    assert names == sorted(names, key=str.lower)
+    at.text_input(key="runs:search").set_value("no run is called this").run()
+    assert any(i.value == "No run matches these filters." for i in at.info)
+
+
+def test_several_runs_are_overlaid_or_deleted_after_a_confirmation(home):
+    at = open_list()
+    at.text_input(key="runs:search").set_value("seed").run()
+    shown = table(at)
+    picked = shown.index[:2].tolist()
+    at.session_state["runs_table"] = {"selection": {"rows": [0, 1], "columns": []}}
+    at.run()
+    assert at.button(key="runs:overlay").label == "Overlay these 2 runs on Results"
+    delete = at.button(key="runs:delete")
+    assert delete.disabled  # nothing is deleted before the tick
+    at.checkbox(key="runs:delete_sure").check().run()
+    at.button(key="runs:delete").click().run()
+    assert not at.exception
+    left = RunStore().list_runs()
+    assert not set(picked) & set(left.id) and len(left) == TOTAL + 1 - 2
+    assert not set(picked) & set(table(at).index)

@@ -1,0 +1,154 @@
+"""The runs list of New experiment: search, filters, sort and pages over the store (SQL, one page at a
+time: RunStore.query_runs), several runs selected at once to overlay on Results or to delete.
+
+A page of the list is cached on the store's change token, so a rerun that changed nothing (a click on a
+row, a widget elsewhere on the page) reads two aggregates, not the runs."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from lth_core.analysis.summary import pct
+from lth_core.runs.checks import run_marks
+from lth_core.runs.listing import refresh_critical
+from lth_core.runs.store import UNREADABLE, RunQuery
+
+from .text import code, md
+from .widgets import ICONS, PAGES, run_links, store
+
+PAGE_SIZES = (25, 50, 100)
+SORTS = {"newest": "newest first", "oldest": "oldest first", "name": "name (A–Z)",
+         "critical": "where the ticket stops matching dense (fewest weights first)", "status": "status"}
+CRITICAL_HEADER = "stops matching dense at"
+CRITICAL_HELP = ("weights remaining where the ticket stops matching the dense network (falls more than 1 point "
+                 "below it; mean over trials, interpolated between rounds): its critical sparsity. ≤ when it still "
+                 "matched at the sparsest round; 'between' when it stopped between two rounds too far apart to "
+                 "interpolate")
+# every column fits a 1400-pixel window beside the sidebar (the widths add up to about 1,000 pixels)
+COLUMNS = {
+    "name": st.column_config.TextColumn("name", width=190),
+    "status": st.column_config.TextColumn("status", width=76),
+    "checks": st.column_config.TextColumn("checks", width=50, help=(
+        "the sanity checks: ✓ all passed; ✗ one failed, ⚠ a training budget too short to converge "
+        "(Live run and Compare say which, where and what it means)")),
+    "data": st.column_config.TextColumn("data", width=150),
+    "pruning": st.column_config.TextColumn("schedule · scope · reset", width=190, help=(
+        "iterative N %: that share of the remaining weights pruned each round, or one-shot; layerwise or "
+        "global ranking; reset to the original init, rewind:K (iteration K of the dense run) or none")),
+    "rounds": st.column_config.TextColumn("pruning rounds", width=70, help=(
+        "pruning rounds finished, of those planned (round 0, the dense network, is not counted)")),
+    "ticket": st.column_config.TextColumn(
+        "ticket", width=62, help="the ticket's test accuracy in the last finished round (mean over trials)"),
+    "critical": st.column_config.TextColumn(CRITICAL_HEADER, width=130, help=CRITICAL_HELP),
+    "created": st.column_config.TextColumn("created", width=88, help="month-day hour:minute, UTC"),
+}
+
+
+def _known(v: Any) -> bool:
+    return v is not None and not pd.isna(v)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _page(path: str, token: tuple, query: RunQuery) -> tuple[pd.DataFrame, int]:
+    """One page of the list as shown (cached on the store at `path` and its change `token`)."""
+    runs, total = store().query_runs(query)
+    configs = {i: None if s == UNREADABLE else store().get_run(i).config for i, s in zip(runs.id, runs.status)}
+    marks = run_marks(store(), [i for i, s in zip(runs.id, runs.status) if s != UNREADABLE])
+    table = pd.DataFrame({
+        "name": runs["name"].to_numpy(), "status": runs["status"].to_numpy(),
+        "checks": [marks.get(i, "")[:1] for i in runs.id],  # the symbol only; Live run and Compare give the line
+        "data": [f"{d} · {a}" for d, a in zip(runs.dataset, runs.arch)],
+        "pruning": ["" if (c := configs[i]) is None else " · ".join(
+            [f"iterative {100 * c.prune_rate:g} %" if c.schedule == "iterative" else c.schedule, c.scope, c.reset])
+            + f" · {c.trials} trial{'s' if c.trials != 1 else ''}" for i in runs.id],
+        "rounds": [f"{max(0, int(d) - 1)} of {int(t)}" if _known(t) else "" for d, t in zip(runs.rounds_done, runs.rounds_total)],
+        "ticket": [pct(a) if _known(a) else "" for a in runs.test_accuracy],
+        "critical": runs["critical_text"].to_numpy(),
+        "created": [str(c)[5:16].replace("T", " ") for c in runs.created_at]}, index=pd.Index(runs["id"], name="id"))
+    return table, total
+
+
+def _filters() -> RunQuery:
+    facets = store().run_facets()
+    top = st.columns([3, 2])
+    search = top[0].text_input("Search runs by name or id", key="runs:search", placeholder="part of a name, or an id")
+    sort = top[1].selectbox("Sort by", list(SORTS), format_func=SORTS.get, key="runs:sort")
+    cols = st.columns(4)
+    sweep_names = dict(zip(*store().sweeps()[["sweep", "name"]].T.values)) if facets["sweeps"] else {}
+    datasets = cols[0].multiselect("Dataset", facets["datasets"], key="runs:dataset", placeholder="all datasets")
+    archs = cols[1].multiselect("Architecture", facets["archs"], key="runs:arch", placeholder="all architectures")
+    statuses = cols[2].multiselect("Status", facets["statuses"], key="runs:status", placeholder="any status")
+    sweeps = cols[3].multiselect("Sweep", facets["sweeps"], key="runs:sweep", placeholder="any sweep",
+                                 format_func=lambda s: f"{sweep_names.get(s, s)} ({s})",
+                                 disabled=not facets["sweeps"])
+    size = st.session_state.get("runs:size", PAGE_SIZES[0])
+    return RunQuery(search=search, datasets=tuple(datasets), archs=tuple(archs), statuses=tuple(statuses),
+                    sweeps=tuple(sweeps), sort=sort, limit=size)
+
+
+def runs_list() -> None:
+    """The list with its filters, its pages and what can be done with the selected runs."""
+    refresh_critical(store())  # the runs that finished a round since the last look (once per round)
+    query = _filters()
+    token = store().change_token()
+    page = int(st.session_state.get("runs:page", 1))
+    table, total = _page(str(store().path), token, replace(query, offset=(page - 1) * query.limit))
+    pages = max(1, -(-total // query.limit))
+    if page > pages:  # a filter that shrank the list brings the page back into range
+        page = st.session_state["runs:page"] = pages
+        table, total = _page(str(store().path), token, replace(query, offset=(page - 1) * query.limit))
+    if table.empty:
+        st.info("No run matches these filters." if total == 0 else "This page is empty.", icon=":material/filter_alt_off:")
+        _pager(pages, total, 0)
+        return
+    shown = (replace(query, offset=(page - 1) * query.limit), tuple(table.index))
+    if st.session_state.get("runs:shown") != shown:  # another page, filter or sort: the ticked rows were others
+        st.session_state.pop("runs_table", None)
+        st.session_state["runs:shown"] = shown
+    picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="runs_table",
+                          column_config=COLUMNS, column_order=list(COLUMNS))
+    _pager(pages, total, len(table))
+    chosen = [table.index[r] for r in picked.selection.rows]
+    _actions(chosen, dict(zip(table.index, table["name"])))
+
+
+def _pager(pages: int, total: int, shown: int) -> None:
+    cols = st.columns([1, 1, 3])
+    cols[0].number_input(f"Page (of {pages})", 1, pages, key="runs:page", step=1)
+    cols[1].selectbox("Runs a page", PAGE_SIZES, key="runs:size")
+    first = (int(st.session_state.get("runs:page", 1)) - 1) * int(st.session_state.get("runs:size", PAGE_SIZES[0]))
+    cols[2].caption(f"{total} run{'s' if total != 1 else ''} match" + ("es" if total == 1 else "")
+                    + (f"; showing {first + 1}–{first + shown}" if shown else ""))
+
+
+def _actions(chosen: list[str], names: dict[str, str]) -> None:
+    if not chosen:
+        st.caption("Click a row to open that run on **Live run**, **Results**, **Masks** or **Compare**; tick "
+                   "several to overlay them on Results or to delete them.")
+        return
+    if len(chosen) == 1:
+        st.markdown(f"Open **{md(names[chosen[0]])}** ({code(chosen[0])}) on:")
+        run_links(chosen[0])
+    cols = st.columns(2)
+    if len(chosen) > 1 and cols[0].button(f"Overlay these {len(chosen)} runs on Results", icon=ICONS["results"],
+                                          key="runs:overlay"):
+        st.session_state.pop("w:run:multi", None)  # the picker takes the runs from the link
+        st.switch_page(PAGES["results"], query_params={"run": chosen})
+    with cols[1].popover(f"Delete {'this run' if len(chosen) == 1 else f'these {len(chosen)} runs'}",
+                         icon=":material/delete:"):
+        st.markdown("Deletes " + ", ".join(f"**{md(names[i])}** ({code(i)})" for i in chosen[:10])
+                    + (f" and {len(chosen) - 10} more" if len(chosen) > 10 else "")
+                    + " with everything they recorded. A run still training stops.")
+        sure = st.checkbox("Yes, delete them (this cannot be undone)", key="runs:delete_sure")
+        if st.button("Delete", type="primary", disabled=not sure, key="runs:delete"):
+            for run_id in chosen:
+                store().delete(run_id)  # a worker still training it notices and stops
+            st.session_state.pop("runs:delete_sure", None)
+            st.toast(f"Deleted {len(chosen)} run{'s' if len(chosen) != 1 else ''}.")
+            st.rerun()
+
+
+__all__ = ["runs_list", "SORTS", "PAGE_SIZES", "CRITICAL_HEADER"]
