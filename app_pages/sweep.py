@@ -11,8 +11,10 @@ from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.presets import PRESETS
 from lth_core.runs.estimate import format_seconds
 from lth_core.runs.store import ACTIVE, UNREADABLE
-from lth_core.runs.sweep import MAX_CELLS, SWEEPABLE, add_sweep, parse_grid, plan_cells, sweep_summary
-from ui.form import _estimate
+from lth_core.runs.sweep import (MAX_CELLS, SWEEPABLE, add_sweep, cancel_sweep, missing_cells, parse_grid, plan_cells,
+                                 resume_cells, sweep_cells, sweep_summary)
+from ui.form import _estimate, worker_running
+from ui.runs_list import CRITICAL_HEADER, CRITICAL_HELP
 from ui.text import code, md, plotly
 from ui.widgets import PAGES, guarded, store, url_choice
 
@@ -62,16 +64,22 @@ def build() -> None:
         st.error(f"Cannot run this sweep: {md(problem)}", icon=":material/block:")
     else:
         distinct = list(dict.fromkeys(c.config.replace(seed=base.seed).to_json() for c in cells))
-        # the cells queue together, so the worker stays up between them: each starts warm (a fork); only the
-        # first cell's cold start (a few seconds) is left out
+        # each cell timed as New experiment times a run (lth_core.runs.estimate): the cells queue together, so the
+        # worker stays up between them and each starts warm (a fork), except the first when no worker runs yet
         timed = [_estimate(j, True)[0] for j in distinct[:MAX_TIMED]]
         mean = sum(e.seconds for e in timed if e) / max(1, sum(1 for e in timed if e))
+        trainings = {j: e.trainings for j, e in zip(distinct, timed) if e}
         by_config = dict(zip(distinct, (e.seconds if e else mean for e in timed)))
-        total = sum(by_config.get(c.config.replace(seed=base.seed).to_json(), mean) for c in cells)
+        keys = [c.config.replace(seed=base.seed).to_json() for c in cells]
+        total = sum(by_config.get(k, mean) for k in keys)
+        first, warm = _estimate(keys[0], worker_running())[0], timed[0]
+        if first and warm:
+            total += first.seconds - warm.seconds  # the worker's cold start, as a single run's estimate has it
         workers = jobs.workers()
         m = st.columns(3)
         m[0].metric("Cells", len(cells), help=" × ".join(f"{len(a.values)} {a.field}" for a in axes))
-        m[1].metric("Trainings", sum(int(e.trainings) for e in timed if e) * len(cells) // max(1, len(timed)))
+        mean_trainings = sum(trainings.values()) / max(1, len(trainings))
+        m[1].metric("Trainings", round(sum(trainings.get(k, mean_trainings) for k in keys)))
         m[2].metric("Rough time", format_seconds(total / workers),
                     help=f"each distinct cell timed on this machine ({min(len(distinct), MAX_TIMED)} of "
                          f"{len(distinct)}), {workers} run{'s' if workers > 1 else ''} at a time")
@@ -91,8 +99,9 @@ if st.toggle("Build a new sweep", value=sweeps.empty, key="sweep_build"):  # tim
 if sweeps.empty:
     st.info("No sweep yet: build one above.", icon=":material/info:")
     st.stop()
-labels = {r.sweep: f"{r.sweep} · {r.cells} cells, {int(r.finished or 0)} finished · {r.created_at[:16].replace('T', ' ')}"
-          for r in sweeps.itertuples()}
+# the name and size only: what changes as cells finish is shown below, and refreshes by itself
+labels = {r.sweep: f"{r.name} · {r.cells} cell{'s' if r.cells != 1 else ''} · {r.created_at[:16].replace('T', ' ')}"
+          + (f" · {r.sweep}" if r.name != r.sweep else "") for r in sweeps.itertuples()}
 sweep_id = url_choice("sweep", list(labels), "Sweep", format_func=labels.get)
 at_text = url_choice("at", ["critical sparsity", "1 %", "2 %", "5 %", "10 %", "20 %", "50 %"], "Sum each cell up by",
                      kind="radio", horizontal=True,
@@ -100,33 +109,63 @@ at_text = url_choice("at", ["critical sparsity", "1 %", "2 %", "5 %", "10 %", "2
 at = None if at_text == "critical sparsity" else float(at_text.split()[0]) / 100
 
 
+def pruning_rounds(done: int, total: object) -> str:
+    """'2 of 3': pruning rounds finished of those planned, round 0 (the dense network) not counted, as Live run."""
+    pruned = max(0, int(done) - 1)
+    return f"{pruned} of {int(total)}" if total is not None and not pd.isna(total) else str(pruned)
+
+
 @st.fragment(run_every=2.0)
 @guarded
 def summary() -> None:
     table = sweep_summary(store(), sweep_id, at)
     axes = [a for a in table.attrs.get("axes", []) if table[a].nunique() > 1][:2] or table.attrs.get("axes", [])[:1]
-    active = table["status"].isin(ACTIVE).sum()
-    done = (table["status"] == "finished").sum()
+    active = int(table["status"].isin(ACTIVE).sum())
+    done = int((table["status"] == "finished").sum())
     st.progress(done / max(1, len(table)), text=f"{done} of {len(table)} cells finished" +
                 (f", {active} queued or running" if active else ""))
     st.markdown(md(best_cell_sentence(table)))
     if table["value"].notna().any():
         fig = sweep_figure(table, axes, f"{plotly(table.attrs.get('name', sweep_id))}: the ticket's {table['metric'].iloc[0]}")
         st.plotly_chart(fig, config={"displaylogo": False}, key="sweep_fig")
+    metric = CRITICAL_HEADER if at is None else table["metric"].iloc[0]  # named as in the runs list
     show = pd.DataFrame({
-        "cell": table["label"], "status": table["status"], "rounds": table["rounds_done"],
-        table["metric"].iloc[0]: [("" if v != v else ("≤ " if u else "") + pct(v)) for v, u in
-                                  zip(table["value"], table["upper_bound"])],
+        "cell": table["label"], "status": table["status"],
+        "pruning rounds": [pruning_rounds(d, t) for d, t in zip(table["rounds_done"], table["rounds_total"])],
+        metric: [("" if v != v else ("≤ " if u else "") + pct(v)) for v, u in zip(table["value"], table["upper_bound"])],
         "95 % CI": ["" if lo != lo else f"{pct(lo)}–{pct(hi)}" for lo, hi in zip(table["low"], table["high"])],
         "run": [f"{PAGES['live'].split('/')[-1][:-3]}?run={r}" for r in table["run_id"]]})
-    st.dataframe(show, hide_index=True, column_config={"run": st.column_config.LinkColumn(
-        "run", help="open the cell's run on Live run", display_text=r"live_run\?run=(.*)")})
-    if not active:
-        st.caption("Every cell has ended. Cancelled or failed cells: " + code(f"python -m lth_core sweep resume {sweep_id}"))
+    st.dataframe(show, hide_index=True, column_config={
+        "pruning rounds": st.column_config.TextColumn(help="pruning rounds finished, of those planned (round 0, the "
+                                                           "dense network, is not counted), as on Live run"),
+        metric: st.column_config.TextColumn(help=CRITICAL_HELP if at is None else None),
+        "run": st.column_config.LinkColumn("run", help="open the cell's run on Live run",
+                                           display_text=r"live_run\?run=(.*)")})
+    follow_up(table, active)
+
+
+def follow_up(table: pd.DataFrame, active: int) -> None:
+    """Cancel while cells are queued or running; resume once they have ended and some did not finish;
+    neither when every cell has finished (nothing is left to run)."""
+    missing = missing_cells(store(), sweep_id)
+    if active:
+        if st.button(f"Cancel the {active} queued or running cell{'s' if active != 1 else ''}", icon=":material/stop:",
+                     key="sweep_cancel"):
+            asked = cancel_sweep(store(), sweep_id)
+            st.success(f"Asked {len(asked)} cell{'s' if len(asked) != 1 else ''} to stop; finished cells and rounds stay.")
+    elif missing:
+        executors = set(sweep_cells(store(), sweep_id)["executor"])
+        if executors == {"local"} and st.button(
+                f"Resume the {len(missing)} cell{'s' if len(missing) != 1 else ''} that did not finish",
+                icon=":material/play_arrow:", key="sweep_resume"):
+            resume_cells(store(), sweep_id, "local")
+            jobs.ensure_worker()
+            st.rerun(scope="fragment")
+        st.caption(f"{len(missing)} cell{'s' if len(missing) != 1 else ''} cancelled, failed or interrupted; on the "
+                   "command line (on a Ray cluster: add --executor ray): "
+                   + code(f"python -m lth_core sweep resume {sweep_id}"))
+    else:
+        st.caption("Every cell has finished: nothing is left to run.")
 
 
 summary()
-if st.button("Cancel the sweep's queued and running cells", icon=":material/stop:", key="sweep_cancel"):
-    from lth_core.runs.sweep import cancel_sweep
-    asked = cancel_sweep(store(), sweep_id)
-    st.success(f"Asked {len(asked)} cell{'s' if len(asked) != 1 else ''} to stop; finished cells and rounds stay.")

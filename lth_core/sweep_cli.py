@@ -222,7 +222,7 @@ def _cancel(args: argparse.Namespace) -> int:
 
 def _resume(args: argparse.Namespace) -> int:
     from lth_core.cli import open_store
-    from lth_core.runs.sweep import missing_cells, resolve_sweep, set_executor, sweep_cells
+    from lth_core.runs.sweep import resolve_sweep, resume_cells, sweep_cells
 
     store = open_store(args)
     sweep_id = resolve_sweep(store, _need_id(args))
@@ -231,15 +231,11 @@ def _resume(args: argparse.Namespace) -> int:
     if executor == "ray":
         from lth_core.runs.ray_executor import connect
         connect(args.ray_address)
-    stopped = missing_cells(store, sweep_id)
-    queued = [r.id for r in cells.itertuples() if r.status == "queued"]
+    stopped, queued = resume_cells(store, sweep_id, executor)
     todo = [r for r in cells["id"] if r in set(stopped) | set(queued)]  # grid order
     if not todo:
         print(f"sweep {sweep_id}: nothing to resume (every cell is finished or running)")
         return _print_summary(store, sweep_id, args.at)
-    set_executor(store, todo, executor)  # first: the local worker must not take a requeued Ray cell
-    for run_id in stopped:
-        store.requeue(run_id)
     print(f"sweep {sweep_id}: resuming {len(todo)} cell{'s' if len(todo) > 1 else ''} on {executor} "
           f"({len(stopped)} stopped, {len(queued)} queued); {len(cells) - len(todo)} left as they are")
     return _train(store, sweep_id, executor, args, todo)

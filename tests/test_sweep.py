@@ -1,5 +1,6 @@
 """Sweeps on the local executor: the grid's checks, cells as ordinary runs tagged with their sweep, cancel
 and resume, the summary across cells, and an uploaded dataset swept like a built-in one."""
+import re
 import subprocess
 import sys
 import time
@@ -89,7 +90,7 @@ def test_a_local_sweep_makes_one_tagged_run_per_cell_with_the_numbers_of_a_plain
     plain = collect(run_experiment(config)).rounds_df()
     pd.testing.assert_frame_equal(_strip(store.rounds(cells["id"].iloc[3])), _strip(plain), check_dtype=False)
     # the summary: every cell, the best one named in words, status shows it again
-    assert "Best cell: prune_rate=" in out and out.count("finished") >= 8
+    assert re.search(r"Best cell: (none clearly\. )?prune_rate=", out) and out.count("finished") >= 8
     table = sweep_summary(store, sweep_id)
     assert len(table) == 4 and table["value"].notna().all() and list(table.attrs["axes"]) == ["prune_rate", "reset"]
     code, again, _ = _cli(capsys, "sweep", "status", sweep_id[:5])

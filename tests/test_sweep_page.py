@@ -1,13 +1,18 @@
 """The Sweep page through Streamlit's AppTest, on a store holding a real tiny sweep trained by the worker."""
 import json
+import re
+import time
 
+import pandas as pd
 import pytest
 
 from app_helpers import page
 
 from lth_core.cli import main
 from lth_core.runs.store import RunStore
-from lth_core.runs.sweep import sweep_cells
+from lth_core.analysis.statistics import pct
+from lth_core.analysis.sweep_summary import best_cell_sentence
+from lth_core.runs.sweep import sweep_cells, sweep_summary
 
 TINY = ["--dataset", "moons", "--arch", "mlp", "--hidden", "16", "--iterations", "40", "--rounds", "2", "--trials", "2"]
 
@@ -59,3 +64,110 @@ def test_building_a_sweep_shows_its_size_and_time_and_launch_queues_its_cells(sw
     assert len(sweeps) == 2
     new = sweeps["sweep"].iloc[0]
     assert sorted(sweep_cells(RunStore(), new)["label"]) == ["prune_rate=0.3", "prune_rate=0.6"]
+
+
+def test_the_sweep_picker_names_the_sweep_and_shows_nothing_that_goes_stale(swept):
+    """It showed the id, and '4 cells, 0 finished' long after the cells had finished (the label was made once,
+    outside the part of the page that refreshes itself)."""
+    at = page("sweep", sweep=swept)
+    row = RunStore().sweeps().iloc[0]
+    label = at.selectbox(key="w:sweep").options[0]
+    assert label == f"rate <b>×</b> reset · 4 cells · {row.created_at[:16].replace('T', ' ')} · {swept}"
+    assert "finished" not in label
+    assert at.get("progress")[0].proto.text == "4 of 4 cells finished"  # the part that refreshes says it
+
+
+def test_no_cell_is_called_best_when_the_intervals_overlap(swept):
+    at = page("sweep", sweep=swept)
+    table = sweep_summary(RunStore(), swept)
+    (sentence,) = [m.value for m in at.markdown if m.value.startswith("Best cell: ")]
+    best = table.loc[table["value"].idxmin()]
+    # two-trial cells of a tiny run: every interval overlaps the best one's, so none is clearly best
+    assert sentence.startswith(f"Best cell: none clearly. {best['label']} (run {best['run_id']}) has the lowest mean")
+    # its interval, or (the ticket never left the tolerance) the bound it lies under
+    assert (f"at most {pct(best['value'])} (95 % CI up to {pct(best['high'])}, 2 trials)" if best["upper_bound"] else
+            f"{pct(best['value'])} (95 % CI {pct(best['low'])}–{pct(best['high'])}, 2 trials)") in sentence
+    assert re.search(r"its interval overlaps (that|those) of prune_rate=", sentence)
+
+
+def test_the_best_cell_is_stated_with_its_interval_and_a_bound_never_beats_an_interval():
+    """On summary tables as summarize_cells makes them: a cell clear of the others is named best; a '≤ x' cell
+    (the ticket never left the tolerance) may lie anywhere below x, so it overlaps any cell under x."""
+    def cell(label, value, low, high, bound=False):
+        return dict(run_id=label, label=label, metric="critical sparsity", value=value, low=low, high=high,
+                    trials=3, upper_bound=bound, rounds_done=4)
+    clear = pd.DataFrame([cell("a", 0.10, 0.08, 0.12), cell("b", 0.30, 0.25, 0.35)])
+    assert best_cell_sentence(clear) == (
+        "Best cell: a (run a): the ticket stays within 1 point of its dense network down to 10.0 % (95 % CI "
+        "8.0 %–12.0 %, 3 trials) of the weights; its interval lies below every other cell's (next best b: 30.0 % "
+        "(95 % CI 25.0 %–35.0 %, 3 trials)).")
+    bounded = pd.DataFrame([cell("a", 0.10, 0.08, 0.12), cell("b", 0.30, 0.25, 0.35, bound=True)])
+    assert best_cell_sentence(bounded).startswith("Best cell: none clearly. a (run a) has the lowest mean")
+    assert "b: at most 30.0 % (95 % CI up to 35.0 %, 3 trials)" in best_cell_sentence(bounded)
+
+
+def test_pruning_rounds_do_not_count_round_0_and_nothing_to_run_offers_no_buttons(swept):
+    at = page("sweep", sweep=swept)
+    table = at.dataframe[0].value
+    assert list(table.columns[:3]) == ["cell", "status", "pruning rounds"]
+    assert set(table["pruning rounds"]) == {"2 of 2"}  # 2 pruning rounds after the dense round 0, as on Live run
+    assert table.columns[3] == "stops matching dense at"
+    assert not [b for b in at.button if b.key in ("sweep_cancel", "sweep_resume")]
+    assert "Every cell has finished: nothing is left to run." in [c.value for c in at.caption]
+
+
+def test_cancel_shows_while_cells_are_queued_and_resume_once_they_stopped(lth_home):
+    from lth_core import jobs
+    from lth_core.engine.config import ExperimentConfig
+    from lth_core.runs.sweep import cancel_sweep, parse_grid, plan_cells
+    from lth_core.runs.sweep import add_sweep
+
+    store = RunStore()
+    base = ExperimentConfig(dataset="moons", arch="mlp", hidden=(16,), iterations=40, rounds=2, trials=1)
+    cells = plan_cells(base, [parse_grid("prune_rate=0.2,0.5")])
+    ray = add_sweep(store, cells, executor="ray", name="queued for a Ray driver")  # the local worker leaves these
+    at = page("sweep", sweep=ray)
+    assert at.button(key="sweep_cancel").label == "Cancel the 2 queued or running cells"
+    at.button(key="sweep_cancel").click().run()
+    assert set(sweep_cells(store, ray)["status"]) == {"cancelled"}
+    at.run()
+    assert not [b for b in at.button if b.key in ("sweep_cancel", "sweep_resume")]  # a Ray sweep resumes from the CLI
+    assert any(f"python -m lth_core sweep resume {ray}" in c.value for c in at.caption)
+
+    local = add_sweep(store, cells, executor="local", name="stopped before it started")
+    cancel_sweep(store, local)
+    at = page("sweep", sweep=local)
+    assert not [b for b in at.button if b.key == "sweep_cancel"]
+    at.button(key="sweep_resume").click().run()
+    try:
+        deadline = time.time() + 240
+        while set(sweep_cells(store, local)["status"]) != {"finished"}:
+            assert time.time() < deadline, sweep_cells(store, local)[["status", "error"]]
+            time.sleep(0.5)
+    finally:
+        deadline = time.time() + 15  # the worker's scheduler leaves by itself once the queue is empty
+        while jobs.scheduler_pid() and time.time() < deadline:
+            time.sleep(0.3)
+
+
+def test_the_sweep_is_timed_as_new_experiment_times_a_run(swept):
+    """A one-cell sweep is estimated as New experiment estimates that run (lth_core.runs.estimate), with the
+    worker's cold start when no worker runs; it used the warm estimate only."""
+    from lth_core import jobs
+    from lth_core.runs.estimate import format_seconds
+    from ui.form import _estimate, worker_running
+
+    at = page("sweep", sweep=swept)
+    at.toggle[0].set_value(True).run()
+    run_id = sweep_cells(RunStore(), swept)["id"].iloc[0]
+    base = next(o for o in at.selectbox(key="sweep_base").options if o.startswith(f"run {run_id}"))
+    at.selectbox(key="sweep_base").set_value(base).run()
+    at.text_input(key="sweep_v1").set_value("0.3").run()
+    at.selectbox(key="sweep_f2").set_value("(none)").run()
+    assert not at.exception and not at.error
+    config = RunStore().get_run(run_id).config.replace(prune_rate=0.3, trials=2)
+    single = _estimate(config.to_json(), worker_running())[0]  # what New experiment shows for this run
+    assert not worker_running() and single.seconds > _estimate(config.to_json(), True)[0].seconds
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rough time"] == format_seconds(single.seconds / jobs.workers())
+    assert metrics["Trainings"] == str(single.trainings)

@@ -77,29 +77,63 @@ def best_cell(table: pd.DataFrame) -> pd.Series | None:
     return known.loc[known["value"].idxmin() if critical else known["value"].idxmax()]
 
 
+def _span(row: pd.Series, critical: bool) -> tuple[float, float] | None:
+    """The cell's interval over trials as (low, high), or None without one (a single trial). A critical
+    sparsity that never left the tolerance ('≤ x') is only bounded above: its interval reaches down to 0."""
+    if row["trials"] < 2 or math.isnan(row["low"]) or math.isnan(row["high"]):
+        return None
+    return (0.0 if critical and row["upper_bound"] else float(row["low"])), float(row["high"])
+
+
+def _value_text(row: pd.Series, critical: bool) -> str:
+    """'8.1 % (95 % CI 6.0–10.9 %)', 'at most 7.0 % (95 % CI up to 9.0 %)', '8.1 % (one trial)'."""
+    value = ("at most " if critical and row["upper_bound"] else "") + pct(row["value"])
+    span = _span(row, critical)
+    if span is None:
+        return f"{value} ({'one trial' if row['trials'] == 1 else 'no interval'})"
+    if critical and row["upper_bound"]:
+        return f"{value} (95 % CI up to {pct(span[1])}, {int(row['trials'])} trials)"
+    return f"{value} (95 % CI {pct(span[0])}–{pct(span[1])}, {int(row['trials'])} trials)"
+
+
 def best_cell_sentence(table: pd.DataFrame, tolerance: float = TOLERANCE_POINTS) -> str:
-    """E.g. 'Best cell: prune_rate=0.4 reset=init (run abcd1234): the ticket stays within 1 point of dense
-    down to 8.1 % of the weights (95 % CI 6.0–10.9 %, 3 trials); next best prune_rate=0.2 … at 10.7 %.'"""
+    """The best cell in words, with its interval over trials, and whether it is clearly best: its interval
+    clear of every other cell's. E.g. 'Best cell: prune_rate=0.4 (run abcd1234): the ticket stays within
+    1 point of its dense network down to 8.1 % of the weights (95 % CI 6.0–10.9 %, 3 trials); its interval lies
+    below every other cell's (next best prune_rate=0.2: 10.7 % (95 % CI 9.9–11.6 %, 3 trials)).' or 'Best cell:
+    none clearly. prune_rate=0.4 (run …) has the lowest …, but its interval overlaps those of …'. A critical
+    sparsity that never left the tolerance ('≤ x') is an upper bound: its interval reaches down to 0."""
     best = best_cell(table)
     if best is None:
         return "No cell has a pruned round yet: no best cell to name."
     critical = best["metric"] == "critical sparsity"
-    spread = (f" (95 % CI {pct(best['low'])}–{pct(best['high'])}, {int(best['trials'])} trials)"
-              if best["trials"] > 1 and not math.isnan(best["low"]) else
-              " (one trial: no interval)" if best["trials"] == 1 else f" (all {int(best['trials'])} trials)")
     if critical:
         what = (f"the ticket stays within {tolerance:g} point{'s' if tolerance != 1 else ''} of its dense network "
-                f"{'at every round, down to' if best['upper_bound'] else 'down to'} {pct(best['value'])} of the weights")
+                f"{'at every round, down to' if best['upper_bound'] else 'down to'} {_value_text(best, critical)} "
+                "of the weights")
     else:
-        what = f"the ticket reaches {pct(best['value'])} test accuracy at {best['metric'].rsplit(' at ', 1)[1]} of the weights"
+        what = (f"the ticket reaches {_value_text(best, critical)} test accuracy at "
+                f"{best['metric'].rsplit(' at ', 1)[1]} of the weights")
     known = table.dropna(subset=["value"])
     others = known[known["run_id"] != best["run_id"]]
-    if not others.empty:
-        runner = (others.loc[others["value"].idxmin()] if critical else others.loc[others["value"].idxmax()])
-        tail = f"; next best {runner['label']} at {pct(runner['value'])}"
-    else:
-        tail = ""
-    return f"Best cell: {best['label']} (run {best['run_id']}): {what}{spread}{tail}."
+    head = f"{best['label']} (run {best['run_id']})"
+    if others.empty:
+        only = "with a pruned round so far" if critical else "whose rounds reach that share of the weights"
+        return f"Best cell: {head}, the only cell {only}: {what}."
+    ranked = others.sort_values("value", ascending=critical)
+    mine = _span(best, critical)
+    overlap = [r for _, r in ranked.iterrows() if mine is None or (span := _span(r, critical)) is None
+               or (span[0] <= mine[1] if critical else span[1] >= mine[0])]
+    listed = lambda rows: "; ".join(f"{r['label']}: {_value_text(r, critical)}" for r in rows[:3]) + (  # noqa: E731
+        f"; and {len(rows) - 3} more" if len(rows) > 3 else "")
+    if not overlap:
+        side = "below" if critical else "above"
+        return (f"Best cell: {head}: {what}; its interval lies {side} every other cell's (next best "
+                f"{listed([ranked.iloc[0]])}).")
+    why = ("with one trial a cell there is no interval to tell it from" if mine is None or any(
+        _span(r, critical) is None for r in overlap) else f"its interval overlaps {'that' if len(overlap) == 1 else 'those'} of")
+    return (f"Best cell: none clearly. {head} has the {'lowest' if critical else 'highest'} mean: {what}; but "
+            f"{why} {listed(overlap)}. More trials a cell would narrow the intervals.")
 
 
 def sweep_figure(table: pd.DataFrame, axes: list[str], title: str = ""):

@@ -223,6 +223,7 @@ def sweep_summary(store: RunStore, sweep_id: str, at: float | None = None) -> pd
     table = summarize_cells(({"run_id": r["id"], "label": r["label"], "rounds": store.rounds(r["id"]),
                               "axes": {a: r[a] for a in cells.attrs["axes"]}} for _, r in cells.iterrows()), at)
     table["status"] = cells["status"].to_numpy()
+    table["rounds_total"] = cells["rounds_total"].to_numpy()  # pruning rounds planned (round 0 not counted)
     table.attrs.update(cells.attrs)
     return table
 
@@ -240,6 +241,20 @@ def missing_cells(store: RunStore, sweep_id: str) -> list[str]:
     return [r.id for r in cells.itertuples() if r.status in RESUMABLE]
 
 
+def resume_cells(store: RunStore, sweep_id: str, executor: str) -> tuple[list[str], list[str]]:
+    """Put the sweep's stopped cells back in the queue for `executor` (the cells already queued go to it too);
+    finished and running cells are left as they are. Returns (requeued, already queued), in grid order;
+    whoever trains them (the worker, or the Ray driver) is started by the caller."""
+    cells = sweep_cells(store, sweep_id)
+    stopped = set(missing_cells(store, sweep_id))
+    queued = [r.id for r in cells.itertuples() if r.status == "queued"]
+    requeued = [r for r in cells["id"] if r in stopped]
+    set_executor(store, requeued + queued, executor)  # first: the local worker must not take a requeued Ray cell
+    for run_id in requeued:
+        store.requeue(run_id)
+    return requeued, queued
+
+
 def set_executor(store: RunStore, run_ids: Iterable[str], executor: str) -> None:
     """Who trains these cells from now on (a sweep started on Ray may be resumed here, and back)."""
     if executor not in EXECUTORS:
@@ -249,4 +264,5 @@ def set_executor(store: RunStore, run_ids: Iterable[str], executor: str) -> None
 
 
 __all__ = ["Axis", "Cell", "MAX_CELLS", "SWEEPABLE", "EXECUTORS", "parse_grid", "axis", "plan_cells", "add_sweep",
-           "resolve_sweep", "sweep_cells", "sweep_summary", "cancel_sweep", "missing_cells", "set_executor", "cell_label"]
+           "resolve_sweep", "sweep_cells", "sweep_summary", "cancel_sweep", "missing_cells", "resume_cells",
+           "set_executor", "cell_label"]
