@@ -9,7 +9,7 @@ from lth_core.analysis.summary import pct
 from ui.runs_list import runs_list
 from ui.upload import upload_panel
 from ui.text import code, link_value
-from ui.widgets import PAGES, store
+from ui.widgets import PAGES, listed_runs
 
 st.title("New experiment")
 st.markdown("Find a **winning ticket**: a small sub-network that trains as well as the full network. "
@@ -23,7 +23,7 @@ if linked is not None and st.session_state.get("form:linked_preset") != linked:
 if linked is not None and linked not in PRESETS:
     st.warning(f"The link asks for the preset {link_value(linked)} (`?preset=`), which does not exist; allowed: "
                f"{', '.join(code(p) for p in PRESETS)}. The form keeps its values.", icon=":material/link_off:")
-runs = store().list_runs()
+runs = listed_runs()
 with st.expander("New to lottery tickets? Read this first (1 minute)", expanded=first_visit(runs)):
     st.markdown(notes.INTRO)
 example_panel(runs)  # links to the shipped example run, or a button that loads it

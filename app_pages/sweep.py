@@ -16,7 +16,7 @@ from lth_core.runs.sweep import (MAX_CELLS, SWEEPABLE, add_sweep, cancel_sweep, 
 from ui.form import _estimate, worker_running
 from ui.runs_list import CRITICAL_HEADER, CRITICAL_HELP
 from ui.text import code, md, plotly
-from ui.widgets import PAGES, guarded, store, url_choice
+from ui.widgets import PAGES, guarded, listed_runs, store, url_choice
 
 MAX_TIMED = 8  # distinct cells timed for the estimate; past this, the rest are taken at their mean
 
@@ -28,7 +28,7 @@ st.markdown("Which prune rate, rewind point or width works best? A **sweep** run
 @guarded
 def build() -> None:
     """The grid, its size and estimated time, and the launch button."""
-    runs = store().list_runs()
+    runs = listed_runs()
     runs = runs[runs.status != UNREADABLE]
     bases = {f"preset: {p.title}": ("preset", k) for k, p in PRESETS.items()}
     bases.update({f"run {r.id}: {r.name}": ("run", r.id) for r in runs.head(50).itertuples()})

@@ -8,7 +8,7 @@ from lth_core.runs.store import StoreError
 from ui import tour
 from ui.example import example_notice
 from ui.text import md
-from ui.widgets import guarded, one_line, run_picker, store, url_choice
+from ui.widgets import guarded, listed_runs, one_line, run_picker, store, url_choice
 
 st.title("Guided tour: the lottery ticket hypothesis")
 st.caption("Eight steps through the idea of Frankle & Carbin (2019). Every figure comes from a real run of this "
@@ -18,7 +18,7 @@ with steps:  # chosen before the run: the step stays when a teacher switches run
     step = url_choice("step", list(range(1, len(tour.STEPS) + 1)), "Step", kind="radio", horizontal=True,
                       format_func=lambda n: f"{n} · {tour.STEPS[n - 1].title}", label_visibility="collapsed")
 
-runs = store().list_runs()
+runs = listed_runs()
 own = None  # the small run the tour trains when the store has no run to show
 if runs[runs.rounds_done > 0].empty:  # nothing to show: train a small run and show the steps filling in
     own = tour.small_run()

@@ -140,11 +140,22 @@ def render_seconds(page, url: str) -> float:
     end = time.time() + PAGE_TIMEOUT_S
     while time.time() < end:
         time.sleep(0.1)
-        idle = page.locator('[data-testid="stStatusWidget"]').count() == 0
+        # Streamlit idle: no "Running..." and no spinner (a spinner turns by CSS, which changes no DOM node)
+        idle = page.locator('[data-testid="stStatusWidget"], [data-testid="stSpinner"]').count() == 0
         now, last = page.evaluate("[performance.now(), window.__lastChange]")
         if idle and now - last >= QUIET_S * 1000:
             return last / 1000
     raise SystemExit(f"{url} never stopped changing within {PAGE_TIMEOUT_S:.0f} s")
+
+
+def shoot(page, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its own container, so the viewport is made as tall as it first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMainBlockContainer\"]')"
+                           ".getBoundingClientRect().height")
+    page.set_viewport_size({"width": 1400, "height": int(min(max(height + 120, 800), 8000))})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(path), full_page=True)
 
 
 def pages(ids: dict[str, str]) -> dict[str, str]:
@@ -160,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--home", type=Path, default=Path("/tmp/lth-bench-home"), help="LTH_HOME of the store (kept)")
     ap.add_argument("--repeat", type=int, default=3, help="loads of each page (default 3)")
     ap.add_argument("--shots", type=Path, help="save a screenshot of each page's last load here")
+    ap.add_argument("--pages", help="comma-separated page names to time (default: all), e.g. Results,Sweep")
     args = ap.parse_args(argv)
     if not 1 <= args.runs <= 5000 or not 1 <= args.repeat <= 20:
         ap.error("--runs must be 1–5000 and --repeat 1–20")
@@ -173,15 +185,17 @@ def main(argv: list[str] | None = None) -> int:
     with serve(args.home) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
+            wanted = [w.strip() for w in args.pages.split(",")] if args.pages else None
             for name, path in pages(ids).items():
+                if wanted and name not in wanted:
+                    continue
                 times = []
                 for i in range(args.repeat):
                     page = browser.new_page(viewport={"width": 1400, "height": 1000})
                     page.add_init_script(OBSERVER)
                     times.append(render_seconds(page, f"{url}/{path}"))
                     if args.shots and i == args.repeat - 1:
-                        args.shots.mkdir(parents=True, exist_ok=True)
-                        page.screenshot(path=str(args.shots / f"bench-{name.lower().replace(' ', '-')}.png"), full_page=True)
+                        shoot(page, args.shots / f"bench-{name.lower().replace(' ', '-')}.png")
                     page.close()
                 rows.append((name, times))
                 print(f"{name:15s} " + "  ".join(f"{t:5.2f}" for t in times), flush=True)

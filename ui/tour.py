@@ -30,7 +30,7 @@ from lth_core.analysis import mask_plots, plots
 from lth_core.analysis.summary import dense_accuracy, means, pct, rounds_done_text, round_sentence
 from .text import md
 from .text import plotly
-from .widgets import ICONS, PAGES, chart, run_context, run_network, store
+from .widgets import ICONS, PAGES, chart, listed_runs, run_context, run_network, store
 
 # The run started when the tour opens with nothing to show: the paper's LeNet-300-100 on real MNIST digits,
 # pruned 20 % a round with both controls, at 1 epoch a round (about 20 s on a 2-core laptop, most of it
@@ -85,7 +85,7 @@ class TourRun:
 
 def default_run() -> str | None:
     """The run the tour opens on: the shipped example, else the run the tour started (when they have a round)."""
-    runs = store().list_runs()
+    runs = listed_runs()
     ready = set(runs[runs.rounds_done > 0].id)
     for run_id in [*example_runs(store()), store().setting(SMALL_RUN_SETTING)]:
         if run_id in ready:

@@ -10,6 +10,7 @@ import traceback
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -46,6 +47,17 @@ def _store_at(path: str) -> RunStore:
 def store() -> RunStore:
     """The run store of LTH_HOME (one shared, thread-safe connection per path)."""
     return _store_at(str(default_store_path()))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _listed_runs(path: str, token: tuple) -> pd.DataFrame:
+    return store().list_runs()
+
+
+def listed_runs() -> pd.DataFrame:
+    """store().list_runs(), cached on the store's change token: a rerun that changed nothing in the store (a
+    click, a page switch) does not read every run again (500 runs: their configs, their last rounds)."""
+    return _listed_runs(str(store().path), store().change_token())
 
 
 def start_queued_runs() -> None:
@@ -255,7 +267,7 @@ def run_picker(multi: bool = False, *, need_rounds: bool = True, default: str | 
     """Choose a run (or several) from the store; stops the page with a pointer to New experiment when
     there is nothing to show. The choice is ?run=ID in the URL; `default` (else the newest finished run)
     is shown until one is chosen."""
-    runs = store().list_runs()
+    runs = listed_runs()
     every = set(runs.id)
     if need_rounds:
         runs = runs[runs.rounds_done > 0]
@@ -271,7 +283,7 @@ def run_picker(multi: bool = False, *, need_rounds: bool = True, default: str | 
         st.page_link(PAGES["new"], label="New experiment", icon=ICONS["new"])
         st.stop()
     set_scope("")  # the run itself is chosen above any scope
-    labels = {r["id"]: run_label(r) for _, r in runs.iterrows()}
+    labels = {r["id"]: run_label(r) for r in runs[["id", "name", "dataset", "arch"]].to_dict("records")}
     finished = [i for i, s in zip(runs.id, runs.status) if s == "finished"]
     newest = default if default in labels else finished[0] if finished else runs.id.iloc[0]
     if multi:
