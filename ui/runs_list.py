@@ -27,23 +27,24 @@ CRITICAL_HELP = ("weights remaining where the ticket stops matching the dense ne
                  "below it; mean over trials, interpolated between rounds): its critical sparsity. ≤ when it still "
                  "matched at the sparsest round; 'between' when it stopped between two rounds too far apart to "
                  "interpolate")
-# every column fits a 1400-pixel window beside the sidebar (the widths add up to about 1,000 pixels)
+# every column fits a 1400-pixel window beside the sidebar: the widths and the tick-box column add up to the
+# 938 pixels the table gets there (tests/test_newuser_findings.py); long names are cut, their tooltip shows them
 COLUMNS = {
-    "name": st.column_config.TextColumn("name", width=190),
-    "status": st.column_config.TextColumn("status", width=76),
-    "checks": st.column_config.TextColumn("checks", width=50, help=(
+    "name": st.column_config.TextColumn("name", width=135),
+    "status": st.column_config.TextColumn("status", width=66),
+    "checks": st.column_config.TextColumn("checks", width=40, help=(
         "the sanity checks: ✓ all passed; ✗ one failed, ⚠ a training budget too short to converge "
         "(Live run and Compare say which, where and what it means)")),
-    "data": st.column_config.TextColumn("data", width=150),
-    "pruning": st.column_config.TextColumn("schedule · scope · reset", width=190, help=(
+    "data": st.column_config.TextColumn("data", width=130),
+    "pruning": st.column_config.TextColumn("schedule · scope · reset", width=195, help=(
         "iterative N %: that share of the remaining weights pruned each round, or one-shot; layerwise or "
         "global ranking; reset to the original init, rewind:K (iteration K of the dense run) or none")),
-    "rounds": st.column_config.TextColumn("pruning rounds", width=70, help=(
+    "rounds": st.column_config.TextColumn("pruning rounds", width=56, help=(
         "pruning rounds finished, of those planned (round 0, the dense network, is not counted)")),
     "ticket": st.column_config.TextColumn(
-        "ticket", width=62, help="the ticket's test accuracy in the last finished round (mean over trials)"),
-    "critical": st.column_config.TextColumn(CRITICAL_HEADER, width=130, help=CRITICAL_HELP),
-    "created": st.column_config.TextColumn("created", width=88, help="month-day hour:minute, UTC"),
+        "ticket", width=54, help="the ticket's test accuracy in the last finished round (mean over trials)"),
+    "critical": st.column_config.TextColumn(CRITICAL_HEADER, width=150, help=CRITICAL_HELP),
+    "created": st.column_config.TextColumn("created", width=76, help="month-day hour:minute, UTC"),
 }
 
 
@@ -63,7 +64,7 @@ def _page(path: str, token: tuple, query: RunQuery) -> tuple[pd.DataFrame, int]:
         "data": [f"{d} · {a}" for d, a in zip(runs.dataset, runs.arch)],
         "pruning": ["" if (c := configs[i]) is None else " · ".join(
             [f"iterative {100 * c.prune_rate:g} %" if c.schedule == "iterative" else c.schedule, c.scope, c.reset])
-            + f" · {c.trials} trial{'s' if c.trials != 1 else ''}" for i in runs.id],
+            for i in runs.id],
         "rounds": [f"{max(0, int(d) - 1)} of {int(t)}" if _known(t) else "" for d, t in zip(runs.rounds_done, runs.rounds_total)],
         "ticket": [pct(a) if _known(a) else "" for a in runs.test_accuracy],
         "critical": runs["critical_text"].to_numpy(),
