@@ -115,12 +115,19 @@ def pruning_rounds(done: int, total: object) -> str:
     return f"{pruned} of {int(total)}" if total is not None and not pd.isna(total) else str(pruned)
 
 
-@st.fragment(run_every=2.0)
+# the summary refreshes itself while cells are queued or running, and only then: a chart redrawn every 2 s
+# never settled in the browser (it stayed blank on a busy machine)
+live = bool(sweeps.loc[sweeps["sweep"] == sweep_id, ["queued", "running"]].to_numpy().sum())
+
+
+@st.fragment(run_every=2.0 if live else None)
 @guarded
 def summary() -> None:
     table = sweep_summary(store(), sweep_id, at)
     axes = [a for a in table.attrs.get("axes", []) if table[a].nunique() > 1][:2] or table.attrs.get("axes", [])[:1]
     active = int(table["status"].isin(ACTIVE).sum())
+    if live and not active:
+        st.rerun(scope="app")  # every cell has ended: stop refreshing
     done = int((table["status"] == "finished").sum())
     st.progress(done / max(1, len(table)), text=f"{done} of {len(table)} cells finished" +
                 (f", {active} queued or running" if active else ""))

@@ -39,7 +39,7 @@ COLUMNS = {
     "pruning": st.column_config.TextColumn("schedule · scope · reset", width=195, help=(
         "iterative N %: that share of the remaining weights pruned each round, or one-shot; layerwise or "
         "global ranking; reset to the original init, rewind:K (iteration K of the dense run) or none")),
-    "rounds": st.column_config.TextColumn("pruning rounds", width=56, help=(
+    "rounds": st.column_config.TextColumn("pruned", width=56, help=(
         "pruning rounds finished, of those planned (round 0, the dense network, is not counted)")),
     "ticket": st.column_config.TextColumn(
         "ticket", width=54, help="the ticket's test accuracy in the last finished round (mean over trials)"),
