@@ -122,3 +122,14 @@ def test_several_runs_are_overlaid_or_deleted_after_a_confirmation(home):
     left = RunStore().list_runs()
     assert not set(picked) & set(left.id) and len(left) == TOTAL + 1 - 2
     assert not set(picked) & set(table(at).index)
+
+
+def test_ticked_runs_open_overlaid_on_results(home):
+    at = open_list()
+    at.multiselect(key="runs:dataset").set_value(["circles"]).run()
+    picked = table(at).index[[0, 2]].tolist()
+    at.session_state["runs_table"] = {"selection": {"rows": [0, 2], "columns": []}}
+    at.run()
+    at.button(key="runs:overlay").click().run()
+    assert not at.exception and at.title[0].value == "Results"
+    assert at.multiselect(key="w:run:multi").value == picked

@@ -157,6 +157,9 @@ def test_the_sweep_is_timed_as_new_experiment_times_a_run(swept):
     from lth_core.runs.estimate import format_seconds
     from ui.form import _estimate, worker_running
 
+    deadline = time.time() + 60  # the worker that trained the sweep leaves by itself once its queue is empty
+    while jobs.scheduler_pid() and time.time() < deadline:
+        time.sleep(0.3)
     at = page("sweep", sweep=swept)
     at.toggle[0].set_value(True).run()
     run_id = sweep_cells(RunStore(), swept)["id"].iloc[0]
