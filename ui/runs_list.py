@@ -76,13 +76,13 @@ def _filters() -> RunQuery:
     facets = store().run_facets()
     top = st.columns([3, 2])
     search = top[0].text_input("Search runs by name or id", key="runs:search", placeholder="part of a name, or an id")
-    sort = top[1].selectbox("Sort by", list(SORTS), format_func=SORTS.get, key="runs:sort")
-    cols = st.columns(4)
+    sort = top[1].selectbox("Sort runs by", list(SORTS), format_func=SORTS.get, key="runs:sort")
+    cols = st.columns(4)  # labels unlike the form's own "Dataset" and "Architecture" above
     sweep_names = dict(zip(*store().sweeps()[["sweep", "name"]].T.values)) if facets["sweeps"] else {}
-    datasets = cols[0].multiselect("Dataset", facets["datasets"], key="runs:dataset", placeholder="all datasets")
-    archs = cols[1].multiselect("Architecture", facets["archs"], key="runs:arch", placeholder="all architectures")
-    statuses = cols[2].multiselect("Status", facets["statuses"], key="runs:status", placeholder="any status")
-    sweeps = cols[3].multiselect("Sweep", facets["sweeps"], key="runs:sweep", placeholder="any sweep",
+    datasets = cols[0].multiselect("Runs of dataset", facets["datasets"], key="runs:dataset", placeholder="all datasets")
+    archs = cols[1].multiselect("Runs of architecture", facets["archs"], key="runs:arch", placeholder="all architectures")
+    statuses = cols[2].multiselect("Runs with status", facets["statuses"], key="runs:status", placeholder="any status")
+    sweeps = cols[3].multiselect("Runs of sweep", facets["sweeps"], key="runs:sweep", placeholder="any sweep",
                                  format_func=lambda s: f"{sweep_names.get(s, s)} ({s})",
                                  disabled=not facets["sweeps"])
     size = st.session_state.get("runs:size", PAGE_SIZES[0])
