@@ -37,7 +37,6 @@ def add_stability_command(sub: Any) -> None:
 
 
 def _stability(args: argparse.Namespace) -> int:
-    from lth_core.analysis.stability_view import format_table, sentences
     from lth_core.cli import open_store, resolve_run
     from lth_core.runs.stability import analyse, check_request, parse_ks, stored_analysis, submit_stability
 

@@ -2,9 +2,7 @@
 turns red when the thing it guards is broken on purpose."""
 from __future__ import annotations
 
-import dataclasses
 
-import numpy as np
 import pandas as pd
 import pytest
 

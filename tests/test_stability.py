@@ -2,7 +2,6 @@
 identical networks have no barrier, batch-norm statistics are the batch's own, an interrupted analysis
 resumes without redoing a finished k and ends with the numbers of one never stopped, the worker's task kind,
 and the CLI's one-line errors. No timing is asserted."""
-import sqlite3
 
 import pytest
 import torch

@@ -93,8 +93,8 @@ def suggestion_lines(s: RateSuggestion) -> list[str]:
 def table_text(result: SensitivityResult, rounds: int, tolerance: float = DEFAULT_TOLERANCE) -> str:
     """What `show` and `sensitivity` print: a row per layer and sparsity, then the suggested rates."""
     c = result.config
-    head = (f"per-layer sensitivity: each layer pruned alone by magnitude, the others dense; test accuracy with no "
-            f"retraining" + (f" and after {c.finetune_steps} fine-tune iterations" if c.finetune_steps else "")
+    head = ("per-layer sensitivity: each layer pruned alone by magnitude, the others dense; test accuracy with no "
+            "retraining" + (f" and after {c.finetune_steps} fine-tune iterations" if c.finetune_steps else "")
             + f" (dense: test {100 * result.dense_test:.2f} %, validation {100 * result.dense_val:.2f} %"
             + ("" if result.dense_test_finetuned is None else f"; fine-tuned alike: test "
                f"{100 * result.dense_test_finetuned:.2f} %, validation {100 * result.dense_val_finetuned:.2f} %") + ")")

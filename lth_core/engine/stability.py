@@ -18,7 +18,7 @@ training examples before it is evaluated; a net without batch norm is evaluated 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Collection, Iterator
 
 import numpy as np
