@@ -9,6 +9,7 @@ from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, recommende
 from lth_core.analysis import plots
 from lth_core.engine.variants import CONTROLS, TICKET, phrase
 from ui.example import example_notice
+from lth_core.analysis.deploy_bench import stored_summary
 from ui.deployment import CAVEAT, savings_sentence, savings_table, ticket_savings
 from lth_core.analysis.summary import (gap_verdict, headline, interval_text, means, pct, round_sentence, run_summary,
                                        two_numbers)
@@ -122,7 +123,7 @@ else:
 measured = store().doc(run_id, f"deploy/{deploy}/0")  # the Deploy page's bench of this ticket (trial 0), if any
 if measured:
     st.success(f"**Measured on {md(measured['machine']['cpu'])}**, trial 0 ({md(measured['created_at'])}): "
-               f"{md(measured['summary'])}", icon=":material/speed:")
+               f"{md(stored_summary(measured))}", icon=":material/speed:")
 else:
     st.warning(CAVEAT, icon=":material/speed:")
 st.page_link(PAGES["deploy"], label="Deploy: measure file sizes, latency and accuracy on this machine, and download "

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from lth_core.analysis import deploy_view
-from lth_core.analysis.deploy_bench import DeployBench
+from lth_core.analysis.deploy_bench import DeployBench, summary
 from lth_core.analysis.recommend import TOLERANCE_POINTS, recommended_round
 from lth_core.analysis.summary import pct
 from lth_core.engine.errors import ConfigError
@@ -133,7 +133,7 @@ except (TypeError, KeyError, ValueError) as exc:
     st.stop()
 
 st.subheader("In plain words")
-st.markdown(md(bench.summary))
+st.markdown(md(summary(bench)))  # from the stored numbers, in this version's words
 st.caption(f"Measured {md(bench.created_at)} on {md(bench.machine.label())}; the bench took {bench.seconds:.0f} s. "
            f"Ticket: {100 * bench.weights_remaining:.2f} % of weights, {md(bench.ticket_source)}.")
 if bench.busy:

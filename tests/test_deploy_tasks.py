@@ -74,7 +74,7 @@ def test_bench_and_export_run_in_the_real_worker_and_are_kept_with_the_run(store
     assert bench.summary.startswith("At ") and bench.timing("ticket", "pytorch CSR", 256).repeats == 2
     # the page's tables and figure from the stored result
     assert set(files_table(bench)["format"]) >= {"fp32 .pt", "bitmask .npz", "CSR .npz", "ONNX", "ONNX int8"}
-    assert "PyTorch, CSR matmuls" in set(latency_table(bench)["variant"])
+    assert "PyTorch with CSR matmuls" in set(latency_table(bench)["variant"])
     fig = break_even_plot(bench)
     assert {t.name for t in fig.data} == {"dense matmul", "CSR matmul"} and len(fig.data) == 2 * 2 * 2  # 2 layer shapes, 2 batches
     # this ticket's density marked where it is on the log axis: a shape takes the value, its label the log10
@@ -180,7 +180,7 @@ def _shows_the_bench(at, store, run_id):  # noqa: F811
     assert bench.machine.cpu.split()[0] in text and "1 thread" in text
     assert len(at.dataframe) == 4
     frames = [d.value for d in at.dataframe]
-    assert "ONNX int8" in set(frames[0]["format"]) and "PyTorch, CSR matmuls" in set(frames[1]["variant"])
+    assert "ONNX int8" in set(frames[0]["format"]) and "PyTorch with CSR matmuls" in set(frames[1]["variant"])
     assert len(at.get("plotly_chart")) == 1
     assert [b.label for b in at.button if b.label.startswith("Measure")] == ["Measure again"]
     labels = [d.proto.label for d in at.get("download_button")]

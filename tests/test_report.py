@@ -1,6 +1,7 @@
 """The report: one self-contained HTML file (and its PDF) of real runs, with the recommendation, opened in
 headless Chromium; the recommendation's words on hand-made results; the `report` command."""
 import html
+import html as html_module
 import os
 import shutil
 import subprocess
@@ -103,10 +104,50 @@ def test_report_of_a_measured_run(runs):
 
 
 def test_report_of_an_unmeasured_one_trial_run_says_what_is_missing(runs):
-    html = build_report(runs["store"], [runs["plain"]]).html
+    report = build_report(runs["store"], [runs["plain"]])
+    html = report.html
     assert "<b>Not measured.</b>" in html and f"python -m lth_core deploy {runs['plain']}" in html
+    # the Deploy page too, not only the command line, and the savings counted from the mask, marked as counted
+    assert "Measure it on the app&#x27;s Deploy page (run “plain one-trial run”" in html
+    from lth_core.analysis.deployment import ticket_savings
+    from lth_core.engine.network_shape import NetworkShape
+    run = report.runs[0]
+    rnd = run.recommendation.round if run.recommendation.round is not None else int(run.layers["round"].max())
+    saved = ticket_savings(NetworkShape.from_dict(runs["store"].doc(runs["plain"], "network")), run.layers, rnd)
+    counted = (f"<b>Counted, not measured</b>: from its mask, the round-{rnd} ticket (trial 0) keeps "
+               f"{saved.weights_remaining:,} of {saved.weights_total:,} prunable weights")
+    assert html.count(counted) == 2  # in the recommendation and in the deployment section
+    assert f"{saved.compression:.1f}× smaller" in html and f"({saved.mac_reduction:.1f}× fewer)" in html
+    assert f"{saved.sparse_macs:,} multiply-adds per example against {saved.dense_macs:,}" in html
+    assert "the report shows the savings counted from the mask instead" in html
     assert "One trial: no confidence interval" in html
     assert "No controls (reinit, random mask) were trained" in html
+
+
+def test_the_setup_table_lists_trials_once(runs):
+    html = build_report(runs["store"], [runs["measured"]]).html
+    setup = html.split("<h2>Setup</h2>")[1].split("</table>")[0]
+    assert setup.count("<td>trials</td>") == 1 and "<td>trials</td><td>2</td>" in setup
+    two = build_report(runs["store"], [runs["measured"], runs["plain"]]).html
+    setup = two.split("<h2>Setup</h2>")[1].split("</table>")[0]
+    assert setup.count("<td>trials</td>") == 1 and "<td>trials</td><td>2</td><td>1</td>" in setup
+
+
+def test_the_report_has_the_sanity_checklist_escaped(runs):
+    from lth_core.analysis.checks import stored_checklist
+    report = build_report(runs["store"], [runs["measured"], runs["plain"]], tolerance=100)
+    html = report.html
+    assert "<h3>Sanity checks</h3>" in html
+    section = html.split("<h3>Sanity checks</h3>")[1].split("</section>")[0]
+    assert "&lt;script&gt;window.hacked=1&lt;/script&gt;" in section and HOSTILE not in section  # the run's name
+    for run_id in (runs["measured"], runs["plain"]):
+        lines = stored_checklist(runs["store"], run_id)
+        assert len(lines) == 5
+        for line in lines:
+            item = (f"{line.symbol}</span> <b>{html_module.escape(line.title)}</b>: "
+                    f"{html_module.escape(line.line)}</li>")
+            assert item in section, item
+    assert section.count('<span class="mark pass">✓</span>') >= 2  # zero weights, same start of each run
 
 
 def test_several_runs_compared_in_one_report(runs):

@@ -316,3 +316,12 @@ def run_mark(lines: list[CheckLine]) -> str:
     if warned:
         parts.append("⚠ " + ", ".join(short[line.key] for line in warned))
     return " ".join(parts)
+
+
+def stored_checklist(store, run_id: str) -> list[CheckLine]:
+    """The checklist of a stored run, read from `store` (a RunStore, duck-typed: get_run, doc, rounds, layers)."""
+    info = store.get_run(run_id)
+    config = info.config.to_dict()
+    last = info.iterations or config.get("iterations")
+    return checklist(store.doc(run_id, DOC_KEY), store.rounds(run_id), store.layers(run_id), last, config, run_id,
+                     rerun=store.doc(run_id, RERUN_KEY))

@@ -41,6 +41,17 @@ DENSITIES = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01)  # bre
 DEFAULT_REPEATS = 50      # timed calls per variant and batch size
 WARMUP = 5                # untimed calls first
 FASTER = 1.1              # a speed-up below this (or a slow-down below 1/FASTER) reads as "no faster"
+# the variants as a reader names them, in the order the tables list them (the sentences and tables use these)
+VARIANT_NAMES = {
+    "engine": "the engine's own network",
+    "pytorch": "dense PyTorch",
+    "pytorch CSR": "PyTorch with CSR matmuls",
+    "structured": "structured (dead units removed) in PyTorch",
+    "onnxruntime": "ONNX Runtime in fp32",
+    "onnxruntime int8": "ONNX Runtime with int8 dynamic quantisation",
+    "structured onnxruntime": "structured in ONNX Runtime",
+    "bitmask int8": "bitmask with int8 values (storage only)",
+}
 
 from lth_core.analysis.recommend import TOLERANCE_POINTS, recommended_round
 
@@ -465,8 +476,65 @@ def _speed_words(ratio: float | None) -> str:
     return "no faster"
 
 
+def variant_name(variant: str) -> str:
+    """A variant as a reader names it ("ONNX Runtime with int8 dynamic quantisation")."""
+    return VARIANT_NAMES.get(variant, variant)
+
+
+def _fastest_sentence(b: DeployBench) -> str | None:
+    """Which way of running the ticket is fastest at each batch size, against the dense network in dense PyTorch,
+    and whether the dense network gains as much that way (then the runtime, not the pruning, is the gain)."""
+    best = {}
+    for batch in BATCHES:
+        options = [t for t in b.timings if t.network == "ticket" and t.batch == batch]
+        if options and b.timing("dense", "pytorch", batch) is not None:
+            best[batch] = min(options, key=b.ms)
+    if not best:
+        return None
+    batches = list(best)
+    gains = {bt: _speed_words(b.speedup(best[bt].variant, bt)) for bt in batches}
+    runtime_only = [bt for bt in batches if best[bt].variant != "pytorch" and (same := b.timing(
+        "dense", best[bt].variant, bt)) is not None and b.ms(same) / b.ms(best[bt]) < FASTER]
+    if all(best[bt].variant == "pytorch" or gains[bt] == "no faster" for bt in batches):
+        return f"No way of running the ticket here is faster than the dense network in dense PyTorch{_at(batches)}."
+    variants = list(dict.fromkeys(best[bt].variant for bt in batches))
+    if len(variants) == 1:
+        how = f"The fastest way to run the ticket here is {variant_name(variants[0])}: " + " and ".join(
+            f"{gains[bt]} than the dense network in dense PyTorch at batch {bt}" if i == 0 else f"{gains[bt]} at batch {bt}"
+            for i, bt in enumerate(batches))
+    else:
+        how = "The fastest way to run the ticket here is " + " and ".join(
+            f"{variant_name(best[bt].variant)} at batch {bt} ({gains[bt]} than the dense network in dense PyTorch)"
+            for bt in batches)
+    if runtime_only == batches:
+        how += (", but the dense network run the same way is as fast, so that gain comes from the runtime, "
+                "not from pruning")
+    elif runtime_only:
+        how += (f", but at batch {' and '.join(map(str, runtime_only))} the dense network run the same way is as "
+                "fast, so there that gain comes from the runtime, not from pruning")
+    return how + "."
+
+
+def _at(batches: list[int]) -> str:
+    return "" if len(batches) == len(BATCHES) else f" at batch {' and '.join(map(str, batches))}"
+
+
+def _int8_sentence(b: DeployBench) -> str | None:
+    """What ONNX Runtime's int8 quantisation does to the ticket's test accuracy, from the two measured accuracies."""
+    fp32, int8 = b.accuracy("ticket", "onnxruntime"), b.accuracy("ticket", "onnxruntime int8")
+    if fp32 is None or int8 is None:
+        return None
+    delta = 100 * (int8 - fp32)
+    figures = f"{100 * int8:.2f} % against {100 * fp32:.2f} % in fp32"
+    if abs(delta) < 0.005:
+        return f"Int8 quantisation in ONNX Runtime leaves the ticket's test accuracy at {100 * int8:.2f} %, as in fp32."
+    if delta < 0:
+        return f"Int8 quantisation in ONNX Runtime costs the ticket {-delta:.2f} points of test accuracy ({figures})."
+    return f"Int8 quantisation in ONNX Runtime raises the ticket's test accuracy by {delta:.2f} points ({figures})."
+
+
 def summary(b: DeployBench) -> str:
-    """A few plain sentences of what the measurements show."""
+    """A few plain sentences of what the measurements show, each built from the stored numbers."""
     sentences = []
     if (smallest := b.smallest_ticket_file()) is not None:
         best_fmt, sparse_gz, dense_gz = smallest
@@ -486,36 +554,31 @@ def summary(b: DeployBench) -> str:
     elif b.units:
         s_big, s_small = b.speedup("structured", big), b.speedup("structured", small)
         pixels = next((u.removed for u in b.units if u.layer == "input"), 0)
-        what = f"its {removed} dead units" + (f" and {pixels} unread inputs" if pixels else "")
+        what = (f"its {removed} dead unit{'s' if removed != 1 else ''}" if removed else "") + (
+            f"{' and ' if removed else ''}{'its ' if not removed else ''}{pixels} unread input{'s' if pixels != 1 else ''}"
+            if pixels else "")
         if _speed_words(s_big) == _speed_words(s_small):
             where = "at either batch size" if _speed_words(s_big) == "no faster" else "at every batch size"
             sentences.append(f"Removing {what} makes it {_speed_words(s_big)} {where}.")
         else:
             sentences.append(f"Removing {what} makes it {_speed_words(s_small)} at batch {small} and "
                              f"{_speed_words(s_big)} at batch {big}.")
-    fastest = []
-    for batch in BATCHES:
-        options = [t for t in b.timings if t.network == "ticket" and t.batch == batch]
-        if options:
-            best = min(options, key=b.ms)
-            text = f"{best.variant} at batch {batch} ({_speed_words(b.speedup(best.variant, batch))})"
-            same = b.timing("dense", best.variant, batch)
-            if same is not None and b.ms(same) / b.ms(best) < FASTER:
-                text += ", as fast for the dense network"  # the runtime's gain, not the sparsity's
-            fastest.append(text)
-    if fastest:
-        sentences.append("Fastest here: " + "; ".join(fastest) + ".")
-    fp32, int8 = b.accuracy("ticket", "onnxruntime"), b.accuracy("ticket", "onnxruntime int8")
-    if fp32 is not None and int8 is not None:
-        delta = 100 * (int8 - fp32)
-        sentences.append(f"ONNX Runtime's int8 quantisation {'costs' if delta < 0 else 'changes'} "
-                         f"{abs(delta):.1f} points of test accuracy" if abs(delta) >= 0.05 else
-                         "ONNX Runtime's int8 quantisation keeps the test accuracy")
-        sentences[-1] += f" ({100 * int8:.1f} % against {100 * fp32:.1f} %)."
+    for sentence in (_fastest_sentence(b), _int8_sentence(b)):
+        if sentence:
+            sentences.append(sentence)
     if b.by_cpu_time:
         sentences.append(f"(Speeds compare CPU time per call: the machine was busy, load {b.machine.load_average:.1f} "
                          f"on {b.machine.cores} cores.)")
     return " ".join(sentences)
+
+
+def stored_summary(doc: dict[str, Any]) -> str:
+    """The summary of a stored bench (`DeployBench.to_dict()`), written again from its numbers by this version's
+    words (an older bench keeps the sentences of the version that measured it); its stored text if unreadable."""
+    try:
+        return summary(DeployBench.from_dict(doc))
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return str(doc.get("summary", ""))
 
 
 # ---- as a table -------------------------------------------------------------------------

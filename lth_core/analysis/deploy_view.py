@@ -13,19 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lth_core.analysis.deploy_bench import BATCHES, DeployBench
+from lth_core.analysis.deploy_bench import BATCHES, DeployBench, variant_name
 
-# the variants as a reader names them, in the order the tables list them
-VARIANT_NAMES = {
-    "engine": "the engine's own network",
-    "pytorch": "dense PyTorch",
-    "pytorch CSR": "PyTorch, CSR matmuls",
-    "structured": "structured (dead units removed), PyTorch",
-    "onnxruntime": "ONNX Runtime, dense fp32",
-    "onnxruntime int8": "ONNX Runtime, int8 dynamic quantisation",
-    "structured onnxruntime": "structured, ONNX Runtime",
-    "bitmask int8": "bitmask with int8 values (storage only)",
-}
 NETWORK_NAMES = {"dense": "dense network (round 0)", "ticket": "ticket"}
 DENSE_COLOR, CSR_COLOR, TICKET_COLOR = "#555555", "#0072B2", "#D55E00"
 
@@ -37,10 +26,6 @@ def size_text(n: int | None) -> str:
         if n >= scale:
             return f"{n / scale:,.1f} {unit}"
     return f"{n} B"
-
-
-def _variant(v: str) -> str:
-    return VARIANT_NAMES.get(v, v)
 
 
 def files_table(b: DeployBench) -> pd.DataFrame:
@@ -64,7 +49,7 @@ def latency_table(b: DeployBench) -> pd.DataFrame:
     the speed-up against the dense network's dense PyTorch (by the measure the bench compares by)."""
     rows = []
     for network, variant in dict.fromkeys((t.network, t.variant) for t in b.timings):
-        row = {"network": NETWORK_NAMES.get(network, network), "variant": _variant(variant)}
+        row = {"network": NETWORK_NAMES.get(network, network), "variant": variant_name(variant)}
         for batch in BATCHES:
             t, base = b.timing(network, variant, batch), b.timing("dense", "pytorch", batch)
             row[f"batch {batch}: median ms [quartiles]"] = (
@@ -77,7 +62,7 @@ def latency_table(b: DeployBench) -> pd.DataFrame:
 
 def accuracy_table(b: DeployBench) -> pd.DataFrame:
     """Test accuracy of every variant of both networks, and its agreement with the engine's own network."""
-    return pd.DataFrame([{"network": NETWORK_NAMES.get(a.network, a.network), "variant": _variant(a.variant),
+    return pd.DataFrame([{"network": NETWORK_NAMES.get(a.network, a.network), "variant": variant_name(a.variant),
                           "test accuracy": f"{100 * a.accuracy:.2f} %",
                           "same prediction as the engine": f"{100 * a.agreement:.1f} %"} for a in b.accuracies])
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from lth_core.engine.network_shape import NetworkShape
+
 FLOAT_BYTES = 4
 INDEX_BYTES = 4
 
@@ -56,3 +58,22 @@ def format_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"
+
+
+def ticket_savings(network: NetworkShape, layers: pd.DataFrame, round: int, trial: int = 0) -> Savings:
+    """Savings of the ticket of `round` (one trial), counted on the run's own architecture as the store
+    keeps it (its layers' outputs and output positions; nothing is loaded or built)."""
+    mine = layers[(layers["round"] == round) & (layers["variant"] == "ticket") & (layers["trial"] == trial)]
+    return savings(mine, network.layer_outputs(), network.layer_positions())
+
+
+def savings_table(s: Savings) -> pd.DataFrame:
+    """Dense against sparse, one row per measure, in words a stakeholder reads."""
+    fmt = "bitmask" if s.bitmask_bytes <= s.csr_bytes else "CSR"
+    return pd.DataFrame([
+        ("weights", f"{s.weights_total:,}", f"{s.weights_remaining:,}",
+         f"{s.weights_total / max(1, s.weights_remaining):.1f}× fewer"),
+        ("storage (float32)", format_bytes(s.dense_bytes), format_bytes(s.best_sparse_bytes),
+         f"{s.compression:.1f}× smaller ({fmt} format)"),
+        ("multiply-adds per example", f"{s.dense_macs:,}", f"{s.sparse_macs:,}", f"{s.mac_reduction:.1f}× fewer"),
+    ], columns=["measure", "dense network", "winning ticket", "saving"])

@@ -31,11 +31,14 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from lth_core.analysis import plots, statistics
-from lth_core.analysis.deploy_bench import BATCHES, DeployBench
+from lth_core.analysis.checks import CheckLine, stored_checklist
+from lth_core.analysis.deployment import Savings, format_bytes, ticket_savings
+from lth_core.analysis.deploy_bench import BATCHES, DeployBench, summary
 from lth_core.analysis.mask_plots import layer_bars
 from lth_core.analysis.recommend import TOLERANCE_POINTS, Recommendation, recommend
 from lth_core.analysis.summary import pct, run_summary
 from lth_core.engine.errors import ConfigError, LTHError
+from lth_core.engine.network_shape import NetworkShape
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu"]
@@ -44,6 +47,7 @@ FIGURE_HEIGHT = 380
 MAX_TOLERANCE = 100.0     # points: a tolerance of the whole accuracy scale lets every round through
 PDF_TIMEOUT_MS = 60_000
 DEPLOY_PREFIX = "deploy/"
+NETWORK_DOC = "network"    # the run's network shape (lth_core.runs.network), for the counted savings
 SOFTWARE = ("torch", "numpy", "pandas", "scipy", "plotly", "onnxruntime", "streamlit")
 
 
@@ -64,6 +68,20 @@ class RunMaterial:
     recommendation: Recommendation
     benches: dict[str, DeployBench] = field(default_factory=dict)   # "deploy/<round>/<trial>" → bench
     unreadable: list[str] = field(default_factory=list)             # stored bench keys that could not be read
+    network: NetworkShape | None = None                              # the run's network shape, if stored
+    checks: list[CheckLine] = field(default_factory=list)            # the run's sanity checklist
+
+    def counted_savings(self) -> tuple[int, Savings] | None:
+        """(round, what its ticket saves, counted from its mask (trial 0)) of the recommended round, else the last
+        pruned one; None without a stored network shape or a pruned round."""
+        pruned = sorted(int(r) for r in self.layers["round"].unique() if r > 0) if not self.layers.empty else []
+        if self.network is None or not pruned:
+            return None
+        rnd = self.recommendation.round if self.recommendation.round is not None else pruned[-1]
+        try:
+            return rnd, ticket_savings(self.network, self.layers, rnd)
+        except (KeyError, ValueError):  # a layer the stored shape does not know: nothing counted
+            return None
 
     def bench_for(self, round: int | None) -> DeployBench | None:
         """The bench of `round` (its lowest trial), else the newest stored one; None when none is stored."""
@@ -93,6 +111,12 @@ def gather(store, run_ids: list[str], tolerance: float = TOLERANCE_POINTS) -> li
         info = store.get_run(run_id)
         rounds = store.rounds(run_id)
         material = RunMaterial(run_id, info.name, info, rounds, store.layers(run_id), recommend(rounds, tolerance))
+        try:
+            shape = store.doc(run_id, NETWORK_DOC)
+            material.network = NetworkShape.from_dict(shape) if shape else None
+        except (TypeError, KeyError, ValueError):
+            material.network = None
+        material.checks = stored_checklist(store, run_id)
         for key, value in sorted(store.docs(run_id, DEPLOY_PREFIX).items()):
             try:
                 material.benches[key] = DeployBench.from_dict(value)
@@ -143,6 +167,30 @@ def _points(tolerance: float) -> str:
 
 def _command(run_id: str, round: int | None) -> str:
     return f"python -m lth_core deploy {run_id}" + (f" --round {round}" if round is not None else "")
+
+
+def _measure_how(run: RunMaterial, round: int | None) -> str:
+    """Where to measure a ticket, the app and the command line (plain text, `command` in backticks)."""
+    ticket = f", round {round}" if round is not None else ""
+    return (f"Measure it on the app's Deploy page (run “{run.name}”{ticket}, button Measure) or with "
+            f"`{_command(run.id, round)}`, and build the report again.")
+
+
+def counted_html(run: RunMaterial) -> str:
+    """What the ticket saves, counted from its mask, clearly marked as counted and not measured (HTML; empty when
+    the run's network shape is not stored)."""
+    counted = run.counted_savings()
+    if counted is None:
+        return ""
+    rnd, s = counted
+    fmt = "bitmask" if s.bitmask_bytes <= s.csr_bytes else "CSR"
+    return (f"<p><b>Counted, not measured</b>: from its mask, the round-{rnd} ticket (trial 0) keeps "
+            f"{s.weights_remaining:,} of {s.weights_total:,} prunable weights ({pct(s.weights_remaining / max(1, s.weights_total))}); "
+            f"in a sparse format ({fmt}, float32 values) its weights take {format_bytes(s.best_sparse_bytes)} against "
+            f"{format_bytes(s.dense_bytes)} dense ({s.compression:.1f}× smaller); it needs {s.sparse_macs:,} "
+            f"multiply-adds per example against {s.dense_macs:,} ({s.mac_reduction:.1f}× fewer). These are what a "
+            "sparse format and sparse kernels could save; ordinary dense kernels multiply the zeros too, so no "
+            "speed-up follows from them.</p>")
 
 
 # ---- the recommendation --------------------------------------------------------------------
@@ -205,8 +253,8 @@ def recommendation_html(run: RunMaterial, tolerance: float) -> str:
                  f"{esc(buys_sentence(bench))}.</p>")
     else:
         other = f" (the bench stored for this run measured round {bench.round})" if bench is not None else ""
-        text += (f"<p>What it buys in file size and latency was <b>not measured</b>{esc(other)}. Measure it with "
-                 f"<code>{esc(_command(run.id, rec.round))}</code> and build the report again.</p>")
+        text += (f"<p>What it buys in file size and latency was <b>not measured</b>{esc(other)}. "
+                 f"{_with_code(_measure_how(run, rec.round))}</p>" + counted_html(run))
     return text
 
 
@@ -255,8 +303,9 @@ def caveats(run: RunMaterial, tolerance: float) -> list[str]:
         out.append("No controls (reinit, random mask) were trained: this report cannot say whether the ticket's "
                    "original initialisation matters, only how far the network can be pruned.")
     if not run.benches:
-        out.append("File sizes, latency and the accuracy of deployed formats were not measured for this run. "
-                   f"Measure them with `{_command(run.id, rec.round)}`.")
+        out.append("File sizes, latency and the accuracy of deployed formats were not measured for this run"
+                   + (" (the report shows the savings counted from the mask instead)" if run.counted_savings() else "")
+                   + f". {_measure_how(run, rec.round)}")
     else:
         for b in run.benches.values():
             out.append(f"Latency was measured once, on {b.machine.label()}; another machine, another load or another "
@@ -272,6 +321,15 @@ def caveats(run: RunMaterial, tolerance: float) -> list[str]:
     return out
 
 
+def checks_html(run: RunMaterial, named: bool) -> str:
+    """The run's sanity checklist (lth_core.analysis.checks): ✓ passed, ⚠ warning, ✗ failed, – not run; one line each."""
+    head = f"<h4>{esc(run.name)} ({esc(run.id)})</h4>" if named else ""
+    items = [f'<span class="mark {esc(line.status.replace(" ", "-"))}">{esc(line.symbol)}</span> <b>{esc(line.title)}</b>: '
+             f"{esc(line.line)}" for line in run.checks]
+    return head + ('<ul class="checks">' + "".join(f"<li>{item}</li>" for item in items) + "</ul>" if items
+                   else "<p>No check could be read.</p>")
+
+
 # ---- the sections ----------------------------------------------------------------------------
 
 def _config_rows(runs: list[RunMaterial]) -> list[list[str]]:
@@ -279,7 +337,6 @@ def _config_rows(runs: list[RunMaterial]) -> list[list[str]]:
     rows = [["run", *[f"{r.name} ({r.id})" for r in runs]],
             ["status", *[f"{r.info.status}, {max(r.info.rounds_done - 1, 0)} of {r.info.rounds_total} pruning rounds"
                          for r in runs]],
-            ["trials", *[str(int(r.rounds["trial"].nunique()) if not r.rounds.empty else 0) for r in runs]],
             ["variants", *[", ".join(r.info.variants) for r in runs]],
             ["created", *[f"{r.info.created_at[:19]}" for r in runs]],
             ["finished", *[(r.info.finished_at or "-")[:19] for r in runs]],
@@ -288,6 +345,9 @@ def _config_rows(runs: list[RunMaterial]) -> list[list[str]]:
         values = [c[key] for c in configs]
         shown = [("default" if v is None or v == () else ", ".join(map(str, v)) if isinstance(v, (list, tuple))
                   else str(v)) for v in values]
+        if key == "trials":  # the runs' own count, and how many have a finished round when not all
+            done = [int(r.rounds["trial"].nunique()) if not r.rounds.empty else 0 for r in runs]
+            shown = [v if d == int(v) else f"{v} ({d} with a finished round)" for v, d in zip(shown, done)]
         rows.append([key, *shown])
     return rows
 
@@ -396,14 +456,14 @@ def bench_html(run: RunMaterial) -> str:
     head = f"<h3>{esc(run.name)} ({esc(run.id)})</h3>"
     if bench is None:
         return (head + "<p><b>Not measured.</b> No deployment bench is stored with this run: file sizes, latency and "
-                "the accuracy of the deployed formats are unknown. Measure them on this machine with "
-                f"<code>{esc(_command(run.id, rec.round))}</code> and build the report again.</p>")
+                f"the accuracy of the deployed formats are unknown. {_with_code(_measure_how(run, rec.round))}</p>"
+                + counted_html(run))
     why = ("the recommended round" if bench.round == rec.round else
            f"not the recommended round {rec.round}" if rec.round is not None else "no round is recommended")
     out = [head, f"<p>Ticket of round {bench.round}, trial {bench.trial}, {pct(bench.weights_remaining)} of the weights "
                  f"({esc(why)}), against the dense network of round 0. Measured {esc(bench.created_at)} on "
                  f"{esc(bench.machine.label())}; the bench took {bench.seconds:.0f} s.</p>",
-           f'<p class="verdict">{esc(bench.summary)}</p>']
+           f'<p class="verdict">{esc(summary(bench))}</p>']
     formats = list(dict.fromkeys(f.format for f in bench.files))
     out.append("<h4>Files, bytes on disk</h4>" + _table(
         ["format", "dense", "ticket", "dense gzipped", "ticket gzipped"],
@@ -468,6 +528,9 @@ table.numbers td { font-variant-numeric: tabular-nums; } th { background: #f3f3f
 .small, .meta { font-size: 11px; color: #555; } code { font-size: 11px; background: #f3f3f3; padding: 0 3px; }
 ul { padding-left: 20px; margin: 4px 0; } h2, h3, h4 { break-after: avoid; }
 table.setup, table.software, table.numbers { font-size: 10px; } table.setup td, table.setup th, table.software td { padding: 0 4px; }
+ul.checks { list-style: none; padding-left: 4px; } ul.checks li { margin: 2px 0; }
+.mark { display: inline-block; width: 1.1em; font-weight: bold; } .mark.pass { color: #1a7f37; }
+.mark.warn { color: #9a6700; } .mark.fail { color: #cf222e; } .mark.not-run { color: #777; }
 @page { size: A4; margin: 14mm 12mm; }
 """
 
@@ -500,7 +563,8 @@ def build_report(store, run_ids: list[str], tolerance: float = TOLERANCE_POINTS,
          + "".join(recommendation_html(r, tolerance) for r in runs) + across_runs(runs, tolerance)
          + "<h3>Caveats</h3>"
          + "".join((f"<h4>{esc(r.name)} ({esc(r.id)})</h4>" if len(runs) > 1 else "")
-                   + _list([_with_code(c) for c in caveats(r, tolerance)]) for r in runs)),
+                   + _list([_with_code(c) for c in caveats(r, tolerance)]) for r in runs)
+         + "<h3>Sanity checks</h3>" + "".join(checks_html(r, len(runs) > 1) for r in runs)),
         ("Setup", setup_table(runs)
          + "<h3>Software and machine (where this report was made)</h3>"
          + _table(["", ""], [[k, v] for k, v in versions.items()] + [["machine", machine or machine_text()]],

@@ -59,11 +59,7 @@ class ChecksWriter:
 
 def run_checklist(store: RunStore, run_id: str) -> list[C.CheckLine]:
     """The checklist of a stored run (see `lth_core.analysis.checks.checklist`)."""
-    info = store.get_run(run_id)
-    config = info.config.to_dict()
-    last = info.iterations or config.get("iterations")
-    return C.checklist(store.doc(run_id, C.DOC_KEY), store.rounds(run_id), store.layers(run_id), last, config, run_id,
-                       rerun=store.doc(run_id, C.RERUN_KEY))
+    return C.stored_checklist(store, run_id)
 
 
 def run_marks(store: RunStore, run_ids: Iterable[str]) -> dict[str, str]:
