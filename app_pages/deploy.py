@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from lth_core.analysis import deploy_view
-from lth_core.analysis.deploy_bench import DeployBench, summary
+from lth_core.analysis.deploy_bench import BATCHES, DeployBench, summary
 from lth_core.analysis.recommend import TOLERANCE_POINTS, recommended_round
 from lth_core.analysis.summary import pct
 from lth_core.engine.errors import ConfigError
@@ -81,10 +81,24 @@ task = tasks.get(store(), run_id, task_key)
 busy = task is not None and task.active
 
 
+def cancel(key: str) -> None:
+    """Ask the background worker to stop the task `key` (a queued one is cancelled at once)."""
+    try:
+        tasks.cancel(store(), run_id, key)
+    except StoreError as exc:
+        st.session_state["deploy:error"] = one_line(exc)
+
+
+def cancel_button(task: tasks.Task, what: str) -> None:
+    st.button(f"Cancel {what}", key=f"deploy:cancel:{task.key}", icon=":material/cancel:",
+              disabled=task.cancel_requested, on_click=cancel, args=(task.key,),
+              help="Stops it within about a second; nothing measured so far is kept, an earlier result stays.")
+
+
 @st.fragment(run_every=REFRESH_S if busy else None)
 @guarded
 def task_status(was_active: bool) -> None:
-    """The bench's state while it is queued or running; the whole page reruns when it ends."""
+    """The bench's state while it is queued or running, polled; the whole page reruns when it ends."""
     task = tasks.get(store(), run_id, task_key)
     active = task is not None and task.active
     if was_active and not active:
@@ -96,10 +110,15 @@ def task_status(was_active: bool) -> None:
                 icon=":material/hourglass_empty:")
     elif task.state == tasks.RUNNING:
         st.info(f"Measuring in the background: {md(task.progress)}…  You can leave this page; the result is kept "
-                "with the run.", icon=":material/speed:")
+                "with the run and shown here when it is in.", icon=":material/speed:")
     elif task.state in (tasks.FAILED, tasks.INTERRUPTED):
         st.warning(f"The last measurement of this ticket {task.state == tasks.FAILED and 'failed' or 'was interrupted'}"
                    f": {md(task.error or '')}", icon=":material/error:")
+    elif task.state == tasks.CANCELLED:
+        st.info("The last measurement of this ticket was cancelled; **Measure** starts it again.",
+                icon=":material/cancel:")
+    if active:
+        cancel_button(task, "the measurement")
 
 
 button_col, threads_col = st.columns([3, 1], vertical_alignment="bottom")
@@ -146,7 +165,9 @@ table(deploy_view.files_table(bench))
 
 st.subheader("Latency")
 st.caption(md(deploy_view.latency_caption(bench)))
-table(deploy_view.latency_table(bench))
+for batch in BATCHES:  # one table per batch size: four columns fit the page
+    st.markdown(f"**Batch {batch}**" + (" (one example per call)" if batch == 1 else f" ({batch} examples per call)"))
+    table(deploy_view.latency_table(bench, batch))
 
 st.subheader("Accuracy on the test split")
 table(deploy_view.accuracy_table(bench))
@@ -164,13 +185,22 @@ st.caption(md(deploy_view.break_even_sentence(bench)))
 chart(deploy_view.break_even_plot(bench), context=run_context(info))
 
 
-@st.fragment(run_every=None)
+export_key = tasks.task_key("export", rnd, trial)
+export_task = tasks.get(store(), run_id, export_key)
+
+
+@st.fragment(run_every=REFRESH_S if export_task is not None and export_task.active else None)
 @guarded
-def downloads() -> None:
+def downloads(was_active: bool) -> None:
+    """The export's files to download; while the export task runs, its state, polled, with a Cancel button."""
     st.subheader("Download the ticket")
     export = store().doc(run_id, f"export/{rnd}/{trial}")
+    export_task = tasks.get(store(), run_id, export_key)
+    active = export_task is not None and export_task.active
+    if was_active and not active:
+        st.rerun(scope="app")  # the files are in (or the export ended otherwise): the page stops polling
     folder = Path(export["folder"]) if export else None
-    if folder is not None and folder.is_dir():
+    if folder is not None and folder.is_dir() and not active:
         st.caption(f"{md(export.get('source', ''))}. README.txt says how to load each file in three lines of Python.")
         cols = st.columns(3)
         for i, (name, words) in enumerate(DOWNLOADS.items()):
@@ -179,19 +209,23 @@ def downloads() -> None:
                 cols[i % 3].download_button(words, file.read_bytes(), file_name=f"{run_id}-r{rnd}-t{trial}-{name}",
                                             key=f"download:{name}", icon=":material/download:")
         return
-    export_task = tasks.get(store(), run_id, tasks.task_key("export", rnd, trial))
-    if export_task is not None and export_task.active:
-        st.caption(f"Preparing the files in the background: {md(export_task.progress)}. Reload to see them.")
-    else:
-        if export_task is not None and export_task.error:
-            st.caption(f"The last export failed: {md(export_task.error)}")
-        if st.button("Prepare the files", icon=":material/folder_zip:"):
-            try:
-                jobs.submit_export(run_id, rnd, trial, store_path=path)
-            except (ConfigError, StoreError) as exc:
-                st.error(one_line(exc))
-            st.rerun(scope="app")
+    if active:
+        waiting = export_task.state == tasks.QUEUED
+        st.caption(f"{'Waiting for the background worker' if waiting else 'Preparing the files in the background'}: "
+                   f"{md(export_task.progress)}. They appear here when ready.")
+        cancel_button(export_task, "the export")
+        return
+    if export_task is not None and export_task.state == tasks.CANCELLED:
+        st.caption("The last export was cancelled.")
+    elif export_task is not None and export_task.error:
+        st.caption(f"The last export failed: {md(export_task.error)}")
+    if st.button("Prepare the files", icon=":material/folder_zip:"):
+        try:
+            jobs.submit_export(run_id, rnd, trial, store_path=path)
+        except (ConfigError, StoreError) as exc:
+            st.error(one_line(exc))
+        st.rerun(scope="app")
 
 
-downloads()
+downloads(export_task is not None and export_task.active)
 run_links(run_id, ("results", "compare"))

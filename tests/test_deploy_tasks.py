@@ -1,7 +1,6 @@
 """The deployment bench as work attached to a run: queued through jobs, done by the real background worker,
 kept with the run, shown by the Deploy page (also when the dataset cannot be loaded), and a task whose
 process dies ends 'interrupted'. No timing is asserted."""
-import math
 import os
 import signal
 import subprocess
@@ -74,14 +73,20 @@ def test_bench_and_export_run_in_the_real_worker_and_are_kept_with_the_run(store
     assert bench.summary.startswith("At ") and bench.timing("ticket", "pytorch CSR", 256).repeats == 2
     # the page's tables and figure from the stored result
     assert set(files_table(bench)["format"]) >= {"fp32 .pt", "bitmask .npz", "CSR .npz", "ONNX", "ONNX int8"}
-    assert "PyTorch with CSR matmuls" in set(latency_table(bench)["variant"])
+    for batch in (1, 256):
+        table = latency_table(bench, batch)
+        assert list(table.columns) == ["network", "variant", "ms per call", "× dense"]  # four columns fit a page
+        assert "PyTorch with CSR matmuls" in set(table["variant"]) and len(table) == 9
     fig = break_even_plot(bench)
-    assert {t.name for t in fig.data} == {"dense matmul", "CSR matmul"} and len(fig.data) == 2 * 2 * 2  # 2 layer shapes, 2 batches
-    # this ticket's density marked where it is on the log axis: a shape takes the value, its label the log10
+    curves = [t for t in fig.data if t.x != (None,)]
+    assert {t.name for t in curves} == {"dense matmul", "CSR matmul"} and len(curves) == 2 * 2 * 2  # 2 shapes, 2 batches
+    # this ticket's density marked where it is on the log axis (a shape takes the value), and said in the
+    # subplot's title, clear of the lines (tests/test_break_even_layout.py); the line explained in the legend
     fc1 = 100 * bench.layer_density["fc1"]
     assert any(sh.x0 == pytest.approx(fc1) and sh.x1 == pytest.approx(fc1) for sh in fig.layout.shapes)
-    (label,) = [a for a in fig.layout.annotations if a.text == f"this ticket: {fc1:.1f} %" and a.xref == "x"]
-    assert label.x == pytest.approx(math.log10(fc1))
+    (title,) = [a for a in fig.layout.annotations if a.text.startswith("fc1 ") and "batch 1<" in a.text]
+    assert f"this ticket: {fc1:.1f} %" in title.text
+    assert "this ticket's density of the layer" in {t.name for t in fig.data}
 
     wait_done(store, run_id, export_key)
     export = store.doc(run_id, "export/1/0")
@@ -114,6 +119,44 @@ def test_a_task_whose_process_is_killed_ends_interrupted(store):  # noqa: F811
     jobs.submit_deploy(run_id, 2, 0, store_path=store.path, **SMALL)
     assert task_state(store, run_id, key).state in (tasks.QUEUED, tasks.RUNNING)
     jobs.cancel(run_id, store_path=store.path)  # nothing to cancel (finished); the fixture stops the worker
+
+
+def running(pid: int) -> bool:
+    """The process is there and not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_running_or_queued_task_can_be_cancelled(store):  # noqa: F811
+    """Cancel stops a running bench in its own process (it marks itself cancelled, keeps no result) and a queued
+    export at once, which then never starts; both can be queued again."""
+    run_id = finished_run(store)
+    key = jobs.submit_deploy(run_id, 2, 0, repeats=10_000, threads=1, store_path=store.path)
+    wait_for("the bench to be running in its own process",
+             lambda: task_state(store, run_id, key).state == tasks.RUNNING and task_state(store, run_id, key).pid,
+             timeout=120)
+    pid = task_state(store, run_id, key).pid
+    export_key = jobs.submit_export(run_id, 2, 0, store_path=store.path)  # one worker slot: it waits
+    assert task_state(store, run_id, export_key).state == tasks.QUEUED
+    assert tasks.cancel(store, run_id, export_key) == tasks.CANCELLED
+    assert tasks.cancel(store, run_id, key) == tasks.RUNNING  # asked; the task's process stops it
+    wait_for("the bench to stop as cancelled", lambda: task_state(store, run_id, key).state == tasks.CANCELLED,
+             timeout=60)
+    task = task_state(store, run_id, key)
+    assert task.error is None and task.pid is None and task.progress == "cancelled" and task.finished_at
+    assert store.doc(run_id, "deploy/2/0") is None
+    wait_for("the bench's process to end", lambda: not running(pid), timeout=30)
+    time.sleep(2)  # a scheduler tick or two: the cancelled export never starts, and the bench stays cancelled
+    assert task_state(store, run_id, export_key).state == tasks.CANCELLED
+    assert task_state(store, run_id, key).state == tasks.CANCELLED and store.doc(run_id, "export/2/0") is None
+    assert tasks.cancel(store, run_id, key) == tasks.CANCELLED  # cancelling again changes nothing
+    assert tasks.cancel(store, run_id, "task/deploy/9/9") is None
+    # queued again, it runs
+    jobs.submit_deploy(run_id, 2, 0, store_path=store.path, **SMALL)
+    wait_done(store, run_id, key)
+    assert DeployBench.from_dict(store.doc(run_id, "deploy/2/0")).round == 2
 
 
 def test_a_task_found_without_its_process_reads_interrupted(store):  # noqa: F811
@@ -178,9 +221,10 @@ def _shows_the_bench(at, store, run_id):  # noqa: F811
         assert heading in text, heading
     assert bench.summary.split(" (")[0].replace("×", "×") in text.replace("\\", "")
     assert bench.machine.cpu.split()[0] in text and "1 thread" in text
-    assert len(at.dataframe) == 4
+    assert len(at.dataframe) == 5  # files, latency at batch 1 and at batch 256, accuracy, units
     frames = [d.value for d in at.dataframe]
     assert "ONNX int8" in set(frames[0]["format"]) and "PyTorch with CSR matmuls" in set(frames[1]["variant"])
+    assert list(frames[1].columns) == list(frames[2].columns) == ["network", "variant", "ms per call", "× dense"]
     assert len(at.get("plotly_chart")) == 1
     assert [b.label for b in at.button if b.label.startswith("Measure")] == ["Measure again"]
     labels = [d.proto.label for d in at.get("download_button")]

@@ -7,7 +7,6 @@ quartiles; nothing here computes an estimate.
 from __future__ import annotations
 
 
-import math
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -44,20 +43,21 @@ def files_table(b: DeployBench) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def latency_table(b: DeployBench) -> pd.DataFrame:
-    """One row per network and variant: for each batch size the median ms per call with its quartiles, and
-    the speed-up against the dense network's dense PyTorch (by the measure the bench compares by)."""
+def latency_table(b: DeployBench, batch: int) -> pd.DataFrame:
+    """At one batch size, one row per network and variant: the median ms per call by the measure the bench
+    compares by (wall-clock with its quartiles; CPU time on a busy machine) and the speed-up against the dense
+    network's dense PyTorch. One table per batch size, four columns, so it fits a page's width (the CPU times
+    of an idle machine are in the stored bench and the CLI's table)."""
+    base = b.timing("dense", "pytorch", batch)
     rows = []
     for network, variant in dict.fromkeys((t.network, t.variant) for t in b.timings):
-        row = {"network": NETWORK_NAMES.get(network, network), "variant": variant_name(variant)}
-        for batch in BATCHES:
-            t, base = b.timing(network, variant, batch), b.timing("dense", "pytorch", batch)
-            row[f"batch {batch}: median ms [quartiles]"] = (
-                "–" if t is None else f"{t.median_ms:.3f} [{t.q1_ms:.3f}–{t.q3_ms:.3f}]")
-            row[f"batch {batch}: CPU ms"] = "–" if t is None else f"{t.cpu_ms:.3f}"
-            row[f"batch {batch}: × dense"] = "–" if t is None or base is None else f"{b.ms(base) / b.ms(t):.2f}×"
-        rows.append(row)
-    return pd.DataFrame(rows)
+        t = b.timing(network, variant, batch)
+        if t is None:
+            continue
+        ms = f"{b.ms(t):.3g}" if b.by_cpu_time else f"{t.median_ms:.3g} ({t.q1_ms:.3g}–{t.q3_ms:.3g})"
+        rows.append({"network": NETWORK_NAMES.get(network, network), "variant": variant_name(variant),
+                     "ms per call": ms, "× dense": "–" if base is None else f"{b.ms(base) / b.ms(t):.2f}×"})
+    return pd.DataFrame(rows, columns=["network", "variant", "ms per call", "× dense"])
 
 
 def accuracy_table(b: DeployBench) -> pd.DataFrame:
@@ -75,26 +75,41 @@ def units_table(b: DeployBench) -> pd.DataFrame:
 
 def latency_caption(b: DeployBench) -> str:
     repeats = b.timings[0].repeats if b.timings else 0
-    threads = b.machine.threads
-    return (f"Milliseconds per call: the median of {repeats} timed calls after a warm-up, with the quartiles in "
-            f"brackets (wall-clock), and the median CPU time of the process per call; {threads} thread{'s' if threads != 1 else ''} for PyTorch and ONNX Runtime. Speed-ups compare "
-            f"with the dense network under dense PyTorch, by {'CPU time per call (the machine was busy)' if b.by_cpu_time else 'wall-clock time'}.")
+    threads = f"{b.machine.threads} thread{'s' if b.machine.threads != 1 else ''}"
+    if b.by_cpu_time:
+        measure = ("the median CPU time of the process per call, over {n} timed calls after a warm-up (the machine was "
+                   "busy, so wall-clock time there is mostly waiting for a core)").format(n=repeats)
+    else:
+        measure = (f"the median wall-clock time of {repeats} timed calls after a warm-up, with the quartiles in "
+                   "brackets")
+    return (f"Milliseconds per call: {measure}; {threads} for PyTorch and ONNX Runtime. “× dense” compares with the "
+            "dense network in dense PyTorch at the same batch size: above 1 is faster.")
 
 
 def break_even_plot(b: DeployBench) -> go.Figure:
     """For each linear layer shape (columns) and batch size (rows): the dense matmul's time and the CSR
     matmul's time over densities (50 % down to 1 %, log axis, sparser to the right), with a dotted line
-    where CSR starts paying off on this machine and a solid one at this ticket's density of the layer."""
+    where CSR starts paying off on this machine and a solid one at this ticket's density of the layer.
+    Their values are written in the subplot's title, in the lines' colours, not beside the lines: in a
+    subplot a third of a page wide, a label beside a line ran into the curves or the other line."""
     layers = list(dict.fromkeys((p.layer, tuple(p.shape)) for p in b.break_even))
     batches = [bt for bt in BATCHES if any(p.batch == bt for p in b.break_even)]
     if not layers or not batches:
         fig = go.Figure()
         fig.update_layout(title=dict(text="Break-even: not measured (no linear layers)", x=0), template="plotly_white")
         return fig
+    marks = {(layer, bt): (b.break_even_density(layer, bt), b.layer_density.get(layer)) for bt in batches
+             for layer, _ in layers}
+
+    def title(layer: str, shape: tuple[int, int], batch: int) -> str:
+        be, mine = marks[(layer, batch)]
+        values = ([f'<span style="color:{TICKET_COLOR}">this ticket: {100 * mine:.1f} %</span>'] if mine else []) + (
+            [f'<span style="color:{CSR_COLOR}">CSR pays off ≤ {100 * be:g} %</span>'] if be else [])
+        return "<br>".join([f"{layer} {shape[0]}×{shape[1]}, batch {batch}", *values])  # a line each: narrow columns
+
     fig = make_subplots(rows=len(batches), cols=len(layers), shared_xaxes=True, horizontal_spacing=0.06,
-                        vertical_spacing=0.14,
-                        subplot_titles=[f"{layer} {shape[0]}×{shape[1]}, batch {bt}" for bt in batches
-                                        for layer, shape in layers])
+                        vertical_spacing=0.2,
+                        subplot_titles=[title(layer, shape, bt) for bt in batches for layer, shape in layers])
     measure = "CPU ms" if b.by_cpu_time else "ms"
     for r, batch in enumerate(batches, start=1):
         for c, (layer, shape) in enumerate(layers, start=1):
@@ -108,24 +123,24 @@ def break_even_plot(b: DeployBench) -> go.Figure:
                                      line=dict(color=CSR_COLOR), legendgroup="csr", showlegend=first,
                                      hovertemplate="CSR at %{x:g} %: %{y:.4f} " + measure + "<extra></extra>"),
                           row=r, col=c)
-            be = b.break_even_density(layer, batch)
-            mine = b.layer_density.get(layer)
-            marks = [(be, CSR_COLOR, "dot", f"CSR pays off ≤ {100 * be:g} %" if be else "", 0.02, "bottom"),
-                     (mine, TICKET_COLOR, "solid", f"this ticket: {100 * mine:.1f} %" if mine else "", 0.98, "top")]
-            for density, color, dash, text, y, anchor in marks:
-                if not density:
-                    continue
-                # on a log axis a shape takes the value itself, an annotation its log10
-                fig.add_vline(x=100 * density, line=dict(color=color, dash=dash, width=2), row=r, col=c)
-                fig.add_annotation(x=math.log10(100 * density), y=y, yref="y domain", text=text, showarrow=False,
-                                   xanchor="left", yanchor=anchor, font=dict(size=10, color=color), row=r, col=c)
+            be, mine = marks[(layer, batch)]
+            for density, color, dash in ((be, CSR_COLOR, "dot"), (mine, TICKET_COLOR, "solid")):
+                if density:  # on a log axis a shape takes the value itself
+                    fig.add_vline(x=100 * density, line=dict(color=color, dash=dash, width=2), row=r, col=c)
             fig.update_xaxes(type="log", autorange="reversed", tickvals=[50, 20, 10, 5, 2, 1], ticktext=[
                 "50 %", "20 %", "10 %", "5 %", "2 %", "1 %"], row=r, col=c,
                 title_text="density of the layer (log) →" if r == len(batches) else None)
             fig.update_yaxes(rangemode="tozero", row=r, col=c, title_text=f"{measure} per call" if c == 1 else None)
+    # the vertical lines in the legend: what each one marks (a legend entry, no data)
+    for name, color, dash in (("this ticket's density of the layer", TICKET_COLOR, "solid"),
+                              ("CSR pays off at and below", CSR_COLOR, "dot")):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name, line=dict(color=color, dash=dash, width=2),
+                                 hoverinfo="skip", showlegend=True), row=1, col=1)
     title = "Break-even: CSR against dense matmul of each layer's shape, on this machine"
-    fig.update_layout(title=dict(text=title, x=0, xanchor="left"), template="plotly_white",
-                      height=260 * len(batches) + 120, margin=dict(l=60, r=20, t=80, b=10), hovermode="closest",
+    # the title at the top of the figure, the subplots' three-line titles below it (and a page's subtitle between)
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left", y=1, yref="container", yanchor="top", pad=dict(t=12)),
+                      template="plotly_white", height=290 * len(batches) + 180, margin=dict(l=60, r=20, t=140, b=10),
+                      hovermode="closest",
                       legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", xanchor="left", x=0))
     fig.update_annotations(font_size=11, selector=dict(text=None))
     return fig

@@ -44,6 +44,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu"]
 FIGURE_WIDTH = 680        # px: an A4 page's width inside the print margins, so the PDF shows figures unscaled
 FIGURE_HEIGHT = 380
+AXIS_TITLE_GAP_PX = 24   # between an axis title and its tick labels (the default printed 11 px apart)
 MAX_TOLERANCE = 100.0     # points: a tolerance of the whole accuracy scale lets every round through
 PDF_TIMEOUT_MS = 60_000
 DEPLOY_PREFIX = "deploy/"
@@ -156,6 +157,9 @@ def _with_code(text: str) -> str:
 def _figure(fig: go.Figure, caption: str) -> str:
     fig = go.Figure(fig)
     fig.update_layout(width=FIGURE_WIDTH, height=fig.layout.height or FIGURE_HEIGHT)  # a legend of many runs is taller
+    # room between each axis title and its tick labels, which print close together otherwise (the margins grow)
+    fig.update_xaxes(title_standoff=AXIS_TITLE_GAP_PX, automargin=True)
+    fig.update_yaxes(title_standoff=AXIS_TITLE_GAP_PX, automargin=True)
     div = pio.to_html(fig, full_html=False, include_plotlyjs=False,
                       config={"displaylogo": False, "responsive": False, "staticPlot": False})
     return f'<figure class="plot">{div}<figcaption>{esc(caption)}</figcaption></figure>'

@@ -2,7 +2,7 @@
 export files, the per-layer sensitivity of its dense network, and whatever comes next, each one entry of TASK_KINDS.
 
 A task is a store document of its run, "task/<kind>/<round>/<trial>", holding its state (queued, running,
-done, failed, interrupted), a line of progress, the process that runs it and the claim token (`attempt`)
+done, failed, interrupted, cancelled), a line of progress, the process that runs it and the claim token (`attempt`)
 its writes name. Its result goes in its own document (`TaskKind.result_key`, e.g. "deploy/<round>/<trial>"),
 so a later failed attempt never hides an earlier result. The scheduler (worker.py) starts a queued task in
 its own process when a worker slot is free; a task whose process dies is marked interrupted, by the
@@ -10,10 +10,17 @@ scheduler (which knows how it died) or by the next reader that finds its process
 
     key = tasks.submit(store, run_id, "deploy", round=11, trial=0)     # (jobs.submit_deploy starts the worker)
     tasks.get(store, run_id, key).state                                 # 'queued' ... 'done'
+    tasks.cancel(store, run_id, key)                                    # queued: at once; running: within a second
+
+Cancelling a running task works as a run's cancel does (RunStore.cancel, Recorder's watch): the request is a flag
+in the task's document, and a thread of the task's process that watches it stops the work and marks it cancelled.
 """
 from __future__ import annotations
 
+import _thread
 import secrets
+import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -21,11 +28,19 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lth_core.runs.procs import HOST, process_token, worker_alive
+from lth_core.runs.recorder import WATCH_EVERY_S
 from lth_core.runs.store import RunStore, StoreError, now_iso
 
 PREFIX = "task/"
-QUEUED, RUNNING, DONE, FAILED, INTERRUPTED = STATES = ("queued", "running", "done", "failed", "interrupted")
+QUEUED, RUNNING, DONE, FAILED, INTERRUPTED, CANCELLED = STATES = (
+    "queued", "running", "done", "failed", "interrupted", "cancelled")
 ACTIVE = (QUEUED, RUNNING)
+CANCEL_SIGNAL = signal.SIGUSR1   # raised (simulated, never sent) in a task's main thread to stop it mid-step
+
+
+class TaskCancelled(BaseException):
+    """The task was cancelled while it ran (raised in its main thread by the cancel watch). A BaseException, as
+    KeyboardInterrupt is, so that no `except Exception` in the work it interrupts swallows it."""
 
 Progress = Callable[[str], None]
 
@@ -62,6 +77,7 @@ class Task:
     host: str | None = None
     proc: str | None = None
     attempt: str | None = None
+    cancel_requested: bool = False
 
     @property
     def active(self) -> bool:
@@ -177,6 +193,27 @@ def all_tasks(store: RunStore, state: str | None = None) -> list[Task]:
     return [t for t in found if state is None or t.state == state]
 
 
+def cancel(store: RunStore, run_id: str, key: str) -> str | None:
+    """Cancel a task: a queued one at once, a running one at its next step (its process watches for the request,
+    within about a second; it then marks itself cancelled). Returns the state now stored (None: no such task)."""
+    def ask(doc: dict | None) -> dict | None:
+        if doc is None:
+            return None
+        if doc.get("state") == QUEUED:
+            return {**doc, "state": CANCELLED, "progress": "cancelled before it started", "finished_at": now_iso(),
+                    "error": None}
+        if doc.get("state") == RUNNING and not doc.get("cancel_requested"):
+            return {**doc, "cancel_requested": True, "progress": "cancelling…"}
+        return None
+
+    try:
+        store.change_doc(run_id, key, ask)
+    except StoreError:
+        return None  # the run was deleted meanwhile
+    doc = store.doc(run_id, key)
+    return None if doc is None else doc.get("state")
+
+
 # ---- the worker's side ----------------------------------------------------------------------------------
 
 def _change(store: RunStore, task: Task, when: Callable[[Task], bool], **values: Any) -> bool:
@@ -197,7 +234,7 @@ def claim(store: RunStore, task: Task, pid: int | None = None) -> str | None:
     """Mark a queued task running under a new attempt token (returned); None if it is no longer queued."""
     attempt = secrets.token_hex(8)
     ok = _change(store, task, lambda t: t.state == QUEUED, state=RUNNING, attempt=attempt, started_at=now_iso(),
-                 finished_at=None, error=None, progress="starting", pid=pid, host=HOST,
+                 finished_at=None, error=None, progress="starting", pid=pid, host=HOST, cancel_requested=False,
                  proc=process_token(pid) if pid else None)
     return attempt if ok else None
 
@@ -245,17 +282,78 @@ def _age_s(iso: str) -> float:
         return float("inf")
 
 
+class _CancelWatch:
+    """While a task runs: a thread that reads the task's document every WATCH_EVERY_S and, once a cancel is asked
+    for, sets `requested` and raises TaskCancelled in the main thread (by Python's signal machinery, simulated with
+    _thread.interrupt_main: no signal is sent), so a long retraining or timing loop stops at its next Python step.
+    Off the main thread no handler can be set: the task stops at its next progress line instead."""
+
+    def __init__(self, store: RunStore, task: Task, attempt: str) -> None:
+        self.store, self.task, self.attempt = store, task, attempt
+        self.requested = False
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._main = threading.current_thread() is threading.main_thread()
+        self._previous: Any = None
+        self._thread = threading.Thread(target=self._watch, name=f"lth-task-watch-{task.run_id}", daemon=True)
+
+    def _raise(self, *_: Any) -> None:
+        if not self._done.is_set():
+            raise TaskCancelled()
+
+    def _watch(self) -> None:
+        while not self._done.wait(WATCH_EVERY_S):
+            try:
+                doc = self.store.doc(self.task.run_id, self.task.key)
+            except StoreError:
+                continue  # a busy store: look again
+            if doc is None or doc.get("attempt") != self.attempt or doc.get("state") != RUNNING:
+                return
+            if doc.get("cancel_requested"):
+                with self._lock:
+                    if not self._done.is_set():
+                        self.requested = True
+                        if self._main:
+                            _thread.interrupt_main(CANCEL_SIGNAL)
+                return
+
+    def __enter__(self) -> "_CancelWatch":
+        if self._main:
+            self._previous = signal.signal(CANCEL_SIGNAL, self._raise)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        with self._lock:
+            self._done.set()
+        self._thread.join()
+        if self._main:  # a raise already pending is dropped by _raise, now that _done is set
+            signal.signal(CANCEL_SIGNAL, self._previous if self._previous is not None else signal.SIG_DFL)
+
+
 def execute(store: RunStore, task: Task, attempt: str) -> str:
-    """Do a claimed task in this process, writing its progress; returns its final state."""
+    """Do a claimed task in this process, writing its progress; returns its final state. A cancel asked for
+    meanwhile (`cancel`) stops it as 'cancelled'."""
     kind = TASK_KINDS.get(task.kind)
+    watch = _CancelWatch(store, task, attempt)
+    finished = False
 
     def progress(text: str) -> None:
+        if watch.requested:
+            raise TaskCancelled()
         _change(store, task, _mine(attempt), progress=text[:300])
 
     try:
         if kind is None:
             raise ValueError(f"unknown task kind {task.kind!r}")
-        kind.run(store, task.run_id, task.round, task.trial, task.args, progress)
+        with watch:
+            kind.run(store, task.run_id, task.round, task.trial, task.args, progress)
+            finished = True
+    except TaskCancelled:
+        if not finished:  # stopped mid-way: its result, if any, is an earlier attempt's
+            _change(store, task, _mine(attempt), state=CANCELLED, progress="cancelled", error=None,
+                    finished_at=now_iso(), pid=None)
+            return CANCELLED
     except Exception as exc:  # noqa: BLE001 - a task always ends with a state and a one-line reason
         line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         _change(store, task, _mine(attempt), state=FAILED, error=f"{type(exc).__name__}: {line}",
