@@ -105,7 +105,8 @@ labels = {r.sweep: f"{r.name} · {r.cells} cell{'s' if r.cells != 1 else ''} · 
 sweep_id = url_choice("sweep", list(labels), "Sweep", format_func=labels.get)
 at_text = url_choice("at", ["critical sparsity", "1 %", "2 %", "5 %", "10 %", "20 %", "50 %"], "Sum each cell up by",
                      kind="radio", horizontal=True,
-                     format_func=lambda v: v if v == "critical sparsity" else f"test accuracy at {v} of the weights")
+                     format_func=lambda v: "fewest weights still matching dense" if v == "critical sparsity"
+                     else f"test accuracy at {v} of the weights")  # the link's value stays "critical sparsity"
 at = None if at_text == "critical sparsity" else float(at_text.split()[0]) / 100
 
 

@@ -381,20 +381,20 @@ def _runs(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from lth_core.analysis.statistics import critical_cell
+    from lth_core.analysis.statistics import MATCH_COLUMN, critical_cell
 
     def known(value) -> bool:
         return value is not None and not pd.isna(value)
 
     # "last round": the last finished round (the one "ticket acc" is of); "training": the round in flight
-    # "critical": the ticket's critical sparsity (lth_core.analysis.statistics), the one number that sums a run up
+    # MATCH_COLUMN: the fewest weights at which the ticket still matches dense (statistics.critical_sparsity)
     from lth_core.runs.checks import run_marks
 
     # "checks": the sanity checks (`show ID` says which failed, where and what it means)
     marks = run_marks(store, [r.id for r in runs.itertuples() if r.status != UNREADABLE])
     criticals = {r.id: "" if r.status == UNREADABLE else critical_cell(store.rounds(r.id)) for r in runs.itertuples()}
-    wide = max(9, *map(len, criticals.values()))  # "between 100 % and 6.9 %" for a crossing between far rounds
-    print(f"{'id':<8}  {'status':<11} {'last round':>10}  {'training':<20} {'ticket acc':>10}  {'critical':>{wide}}  "
+    wide = max(len(MATCH_COLUMN), *map(len, criticals.values()))  # "between 100 % and 6.9 %": a crossing between far rounds
+    print(f"{'id':<8}  {'status':<11} {'last round':>10}  {'training':<20} {'ticket acc':>10}  {MATCH_COLUMN:>{wide}}  "
           f"{'checks':<14}  {'created (UTC)':<16}  name")
     for r in runs.itertuples():
         total = f"/{int(r.rounds_total)}" if known(r.rounds_total) else ""
@@ -467,12 +467,13 @@ def _check(args: argparse.Namespace) -> int:
 
 def statistics_lines(rounds, reset: str = "init") -> list[str]:
     """`show`: the critical sparsity of every variant and, per control, where the ticket beats it."""
-    from lth_core.analysis.statistics import controls_of, critical_sentence, critical_sparsity, gap_sentences, paired_gaps
+    from lth_core.analysis.statistics import (controls_of, critical_sentence, critical_sparsity, gap_sentences, match_words,
+                                              paired_gaps)
 
     if rounds.empty or rounds["round"].max() < 1:
         return []
     critical = critical_sparsity(rounds)
-    lines = ["", "critical sparsity (fewest weights within the tolerance of dense):"]
+    lines = ["", f"how far each network can be pruned: {match_words(who='it')}, as % of the weights remaining"]
     lines += [f"  {critical_sentence(critical, v, reset=reset)}" for v in critical["variant"]]
     gaps = paired_gaps(rounds)
     for control in controls_of(rounds):
@@ -630,8 +631,10 @@ def _report(args: argparse.Namespace) -> int:
     check_writable_file(args.out, "out")
     store = open_store(args)
     run_ids = [resolve_run(store, text) for text in args.run_ids]
-    report, html_path, pdf_path, skipped = write_report(store, run_ids, args.out, pdf=args.pdf, tolerance=tolerance,
-                                                        software={"lth_core": software()["lth_core"]})
+    from lth_core.runs.network import stored_network  # the counted savings of an unmeasured ticket need it
+    report, html_path, pdf_path, skipped = write_report(
+        store, run_ids, args.out, pdf=args.pdf, tolerance=tolerance, software={"lth_core": software()["lth_core"]},
+        networks={run_id: stored_network(store, run_id)[0] for run_id in run_ids})
     print(f"wrote {html_path} ({html_path.stat().st_size / 1e6:.1f} MB, {report.figures} figures, "
           f"{len(report.runs)} run{'s' if len(report.runs) != 1 else ''})")
     if pdf_path is not None:

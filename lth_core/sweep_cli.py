@@ -41,7 +41,7 @@ def add_sweep_command(sub: Any) -> None:
     parser.add_argument("--name", help="the sweep's name (its cells are named NAME · FIELD=VALUE ...)")
     parser.add_argument("--background", action="store_true", help="local executor: return once the cells are queued")
     parser.add_argument("--at", type=float, metavar="FRACTION", help="summarise each cell by the ticket's test accuracy "
-                        "at this fraction of weights remaining (default: its critical sparsity)")
+                        "at this fraction of weights remaining (default: the fewest weights at which it still matches dense)")
     add_config_flags(parser)
     add_store_flag(parser)
     COMMANDS["sweep"] = _sweep
@@ -156,11 +156,11 @@ def _watch(store, sweep_id: str, ids: set[str], ended) -> None:
 
 def _print_summary(store, sweep_id: str, at: float | None) -> int:
     from lth_core.analysis.statistics import pct
-    from lth_core.analysis.sweep_summary import best_cell_sentence
+    from lth_core.analysis.sweep_summary import FEWEST, best_cell_sentence
     from lth_core.runs.sweep import sweep_summary
 
     table = sweep_summary(store, sweep_id, at)
-    metric = table["metric"].iloc[0] if not table.empty else "critical sparsity"
+    metric = table["metric"].iloc[0] if not table.empty else FEWEST
     print(f"sweep {sweep_id} ({table.attrs.get('name', sweep_id)}): {len(table)} cells; the ticket's {metric} "
           f"(mean over trials, 95 % CI)")
     print(f"{'id':<8}  {'status':<11} {'rounds':>6}  {metric:>24}  cell")

@@ -256,7 +256,8 @@ def test_a_variant_that_never_leaves_the_tolerance_has_an_upper_bound():
     assert S.critical_cell(rounds[rounds["round"] == 0]) == S.critical_cell(rounds.iloc[:0]) == ""  # nothing pruned yet
     assert S.critical_sentence(S.critical_sparsity(rounds), "ticket") == (
         "The ticket stays within 1 point of the dense network at every round, down to 41.0 % of the weights, the "
-        "sparsest measured (2 of 2 trials): its critical sparsity is lower still.")
+        "sparsest measured (2 of 2 trials): the fewest weights at which it still matches dense are fewer still, not "
+        "measured.")
 
 
 def test_critical_sparsity_skips_a_nan_round():
@@ -285,7 +286,7 @@ def test_runs_and_show_print_the_critical_sparsity_and_the_gaps(lth_home, capsys
     rounds = store.rounds(run_id)
     assert cli_main(["runs"]) == 0
     listing = capsys.readouterr().out.splitlines()
-    assert listing[0].split()[5:8] == ["ticket", "acc", "critical"]
+    assert listing[0].split()[5:10] == ["ticket", "acc", "stops", "matching", "dense"]  # at: the weights remaining
     critical = S.critical_sparsity(rounds)
     ticket = critical[critical["variant"] == "ticket"].iloc[0]
     assert f"  {S.critical_text(ticket)}  " in next(line for line in listing if line.startswith(run_id))
@@ -293,6 +294,10 @@ def test_runs_and_show_print_the_critical_sparsity_and_the_gaps(lth_home, capsys
     shown = capsys.readouterr().out
     for variant in ("ticket", "reinit", "random"):
         assert S.critical_sentence(critical, variant) in shown
+    # one term for how far a network can be pruned, as weights remaining: "critical sparsity" mixed the two
+    assert "critical" not in shown.lower() and "critical" not in "\n".join(listing).lower()
+    assert "how far each network can be pruned: the fewest weights at which it still matches dense (within 1 point), " \
+           "as % of the weights remaining" in shown
     gaps = S.paired_gaps(rounds)
     for control in ("reinit", "random"):
         for sentence in S.gap_sentences(gaps, control):
@@ -325,7 +330,7 @@ def test_runs_and_show_bracket_a_real_one_shot_runs_critical_sparsity(lth_home, 
     assert cli_main(["runs"]) == 0
     header, row = capsys.readouterr().out.splitlines()[:2]
     assert "  between 100 % and 9.8 %  " in row
-    assert header.index("critical") + len("critical") == row.index("9.8 %") + len("9.8 %")  # the column lines up
+    assert header.index(S.MATCH_COLUMN) + len(S.MATCH_COLUMN) == row.index("9.8 %") + len("9.8 %")  # lined up
     assert cli_main(["show", row.split()[0]]) == 0
     assert ("The ticket stays within 1 point of the dense network down to somewhere between 100 % and 9.8 % of the "
             "weights") in capsys.readouterr().out

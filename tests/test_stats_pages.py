@@ -31,6 +31,8 @@ def test_compare_prints_the_paired_gaps_and_critical_sparsity_of_the_run(runs):
         assert statistics.critical_sentence(critical, variant) in shown
     said = statistics.critical_sentence(critical, "ticket")  # 2 trials: an interval is given, or none is needed
     assert "95 % CI" in said or "the same in all 2 trials" in said
+    # one term for how far it can be pruned, as weights remaining: "critical sparsity" mixed the two
+    assert "critical" not in shown.lower()
     (fig,) = [f for f in figures(at) if f["layout"]["title"]["text"].startswith("Ticket minus each control")]
     reinit = next(t for t in fig["data"] if t["name"] == "ticket − reinit")
     mine = gaps[gaps.control == "reinit"].sort_values("round")
@@ -116,8 +118,8 @@ def test_the_recommended_round_and_a_different_critical_sparsity_say_why():
     # gaps 0, -0.5, -1.5, -3 at 80, 40, 20, 10 %: round 2 (40 %) is recommended, the crossing lies at 28.3 %
     rounds = table({"ticket": [[0.90, 0.90, 0.895, 0.885, 0.87]]}, weights=[1.0, 0.8, 0.4, 0.2, 0.1])
     assert summary.two_numbers(rounds) == (
-        "Why round 2 (40.0 %) and a critical sparsity of 28.3 % differ: the recommendation judges each measured "
-        "round (its mean and the lower end of its spread) within 1 point of dense; the critical sparsity "
-        "interpolates, trial by trial, where its curve first crosses that line.")
+        "Why the recommended round 2 keeps 40.0 % of the weights while the ticket matches dense down to 28.3 %: the "
+        "recommendation picks a measured round, by its mean and the lower end of its spread within 1 point of dense; "
+        "the 28.3 % is interpolated, trial by trial, where the ticket's curve first crosses that line.")
     never = table({"ticket": [[0.90, 0.91, 0.905, 0.90, 0.895]]})  # never leaves: ≤ 41.0 % and round 4 agree
     assert summary.two_numbers(never) is None

@@ -14,7 +14,7 @@ from lth_core.analysis.report import MAX_TOLERANCE, PdfUnavailable, build_report
 from lth_core.engine.errors import LTHError
 from lth_core.runs.store_schema import StoreError
 
-from .widgets import one_line, store
+from .widgets import one_line, run_network, store
 
 
 def _software() -> dict[str, str]:
@@ -41,7 +41,8 @@ def report_section(run_ids: Sequence[str], page: str) -> None:
                    help="build the report of the run(s) on this page"):
         try:
             with st.spinner("Building the report…"):
-                report = build_report(store(), list(run_ids), tolerance, software=_software())
+                report = build_report(store(), list(run_ids), tolerance, software=_software(),
+                                      networks={run_id: run_network(run_id)[0] for run_id in run_ids})
         except (LTHError, StoreError) as exc:
             st.error(f"The report could not be built: {one_line(exc)}", icon=":material/error:")
             return

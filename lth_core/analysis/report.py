@@ -33,7 +33,7 @@ from plotly.offline import get_plotlyjs
 from lth_core.analysis import plots, statistics
 from lth_core.analysis.checks import CheckLine, stored_checklist
 from lth_core.analysis.deployment import Savings, format_bytes, ticket_savings
-from lth_core.analysis.deploy_bench import BATCHES, DeployBench, summary
+from lth_core.analysis.deploy_bench import BATCHES, DeployBench, summary, variant_name
 from lth_core.analysis.mask_plots import layer_bars
 from lth_core.analysis.recommend import TOLERANCE_POINTS, Recommendation, recommend
 from lth_core.analysis.summary import pct, run_summary
@@ -103,8 +103,11 @@ def check_tolerance(tolerance: float) -> float:
     return value
 
 
-def gather(store, run_ids: list[str], tolerance: float = TOLERANCE_POINTS) -> list[RunMaterial]:
-    """The runs `run_ids` read from `store`; ConfigError for an empty list, the store's error for an unknown id."""
+def gather(store, run_ids: list[str], tolerance: float = TOLERANCE_POINTS,
+           networks: dict[str, NetworkShape | None] | None = None) -> list[RunMaterial]:
+    """The runs `run_ids` read from `store`; ConfigError for an empty list, the store's error for an unknown id.
+    `networks`: each run's network shape where the caller has it (lth_core.runs.network.stored_network works it
+    out for a run recorded before runs kept it); else the store's "network" document, if any."""
     if not run_ids:
         raise ConfigError("runs", "name at least one run")
     out = []
@@ -112,11 +115,14 @@ def gather(store, run_ids: list[str], tolerance: float = TOLERANCE_POINTS) -> li
         info = store.get_run(run_id)
         rounds = store.rounds(run_id)
         material = RunMaterial(run_id, info.name, info, rounds, store.layers(run_id), recommend(rounds, tolerance))
-        try:
-            shape = store.doc(run_id, NETWORK_DOC)
-            material.network = NetworkShape.from_dict(shape) if shape else None
-        except (TypeError, KeyError, ValueError):
-            material.network = None
+        if networks and networks.get(run_id) is not None:
+            material.network = networks[run_id]
+        else:
+            try:
+                shape = store.doc(run_id, NETWORK_DOC)
+                material.network = NetworkShape.from_dict(shape) if shape else None
+            except (TypeError, KeyError, ValueError):
+                material.network = None
         material.checks = stored_checklist(store, run_id)
         for key, value in sorted(store.docs(run_id, DEPLOY_PREFIX).items()):
             try:
@@ -221,7 +227,8 @@ def buys_sentence(bench: DeployBench) -> str:
             ratio = bench.ms(dense) / bench.ms(fastest)
             words = (f"{ratio:.1f}× faster" if ratio >= 1.1 else f"{1 / ratio:.1f}× slower" if ratio <= 1 / 1.1
                      else "no faster")
-            text = (f"at batch {batch} its fastest way to run ({fastest.variant}, {bench.ms(fastest):.3g} ms a call) is "
+            text = (f"at batch {batch} its fastest way to run ({variant_name(fastest.variant)}, {bench.ms(fastest):.3g} ms "
+                    "a call) is "
                     f"{words} than the dense network in PyTorch ({bench.ms(dense):.3g} ms)")
             same = bench.timing("dense", fastest.variant, batch)
             if same is not None and bench.ms(same) / bench.ms(fastest) < 1.1:  # the runtime's gain, not the sparsity's
@@ -548,10 +555,11 @@ class Report:
 
 
 def build_report(store, run_ids: list[str], tolerance: float = TOLERANCE_POINTS,
-                 software: dict[str, str] | None = None, machine: str | None = None) -> Report:
-    """The report of `run_ids` (one, or several compared) as a self-contained HTML page."""
+                 software: dict[str, str] | None = None, machine: str | None = None,
+                 networks: dict[str, NetworkShape | None] | None = None) -> Report:
+    """The report of `run_ids` (one, or several compared) as a self-contained HTML page (`networks`: see gather)."""
     tolerance = check_tolerance(tolerance)
-    runs = gather(store, run_ids, tolerance)
+    runs = gather(store, run_ids, tolerance, networks)
     made = datetime.now(timezone.utc).isoformat(timespec="seconds")
     versions = {**software_versions(), **(software or {})}
     title = (f"Lottery ticket report: {runs[0].name}" if len(runs) == 1
@@ -627,12 +635,13 @@ def html_to_pdf(html_path: Path | str, pdf_path: Path | str, figures: int,
 
 
 def write_report(store, run_ids: list[str], out: Path | str, *, pdf: bool = False,
-                 tolerance: float = TOLERANCE_POINTS, software: dict[str, str] | None = None
+                 tolerance: float = TOLERANCE_POINTS, software: dict[str, str] | None = None,
+                 networks: dict[str, NetworkShape | None] | None = None
                  ) -> tuple[Report, Path, Path | None, str | None]:
     """Write the HTML report to `out` (and `out` with .pdf beside it when `pdf`). Returns (report, html path,
     pdf path or None, why the PDF was skipped or None)."""
     out = Path(out)
-    report = build_report(store, run_ids, tolerance, software)
+    report = build_report(store, run_ids, tolerance, software, networks=networks)
     try:
         out.write_text(report.html, encoding="utf-8")
     except OSError as exc:

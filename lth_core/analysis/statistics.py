@@ -308,6 +308,15 @@ def gap_sentences(gaps: pd.DataFrame, control: str, confidence: float = CONFIDEN
 
 
 # ---- critical sparsity -----------------------------------------------------------------------------------
+# How far a network can be pruned, in the words every page, the report and the CLI use (the literature's
+# "critical sparsity", which mixes sparsity and weights remaining): always as a share of the weights remaining.
+MATCH_COLUMN = "stops matching dense at"   # the runs table's column (app: ui.runs_list.CRITICAL_HEADER, and CLI)
+
+
+def match_words(tolerance: float = TOLERANCE_POINTS, who: str = "the ticket") -> str:
+    """'the fewest weights at which the ticket still matches dense (within 1 point)'."""
+    return f"the fewest weights at which {who} still matches dense (within {tolerance:g} point{'s' if tolerance != 1 else ''})"
+
 
 def _crossing(weights: np.ndarray, gaps: np.ndarray, tolerance: float) -> tuple[float, bool, float, float]:
     """Going from dense down the rounds, where the gap to dense (points) first falls below −tolerance,
@@ -413,14 +422,16 @@ def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLE
     4.1–6.8 %, 5 trials; interpolated between rounds in log(weights)).'"""
     row = table[table["variant"] == variant]
     if row.empty:
-        return f"No critical sparsity for {name(variant, reset)}: it has no pruned round with a dense network to compare."
+        return (f"How far {name(variant, reset)} can be pruned is not known yet: it has no pruned round with a dense "
+                "network to compare.")
     row = row.iloc[0]
     who = name(variant, reset)
     head = f"{who[0].upper()}{who[1:]} stays within {tolerance:g} point{'s' if tolerance != 1 else ''} of the dense network"
     n = int(row["trials"])
     if row["not_reached"] == n:
         where = f"at every round, down to {pct(row['fraction'])} of the weights, the sparsest measured"
-        return f"{head} {where}{f' ({n} of {n} trials)' if n > 1 else ''}: its critical sparsity is lower still."
+        return (f"{head} {where}{f' ({n} of {n} trials)' if n > 1 else ''}: the fewest weights at which it still "
+                "matches dense are fewer still, not measured.")
     if bracketed(row):
         trials = f"{n} trial{'s' if n != 1 else ''}"
         return (f"{head} down to somewhere {between_text(row)} of the weights: it leaves the tolerance between "

@@ -122,9 +122,10 @@ def two_numbers(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS, metri
     cell = statistics.critical_text(row.iloc[0])
     if cell.lstrip("≤ ") == weights:
         return None
-    return (f"Why round {chosen} ({weights}) and a critical sparsity of {cell} differ: the recommendation judges "
-            f"each measured round (its mean and the lower end of its spread) within {tolerance:g} point of dense; the "
-            "critical sparsity interpolates, trial by trial, where its curve first crosses that line.")
+    return (f"Why the recommended round {chosen} keeps {weights} of the weights while the ticket matches dense down "
+            f"to {cell}: the recommendation picks a measured round, by its mean and the lower end of its spread within "
+            f"{tolerance:g} point of dense; the {cell} is interpolated, trial by trial, where the ticket's curve first "
+            "crosses that line.")
 
 
 def gap_verdict(gap: float, tolerance: float = TOLERANCE_POINTS) -> tuple[str, str]:

@@ -18,6 +18,9 @@ from lth_core.analysis.statistics import REFERENCE, critical_sparsity, interval,
 
 SUMMARY_COLUMNS = ["run_id", "label", "metric", "value", "low", "high", "trials", "upper_bound", "rounds_done"]
 
+# the cell's number without `at`: statistics.critical_sparsity, in the words every page uses (statistics.MATCH_COLUMN)
+FEWEST = "fewest weights matching dense"
+
 
 def accuracy_at(rounds: pd.DataFrame, at: float, variant: str = REFERENCE) -> np.ndarray:
     """Each trial's test accuracy of `variant` at `at` weights remaining (0–1), interpolated in log(weights)
@@ -57,7 +60,7 @@ def summarize_cells(cells: Iterable[dict[str, Any]], at: float | None = None,
                     tolerance: float = TOLERANCE_POINTS) -> pd.DataFrame:
     """One row per cell (SUMMARY_COLUMNS plus each cell's axis values). Each item of `cells`: run_id, label,
     rounds (the run's rounds table) and axes (a dict axis → value as text)."""
-    metric = "critical sparsity" if at is None else f"test accuracy at {pct(at)}"
+    metric = FEWEST if at is None else f"test accuracy at {pct(at)}"
     rows = []
     for cell in cells:
         rounds = cell["rounds"]
@@ -73,7 +76,7 @@ def best_cell(table: pd.DataFrame) -> pd.Series | None:
     known = table.dropna(subset=["value"])
     if known.empty:
         return None
-    critical = known["metric"].iloc[0] == "critical sparsity"
+    critical = known["metric"].iloc[0] == FEWEST
     return known.loc[known["value"].idxmin() if critical else known["value"].idxmax()]
 
 
@@ -106,7 +109,7 @@ def best_cell_sentence(table: pd.DataFrame, tolerance: float = TOLERANCE_POINTS)
     best = best_cell(table)
     if best is None:
         return "No cell has a pruned round yet: no best cell to name."
-    critical = best["metric"] == "critical sparsity"
+    critical = best["metric"] == FEWEST
     if critical:
         what = (f"the ticket stays within {tolerance:g} point{'s' if tolerance != 1 else ''} of its dense network "
                 f"{'at every round, down to' if best['upper_bound'] else 'down to'} {_value_text(best, critical)} "
@@ -141,8 +144,8 @@ def sweep_figure(table: pd.DataFrame, axes: list[str], title: str = ""):
     bars (the interval over trials) along one axis, a bar per cell otherwise. Pure Plotly, from the table."""
     import plotly.graph_objects as go
 
-    critical = table["metric"].iloc[0] == "critical sparsity" if len(table) else True
-    unit = "weights remaining at the critical sparsity (lower is better)" if critical else \
+    critical = table["metric"].iloc[0] == FEWEST if len(table) else True
+    unit = "fewest weights (% remaining) at which the ticket still matches dense (lower is better)" if critical else \
         f"ticket's {table['metric'].iloc[0]} (higher is better)"
     values = 100 * table["value"].astype(float)
     if len(axes) == 2:
