@@ -122,10 +122,14 @@ def two_numbers(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS, metri
     cell = statistics.critical_text(row.iloc[0])
     if cell.lstrip("≤ ") == weights:
         return None
+    r = row.iloc[0]
+    how = ("interpolated, trial by trial, where the ticket's curve first crosses that line" if not r["not_reached"] else
+           f"taken trial by trial where the ticket's curve first crosses that line, an upper bound (≤) because "
+           f"{int(r['not_reached'])} of {int(r['trials'])} trial{'s' if int(r['trials']) != 1 else ''} never crossed it "
+           "down to the sparsest round measured")
     return (f"Why the recommended round {chosen} keeps {weights} of the weights while the ticket matches dense down "
             f"to {cell}: the recommendation picks a measured round, by its mean and the lower end of its spread within "
-            f"{tolerance:g} point of dense; the {cell} is interpolated, trial by trial, where the ticket's curve first "
-            "crosses that line.")
+            f"{tolerance:g} point of dense; the {cell.lstrip('≤ ')} is {how}.")
 
 
 def gap_verdict(gap: float, tolerance: float = TOLERANCE_POINTS) -> tuple[str, str]:
