@@ -101,6 +101,8 @@ def test_report_of_a_measured_run(runs):
                   "Files, bytes on disk", runs["bench"].summary.split(".")[0]):
         assert words.replace('"', "&quot;").replace("'", "&#x27;") in html, words
     assert "were not measured" not in html  # the bench is stored: no caveat that it is missing
+    # how far it can be pruned is said in weights remaining, as on the pages ("critical sparsity" mixed the two)
+    assert "critical" not in html.split("</head>", 1)[1].lower()
 
 
 def test_report_of_an_unmeasured_one_trial_run_says_what_is_missing(runs):
