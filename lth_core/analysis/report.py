@@ -484,7 +484,7 @@ def bench_html(run: RunMaterial) -> str:
     basis = "CPU time (busy machine)" if bench.by_cpu_time else "wall-clock"
     rows = []
     for network, variant in dict.fromkeys((a.network, a.variant) for a in bench.accuracies):
-        row = [network, variant]
+        row = [network, variant_name(variant)]
         for batch in BATCHES:
             t, base = bench.timing(network, variant, batch), bench.timing("dense", "pytorch", batch)
             row.append("-" if t is None else f"{t.median_ms:.3f} [{t.q1_ms:.3f}–{t.q3_ms:.3f}]")
