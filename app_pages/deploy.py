@@ -79,6 +79,13 @@ def measure() -> None:
 
 task = tasks.get(store(), run_id, task_key)
 busy = task is not None and task.active
+export_key = tasks.task_key("export", rnd, trial)
+
+
+def task_states() -> tuple[str | None, str | None]:
+    """The states of the bench and the export of this ticket (None: never started)."""
+    return tuple(t.state if (t := tasks.get(store(), run_id, key)) is not None else None
+                 for key in (task_key, export_key))
 
 
 def cancel(key: str) -> None:
@@ -95,14 +102,17 @@ def cancel_button(task: tasks.Task, what: str) -> None:
               help="Stops it within about a second; nothing measured so far is kept, an earlier result stays.")
 
 
-@st.fragment(run_every=REFRESH_S if busy else None)
+# Always polling (a timer switched on and off with the task's state could miss a start on a busy machine); it
+# reads two small documents, and reruns the whole page when the bench or the export changes state.
+@st.fragment(run_every=REFRESH_S)
 @guarded
-def task_status(was_active: bool) -> None:
-    """The bench's state while it is queued or running, polled; the whole page reruns when it ends."""
+def task_status(seen: tuple[str | None, str | None]) -> None:
+    """The bench's state while it is queued or running, polled; the whole page reruns when it or the export
+    changes state (a result, a failure or the files are in the store then)."""
+    if task_states() != seen:
+        st.rerun(scope="app")
     task = tasks.get(store(), run_id, task_key)
     active = task is not None and task.active
-    if was_active and not active:
-        st.rerun(scope="app")  # the result (or the failure) is in the store now
     if task is None:
         return
     if task.state == tasks.QUEUED:
@@ -132,7 +142,7 @@ button_col.button("Measure" if store().doc(run_id, f"deploy/{rnd}/{trial}") is N
                        "machine, most of it retraining the two networks).")
 if "deploy:error" in st.session_state:
     st.error(st.session_state.pop("deploy:error"))
-task_status(busy)
+task_status(task_states())
 
 stored = store().doc(run_id, f"deploy/{rnd}/{trial}")
 if stored is None and busy:
@@ -185,20 +195,15 @@ st.caption(md(deploy_view.break_even_sentence(bench)))
 chart(deploy_view.break_even_plot(bench), context=run_context(info))
 
 
-export_key = tasks.task_key("export", rnd, trial)
-export_task = tasks.get(store(), run_id, export_key)
-
-
-@st.fragment(run_every=REFRESH_S if export_task is not None and export_task.active else None)
+@st.fragment
 @guarded
-def downloads(was_active: bool) -> None:
-    """The export's files to download; while the export task runs, its state, polled, with a Cancel button."""
+def downloads() -> None:
+    """The export's files to download; while the export task runs, its state with a Cancel button (task_status
+    polls it and reruns the page when the files are in)."""
     st.subheader("Download the ticket")
     export = store().doc(run_id, f"export/{rnd}/{trial}")
     export_task = tasks.get(store(), run_id, export_key)
     active = export_task is not None and export_task.active
-    if was_active and not active:
-        st.rerun(scope="app")  # the files are in (or the export ended otherwise): the page stops polling
     folder = Path(export["folder"]) if export else None
     if folder is not None and folder.is_dir() and not active:
         st.caption(f"{md(export.get('source', ''))}. README.txt says how to load each file in three lines of Python.")
@@ -227,5 +232,5 @@ def downloads(was_active: bool) -> None:
         st.rerun(scope="app")
 
 
-downloads(export_task is not None and export_task.active)
+downloads()
 run_links(run_id, ("results", "compare"))
