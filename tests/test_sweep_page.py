@@ -11,7 +11,7 @@ from app_helpers import page
 from lth_core.cli import main
 from lth_core.runs.store import RunStore
 from lth_core.analysis.statistics import pct
-from lth_core.analysis.sweep_summary import best_cell_sentence
+from lth_core.analysis.sweep_summary import FEWEST, best_cell_sentence
 from lth_core.runs.sweep import sweep_cells, sweep_summary
 
 TINY = ["--dataset", "moons", "--arch", "mlp", "--hidden", "16", "--iterations", "40", "--rounds", "2", "--trials", "2"]
@@ -94,7 +94,7 @@ def test_the_best_cell_is_stated_with_its_interval_and_a_bound_never_beats_an_in
     """On summary tables as summarize_cells makes them: a cell clear of the others is named best; a '≤ x' cell
     (the ticket never left the tolerance) may lie anywhere below x, so it overlaps any cell under x."""
     def cell(label, value, low, high, bound=False):
-        return dict(run_id=label, label=label, metric="critical sparsity", value=value, low=low, high=high,
+        return dict(run_id=label, label=label, metric=FEWEST, value=value, low=low, high=high,
                     trials=3, upper_bound=bound, rounds_done=4)
     clear = pd.DataFrame([cell("a", 0.10, 0.08, 0.12), cell("b", 0.30, 0.25, 0.35)])
     assert best_cell_sentence(clear) == (
