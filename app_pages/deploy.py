@@ -14,6 +14,7 @@ from lth_core.analysis.summary import pct
 from lth_core.engine.errors import ConfigError
 from lth_core.runs import jobs, tasks
 from lth_core.runs.store import StoreError
+from ui.task_notice import task_notice
 from ui.text import md
 from ui.widgets import chart, guarded, one_line, run_context, run_links, run_picker, store, url_choice
 
@@ -115,18 +116,8 @@ def task_status(seen: tuple[str | None, str | None]) -> None:
     active = task is not None and task.active
     if task is None:
         return
-    if task.state == tasks.QUEUED:
-        st.info(f"Waiting for the background worker (it finishes queued runs first): {md(task.progress)}",
-                icon=":material/hourglass_empty:")
-    elif task.state == tasks.RUNNING:
-        st.info(f"Measuring in the background: {md(task.progress)}…  You can leave this page; the result is kept "
-                "with the run and shown here when it is in.", icon=":material/speed:")
-    elif task.state in (tasks.FAILED, tasks.INTERRUPTED):
-        st.warning(f"The last measurement of this ticket {task.state == tasks.FAILED and 'failed' or 'was interrupted'}"
-                   f": {md(task.error or '')}", icon=":material/error:")
-    elif task.state == tasks.CANCELLED:
-        st.info("The last measurement of this ticket was cancelled; **Measure** starts it again.",
-                icon=":material/cancel:")
+    task_notice(task, "Measuring", "measurement of this ticket", again="**Measure** starts it again.",
+                kept="the result is kept with the run and shown here when it is in")
     if active:
         cancel_button(task, "the measurement")
 

@@ -11,7 +11,7 @@ from lth_core.engine.stability import DEFAULT_ALPHAS, DENSE, stable_from
 from lth_core.runs import jobs, tasks
 from lth_core.runs.stability import default_ks, parse_ks, stored_analysis, submit_stability
 from lth_core.runs.store import StoreError
-from ui.text import md
+from ui.task_notice import task_notice
 from ui.widgets import PAGES, chart, guarded, one_line, run_context, run_picker, store, url_choice
 
 REFRESH_S = 2.0
@@ -82,18 +82,8 @@ def task_status(was_active: bool, shown: int) -> None:
     now = stored_analysis(store(), run_id, rnd, trial)
     if (was_active and not active) or (now is not None and len(now.done_ks) != shown):
         st.rerun(scope="app")
-    if task is None:
-        return
-    if task.state == tasks.QUEUED:
-        st.info(f"Waiting for the background worker (it finishes queued runs first): {md(task.progress)}",
-                icon=":material/hourglass_empty:")
-    elif task.state == tasks.RUNNING:
-        st.info(f"Analysing in the background: {md(task.progress)}…  You can leave this page; each k is kept with "
-                "the run as soon as it is done.", icon=":material/timeline:")
-    elif task.state in (tasks.FAILED, tasks.INTERRUPTED):
-        st.warning(f"The last analysis {'failed' if task.state == tasks.FAILED else 'was interrupted'}: "
-                   f"{md(task.error or '')}. Press **Analyse again** to finish it; the k already done are kept.",
-                   icon=":material/error:")
+    task_notice(task, "Analysing", "analysis", again="Press **Analyse again** to finish it; the k already done are kept.",
+                kept="each k is kept with the run as soon as it is done")
 
 
 task_status(busy, len(kept.done_ks) if kept else 0)

@@ -14,6 +14,7 @@ from lth_core.runs import jobs, tasks
 from lth_core.runs import sensitivity as S
 from lth_core.runs.store import StoreError
 from ui.form import fill_form
+from ui.task_notice import task_notice
 from ui.text import md
 from ui.widgets import PAGES, chart, guarded, one_line, run_context, store
 
@@ -95,9 +96,7 @@ def _poll(run_id: str, key: str) -> None:
     task = tasks.get(store(), run_id, key)
     if task is None or not task.active:
         st.rerun(scope="app")  # the result (or the failure) is in the store now
-    what = "Waiting for the background worker" if task.state == tasks.QUEUED else "Measuring in the background"
-    st.info(f"{what}: {md(task.progress)}…  You can leave this page; the result is kept with the run.",
-            icon=":material/hourglass_empty:")
+    task_notice(task, "Measuring", "measurement")
 
 
 def _status(run_id: str, key: str, busy: bool) -> None:
@@ -106,7 +105,5 @@ def _status(run_id: str, key: str, busy: bool) -> None:
         _poll(run_id, key)
         return
     task = tasks.get(store(), run_id, key)
-    if task is not None and task.state in (tasks.FAILED, tasks.INTERRUPTED):
-        st.warning(f"The last measurement {'failed' if task.state == tasks.FAILED else 'was interrupted'}: "
-                   f"{md(task.error or '')}. Measure again to finish it: the layers it measured are kept.",
-                   icon=":material/error:")
+    if task is not None and not task.active:
+        task_notice(task, "Measuring", "measurement", again="Measure again to finish it: the layers it measured are kept.")
