@@ -44,7 +44,8 @@ def build() -> None:
     base = (ExperimentConfig.from_dict(dict(PRESETS[key].settings)) if kind == "preset"
             else store().get_run(key).config)
     st.caption("Base: " + md(" · ".join(f"{k}={v}" for k, v in base.to_dict().items()
-                                        if v not in (None, [], ()) and k != "device")))
+                                        if v not in (None, [], ()) and k not in ("device", "trials")))
+               + " · trials: set below, per cell")
     cols = st.columns([1, 2, 1, 2])
     field1 = cols[0].selectbox("First axis", SWEEPABLE, index=SWEEPABLE.index("prune_rate"), key="sweep_f1")
     values1 = cols[1].text_input("its values (comma-separated)", "0.1,0.2,0.4", key="sweep_v1")

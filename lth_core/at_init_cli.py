@@ -75,7 +75,7 @@ def _start(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         path = store.path
     run_id = submit(base, spec, args.name, path)
-    print(f"at-init experiment {run_id}: {len(spec.targets)} targets × {len(spec.criteria)} criteria, IMP and "
+    print(f"at-init experiment {run_id}: {len(spec.targets)} target{'s' if len(spec.targets) > 1 else ''} × {len(spec.criteria)} criteri{'a' if len(spec.criteria) > 1 else 'on'}, IMP and "
           f"{base.trials} trial{'s' if base.trials > 1 else ''} each; in {path}")
     if args.background:
         print(f"queued for the background worker; follow it with: python -m lth_core at-init status {run_id}")

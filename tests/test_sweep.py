@@ -169,3 +169,19 @@ def test_without_ray_the_ray_executor_says_how_to_install_it_and_nothing_else_im
              "assert 'ray' not in sys.modules, 'ray was imported'\n")
     done = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_sweep_figure_joins_only_ordered_values_and_marks_upper_bounds():
+    from lth_core.analysis.sweep_summary import FEWEST, sweep_figure
+
+    def table(axis, values, bounds):
+        return pd.DataFrame([dict(run_id=f"r{i}", label=str(v), metric=FEWEST, value=0.1 + 0.05 * i, low=0.08,
+                                  high=0.2 + 0.05 * i, trials=2, upper_bound=b, rounds_done=13, **{axis: v})
+                             for i, (v, b) in enumerate(zip(values, bounds))])
+
+    resets = sweep_figure(table("reset", ["init", "rewind:20", "none", "lr-rewind"], [False, False, False, True]),
+                          ["reset"]).data[0]
+    assert "lines" not in resets.mode  # a reset has no order between its values: no line joins them
+    assert list(resets.marker.symbol) == ["circle"] * 3 + ["triangle-down"] and resets.text[3].startswith("≤ 25.0")
+    rates = sweep_figure(table("prune_rate", [0.1, 0.2, 0.4], [False] * 3), ["prune_rate"])
+    assert "lines" in rates.data[0].mode and rates.layout.yaxis.title.text == "% of weights remaining"

@@ -82,8 +82,11 @@ def sensitivity_section(run_id: str, trial: int) -> None:
     st.subheader("Suggested rates per layer type")
     st.markdown("From **validation** accuracy (the test split plays no part): the highest sparsity at which each layer "
                 f"stays within {DEFAULT_TOLERANCE:g} point, and the rate per round that reaches it in {rounds_over} rounds"
-                " (the config's rates are per layer type, so the most sensitive layer of a type decides).")
+                " (the config's rates are per layer type, so the most sensitive layer of a type decides). The plot "
+                "above draws test accuracy, so a line may look flat where validation already left the tolerance.")
     st.markdown("\n".join(f"- {md(line)}" for line in suggestion_lines(suggestion)))
+    st.caption("A starting point, not a promise: each layer was pruned alone, and layers pruned together lose more "
+               "than the sum of their losses. Run the experiment and check its ticket against the dense network.")
     settings = _new_experiment_settings(info.config.to_dict(), suggestion.settings(), rounds_over)
     if st.button("Use these rates in a new experiment", icon=":material/content_copy:", key="sens:use",
                  on_click=fill_form, args=(settings, f"the rates suggested by the sensitivity of run {run_id}")):

@@ -139,6 +139,14 @@ def best_cell_sentence(table: pd.DataFrame, tolerance: float = TOLERANCE_POINTS)
             f"{why} {listed(overlap)}. More trials a cell would narrow the intervals.")
 
 
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def sweep_figure(table: pd.DataFrame, axes: list[str], title: str = ""):
     """The summary as a figure: a heatmap over two axes (each cell's value written in it), lines with error
     bars (the interval over trials) along one axis, a bar per cell otherwise. Pure Plotly, from the table."""
@@ -164,10 +172,17 @@ def sweep_figure(table: pd.DataFrame, axes: list[str], title: str = ""):
     else:
         x = axes[0] if axes else "label"
         low, high = 100 * table["low"].astype(float), 100 * table["high"].astype(float)
+        # a line only joins values that have an order (prune rates, widths); resets or criteria stand apart
+        ordered = len(axes) == 1 and all(_is_number(v) for v in table[x])
+        # '≤ x': the ticket never left the tolerance, so the value is only an upper bound, drawn as ▼ with its sign
+        bound = (table["upper_bound"].astype(bool) if critical else pd.Series(False, index=table.index)).to_numpy()
         fig = go.Figure(go.Scatter(
-            x=[str(v) for v in table[x]], y=values, mode="lines+markers" if len(axes) == 1 else "markers",
+            x=[str(v) for v in table[x]], y=values, mode="lines+markers+text" if ordered else "markers+text",
+            text=[f"≤ {v:.1f} %" if b else "" for v, b in zip(values, bound)], textposition="middle right",
+            marker=dict(size=9, symbol=["triangle-down" if b else "circle" for b in bound]),
             error_y=dict(type="data", symmetric=False, array=(high - values).fillna(0), arrayminus=(values - low).fillna(0)),
             hovertemplate="%{x}: %{y:.1f} %<extra></extra>"))
-        fig.update_layout(xaxis_title=x, yaxis_title="%", xaxis_type="category")
+        fig.update_layout(xaxis_title=x, xaxis_type="category",
+                          yaxis_title="% of weights remaining" if critical else "test accuracy (%)")
     fig.update_layout(title_text=title or unit, height=420, margin=dict(t=60, l=60, r=20, b=60))
     return fig
