@@ -8,6 +8,5 @@ if __name__ == "__main__":  # a guard, so spawned helper processes do not rerun 
     # Python's collector stops walking it on every full collection during a run, and again in the teardown
     # at exit: together about 1 s of a reference run on 2 cores (`python -m lth_core bench`).
     gc.freeze()
-    code = main()
-    gc.freeze()  # what the command made is dropped with the process, not collected first
-    sys.exit(code)
+    code = main()  # not frozen again: what the command made (the store's connection) is collected and closed,
+    sys.exit(code)  # so SQLite checkpoints and removes its write-ahead log at exit

@@ -452,3 +452,13 @@ def test_python_m_lth_core_freezes_its_imports_for_the_collector_and_keeps_the_e
     status, frozen = proc.stdout.split()
     assert status == "2" and "rounds" in proc.stderr
     assert int(frozen) > 100_000  # torch's objects, and everything else the imports made
+
+
+def test_a_cli_command_closes_the_store_so_sqlite_removes_its_write_ahead_log(tmp_path):
+    # the store's connection is collected at exit (it is not frozen with the imports): SQLite checkpoints the
+    # write-ahead log into the file and deletes it, so a deleted run's room is given back to the disk
+    store = tmp_path / "runs.sqlite"
+    done = cli("run", "--dataset", "digits", "--arch", "mlp", "--hidden", "16", "--rounds", "1", "--epochs", "1",
+               "--quiet", "--store-path", str(store))
+    assert done.returncode == 0, done.stderr
+    assert store.exists() and not (tmp_path / "runs.sqlite-wal").exists()
