@@ -318,3 +318,22 @@ def test_the_summary_says_how_far_each_variant_can_be_pruned_with_the_statistics
     assert lines[1].startswith("The ticket stays within 1 point of the dense network down to 60.2 % of")  # between rounds 2 and 3
     assert "one trial: no interval can be given; run 3 trials" in lines[1]
     assert not hasattr(summary, "smallest_matching")  # one definition of "how far it can be pruned"
+
+
+def test_a_round_whose_trials_agree_pinches_the_band_to_its_line():
+    # the shipped example: at round 4 (41 % of the weights) both trials of the ticket reach 92.7 %. Left out of
+    # the band, that round let the polygon join rounds 3 and 5, and the band passed above the line there.
+    from conftest import ROOT
+
+    rounds = pd.read_csv(ROOT / "examples" / "lenet-mnist-5k" / "rounds.csv")
+    ticket = rounds[(rounds.variant == "ticket") & (rounds["round"] == 4)]
+    assert ticket.test_accuracy.nunique() == 1  # the case itself
+    fig = plots.accuracy_vs_weights(rounds)
+    (line,) = _named(fig, "winning ticket")
+    band = next(t for t in fig.data if t.fill == "toself" and t.legendgroup == "bands")
+    n = len(band.x) // 2
+    for x, y in zip(line.x, line.y):
+        at = [i for i in range(n) if band.x[i] == x]
+        assert at, f"the band leaves out {x:.1f} %"
+        hi, lo = band.y[at[0]], band.y[len(band.x) - 1 - at[0]]
+        assert lo - 1e-9 <= y <= hi + 1e-9

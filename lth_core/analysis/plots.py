@@ -235,7 +235,10 @@ def accuracy_vs_weights(rounds: pd.DataFrame, metric: str = "test_accuracy", tit
                 dict(legendgroup=name, name=name)
             ok = has_interval(s.lo, s.hi)
             if ok.any():
-                band = _band(x[ok], s.lo.to_numpy()[ok], s.hi.to_numpy()[ok], color, group["legendgroup"], name,
+                # a round whose trials agree pinches the band to its line; left out, the polygon would join
+                # its neighbours' bounds there and could pass beside the line
+                known = ~np.isnan(s.lo.to_numpy(float)) & ~np.isnan(s.hi.to_numpy(float))
+                band = _band(x[known], s.lo.to_numpy()[known], s.hi.to_numpy()[known], color, group["legendgroup"], name,
                              what=band_words(s))
                 if not many:  # one legend entry says what every band is (a click hides them all)
                     first = not any(t.legendgroup == "bands" for t in fig.data)
