@@ -25,7 +25,7 @@ SEEDS = list(range(100))  # ?seed= accepts these
 st.title("Playground: watch a winning ticket appear")
 st.markdown(
     "A small network learns to tell the coloured points apart. **Prune a round** removes the 30 % of its "
-    "weights with the smallest values, puts the rest back to the values they *started* from and trains again: "
+    "weights with the smallest magnitude (closest to zero, whatever their sign), puts the rest back to the values they *started* from and trains again: "
     "that smaller network is the **winning ticket**. Two controls get the same number of weights: **reinit** "
     "(same weights kept, new random starting values) and **random mask** (a random set of weights kept). "
     "Each picture colours the plane by the class that network predicts; the dots are test points it never "
@@ -147,7 +147,8 @@ def board() -> None:
                     f"**{acc['ticket']:.0%}** of the test points right; reinit {acc['reinit']:.0%}, the random mask "
                     f"{acc['random']:.0%} (guessing: {1 / len(pg.data.class_names):.0%}; the dense network "
                     f"{pg.rounds[0].test_accuracy['ticket']:.0%}).")
-    st.markdown(f"**The winning ticket at round {rnd}** ({shown.weights_remaining:.1%} of its weights): each line is a "
+    who = "The dense network (round 0)" if rnd == 0 else f"The winning ticket at round {rnd}"
+    st.markdown(f"**{who}** ({shown.weights_remaining:.1%} of its weights): each line is a "
                 "weight, thicker when larger; orange adds, blue subtracts; grey lines were pruned and fade round by round.")
     nodes = network_nodes(pg.net, ("x1", "x2"), pg.data.class_names)
     st.plotly_chart(pp.diagram_figure(nodes, network_edges(pg.net, pg.rounds, rnd), rnd), key="pg:diagram")

@@ -256,8 +256,8 @@ def test_a_variant_that_never_leaves_the_tolerance_has_an_upper_bound():
     assert S.critical_cell(rounds[rounds["round"] == 0]) == S.critical_cell(rounds.iloc[:0]) == ""  # nothing pruned yet
     assert S.critical_sentence(S.critical_sparsity(rounds), "ticket") == (
         "The ticket stays within 1 point of the dense network at every round, down to 41.0 % of the weights, the "
-        "sparsest measured (2 of 2 trials): the fewest weights at which it still matches dense are fewer still, not "
-        "measured.")
+        "sparsest measured (2 of 2 trials), so how far it can be pruned and still match dense is not known yet: "
+        "prune further to find out.")
 
 
 def test_critical_sparsity_skips_a_nan_round():

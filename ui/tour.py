@@ -428,7 +428,7 @@ STEPS: list[Step] = [
          "found — and could it find the same on data without a blank border?",
          _first_layer, _pixels, (Link("masks", "Masks: every layer of every round", round=-1),)),
     Step("Where it breaks; limits",
-         "Keep pruning and every ticket breaks: in the paper LeNet's tickets fall below the dense network beyond "
+         "Keep pruning far enough and every ticket breaks (this run may stop before it does): in the paper LeNet's tickets fall below the dense network beyond "
          "about 3.6 % of the weights. The bars show how far each variant is from the dense network, round by round.",
          "If a ticket only shows up after training the full network, what is it good for? When would you train a "
          "small network directly instead?",

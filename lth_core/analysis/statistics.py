@@ -430,8 +430,8 @@ def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLE
     n = int(row["trials"])
     if row["not_reached"] == n:
         where = f"at every round, down to {pct(row['fraction'])} of the weights, the sparsest measured"
-        return (f"{head} {where}{f' ({n} of {n} trials)' if n > 1 else ''}: the fewest weights at which it still "
-                "matches dense are fewer still, not measured.")
+        return (f"{head} {where}{f' ({n} of {n} trials)' if n > 1 else ''}, so how far it can be pruned "
+                "and still match dense is not known yet: prune further to find out.")
     if bracketed(row):
         trials = f"{n} trial{'s' if n != 1 else ''}"
         return (f"{head} down to somewhere {between_text(row)} of the weights: it leaves the tolerance between "
