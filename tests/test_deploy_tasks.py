@@ -101,13 +101,18 @@ def test_bench_and_export_run_in_the_real_worker_and_are_kept_with_the_run(store
     assert not (store.exports_path / run_id).exists()  # and so are its exported files
 
 
-def test_a_task_whose_process_is_killed_ends_interrupted(store):  # noqa: F811
-    run_id = finished_run(store)
+def long_bench_running(store, run_id: str) -> tuple[str, int]:  # noqa: F811
+    """A bench long enough to act on while it runs: its task key and its process, once it is running."""
     key = jobs.submit_deploy(run_id, 2, 0, repeats=10_000, threads=1, store_path=store.path)
     wait_for("the bench to be running in its own process",
              lambda: task_state(store, run_id, key).state == tasks.RUNNING and task_state(store, run_id, key).pid,
              timeout=120)
-    pid = task_state(store, run_id, key).pid
+    return key, task_state(store, run_id, key).pid
+
+
+def test_a_task_whose_process_is_killed_ends_interrupted(store):  # noqa: F811
+    run_id = finished_run(store)
+    key, pid = long_bench_running(store, run_id)
     os.kill(pid, signal.SIGKILL)
     # a reader may see the process gone first ("its process is gone"); the scheduler, its parent, then says how
     wait_for("the task to be marked interrupted by SIGKILL",
@@ -133,11 +138,7 @@ def test_a_running_or_queued_task_can_be_cancelled(store):  # noqa: F811
     """Cancel stops a running bench in its own process (it marks itself cancelled, keeps no result) and a queued
     export at once, which then never starts; both can be queued again."""
     run_id = finished_run(store)
-    key = jobs.submit_deploy(run_id, 2, 0, repeats=10_000, threads=1, store_path=store.path)
-    wait_for("the bench to be running in its own process",
-             lambda: task_state(store, run_id, key).state == tasks.RUNNING and task_state(store, run_id, key).pid,
-             timeout=120)
-    pid = task_state(store, run_id, key).pid
+    key, pid = long_bench_running(store, run_id)
     export_key = jobs.submit_export(run_id, 2, 0, store_path=store.path)  # one worker slot: it waits
     assert task_state(store, run_id, export_key).state == tasks.QUEUED
     assert tasks.cancel(store, run_id, export_key) == tasks.CANCELLED
