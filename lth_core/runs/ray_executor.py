@@ -26,7 +26,7 @@ from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.errors import ConfigError
 from lth_core.engine.events import Checkpoint
 from lth_core.runs.recorder import Recorder, claim
-from lth_core.runs.store import CANCELLED, FAILED, INTERRUPTED, QUEUED, Reason, RunLost, RunStore, StoreError
+from lth_core.runs.store import ACTIVE, CANCELLED, FAILED, INTERRUPTED, QUEUED, Reason, RunLost, RunStore, StoreError
 
 INSTALL_HINT = "pip install -r requirements-ray.txt (ray==2.60.0)"
 WORKER_DOC = "ray/worker"       # where a cell's task runs: {"host", "pid"}, written when it starts
@@ -194,27 +194,44 @@ def _drive(ray, task, store: RunStore, run_id: str, stop: threading.Event) -> st
                 store.put_doc(run_id, WORKER_DOC, item)
             else:
                 rec.add(item)
+        state = store.run_state(run_id)
+        if state is not None and state[1] in ACTIVE:
+            # the stream ended without the run's last event: Ray may end a cancelled task's stream quietly
+            if rec.stop_reason is None:
+                rec.end_quietly(INTERRUPTED, Reason.WORKER_DIED, "the Ray task ended before its run did")
+            elif _end_stopped(rec):
+                return "lost"
     except RunLost:
         return "lost"
-    except ray.exceptions.TaskCancelledError:
-        if rec.stop_reason == "lost":
-            return "lost"
-        rec.end_quietly(*((INTERRUPTED, Reason.STOPPED_BY_SIGNAL) if rec.stop_reason == "signal"
-                    else (CANCELLED, Reason.CANCELLED_BY_USER)))
-    except ray.exceptions.RayTaskError as exc:  # the task raised: a config that does not fit its data, say
-        cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else exc
-        if isinstance(cause, ConfigError):
-            rec.end_quietly(FAILED, Reason.FAILED_CONFIG, str(cause))
-        else:
-            rec.end_quietly(FAILED, Reason.INTERNAL_ERROR, f"{type(cause).__name__}: {cause}")
-    except ray.exceptions.RayError as exc:  # its worker or node died: resumable
-        rec.end_quietly(INTERRUPTED, Reason.WORKER_DIED, f"the Ray worker stopped unexpectedly ({type(exc).__name__})")
+    except ray.exceptions.RayError as exc:
+        if rec.stop_reason is not None or isinstance(exc, ray.exceptions.TaskCancelledError):
+            # a stop was asked: however Ray ends the task then (cancelled, or its worker killed while a busy
+            # machine let it finish its step), the cell ends as that stop
+            if _end_stopped(rec):
+                return "lost"
+        elif isinstance(exc, ray.exceptions.RayTaskError):  # the task raised: a config that does not fit its data, say
+            cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else exc
+            if isinstance(cause, ConfigError):
+                rec.end_quietly(FAILED, Reason.FAILED_CONFIG, str(cause))
+            else:
+                rec.end_quietly(FAILED, Reason.INTERNAL_ERROR, f"{type(cause).__name__}: {cause}")
+        else:  # its worker or node died: resumable
+            rec.end_quietly(INTERRUPTED, Reason.WORKER_DIED, f"the Ray worker stopped unexpectedly ({type(exc).__name__})")
     finally:
         done.set()
         watcher.join()
         rec.stop_watch()
     state = store.run_state(run_id)
     return state[1] if state else "lost"
+
+
+def _end_stopped(rec: Recorder) -> bool:
+    """End a cell whose stop was asked as that stop; True if it was lost (another process answers for it)."""
+    if rec.stop_reason == "lost":
+        return True
+    rec.end_quietly(*((INTERRUPTED, Reason.STOPPED_BY_SIGNAL) if rec.stop_reason == "signal"
+                      else (CANCELLED, Reason.CANCELLED_BY_USER)))
+    return False
 
 
 
