@@ -106,9 +106,10 @@ under each group gives the share of weights left in that round.""",
     "paired_gaps": """\
 For every pruning round, the ticket's test accuracy minus each control's, in percentage points, taken **within
 each trial** (same mask size, same data order) and then averaged: above the dotted zero line the ticket is better.
-The error bars are the **95 % confidence interval** of that mean gap over trials. Where a bar lies wholly above
-zero, the ticket's lead is unlikely to be chance; where it crosses zero, the trials cannot tell the two apart
-yet — more trials narrow the bars. With one trial there are no bars: no interval can be given.""",
+The error bars are the **95 % confidence interval** of that mean gap over trials from 3 trials on; with 2 trials
+they are the two trials' gaps themselves (lowest to highest). Where a bar lies wholly above zero, the ticket led
+in every trial (from 3 trials: its lead is unlikely to be chance); where it crosses zero, the trials cannot tell
+the two apart yet — more trials narrow the bars. With one trial there are no bars: no interval can be given.""",
     "compare_curves": """\
 Training of the three variants of one round, side by side with the dense network (dotted). Left: validation loss
 — the lowest point of each line is its early-stopping iteration. Right: test accuracy. A winning ticket typically
