@@ -213,8 +213,9 @@ def overlap_plot(table: pd.DataFrame) -> go.Figure:
     chance = table.drop_duplicates("round")
     fig.add_trace(go.Scatter(x=chance["round"], y=100 * chance.chance, mode="lines", name="chance (a fresh random draw)",
                              line=dict(color=COLORS["dense"], dash="dot")))
+    # two short lines: on one line the axis title was longer than the plot is tall and ran into the subtitle
     _style(fig, "How much of each round's mask was already kept in the round before", "round",
-           "kept weights shared with the previous round (%)")
+           "kept weights shared<br>with the round before (%)")
     fig.update_xaxes(dtick=1)
     fig.update_yaxes(range=[0, 105])
     return fig
