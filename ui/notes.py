@@ -81,6 +81,11 @@ little from their random start, so the map stays nearly even — that is a real 
     "survival_sequence": """\
 For the first layer only: **how many connections each input position still has** to the layer's units. On
 MNIST-1D, tickets tend to keep neighbouring inputs together (local, convolution-like receptive fields).""",
+    "survival_rings": """\
+The map beside it, averaged over rings around the image centre: for each distance from the centre (in
+pixels), how many first-layer units still connect to a pixel there, on average. A line that falls from left
+to right means pruning kept more of the middle than of the border; a level line means every pixel kept about
+as much (a random mask's line is level: it ignores where a pixel is).""",
     "fields": """\
 A few units of the first layer, each drawn as the input it looks at: dark = the unit still has a connection
 to that input. These are the units that kept the most connections.""",
