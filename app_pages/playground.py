@@ -15,8 +15,9 @@ import time
 
 import streamlit as st
 
-from lth_core.engine.playground import (PLAYGROUND_DATASETS, PlaygroundSettings, decision_grid, grid_extent, network_edges,
-                                 network_nodes, new_playground, play_round)
+from lth_core.engine.playground import (PLAYGROUND_DATASETS, PlaygroundSettings, blank_panel_note, decision_grid,
+                                        grid_extent, input_output_paths, network_edges, network_nodes, new_playground,
+                                        play_round)
 from ui import playground_plots as pp
 from ui.widgets import bad_link, url_choice
 
@@ -139,6 +140,14 @@ def board() -> None:
     panels += [(pp.panel_title(v), None) for v in ("ticket", "reinit", "random")[len(panels) - 1:]]
     st.plotly_chart(pp.boundary_figure(panels, extent, pg.data.x_test, pg.data.y_test, pg.data.class_names),
                     key="pg:boundaries")
+    if rnd > 0:  # a flat panel (the random mask at round 7 turns grey) says why, under the figure
+        ticket_paths = input_output_paths(pg.net, shown.masks["ticket"])
+        for (variant, _, _), probs in zip(nets[1:], grids[1:]):
+            who = {"ticket": "winning ticket", "reinit": "reinit", "random": "random mask"}[variant]
+            note = blank_panel_note(pg.net, shown.masks[variant], probs, pg.data.class_names, f"The {who}",
+                                    None if variant == "ticket" else ticket_paths)
+            if note:
+                st.caption(f"**{who.capitalize()} panel:** {note}")
     if rnd == 0:
         st.info("Round 0 is the full (dense) network. Press **Prune a round** or **Play** to find the ticket.")
     else:

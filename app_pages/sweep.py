@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from lth_core import ConfigError, jobs
-from lth_core.analysis.statistics import pct
+from lth_core.analysis.statistics import pct, spread_words
 from lth_core.analysis.sweep_summary import best_cell_sentence, sweep_figure
 from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.presets import PRESETS
@@ -142,7 +142,7 @@ def summary() -> None:
         "cell": table["label"], "status": table["status"],
         "pruning rounds": [pruning_rounds(d, t) for d, t in zip(table["rounds_done"], table["rounds_total"])],
         metric: [("" if v != v else ("≤ " if u else "") + pct(v)) for v, u in zip(table["value"], table["upper_bound"])],
-        "95 % CI": ["" if lo != lo else f"{pct(lo)}–{pct(hi)}" for lo, hi in zip(table["low"], table["high"])],
+        "over trials": [spread_words(lo, hi, int(n)) for lo, hi, n in zip(table["low"], table["high"], table["trials"])],
         "run": [f"{PAGES['live'].split('/')[-1][:-3]}?run={r}" for r in table["run_id"]]})
     st.dataframe(show, hide_index=True, column_config={
         "pruning rounds": st.column_config.TextColumn(help="pruning rounds finished, of those planned (round 0, the "

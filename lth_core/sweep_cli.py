@@ -155,19 +155,19 @@ def _watch(store, sweep_id: str, ids: set[str], ended) -> None:
 
 
 def _print_summary(store, sweep_id: str, at: float | None) -> int:
-    from lth_core.analysis.statistics import pct
+    from lth_core.analysis.statistics import pct, spread_words
     from lth_core.analysis.sweep_summary import FEWEST, best_cell_sentence
     from lth_core.runs.sweep import sweep_summary
 
     table = sweep_summary(store, sweep_id, at)
     metric = table["metric"].iloc[0] if not table.empty else FEWEST
     print(f"sweep {sweep_id} ({table.attrs.get('name', sweep_id)}): {len(table)} cells; the ticket's {metric} "
-          f"(mean over trials, 95 % CI)")
+          f"(mean over trials; in brackets the two trials with 2, the 95 % CI from 3)")
     print(f"{'id':<8}  {'status':<11} {'rounds':>6}  {metric:>24}  cell")
     for r in table.itertuples():
         value = "" if r.value != r.value else ("≤ " if r.upper_bound else "") + pct(r.value)
         if value and r.low == r.low:
-            value += f" ({pct(r.low)}–{pct(r.high)})"
+            value += f" ({spread_words(r.low, r.high, int(r.trials))})"
         print(f"{r.run_id:<8}  {r.status:<11} {r.rounds_done:>6}  {value:>24}  {r.label}")
     print(best_cell_sentence(table))
     bad = table[~table["status"].isin([FINISHED, *ACTIVE])]

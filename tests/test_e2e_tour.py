@@ -155,3 +155,35 @@ def test_a_preset_click_fills_the_form_and_its_run_finishes_in_the_browser(lth_h
         info = store.get_run(run_id)
         assert info.status == "finished" and info.config.schedule == "one-shot" and info.config.controls == ("reinit",)
 
+
+
+def test_a_tour_link_moves_the_address_bar_to_its_page_and_a_reload_stays_there(lth_home):
+    """Following a step's 'Try it' link: the address bar shows that page with the tour's run (not /tour?step=…),
+    and a reload shows the same page on the same run, not the tour again."""
+    from playwright.sync_api import sync_playwright
+
+    with RunStore() as store:
+        example = ensure_example(store)
+    headings = {"masks": "Masks", "compare": "Compare: ticket vs. controls", "results": "Results"}
+    with _serve(lth_home) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            for step, target in ((3, "masks"), (2, "results"), (5, "compare")):
+                page.goto(f"{url}/tour?step={step}")
+                link = page.get_by_role("link", name=re.compile("^Try it: "))
+                link.wait_for(timeout=90_000)
+                _fresh(page)
+                link.click()
+                page.get_by_role("heading", name=headings[target], exact=True).wait_for(timeout=90_000)
+                _fresh(page)
+                path, _, query = page.url.partition("?")
+                assert path.endswith(f"/{target}") and f"run={example}" in query, (step, page.url)
+                page.reload()
+                page.get_by_role("heading", name=headings[target], exact=True).wait_for(timeout=90_000)
+                _fresh(page)
+                assert page.url.partition("?")[0].endswith(f"/{target}") and f"run={example}" in page.url
+                assert "Guided tour" not in _main_text(page)
+                assert_clean(page)
+        finally:
+            browser.close()

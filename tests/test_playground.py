@@ -8,8 +8,8 @@ from streamlit.testing.v1 import AppTest
 
 from lth_core.engine import data
 from lth_core.engine.errors import ConfigError
-from lth_core.engine.playground import (PlaygroundSettings, decision_grid, grid_extent, network_edges, network_nodes,
-                                 new_playground, play_round)
+from lth_core.engine.playground import (PlaygroundSettings, blank_panel_note, decision_grid, grid_extent,
+                                        input_output_paths, network_edges, network_nodes, new_playground, play_round)
 from ui.playground_plots import boundary_figure, boundary_image, diagram_figure
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -239,3 +239,36 @@ def test_a_bad_value_in_the_link_is_named_with_what_the_field_accepts(params, fi
 def _images_spec(at: AppTest) -> list:
     import json
     return [t["z"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"] if t["type"] == "image"]
+
+
+# ---- a panel that shows nothing says why ------------------------------------------------------------
+def test_a_mask_that_cuts_every_path_is_named_and_a_working_net_is_not(played):
+    """A mask with no chain of kept weights from input to output gives the same answer everywhere; the note
+    says so in plain words. The real ticket of round 1 draws a boundary: no note."""
+    shown = played.rounds[1]
+    assert input_output_paths(played.net, shown.masks["ticket"]) > 0
+    grid = decision_grid(played.net, [shown.params["ticket"]], grid_extent(played.data))[0]
+    assert blank_panel_note(played.net, shown.masks["ticket"], grid, played.data.class_names, "The ticket") is None
+    cut = {layer: m.copy() for layer, m in shown.masks["random"].items()}
+    cut[played.net.prunable[-1].layer][:] = False  # no kept weight into the outputs
+    assert input_output_paths(played.net, cut) == 0
+    params = {k: v.copy() for k, v in shown.params["random"].items()}
+    params[f"{played.net.prunable[-1].layer}.weight"][:] = 0  # what training a fully pruned layer leaves
+    flat = decision_grid(played.net, [params], grid_extent(played.data))[0]
+    note = blank_panel_note(played.net, cut, flat, played.data.class_names, "The random mask")
+    assert note.startswith("The random mask has lost every chain of kept weights from the two inputs to the outputs")
+
+
+def test_the_grey_random_mask_panel_at_round_7_is_explained_under_the_figure():
+    """The default playground at round 7: the random mask's panel is flat grey (it is never more than about
+    43 % sure of any of 3 classes), and a caption under the figure says why; the ticket's and reinit's are not."""
+    at = _page(round="7")
+    while _done(at) < 7:
+        at.run()
+    assert not at.exception and at.select_slider[0].value == 7
+    notes = [c.value for c in at.caption if "panel:**" in c.value]
+    assert len(notes) == 1 and notes[0].startswith("**Random mask panel:** The random mask is guessing, which is why "
+                                                   "its panel is grey: nowhere is it more than "), notes
+    assert "(guessing among 3 gives 33%)" in notes[0] and "(the ticket keeps " in notes[0]
+    at.select_slider[0].set_value(3).run()  # earlier rounds draw a boundary: no note
+    assert not [c.value for c in at.caption if "panel:**" in c.value]

@@ -91,13 +91,39 @@ def noisy_pair(gap_points: float, trials: int = 5, seed: int = 0, spread: float 
 
 
 def test_an_interval_never_passes_what_its_metric_can_be():
-    # two trials 19 points apart: the t-interval (t = 12.7) reaches far past 100 % and below 0 iterations
-    rounds = table({"ticket": [[0.98, 0.99], [0.80, 0.80]]}, es=5)
+    # three trials far apart: the t-interval (t = 4.3) reaches past 100 % and below 0 iterations
+    rounds = table({"ticket": [[0.99, 0.99], [0.80, 0.80], [0.99, 0.99]]}, es=5)
     rounds.loc[rounds["trial"] == 1, "early_stop_iteration"] = 400
     acc = S.round_intervals(rounds).set_index(["round", "variant"]).loc[(0, "ticket")]
-    assert S.interval([0.98, 0.80]).high > 1 and acc["high"] == 1.0 and 0 <= acc["low"] < acc["mean"]
+    assert S.interval([0.99, 0.80, 0.99]).high > 1 and acc["high"] == 1.0 and 0 <= acc["low"] < acc["mean"]
     stop = S.round_intervals(rounds, "early_stop_iteration").set_index(["round", "variant"]).loc[(0, "ticket")]
-    assert S.interval([5, 400]).low < 0 and stop["low"] == 0.0 and stop["high"] > 400
+    assert S.interval([5, 400, 5]).low < 0 and stop["low"] == 0.0 and stop["high"] > 400
+
+
+def test_two_trials_give_their_own_values_not_a_t_interval():
+    """The one rule: with 2 trials the interval is the two trials (a t-interval of t = 12.7 spanned 7.8 %–100 %
+    of the weights in the tour), in words 'trials: a and b'; from 3 trials a labelled 95 % CI."""
+    two = S.interval([0.918, 0.931])
+    assert (two.low, two.high, two.method) == (0.918, 0.931, "range")
+    assert S.spread_words(two.low, two.high, two.n) == "trials: 91.8 % and 93.1 %"
+    three = S.interval([0.918, 0.931, 0.925])
+    assert three.method == "t" and S.spread_words(three.low, three.high, 3).startswith("95 % CI ")
+    assert S.spread_words(0.5, float("nan"), 1) == "one trial"
+    # a ticket that breaks at 9.4 % in one trial and 25 % in the other: both said, no 100 %
+    rounds = table({"ticket": [[0.98, 0.98, 0.98, 0.97, 0.90], [0.98, 0.98, 0.90, 0.90, 0.90]]},
+                   weights=[1.0, 0.5, 0.25, 0.125, 0.0625])
+    critical = S.critical_sparsity(rounds)
+    said = S.critical_sentence(critical, "ticket")
+    low, high = critical.iloc[0][["low", "high"]]
+    per_trial = S.critical_per_trial(rounds)["fraction"].sort_values().to_numpy()
+    assert (low, high) == pytest.approx(tuple(per_trial))
+    assert f"(trials: {S.pct(low)} and {S.pct(high)}; interpolated" in said and "CI" not in said, said
+    assert "100.0 %" not in said
+    # a gap both trials agree on: said as what the two trials show, not as 95 % confidence
+    gaps = S.paired_gaps(table({"ticket": [[0.98, 0.95, 0.94]] * 2, "reinit": [[0.98, 0.92, 0.90],
+                                                                                [0.98, 0.93, 0.91]]}))
+    sentence = S.gap_sentences(gaps, "reinit")[0]
+    assert sentence.endswith("(in each of the 2 trials).") and "CI" not in sentence, sentence
 
 
 def test_a_critical_sparsity_the_same_in_every_trial_is_said_once():

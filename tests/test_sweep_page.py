@@ -85,8 +85,10 @@ def test_no_cell_is_called_best_when_the_intervals_overlap(swept):
     # two-trial cells of a tiny run: every interval overlaps the best one's, so none is clearly best
     assert sentence.startswith(f"Best cell: none clearly. {best['label']} (run {best['run_id']}) has the lowest mean")
     # its interval, or (the ticket never left the tolerance) the bound it lies under
-    assert (f"at most {pct(best['value'])} (95 % CI up to {pct(best['high'])}, 2 trials)" if best["upper_bound"] else
-            f"{pct(best['value'])} (95 % CI {pct(best['low'])}–{pct(best['high'])}, 2 trials)") in sentence
+    # with 2 trials a cell's interval is its two trials (statistics.spread_words), never a 95 % CI
+    assert (f"at most {pct(best['value'])} (highest trial {pct(best['high'])}, 2 trials)" if best["upper_bound"] else
+            f"{pct(best['value'])} (trials: {pct(best['low'])} and {pct(best['high'])})") in sentence
+    assert "CI" not in sentence
     assert re.search(r"its interval overlaps (that|those) of prune_rate=", sentence)
 
 

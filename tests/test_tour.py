@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -16,6 +17,7 @@ from lth_core import jobs
 from lth_core.example import EXAMPLE_DIR, import_example
 from lth_core.runs.store import RunStore
 from ui import tour
+from test_app_pages import values
 from lth_core.analysis.summary import pct
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -24,7 +26,8 @@ SHIPPED = pd.read_csv(EXAMPLE_DIR / "rounds.csv")
 FIGURES = {1: ["The 266,200 starting weights: random numbers near zero"], 2: ["Round 0: the dense network learns"],
            3: ["Weights remaining in each layer after round 1"], 4: ["Test accuracy as the network is pruned"],
            5: ["Test accuracy as the network is pruned"], 6: ["Test accuracy as the network is pruned"],
-           7: ["Connections each input pixel keeps into fc1 (of 300)", "What 16 units still see (dark = kept)"],
+           7: ["Connections each input pixel keeps into fc1 (of 300)",
+               "Connections per pixel into fc1, by distance from the centre", "What 16 units still see (dark = kept)"],
            8: ["Accuracy compared with the dense network, round by round"]}
 
 
@@ -100,10 +103,17 @@ def test_every_step_shows_its_figure_numbers_and_question_from_the_example(examp
         assert pct(mean("reinit")) in line and "random" not in line
     if number == 6:
         assert pct(mean("reinit")) in line and pct(mean("random")) in line
-    if number == 7:  # real masks: the ticket keeps fewer connections on the border than a random mask does
+    if number == 7:  # real masks: the ticket keeps more connections near the centre than far out, and fewer
+        # far out than a random mask does; the second figure draws exactly that, a line per mask
         ticket, random = line.split("the random mask:")
-        border = lambda text: float(text.split(" on the 4-pixel border")[0].rsplit(" ", 1)[1])  # noqa: E731
-        assert border(ticket) < border(random)
+        near = lambda text: float(text.split(" within 6 pixels")[0].rsplit(" ", 1)[1])  # noqa: E731
+        far = lambda text: float(text.split(" at 13 pixels or more")[0].rsplit(" ", 1)[1])  # noqa: E731
+        assert near(ticket) > far(ticket) + 3 and far(ticket) < far(random)
+        rings = json.loads(at.get("plotly_chart")[1].proto.spec)["data"]
+        assert [t["name"] for t in rings] == ["winning ticket", "random mask"]
+        ticket_line, random_line = (np.asarray(values(t["y"]), float) for t in rings)
+        assert ticket_line[:3].mean() > ticket_line[-3:].mean() + 3  # it falls from the centre outwards
+        assert np.ptp(random_line) < 2  # a random mask is level
 
 
 def test_next_and_previous_move_through_the_steps_and_the_url_follows(example):

@@ -81,6 +81,11 @@ little from their random start, so the map stays nearly even — that is a real 
     "survival_sequence": """\
 For the first layer only: **how many connections each input position still has** to the layer's units. On
 MNIST-1D, tickets tend to keep neighbouring inputs together (local, convolution-like receptive fields).""",
+    "survival_rings": """\
+The map beside it, averaged over rings around the image centre: for each distance from the centre (in
+pixels), how many first-layer units still connect to a pixel there, on average. A line that falls from left
+to right means pruning kept more of the middle than of the border; a level line means every pixel kept about
+as much (a random mask's line is level: it ignores where a pixel is).""",
     "fields": """\
 A few units of the first layer, each drawn as the input it looks at: dark = the unit still has a connection
 to that input. These are the units that kept the most connections.""",
@@ -106,9 +111,10 @@ under each group gives the share of weights left in that round.""",
     "paired_gaps": """\
 For every pruning round, the ticket's test accuracy minus each control's, in percentage points, taken **within
 each trial** (same mask size, same data order) and then averaged: above the dotted zero line the ticket is better.
-The error bars are the **95 % confidence interval** of that mean gap over trials. Where a bar lies wholly above
-zero, the ticket's lead is unlikely to be chance; where it crosses zero, the trials cannot tell the two apart
-yet — more trials narrow the bars. With one trial there are no bars: no interval can be given.""",
+The error bars are the **95 % confidence interval** of that mean gap over trials from 3 trials on; with 2 trials
+they are the two trials' gaps themselves (lowest to highest). Where a bar lies wholly above zero, the ticket led
+in every trial (from 3 trials: its lead is unlikely to be chance); where it crosses zero, the trials cannot tell
+the two apart yet — more trials narrow the bars. With one trial there are no bars: no interval can be given.""",
     "compare_curves": """\
 Training of the three variants of one round, side by side with the dense network (dotted). Left: validation loss
 — the lowest point of each line is its early-stopping iteration. Right: test accuracy. A winning ticket typically

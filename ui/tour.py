@@ -206,7 +206,9 @@ def _first_layer(run: TourRun) -> list[Figure]:
     shape = network.input_shape if network else ()
     if network is None or network.input_kind != "image" or mask.ndim != 2 or mask.shape[1] != int(np.prod(shape)):
         return []  # `show_step` says why: this step needs a fully connected first layer on images
+    first = {v: run.masks(run.last, v)[layer] for v in ("ticket", "random") if v in run.info.variants}
     return [(mask_plots.survival_map(mask, shape, layer), "survival", run.part(run.last)),
+            (mask_plots.survival_by_distance(first, shape, layer), "survival_rings", run.part(run.last)),
             (mask_plots.receptive_fields(mask, shape), "fields", run.part(run.last))]
 
 
@@ -262,17 +264,21 @@ def _random(run: TourRun) -> str:
     return f"{round_sentence(run.rounds, run.last)} {_held(run, 'random')}"
 
 
+NEAR, FAR = 0.22, 0.45  # step 7's numbers: pixels within NEAR × the image's side of its centre, and FAR × or more
+
+
 def _pixels(run: TourRun) -> str:
     masks = {v: run.masks(run.last, v) for v in ("ticket", "random") if v in run.info.variants}
     shape = run_network(run.info.id)[0].input_shape  # shown only after _first_layer found it stored
-    rim = max(1, shape[-1] // 7)  # 4 pixels of a 28×28 digit, 1 of an 8×8 one
+    side = min(shape[-2:])
+    near, far = round(NEAR * side), round(FAR * side)  # 6 and 13 pixels of a 28×28 digit
     parts = []
     for variant, mask in masks.items():
         kept = mask_plots.input_survival(next(iter(mask.values())), shape)
-        inner = np.zeros(kept.shape, bool)
-        inner[rim:-rim, rim:-rim] = True
-        parts.append(f"{'the ticket' if variant == 'ticket' else 'the random mask'}: {kept[~inner].mean():.1f} on the "
-                     f"{rim}-pixel border, {kept[inner].mean():.1f} inside it")
+        rows, cols = np.mgrid[0:kept.shape[0], 0:kept.shape[1]]
+        distance = np.hypot(rows - (kept.shape[0] - 1) / 2, cols - (kept.shape[1] - 1) / 2)
+        parts.append(f"{'the ticket' if variant == 'ticket' else 'the random mask'}: {kept[distance < near].mean():.1f} "
+                     f"within {near} pixels of the centre, {kept[distance >= far].mean():.1f} at {far} pixels or more")
     return (f"Round {run.last}, trial {run.trial}: connections a pixel keeps into the first layer, on average — "
             f"{'; '.join(parts)}.")
 
@@ -420,10 +426,12 @@ STEPS: list[Step] = [
          needs=("random",)),
     Step("The masks on MNIST",
          "On MNIST every input of the first layer is a pixel. The map counts, for each pixel, how many first-layer "
-         "units still connect to it in the last round; the mosaic draws a few units as the pixels they still see. "
-         "Pixels near the border are blank in almost every digit, so their weights get little or no training signal "
-         "and stay small: magnitude pruning removes them more often, and what survives leans slightly towards the middle, "
-         "where the strokes are.",
+         "units still connect to it in the last round; the line chart averages the map over rings around the "
+         "centre; the mosaic draws a few units as the pixels they still see. Pixels near the border are blank in "
+         "almost every digit, so their weights get little or no training signal and stay small: magnitude pruning "
+         "removes them more often. The difference is a few connections per pixel, too small to see in the map's "
+         "colours; in the line chart, the ticket keeps more connections per pixel near the centre, where the "
+         "strokes are, than near the border, while the random mask keeps about the same number everywhere.",
          "A random mask keeps every pixel about equally. What does the difference tell you about what pruning "
          "found — and could it find the same on data without a blank border?",
          _first_layer, _pixels, (Link("masks", "Masks: every layer of every round", round=-1),)),
@@ -487,11 +495,11 @@ def show_step(number: int, run: TourRun) -> None:
                 f"{md(run.info.config.dataset)} has none. The example run (LeNet-300-100 on MNIST digits) does.",
                 icon=":material/info:")
     else:
-        for column, (fig, note, part) in zip(st.columns(len(figures)) if len(figures) > 1 else [st.container()],
-                                               figures):
-            with column:
-                chart(fig, note, context=run.context(part, narrow=len(figures) > 1),
-                      tolerance=TOLERANCE_POINTS)  # the gap's note names the tolerance
+        for row in (figures[i:i + 2] for i in range(0, len(figures), 2)):  # two a row: three would be too narrow
+            for column, (fig, note, part) in zip(st.columns(2) if len(figures) > 1 else [st.container()], row):
+                with column:
+                    chart(fig, note, context=run.context(part, narrow=len(figures) > 1),
+                          tolerance=TOLERANCE_POINTS)  # the gap's note names the tolerance
         st.markdown(f"**In this run:** {step.finding(run)}")
         further = step.further(run) if step.further else None
         if further:

@@ -104,6 +104,43 @@ def input_survival(mask: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray
     return per_input.reshape(input_shape).sum(axis=0)
 
 
+RING_PX = 2  # the rings of `survival_by_distance` are this many pixels wide
+
+
+def survival_by_ring(mask: np.ndarray, input_shape: tuple[int, ...], ring: int = RING_PX) -> pd.DataFrame:
+    """For a first fully connected layer on images: the connections a pixel keeps into the layer, averaged
+    over rings around the image centre. One row per ring: distance (its inner edge, in pixels from the
+    centre), pixels, connections (mean per pixel)."""
+    kept = input_survival(mask, input_shape)
+    h, w = kept.shape
+    rows, cols = np.mgrid[0:h, 0:w]
+    ring_of = (np.hypot(rows - (h - 1) / 2, cols - (w - 1) / 2) // ring).astype(int)
+    out = pd.DataFrame({"ring": ring_of.ravel(), "kept": kept.ravel()}).groupby("ring")["kept"].agg(["size", "mean"])
+    return pd.DataFrame({"distance": out.index * ring, "pixels": out["size"].to_numpy(),
+                         "connections": out["mean"].to_numpy(float)})
+
+
+def survival_by_distance(masks: dict[str, np.ndarray], input_shape: tuple[int, ...], layer: str = "fc1",
+                         ring: int = RING_PX) -> go.Figure:
+    """The survival map averaged over rings around the image centre, a line per variant (`masks`: variant →
+    its first-layer mask): whether pruning kept more of the middle than of the border, which a heat map
+    hardly shows when the difference is a few connections per pixel. The y axis starts at zero."""
+    fig = go.Figure()
+    top = 0.0
+    for variant, mask in masks.items():
+        t = survival_by_ring(mask, input_shape, ring)
+        top = max(top, float(t["connections"].max()))
+        fig.add_trace(go.Scatter(x=t["distance"] + ring / 2, y=t["connections"], mode="lines+markers",
+                                 name=LABELS.get(variant, variant), line=dict(color=COLORS.get(variant), width=2.5),
+                                 marker=dict(color=COLORS.get(variant)), customdata=t["pixels"],
+                                 hovertemplate="%{x:.0f} px from the centre: %{y:.1f} connections per pixel "
+                                               "(%{customdata} pixels)<extra></extra>"))
+    _style(fig, f"Connections per pixel into {layer}, by distance from the centre", "pixels from the image centre",
+           "connections per pixel")
+    fig.update_yaxes(range=[0, 1.1 * top if top else 1], rangemode="tozero")
+    return fig
+
+
 def survival_map(mask: np.ndarray, input_shape: tuple[int, ...], layer: str = "fc1",
                  feature_names: tuple[str, ...] | None = None, width: float = NARROW_WIDTH) -> go.Figure:
     """Connections each input keeps: an image for image data, a profile for sequences and tables
@@ -213,8 +250,9 @@ def overlap_plot(table: pd.DataFrame) -> go.Figure:
     chance = table.drop_duplicates("round")
     fig.add_trace(go.Scatter(x=chance["round"], y=100 * chance.chance, mode="lines", name="chance (a fresh random draw)",
                              line=dict(color=COLORS["dense"], dash="dot")))
+    # two short lines: on one line the axis title was longer than the plot is tall and ran into the subtitle
     _style(fig, "How much of each round's mask was already kept in the round before", "round",
-           "kept weights shared with the previous round (%)")
+           "kept weights shared<br>with the round before (%)")
     fig.update_xaxes(dtick=1)
     fig.update_yaxes(range=[0, 105])
     return fig

@@ -419,7 +419,8 @@ def accuracy_gap_by_round(rounds: pd.DataFrame, metric: str = "test_accuracy",
 
 def paired_gap_plot(gaps: pd.DataFrame, reset: str = "init") -> go.Figure:
     """`statistics.paired_gaps` drawn: ticket − each control (points) against weights remaining, with its
-    95 % confidence interval as error bars (none where fewer than 2 trials have both) and a zero line:
+    interval as error bars (`statistics.interval`: the 95 % CI from 3 trials, the two trials' gaps with 2, none
+    where fewer than 2 trials have both) and a zero line:
     above zero the ticket is better."""
     fig = go.Figure()
     xs: list[float] = []

@@ -305,11 +305,11 @@ def caveats(run: RunMaterial, tolerance: float) -> list[str]:
         ci_row = ci.loc[ci["width"].idxmax()] if ci["width"].notna().any() else None
         text = (f"Spread over the {trials} trials: the pruned ticket's test accuracy differs by up to {width:.1f} "
                 f"points between trials (round {int(widest)})")
-        if ci_row is not None:
+        if ci_row is not None and trials >= statistics.RANGE_BELOW_TRIALS:  # with 2 the interval is that range
             text += (f"; its 95 % confidence interval is up to {ci_row['width']:.1f} points wide (round "
                      f"{int(ci_row['round'])})")
-        out.append(text + (". With 2 trials the interval is very wide (t = 12.7); more trials narrow it." if trials == 2
-                           else "."))
+        out.append(text + (". With 2 trials no confidence interval is given, only the two trials' values; "
+                           f"{statistics.SUGGESTED_TRIALS} trials or more give one." if trials == 2 else "."))
     if len(info.variants) == 1:
         out.append("No controls (reinit, random mask) were trained: this report cannot say whether the ticket's "
                    "original initialisation matters, only how far the network can be pruned.")

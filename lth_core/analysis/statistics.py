@@ -3,9 +3,15 @@ the critical sparsity, and advice on how many trials would decide a gap.
 
 Every function takes a rounds table in the store's format (`RunStore.rounds(run_id)`,
 `RunResult.rounds_df()`: one row per trial, round and variant) and returns a DataFrame or a short
-sentence a page or the CLI can print as it is. The intervals come from scipy: a t-interval for fewer
-than BOOTSTRAP_FROM_TRIALS trials, a seeded (so repeatable) BCa bootstrap of the mean from there on.
-One trial gives no interval: its bounds are NaN and its note says to run SUGGESTED_TRIALS or more.
+sentence a page or the CLI can print as it is.
+
+The one rule for an interval over trials, wherever one is shown (`interval`, in words `spread_words`):
+- 1 trial: none (NaN bounds; the note says to run SUGGESTED_TRIALS or more);
+- 2 trials: the two trials themselves, lowest to highest ("trials: 91.8 % and 93.1 %"): a 95 % t-interval
+  from two values takes t = 12.7 and spans most of the scale (7.8 %–100 %), which tells nobody anything;
+- from 3 (recommend.RANGE_BELOW_TRIALS) a 95 % confidence interval from scipy: a t-interval below
+  BOOTSTRAP_FROM_TRIALS trials, a seeded (so repeatable) BCa bootstrap of the mean from there on; clipped to
+  what the metric can be (0–100 % for accuracies and shares of weights).
 
 Units: `round_intervals` keeps the metric's own units (accuracies as fractions 0–1, as stored);
 gaps are in percentage points for accuracies (ticket 92.4 % − reinit 89.2 % = +3.2) and in the
@@ -43,7 +49,8 @@ class Interval:
     low: float
     high: float
     n: int
-    method: str  # "t", "bootstrap", "all equal" (every value the same: the interval is that point) or "none"
+    method: str  # "range" (2 values: lowest to highest), "t", "bootstrap", "all equal" (every value the same:
+                 # the interval is that point) or "none"
 
     @property
     def note(self) -> str:
@@ -53,8 +60,9 @@ class Interval:
 
 
 def interval(values, confidence: float = CONFIDENCE, seed: int = BOOTSTRAP_SEED) -> Interval:
-    """Mean and confidence interval of `values` (NaNs are dropped): scipy's t-interval for 2 to
-    BOOTSTRAP_FROM_TRIALS − 1 values, scipy's seeded BCa bootstrap of the mean from BOOTSTRAP_FROM_TRIALS on."""
+    """Mean and interval of `values` (NaNs are dropped), by the module's one rule: the two values themselves
+    with 2 (method "range"), scipy's t-interval for RANGE_BELOW_TRIALS to BOOTSTRAP_FROM_TRIALS − 1 values,
+    scipy's seeded BCa bootstrap of the mean from BOOTSTRAP_FROM_TRIALS on."""
     x = np.asarray(values, dtype=float)
     x = x[~np.isnan(x)]
     n = len(x)
@@ -65,6 +73,8 @@ def interval(values, confidence: float = CONFIDENCE, seed: int = BOOTSTRAP_SEED)
         return Interval(mean, math.nan, math.nan, 1, "none")
     if np.ptp(x) == 0:  # no spread: scipy's intervals are undefined (zero scale); every trial agreed exactly
         return Interval(mean, mean, mean, n, "all equal")
+    if n < RANGE_BELOW_TRIALS:
+        return Interval(mean, float(x.min()), float(x.max()), n, "range")
     if n < BOOTSTRAP_FROM_TRIALS:
         low, high = stats.t.interval(confidence, df=n - 1, loc=mean, scale=stats.sem(x))
         return Interval(mean, float(low), float(high), n, "t")
@@ -144,23 +154,28 @@ def band_label(trials: int, method: str) -> str:
     """What a plot's band around a mean over `trials` is, in words: 'range of 2 trials', '95 % CI', or ''."""
     if trials < 2 or method in ("none", "all equal"):
         return ""
-    return f"range of {trials} trials" if trials < RANGE_BELOW_TRIALS else f"{100 * CONFIDENCE:g} % CI"
+    return f"range of {trials} trials" if method == "range" else f"{100 * CONFIDENCE:g} % CI"
+
+
+def spread_words(low: float, high: float, trials: int, fmt=None) -> str:
+    """An interval over trials in words, by the module's one rule: 'trials: 91.8 % and 93.1 %' (2 trials),
+    '95 % CI 91.8 %–93.1 %, 3 trials', 'the same in all 3 trials', 'one trial', '' (none). `fmt` prints a
+    bound (default `pct`)."""
+    fmt = fmt or pct
+    if trials < 2 or pd.isna(low) or pd.isna(high):
+        return "one trial" if trials == 1 else ""
+    if trials < RANGE_BELOW_TRIALS:
+        return f"both trials: {fmt(low)}" if fmt(low) == fmt(high) else f"trials: {fmt(low)} and {fmt(high)}"
+    if fmt(low) == fmt(high):
+        return f"the same in all {trials} trials"
+    return f"{100 * CONFIDENCE:g} % CI {fmt(low)}–{fmt(high)}, {trials} trials"
 
 
 def round_bands(rounds: pd.DataFrame, metric: str = "test_accuracy", confidence: float = CONFIDENCE,
                 seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
     """What the plots shade around each round's mean: `round_intervals`' table with `band` (its words, see
-    `band_label`). From RANGE_BELOW_TRIALS trials on (recommend's, which judges a round by the same spread) the
-    band is the confidence interval; below, the trials' own range (lowest to highest, method "range"): a t-interval over 2 trials takes t = 12.7 and is so wide
-    that it hides a ticket's lead the two trials agree on. The CI functions above stay as they are."""
+    `band_label`): the 95 % CI from RANGE_BELOW_TRIALS trials on, the two trials' range with 2 (`interval`)."""
     table = round_intervals(rounds, metric, confidence, seed)
-    spread = rounds.dropna(subset=[metric]).groupby(["round", "variant"])[metric].agg(["min", "max"])
-    few = (table["trials"] >= 2) & (table["trials"] < RANGE_BELOW_TRIALS) & (table["method"] != "all equal")
-    if few.any():
-        keys = list(zip(table.loc[few, "round"], table.loc[few, "variant"]))
-        table.loc[few, "low"] = spread.loc[keys, "min"].to_numpy(float)
-        table.loc[few, "high"] = spread.loc[keys, "max"].to_numpy(float)
-        table.loc[few, "method"] = "range"
     table["band"] = [band_label(n, m) for n, m in zip(table["trials"], table["method"])]
     return table
 
@@ -260,6 +275,7 @@ def gap_sentences(gaps: pd.DataFrame, control: str, confidence: float = CONFIDEN
     ticket = name(REFERENCE, reset)
     g = gaps[gaps["control"] == control].sort_values("round").reset_index(drop=True)
     level = f"{100 * confidence:g} % CI"
+    few = g["method"].isin(["range"]) | (g["trials"] < RANGE_BELOW_TRIALS)  # 2 trials: the gap's range, no CI
     measured = g[g["trials"] > 0]
     if measured.empty:
         return [f"No pruned round has both {ticket} and {name(control)} yet: nothing to compare."]
@@ -281,9 +297,12 @@ def gap_sentences(gaps: pd.DataFrame, control: str, confidence: float = CONFIDEN
             else:
                 side = "higher" if verdict == "ticket better" else "lower"
                 claim = f"{ticket}'s {g['metric'].iloc[0]} is {low:.3g}–{high:.3g} {side} than {name(control)}'s"
-            out.append(f"{_where(g.iloc[a], g.iloc[b])} {claim} ({level}, {_trials_text(part['trials'])}).")
+            said = ("in each of the 2 trials" if few.iloc[a:b + 1].all()
+                    else f"{level}, {_trials_text(part['trials'])}")
+            out.append(f"{_where(g.iloc[a], g.iloc[b])} {claim} ({said}).")
     if not any(g["verdict"].isin(["ticket better", "control better"])):
-        out.append(f"At no sparsity does {ticket} differ from {name(control)} with {100 * confidence:g} % "
+        out.append(f"At no sparsity does {ticket} beat {name(control)}, or lose to it, in both trials." if few.all()
+                   else f"At no sparsity does {ticket} differ from {name(control)} with {100 * confidence:g} % "
                    f"confidence ({_trials_text(measured['trials'])}).")
     undecided = g[g["verdict"] == "undecided"]
     if not undecided.empty:
@@ -298,8 +317,10 @@ def gap_sentences(gaps: pd.DataFrame, control: str, confidence: float = CONFIDEN
                     else f"{lo} to more than {MAX_TRIALS_ESTIMATE}")
             advice = (f"{many} trials would likely decide it (an estimate from the observed mean gap and its "
                       "spread across trials)")
-        out.append(f"At {at} of the weights the interval of {short(REFERENCE, reset)} − {control} contains zero: too wide to decide "
-                   f"with {_trials_text(undecided['trials'])}; {advice}.")
+        why = ("the 2 trials disagree on which is better" if few[undecided.index].all() else
+               f"the interval of {short(REFERENCE, reset)} − {control} contains zero: too wide to decide with "
+               f"{_trials_text(undecided['trials'])}")
+        out.append(f"At {at} of the weights {why}; {advice}.")
     for trials, words in ((1, "only one trial has both: no interval there"), (0, "no trial has both")):
         at = g[g["trials"] == trials]["weights_remaining"]
         if not at.empty:
@@ -439,8 +460,8 @@ def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLE
     if n == 1:
         return f"{head} down to {pct(row['fraction'])} of the weights (one trial: no interval can be given; run " \
                f"{SUGGESTED_TRIALS} trials or more to get one)."
-    bounds = (f"{100 * confidence:g} % CI {pct(row['low'])}–{pct(row['high'])}, {n} trials"
-              if row["method"] != "all equal" else f"the same in all {n} trials")
+    bounds = (spread_words(row["low"], row["high"], n) if row["method"] != "all equal"
+              else f"the same in all {n} trials")
     tail = (f"; {int(row['not_reached'])} of {n} trials never left the tolerance, so the value is an upper bound"
             if row["not_reached"] else "")
     return (f"{head} down to {pct(row['fraction'])} of the weights ({bounds}"

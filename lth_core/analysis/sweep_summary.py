@@ -13,8 +13,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from lth_core.analysis.recommend import TOLERANCE_POINTS
-from lth_core.analysis.statistics import REFERENCE, critical_sparsity, interval, pct
+from lth_core.analysis.recommend import RANGE_BELOW_TRIALS, TOLERANCE_POINTS
+from lth_core.analysis.statistics import REFERENCE, critical_sparsity, interval, pct, spread_words
 
 SUMMARY_COLUMNS = ["run_id", "label", "metric", "value", "low", "high", "trials", "upper_bound", "rounds_done"]
 
@@ -89,14 +89,16 @@ def _span(row: pd.Series, critical: bool) -> tuple[float, float] | None:
 
 
 def _value_text(row: pd.Series, critical: bool) -> str:
-    """'8.1 % (95 % CI 6.0–10.9 %)', 'at most 7.0 % (95 % CI up to 9.0 %)', '8.1 % (one trial)'."""
+    """'8.1 % (95 % CI 6.0 %–10.9 %, 3 trials)', '8.1 % (trials: 7.5 % and 8.8 %)', 'at most 7.0 % (95 % CI up
+    to 9.0 %, 3 trials)', '8.1 % (one trial)': the interval in the words of `statistics.spread_words`."""
     value = ("at most " if critical and row["upper_bound"] else "") + pct(row["value"])
     span = _span(row, critical)
     if span is None:
         return f"{value} ({'one trial' if row['trials'] == 1 else 'no interval'})"
     if critical and row["upper_bound"]:
-        return f"{value} (95 % CI up to {pct(span[1])}, {int(row['trials'])} trials)"
-    return f"{value} (95 % CI {pct(span[0])}–{pct(span[1])}, {int(row['trials'])} trials)"
+        reach = f"highest trial {pct(span[1])}" if row["trials"] < RANGE_BELOW_TRIALS else f"95 % CI up to {pct(span[1])}"
+        return f"{value} ({reach}, {int(row['trials'])} trials)"
+    return f"{value} ({spread_words(span[0], span[1], int(row['trials']))})"
 
 
 def best_cell_sentence(table: pd.DataFrame, tolerance: float = TOLERANCE_POINTS) -> str:

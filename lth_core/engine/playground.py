@@ -138,6 +138,43 @@ def decision_grid(net: Network, params: list[dict[str, np.ndarray]], extent: tup
     return probs.reshape(len(params), resolution, resolution, -1)
 
 
+# ---- a panel that shows nothing -------------------------------------------------------------------
+UNSURE_ABOVE_CHANCE = 0.25  # a net never more sure of a class than chance + this, anywhere on the plane, is guessing
+
+
+def input_output_paths(net: Network, mask: dict[str, np.ndarray]) -> int:
+    """How many chains of kept weights link an input to an output (input → unit → … → class): 0 when pruning
+    has cut every one, and the net's answer cannot depend on the point at all (only its biases are left)."""
+    reach = np.ones(net.prunable[0].shape[1])
+    for spec in net.prunable:  # paths into each unit of the next column: kept weights times paths into their source
+        reach = mask[spec.layer].astype(float) @ reach
+    return int(reach.sum())
+
+
+def blank_panel_note(net: Network, mask: dict[str, np.ndarray], probs: np.ndarray, class_names: tuple[str, ...],
+                     name: str, ticket_paths: int | None = None) -> str | None:
+    """Why a decision-boundary panel (`probs`: (H, W, K) from `decision_grid`) shows one flat colour, in plain
+    words, or None when it draws a boundary: every path from input to output cut, one class predicted
+    everywhere, or nowhere more sure of a class than chance + UNSURE_ABOVE_CHANCE (grey: guessing).
+    `name` names the net ('The random mask'); `ticket_paths` the ticket's paths, for comparison."""
+    paths = input_output_paths(net, mask)
+    top = probs.argmax(-1)
+    sure = float(probs.max(-1).max())
+    chance = 1 / probs.shape[-1]
+    if paths == 0:
+        return (f"{name} has lost every chain of kept weights from the two inputs to the outputs: where a point "
+                f"lies can no longer reach the answer, so it gives the same answer everywhere (from its biases alone).")
+    compare = f" (the ticket keeps {ticket_paths:,})" if ticket_paths is not None else ""
+    few = (f"Only {paths:,} chain{'s' if paths != 1 else ''} of kept weights still link{'s' if paths == 1 else ''} the "
+           f"two inputs to the outputs{compare}, too few to carry the pattern.")
+    if len(np.unique(top)) == 1:
+        return f"{name} predicts “{class_names[int(top.flat[0])]}” everywhere, so its panel is one colour. {few}"
+    if sure < chance + UNSURE_ABOVE_CHANCE:
+        return (f"{name} is guessing, which is why its panel is grey: nowhere is it more than {sure:.0%} sure of a "
+                f"class (guessing among {len(class_names)} gives {chance:.0%}). {few}")
+    return None
+
+
 # ---- the network diagram -------------------------------------------------------------------------
 def network_nodes(net: Network, input_names: tuple[str, ...], class_names: tuple[str, ...]) -> pd.DataFrame:
     """One row per unit: column (0 = inputs), unit, x, y and a label. Units are 1 apart in the widest
