@@ -106,6 +106,11 @@ def results() -> None:
     st.markdown(f"**IMP run:** {run.status} · **at-init cells:** {cells} of {total} done"
                 + (f" · {md(task.progress)}" if task and task.state == "running" and task.progress else "")
                 + (f" · {md(task.error)}" if task and task.error else ""))
+    if run.status in ACTIVE or (task and task.active):
+        st.button("Cancel the experiment", icon=":material/cancel:", key="atinit_cancel",
+                  disabled=bool(task and task.cancel_requested), on_click=experiment.cancel, args=(run_id, store().path),
+                  help="the IMP run and the at-init cells stop within about a second; finished rounds and cells "
+                       "stay, and Resume trains only what is missing")
     points = experiment.points(store(), run_id)
     if points.empty:
         st.info("No results yet; they appear here as the IMP rounds and the at-init cells finish.")

@@ -28,7 +28,7 @@ def add_at_init_command(sub: Any) -> None:
             "and inverted-scores controls")
     parser = sub.add_parser("at-init", help=text, description=text[0].upper() + text[1:] + ". Every setting of `run` "
                             "sets the training (and the IMP run), as a flag or through --config.")
-    parser.add_argument("action", nargs="?", choices=("status", "resume"), help="follow up an experiment")
+    parser.add_argument("action", nargs="?", choices=("status", "resume", "cancel"), help="follow up an experiment")
     parser.add_argument("experiment", nargs="?", metavar="ID", help="the experiment's run id (a unique prefix is enough)")
     parser.add_argument("--targets", metavar="F1,F2", help="fractions of weights remaining, e.g. 0.2,0.07 or 20%%,7%% "
                         f"(default: {','.join(f'{t:g}' for t in DEFAULT_TARGETS)})")
@@ -46,11 +46,11 @@ def add_at_init_command(sub: Any) -> None:
 def _at_init(args: argparse.Namespace) -> int:
     if args.action is None:
         if args.experiment is not None:
-            raise ConfigError("action", f"unknown action {args.experiment!r}; use status or resume")
+            raise ConfigError("action", f"unknown action {args.experiment!r}; use status, resume or cancel")
         return _start(args)
     if args.experiment is None:
         raise ConfigError("experiment", f"`at-init {args.action}` needs the experiment's run id")
-    return {"status": _status, "resume": _resume}[args.action](args)
+    return {"status": _status, "resume": _resume, "cancel": _cancel}[args.action](args)
 
 
 def _spec(args: argparse.Namespace) -> AtInitSpec:
@@ -153,3 +153,11 @@ def _resume(args: argparse.Namespace) -> int:
     if args.background or not queued:
         return _print(args, run_id) if not queued else 0
     return _follow(args, run_id)
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    """`at-init cancel ID`: as `cancel ID` (the IMP run and the at-init cells stop; kept cells stay)."""
+    from lth_core.cli import COMMANDS
+
+    args.run_id = args.experiment
+    return COMMANDS["cancel"](args)

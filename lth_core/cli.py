@@ -687,14 +687,26 @@ def _resume(args: argparse.Namespace) -> int:
 def _cancel(args: argparse.Namespace) -> int:
     from . import jobs
 
+    from lth_core.runs import at_init
+
     store = open_store(args)
     run_id = resolve_run(store, args.run_id)
-    status = jobs.cancel(run_id, store.path)
+    if at_init.spec_of(store, run_id) is not None:  # an experiment: its at-init cells stop with its IMP run
+        at_init.cancel(run_id, store.path)
+        status = store.get_run(run_id).status
+    else:
+        status = jobs.cancel(run_id, store.path)
     deadline = time.monotonic() + 10
     while status == "running" and time.monotonic() < deadline:  # it stops at its next training step
         time.sleep(0.2)
         status = store.get_run(run_id).status
     print(f"run {run_id}: {status}")
+    task = at_init.task_state(store, run_id)
+    while task is not None and task.state == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        task = at_init.task_state(store, run_id)
+    if task is not None:
+        print(f"at-init cells: {task.state}")
     return 0
 
 

@@ -2,6 +2,8 @@
 experiment in the real worker (kept, resumed without redoing finished cells, shown on its page), the
 summary read from the numbers, and bad input on the command line. No timing is asserted."""
 import json
+import os
+import time
 
 import numpy as np
 import pandas as pd
@@ -210,3 +212,81 @@ def test_the_inverted_control_of_an_imp_run_prunes_the_highest_resumes_and_retra
         result = rerun_check(s, run_id, 2, 0)
     assert result["ok"], result["detail"]
     assert "inverted" in result["detail"]
+
+
+LONG_CELLS = dict(dataset="digits", arch="mlp", hidden=(32, 16), epochs=12, batch_size=32, trials=1, prune_rate=0.6)
+THREE = AtInitSpec(targets=(0.5,), criteria=("snip", "magnitude-at-init", "random"))
+
+
+def test_cancel_stops_the_cell_being_trained_keeps_the_finished_ones_and_resume_trains_the_rest(store, monkeypatch, capsys):  # noqa: F811
+    """`cancel ID` on an experiment (the real worker, the IMP run and the cells side by side): the task ends
+    cancelled mid-cell, the cell it was training is not kept, the one finished before stays; resume trains the rest."""
+    monkeypatch.setenv("LTH_WORKERS", "2")  # the IMP run and the at-init task at once
+    run_id = experiment.submit(ExperimentConfig(**LONG_CELLS), THREE, name="long cells", store_path=store.path)
+    key = tasks.task_key(experiment.TASK, 0, 0)
+    # a cell takes about 10 s here: cancel once the second one has started training
+    wait_for("the second cell to train", lambda: "cell 2 of 3" in (getattr(tasks.get(store, run_id, key), "progress", "")),
+             timeout=300, every=0.2)
+    kept = sorted(store.docs(run_id, experiment.CELL_PREFIX))
+    assert len(kept) == 1
+    assert main(["cancel", run_id]) == 0
+    out = capsys.readouterr().out
+    task = tasks.get(store, run_id, key)
+    assert task.state == tasks.CANCELLED and task.progress == "cancelled" and task.error is None
+    assert "at-init cells: cancelled" in out
+    assert store.get_run(run_id).status in ("finished", "cancelled")
+    time.sleep(2)  # nothing goes on writing
+    assert sorted(store.docs(run_id, experiment.CELL_PREFIX)) == kept
+    store.put_doc(run_id, kept[0], {**store.doc(run_id, kept[0]), "marker": "kept"})
+
+    queued = experiment.resume(run_id, store.path)
+    assert "2 at-init cells" in queued
+    wait_for("the resumed experiment", lambda: store.get_run(run_id).status == "finished"
+             and tasks.get(store, run_id, key).state == tasks.DONE, timeout=300, every=0.5)
+    assert len(store.docs(run_id, experiment.CELL_PREFIX)) == 3 and store.doc(run_id, kept[0])["marker"] == "kept"
+
+
+def test_a_cancel_stops_a_cell_off_the_main_thread_too(store):  # noqa: F811
+    """Where the cancel watch cannot interrupt the main thread (the task done in a thread), the engine's
+    should_stop stops the cell at its next step: it is not kept."""
+    import threading
+
+    from lth_core.engine.at_init import imp_config as imp_of
+    from lth_core.runs.recorder import create_run
+
+    imp = imp_of(ExperimentConfig(**LONG_CELLS), THREE)
+    run_id = create_run(store, imp, "in a thread", docs={experiment.SPEC_DOC: THREE.to_dict()})
+    key = tasks.submit(store, run_id, experiment.TASK, 0, 0)
+    task = tasks.get(store, run_id, key)
+    attempt = tasks.claim(store, task, pid=os.getpid())
+    ended = []
+    worker = threading.Thread(target=lambda: ended.append(tasks.execute(store, tasks.get(store, run_id, key), attempt)))
+    worker.start()
+    wait_for("the first cell to train", lambda: "cell 1 of 3" in tasks.get(store, run_id, key).progress, timeout=60)
+    asked = time.monotonic()
+    assert tasks.cancel(store, run_id, key) == tasks.RUNNING
+    worker.join(timeout=120)
+    took = time.monotonic() - asked
+    assert ended == [tasks.CANCELLED], (ended, tasks.get(store, run_id, key))
+    # the cell stopped mid-way, not kept
+    assert store.docs(run_id, experiment.CELL_PREFIX) == {}, f"the task ended {took:.1f} s after the cancel"
+
+
+def test_the_methods_markers_of_a_target_are_dodged_apart_by_a_constant_factor_and_the_hover_says_so():
+    points = pd.concat([_points(0.03, 0.06), _points(0.03, 0.06).assign(target=0.05, round=12, weights_remaining=0.052)])
+    fig = figure(points)
+    own = {t.legendgroup: t for t in fig.data if t.mode == "lines+markers" and t.name in ("ticket", "pruned at init")}
+    assert list(own) == ["IMP", "SNIP", "random pruning"]
+    xs = {g: np.array(t.x, float) for g, t in own.items()}
+    for i, true_x in enumerate((21.0, 5.2)):  # both targets: the middle method on the value, the others either side
+        drawn = [xs[g][i] for g in own]
+        assert drawn[1] == pytest.approx(true_x)
+        ratios = drawn[1] / drawn[0], drawn[2] / drawn[1]
+        assert ratios[0] == pytest.approx(ratios[1]) and 1.01 < ratios[0] < 1.1  # a few pixels apart, one factor
+    # the hover keeps the true value and says the point is drawn shifted; the ticks stay at the true values
+    assert all(t.customdata[0][2] == "21.0 %" for t in own.values())
+    assert "drawn shifted ×" in own["IMP"].hovertemplate and "drawn shifted ×1.000" in own["SNIP"].hovertemplate
+    assert {21.0, 5.2} <= set(fig.layout.xaxis.tickvals)
+    # a control and the band of a method move with it; the dense level does not
+    control = next(t for t in fig.data if t.mode == "lines+markers" and t.legendgroup == "IMP" and t.name != "ticket")
+    assert control.x[0] == pytest.approx(xs["IMP"][0])

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from lth_core.analysis.plots import _rgba, accuracy_vs_weights
+from lth_core.analysis.plots import FULL_WIDTH, _rgba, accuracy_vs_weights
 from lth_core.analysis.summary import pct
 from lth_core.engine.variants import TICKET, VARIANTS
 
@@ -57,7 +57,34 @@ def figure(points: pd.DataFrame, dense: pd.DataFrame | None = None, controls_of:
             trace.hovertemplate = (trace.hovertemplate or "").replace(f" · {ticket}<", f" · {PRUNED_AT_INIT}<")
         if trace.legendgroup not in (method_name(IMP), None) and trace.hovertemplate:
             trace.hovertemplate = trace.hovertemplate.replace("round %{customdata[0]}: ", "")  # no rounds at init
+    _dodge(fig, [method_name(m) for m in dict.fromkeys(df["method"])])
     return fig
+
+
+DODGE_PX = 9   # how far apart the methods' markers of one target are drawn, about (a marker is 7 px wide)
+
+
+def _dodge(fig: go.Figure, methods: list[str]) -> None:
+    """Every method of a target sits at the same fraction of weights, so their markers would cover each other:
+    draw each method's points (line, controls and band) at its x times a constant factor, the methods spread
+    evenly around the true x, about DODGE_PX apart on the log axis. The ticks stay at the true fractions and
+    the hover says the true value and that the point is drawn shifted. The dense level is not moved."""
+    if len(methods) < 2:
+        return
+    xs = [x for t in fig.data if t.mode == "lines+markers" for x in t.x if x and x > 0]
+    if not xs:
+        return
+    decades = max(math.log10(max(xs) / min(xs)), 0.5) + 0.2          # about the axis' span
+    step = decades * DODGE_PX / FULL_WIDTH                             # in decades
+    factor = {m: 10 ** (step * (i - (len(methods) - 1) / 2)) for i, m in enumerate(methods)}
+    for trace in fig.data:
+        f = factor.get(trace.legendgroup)
+        if f is None or not (trace.mode == "lines+markers" or trace.fill):
+            continue
+        trace.x = tuple(x * f for x in trace.x)
+        if trace.hovertemplate:
+            trace.hovertemplate = trace.hovertemplate.replace(
+                "<extra>", f"<br><i>drawn shifted ×{f:.3f} on x, so the methods' markers do not overlap</i><extra>")
 
 
 def table(points: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:

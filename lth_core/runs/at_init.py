@@ -18,7 +18,7 @@ import pandas as pd
 
 from lth_core.engine.at_init import IMP, AtInitSpec, Cell, cell_rows, cells, check_criteria_fit, imp_config, imp_rounds, run_cell
 from lth_core.engine.config import ExperimentConfig
-from lth_core.engine.errors import ConfigError
+from lth_core.engine.errors import Cancelled, ConfigError
 from lth_core.engine.lottery import make_plan
 from lth_core.runs import tasks
 from lth_core.runs.store import ACTIVE, RESUMABLE, RunStore, StoreError
@@ -57,6 +57,14 @@ def spec_of(store: RunStore, run_id: str) -> AtInitSpec | None:
     return None if doc is None else AtInitSpec.from_dict(doc)
 
 
+def require(store: RunStore, run_id: str) -> AtInitSpec:
+    """The experiment's spec; StoreError if the run is not a pruning-at-init experiment."""
+    spec = spec_of(store, run_id)
+    if spec is None:
+        raise StoreError(f"run {run_id} is not a pruning-at-init experiment")
+    return spec
+
+
 def experiments(store: RunStore) -> list[str]:
     """The ids of the runs that are at-init experiments, newest first."""
     ids = list(dict.fromkeys(r for r, k, _ in store.docs_of_all_runs(SPEC_DOC) if k == SPEC_DOC))
@@ -64,10 +72,7 @@ def experiments(store: RunStore) -> list[str]:
 
 
 def planned_cells(store: RunStore, run_id: str) -> list[Cell]:
-    spec = spec_of(store, run_id)
-    if spec is None:
-        raise StoreError(f"run {run_id} is not a pruning-at-init experiment")
-    return cells(make_plan(store.get_run(run_id).config), spec)
+    return cells(make_plan(store.get_run(run_id).config), require(store, run_id))
 
 
 def run_task(store: RunStore, run_id: str, round: int, trial: int, args: dict[str, Any], progress) -> None:
@@ -76,10 +81,27 @@ def run_task(store: RunStore, run_id: str, round: int, trial: int, args: dict[st
     imp = store.get_run(run_id).config
     todo = [c for c in planned_cells(store, run_id) if store.doc(run_id, CELL_PREFIX + c.key) is None]
     total = len(spec.targets) * len(spec.criteria)
+    should_stop = tasks.should_stop_of(progress)
     for i, cell in enumerate(todo):
         progress(f"cell {total - len(todo) + i + 1} of {total}: {cell.criterion} pruned at init to "
                  f"{100 * cell.fraction:.3g} % of weights, training")
-        store.put_doc(run_id, CELL_PREFIX + cell.key, {"cell": cell.__dict__, "rows": cell_rows(cell, run_cell(imp, spec, cell))})
+        try:
+            finished = run_cell(imp, spec, cell, should_stop)
+        except Cancelled:  # the cell being trained is dropped; the cells kept before it stay
+            raise tasks.TaskCancelled() from None
+        store.put_doc(run_id, CELL_PREFIX + cell.key, {"cell": cell.__dict__, "rows": cell_rows(cell, finished)})
+
+
+def cancel(run_id: str, store_path: Path | str | None = None) -> list[str]:
+    """Stop the experiment: its IMP run and its at-init task, each at once if queued, else at its next training
+    step (within about a second). Finished rounds and kept cells stay; `resume` trains only what is missing.
+    Returns what was asked to stop, in words."""
+    with RunStore(store_path) as store:
+        require(store, run_id)
+        task = task_state(store, run_id)
+        stop = {"the IMP run": lambda: store.cancel(run_id) if store.get_run(run_id).status in ACTIVE else None,
+                "the at-init cells": lambda: tasks.cancel(store, run_id, task.key) if task and task.active else None}
+        return [what for what, ask in stop.items() if ask() is not None]
 
 
 def resume(run_id: str, store_path: Path | str | None = None) -> list[str]:
@@ -89,8 +111,7 @@ def resume(run_id: str, store_path: Path | str | None = None) -> list[str]:
 
     queued = []
     with RunStore(store_path) as store:
-        if spec_of(store, run_id) is None:
-            raise StoreError(f"run {run_id} is not a pruning-at-init experiment")
+        require(store, run_id)
         if store.get_run(run_id).status in RESUMABLE:
             store.requeue(run_id)
             queued.append("the IMP run")
@@ -111,9 +132,7 @@ def task_state(store: RunStore, run_id: str) -> tasks.Task | None:
 def points(store: RunStore, run_id: str) -> pd.DataFrame:
     """POINT_COLUMNS: the IMP run's rounds that meet the targets (method IMP) and every kept cell's rows,
     both with their controls; `round` is the IMP round a target maps to (the x every method shares)."""
-    spec = spec_of(store, run_id)
-    if spec is None:
-        raise StoreError(f"run {run_id} is not a pruning-at-init experiment")
+    spec = require(store, run_id)
     run = store.get_run(run_id)
     rounds_of = imp_rounds(make_plan(run.config), spec.targets)
     frames = []
@@ -142,4 +161,4 @@ def dense_accuracy(store: RunStore, run_id: str) -> pd.Series:
 
 
 __all__ = ["SPEC_DOC", "CELL_PREFIX", "TASK", "submit", "spec_of", "experiments", "planned_cells", "run_task",
-           "resume", "task_state", "points", "dense_accuracy", "ConfigError"]
+           "cancel", "resume", "task_state", "points", "dense_accuracy", "ConfigError"]

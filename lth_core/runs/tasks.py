@@ -331,17 +331,33 @@ class _CancelWatch:
             signal.signal(CANCEL_SIGNAL, self._previous if self._previous is not None else signal.SIG_DFL)
 
 
+class TaskProgress:
+    """What a task's work is handed: call it with a line of progress (it raises TaskCancelled once a cancel is asked
+    for), and pass its `should_stop` to the engine's loops (training raises Cancelled at its next step), so a
+    cancel stops the work mid-step on any thread, not only where the watch can interrupt the main thread."""
+
+    def __init__(self, write: Callable[[str], None], requested: Callable[[], bool]) -> None:
+        self._write, self.should_stop = write, requested
+
+    def __call__(self, text: str) -> None:
+        if self.should_stop():
+            raise TaskCancelled()
+        self._write(text)
+
+
+def should_stop_of(progress: Progress) -> Callable[[], bool] | None:
+    """The engine's stop check of a task's progress (None for a plain callable, as a direct call passes)."""
+    return progress.should_stop if isinstance(progress, TaskProgress) else None
+
+
 def execute(store: RunStore, task: Task, attempt: str) -> str:
     """Do a claimed task in this process, writing its progress; returns its final state. A cancel asked for
     meanwhile (`cancel`) stops it as 'cancelled'."""
     kind = TASK_KINDS.get(task.kind)
     watch = _CancelWatch(store, task, attempt)
     finished = False
-
-    def progress(text: str) -> None:
-        if watch.requested:
-            raise TaskCancelled()
-        _change(store, task, _mine(attempt), progress=text[:300])
+    progress = TaskProgress(lambda text: _change(store, task, _mine(attempt), progress=text[:300]),
+                            lambda: watch.requested)
 
     try:
         if kind is None:
