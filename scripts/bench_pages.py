@@ -13,17 +13,13 @@ The target is under 1 s per page. Timing goes here, never into a test.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from scripts.app_server import serve_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -95,44 +91,6 @@ def build_store(home: Path, total: int = 500, log=print) -> dict[str, str]:
     return {"run": originals[0], "sweep": sweep}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(home: Path):
-    """The app, served from `home`'s store on a free loopback port."""
-    port = _free_port()
-    env = dict(os.environ, LTH_HOME=str(home), PYTHONUNBUFFERED="1")
-    log = open(home / "streamlit-bench.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"streamlit did not start; see {home / 'streamlit-bench.log'}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
-
-
 def render_seconds(page, url: str) -> float:
     """Seconds from navigating to `url` until its DOM stopped changing (QUIET_S with Streamlit idle)."""
     page.goto(url)
@@ -182,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     from playwright.sync_api import sync_playwright
 
     rows = []
-    with serve(args.home) as url, sync_playwright() as p:
+    with serve_app(args.home, "streamlit-bench.log") as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
             wanted = [w.strip() for w in args.pages.split(",")] if args.pages else None

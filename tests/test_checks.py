@@ -78,7 +78,9 @@ def test_a_tampered_initial_weight_turns_the_start_check_red():
     assert by_key(run_checklist(store, run_id))["zero_weights"].status == C.PASS
 
 
-def test_a_control_with_other_counts_turns_the_counts_check_red(monkeypatch):
+def record_with_a_random_mask_one_weight_too_many(monkeypatch):
+    """A real one-round run whose random-mask control keeps one weight more than the ticket in its first layer
+    (the shuffle patched for the run): the counts check's failure, for the tests that read it."""
     real = pruning.random_mask_like
 
     def one_more(mask, gen):
@@ -89,7 +91,11 @@ def test_a_control_with_other_counts_turns_the_counts_check_red(monkeypatch):
         return {**out, layer: flat.view_as(out[layer])}
 
     monkeypatch.setattr(pruning, "random_mask_like", one_more)
-    store, run_id = record(SMALL.replace(trials=1, rounds=1))
+    return record(SMALL.replace(trials=1, rounds=1))
+
+
+def test_a_control_with_other_counts_turns_the_counts_check_red(monkeypatch):
+    store, run_id = record_with_a_random_mask_one_weight_too_many(monkeypatch)
     line = by_key(run_checklist(store, run_id))["control_counts"]
     assert line.status == C.FAIL
     assert line.where == ("trial 0, round 1, random, layer fc1: keeps 188,161 of 235,200 weights, the ticket "
@@ -206,17 +212,7 @@ def test_check_and_show_print_the_checklist(capsys):
 def test_compare_and_live_run_show_the_checklist_escaped_with_the_failed_check(monkeypatch):
     from app_helpers import page
 
-    real = pruning.random_mask_like
-
-    def one_more(mask, gen):
-        out = real(mask, gen)
-        layer = next(iter(out))
-        flat = out[layer].flatten().clone()
-        flat[int(torch_nonzero_false(flat))] = True
-        return {**out, layer: flat.view_as(out[layer])}
-
-    monkeypatch.setattr(pruning, "random_mask_like", one_more)
-    store, run_id = record(SMALL.replace(trials=1, rounds=1))
+    store, run_id = record_with_a_random_mask_one_weight_too_many(monkeypatch)
     store.rename(run_id, "[click](http://example.com) *run*")
     for name in ("compare", "live_run"):
         at = page(name, run=run_id)

@@ -2,18 +2,15 @@
 Playwright. Fill the form with a tiny experiment, run it, watch it finish, then visit Results,
 Masks and Compare. Screenshots of every page land in artifacts/screenshots/ (gitignored)."""
 import contextlib
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from scripts.app_server import serve_app, stop_group
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,24 +19,6 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
          "--no-first-run"]
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's chromium at {CHROMIUM}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(pid: int | None) -> None:
-    if not pid:
-        return
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.fixture
@@ -51,35 +30,15 @@ def server(lth_home):
 
 @contextlib.contextmanager
 def _serve(lth_home: Path):
+    """The app (scripts/app_server.py); on the way out, the runs it left queued or running are cancelled and the
+    scheduler it started is stopped."""
     from lth_core import jobs
     from lth_core.runs.store import RunStore
 
-    port = _free_port()
-    env = dict(os.environ, LTH_HOME=str(lth_home), PYTHONUNBUFFERED="1")
-    log = open(lth_home / "streamlit.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"streamlit did not start: {(lth_home / 'streamlit.log').read_text()[-2000:]}")
-            time.sleep(0.3)
-        yield url
+        with serve_app(lth_home) as url:
+            yield url
     finally:
-        _stop(proc.pid)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
         store_path = lth_home / "runs.sqlite"
         if store_path.exists():
             with RunStore(store_path) as store:
@@ -88,7 +47,7 @@ def _serve(lth_home: Path):
             deadline = time.time() + 15  # the scheduler exits on its own a few seconds after the last run
             while jobs.scheduler_pid(store_path) and time.time() < deadline:
                 time.sleep(0.3)
-            _stop(jobs.scheduler_pid(store_path))
+            stop_group(jobs.scheduler_pid(store_path))
 
 
 def settle(page, timeout_s: float = 90) -> None:

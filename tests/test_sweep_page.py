@@ -44,15 +44,22 @@ def test_the_sweep_page_shows_the_heatmap_the_best_cell_and_a_link_to_each_cells
     assert "test accuracy at 50.0 %" in at.dataframe[0].value.columns[3]
 
 
-def test_building_a_sweep_shows_its_size_and_time_and_launch_queues_its_cells(swept):
+def build_on_first_cell(swept: str, values: str):
+    """The sweep page's builder opened on the sweep's first cell's run, sweeping its first field (the prune rate)
+    over `values` and no second field; returns the page and that run's id."""
     at = page("sweep", sweep=swept)
     at.toggle[0].set_value(True).run()
     run_id = sweep_cells(RunStore(), swept)["id"].iloc[0]
     base = next(o for o in at.selectbox(key="sweep_base").options if o.startswith(f"run {run_id}"))
     at.selectbox(key="sweep_base").set_value(base).run()
-    at.text_input(key="sweep_v1").set_value("0.3,0.6").run()
+    at.text_input(key="sweep_v1").set_value(values).run()
     at.selectbox(key="sweep_f2").set_value("(none)").run()
     assert not at.exception and not at.error
+    return at, run_id
+
+
+def test_building_a_sweep_shows_its_size_and_time_and_launch_queues_its_cells(swept):
+    at, run_id = build_on_first_cell(swept, "0.3,0.6")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Cells"] == "2" and metrics["Rough time"]
     at.text_input(key="sweep_v1").set_value("0.3,1.5").run()
@@ -162,14 +169,7 @@ def test_the_sweep_is_timed_as_new_experiment_times_a_run(swept):
     deadline = time.time() + 60  # the worker that trained the sweep leaves by itself once its queue is empty
     while jobs.scheduler_pid() and time.time() < deadline:
         time.sleep(0.3)
-    at = page("sweep", sweep=swept)
-    at.toggle[0].set_value(True).run()
-    run_id = sweep_cells(RunStore(), swept)["id"].iloc[0]
-    base = next(o for o in at.selectbox(key="sweep_base").options if o.startswith(f"run {run_id}"))
-    at.selectbox(key="sweep_base").set_value(base).run()
-    at.text_input(key="sweep_v1").set_value("0.3").run()
-    at.selectbox(key="sweep_f2").set_value("(none)").run()
-    assert not at.exception and not at.error
+    at, run_id = build_on_first_cell(swept, "0.3")
     config = RunStore().get_run(run_id).config.replace(prune_rate=0.3, trials=2)
     single = _estimate(config.to_json(), worker_running())[0]  # what New experiment shows for this run
     assert not worker_running() and single.seconds > _estimate(config.to_json(), True)[0].seconds
