@@ -76,20 +76,71 @@ def instability_figure(paths: list[PathResult], title: str = "", reset: str = "i
             customdata=[[100 * p.end_error, 100 * p.weights_remaining] for p in mine],
             hovertemplate=f"{_label(v, reset)}<br>k = %{{x}}<br>barrier %{{y:.1f}} %<br>error of the trained copies "
                           f"%{{customdata[0]:.1f}} %<br>%{{customdata[1]:.1f}} % of weights<extra></extra>"))
+    ks = sorted({p.k for p in paths})
+    top = 1.08 * max([100 * p.barrier for p in paths] + [100 * STABLE_BELOW])
     k_star = stable_from(paths, DENSE)
     if k_star is not None:
         at = next(p for p in paths if p.variant == DENSE and p.k == k_star)
-        fig.add_trace(go.Scatter(x=[k_star], y=[100 * at.barrier], mode="markers+text", name=f"stable from k* = {k_star}",
+        fig.add_trace(go.Scatter(x=[k_star], y=[100 * at.barrier], mode="markers", name=f"stable from k* = {k_star}",
                                  marker=dict(symbol="star", size=16, color="#E69F00", line=dict(color="#333", width=1)),
-                                 text=[f"k* = {k_star}"], textposition="top center",
                                  hovertemplate=f"the dense network is stable from k = {k_star} on<extra></extra>"))
+        where = _clear_spot(fig, ks, top, ks.index(k_star), 100 * at.barrier, f"k* = {k_star}")
+        if where is not None:  # else the legend alone names it; x: a category axis places by position
+            fig.add_annotation(x=ks.index(k_star), y=100 * at.barrier, text=f"k* = {k_star}", ax=where[0], ay=where[1],
+                               showarrow=True, arrowhead=0, arrowwidth=1, arrowcolor="#666", standoff=9,
+                               font=dict(size=12, color="#333"), bgcolor="rgba(255,255,255,0.85)")
     fig.add_hline(y=100 * STABLE_BELOW, line=dict(color="#999", dash="dash", width=1),
-                  annotation_text=f"stable below {100 * STABLE_BELOW:.0f} %", annotation_position="top right")
+                  annotation_text=f"stable below {100 * STABLE_BELOW:.0f} %", annotation_position="top right",
+                  annotation_yshift=LABEL_GAP_PX)
     _style(fig, title or "Instability against the iteration k the copies were made at",
            "k: iteration of the dense network's training at which it was copied", "instability: error barrier (%)")
-    fig.update_yaxes(rangemode="tozero")
+    # fixed ranges, so that _clear_spot's picture of the plot is the one drawn
+    fig.update_yaxes(range=[0, top])
     _k_axis(fig, paths)
+    fig.update_xaxes(range=[-0.4, len(ks) - 0.6])
     return fig
+
+
+LABEL_GAP_PX = 5                      # the least room between a label and any line
+PLOT_SIZES = ((480, 230), (760, 250), (1000, 250))   # about the plot area (px) at the widths the page draws it
+
+
+def _clear_spot(fig: go.Figure, ks: list[int], top: float, i: int, y: float, text: str) -> tuple[int, int] | None:
+    """Where to put a label of the point (category `i`, `y`) so that no line drawn so far, nor the 2 % line
+    and its label, comes within LABEL_GAP_PX of it at any of PLOT_SIZES: the first clear offset (px, from the point
+    to the label's centre) among a few above and beside it; None when none is clear."""
+    half_w, half_h = 3.6 * len(text) + 4 + LABEL_GAP_PX, 9 + LABEL_GAP_PX
+    lines = [(list(map(ks.index, t.x)), list(t.y)) for t in fig.data if t.mode and "lines" in t.mode]
+    line_y = 100 * STABLE_BELOW
+    for dx, dy in ((0, -40), (45, -40), (-45, -40), (0, -56), (60, -56), (-60, -56), (0, -72), (70, 0), (-70, 0)):
+        clear = True
+        for width, height in PLOT_SIZES:
+            px = lambda c, v: ((c + 0.4) / (len(ks) - 0.2) * width, (1 - v / top) * height)  # noqa: E731
+            cx, cy = px(i, y)
+            cx, cy = cx + dx, cy + dy
+            box = (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
+            hy = px(0, line_y)[1]
+            hits_line = box[1] < hy < box[3]
+            hits_label = box[2] > width - 130 and box[1] < hy and box[3] > hy - 22  # "stable below 2 %", top right
+            outside = box[0] < 0 or box[2] > width or box[1] < 0 or box[3] > height
+            if hits_line or hits_label or outside or any(_crosses(box, [px(c, v) for c, v in zip(xs, ys)])
+                                                         for xs, ys in lines):
+                clear = False
+                break
+        if clear:
+            return dx, dy
+    return None
+
+
+def _crosses(box: tuple[float, float, float, float], points: list[tuple[float, float]]) -> bool:
+    """Whether the polyline through `points` (px) enters `box` (left, top, right, bottom), sampled every px."""
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        n = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
+        for j in range(n + 1):
+            x, y = x0 + (x1 - x0) * j / n, y0 + (y1 - y0) * j / n
+            if box[0] < x < box[2] and box[1] < y < box[3]:
+                return True
+    return False
 
 
 def _k_axis(fig: go.Figure, paths: list[PathResult]) -> None:

@@ -1,0 +1,64 @@
+"""The instability figure of a real analysis (a narrow MLP on mnist-5k, 116 iterations a round, round 1's ticket
+and its controls, k = 0 to 60; analysed on this project's 2-core machine, tests/data/narrow_mlp_stability.json)
+drawn by Plotly in headless Chromium at the widths the Stability page gives it: the k* label and the 2 % line's
+label are crossed by no line (curve or the 2 % line) and by no other label. Before, "k* = 20" sat on the 2 % line."""
+import json
+from pathlib import Path
+
+import pytest
+
+from lth_core.analysis.stability_view import instability_figure
+from lth_core.engine.stability import PathResult
+
+from test_plot_layout import CHROMIUM, PLOTLY_JS, browser  # noqa: F401  (the fixture: headless Chromium)
+
+ANALYSIS = Path(__file__).parent / "data" / "narrow_mlp_stability.json"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's chromium at {CHROMIUM}")
+
+# the labels' text boxes (annotations and text drawn on a trace), and every drawn line sampled every 2 px
+GEOMETRY = """() => {
+  const boxes = [...document.querySelectorAll('.annotation-text, .textpoint text')]
+    .filter(t => /k\\* =|stable below/.test(t.textContent))
+    .map(t => { const r = t.getBoundingClientRect(); return {text: t.textContent, box: [r.left, r.top, r.right, r.bottom]}; });
+  const points = [];
+  for (const path of document.querySelectorAll('.scatterlayer .js-line, .shapelayer path')) {
+    const m = path.getScreenCTM(), n = path.getTotalLength();
+    for (let l = 0; l <= n; l += 2) {
+      const p = path.getPointAtLength(l).matrixTransform(m);
+      points.push([p.x, p.y, path.classList.contains('js-line') ? 'curve' : 'the 2 % line']);
+    }
+  }
+  return {labels: boxes, points};
+}"""
+
+
+def drawn(browser, fig, width: int) -> dict:  # noqa: F811
+    page = browser.new_page(viewport={"width": width + 40, "height": 1000})
+    try:
+        spec = fig.update_layout(width=width).to_json()
+        page.set_content(f"<html><body style='margin:0'><script>{PLOTLY_JS.read_text()}</script><div id='fig'></div>"
+                         f"<script>const f = {spec}; Plotly.newPlot('fig', f.data, f.layout, {{responsive: false}})"
+                         ".then(() => document.body.dataset.done = 1);</script></body></html>")
+        page.wait_for_selector("body[data-done='1']", timeout=30_000)
+        return page.evaluate(GEOMETRY)
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("width", [640, 820, 1100])  # the page's main column at 1024 to 1600 px windows
+def test_the_k_star_label_and_the_2_percent_label_are_clear_of_every_line(browser, width):  # noqa: F811
+    paths = [PathResult.from_dict(p) for p in json.loads(ANALYSIS.read_text())["paths"]]
+    fig = instability_figure(paths)
+    # as ui.widgets.chart draws it on the page: the run under the title
+    fig.update_layout(title_subtitle_text="narrow-stab · mnist-5k, mlp · 1 trial · run rm83vmmb",
+                      title_subtitle_font_size=12, margin_t=max(fig.layout.margin.t or 0, 50) + 22)
+    seen = drawn(browser, fig, width)
+    texts = [label["text"] for label in seen["labels"]]
+    assert any(t.startswith("k* = 20") for t in texts) and any(t.startswith("stable below 2") for t in texts), texts
+    for label in seen["labels"]:
+        left, top, right, bottom = label["box"]
+        crossing = [(x, y, what) for x, y, what in seen["points"] if left - 2 < x < right + 2 and top - 2 < y < bottom + 2]
+        assert not crossing, f"{label['text']!r} at {width} px touches {crossing[0][2]} at {crossing[0][:2]}"
+    a, b = seen["labels"][:2]
+    (al, at, ar, ab), (bl, bt, br, bb) = a["box"], b["box"]
+    assert not (al < br and bl < ar and at < bb and bt < ab), (a["text"], b["text"], width)
