@@ -285,8 +285,16 @@ def test_the_methods_markers_of_a_target_are_dodged_apart_by_a_constant_factor_a
         assert ratios[0] == pytest.approx(ratios[1]) and 1.01 < ratios[0] < 1.1  # a few pixels apart, one factor
     # the hover keeps the true value and says the point is drawn shifted; the ticks stay at the true values
     assert all(t.customdata[0][2] == "21.0 %" for t in own.values())
-    assert "drawn shifted ×" in own["IMP"].hovertemplate and "drawn shifted ×1.000" in own["SNIP"].hovertemplate
+    notes = {g: [row[-1] for row in t.customdata] for g, t in own.items()}
+    assert all("drawn shifted ×" in n for n in notes["IMP"]) and all("drawn shifted ×1.000" in n for n in notes["SNIP"])
+    assert own["IMP"].hovertemplate.endswith("%{customdata[4]}<extra></extra>")
     assert {21.0, 5.2} <= set(fig.layout.xaxis.tickvals)
     # a control and the band of a method move with it; the dense level does not
     control = next(t for t in fig.data if t.mode == "lines+markers" and t.legendgroup == "IMP" and t.name != "ticket")
     assert control.x[0] == pytest.approx(xs["IMP"][0])
+    # a point no other method shares (IMP's dense round) stays at its value
+    alone = figure(pd.concat([points, points[points["method"] == "imp"].assign(round=0, target=1.0,
+                                                                              weights_remaining=1.0)]))
+    imp = next(t for t in alone.data if t.mode == "lines+markers" and t.legendgroup == "IMP" and t.name == "ticket")
+    assert imp.x[0] == pytest.approx(100.0) and imp.customdata[0][-1] == ""  # not moved, and not said to be
+    assert imp.x[1] < 21.0 and "drawn shifted" in imp.customdata[1][-1]

@@ -67,7 +67,8 @@ DODGE_PX = 9   # how far apart the methods' markers of one target are drawn, abo
 def _dodge(fig: go.Figure, methods: list[str]) -> None:
     """Every method of a target sits at the same fraction of weights, so their markers would cover each other:
     draw each method's points (line, controls and band) at its x times a constant factor, the methods spread
-    evenly around the true x, about DODGE_PX apart on the log axis. The ticks stay at the true fractions and
+    evenly around the true x, about DODGE_PX apart on the log axis (where another method has a point too: IMP's
+    dense round stays at 100 %). The ticks stay at the true fractions and
     the hover says the true value and that the point is drawn shifted. The dense level is not moved."""
     if len(methods) < 2:
         return
@@ -77,14 +78,23 @@ def _dodge(fig: go.Figure, methods: list[str]) -> None:
     decades = max(math.log10(max(xs) / min(xs)), 0.5) + 0.2          # about the axis' span
     step = decades * DODGE_PX / FULL_WIDTH                             # in decades
     factor = {m: 10 ** (step * (i - (len(methods) - 1) / 2)) for i, m in enumerate(methods)}
+    shared: dict[float, set[str]] = {}  # x → the methods with a point there; a point alone there stays put
+    for t in fig.data:
+        if t.mode == "lines+markers" and t.legendgroup in factor:
+            for x in t.x:
+                shared.setdefault(round(float(x), 6), set()).add(t.legendgroup)
     for trace in fig.data:
         f = factor.get(trace.legendgroup)
         if f is None or not (trace.mode == "lines+markers" or trace.fill):
             continue
-        trace.x = tuple(x * f for x in trace.x)
-        if trace.hovertemplate:
-            trace.hovertemplate = trace.hovertemplate.replace(
-                "<extra>", f"<br><i>drawn shifted ×{f:.3f} on x, so the methods' markers do not overlap</i><extra>")
+        moved = [len(shared.get(round(float(x), 6), ())) > 1 for x in trace.x]
+        trace.x = tuple(x * f if m else x for x, m in zip(trace.x, moved))
+        if trace.hovertemplate and trace.customdata is not None:  # the note on the points moved only
+            note = f"<br><i>drawn shifted ×{f:.3f} on x, so the methods' markers do not overlap</i>"
+            rows = [list(r) for r in trace.customdata]
+            slot = len(rows[0])
+            trace.customdata = [r + [note if m else ""] for r, m in zip(rows, moved)]
+            trace.hovertemplate = trace.hovertemplate.replace("<extra>", f"%{{customdata[{slot}]}}<extra>")
 
 
 def table(points: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
