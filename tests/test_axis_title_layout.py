@@ -11,7 +11,7 @@ from lth_core.analysis import mask_plots
 from lth_core.example import ensure_example
 from lth_core.runs.store import RunStore
 
-from test_plot_layout import CHROMIUM, FULL, HALF, PLOTLY_JS, browser  # noqa: F401  (the fixture: headless Chromium)
+from test_plot_layout import CHROMIUM, FULL, HALF, browser, measure  # noqa: F401  (the fixture: headless Chromium)
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's chromium at {CHROMIUM}")
 
@@ -27,16 +27,7 @@ def drawn(browser, fig, width: int) -> dict:  # noqa: F811
     fig.update_layout(width=width, title_subtitle_text="Example: LeNet-300-100 on mnist-5k · mnist-5k, lenet-300-100 · "
                       "2 trials · run g895pste · trial 0", title_subtitle_font_size=12,
                       margin_t=max(fig.layout.margin.t or 0, 50) + 22)  # as ui.widgets.chart does
-    page = browser.new_page(viewport={"width": width + 40, "height": 1200})
-    try:
-        spec = fig.to_json()
-        page.set_content(f"<html><body style='margin:0'><script>{PLOTLY_JS.read_text()}</script><div id='fig'></div>"
-                         f"<script>const f = {spec}; Plotly.newPlot('fig', f.data, f.layout, {{responsive: false}})"
-                         ".then(() => document.body.dataset.done = 1);</script></body></html>")
-        page.wait_for_selector("body[data-done='1']", timeout=30_000)
-        return page.evaluate(BOXES)
-    finally:
-        page.close()
+    return measure(browser, fig, width, BOXES)
 
 
 def _apart(a, b) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from lth_core.analysis.deploy_bench import DeployBench
 from lth_core.analysis.deploy_view import break_even_plot
 
-from test_plot_layout import CHROMIUM, PLOTLY_JS, browser  # noqa: F401  (the fixture: headless Chromium)
+from test_plot_layout import CHROMIUM, browser, line_points, measure  # noqa: F401  (the fixture: headless Chromium)
 
 BENCH = Path(__file__).parent / "data" / "lenet_deploy_bench.json"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's chromium at {CHROMIUM}")
@@ -20,15 +20,7 @@ GEOMETRY = """() => {
   const labels = [...document.querySelectorAll('.annotation')].filter(a => /this ticket|CSR pays off/.test(a.textContent))
     .map(a => { const r = a.querySelector('.annotation-text').getBoundingClientRect();
                 return {text: a.textContent, box: [r.left, r.top, r.right, r.bottom]}; });
-  const points = [];
-  for (const path of document.querySelectorAll('.scatterlayer .js-line, .shapelayer path')) {
-    const m = path.getScreenCTM(), n = path.getTotalLength();
-    for (let l = 0; l <= n; l += 2) {
-      const p = path.getPointAtLength(l).matrixTransform(m);
-      points.push([p.x, p.y, path.classList.contains('js-line') ? 'curve' : 'vertical line']);
-    }
-  }
-  const t = document.querySelector('.gtitle, .g-gtitle text');
+""" + line_points("vertical line") + """  const t = document.querySelector('.gtitle, .g-gtitle text');
   const tb = t ? t.getBoundingClientRect() : null;
   const sub = document.querySelector('.gtitle-subtitle');
   const sb = sub ? sub.getBoundingClientRect() : null;
@@ -38,16 +30,7 @@ GEOMETRY = """() => {
 
 def drawn(browser, fig, width: int) -> dict:  # noqa: F811
     """`fig` drawn `width` pixels wide: its labels' boxes, its lines' points and its title's boxes, on screen."""
-    page = browser.new_page(viewport={"width": width + 40, "height": 1400})
-    try:
-        spec = fig.update_layout(width=width).to_json()
-        page.set_content(f"<html><body style='margin:0'><script>{PLOTLY_JS.read_text()}</script><div id='fig'></div>"
-                         f"<script>const f = {spec}; Plotly.newPlot('fig', f.data, f.layout, {{responsive: false}})"
-                         ".then(() => document.body.dataset.done = 1);</script></body></html>")
-        page.wait_for_selector("body[data-done='1']", timeout=30_000)
-        return page.evaluate(GEOMETRY)
-    finally:
-        page.close()
+    return measure(browser, fig.update_layout(width=width), width, GEOMETRY, height=1400)
 
 
 @pytest.mark.parametrize("width", [680, 820, 1100])  # the report's figures; the page at 1280 and 1600 px

@@ -32,6 +32,20 @@ BOXES = """() => {
 }"""
 
 
+def line_points(shape: str) -> str:
+    """JavaScript that fills `points` with every drawn curve and shape (a line across the plot) sampled every 2 px
+    on screen, as [x, y, 'curve' or `shape`]: for the tests that a label is crossed by no line."""
+    return """  const points = [];
+  for (const path of document.querySelectorAll('.scatterlayer .js-line, .shapelayer path')) {
+    const m = path.getScreenCTM(), n = path.getTotalLength();
+    for (let l = 0; l <= n; l += 2) {
+      const p = path.getPointAtLength(l).matrixTransform(m);
+      points.push([p.x, p.y, path.classList.contains('js-line') ? 'curve' : '%s']);
+    }
+  }
+""" % shape
+
+
 @pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
@@ -54,14 +68,18 @@ def eight_rounds(session_home):
 
 def drawn(browser, fig, width: int) -> dict:
     """Bounding boxes (left, top, right, bottom) of the parts of `fig` drawn `width` pixels wide."""
-    page = browser.new_page(viewport={"width": width + 40, "height": 1200})
+    return measure(browser, fig.update_layout(width=width), width, BOXES)
+
+
+def measure(browser, fig, width: int, script: str, height: int = 1200):
+    """`fig` drawn by Plotly in a fresh tab `width` (+40) pixels wide: what the JavaScript `script` returns."""
+    page = browser.new_page(viewport={"width": width + 40, "height": height})
     try:
-        html = (f"<html><body style='margin:0'><script>{PLOTLY_JS.read_text()}</script><div id='fig'></div>"
-                f"<script>Plotly.newPlot('fig', {fig.to_json()}.data, {fig.to_json()}.layout, "
-                f"{{responsive: false}}).then(() => document.body.dataset.done = 1);</script></body></html>")
-        page.set_content(html)
+        page.set_content(f"<html><body style='margin:0'><script>{PLOTLY_JS.read_text()}</script><div id='fig'></div>"
+                         f"<script>const f = {fig.to_json()}; Plotly.newPlot('fig', f.data, f.layout, "
+                         "{responsive: false}).then(() => document.body.dataset.done = 1);</script></body></html>")
         page.wait_for_selector("body[data-done='1']", timeout=30_000)
-        return page.evaluate(BOXES)
+        return page.evaluate(script)
     finally:
         page.close()
 

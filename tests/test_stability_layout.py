@@ -10,7 +10,7 @@ import pytest
 from lth_core.analysis.stability_view import instability_figure
 from lth_core.engine.stability import PathResult
 
-from test_plot_layout import CHROMIUM, PLOTLY_JS, browser  # noqa: F401  (the fixture: headless Chromium)
+from test_plot_layout import CHROMIUM, browser, line_points, measure  # noqa: F401  (the fixture: headless Chromium)
 
 ANALYSIS = Path(__file__).parent / "data" / "narrow_mlp_stability.json"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's chromium at {CHROMIUM}")
@@ -20,29 +20,12 @@ GEOMETRY = """() => {
   const boxes = [...document.querySelectorAll('.annotation-text, .textpoint text')]
     .filter(t => /k\\* =|stable below/.test(t.textContent))
     .map(t => { const r = t.getBoundingClientRect(); return {text: t.textContent, box: [r.left, r.top, r.right, r.bottom]}; });
-  const points = [];
-  for (const path of document.querySelectorAll('.scatterlayer .js-line, .shapelayer path')) {
-    const m = path.getScreenCTM(), n = path.getTotalLength();
-    for (let l = 0; l <= n; l += 2) {
-      const p = path.getPointAtLength(l).matrixTransform(m);
-      points.push([p.x, p.y, path.classList.contains('js-line') ? 'curve' : 'the 2 % line']);
-    }
-  }
-  return {labels: boxes, points};
+""" + line_points("the 2 % line") + """  return {labels: boxes, points};
 }"""
 
 
 def drawn(browser, fig, width: int) -> dict:  # noqa: F811
-    page = browser.new_page(viewport={"width": width + 40, "height": 1000})
-    try:
-        spec = fig.update_layout(width=width).to_json()
-        page.set_content(f"<html><body style='margin:0'><script>{PLOTLY_JS.read_text()}</script><div id='fig'></div>"
-                         f"<script>const f = {spec}; Plotly.newPlot('fig', f.data, f.layout, {{responsive: false}})"
-                         ".then(() => document.body.dataset.done = 1);</script></body></html>")
-        page.wait_for_selector("body[data-done='1']", timeout=30_000)
-        return page.evaluate(GEOMETRY)
-    finally:
-        page.close()
+    return measure(browser, fig.update_layout(width=width), width, GEOMETRY, height=1000)
 
 
 def _just_under_the_line() -> list[PathResult]:
