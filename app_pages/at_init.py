@@ -111,6 +111,11 @@ def results() -> None:
                   disabled=bool(task and task.cancel_requested), on_click=experiment.cancel, args=(run_id, store().path),
                   help="the IMP run and the at-init cells stop within about a second; finished rounds and cells "
                        "stay, and Resume trains only what is missing")
+    stopped = run.status not in ACTIVE and run.status != "finished"
+    if (stopped or (cells < total and not (task and task.active))) and not _busy():  # also before any result
+        if st.button("Resume: train what is missing", icon=":material/play_arrow:", key="atinit_resume"):
+            queued = experiment.resume(run_id, store().path)
+            st.success("Queued " + " and ".join(queued) if queued else "Nothing left to train.")
     points = experiment.points(store(), run_id)
     if points.empty:
         st.info("No results yet; they appear here as the IMP rounds and the at-init cells finish.")
@@ -121,11 +126,6 @@ def results() -> None:
     st.subheader("What this run shows")
     st.markdown("\n".join(f"- {md(line)}" for line in summary(points)))
     st.dataframe(table(points), hide_index=True)
-    stopped = run.status not in ACTIVE and run.status != "finished"
-    if (stopped or (cells < total and not (task and task.active))) and not _busy():
-        if st.button("Resume: train what is missing", icon=":material/play_arrow:", key="atinit_resume"):
-            queued = experiment.resume(run_id, store().path)
-            st.success("Queued " + " and ".join(queued) if queued else "Nothing left to train.")
 
 
 results()

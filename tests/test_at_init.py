@@ -298,3 +298,18 @@ def test_the_methods_markers_of_a_target_are_dodged_apart_by_a_constant_factor_a
     imp = next(t for t in alone.data if t.mode == "lines+markers" and t.legendgroup == "IMP" and t.name == "ticket")
     assert imp.x[0] == pytest.approx(100.0) and imp.customdata[0][-1] == ""  # not moved, and not said to be
     assert imp.x[1] < 21.0 and "drawn shifted" in imp.customdata[1][-1]
+
+
+def test_the_page_cancels_a_queued_experiment_and_offers_resume(store):  # noqa: F811
+    """Queued (no worker yet): the page's Cancel button cancels the IMP run and the at-init task at once."""
+    from lth_core.engine.at_init import imp_config as imp_of
+    from lth_core.runs.recorder import create_run
+
+    run_id = create_run(store, imp_of(ExperimentConfig(**TINY), SPEC), "queued", docs={experiment.SPEC_DOC: SPEC.to_dict()})
+    tasks.submit(store, run_id, experiment.TASK, 0, 0)
+    at = page("at_init", atinit=run_id)
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="atinit_cancel").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert store.get_run(run_id).status == "cancelled" and experiment.task_state(store, run_id).state == tasks.CANCELLED
+    assert any(b.key == "atinit_resume" for b in at.button)
