@@ -53,14 +53,20 @@ def test_a_2x2_grid_on_ray_gives_the_rounds_of_the_local_executor_bit_for_bit(lo
         assert store.doc(a, WORKER_DOC)["pid"] != os.getpid()  # it trained in a Ray worker, not here
 
 
-def test_a_killed_ray_worker_leaves_the_finished_cells_and_resume_completes_the_rest(local_ray, capsys, lth_home):
-    base = ExperimentConfig(dataset="moons", arch="mlp", hidden=(64,), iterations=500, rounds=3)
+
+def _three_seed_sweep_on_ray(iterations: int) -> tuple[RunStore, str, list[str], dict[str, str], threading.Thread]:
+    """A sweep over seeds 0-2 of a small moons MLP, its cells being trained on Ray by a driver thread."""
+    base = ExperimentConfig(dataset="moons", arch="mlp", hidden=(64,), iterations=iterations, rounds=3)
     store = RunStore()
     sweep_id = add_sweep(store, plan_cells(base, [parse_grid("seed=0,1,2")]), executor="ray")
     ids = list(sweep_cells(store, sweep_id)["id"])
     ended: dict[str, str] = {}
     driver = threading.Thread(target=lambda: ended.update(run_cells(store, ids)))
     driver.start()
+    return store, sweep_id, ids, ended, driver
+
+def test_a_killed_ray_worker_leaves_the_finished_cells_and_resume_completes_the_rest(local_ray, capsys, lth_home):
+    store, sweep_id, ids, ended, driver = _three_seed_sweep_on_ray(iterations=500)
     victim, deadline = ids[0], time.time() + 240
     while store.get_run(victim).rounds_done < 2:  # the first cell has finished a pruned round
         assert time.time() < deadline and driver.is_alive()
@@ -89,13 +95,7 @@ def test_a_killed_ray_worker_leaves_the_finished_cells_and_resume_completes_the_
 
 
 def test_cancelling_a_ray_sweep_cancels_its_running_cells(local_ray, capsys, lth_home):
-    base = ExperimentConfig(dataset="moons", arch="mlp", hidden=(64,), iterations=3000, rounds=3)
-    store = RunStore()
-    sweep_id = add_sweep(store, plan_cells(base, [parse_grid("seed=0,1,2")]), executor="ray")
-    ids = list(sweep_cells(store, sweep_id)["id"])
-    ended: dict[str, str] = {}
-    driver = threading.Thread(target=lambda: ended.update(run_cells(store, ids)))
-    driver.start()
+    store, sweep_id, ids, ended, driver = _three_seed_sweep_on_ray(iterations=3000)
     deadline = time.time() + 120
     # Ray starts the cells in its own order (two at a time on 2 cores): wait for whichever runs first
     while not any(store.get_run(i).status == "running" and store.doc(i, WORKER_DOC) is not None for i in ids):
