@@ -165,6 +165,9 @@ st.caption("Each file written to disk and its bytes counted, plain and gzipped (
 table(deploy_view.files_table(bench))
 
 st.subheader("Latency")
+overload = bench.load_words()  # None unless it was timed under so much load that its ratios mean little
+if overload:
+    st.warning(md(overload), icon=":material/warning:")
 st.caption(md(deploy_view.latency_caption(bench)))
 for batch in BATCHES:  # one table per batch size: four columns fit the page
     st.markdown(f"**Batch {batch}**" + (" (one example per call)" if batch == 1 else f" ({batch} examples per call)"))
@@ -183,6 +186,8 @@ for note in bench.notes:
 
 st.subheader("Where sparse starts paying off")
 st.caption(md(deploy_view.break_even_sentence(bench)))
+if overload:
+    st.caption("Timed under the same heavy load as the latencies above: where CSR pays off may be off as well.")
 chart(deploy_view.break_even_plot(bench), context=run_context(info))
 
 

@@ -278,6 +278,19 @@ def test_deploy_page_shows_the_stored_bench(measured, store):  # noqa: F811
     at = page("compare", run=measured, deploy_round="1")  # round 1 was not measured: the caveat stays
     assert not [s for s in at.success if "Measured on" in s.value]
     assert any("Counted, not measured" in w.value for w in at.warning)
+    # timed under heavy load: said plainly beside the latencies (the bench above, idle enough, said nothing)
+    assert not [w for w in at.warning if "heavy load" in w.value]
+    doc = store.doc(measured, "deploy/2/0")
+    store.put_doc(measured, "deploy/2/0", {**doc, "machine": {**doc["machine"], "others_busy": 1.9, "load_during": 9.3}})
+    at = page("deploy", run=measured, round="2", trial="0")
+    assert not at.exception, at.exception
+    (warned,) = [w.value for w in at.warning if "heavy load" in w.value]
+    assert "1.9 of its 2 cores busy" in warned.replace("\\", "") and "measure again" in warned
+    store.put_doc(measured, "deploy/2/0", {**doc, "machine": {k: v for k, v in doc["machine"].items()
+                                                              if k not in ("others_busy", "load_during")}})
+    at = page("deploy", run=measured, round="2", trial="0")  # stored before the load was recorded: shown as it was
+    _shows_the_bench(at, store, measured)
+    assert not [w for w in at.warning if "heavy load" in w.value]
 
 
 def test_deploy_page_shows_the_stored_bench_when_the_dataset_cannot_be_loaded(measured, store, no_data):  # noqa: F811

@@ -105,6 +105,28 @@ def test_report_of_a_measured_run(runs):
     assert "critical" not in html.split("</head>", 1)[1].lower()
 
 
+def test_a_bench_timed_under_heavy_load_is_flagged_beside_its_latencies(runs):
+    """The report says the bench's timings are not reliable next to the latency table and in the caveats, instead
+    of presenting its ratios as facts."""
+    store, run_id, last = runs["store"], runs["measured"], runs["last"]
+    doc = store.doc(run_id, f"deploy/{last}/0")
+    def report_with(**machine) -> str:
+        store.put_doc(run_id, f"deploy/{last}/0", {**doc, "machine": {**doc["machine"], "cores": 2, **machine}})
+        return build_report(store, [run_id], tolerance=100).html
+
+    try:
+        html = report_with(others_busy=1.9, load_during=9.3)
+        quiet = report_with(others_busy=0.2, load_during=0.5)
+    finally:
+        store.put_doc(run_id, f"deploy/{last}/0", doc)
+    latency = html.split("<h4>Latency and accuracy</h4>", 1)[1]
+    assert latency.startswith('<p class="verdict none load">Measured under heavy load (other processes kept 1.9 of '
+                              "its 2 cores busy, load average up to 9.3)")
+    caveats = html.split("<h3>Caveats</h3>", 1)[1].split("<h3>", 1)[0]
+    assert f"The bench of round {last}: Measured under heavy load" in caveats
+    assert "heavy load" not in quiet and "Latency and accuracy" in quiet  # a quiet machine: the figures stand
+
+
 def test_report_of_an_unmeasured_one_trial_run_says_what_is_missing(runs):
     report = build_report(runs["store"], [runs["plain"]])
     html = report.html

@@ -321,7 +321,9 @@ def caveats(run: RunMaterial, tolerance: float) -> list[str]:
         for b in run.benches.values():
             out.append(f"Latency was measured once, on {b.machine.label()}; another machine, another load or another "
                        "thread count gives other numbers.")
-            if b.busy:
+            if b.load_words():
+                out.append(f"The bench of round {b.round}: {b.load_words()}")
+            elif b.busy:
                 out.append(f"The machine was busy when the bench of round {b.round} ran (load "
                            f"{b.machine.load_average:.1f} on {b.machine.cores} cores).")
     for key in run.unreadable:
@@ -496,7 +498,10 @@ def bench_html(run: RunMaterial) -> str:
     for batch in BATCHES:
         header += [f"batch {batch}: ms, median [IQR]", f"× @{batch}"]
     header += ["accuracy", "agreement"]
-    out.append(f"<h4>Latency and accuracy</h4><p class=\"small\">Median of "
+    overload = bench.load_words()  # beside the figures it qualifies
+    out.append(f"<h4>Latency and accuracy</h4>"
+               + (f'<p class="verdict none load">{esc(overload)}</p>' if overload else "")
+               + "<p class=\"small\">Median of "
                f"{bench.timings[0].repeats if bench.timings else 0} timed calls after a warm-up, with the interquartile "
                f"range; {bench.machine.threads} thread(s); speed-ups against the dense network in PyTorch by {basis}; "
                "accuracy on the test split, agreement = predictions equal to the engine's own network.</p>"
