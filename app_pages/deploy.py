@@ -9,13 +9,14 @@ import streamlit as st
 
 from lth_core.analysis import deploy_view
 from lth_core.analysis.deploy_bench import BATCHES, DeployBench, summary
-from lth_core.analysis.recommend import TOLERANCE_POINTS, recommended_round
+from lth_core.analysis.recommend import recommended_round
 from lth_core.analysis.summary import pct
 from lth_core.engine.errors import ConfigError
 from lth_core.runs import jobs, tasks
 from lth_core.runs.store import StoreError
 from ui.task_notice import task_notice
 from ui.text import md
+from ui.tolerance import points_text, tolerance_setting
 from ui.widgets import chart, guarded, one_line, run_context, run_links, run_picker, store, url_choice
 
 REFRESH_S = 1.5
@@ -43,7 +44,9 @@ pruned = sorted(int(r) for r in rounds["round"].unique() if r > 0)
 if not pruned:
     st.info("No pruned round has finished yet; a ticket to measure appears after round 1.")
     st.stop()
-recommended = recommended_round(rounds)
+left, right, tol_col = st.columns([2, 1, 1])
+tol = tolerance_setting(tol_col)  # points below dense that still "match": the recommended ticket follows it
+recommended = recommended_round(rounds, tol)
 
 
 def round_label(r: int) -> str:
@@ -51,17 +54,16 @@ def round_label(r: int) -> str:
         " · recommended" if r == recommended else "")
 
 
-left, right = st.columns([3, 1])
 rnd = url_choice("round", pruned, "Ticket of round", container=left, field="round",
                  default=recommended if recommended is not None else pruned[-1], format_func=round_label)
 trials = sorted(int(t) for t in rounds["trial"].unique())
 trial = url_choice("trial", trials, "Trial", container=right, field="trial", default=trials[0])
 if recommended is None:
-    st.caption(f"No round's ticket stays within {TOLERANCE_POINTS:g} point of the dense network; this opens on the "
+    st.caption(f"No round's ticket stays within {points_text(tol)} of the dense network; this opens on the "
                "last round.")
 else:
     st.caption(f"Opens on round {recommended}, the recommended ticket: the sparsest round whose ticket stays within "
-               f"{TOLERANCE_POINTS:g} point of the dense network's test accuracy, by its mean and, with 2 or more "
+               f"{points_text(tol)} of the dense network's test accuracy, by its mean and, with 2 or more "
                "trials, by the lower end of its spread.")
 
 path = str(store().path)

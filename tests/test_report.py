@@ -352,7 +352,9 @@ def test_the_report_button_offers_the_report_for_download(runs, monkeypatch, pag
     at = page(page_name, run=runs["measured"])
     assert not at.exception
     assert "Download the report (HTML)" not in downloads(at)  # nothing is built before the click
-    at.number_input(key=f"report_tol:{page_name}").set_value(100.0)
+    # Results has the report's own tolerance; Compare's report takes the page's setting (?tol=, 0.1–10 points)
+    tolerance = 100.0 if page_name == "results" else 10.0
+    at.number_input(key="report_tol:results" if page_name == "results" else "w:tol").set_value(tolerance).run()
     at.button(key=f"report_button:{page_name}").click().run()
     assert not at.exception and not at.error
     offered = downloads(at)
@@ -360,7 +362,11 @@ def test_the_report_button_offers_the_report_for_download(runs, monkeypatch, pag
     assert offered["Download the report (HTML)"].url  # served from Streamlit's media files
     built = at.session_state[f"report:{page_name}"]
     html = built["html"].decode()
-    assert f"recommended ticket: round {runs['last']}" in html and "Lottery ticket report:" in html
+    chosen = recommend(runs["store"].rounds(runs["measured"]), tolerance).round
+    assert f"recommended ticket: round {chosen}" in html and "Lottery ticket report:" in html
+    assert f"--tolerance {tolerance:g}</code>" in html
+    if page_name == "compare":  # the plain words follow it too
+        assert "stays within 10 points of the dense network" in html and "stays within 1 point" not in html
     assert "&lt;script&gt;window.hacked=1&lt;/script&gt;" in html and HOSTILE not in html
     if page_name == "compare" and Path(CHROMIUM).exists():  # the PDF: a second button, printed on request
         at.button(key="report_pdf_button:compare").click().run()

@@ -403,7 +403,7 @@ def question_html(runs: list[RunMaterial], tolerance: float) -> str:
             "special or any sparse network would do.</p>")
 
 
-def accuracy_section(runs: list[RunMaterial]) -> tuple[str, int]:
+def accuracy_section(runs: list[RunMaterial], tolerance: float = TOLERANCE_POINTS) -> tuple[str, int]:
     """The sparsity–accuracy figure(s) and the paired gaps; returns (html, figure count)."""
     parts, count = [], 0
     if len(runs) == 1:
@@ -424,7 +424,7 @@ def accuracy_section(runs: list[RunMaterial]) -> tuple[str, int]:
     count += 1
     for r in runs:
         parts.append(f"<h3>{esc(r.name)} ({esc(r.id)})</h3>" if len(runs) > 1 else "")
-        parts.append(_list([esc(s) for s in run_summary(r.rounds, reset=r.info.config.reset)]))
+        parts.append(_list([esc(s) for s in run_summary(r.rounds, reset=r.info.config.reset, tolerance=tolerance)]))
         if r.rounds.empty or r.rounds["round"].max() == 0 or len(r.info.variants) == 1:
             continue
         gaps = statistics.paired_gaps(r.rounds)
@@ -569,7 +569,7 @@ def build_report(store, run_ids: list[str], tolerance: float = TOLERANCE_POINTS,
     versions = {**software_versions(), **(software or {})}
     title = (f"Lottery ticket report: {runs[0].name}" if len(runs) == 1
              else f"Lottery ticket report: {len(runs)} runs compared")
-    accuracy, n_acc = accuracy_section(runs)
+    accuracy, n_acc = accuracy_section(runs, tolerance)
     layers, n_layers = layers_section(runs)
     sections = [
         ("Summary and recommendation",
