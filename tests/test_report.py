@@ -91,8 +91,13 @@ def test_report_of_a_measured_run(runs):
     report = build_report(runs["store"], [runs["measured"]], tolerance=100)  # every round within: the last
     html = report.html
     assert report.runs[0].recommendation.round == runs["last"]
-    assert report.figures == 3  # accuracy, paired gaps, weights per layer
-    assert html.count('class="plotly-graph-div"') == 3 and html.count("Plotly.newPlot") == 3
+    assert report.figures == 4  # accuracy, paired gaps, weights per layer, the bench's break-even
+    assert html.count('class="plotly-graph-div"') == 4 and html.count("Plotly.newPlot") == 4
+    # break-even as the Deploy page draws it (the same builder), its sentence as caption, its table kept for print
+    deployment = html.split("<h4>Where CSR starts paying off</h4>", 1)[1]
+    assert '<figure class="plot">' in deployment.split("<table", 1)[0]  # (after a load warning when timed under load)
+    assert "Break-even: CSR against dense matmul" in deployment
+    assert deployment.index("plotly-graph-div") < deployment.index("<table") and "CSR beats dense" in deployment
     assert html.count("<script type=\"text/javascript\">/**") == 1  # Plotly's JavaScript, inlined once
     assert HOSTILE not in html and "&lt;script&gt;window.hacked=1&lt;/script&gt;" in html
     for words in ("The question", "Setup", "Caveats", "Weights remaining per layer", "torch", "mlp", "digits",
@@ -176,7 +181,8 @@ def test_the_report_has_the_sanity_checklist_escaped(runs):
 
 def test_several_runs_compared_in_one_report(runs):
     report = build_report(runs["store"], [runs["measured"], runs["plain"]], tolerance=100)
-    assert report.figures == 4  # one accuracy plot for both, the paired gaps of the run with controls, 2 layer plots
+    assert report.figures == 5  # one accuracy plot for both, the paired gaps of the run with controls, 2 layer plots,
+    # and the break-even of the measured run
     assert "2 runs compared" in report.html and "plain one-trial run" in report.html
     sparsest = min(report.runs, key=lambda r: r.recommendation.row["weights_remaining"])
     assert (f"<b>Across the 2 runs</b>, the sparsest recommended ticket is {html.escape(sparsest.name)}'s round "
@@ -240,15 +246,25 @@ def test_the_report_opens_offline_with_every_figure_and_no_error(runs, tmp_path)
     assert seen["console"] == [] and seen["errors"] == [] and seen["dialogs"] == []
     assert seen["requests"] == []  # nothing from the network: Plotly's JavaScript is in the file
     assert seen["hacked"] is None  # the hostile run name is text, not markup
-    assert seen["divs"] == report.figures == 4
+    assert seen["divs"] == report.figures == 5
     assert all(w > 300 and h > 200 and marks > 0 for w, h, marks in seen["drawn"]), seen["drawn"]
 
 
 AXIS_GAPS = """() => [...document.querySelectorAll('.plotly-graph-div')].map(d => {
-  const boxes = sel => [...d.querySelectorAll(sel)].map(e => e.getBoundingClientRect()).filter(r => r.width > 0);
-  const xt = boxes('.xtick text'), yt = boxes('.ytick text'), xs = boxes('.xtitle'), ys = boxes('.ytitle');
-  return [xs.length && xt.length ? Math.min(...xs.map(r => r.top)) - Math.max(...xt.map(r => r.bottom)) : null,
-          ys.length && yt.length ? Math.min(...yt.map(r => r.left)) - Math.max(...ys.map(r => r.right)) : null]; })"""
+  // per axis (x, x2, y, y3 ... in a figure of subplots), the gap between its title and its tick labels; the
+  // smallest of the x axes and of the y axes that have a title
+  const box = e => e.getBoundingClientRect(), seen = e => box(e).width > 0;
+  const gaps = {x: [], y: []};
+  for (const title of d.querySelectorAll('[class$="title"]')) {
+    const m = (title.getAttribute('class') || '').match(/^([xy])(\\d*)title$/);
+    if (!m || !seen(title)) continue;
+    const ticks = [...d.querySelectorAll(`.${m[1]}${m[2]}tick text`)].filter(seen).map(box);
+    if (!ticks.length) continue;
+    const t = box(title);
+    gaps[m[1]].push(m[1] === 'x' ? t.top - Math.max(...ticks.map(r => r.bottom))
+                                 : Math.min(...ticks.map(r => r.left)) - t.right);
+  }
+  return [gaps.x.length ? Math.min(...gaps.x) : null, gaps.y.length ? Math.min(...gaps.y) : null]; })"""
 
 
 @needs_chromium
@@ -268,7 +284,7 @@ def test_the_figures_axis_titles_keep_clear_of_their_tick_labels(runs, tmp_path)
             gaps = page.evaluate(AXIS_GAPS)
         finally:
             browser.close()
-    assert len(gaps) == report.figures == 4
+    assert len(gaps) == report.figures == 5
     for x_gap, y_gap in gaps:
         assert x_gap is not None and x_gap >= 18, gaps
         assert y_gap is not None and y_gap >= 18, gaps
@@ -295,6 +311,10 @@ def test_the_pdf_has_a_page_for_each_section(runs, tmp_path):
     assert section_pages == sorted(section_pages) and len(report.sections) <= pages <= 2 * len(report.sections)
     whole = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert f"recommended ticket: round {runs['last']}" in whole and "Latency and accuracy" in whole
+    deploy_pages = [n for n, first in enumerate(starts) if first.startswith("Deployment")]
+    printed = subprocess.run(["pdftotext", "-f", str(deploy_pages[0] + 1), "-l", str(pages), str(pdf), "-"],
+                             capture_output=True, text=True, check=True).stdout
+    assert "Break-even: CSR against dense matmul" in printed and "density of the layer" in printed  # the plot, drawn
     if shutil.which("pdftoppm"):  # every page draws something: no blank page
         from PIL import Image
         subprocess.run(["pdftoppm", "-png", "-r", "30", str(pdf), str(tmp_path / "page")], check=True)
