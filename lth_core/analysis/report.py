@@ -522,10 +522,11 @@ def bench_html(run: RunMaterial) -> tuple[str, int]:
                                     f"below {100 * density:g} %" if density else "at no density down to 1 %",
                                     "-" if mine is None else f"{100 * mine:.1f} %"])
         # the Deploy page's figure, drawn by the same builder, with its values in a table below for print
-        out.append("<h4>Where CSR starts paying off</h4>"
+        out.append('<div class="keep"><h4>Where CSR starts paying off</h4>'
                    + (f'<p class="small">Timed under the same heavy load as the latencies above: where CSR pays off '
                       "may be off as well.</p>" if overload else "")
                    + _figure(break_even_plot(bench), break_even_sentence(bench))
+                   + "</div>"  # the heading stays on the figure's page
                    + _table(["layer", "shape", "batch", "CSR beats dense", "this ticket's density"], be_rows, "numbers"))
     out += [f'<p class="small">Note: {esc(n)}</p>' for n in bench.notes]
     others = [b for k, b in run.benches.items() if b is not bench]
@@ -541,7 +542,7 @@ body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 13px; color: #2
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; border-bottom: 1px solid #ccc; padding-bottom: 3px; }
 h3 { font-size: 14px; margin: 14px 0 4px; } h4 { font-size: 13px; margin: 10px 0 4px; }
 section { break-before: page; } section.first { break-before: auto; }
-figure.plot { margin: 8px 0 14px; break-inside: avoid; } figcaption { font-size: 11px; color: #555; }
+figure.plot { margin: 8px 0 14px; break-inside: avoid; } div.keep { break-inside: avoid; } figcaption { font-size: 11px; color: #555; }
 table { border-collapse: collapse; margin: 6px 0 10px; font-size: 11px; break-inside: avoid; }
 th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
 table.numbers td { font-variant-numeric: tabular-nums; } th { background: #f3f3f3; }
