@@ -158,12 +158,12 @@ st.subheader("In plain words")
 st.markdown(md(summary(bench)))  # from the stored numbers, in this version's words
 st.caption(f"Measured {md(bench.created_at)} on {md(bench.machine.label())}; the bench took {bench.seconds:.0f} s. "
            f"Ticket: {100 * bench.weights_remaining:.2f} % of weights, {md(bench.ticket_source)}.")
-if bench.busy:
+if bench.busy and not bench.overloaded:  # (overloaded: said in full beside the latencies)
     st.caption(f"The machine was busy when the bench started (load {bench.machine.load_average:.1f} on "
                f"{bench.machine.cores} cores): latencies have a wider spread than on an idle machine.")
 
 st.subheader("File sizes")
-st.caption("Each file written to disk and its bytes counted, plain and gzipped (level 9).")
+st.caption(deploy_view.FILES_CAPTION)
 table(deploy_view.files_table(bench))
 
 st.subheader("Latency")
@@ -176,6 +176,7 @@ for batch in BATCHES:  # one table per batch size: four columns fit the page
     table(deploy_view.latency_table(bench, batch))
 
 st.subheader("Accuracy on the test split")
+st.caption(deploy_view.ACCURACY_CAPTION)
 table(deploy_view.accuracy_table(bench))
 
 if bench.units:

@@ -39,9 +39,9 @@ def tolerance_setting(container: Any = st) -> float:
     # assigned on every run: the widget of the same key on the other page is another widget to Streamlit
     st.session_state[KEY] = float(value)
     value = float(container.number_input(
-        "Tolerance (points below dense)", min_value=low, max_value=high, step=0.5, format="%.1f", key=KEY,
-        help="A ticket **matches** the dense network while its test accuracy is at most this many percentage points "
-             "below it: the colours, the recommended ticket and where it stops matching dense all follow it."))
+        "Tolerance (points)", min_value=low, max_value=high, step=0.5, format="%.1f", key=KEY,
+        help="How far below dense still matches it: a ticket **matches** the dense network while its test accuracy is "
+             "at most this many percentage points below it: the colours, the recommended ticket and where it stops matching dense all follow it."))
     st.session_state[KEPT] = value
     if value == TOLERANCE_POINTS:
         st.query_params.pop(PARAM, None)
