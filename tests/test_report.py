@@ -338,7 +338,7 @@ def test_report_command(runs, tmp_path, monkeypatch, capsys):
     out = tmp_path / "r.html"
     ok = cli("report", runs["measured"][:5], runs["plain"], "--out", str(out), "--tolerance", "2.5", home=runs["home"])
     assert ok.returncode == 0, ok.stderr
-    assert f"wrote {out}" in ok.stdout and "4 figures, 2 runs" in ok.stdout
+    assert f"wrote {out}" in ok.stdout and "5 figures, 2 runs" in ok.stdout  # with the break-even of the measured run
     assert "--tolerance 2.5" in out.read_text() and "2.5 points" in out.read_text()
     bad = cli("report", "nosuch", "--out", str(out), home=runs["home"])
     assert bad.returncode == 2 and bad.stderr.startswith("error: no run with id 'nosuch'"), bad.stderr
