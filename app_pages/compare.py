@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from lth_core.analysis import statistics
-from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, recommended_round
+from lth_core.analysis.recommend import gap_points, recommended_round
 from lth_core.analysis import plots
 from lth_core.engine.variants import CONTROLS, TICKET, phrase
 from ui.example import example_notice
@@ -17,6 +17,7 @@ from ui.notes import one_trial_notice
 from ui.checks import checklist, rerun_button
 from ui.report import report_section
 from ui.text import md
+from ui.tolerance import link_params, points_text, tolerance_setting
 from ui.widgets import (ICONS, PAGES, chart, explain, guard, run_context, run_network, run_picker, store, url_choice,
                         variant_legend)
 
@@ -24,6 +25,7 @@ st.title("Compare: ticket vs. controls")
 run_id = run_picker()
 info = store().get_run(run_id)
 example_notice(run_id)  # the badge and provenance of the shipped example run
+tol = tolerance_setting(st.columns([1, 2])[0])  # points below dense that still "match": everything below follows it
 rounds = store().rounds(run_id)
 pruned = sorted(r for r in rounds["round"].unique().tolist() if r > 0)
 reset = info.config.reset  # names the ticket: a winning ticket, rewound, or pruned + fine-tuned with none
@@ -32,7 +34,7 @@ if finding:
     st.markdown(f"#### {md(finding)}")
 
 st.subheader("In plain words")
-st.markdown("\n".join(f"- {line}" for line in run_summary(rounds, reset=reset)))
+st.markdown("\n".join(f"- {line}" for line in run_summary(rounds, reset=reset, tolerance=tol)))
 if len(info.variants) == 1:
     st.info(f"This run trained no controls ({', '.join(plots.SHORT[c] for c in CONTROLS)}), so there is nothing to compare the ticket with. "
             "Tick them on **New experiment** for the next run.")
@@ -68,16 +70,17 @@ for col, variant in zip(cols, info.variants):
     if value is not None:
         # the difference of the two numbers as printed, so 78.1 % against 77.2 % reads +0.9, not +1.0
         gap = None if dense is None else gap_points(value, dense)
-        color, words = gap_verdict(gap) if gap is not None else ("off", None)
+        color, words = gap_verdict(gap, tol) if gap is not None else ("off", None)
         col.metric(plots.label_of(variant, reset), pct(value), None if gap is None else f"{gap:+.1f} pts vs dense",
-                   delta_color=color, help=words and f"{words} (tolerance {TOLERANCE_POINTS:g} point)")
+                   delta_color=color, help=words and f"{words} (tolerance {points_text(tol)})")
 if dense is not None:
     cols[-1].metric("dense network (round 0)", pct(dense))
-st.caption(f"A variant **matches** the dense network while it is at most **{TOLERANCE_POINTS:g} percentage point** "
+st.caption(f"A variant **matches** the dense network while it is at most **{tol:g} percentage "
+           f"point{'' if tol == 1 else 's'}** "
            "below it (green); further below is red. The shaded band in the chart below is that tolerance.")
 
 variant_legend([*info.variants, "dense"], reset)
-chart(plots.accuracy_gap_by_round(rounds, reset=reset), "gap", context=run_context(info), tolerance=TOLERANCE_POINTS)
+chart(plots.accuracy_gap_by_round(rounds, tolerance=tol, reset=reset), "gap", context=run_context(info), tolerance=tol)
 curves = store().curves(run_id)
 chart(plots.compare_curves(curves[curves["round"].isin([0, rnd])], rnd, reset=reset), "compare_curves", context=run_context(info))
 
@@ -101,19 +104,19 @@ st.dataframe(table.reset_index(), hide_index=True)
 explain("compare_table")
 
 st.subheader("What this ticket would save in deployment")
-recommended = recommended_round(rounds)
+recommended = recommended_round(rounds, tol)
 deploy = url_choice("deploy_round", pruned, "Ticket of round", kind="select_slider",
                     default=recommended if recommended is not None else pruned[0], field="round to deploy",
                     format_func=lambda r: f"{r} ({pct(rounds[rounds['round'] == r].weights_remaining.mean())})"
                                           + (" · recommended" if r == recommended else ""))
 if recommended is None:
-    st.warning(f"No round's ticket stays within {TOLERANCE_POINTS:g} point of the dense network, so there is no "
+    st.warning(f"No round's ticket stays within {points_text(tol)} of the dense network, so there is no "
                "recommended round; this opens on round 1, the least pruned.", icon=":material/info:")
 else:
-    why = two_numbers(rounds)  # beside the recommendation when the critical sparsity above says otherwise
+    why = two_numbers(rounds, tol)  # beside the recommendation when the critical sparsity above says otherwise
     st.caption(f"Opens on round {recommended}: the sparsest round whose ticket, by its mean test accuracy over "
-               f"trials and (with 2 or more trials) by the lower end of its spread, is within {TOLERANCE_POINTS:g} "
-               "point of the dense network." + (f" {md(why)}" if why else ""))
+               f"trials and (with 2 or more trials) by the lower end of its spread, is within {points_text(tol)} "
+               "of the dense network." + (f" {md(why)}" if why else ""))
 network, missing = run_network(run_id)  # stored with the run: no dataset is loaded, no network built
 if network is None:
     st.info(f"The savings cannot be counted: {md(missing.rstrip('.'))}.")
@@ -127,9 +130,9 @@ if measured:
 else:
     st.warning(CAVEAT, icon=":material/speed:")
 st.page_link(PAGES["deploy"], label="Deploy: measure file sizes, latency and accuracy on this machine, and download "
-             "the ticket", icon=ICONS["deploy"], query_params={"run": run_id, "round": str(deploy), "trial": "0"})
+             "the ticket", icon=ICONS["deploy"], query_params={"run": run_id, "round": str(deploy), "trial": "0", **link_params()})
 if network is not None:
     st.dataframe(savings_table(saved), hide_index=True)
 explain("deployment")
 
-report_section([run_id], "compare")
+report_section([run_id], "compare", tolerance=tol)

@@ -9,13 +9,14 @@ import streamlit as st
 
 from lth_core.analysis import deploy_view
 from lth_core.analysis.deploy_bench import BATCHES, DeployBench, summary
-from lth_core.analysis.recommend import TOLERANCE_POINTS, recommended_round
+from lth_core.analysis.recommend import recommended_round
 from lth_core.analysis.summary import pct
 from lth_core.engine.errors import ConfigError
 from lth_core.runs import jobs, tasks
 from lth_core.runs.store import StoreError
 from ui.task_notice import task_notice
 from ui.text import md
+from ui.tolerance import points_text, tolerance_setting
 from ui.widgets import chart, guarded, one_line, run_context, run_links, run_picker, store, url_choice
 
 REFRESH_S = 1.5
@@ -43,7 +44,9 @@ pruned = sorted(int(r) for r in rounds["round"].unique() if r > 0)
 if not pruned:
     st.info("No pruned round has finished yet; a ticket to measure appears after round 1.")
     st.stop()
-recommended = recommended_round(rounds)
+left, right, tol_col = st.columns([2, 1, 1])
+tol = tolerance_setting(tol_col)  # points below dense that still "match": the recommended ticket follows it
+recommended = recommended_round(rounds, tol)
 
 
 def round_label(r: int) -> str:
@@ -51,17 +54,16 @@ def round_label(r: int) -> str:
         " · recommended" if r == recommended else "")
 
 
-left, right = st.columns([3, 1])
 rnd = url_choice("round", pruned, "Ticket of round", container=left, field="round",
                  default=recommended if recommended is not None else pruned[-1], format_func=round_label)
 trials = sorted(int(t) for t in rounds["trial"].unique())
 trial = url_choice("trial", trials, "Trial", container=right, field="trial", default=trials[0])
 if recommended is None:
-    st.caption(f"No round's ticket stays within {TOLERANCE_POINTS:g} point of the dense network; this opens on the "
+    st.caption(f"No round's ticket stays within {points_text(tol)} of the dense network; this opens on the "
                "last round.")
 else:
     st.caption(f"Opens on round {recommended}, the recommended ticket: the sparsest round whose ticket stays within "
-               f"{TOLERANCE_POINTS:g} point of the dense network's test accuracy, by its mean and, with 2 or more "
+               f"{points_text(tol)} of the dense network's test accuracy, by its mean and, with 2 or more "
                "trials, by the lower end of its spread.")
 
 path = str(store().path)
@@ -156,21 +158,25 @@ st.subheader("In plain words")
 st.markdown(md(summary(bench)))  # from the stored numbers, in this version's words
 st.caption(f"Measured {md(bench.created_at)} on {md(bench.machine.label())}; the bench took {bench.seconds:.0f} s. "
            f"Ticket: {100 * bench.weights_remaining:.2f} % of weights, {md(bench.ticket_source)}.")
-if bench.busy:
+if bench.busy and not bench.overloaded:  # (overloaded: said in full beside the latencies)
     st.caption(f"The machine was busy when the bench started (load {bench.machine.load_average:.1f} on "
                f"{bench.machine.cores} cores): latencies have a wider spread than on an idle machine.")
 
 st.subheader("File sizes")
-st.caption("Each file written to disk and its bytes counted, plain and gzipped (level 9).")
+st.caption(deploy_view.FILES_CAPTION)
 table(deploy_view.files_table(bench))
 
 st.subheader("Latency")
+overload = bench.load_words()  # None unless it was timed under so much load that its ratios mean little
+if overload:
+    st.warning(md(overload), icon=":material/warning:")
 st.caption(md(deploy_view.latency_caption(bench)))
 for batch in BATCHES:  # one table per batch size: four columns fit the page
     st.markdown(f"**Batch {batch}**" + (" (one example per call)" if batch == 1 else f" ({batch} examples per call)"))
     table(deploy_view.latency_table(bench, batch))
 
 st.subheader("Accuracy on the test split")
+st.caption(deploy_view.ACCURACY_CAPTION)
 table(deploy_view.accuracy_table(bench))
 
 if bench.units:
@@ -183,6 +189,8 @@ for note in bench.notes:
 
 st.subheader("Where sparse starts paying off")
 st.caption(md(deploy_view.break_even_sentence(bench)))
+if overload:
+    st.caption("Timed under the same heavy load as the latencies above: where CSR pays off may be off as well.")
 chart(deploy_view.break_even_plot(bench), context=run_context(info))
 
 

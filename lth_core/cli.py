@@ -304,11 +304,12 @@ def add_store_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def add_store_commands(sub) -> None:
-    def add(name: str, help: str | None, *, run_id: bool = True) -> argparse.ArgumentParser:
+    def add(name: str, help: str | None, *, run_id: bool = True,
+            id_help: str = "run id (a unique prefix is enough)") -> argparse.ArgumentParser:
         parser = (sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".") if help
                   else sub.add_parser(name))  # no help: not listed
         if run_id:
-            parser.add_argument("run_id", metavar="ID", help="run id (a unique prefix is enough)")
+            parser.add_argument("run_id", metavar="ID", help=id_help)
         add_store_flag(parser)
         return parser
 
@@ -327,7 +328,12 @@ def add_store_commands(sub) -> None:
                 "then print the run's sanity checks")
     check.add_argument("--round", type=int, metavar="R", required=True, help="the finished round to train again")
     check.add_argument("--trial", type=int, default=0, metavar="T", help="the trial (default: 0)")
-    add("cancel", "stop a queued or running run; its finished rounds stay")
+    add("cancel", "stop a queued or running run (its finished rounds stay), or a background task of a run "
+        "(deploy bench, export, sensitivity, at-init, stability) by its id as `tasks` lists it",
+        id_help="run id (a unique prefix is enough), or task id RUN/KIND/ROUND/TRIAL, e.g. 3fa2c1/deploy/2/0")
+    listing = add("tasks", "list the background tasks of every run (or of run ID) with their ids and states",
+                  run_id=False)
+    listing.add_argument("run_id", metavar="ID", nargs="?", help="only this run's tasks (a unique prefix is enough)")
     add("delete", "remove a run and everything it recorded")
     worker = add("worker", None, run_id=False)  # the background scheduler, started by jobs.submit
     worker.add_argument("--run")
@@ -683,6 +689,69 @@ def _resume(args: argparse.Namespace) -> int:
     return {"finished": 0, "cancelled": 130, "interrupted": 130}.get(status, 1)
 
 
+def task_id(task) -> str:
+    """A task's id for the terminal: RUN/KIND/ROUND/TRIAL (its store key without "task/", after its run)."""
+    from lth_core.runs.tasks import PREFIX
+
+    return f"{task.run_id}/{task.key[len(PREFIX):]}"
+
+
+def resolve_task(store, text: str):
+    """The task of a task id RUN/KIND/ROUND/TRIAL (RUN: a unique prefix is enough); StoreError otherwise."""
+    from lth_core.runs import tasks
+    from lth_core.runs.store import StoreError
+
+    run_text, _, rest = text.partition("/")
+    run_id = resolve_run(store, run_text)
+    task = tasks.get(store, run_id, tasks.PREFIX + rest)
+    if task is None:
+        known = ", ".join(task_id(t) for t in tasks.of_run(store, run_id)) or "it has none"
+        raise StoreError(f"run {run_id} has no task {rest!r} (its tasks: {known}; see `python -m lth_core tasks`)")
+    return task
+
+
+@command("tasks")
+def _tasks(args: argparse.Namespace) -> int:
+    from lth_core.runs import tasks
+
+    store = open_store(args)
+    if args.run_id:
+        found = tasks.of_run(store, resolve_run(store, args.run_id))
+    else:
+        tasks.recover(store)  # a task whose process is gone reads interrupted, never "running"
+        found = tasks.all_tasks(store)
+    if not found:
+        print("no background tasks" + (f" of run {args.run_id}" if args.run_id else ""))
+        return 0
+    ids = [task_id(t) for t in found]
+    width = max(len("task id"), *map(len, ids))
+    print(f"{'task id':<{width}}  {'state':<11}  {'what':<28}  progress")
+    for t, tid in zip(found, ids):
+        title = tasks.TASK_KINDS[t.kind].title if t.kind in tasks.TASK_KINDS else t.kind
+        state = t.state + ("*" if t.cancel_requested and t.active else "")
+        print(f"{tid:<{width}}  {state:<11}  {title:<28}  {(t.error or t.progress or '').splitlines()[0] if (t.error or t.progress) else ''}")
+    if any(t.cancel_requested and t.active for t in found):
+        print("* cancel asked; it stops within about a second")
+    return 0
+
+
+def _cancel_task(store, text: str) -> int:
+    from lth_core.runs import tasks
+
+    task = resolve_task(store, text)
+    if not task.active:
+        print(f"task {task_id(task)}: {task.state} (it had already ended; nothing to cancel)")
+        return 0
+    state = tasks.cancel(store, task.run_id, task.key)
+    deadline = time.monotonic() + 10
+    while state == tasks.RUNNING and time.monotonic() < deadline:  # its process stops it at its next step
+        time.sleep(0.2)
+        state = (tasks.get(store, task.run_id, task.key) or task).state
+    print(f"task {task_id(task)}: {state}" + (" (cancel asked; it stops at its next step)" if state == tasks.RUNNING
+                                              else ""))
+    return 0
+
+
 @command("cancel")
 def _cancel(args: argparse.Namespace) -> int:
     from . import jobs
@@ -690,6 +759,8 @@ def _cancel(args: argparse.Namespace) -> int:
     from lth_core.runs import at_init
 
     store = open_store(args)
+    if "/" in args.run_id:  # RUN/KIND/ROUND/TRIAL: a background task, not a run
+        return _cancel_task(store, args.run_id)
     run_id = resolve_run(store, args.run_id)
     if at_init.spec_of(store, run_id) is not None:  # an experiment: its at-init cells stop with its IMP run
         at_init.cancel(run_id, store.path)

@@ -289,6 +289,61 @@ def test_compare_colours_gaps_by_the_tolerance_and_opens_deployment_on_the_recom
     assert "The round-2 ticket keeps" in text(at)
 
 
+def test_the_tolerance_is_a_setting_of_compare_and_deploy_that_everything_follows(runs):
+    """Fixed at 1 point before; now a number input on both pages (?tol= in the link, a bad one named with its range),
+    and the colours, the band, the recommended ticket, the plain words and the report's tolerance follow it."""
+    from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, recommended_round
+    from lth_core.analysis.summary import gap_verdict
+    done = runs["done"]
+    rounds = RunStore().rounds(done)
+    mean = rounds.groupby(["round", "variant"]).test_accuracy.mean()
+    tol = 10.0  # tiny runs of 2 rounds: far enough from 1 point to change some verdicts (checked below)
+    at = page("compare", run=done, round="2", tol="10")
+    no_errors(at)
+    assert at.number_input(key="w:tol").value == tol and at.query_params["tol"] == "10"
+    for metric in at.metric:
+        variant = {"winning ticket": "ticket", "reinit (same mask, new init)": "reinit", "random mask": "random"}.get(metric.label)
+        if variant:
+            color = gap_verdict(gap_points(mean[(2, variant)], mean[(0, "ticket")]), tol)[0]
+            assert metric.proto.color == getattr(metric.proto, color.upper()), variant
+            assert "(tolerance 10 points)" in metric.proto.help
+    assert any("at most **10 percentage points**" in c.value for c in at.caption)
+    assert "within 10 points of the dense network" in text(at) and "within 1 point" not in text(at)
+    gap_figure = next(f for f in figures(at) if "round by round" in f["layout"]["title"]["text"])
+    assert -tol in [s["y0"] for s in gap_figure["layout"]["shapes"] if s.get("y1") == 0]  # the band
+    assert -TOLERANCE_POINTS not in [s["y0"] for s in gap_figure["layout"]["shapes"]]
+    assert at.select_slider(key="w:deploy_round").value == recommended_round(rounds, tol)
+    assert any("as set at the top of this page" in c.value and "10 points" in c.value for c in at.caption)  # report
+    link = next(e for e in at.get("page_link") if "Deploy" in e.proto.label)
+    assert "tol=10" in link.proto.query_string
+    # changed on the page: the link follows; back at the default it leaves the link
+    at.number_input(key="w:tol").set_value(0.5).run()
+    assert at.query_params["tol"] == "0.5" and any("at most **0.5 percentage points**" in c.value for c in at.caption)
+    half = recommended_round(rounds, 0.5)  # the slider keeps the round shown; the words say which one is recommended
+    assert (f"Opens on round {half}" in text(at) if half is not None else
+            any("No round's ticket stays within 0.5 points" in w for w in warnings(at)))
+    at.number_input(key="w:tol").set_value(TOLERANCE_POINTS).run()
+    assert "tol" not in at.query_params and any("at most **1 percentage point**" in c.value for c in at.caption)
+    # Deploy: the recommended ticket follows it
+    at = page("deploy", run=done, tol="10")
+    no_errors(at)
+    chosen = recommended_round(rounds, tol)
+    assert chosen != recommended_round(rounds)  # the setting changes which ticket is recommended
+    assert at.number_input(key="w:tol").value == tol
+    captions = "\n".join(c.value for c in at.caption)
+    assert at.selectbox(key="w:round").value == chosen and f"Opens on round {chosen}" in captions
+    assert "within 10 points of the dense network's test accuracy" in captions
+    assert at.selectbox(key="w:round").options[chosen - 1].endswith("· recommended")
+    # a bad value: one line naming the field and the range, the default kept
+    for bad in ("abc", "50", "0"):
+        for name in ("compare", "deploy"):
+            at = page(name, run=done, tol=bad)
+            no_errors(at)
+            (why,) = [w for w in warnings(at) if "?tol=" in w]
+            assert f"**tolerance** `{bad}` (`?tol=`)" in why and "from 0.1 to 10" in why and "Showing **1** instead" in why
+            assert "\n" not in why and at.number_input(key="w:tol").value == TOLERANCE_POINTS
+
+
 def test_pages_without_runs_point_to_new_experiment(lth_home):
     from lth_core.example import ensure_example
     store = RunStore()

@@ -88,6 +88,9 @@ def test_bench_round_trips_through_json(mlp_bench):
     assert again == mlp_bench
     assert format_bench(again) == format_bench(mlp_bench)
     assert mlp_bench.summary.startswith(f"At {100 * mlp_bench.weights_remaining:.1f} % of weights the ticket is ")
+    # the load while timing is kept with the result (the cores others kept busy, the highest load average)
+    m = mlp_bench.machine
+    assert 0 <= m.others_busy <= m.cores + 0.5 and m.load_during >= 0 and "while timing" in m.label()
 
 
 def _bench_with(times: dict[tuple[str, str, int], float], load: float = 0.0) -> DeployBench:
@@ -111,6 +114,31 @@ def test_summary_says_what_the_numbers_say():
     assert "Removing its 41 dead units makes it 1.1× faster at every batch size." in text
     busy = _bench_with({("dense", "pytorch", 1): 1.0, ("ticket", "pytorch CSR", 1): 1.0}, load=9.0)
     assert busy.by_cpu_time and "CPU time" in summary(busy)
+
+
+def test_a_bench_timed_under_heavy_load_says_its_ratios_are_not_reliable():
+    """Timed while others kept the cores busy, a bench read 'CSR 30× slower' as a fact; now its load while timing
+    is stored and the sentences say plainly, before the speeds, that they are not reliable. A bench stored before
+    the load was recorded reads as before."""
+    b = _bench_with({("dense", "pytorch", 1): 0.04, ("dense", "pytorch", 256): 1.6,
+                     ("ticket", "pytorch CSR", 1): 1.2, ("ticket", "pytorch CSR", 256): 48.0})
+    b.machine.others_busy, b.machine.load_during = 1.9, 9.3
+    assert b.overloaded
+    text = summary(b)
+    words = ("Measured under heavy load (other processes kept 1.9 of its 2 cores busy, load average up to 9.3): the "
+             "latencies and speed ratios are not reliable")
+    assert words in text and "measure again when the machine is quieter" in text
+    assert text.index(words) < text.index("At batch 256")  # said before the ratios it qualifies
+    assert f"warning: {words}" in format_bench(b)
+    b.machine.others_busy, b.machine.load_during = 0.4, 3.0  # a core and more free: the timings stand
+    assert not b.overloaded and b.load_words() is None and "heavy load" not in summary(b)
+    b.machine.others_busy, b.machine.load_during = None, 5.0  # no CpuWatch figure: the load average decides
+    assert b.overloaded and "(load average up to 5.0)" in summary(b)
+    old = b.to_dict()
+    del old["machine"]["others_busy"], old["machine"]["load_during"]
+    again = DeployBench.from_dict(json.loads(json.dumps(old)))
+    assert again.machine.load_during is None and not again.overloaded and "heavy load" not in summary(again)
+    assert "while timing" not in again.machine.label()
 
 
 def test_summary_says_what_onnx_int8_does_in_plain_sentences():

@@ -68,3 +68,32 @@ def test_deploy_page_cancels_polls_and_fits(lth_home):
                 shoot(page, "deploy-measured")
             finally:
                 browser.close()
+
+
+@pytest.mark.parametrize("width", [1024, 1280])
+def test_every_table_of_the_deploy_page_fits_a_1024_px_window(lth_home, width):
+    """At 1024 px with the sidebar open the file-size table (six columns with long headers) scrolled sideways, and
+    so did the latency and accuracy tables; now none does (scrollWidth = clientWidth, measured in Chromium)."""
+    from playwright.sync_api import sync_playwright
+
+    from lth_core.analysis.deploy_bench import run_deploy_bench
+
+    with _serve(lth_home) as url, RunStore(lth_home / "runs.sqlite") as store:
+        run_id = finished_run(store)
+        bench = run_deploy_bench(store, run_id, 2, 0, repeats=2, threads=1, densities=(0.5, 0.05))
+        store.put_doc(run_id, "deploy/2/0", bench.to_dict())
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            try:
+                page = browser.new_page(viewport={"width": width, "height": 3000})
+                page.goto(f"{url}/deploy?run={run_id}&round=2&trial=0")
+                page.wait_for_selector('[data-testid="stDataFrame"] .dvn-scroller', timeout=120_000)
+                settle(page)
+                assert_clean(page)
+                assert page.locator('[data-testid="stSidebar"]').is_visible()  # the sidebar open beside the page
+                time.sleep(1)
+                sizes = page.evaluate(OVERFLOW)
+                assert len(sizes) == 5 and all(s is not None and s[0] <= s[1] for s in sizes), sizes
+                shoot(page, f"deploy-{width}")
+            finally:
+                browser.close()

@@ -160,6 +160,38 @@ def test_a_running_or_queued_task_can_be_cancelled(store):  # noqa: F811
     assert DeployBench.from_dict(store.doc(run_id, "deploy/2/0")).round == 2
 
 
+def test_the_cli_lists_and_cancels_tasks_by_their_id(store, capsys):  # noqa: F811
+    """`tasks` lists the background tasks with ids RUN/KIND/ROUND/TRIAL; `cancel` takes such an id (with a run id
+    prefix) as well as a run id, stops the running bench in the real worker and a queued export at once; an
+    unknown task id is one line naming the run's tasks."""
+    from lth_core.cli import main
+
+    run_id = finished_run(store)
+    key, pid = long_bench_running(store, run_id)
+    export_key = jobs.submit_export(run_id, 2, 0, store_path=store.path)  # one worker slot: it waits
+    cli = ["--store-path", str(store.path)]
+    assert main(["tasks", *cli]) == 0
+    listed = capsys.readouterr().out
+    assert f"{run_id}/deploy/2/0" in listed and f"{run_id}/export/2/0" in listed, listed
+    assert "running" in listed and "queued" in listed and "deployment bench" in listed
+    assert main(["cancel", f"{run_id}/export/2/0", *cli]) == 0
+    assert capsys.readouterr().out.strip() == f"task {run_id}/export/2/0: cancelled"
+    assert main(["cancel", f"{run_id[:6]}/deploy/2/0", *cli]) == 0  # a unique prefix of the run, as for runs
+    assert capsys.readouterr().out.strip() == f"task {run_id}/deploy/2/0: cancelled"
+    assert task_state(store, run_id, key).state == tasks.CANCELLED and store.doc(run_id, "deploy/2/0") is None
+    wait_for("the bench's process to end", lambda: not running(pid), timeout=30)
+    assert main(["cancel", f"{run_id}/deploy/2/0", *cli]) == 0  # again: nothing to do, said so
+    assert "already ended" in capsys.readouterr().out
+    assert main(["cancel", f"{run_id}/deploy/9/9", *cli]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no task 'deploy/9/9'" in err and f"{run_id}/deploy/2/0" in err, err
+    assert main(["tasks", run_id[:6], *cli]) == 0
+    rows = [line.split()[:2] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert sorted(rows) == [[f"{run_id}/deploy/2/0", "cancelled"], [f"{run_id}/export/2/0", "cancelled"]], rows
+    assert main(["cancel", run_id, *cli]) == 0  # a run id still cancels the run (finished: nothing to stop)
+    assert capsys.readouterr().out.strip() == f"run {run_id}: finished"
+
+
 def test_a_task_found_without_its_process_reads_interrupted(store):  # noqa: F811
     """No scheduler saw it die (the machine restarted): the next reader marks it, never stuck 'running'."""
     run_id = store.add_run(ExperimentConfig(**TINY), "never trained")
@@ -246,6 +278,19 @@ def test_deploy_page_shows_the_stored_bench(measured, store):  # noqa: F811
     at = page("compare", run=measured, deploy_round="1")  # round 1 was not measured: the caveat stays
     assert not [s for s in at.success if "Measured on" in s.value]
     assert any("Counted, not measured" in w.value for w in at.warning)
+    # timed under heavy load: said plainly beside the latencies (the bench above, idle enough, said nothing)
+    assert not [w for w in at.warning if "heavy load" in w.value]
+    doc = store.doc(measured, "deploy/2/0")
+    store.put_doc(measured, "deploy/2/0", {**doc, "machine": {**doc["machine"], "others_busy": 1.9, "load_during": 9.3}})
+    at = page("deploy", run=measured, round="2", trial="0")
+    assert not at.exception, at.exception
+    (warned,) = [w.value for w in at.warning if "heavy load" in w.value]
+    assert "1.9 of its 2 cores busy" in warned.replace("\\", "") and "measure again" in warned
+    store.put_doc(measured, "deploy/2/0", {**doc, "machine": {k: v for k, v in doc["machine"].items()
+                                                              if k not in ("others_busy", "load_during")}})
+    at = page("deploy", run=measured, round="2", trial="0")  # stored before the load was recorded: shown as it was
+    _shows_the_bench(at, store, measured)
+    assert not [w for w in at.warning if "heavy load" in w.value]
 
 
 def test_deploy_page_shows_the_stored_bench_when_the_dataset_cannot_be_loaded(measured, store, no_data):  # noqa: F811

@@ -91,8 +91,13 @@ def test_report_of_a_measured_run(runs):
     report = build_report(runs["store"], [runs["measured"]], tolerance=100)  # every round within: the last
     html = report.html
     assert report.runs[0].recommendation.round == runs["last"]
-    assert report.figures == 3  # accuracy, paired gaps, weights per layer
-    assert html.count('class="plotly-graph-div"') == 3 and html.count("Plotly.newPlot") == 3
+    assert report.figures == 4  # accuracy, paired gaps, weights per layer, the bench's break-even
+    assert html.count('class="plotly-graph-div"') == 4 and html.count("Plotly.newPlot") == 4
+    # break-even as the Deploy page draws it (the same builder), its sentence as caption, its table kept for print
+    deployment = html.split("<h4>Where CSR starts paying off</h4>", 1)[1]
+    assert '<figure class="plot">' in deployment.split("<table", 1)[0]  # (after a load warning when timed under load)
+    assert "Break-even: CSR against dense matmul" in deployment
+    assert deployment.index("plotly-graph-div") < deployment.index("<table") and "CSR beats dense" in deployment
     assert html.count("<script type=\"text/javascript\">/**") == 1  # Plotly's JavaScript, inlined once
     assert HOSTILE not in html and "&lt;script&gt;window.hacked=1&lt;/script&gt;" in html
     for words in ("The question", "Setup", "Caveats", "Weights remaining per layer", "torch", "mlp", "digits",
@@ -103,6 +108,28 @@ def test_report_of_a_measured_run(runs):
     assert "were not measured" not in html  # the bench is stored: no caveat that it is missing
     # how far it can be pruned is said in weights remaining, as on the pages ("critical sparsity" mixed the two)
     assert "critical" not in html.split("</head>", 1)[1].lower()
+
+
+def test_a_bench_timed_under_heavy_load_is_flagged_beside_its_latencies(runs):
+    """The report says the bench's timings are not reliable next to the latency table and in the caveats, instead
+    of presenting its ratios as facts."""
+    store, run_id, last = runs["store"], runs["measured"], runs["last"]
+    doc = store.doc(run_id, f"deploy/{last}/0")
+    def report_with(**machine) -> str:
+        store.put_doc(run_id, f"deploy/{last}/0", {**doc, "machine": {**doc["machine"], "cores": 2, **machine}})
+        return build_report(store, [run_id], tolerance=100).html
+
+    try:
+        html = report_with(others_busy=1.9, load_during=9.3)
+        quiet = report_with(others_busy=0.2, load_during=0.5)
+    finally:
+        store.put_doc(run_id, f"deploy/{last}/0", doc)
+    latency = html.split("<h4>Latency and accuracy</h4>", 1)[1]
+    assert latency.startswith('<p class="verdict none load">Measured under heavy load (other processes kept 1.9 of '
+                              "its 2 cores busy, load average up to 9.3)")
+    caveats = html.split("<h3>Caveats</h3>", 1)[1].split("<h3>", 1)[0]
+    assert f"The bench of round {last}: Measured under heavy load" in caveats
+    assert "heavy load" not in quiet and "Latency and accuracy" in quiet  # a quiet machine: the figures stand
 
 
 def test_report_of_an_unmeasured_one_trial_run_says_what_is_missing(runs):
@@ -154,7 +181,8 @@ def test_the_report_has_the_sanity_checklist_escaped(runs):
 
 def test_several_runs_compared_in_one_report(runs):
     report = build_report(runs["store"], [runs["measured"], runs["plain"]], tolerance=100)
-    assert report.figures == 4  # one accuracy plot for both, the paired gaps of the run with controls, 2 layer plots
+    assert report.figures == 5  # one accuracy plot for both, the paired gaps of the run with controls, 2 layer plots,
+    # and the break-even of the measured run
     assert "2 runs compared" in report.html and "plain one-trial run" in report.html
     sparsest = min(report.runs, key=lambda r: r.recommendation.row["weights_remaining"])
     assert (f"<b>Across the 2 runs</b>, the sparsest recommended ticket is {html.escape(sparsest.name)}'s round "
@@ -218,15 +246,25 @@ def test_the_report_opens_offline_with_every_figure_and_no_error(runs, tmp_path)
     assert seen["console"] == [] and seen["errors"] == [] and seen["dialogs"] == []
     assert seen["requests"] == []  # nothing from the network: Plotly's JavaScript is in the file
     assert seen["hacked"] is None  # the hostile run name is text, not markup
-    assert seen["divs"] == report.figures == 4
+    assert seen["divs"] == report.figures == 5
     assert all(w > 300 and h > 200 and marks > 0 for w, h, marks in seen["drawn"]), seen["drawn"]
 
 
 AXIS_GAPS = """() => [...document.querySelectorAll('.plotly-graph-div')].map(d => {
-  const boxes = sel => [...d.querySelectorAll(sel)].map(e => e.getBoundingClientRect()).filter(r => r.width > 0);
-  const xt = boxes('.xtick text'), yt = boxes('.ytick text'), xs = boxes('.xtitle'), ys = boxes('.ytitle');
-  return [xs.length && xt.length ? Math.min(...xs.map(r => r.top)) - Math.max(...xt.map(r => r.bottom)) : null,
-          ys.length && yt.length ? Math.min(...yt.map(r => r.left)) - Math.max(...ys.map(r => r.right)) : null]; })"""
+  // per axis (x, x2, y, y3 ... in a figure of subplots), the gap between its title and its tick labels; the
+  // smallest of the x axes and of the y axes that have a title
+  const box = e => e.getBoundingClientRect(), seen = e => box(e).width > 0;
+  const gaps = {x: [], y: []};
+  for (const title of d.querySelectorAll('[class$="title"]')) {
+    const m = (title.getAttribute('class') || '').match(/^([xy])(\\d*)title$/);
+    if (!m || !seen(title)) continue;
+    const ticks = [...d.querySelectorAll(`.${m[1]}${m[2]}tick text`)].filter(seen).map(box);
+    if (!ticks.length) continue;
+    const t = box(title);
+    gaps[m[1]].push(m[1] === 'x' ? t.top - Math.max(...ticks.map(r => r.bottom))
+                                 : Math.min(...ticks.map(r => r.left)) - t.right);
+  }
+  return [gaps.x.length ? Math.min(...gaps.x) : null, gaps.y.length ? Math.min(...gaps.y) : null]; })"""
 
 
 @needs_chromium
@@ -246,7 +284,7 @@ def test_the_figures_axis_titles_keep_clear_of_their_tick_labels(runs, tmp_path)
             gaps = page.evaluate(AXIS_GAPS)
         finally:
             browser.close()
-    assert len(gaps) == report.figures == 4
+    assert len(gaps) == report.figures == 5
     for x_gap, y_gap in gaps:
         assert x_gap is not None and x_gap >= 18, gaps
         assert y_gap is not None and y_gap >= 18, gaps
@@ -273,6 +311,10 @@ def test_the_pdf_has_a_page_for_each_section(runs, tmp_path):
     assert section_pages == sorted(section_pages) and len(report.sections) <= pages <= 2 * len(report.sections)
     whole = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert f"recommended ticket: round {runs['last']}" in whole and "Latency and accuracy" in whole
+    deploy_pages = [n for n, first in enumerate(starts) if first.startswith("Deployment")]
+    printed = subprocess.run(["pdftotext", "-f", str(deploy_pages[0] + 1), "-l", str(pages), str(pdf), "-"],
+                             capture_output=True, text=True, check=True).stdout
+    assert "Break-even: CSR against dense matmul" in printed and "density of the layer" in printed  # the plot, drawn
     if shutil.which("pdftoppm"):  # every page draws something: no blank page
         from PIL import Image
         subprocess.run(["pdftoppm", "-png", "-r", "30", str(pdf), str(tmp_path / "page")], check=True)
@@ -296,7 +338,7 @@ def test_report_command(runs, tmp_path, monkeypatch, capsys):
     out = tmp_path / "r.html"
     ok = cli("report", runs["measured"][:5], runs["plain"], "--out", str(out), "--tolerance", "2.5", home=runs["home"])
     assert ok.returncode == 0, ok.stderr
-    assert f"wrote {out}" in ok.stdout and "4 figures, 2 runs" in ok.stdout
+    assert f"wrote {out}" in ok.stdout and "5 figures, 2 runs" in ok.stdout  # with the break-even of the measured run
     assert "--tolerance 2.5" in out.read_text() and "2.5 points" in out.read_text()
     bad = cli("report", "nosuch", "--out", str(out), home=runs["home"])
     assert bad.returncode == 2 and bad.stderr.startswith("error: no run with id 'nosuch'"), bad.stderr
@@ -330,7 +372,9 @@ def test_the_report_button_offers_the_report_for_download(runs, monkeypatch, pag
     at = page(page_name, run=runs["measured"])
     assert not at.exception
     assert "Download the report (HTML)" not in downloads(at)  # nothing is built before the click
-    at.number_input(key=f"report_tol:{page_name}").set_value(100.0)
+    # Results has the report's own tolerance; Compare's report takes the page's setting (?tol=, 0.1–10 points)
+    tolerance = 100.0 if page_name == "results" else 10.0
+    at.number_input(key="report_tol:results" if page_name == "results" else "w:tol").set_value(tolerance).run()
     at.button(key=f"report_button:{page_name}").click().run()
     assert not at.exception and not at.error
     offered = downloads(at)
@@ -338,7 +382,11 @@ def test_the_report_button_offers_the_report_for_download(runs, monkeypatch, pag
     assert offered["Download the report (HTML)"].url  # served from Streamlit's media files
     built = at.session_state[f"report:{page_name}"]
     html = built["html"].decode()
-    assert f"recommended ticket: round {runs['last']}" in html and "Lottery ticket report:" in html
+    chosen = recommend(runs["store"].rounds(runs["measured"]), tolerance).round
+    assert f"recommended ticket: round {chosen}" in html and "Lottery ticket report:" in html
+    assert f"--tolerance {tolerance:g}</code>" in html
+    if page_name == "compare":  # the plain words follow it too
+        assert "stays within 10 points of the dense network" in html and "stays within 1 point" not in html
     assert "&lt;script&gt;window.hacked=1&lt;/script&gt;" in html and HOSTILE not in html
     if page_name == "compare" and Path(CHROMIUM).exists():  # the PDF: a second button, printed on request
         at.button(key="report_pdf_button:compare").click().run()

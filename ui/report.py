@@ -22,19 +22,24 @@ def _software() -> dict[str, str]:
     return {"lth_core": software()["lth_core"]}
 
 
-def report_section(run_ids: Sequence[str], page: str) -> None:
-    """A "Report" button (with the recommendation's tolerance beside it) that builds one self-contained HTML
-    report of `run_ids` and offers it for download, then a button that prints it to PDF."""
+def report_section(run_ids: Sequence[str], page: str, tolerance: float | None = None) -> None:
+    """A "Report" button (with the recommendation's tolerance beside it, or the page's own `tolerance` setting when
+    it has one) that builds one self-contained HTML report of `run_ids` and offers it for download, then a button
+    that prints it to PDF."""
     st.header("Report to send")
     st.caption("One HTML file that opens anywhere without a server (and a PDF of it): the question and setup, the "
                "recommended ticket, the plots, the weights per layer, the measured deployment bench when one is "
                "stored, and caveats in plain words.")
     left, right = st.columns([1, 2], vertical_alignment="bottom")
-    tolerance = right.number_input("Tolerance of the recommendation (points below dense)", min_value=0.0,
-                                   max_value=MAX_TOLERANCE, value=TOLERANCE_POINTS, step=0.5, format="%.1f",
-                                   key=f"report_tol:{page}",
-                                   help="the recommended ticket is the sparsest whose test accuracy stays within this "
-                                        "many percentage points of the dense network's")
+    if tolerance is None:
+        tolerance = right.number_input("Tolerance of the recommendation (points below dense)", min_value=0.0,
+                                       max_value=MAX_TOLERANCE, value=TOLERANCE_POINTS, step=0.5, format="%.1f",
+                                       key=f"report_tol:{page}",
+                                       help="the recommended ticket is the sparsest whose test accuracy stays within "
+                                            "this many percentage points of the dense network's")
+    else:  # the page's setting: the report recommends what the page shows
+        right.caption(f"Tolerance of the recommendation: {tolerance:g} point{'' if tolerance == 1 else 's'} below "
+                      "dense, as set at the top of this page.")
     key = f"report:{page}"
     wanted = (tuple(run_ids), float(tolerance))
     if left.button("Report", key=f"report_button:{page}", icon=":material/description:",

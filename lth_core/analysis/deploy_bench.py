@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lth_core.engine.cpu import CpuWatch
 from lth_core.engine.errors import ConfigError
 from lth_core.engine.structured import UnitCount, reduce
 from lth_core.engine.training import torch_threads
@@ -40,6 +41,7 @@ BATCHES = (1, 256)
 DENSITIES = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01)  # break-even sweep
 DEFAULT_REPEATS = 50      # timed calls per variant and batch size
 WARMUP = 5                # untimed calls first
+OVERLOAD_PER_CORE = 2.0   # a load average above this many per core while timing: the timings are not reliable
 FASTER = 1.1              # a speed-up below this (or a slow-down below 1/FASTER) reads as "no faster"
 # the variants as a reader names them, in the order the tables list them (the sentences and tables use these)
 VARIANT_NAMES = {
@@ -67,10 +69,16 @@ class MachineInfo:
     onnxruntime: str
     platform: str
     load_average: float          # 1-minute load when the bench started (other work on the machine)
+    # while it timed (None in a bench stored before they were recorded): the highest 1-minute load average seen,
+    # and the cores other processes kept busy on average (engine.cpu.CpuWatch: /proc/stat less this process)
+    load_during: float | None = None
+    others_busy: float | None = None
 
     def label(self) -> str:
         return (f"{self.cpu}, {self.cores} cores, {self.threads} thread{'s' if self.threads != 1 else ''}; "
-                f"torch {self.torch}, onnxruntime {self.onnxruntime}; load {self.load_average:.1f} at start")
+                f"torch {self.torch}, onnxruntime {self.onnxruntime}; load {self.load_average:.1f} at start"
+                + (f", up to {self.load_during:.1f} while timing" if self.load_during is not None else "")
+                + (f", other processes kept {self.others_busy:.1f} cores busy" if self.others_busy is not None else ""))
 
 
 @dataclass
@@ -186,6 +194,29 @@ class DeployBench:
         return self.machine.load_average > self.machine.cores
 
     @property
+    def overloaded(self) -> bool:
+        """The timings were taken under so much other work that their ratios are not to be trusted: other
+        processes left less than half a core of what the bench's threads needed (CpuWatch over the timings),
+        or, where that was not measured, the load average while timing exceeded OVERLOAD_PER_CORE × the cores.
+        False for a bench stored before the load while timing was recorded."""
+        m = self.machine
+        if m.others_busy is not None:
+            return m.cores - m.others_busy < min(m.threads, m.cores) - 0.5
+        return m.load_during is not None and m.load_during > OVERLOAD_PER_CORE * m.cores
+
+    def load_words(self) -> str | None:
+        """One plain sentence when the timings are not reliable (`overloaded`), else None."""
+        if not self.overloaded:
+            return None
+        m = self.machine
+        what = [f"other processes kept {m.others_busy:.1f} of its {m.cores} cores busy"] if m.others_busy is not None else []
+        if m.load_during is not None:
+            what.append(f"load average up to {m.load_during:.1f}")
+        return (f"Measured under heavy load ({', '.join(what)}): the latencies and speed ratios are not reliable "
+                "(a call mostly waited for a core), so do not read them as facts; measure again when the machine is "
+                "quieter. File sizes and accuracies are unaffected.")
+
+    @property
     def by_cpu_time(self) -> bool:
         """Compare by CPU time per call rather than wall-clock: on a busy machine with one thread, where
         the wall-clock of a call is mostly the wait for a core and CPU time is what the call costs."""
@@ -247,6 +278,10 @@ def _sample_times(fns: dict[Any, Callable[[], Any]], repeats: int, warmup: int
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
     q1, med, q3 = np.percentile(values, [25, 50, 75])
     return float(med), float(q1), float(q3)
+
+
+def _load_average() -> float | None:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
 def machine_info(threads: int) -> MachineInfo:
@@ -342,6 +377,7 @@ def run_deploy_bench(store, run_id: str, round: int | None = None, trial: int = 
                     predicted = _logits(run, x_test).argmax(1)
                     bench.accuracies.append(VariantAccuracy(name, variant, float((predicted == y_test).float().mean()),
                                                             float((predicted == reference).float().mean())))
+        watch, loads = CpuWatch(), [_load_average()]  # the load while timing, kept with the result
         for batch in BATCHES:
             say(f"timing every variant at batch {batch} ({repeats} calls each)")
             x = _batch_of(x_test, batch)
@@ -349,8 +385,12 @@ def run_deploy_bench(store, run_id: str, round: int | None = None, trial: int = 
             for (network, variant), (wall, cpu) in _sample_times(calls, repeats, WARMUP).items():
                 bench.timings.append(Timing(network, variant, batch, *_quartiles(wall), repeats,
                                             float(np.median(cpu))))
+            loads.append(_load_average())
         say("sweeping CSR against dense for each linear layer's shape")
         _break_even(bench, ticket, densities, max(5, repeats // 2))
+        loads.append(_load_average())
+        bench.machine.others_busy = watch.others_busy(min_window=0)
+        bench.machine.load_during = max((v for v in loads if v is not None), default=None)
     bench.summary = summary(bench)
     bench.seconds = time.perf_counter() - started
     return bench
@@ -540,6 +580,8 @@ def summary(b: DeployBench) -> str:
         best_fmt, sparse_gz, dense_gz = smallest
         sentences.append(f"At {100 * b.weights_remaining:.1f} % of weights the ticket is "
                          f"{_times(dense_gz / sparse_gz)} smaller gzipped ({best_fmt}, fp32) than the dense network's .pt.")
+    if (load := b.load_words()) is not None:  # said before the speed sentences, which it qualifies
+        sentences.append(load)
     big, small = max(BATCHES), min(BATCHES)
     csr_big, csr_small = b.speedup("pytorch CSR", big), b.speedup("pytorch CSR", small)
     if csr_big is not None:
@@ -594,7 +636,7 @@ def format_bench(b: DeployBench) -> str:
     lines = [f"run {b.run_id} {b.run_name!r}: {b.arch} on {b.dataset}, trial {b.trial}, round {b.round} ({why})",
              f"ticket: {100 * b.weights_remaining:.2f} % of weights; {b.ticket_source}",
              f"dense: {b.dense_source}",
-             f"machine: {b.machine.label()}", ""]
+             f"machine: {b.machine.label()}", *([f"warning: {b.load_words()}"] if b.overloaded else []), ""]
     lines.append(f"{'file':<24} {'dense':>12} {'ticket':>12} {'gzipped: dense':>16} {'ticket':>12}")
     formats = list(dict.fromkeys(f.format for f in b.files))
     for fmt in formats:

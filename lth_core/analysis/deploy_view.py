@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 
 from lth_core.analysis.deploy_bench import BATCHES, DeployBench, variant_name
 
-NETWORK_NAMES = {"dense": "dense network (round 0)", "ticket": "ticket"}
+NETWORK_NAMES = {"dense": "dense (round 0)", "ticket": "ticket"}  # short: the tables fit a 1024 px window
 DENSE_COLOR, CSR_COLOR, TICKET_COLOR = "#555555", "#0072B2", "#D55E00"
 
 
@@ -27,19 +27,26 @@ def size_text(n: int | None) -> str:
     return f"{n} B"
 
 
+FILES_CAPTION = ("Each file written to disk and its bytes counted, plain and gzipped (gz, level 9); × smaller: the "
+                 "ticket's gzipped file against the dense network's fp32 .pt gzipped.")
+ACCURACY_CAPTION = ("Accuracy on the test split; agrees: the share of test predictions equal to the engine's own "
+                    "network's.")
+
+
 def files_table(b: DeployBench) -> pd.DataFrame:
     """One row per file format: measured bytes of the dense network's and the ticket's file, plain and
-    gzipped, and how many times smaller the ticket's gzipped file is than the dense fp32 .pt gzipped."""
+    gzipped ("gz"), and how many times smaller the ticket's gzipped file is than the dense fp32 .pt gzipped.
+    Short headers (FILES_CAPTION says them in full), so the table fits the page at 1024 px with the sidebar open."""
     base = b.file_bytes("dense", "fp32 .pt", True)
     rows = []
     for fmt in dict.fromkeys(f.format for f in b.files):
         ticket_gz = b.file_bytes("ticket", fmt, True)
         rows.append({"format": fmt,
-                     "dense network": size_text(b.file_bytes("dense", fmt, False)),
-                     "dense, gzipped": size_text(b.file_bytes("dense", fmt, True)),
+                     "dense": size_text(b.file_bytes("dense", fmt, False)),
+                     "dense gz": size_text(b.file_bytes("dense", fmt, True)),
                      "ticket": size_text(b.file_bytes("ticket", fmt, False)),
-                     "ticket, gzipped": size_text(ticket_gz),
-                     "× smaller than dense .pt gzipped": f"{base / ticket_gz:.1f}×" if base and ticket_gz else "–"})
+                     "ticket gz": size_text(ticket_gz),
+                     "× smaller": f"{base / ticket_gz:.1f}×" if base and ticket_gz else "–"})
     return pd.DataFrame(rows)
 
 
@@ -63,8 +70,8 @@ def latency_table(b: DeployBench, batch: int) -> pd.DataFrame:
 def accuracy_table(b: DeployBench) -> pd.DataFrame:
     """Test accuracy of every variant of both networks, and its agreement with the engine's own network."""
     return pd.DataFrame([{"network": NETWORK_NAMES.get(a.network, a.network), "variant": variant_name(a.variant),
-                          "test accuracy": f"{100 * a.accuracy:.2f} %",
-                          "same prediction as the engine": f"{100 * a.agreement:.1f} %"} for a in b.accuracies])
+                          "accuracy": f"{100 * a.accuracy:.2f} %",
+                          "agrees": f"{100 * a.agreement:.1f} %"} for a in b.accuracies])
 
 
 def units_table(b: DeployBench) -> pd.DataFrame:

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lth_core.engine.errors import ConfigError
+
 TOLERANCE_POINTS = 1.0  # percentage points of test accuracy a ticket may lose and still "match" dense
+TOLERANCE_RANGE = (0.1, 10.0)  # points the pages' tolerance setting (and its ?tol= link) allows
 SHOWN_DECIMALS = 1      # accuracies are printed in percent with one decimal
 
 
@@ -25,6 +28,19 @@ def gap_points(accuracy: float, dense: float) -> float:
     """`accuracy` minus `dense` (fractions 0–1) in percentage points, between the two values as printed:
     78.1 % against 77.2 % is +0.9, not +0.95."""
     return round(round(100 * accuracy, SHOWN_DECIMALS) - round(100 * dense, SHOWN_DECIMALS), SHOWN_DECIMALS)
+
+
+def parse_tolerance(value: object) -> float:
+    """A tolerance setting (a number or the text of a ?tol= link) checked against TOLERANCE_RANGE; ConfigError
+    naming `tolerance` and the range otherwise."""
+    low, high = TOLERANCE_RANGE
+    try:
+        points = float(str(value).strip())
+    except ValueError:
+        points = math.nan
+    if not low <= points <= high:  # NaN fails this too
+        raise ConfigError("tolerance", f"must be a number of percentage points from {low:g} to {high:g}; got {value!r}")
+    return points
 
 
 def within_tolerance(gap: float, tolerance: float = TOLERANCE_POINTS) -> bool:

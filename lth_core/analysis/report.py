@@ -34,6 +34,7 @@ from lth_core.analysis import plots, statistics
 from lth_core.analysis.checks import CheckLine, stored_checklist
 from lth_core.analysis.deployment import Savings, format_bytes, ticket_savings
 from lth_core.analysis.deploy_bench import BATCHES, DeployBench, summary, variant_name
+from lth_core.analysis.deploy_view import break_even_plot, break_even_sentence
 from lth_core.analysis.mask_plots import layer_bars
 from lth_core.analysis.recommend import TOLERANCE_POINTS, Recommendation, recommend
 from lth_core.analysis.summary import pct, run_summary
@@ -321,7 +322,9 @@ def caveats(run: RunMaterial, tolerance: float) -> list[str]:
         for b in run.benches.values():
             out.append(f"Latency was measured once, on {b.machine.label()}; another machine, another load or another "
                        "thread count gives other numbers.")
-            if b.busy:
+            if b.load_words():
+                out.append(f"The bench of round {b.round}: {b.load_words()}")
+            elif b.busy:
                 out.append(f"The machine was busy when the bench of round {b.round} ran (load "
                            f"{b.machine.load_average:.1f} on {b.machine.cores} cores).")
     for key in run.unreadable:
@@ -401,7 +404,7 @@ def question_html(runs: list[RunMaterial], tolerance: float) -> str:
             "special or any sparse network would do.</p>")
 
 
-def accuracy_section(runs: list[RunMaterial]) -> tuple[str, int]:
+def accuracy_section(runs: list[RunMaterial], tolerance: float = TOLERANCE_POINTS) -> tuple[str, int]:
     """The sparsity–accuracy figure(s) and the paired gaps; returns (html, figure count)."""
     parts, count = [], 0
     if len(runs) == 1:
@@ -422,7 +425,7 @@ def accuracy_section(runs: list[RunMaterial]) -> tuple[str, int]:
     count += 1
     for r in runs:
         parts.append(f"<h3>{esc(r.name)} ({esc(r.id)})</h3>" if len(runs) > 1 else "")
-        parts.append(_list([esc(s) for s in run_summary(r.rounds, reset=r.info.config.reset)]))
+        parts.append(_list([esc(s) for s in run_summary(r.rounds, reset=r.info.config.reset, tolerance=tolerance)]))
         if r.rounds.empty or r.rounds["round"].max() == 0 or len(r.info.variants) == 1:
             continue
         gaps = statistics.paired_gaps(r.rounds)
@@ -461,14 +464,15 @@ def _kb(n: int | None) -> str:
     return "-" if n is None else f"{n / 1000:,.1f} kB"
 
 
-def bench_html(run: RunMaterial) -> str:
+def bench_html(run: RunMaterial) -> tuple[str, int]:
+    """The run's stored bench of its recommended ticket (or another): (html, figure count)."""
     rec = run.recommendation
     bench = run.bench_for(rec.round)
     head = f"<h3>{esc(run.name)} ({esc(run.id)})</h3>"
     if bench is None:
-        return (head + "<p><b>Not measured.</b> No deployment bench is stored with this run: file sizes, latency and "
+        return ((head + "<p><b>Not measured.</b> No deployment bench is stored with this run: file sizes, latency and "
                 f"the accuracy of the deployed formats are unknown. {_with_code(_measure_how(run, rec.round))}</p>"
-                + counted_html(run))
+                + counted_html(run)), 0)
     why = ("the recommended round" if bench.round == rec.round else
            f"not the recommended round {rec.round}" if rec.round is not None else "no round is recommended")
     out = [head, f"<p>Ticket of round {bench.round}, trial {bench.trial}, {pct(bench.weights_remaining)} of the weights "
@@ -496,7 +500,10 @@ def bench_html(run: RunMaterial) -> str:
     for batch in BATCHES:
         header += [f"batch {batch}: ms, median [IQR]", f"× @{batch}"]
     header += ["accuracy", "agreement"]
-    out.append(f"<h4>Latency and accuracy</h4><p class=\"small\">Median of "
+    overload = bench.load_words()  # beside the figures it qualifies
+    out.append(f"<h4>Latency and accuracy</h4>"
+               + (f'<p class="verdict none load">{esc(overload)}</p>' if overload else "")
+               + "<p class=\"small\">Median of "
                f"{bench.timings[0].repeats if bench.timings else 0} timed calls after a warm-up, with the interquartile "
                f"range; {bench.machine.threads} thread(s); speed-ups against the dense network in PyTorch by {basis}; "
                "accuracy on the test split, agreement = predictions equal to the engine's own network.</p>"
@@ -514,14 +521,19 @@ def bench_html(run: RunMaterial) -> str:
                     be_rows.append([layer, f"{shape[0]}×{shape[1]}", batch,
                                     f"below {100 * density:g} %" if density else "at no density down to 1 %",
                                     "-" if mine is None else f"{100 * mine:.1f} %"])
-        out.append("<h4>Where CSR starts paying off</h4>" + _table(
-            ["layer", "shape", "batch", "CSR beats dense", "this ticket's density"], be_rows, "numbers"))
+        # the Deploy page's figure, drawn by the same builder, with its values in a table below for print
+        out.append('<div class="keep"><h4>Where CSR starts paying off</h4>'
+                   + (f'<p class="small">Timed under the same heavy load as the latencies above: where CSR pays off '
+                      "may be off as well.</p>" if overload else "")
+                   + _figure(break_even_plot(bench), break_even_sentence(bench))
+                   + "</div>"  # the heading stays on the figure's page
+                   + _table(["layer", "shape", "batch", "CSR beats dense", "this ticket's density"], be_rows, "numbers"))
     out += [f'<p class="small">Note: {esc(n)}</p>' for n in bench.notes]
     others = [b for k, b in run.benches.items() if b is not bench]
     if others:
         out.append("<p class=\"small\">Also stored: " + esc(", ".join(f"round {b.round}, trial {b.trial}" for b in others))
                    + f" (see <code>python -m lth_core deploy {esc(run.id)} --round R</code>).</p>")
-    return "".join(out)
+    return "".join(out), 1 if bench.break_even else 0
 
 
 CSS = """
@@ -530,7 +542,7 @@ body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 13px; color: #2
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; border-bottom: 1px solid #ccc; padding-bottom: 3px; }
 h3 { font-size: 14px; margin: 14px 0 4px; } h4 { font-size: 13px; margin: 10px 0 4px; }
 section { break-before: page; } section.first { break-before: auto; }
-figure.plot { margin: 8px 0 14px; break-inside: avoid; } figcaption { font-size: 11px; color: #555; }
+figure.plot { margin: 8px 0 14px; break-inside: avoid; } div.keep { break-inside: avoid; } figcaption { font-size: 11px; color: #555; }
 table { border-collapse: collapse; margin: 6px 0 10px; font-size: 11px; break-inside: avoid; }
 th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
 table.numbers td { font-variant-numeric: tabular-nums; } th { background: #f3f3f3; }
@@ -564,8 +576,10 @@ def build_report(store, run_ids: list[str], tolerance: float = TOLERANCE_POINTS,
     versions = {**software_versions(), **(software or {})}
     title = (f"Lottery ticket report: {runs[0].name}" if len(runs) == 1
              else f"Lottery ticket report: {len(runs)} runs compared")
-    accuracy, n_acc = accuracy_section(runs)
+    accuracy, n_acc = accuracy_section(runs, tolerance)
     layers, n_layers = layers_section(runs)
+    benches = [bench_html(r) for r in runs]
+    deployment, n_deploy = "".join(h for h, _ in benches), sum(n for _, n in benches)  # a break-even figure each
     sections = [
         ("Summary and recommendation",
          f"<h3>The question</h3>{question_html(runs, tolerance)}"
@@ -583,7 +597,7 @@ def build_report(store, run_ids: list[str], tolerance: float = TOLERANCE_POINTS,
                   "software")),
         ("Sparsity and accuracy: the ticket against the controls", accuracy),
         ("Weights remaining per layer", layers),
-        ("Deployment: what the ticket buys, measured", "".join(bench_html(r) for r in runs)),
+        ("Deployment: what the ticket buys, measured", deployment),
     ]
     header = (f"<h1>{esc(title)}</h1><p class=\"meta\">Made {esc(made)} from the run store by Lottery Ticket "
               f"Explorer (<code>python -m lth_core report {esc(' '.join(r.id for r in runs))} --tolerance "
@@ -593,7 +607,7 @@ def build_report(store, run_ids: list[str], tolerance: float = TOLERANCE_POINTS,
     page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
             f"<style>{CSS}</style><script type=\"text/javascript\">{get_plotlyjs()}</script></head>"
             f"<body>{body}</body></html>")
-    return Report(page, n_acc + n_layers, [name for name, _ in sections], runs)
+    return Report(page, n_acc + n_layers + n_deploy, [name for name, _ in sections], runs)
 
 
 # ---- the PDF ------------------------------------------------------------------------------------

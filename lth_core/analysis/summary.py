@@ -53,8 +53,10 @@ def round_sentence(rounds: pd.DataFrame, round: int, metric: str = "test_accurac
     return f"At {pct(float(here.weights_remaining.iloc[0]))} of weights {', '.join(parts)}{tail}."
 
 
-def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy", reset: str = "init") -> list[str]:
-    """A few sentences a newcomer can read instead of the plots; `reset` (the run's) names the ticket."""
+def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy", reset: str = "init",
+                tolerance: float = TOLERANCE_POINTS) -> list[str]:
+    """A few sentences a newcomer can read instead of the plots; `reset` (the run's) names the ticket, `tolerance`
+    (points) is how far below dense a network still matches it."""
     if rounds.empty:
         return ["No round has finished yet."]
     last = int(rounds["round"].max())
@@ -63,8 +65,8 @@ def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy", reset: str 
         return out
     # how far each variant can be pruned: the critical sparsity of lth_core.analysis.statistics, the one definition
     # the CLI, Results and Compare all print
-    critical = statistics.critical_sparsity(rounds, TOLERANCE_POINTS, metric)
-    out += [statistics.critical_sentence(critical, v, TOLERANCE_POINTS, reset=reset) for v in critical["variant"]]
+    critical = statistics.critical_sparsity(rounds, tolerance, metric)
+    out += [statistics.critical_sentence(critical, v, tolerance, reset=reset) for v in critical["variant"]]
     variants = ordered(rounds.variant)
     es = means(rounds, "early_stop_iteration")
     dense_es = es[es["round"] == 0]["early_stop_iteration"]

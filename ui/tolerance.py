@@ -1,0 +1,57 @@
+"""The tolerance setting of Deploy and Compare: how many points below the dense network a ticket may be and still
+"match" it. One number input, its value in the URL as ?tol= (only when it is not the default), so a link
+reproduces what the page showed; shared by the two pages in a session. The default and the allowed range live in
+lth_core.analysis.recommend (TOLERANCE_POINTS, TOLERANCE_RANGE)."""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from lth_core.analysis.recommend import TOLERANCE_POINTS, TOLERANCE_RANGE, parse_tolerance
+from lth_core.engine.errors import ConfigError
+
+from .text import link_value
+
+PARAM = "tol"
+KEY, KEPT, WRITTEN = "w:tol", "sel:tol", "url:written:tol"
+
+
+def points_text(tolerance: float) -> str:
+    """'1 point', '0.5 points'."""
+    return f"{tolerance:g} point{'' if tolerance == 1 else 's'}"
+
+
+def tolerance_setting(container: Any = st) -> float:
+    """The number input of the tolerance, in percentage points; returns its value. A ?tol= the link came with wins
+    when the page opens; a bad one is named in one line with the allowed range, and the page goes on with the value
+    it had (the default at first)."""
+    low, high = TOLERANCE_RANGE
+    value = st.session_state.get(KEY, st.session_state.get(KEPT, TOLERANCE_POINTS))
+    linked = st.query_params.get(PARAM)
+    if linked is not None and linked != st.session_state.get(WRITTEN):  # typed, pasted or bookmarked: it wins
+        try:
+            value = parse_tolerance(linked)
+        except ConfigError:
+            st.warning(f"The link asks for **tolerance** {link_value(linked)} (`?{PARAM}=`), which is not "
+                              f"allowed: a number of percentage points from {low:g} to {high:g}. Showing "
+                              f"**{value:g}** instead.", icon=":material/link_off:")
+    # assigned on every run: the widget of the same key on the other page is another widget to Streamlit
+    st.session_state[KEY] = float(value)
+    value = float(container.number_input(
+        "Tolerance (points)", min_value=low, max_value=high, step=0.5, format="%.1f", key=KEY,
+        help="How far below dense still matches it: a ticket **matches** the dense network while its test accuracy is "
+             "at most this many percentage points below it: the colours, the recommended ticket and where it stops matching dense all follow it."))
+    st.session_state[KEPT] = value
+    if value == TOLERANCE_POINTS:
+        st.query_params.pop(PARAM, None)
+        st.session_state[WRITTEN] = None
+    else:
+        st.session_state[WRITTEN] = st.query_params[PARAM] = f"{value:g}"
+    return value
+
+
+def link_params() -> dict[str, str]:
+    """The tolerance for a link to the other page ({} at the default)."""
+    value = st.session_state.get(KEPT, TOLERANCE_POINTS)
+    return {} if value == TOLERANCE_POINTS else {PARAM: f"{value:g}"}
