@@ -501,7 +501,7 @@ def bench_html(run: RunMaterial) -> tuple[str, int]:
         header += [f"batch {batch}: ms, median [IQR]", f"× @{batch}"]
     header += ["accuracy", "agreement"]
     overload = bench.load_words()  # beside the figures it qualifies
-    out.append(f"<h4>Latency and accuracy</h4>"
+    out.append("<h4>Latency and accuracy</h4>"
                + (f'<p class="verdict none load">{esc(overload)}</p>' if overload else "")
                + "<p class=\"small\">Median of "
                f"{bench.timings[0].repeats if bench.timings else 0} timed calls after a warm-up, with the interquartile "
@@ -523,7 +523,7 @@ def bench_html(run: RunMaterial) -> tuple[str, int]:
                                     "-" if mine is None else f"{100 * mine:.1f} %"])
         # the Deploy page's figure, drawn by the same builder, with its values in a table below for print
         out.append('<div class="keep"><h4>Where CSR starts paying off</h4>'
-                   + (f'<p class="small">Timed under the same heavy load as the latencies above: where CSR pays off '
+                   + ('<p class="small">Timed under the same heavy load as the latencies above: where CSR pays off '
                       "may be off as well.</p>" if overload else "")
                    + _figure(break_even_plot(bench), break_even_sentence(bench))
                    + "</div>"  # the heading stays on the figure's page
