@@ -21,10 +21,44 @@ def test_the_estimate_counts_start_up_training_evaluation_and_saving_for_every_r
     assert e.seconds == pytest.approx(e.startup_seconds + e.train_seconds + e.eval_seconds + e.write_seconds)
     assert len(e.round_seconds) == e.rounds + 1 == 3
     assert sum(e.round_seconds) == pytest.approx(e.train_seconds + e.eval_seconds + e.write_seconds)
-    assert e.round_seconds[1] == e.round_seconds[2] > 0  # pruned rounds train the same three models
+    assert 0 < e.round_seconds[1] < e.round_seconds[2]  # pruned rounds train the same three models; the last one ends the run
     assert "start-up" in e.breakdown() or e.startup_seconds < 0.5
     without = estimate_run(ExperimentConfig(**SMALL), startup=False)
     assert without.startup_seconds == 0 and without.seconds == pytest.approx(sum(without.round_seconds))
+
+
+def test_each_rounds_bookkeeping_is_measured_by_running_the_engines_round_through_the_recorder(lth_home, monkeypatch):
+    # start weights (a fresh init for reinit), hashes, numpy copies, pruning, checks and the commit are real work
+    # of every model in every round: timed on the run's own shapes, through the Recorder into a throw-away store
+    from lth_core.runs import recorder
+    seen: list = []
+    real_add = recorder.Recorder.add
+    monkeypatch.setattr(recorder.Recorder, "add", lambda self, event: (seen.append(event), real_add(self, event))[1])
+    estimate._booked.clear()
+    config = ExperimentConfig(**{**SMALL, "trials": 2})
+    book = estimate.time_bookkeeping(config, rounds=2)
+    finished = [e for e in seen if type(e).__name__ == "RoundFinished"]
+    assert [(e.trial, e.round, e.variant) for e in finished] == [
+        (0, 0, "ticket"), (1, 0, "ticket"),
+        *[(t, 1, v) for t in range(2) for v in ("ticket", "reinit", "random")]]
+    assert all(e.params["fc1.weight"].shape == (16, 64) for e in finished)  # the run's network, one iteration a round
+    assert [type(e).__name__ for e in seen].count("RoundCommitted") == 2 and type(seen[-1]).__name__ == "RunFinished"
+    assert book.dense_round > 0 and book.pruned_round > 0 and book.end > 0
+    # remembered by what it depends on: training settings and more rounds change nothing, trials do
+    seen.clear()
+    assert estimate.time_bookkeeping(config.replace(epochs=3, lr=0.01, rounds=4), rounds=4) is book and not seen
+    assert estimate.time_bookkeeping(config.replace(trials=1), rounds=2) is not book and seen
+
+
+def test_the_estimate_grows_with_rounds_by_the_measured_bookkeeping(lth_home):
+    estimate._booked.clear()
+    two, four = (estimate_run(ExperimentConfig(**{**SMALL, "rounds": r}), startup=False) for r in (2, 4))
+    book = estimate.time_bookkeeping(ExperimentConfig(**SMALL), rounds=2)  # the one both estimates used
+    assert two.write_seconds == pytest.approx(book.dense_round + 2 * book.pruned_round + book.end)
+    assert four.write_seconds - two.write_seconds == pytest.approx(2 * book.pruned_round)
+    # each round carries its own: round 0 the dense one, the last round the run's end as well
+    parts = [r - b for r, b in zip(two.round_seconds, (book.dense_round, book.pruned_round, book.pruned_round + book.end))]
+    assert sum(parts) == pytest.approx(two.train_seconds + two.eval_seconds)
 
 
 def test_the_timed_evaluation_meets_only_chunk_shapes_already_warmed_up(lth_home, monkeypatch):

@@ -10,8 +10,13 @@ The time models what a run started from the app really goes through, each part m
   by whether a scheduler is running (`worker_running`). Then the run process loads its dataset, timed here.
 - every round: its training steps, timed by running the engine's own training loop (`training.train`) on
   the round's stacked models, with the thread count the run will use (conv nets keep 2 threads whatever
-  the load); its evaluations (validation and test, in full, at every evaluation point); and the
-  round's writes to the run store.
+  the load); its evaluations (validation and test, in full, at every evaluation point); and its
+  bookkeeping: everything else the run does for the round (each variant's start weights, a fresh init
+  for reinit, the hashes of every start, the numpy copies of weights and masks, pruning the tickets, the
+  sanity checks and the round's commit to the store). That is timed by running the engine's own round
+  (`run_experiment`, one iteration per round, a dense and a pruned round with the run's trials, variants
+  and criterion) through the run's `Recorder` into a throw-away store, less the time its training and
+  evaluation took; the end of that run (closing it, giving back the checkpoints' pages) is timed with it.
 
 Steps are averaged, not the fastest one kept: on a busy machine a few slow steps make up much of a
 round, and the run meets the same machine. Nothing here can foresee load that starts later.
@@ -22,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -31,19 +37,19 @@ import torch
 from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.data import load_dataset
 from lth_core.engine.cpu import CpuWatch, adaptive_threads, choose_threads, fixed_threads
-from lth_core.engine.errors import Cancelled
+from lth_core.engine.errors import Cancelled, ConfigError
+from lth_core.engine.events import RoundCommitted, RoundFinished, RunFailed, RunFinished, RunStarted
 from lth_core.runs.jobs import scheduler_pid
+from lth_core.runs.recorder import Recorder, claim, create_run
 from lth_core.runs.store import RunStore
 from lth_core.runs.worker import PACKAGE_ROOT, POLL_S
-from lth_core.engine.lottery import Plan, _to_device_data, batch_order, generator, make_plan
+from lth_core.engine.lottery import Plan, _to_device_data, batch_order, generator, make_plan, run_experiment
 from lth_core.engine.training import DeviceData, eval_iterations, evaluate, torch_threads, train
 
 WARMUP_STEPS = 2           # first steps allocate and pick kernels: not timed
 TIMED_STEPS = 12           # steps averaged per round shape ...
 TIMING_BUDGET_S = 1.5      # ... unless they take longer than this (at least 3 are timed)
 CLOCK_KEY = "estimate.{}"  # the store setting that keeps a run's RunClock
-ROUND_WRITE_S = 0.05       # a round's commit (results, masks, checkpoint) beside the measured bytes ...
-WRITE_BYTES_PER_S = 50e6   # ... at this rate (SQLite in WAL mode, measured ~100 MB/s on this machine)
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,8 @@ class RunEstimate:
     startup_seconds: float = 0.0  # process starts, imports and the dataset load
     train_seconds: float = 0.0    # training steps of all rounds
     eval_seconds: float = 0.0     # evaluations (validation + test at every evaluation point) of all rounds
-    write_seconds: float = 0.0    # the store writes of all rounds
-    round_seconds: tuple[float, ...] = ()  # each round (0 … rounds): training + evaluation + its write
+    write_seconds: float = 0.0    # the bookkeeping of all rounds (start weights, pruning, checks, store commits) and the run's end
+    round_seconds: tuple[float, ...] = ()  # each round (0 … rounds): training + evaluation + its bookkeeping (the last: + the end)
     worker_warm: bool = False     # a scheduler was running: the run is forked from its warm forkserver
 
     def describe(self) -> str:
@@ -67,9 +73,9 @@ class RunEstimate:
                 f"about {format_seconds(self.seconds)}")
 
     def breakdown(self) -> str:
-        """Where the time goes, e.g. 'start-up 6 s, training 20 s, evaluation 9 s'."""
+        """Where the time goes, e.g. 'start-up 6 s, training 20 s, evaluation 9 s, pruning and saving 1 s'."""
         parts = [("start-up", self.startup_seconds), ("training", self.train_seconds),
-                 ("evaluation", self.eval_seconds), ("saving", self.write_seconds)]
+                 ("evaluation", self.eval_seconds), ("pruning and saving", self.write_seconds)]
         return ", ".join(f"{name} {format_seconds(s)}" for name, s in parts if s >= 0.5)
 
 
@@ -285,11 +291,58 @@ def chunk_sizes(rows: int, chunk: int) -> list[int]:
     return sorted({min(chunk, rows - start) for start in range(0, rows, chunk)}, reverse=True)
 
 
-def round_write_seconds(plan: Plan, models: int) -> float:
-    """A round's commit: a bit-packed mask per model, the curves, and a checkpoint of every trial's weights."""
-    weights = plan.net.num_weights()
-    nbytes = models * weights / 8 + plan.config.trials * 3 * 4 * weights
-    return ROUND_WRITE_S + nbytes / WRITE_BYTES_PER_S
+@dataclass(frozen=True)
+class Bookkeeping:
+    """What a run spends besides training steps and evaluations, measured by `time_bookkeeping`."""
+
+    dense_round: float   # round 0: its bookkeeping, plus the run's first steps (data to tensors, the inits)
+    pruned_round: float  # a pruned round: every variant's start, the numpy copies, pruning, checks, the commit
+    end: float           # closing the run in the store (and giving back its checkpoints' pages)
+
+
+_booked: dict[str, tuple[float, Bookkeeping]] = {}  # probe config → (time.monotonic() of the timing, what it measured)
+
+
+def time_bookkeeping(config: ExperimentConfig, rounds: int) -> Bookkeeping:
+    """Run the engine's own rounds on `config`'s shapes, one iteration each (round 0 and, if the run has
+    pruned rounds (`rounds`), one pruned round), through the run's Recorder into a throw-away store, and time
+    each round less what its training and evaluation took (the RoundFinished events' seconds). Remembered
+    for a few minutes by what it depends on: settings of training alone (epochs, learning rate, rounds)
+    change nothing here, so the form does not redo it when they change."""
+    # one iteration per round (a rewind point inside it); the same trials, variants, criterion, scope and reset
+    reset = "rewind:1" if config.rewind_iteration else config.reset
+    probe = config.replace(iterations=1, epochs=None, eval_every=1, warmup=0, reset=reset, rounds=min(rounds, 1),
+                           target_remaining=None, lr=None, lr_schedule="constant")
+    key = probe.to_json()
+    if key in _booked and time.monotonic() - _booked[key][0] < PROBE_KEEP_S:
+        return _booked[key][1]
+    trained: dict[int, float] = {}
+    stamps: dict[object, float] = {}
+    with tempfile.TemporaryDirectory(prefix="lth-estimate-") as tmp, RunStore(Path(tmp) / "runs.sqlite") as store:
+        run_id = create_run(store, probe)
+        recorder = Recorder(store, run_id, claim(store, run_id))
+        for event in run_experiment(probe):
+            recorder.add(event)
+            now = time.perf_counter()
+            if isinstance(event, RunStarted):
+                stamps["start"] = now
+            elif isinstance(event, RoundFinished):
+                trained[event.round] = trained.get(event.round, 0.0) + event.train_seconds + event.eval_seconds
+            elif isinstance(event, RoundCommitted):
+                stamps[event.round] = now
+            elif isinstance(event, RunFinished):
+                stamps["end"] = now
+            elif isinstance(event, RunFailed):
+                raise ConfigError("config", f"the run cannot train: {event.reason}")
+    last = max(trained)
+    dense = stamps[0] - stamps["start"] - trained[0]
+    pruned = stamps[1] - stamps[0] - trained[1] if last else dense
+    book = Bookkeeping(max(0.0, dense), max(0.0, pruned), max(0.0, stamps["end"] - stamps[last]))
+    now = time.monotonic()
+    _booked.update({key: (now, book)})
+    for stale in [k for k, (at, _) in _booked.items() if now - at >= PROBE_KEEP_S]:
+        del _booked[stale]
+    return book
 
 
 def estimate_run(config: ExperimentConfig, *, startup: bool = True, warm: bool | None = None,
@@ -318,8 +371,11 @@ def estimate_run(config: ExperimentConfig, *, startup: bool = True, warm: bool |
     shapes = [(dense, cfg.trials)] + [(pruned, pruned_models)] * plan.rounds
     train_s = sum(c.per_step * s.iterations for c, _ in shapes)
     eval_s = sum(c.per_eval * evals for c, _ in shapes)
-    write_s = sum(round_write_seconds(plan, m) for _, m in shapes)
-    round_seconds = tuple(c.per_step * s.iterations + c.per_eval * evals + round_write_seconds(plan, m) for c, m in shapes)
+    book = time_bookkeeping(cfg, plan.rounds)
+    books = [book.dense_round] + [book.pruned_round] * plan.rounds
+    books[-1] += book.end
+    write_s = sum(books)
+    round_seconds = tuple(c.per_step * s.iterations + c.per_eval * evals + b for (c, _), b in zip(shapes, books))
     startup_s = 0.0
     if startup:
         warm = worker_running(store_path) if warm is None else warm
