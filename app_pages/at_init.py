@@ -1,6 +1,8 @@
 """Pruning at init: SNIP, GraSP, SynFlow, magnitude at init and random pruning against the IMP ticket, each
 with its shuffle, reinit and inverted-scores controls (Frankle et al. 2021); start one, watch it, read it."""
 
+import json
+
 import streamlit as st
 
 from lth_core import ConfigError
@@ -9,6 +11,7 @@ from lth_core.engine.at_init import AT_INIT_CONTROLS, DEFAULT_CRITERIA, AtInitSp
 from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.presets import PRESETS
 from lth_core.runs import at_init as experiment
+from lth_core.runs.estimate import worker_running
 from lth_core.runs.store import ACTIVE, UNREADABLE
 from ui.text import md
 from ui.widgets import guarded, store, url_choice
@@ -23,6 +26,16 @@ st.markdown(
     "random pruning but lose to the lottery ticket found by iterative magnitude pruning (IMP), and that "
     "shuffling their masks within each layer, or reinitialising them, changes little: only how many weights "
     "each layer keeps matters. The same controls ruin an IMP ticket. Here you can check that on your own run.")
+
+
+@st.cache_data(show_spinner="Timing a few training steps on this machine…", max_entries=64)
+def _estimate(config_json: str, spec_json: str, warm: bool) -> tuple[experiment.AtInitEstimate | None, str | None]:
+    """The experiment's estimate, or why it cannot start. `warm` is part of the key, as on New experiment."""
+    try:
+        spec = AtInitSpec.from_dict(json.loads(spec_json))
+        return experiment.estimate(ExperimentConfig.from_dict(json.loads(config_json)), spec, warm=warm), None
+    except ConfigError as exc:
+        return None, f"{exc.field}: {exc.message}"
 
 
 @guarded
@@ -64,6 +77,15 @@ def build() -> None:
                f"IMP run down to {min(spec.targets):.3g}. Each target is met where IMP first reaches it: at its first "
                "round at or below the target (with 20 % a round, a target of 50 % is measured at 41 %), and every "
                "method is pruned to that same share.")
+    e, problem = _estimate(config.to_json(), json.dumps(spec.to_dict(), sort_keys=True), worker_running())
+    if e is None:
+        st.error(f"Cannot start this: {md(problem)}", icon=":material/block:")
+        return
+    cols = st.columns(3)
+    cols[0].metric("Trainings", e.trainings, help="the IMP run's, then every cell's method and controls per trial")
+    cols[1].metric("At-init cells", e.cells)
+    cols[2].metric("Rough time", e.describe().rsplit("about ", 1)[-1], help="from pressing Start to the last cell")
+    st.caption(f"This experiment: {e.describe()}: {e.breakdown()}.")
     if st.button("Start", icon=":material/play_arrow:", type="primary", key="atinit_start"):
         try:
             run_id = experiment.submit(config, spec)

@@ -8,9 +8,10 @@ from lth_core.analysis.stability_view import (barrier_table, end_error_figure, i
 from lth_core.analysis.summary import pct
 from lth_core.engine.errors import ConfigError
 from lth_core.engine.stability import DEFAULT_ALPHAS, DENSE, stable_from
-from lth_core.runs import jobs, tasks
+from lth_core.runs import tasks
 from lth_core.runs.stability import default_ks, parse_ks, stored_analysis, submit_stability
 from lth_core.runs.store import StoreError
+from ui.form import check, submit
 from ui.task_notice import task_notice
 from ui.widgets import PAGES, chart, guarded, one_line, run_context, run_picker, store, url_choice
 
@@ -108,8 +109,12 @@ if k_star and k_star > 0:
     rewound = info.config.replace(reset=f"rewind:{k_star}")
     if st.button(f"Start a run rewound to iteration {k_star} (`rewind:{k_star}`), otherwise as this one",
                  icon=":material/replay:", key="stability:rewind"):
+        # estimated and submitted as New experiment does, so that Live run shows its time left and "Took …" after
+        checked = check(rewound.to_dict())
         try:
-            new_id = jobs.submit(rewound, name=f"{info.name} · rewind:{k_star}")
+            if not checked.ok:
+                raise ConfigError(checked.field or "config", checked.message or "cannot be estimated")
+            new_id = submit(checked, f"{info.name} · rewind:{k_star}")
         except (ConfigError, StoreError) as exc:
             st.error(one_line(exc))
         else:

@@ -315,3 +315,29 @@ def test_the_page_cancels_a_queued_experiment_and_offers_resume(store):  # noqa:
     assert not at.exception, [e.value for e in at.exception]
     assert store.get_run(run_id).status == "cancelled" and experiment.task_state(store, run_id).state == tasks.CANCELLED
     assert any(b.key == "atinit_resume" for b in at.button)
+
+
+def test_the_estimate_is_the_imp_runs_plus_each_cell_trained_once(lth_home):
+    from lth_core.runs.estimate import estimate_run, time_bookkeeping
+    e = experiment.estimate(ExperimentConfig(**TINY), SPEC, warm=False)
+    imp = imp_config(ExperimentConfig(**TINY), SPEC)
+    assert e.imp.trainings == estimate_run(imp, startup=False).trainings and e.imp.startup_seconds > 0
+    assert e.cells == 4 and e.trainings == e.imp.trainings + 4 * 2 * 4  # 4 cells × 2 trials × method and 3 controls
+    # each cell: at least its criterion's measured bookkeeping, on top of its training
+    books = [time_bookkeeping(cell_config(imp, SPEC, c.criterion, c.fraction), 1).pruned_round
+             for c in cells(make_plan(imp), SPEC)]
+    assert e.cells_seconds > sum(books) > 0
+    assert e.seconds == pytest.approx(e.imp.seconds + e.cells_seconds)
+    assert "the IMP run" in e.breakdown() and "4 at-init cells" in e.breakdown()
+    with pytest.raises(ConfigError):
+        experiment.estimate(ExperimentConfig(**TINY), AtInitSpec(targets=(1e-9,), criteria=("snip",)))
+
+
+def test_the_page_shows_the_experiments_estimate_before_start(lth_home):
+    at = page("at_init", timeout=300)
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["At-init cells"] == "10" and int(metrics["Trainings"]) > 10 * 2 * 4
+    assert metrics["Rough time"].endswith((" s", " min", " h"))
+    caption = next(c.value for c in at.caption if c.value.startswith("This experiment:"))
+    assert "the IMP run" in caption and "10 at-init cells" in caption and f"about {metrics['Rough time']}: the IMP run" in caption

@@ -260,4 +260,12 @@ def test_the_worker_finds_where_a_narrow_net_becomes_stable_and_the_page_starts_
     at.button(key="stability:rewind").click().run()
     rewound = store.list_runs()
     assert len(rewound) == 2 and rewound["name"].iloc[0] == "narrow · rewind:30"
-    assert store.get_run(rewound["id"].iloc[0]).config == store.get_run(run_id).config.replace(reset="rewind:30")
+    new_id = rewound["id"].iloc[0]
+    assert store.get_run(new_id).config == store.get_run(run_id).config.replace(reset="rewind:30")
+    # estimated and timed as a run from New experiment: once it is done, Live run says how long it took
+    from lth_core.runs.estimate import saved_clock
+    assert saved_clock(store, new_id) is not None
+    wait_for("the rewound run", lambda: store.get_run(new_id).status == "finished", timeout=600)
+    live = page("live_run", run=new_id)
+    no_errors(live)
+    assert any(c.value.startswith("Took ") and "estimated about" in c.value for c in live.caption)

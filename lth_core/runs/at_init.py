@@ -8,19 +8,23 @@ experiment trains only the cells still missing, and the run resumes after its la
 
     run_id = submit(ExperimentConfig(epochs=2, trials=2), AtInitSpec(targets=(0.2, 0.05)))
     points(store, run_id)     # one row per (method, target, trial, variant): the figure's and summary's input
+    estimate(base, spec).seconds  # from Start to the last cell, as New experiment estimates a run
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from lth_core.engine.at_init import IMP, AtInitSpec, Cell, cell_rows, cells, check_criteria_fit, imp_config, imp_rounds, run_cell
+from lth_core.engine.at_init import (IMP, AtInitSpec, Cell, cell_config, cell_rows, cells, check_criteria_fit, imp_config,
+                                    imp_rounds, run_cell)
 from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.errors import Cancelled, ConfigError
 from lth_core.engine.lottery import make_plan
 from lth_core.runs import tasks
+from lth_core.runs.estimate import RunEstimate, estimate_run, format_seconds, load_seconds, startup_probe, time_bookkeeping
 from lth_core.runs.store import ACTIVE, RESUMABLE, RunStore, StoreError
 
 SPEC_DOC = "at-init"
@@ -50,6 +54,52 @@ def submit(base: ExperimentConfig, spec: AtInitSpec, name: str | None = None,
         tasks.submit(store, run_id, TASK, 0, 0)
     ensure_worker(store_path)
     return run_id
+
+
+@dataclass(frozen=True)
+class AtInitEstimate:
+    """How long an experiment takes from Start to its last cell: the IMP run as New experiment estimates it
+    (the worker's start included), then its task, which the worker starts once that run is done (one run or
+    task at a time, by default), and which trains each cell once."""
+
+    imp: RunEstimate
+    cells: int
+    trainings: int         # the IMP run's and the cells' (each cell: trials × the method and its controls)
+    cells_seconds: float   # the task's start and every cell: its data load, training, evaluation and bookkeeping
+
+    @property
+    def seconds(self) -> float:
+        return self.imp.seconds + self.cells_seconds
+
+    def describe(self) -> str:
+        return f"{self.trainings} trainings, about {format_seconds(self.seconds)}"
+
+    def breakdown(self) -> str:
+        """e.g. 'the IMP run 40 s (start-up 6 s, training 30 s, …); 4 at-init cells 25 s'."""
+        imp = f"the IMP run {format_seconds(self.imp.seconds)}" + (f" ({self.imp.breakdown()})" if self.imp.breakdown() else "")
+        return f"{imp}; {self.cells} at-init cell{'' if self.cells == 1 else 's'} {format_seconds(self.cells_seconds)}"
+
+
+def estimate(base: ExperimentConfig, spec: AtInitSpec, *, warm: bool | None = None,
+             store_path: Path | str | None = None) -> AtInitEstimate:
+    """Estimate the experiment `submit(base, spec)` starts, from the same parts as a run's estimate
+    (runs/estimate.py): the IMP run's `estimate_run`, and for each cell the pruned round of its one-shot
+    config (its steps and evaluations timed once, as every cell trains the same models; its bookkeeping
+    timed with the cell's criterion) and its data load. ConfigError as `submit` raises it."""
+    spec = spec.validated()
+    imp = imp_config(base.validated(), spec)
+    run = estimate_run(imp, warm=warm, store_path=store_path)
+    todo = cells(make_plan(imp), spec)
+    first = cell_config(imp, spec, todo[0].criterion, todo[0].fraction)
+    one = estimate_run(first, startup=False)  # round 1 is the cell: trials × variants trained once
+    book = time_bookkeeping(first, one.rounds)  # remembered: the one `one` counted
+    trains = one.round_seconds[-1] - book.pruned_round - book.end
+    load = load_seconds(imp.dataset, imp.seed, imp.label_col)
+    cells_s = startup_probe().seconds(warm=True) + load  # the task's process, forked by the running worker
+    for cell in todo:
+        cells_s += load + trains + time_bookkeeping(cell_config(imp, spec, cell.criterion, cell.fraction), 1).pruned_round
+    models = imp.trials * len(first.variants)
+    return AtInitEstimate(run, len(todo), run.trainings + len(todo) * models, cells_s)
 
 
 def spec_of(store: RunStore, run_id: str) -> AtInitSpec | None:
@@ -160,5 +210,5 @@ def dense_accuracy(store: RunStore, run_id: str) -> pd.Series:
     return rounds[(rounds["round"] == 0) & (rounds["variant"] == "ticket")].set_index("trial")["test_accuracy"]
 
 
-__all__ = ["SPEC_DOC", "CELL_PREFIX", "TASK", "submit", "spec_of", "experiments", "planned_cells", "run_task",
-           "cancel", "resume", "task_state", "points", "dense_accuracy", "ConfigError"]
+__all__ = ["SPEC_DOC", "CELL_PREFIX", "TASK", "submit", "estimate", "AtInitEstimate", "spec_of", "experiments",
+           "planned_cells", "run_task", "cancel", "resume", "task_state", "points", "dense_accuracy", "ConfigError"]
