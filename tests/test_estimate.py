@@ -44,6 +44,7 @@ def test_each_rounds_bookkeeping_is_measured_by_running_the_engines_round_throug
     assert all(e.params["fc1.weight"].shape == (16, 64) for e in finished)  # the run's network, one iteration a round
     assert [type(e).__name__ for e in seen].count("RoundCommitted") == 2 and type(seen[-1]).__name__ == "RunFinished"
     assert book.dense_round > 0 and book.pruned_round > 0 and book.end > 0
+    assert not list(lth_home.glob("lth-estimate-*"))  # its store lay beside the run store, and is gone
     # remembered by what it depends on: training settings and more rounds change nothing, trials do
     seen.clear()
     assert estimate.time_bookkeeping(config.replace(epochs=3, lr=0.01, rounds=4), rounds=4) is book and not seen

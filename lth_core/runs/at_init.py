@@ -91,13 +91,14 @@ def estimate(base: ExperimentConfig, spec: AtInitSpec, *, warm: bool | None = No
     run = estimate_run(imp, warm=warm, store_path=store_path)
     todo = cells(make_plan(imp), spec)
     first = cell_config(imp, spec, todo[0].criterion, todo[0].fraction)
-    one = estimate_run(first, startup=False)  # round 1 is the cell: trials × variants trained once
-    book = time_bookkeeping(first, one.rounds)  # remembered: the one `one` counted
+    one = estimate_run(first, startup=False, store_path=store_path)  # round 1 is the cell: trials × variants trained once
+    book = time_bookkeeping(first, one.rounds, store_path)  # remembered: the one `one` counted
     trains = one.round_seconds[-1] - book.pruned_round - book.end
     load = load_seconds(imp.dataset, imp.seed, imp.label_col)
     cells_s = startup_probe().seconds(warm=True) + load  # the task's process, forked by the running worker
     for cell in todo:
-        cells_s += load + trains + time_bookkeeping(cell_config(imp, spec, cell.criterion, cell.fraction), 1).pruned_round
+        one_cell = cell_config(imp, spec, cell.criterion, cell.fraction)
+        cells_s += load + trains + time_bookkeeping(one_cell, 1, store_path).pruned_round
     models = imp.trials * len(first.variants)
     return AtInitEstimate(run, len(todo), run.trainings + len(todo) * models, cells_s)
 

@@ -41,7 +41,7 @@ from lth_core.engine.errors import Cancelled, ConfigError
 from lth_core.engine.events import RoundCommitted, RoundFinished, RunFailed, RunFinished, RunStarted
 from lth_core.runs.jobs import scheduler_pid
 from lth_core.runs.recorder import Recorder, claim, create_run
-from lth_core.runs.store import RunStore
+from lth_core.runs.store import RunStore, default_store_path
 from lth_core.runs.worker import PACKAGE_ROOT, POLL_S
 from lth_core.engine.lottery import Plan, _to_device_data, batch_order, generator, make_plan, run_experiment
 from lth_core.engine.training import DeviceData, eval_iterations, evaluate, torch_threads, train
@@ -303,12 +303,13 @@ class Bookkeeping:
 _booked: dict[str, tuple[float, Bookkeeping]] = {}  # probe config → (time.monotonic() of the timing, what it measured)
 
 
-def time_bookkeeping(config: ExperimentConfig, rounds: int) -> Bookkeeping:
+def time_bookkeeping(config: ExperimentConfig, rounds: int, store_path: Path | str | None = None) -> Bookkeeping:
     """Run the engine's own rounds on `config`'s shapes, one iteration each (round 0 and, if the run has
     pruned rounds (`rounds`), one pruned round), through the run's Recorder into a throw-away store, and time
     each round less what its training and evaluation took (the RoundFinished events' seconds). Remembered
     for a few minutes by what it depends on: settings of training alone (epochs, learning rate, rounds)
-    change nothing here, so the form does not redo it when they change."""
+    change nothing here, so the form does not redo it when they change. The throw-away store lies beside the
+    store at `store_path` (default: the usual one), on the disk the run will write to."""
     # one iteration per round (a rewind point inside it); the same trials, variants, criterion, scope and reset
     reset = "rewind:1" if config.rewind_iteration else config.reset
     probe = config.replace(iterations=1, epochs=None, eval_every=1, warmup=0, reset=reset, rounds=min(rounds, 1),
@@ -318,7 +319,10 @@ def time_bookkeeping(config: ExperimentConfig, rounds: int) -> Bookkeeping:
         return _booked[key][1]
     trained: dict[int, float] = {}
     stamps: dict[object, float] = {}
-    with tempfile.TemporaryDirectory(prefix="lth-estimate-") as tmp, RunStore(Path(tmp) / "runs.sqlite") as store:
+    beside = Path(store_path).expanduser().absolute().parent if store_path else default_store_path().parent
+    beside.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lth-estimate-", dir=beside) as tmp, \
+            RunStore(Path(tmp) / "runs.sqlite") as store:
         run_id = create_run(store, probe)
         recorder = Recorder(store, run_id, claim(store, run_id))
         for event in run_experiment(probe):
@@ -371,7 +375,7 @@ def estimate_run(config: ExperimentConfig, *, startup: bool = True, warm: bool |
     shapes = [(dense, cfg.trials)] + [(pruned, pruned_models)] * plan.rounds
     train_s = sum(c.per_step * s.iterations for c, _ in shapes)
     eval_s = sum(c.per_eval * evals for c, _ in shapes)
-    book = time_bookkeeping(cfg, plan.rounds)
+    book = time_bookkeeping(cfg, plan.rounds, store_path)
     books = [book.dense_round] + [book.pruned_round] * plan.rounds
     books[-1] += book.end
     write_s = sum(books)
