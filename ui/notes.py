@@ -126,7 +126,9 @@ starting (when none is running: its scheduler and then a process server that imp
 each a fresh Python, timed by starting them; when one is already running: only a fork of that server, a
 fraction of a second), then loading the dataset, every round's
 training steps (a few real steps of the engine's own loop on the round's networks, averaged), every
-evaluation on the validation and test sets, and saving each round. Other work that starts on the machine
+evaluation on the validation and test sets, and each round's bookkeeping: starting every network, pruning,
+the sanity checks and saving the round (timed by running the engine's own rounds, one step long, on the run's
+networks into a throw-away store). Other work that starts on the machine
 later slows the run down; Live run shows the elapsed time and how long is left.""",
     "deployment": """\
 What the sparse ticket would cost to ship, counted exactly from its mask (trial 0, prunable layers only;
