@@ -21,6 +21,7 @@ import pandas as pd
 from lth_core.engine.at_init import (IMP, AtInitSpec, Cell, cell_config, cell_rows, cells, check_criteria_fit, imp_config,
                                     imp_rounds, run_cell)
 from lth_core.engine.config import ExperimentConfig
+from lth_core.engine.cpu import fixed_threads
 from lth_core.engine.errors import Cancelled, ConfigError
 from lth_core.engine.lottery import make_plan
 from lth_core.runs import tasks
@@ -91,7 +92,8 @@ def estimate(base: ExperimentConfig, spec: AtInitSpec, *, warm: bool | None = No
     run = estimate_run(imp, warm=warm, store_path=store_path)
     todo = cells(make_plan(imp), spec)
     first = cell_config(imp, spec, todo[0].criterion, todo[0].fraction)
-    one = estimate_run(first, startup=False, store_path=store_path)  # round 1 is the cell: trials × variants trained once
+    # round 1 is the cell: trials × variants trained once, with the fixed threads run_cell trains with
+    one = estimate_run(first, startup=False, store_path=store_path, threads=fixed_threads())
     book = time_bookkeeping(first, one.rounds, store_path)  # remembered: the one `one` counted
     trains = one.round_seconds[-1] - book.pruned_round - book.end
     load = load_seconds(imp.dataset, imp.seed, imp.label_col)

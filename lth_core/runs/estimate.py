@@ -350,11 +350,12 @@ def time_bookkeeping(config: ExperimentConfig, rounds: int, store_path: Path | s
 
 
 def estimate_run(config: ExperimentConfig, *, startup: bool = True, warm: bool | None = None,
-                 store_path: Path | str | None = None) -> RunEstimate:
+                 store_path: Path | str | None = None, threads: int | None = None) -> RunEstimate:
     """Count the trainings and time the run's parts (see the module's note). Raises ConfigError like
     run_experiment. `startup=False` leaves out the process starts (a run trained in this process).
     `warm`: whether a scheduler serves the store, so the run is forked from its warm forkserver; None:
-    look now, in the store at `store_path` (default: the usual one)."""
+    look now, in the store at `store_path` (default: the usual one). `threads`: the thread count the steps
+    are timed with, for work that does not choose it as run_experiment does (an at-init cell keeps 2)."""
     plan = make_plan(config)
     cfg, net, s = plan.config, plan.net, plan.settings
     pruned_models = cfg.trials * len(cfg.variants)
@@ -363,7 +364,9 @@ def estimate_run(config: ExperimentConfig, *, startup: bool = True, warm: bool |
     evals = len(eval_iterations(s.iterations, s.eval_every))
 
     cpu = plan.device.type == "cpu"
-    if not cpu:
+    if threads is not None:
+        pass
+    elif not cpu:
         threads = torch.get_num_threads()
     elif not net.image_like and adaptive_threads():
         threads = choose_threads(CpuWatch().others_busy())  # as the run chooses before each round
