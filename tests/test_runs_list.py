@@ -133,3 +133,24 @@ def test_ticked_runs_open_overlaid_on_results(home):
     at.button(key="runs:overlay").click().run()
     assert not at.exception and at.title[0].value == "Results"
     assert at.multiselect(key="w:run:multi").value == picked
+
+
+def test_a_run_made_from_the_cli_sorts_by_critical_sparsity_before_anyone_opens_the_list():
+    """The recorder keeps the ticket's critical sparsity with every committed round (CRITICAL_DOC), so a run
+    seen only from the CLI (or the worker, or Ray) sorts right by that column without the list's refresh."""
+    from lth_core.cli import main
+    from lth_core.runs.listing import critical_doc
+    from lth_core.runs.store import CRITICAL_DOC
+
+    tiny = ["--dataset", "moons", "--arch", "mlp", "--hidden", "16", "--iterations", "40", "--rounds", "3",
+            "--trials", "2", "--controls", "reinit"]
+    for rate in ("0.2", "0.6"):
+        assert main(["run", "--store", *tiny, "--prune-rate", rate, "--name", f"rate {rate}", "--quiet"]) == 0
+    store = RunStore()
+    assert store.runs_missing_critical() == []  # nothing left for the list's refresh
+    listed, _ = store.query_runs(RunQuery(sort="critical", limit=10))
+    for run_id in listed.id:
+        kept = store.doc(run_id, CRITICAL_DOC)
+        assert kept["round"] == 3 and kept == critical_doc(store, run_id, 3)  # the last round's, as the list computes
+    known = listed.critical.dropna().tolist()
+    assert known and known == sorted(known)

@@ -92,7 +92,7 @@ def _filters() -> RunQuery:
 
 def runs_list() -> None:
     """The list with its filters, its pages and what can be done with the selected runs."""
-    refresh_critical(store())  # the runs that finished a round since the last look (once per round)
+    refresh_critical(store())  # runs stored before the recorder kept it (it writes it at every round now)
     query = _filters()
     token = store().change_token()
     page = int(st.session_state.get("runs:page", 1))

@@ -1,8 +1,8 @@
 """What the runs list needs beside the runs table: each run's critical sparsity, kept with the run.
 
 The list sorts by the ticket's critical sparsity in SQL (RunStore.query_runs), so the number must be in
-the store, not computed per row on every look: `refresh_critical` writes it (CRITICAL_DOC) for the runs
-whose last finished round has none yet, once per new round.
+the store, not computed per row on every look: the recorder writes it (CRITICAL_DOC) with every committed
+round; `refresh_critical` fills it in for runs stored before it did.
 """
 from __future__ import annotations
 

@@ -18,9 +18,10 @@ from lth_core.engine.events import (Checkpoint, EvalPointEvent, Event, RoundComm
                      RunFinished, RunStarted)
 from lth_core.engine.results import CURVE_COLUMNS, REWIND, ROUND_COLUMNS, pack_mask
 from lth_core.runs.checks import ChecksWriter
+from lth_core.runs.listing import critical_doc
 from lth_core.runs.network import NETWORK_DOC
-from lth_core.runs.store import (CANCELLED, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, Reason, RunLost, RunStore, StoreError,
-                    StoreFull, now_iso)
+from lth_core.runs.store import (CANCELLED, CRITICAL_DOC, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, Reason, RunLost, RunStore,
+                    StoreError, StoreFull, now_iso)
 
 PROGRESS_EVERY_S = 0.5    # progress and curve points reach the store at most twice a second
 WATCH_EVERY_S = 0.25      # how often a running worker looks for a cancel request
@@ -206,7 +207,19 @@ class Recorder:
             self._checks.add_round(db, event.round, done)
         self._inits_saved = True
         self._finished = [e for e in self._finished if e.round != event.round]
+        self._write_critical(event.round)
         self.store.keep_reserve()
+
+    def _write_critical(self, committed_round: int) -> None:
+        """The ticket's critical sparsity at this round, kept with the run (CRITICAL_DOC), so the runs list
+        sorts a run right however it was started (CLI, worker, Ray), without waiting for someone to view
+        the list (runs.listing.refresh_critical still fills it in for runs stored before this)."""
+        if committed_round < 1:
+            return  # the dense round alone has no critical sparsity (runs_missing_critical skips it too)
+        try:
+            self.store.put_doc(self.run_id, CRITICAL_DOC, critical_doc(self.store, self.run_id, committed_round))
+        except (StoreError, ValueError, KeyError):
+            pass  # a derived number: the list's refresh writes it on the next look; the round itself is committed
 
     def end_quietly(self, status: str, reason: Reason, error: str | None = None) -> None:
         """`end`, where a run that is lost or a store that cannot be written is left for the scheduler (or
