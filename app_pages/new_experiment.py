@@ -31,27 +31,34 @@ example_panel(runs)  # links to the shipped example run, or a button that loads 
 upload_panel()
 preset_buttons()
 settings, name = experiment_form()
-checked = check(settings)
 
 st.divider()
-if checked.ok:
-    e = checked.estimate
-    cols = st.columns(4)
-    cols[0].metric("Trainings", e.trainings, help="dense network once per trial, then every variant of every round")
-    cols[1].metric("Pruning rounds", e.rounds)
-    cols[2].metric("Smallest network", pct(e.final_remaining), help=f"of {e.weights:,} prunable weights")
-    cols[3].metric("Rough time", e.describe().rsplit("about ", 1)[-1], help="from pressing Run to the end")
-    st.caption(f"This run: {e.describe()} ({e.breakdown()}).")
-    with st.expander("How is this estimated?"):
-        st.markdown(notes.NOTES["estimate"])
-else:
-    st.error(f"Cannot run this yet: {checked.problem}", icon=":material/block:")
-
-if st.button("Run", icon=":material/play_arrow:", type="primary", disabled=not confirmed(checked), key="run_button"):
-    run_id = submit(checked, name)
-    st.session_state["sel:run"] = run_id
-    st.switch_page(PAGES["live"], query_params={"run": run_id})
+# The estimate times a few real training steps (the first time in a while: also a background run's start-up,
+# several seconds), so its place is kept here and it is filled in after the rest of the page is drawn: the
+# form and the runs list show at once, the estimate and Run a moment later.
+estimate_slot = st.container()
 
 if not runs.empty:
     st.subheader("Your runs")
     runs_list()  # search, filters, sort and pages (ui/runs_list.py)
+
+with estimate_slot:
+    checked = check(settings)
+    if checked.ok:
+        e = checked.estimate
+        cols = st.columns(4)
+        cols[0].metric("Trainings", e.trainings, help="dense network once per trial, then every variant of every round")
+        cols[1].metric("Pruning rounds", e.rounds)
+        cols[2].metric("Smallest network", pct(e.final_remaining), help=f"of {e.weights:,} prunable weights")
+        cols[3].metric("Rough time", e.describe().rsplit("about ", 1)[-1], help="from pressing Run to the end")
+        st.caption(f"This run: {e.describe()} ({e.breakdown()}).")
+        with st.expander("How is this estimated?"):
+            st.markdown(notes.NOTES["estimate"])
+    else:
+        st.error(f"Cannot run this yet: {checked.problem}", icon=":material/block:")
+
+    if st.button("Run", icon=":material/play_arrow:", type="primary", disabled=not confirmed(checked),
+                 key="run_button"):
+        run_id = submit(checked, name)
+        st.session_state["sel:run"] = run_id
+        st.switch_page(PAGES["live"], query_params={"run": run_id})

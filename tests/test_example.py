@@ -156,3 +156,23 @@ def test_the_command_line_loads_the_example_once(lth_home, capsys):
     assert len(RunStore().list_runs()) == 1
     assert main(["runs"]) == 0
     assert "Example: LeNet-300-100 on mnist-5k" in capsys.readouterr().out
+
+
+def test_finding_the_example_runs_is_one_query_however_many_runs(lth_home):
+    """New experiment asks for the example runs on every load: one query, not one per run of a big store."""
+    from lth_core.runs.recorder import create_run
+
+    store = RunStore()
+    example_id = example.import_example(store)
+    for i in range(20):
+        create_run(store, ExperimentConfig(dataset="moons", arch="mlp", hidden=(8,), rounds=1), f"run {i}")
+    statements: list[str] = []
+    with store._read() as db:
+        db.set_trace_callback(statements.append)
+    try:
+        found = example.example_runs(store)
+    finally:
+        with store._read() as db:
+            db.set_trace_callback(None)
+    assert found.keys() == {example_id} and found[example_id] == example.provenance_of(store, example_id)
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1, statements

@@ -49,16 +49,17 @@ def example_notice(*run_ids: str) -> None:
                                                 "config") if k in provenance}, expanded=2)
 
 
-def first_visit(runs: Any) -> bool:
-    """Whether the store (`list_runs()`) holds nothing but the example: the visitor has trained nothing yet."""
-    return runs.empty or set(runs.id) <= set(example_runs(store()))
+def first_visit(runs: Any, examples: dict | None = None) -> bool:
+    """Whether the store (`list_runs()`) holds nothing but the example: the visitor has trained nothing yet.
+    `examples`: example_runs(store()), if the caller has it already."""
+    return runs.empty or set(runs.id) <= set(example_runs(store()) if examples is None else examples)
 
 
 def example_panel(runs: Any) -> None:
     """New experiment: while the store holds nothing but the example, links to it; when the example is not
     in the store (deleted, or a store that had runs before), a button that loads it."""
     examples = example_runs(store())
-    if examples and first_visit(runs):
+    if examples and first_visit(runs, examples):
         run_id, provenance = next(iter(examples.items()))
         c, run = provenance["config"], provenance["run"]
         st.info(f"**Nothing trained yet? Explore the example run first**: {_md(c['arch'])} on {_md(c['dataset'])}, "

@@ -784,6 +784,13 @@ class RunStore:
             row = db.execute("SELECT value FROM meta WHERE key = ?", (f"setting.{key}",)).fetchone()
         return row[0] if row else default
 
+    def run_settings(self, prefix: str) -> dict[str, str]:
+        """Run id → the setting `<prefix><run id>`, for the runs in the store that have one, newest run first
+        (as list_runs): one query, not one per run."""
+        with self._read() as db:
+            return dict(db.execute("SELECT r.id, m.value FROM runs r JOIN meta m ON m.key = 'setting.' || ? || r.id "
+                                   "ORDER BY r.created_at DESC, r.rowid DESC", (prefix,)).fetchall())
+
     def set_setting(self, key: str, value: str) -> None:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"setting.{key}", str(value)))
