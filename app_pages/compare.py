@@ -18,8 +18,8 @@ from ui.checks import checklist, rerun_button
 from ui.report import report_section
 from ui.text import md
 from ui.tolerance import link_params, points_text, tolerance_setting
-from ui.widgets import (ICONS, PAGES, chart, explain, guard, run_context, run_network, run_picker, store, url_choice,
-                        variant_legend)
+from ui.widgets import (ICONS, PAGES, cached_chart, explain, guard, run_context, run_network, run_picker, store,
+                        url_choice, variant_legend)
 
 st.title("Compare: ticket vs. controls")
 run_id = run_picker()
@@ -54,7 +54,8 @@ st.subheader(f"Is {phrase(TICKET, reset)}'s lead real?")
 one_trial_notice(rounds)
 gaps = statistics.paired_gaps(rounds)
 if not gaps.empty:
-    chart(plots.paired_gap_plot(gaps, reset), "paired_gaps", context=run_context(info))
+    cached_chart(("compare:gaps", run_id), lambda: plots.paired_gap_plot(gaps, reset), "paired_gaps",
+                 context=run_context(info))
     for control in statistics.controls_of(rounds):
         st.markdown(f"**{plots.short_of(TICKET, reset)} − {plots.SHORT.get(control, control)}**")
         st.markdown("\n".join(f"- {line}" for line in statistics.gap_sentences(gaps, control, reset=reset)))
@@ -80,9 +81,16 @@ st.caption(f"A variant **matches** the dense network while it is at most **{tol:
            "below it (green); further below is red. The shaded band in the chart below is that tolerance.")
 
 variant_legend([*info.variants, "dense"], reset)
-chart(plots.accuracy_gap_by_round(rounds, tolerance=tol, reset=reset), "gap", context=run_context(info), tolerance=tol)
-curves = store().curves(run_id)
-chart(plots.compare_curves(curves[curves["round"].isin([0, rnd])], rnd, reset=reset), "compare_curves", context=run_context(info))
+cached_chart(("compare:gap", run_id, tol), lambda: plots.accuracy_gap_by_round(rounds, tolerance=tol, reset=reset), "gap",
+             context=run_context(info), tolerance=tol)
+
+
+def round_curves():
+    curves = store().curves(run_id)  # read only when the figure is not cached
+    return plots.compare_curves(curves[curves["round"].isin([0, rnd])], rnd, reset=reset)
+
+
+cached_chart(("compare:curves", run_id, rnd), round_curves, "compare_curves", context=run_context(info))
 
 st.subheader("Round by round")
 # the spread the plots shade (round_bands): the 2 trials' range with 2, the 95 % CI from 3

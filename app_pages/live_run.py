@@ -16,7 +16,7 @@ from lth_core.engine.variants import TICKET, label, ordered
 from lth_core.analysis.summary import pct, rounds_done_text, run_summary
 from ui.checks import checklist
 from ui.text import md
-from ui.widgets import PAGES, chart, guard, guarded, run_context, run_links, run_picker, store, variant_legend
+from ui.widgets import PAGES, cached_chart, guard, guarded, run_context, run_links, run_picker, store, variant_legend
 
 st.title("Live run")
 run_id = run_picker(need_rounds=False)
@@ -94,17 +94,19 @@ def live_view() -> None:
         if run.active:
             st.info("The first evaluation of this round appears here in a moment.")
     else:
-        chart(plots.compare_curves(curves, rnd, title=f"Learning curves of round {rnd}" +
-                                   (" (training now)" if run.status in ACTIVE else ""), reset=run.config.reset),
-              "live_curves",
-              context=run_context(run))
+        training_now = run.status in ACTIVE
+        cached_chart(("live:curves", run_id, rnd, training_now),
+                     lambda: plots.compare_curves(curves, rnd, title=f"Learning curves of round {rnd}" +
+                                                  (" (training now)" if training_now else ""), reset=run.config.reset),
+                     "live_curves", context=run_context(run))
     if rounds.empty:
         if run.active:
             st.info("The accuracy plot starts when round 0 (the dense network) finishes.")
     else:
-        chart(plots.accuracy_vs_weights(rounds, planned=planned, title="Test accuracy of every finished round",
-                                        reset=run.config.reset),
-              "live_accuracy", context=run_context(run))
+        cached_chart(("live:accuracy", run_id),
+                     lambda: plots.accuracy_vs_weights(rounds, planned=planned, title="Test accuracy of every finished round",
+                                                       reset=run.config.reset),
+                     "live_accuracy", context=run_context(run))
     if not rounds.empty:
         st.markdown("\n".join(f"- {line}" for line in run_summary(rounds, reset=run.config.reset)))
         st.markdown("**Sanity checks**")

@@ -12,7 +12,7 @@ from lth_core.analysis.plots import label_of
 from lth_core.engine.variants import VARIANTS
 from lth_core.analysis.summary import pct
 from ui.sensitivity import sensitivity_section
-from ui.widgets import chart, guard, run_context, run_network, run_picker, store, url_choice
+from ui.widgets import cached_chart, guard, run_context, run_network, run_picker, store, url_choice
 
 
 st.title("Masks")
@@ -29,6 +29,7 @@ variant = url_choice("variant", [v for v in info.variants if v in set(in_round.v
                      format_func=lambda v: label_of(v, info.config.reset))
 trial = url_choice("trial", sorted(in_round.trial.unique().tolist()), "Trial", container=c3)
 masks = store().masks(run_id, trial, rnd, variant)
+shown = (run_id, trial, rnd, variant)  # what every figure below is drawn from, with the store's change token
 kept, total = sum(int(m.sum()) for m in masks.values()), sum(m.size for m in masks.values())
 context = f"{run_context(info)} · round {rnd}, {label_of(variant, info.config.reset)}, trial {trial}"
 st.markdown(f"**Round {rnd}, {label_of(variant, info.config.reset)}, trial {trial}: {pct(kept / total)} of the weights remain** "
@@ -49,10 +50,13 @@ for tab, (layer, mask) in zip(st.tabs(list(masks)), masks.items()):
                 "Every cell is one weight.")
         if mask.ndim == 4:
             note += " A conv layer's kernels are laid out along each row (input channel × kernel position)."
-        chart(mask_plots.mask_heatmap(mask, layer, feature_names=names if layer == first else None), "heatmap",
-              context=context, downsample=note)
-chart(mask_plots.layer_bars(store().layers(run_id)[lambda d: d.trial == trial], rnd, variant), "layer_bars",
-      context=context)
+        # every figure is built once per run, store change and choice (cached_chart), then reused
+        cached_chart(("masks:heatmap", *shown, layer),
+                     lambda: mask_plots.mask_heatmap(mask, layer, feature_names=names if layer == first else None),
+                     "heatmap", context=context, downsample=note)
+cached_chart(("masks:layers", *shown),
+             lambda: mask_plots.layer_bars(store().layers(run_id)[lambda d: d.trial == trial], rnd, variant),
+             "layer_bars", context=context)
 
 first_mask = masks[first]
 st.header(f"What the first layer ({first}) still sees")
@@ -65,18 +69,22 @@ elif first_mask.ndim == 2 and first_mask.shape[1] == math.prod(shape):
     left, right = st.columns(2)
     narrow = f"run {run_id} · round {rnd}, {variant}, trial {trial} · {plotly(info.config.dataset)}"  # half width
     with left:
-        chart(mask_plots.survival_map(first_mask, shape, first, names), survival_note, context=narrow)
+        cached_chart(("masks:survival", *shown), lambda: mask_plots.survival_map(first_mask, shape, first, names),
+                     survival_note, context=narrow)
     with right:
-        chart(mask_plots.receptive_fields(first_mask, shape, feature_names=names), fields_note, context=narrow)
+        cached_chart(("masks:fields", *shown), lambda: mask_plots.receptive_fields(first_mask, shape, feature_names=names),
+                     fields_note, context=narrow)
 else:
     st.info(f"The first layer of {info.config.arch} is convolutional: each of its weights is shared by every "
             "position of the input, so there is no per-pixel map. Its kernels are in the heatmap above.")
 
 st.header("How masks change from round to round")
 if len(available) > 1:
-    series = {(r, v): store().masks(run_id, trial, r, v) for r in available
-              for v in ("ticket", "random") if v in info.variants and (r > 0 or v == "ticket")}
-    chart(mask_plots.overlap_plot(mask_plots.overlap_table(series)), "overlap", context=f"{run_context(info)} · trial {trial}")
+    def overlap():  # every round's masks: read only when the figure is not cached
+        series = {(r, v): store().masks(run_id, trial, r, v) for r in available
+                  for v in ("ticket", "random") if v in info.variants and (r > 0 or v == "ticket")}
+        return mask_plots.overlap_plot(mask_plots.overlap_table(series))
+    cached_chart(("masks:overlap", run_id, trial), overlap, "overlap", context=f"{run_context(info)} · trial {trial}")
 else:
     st.info("Only one round has finished so far; the overlap needs two.")
 
@@ -89,7 +97,9 @@ else:
     if VARIANTS[variant].fresh_start:
         st.caption(f"{VARIANTS[variant].short.capitalize()} trains from starting weights drawn anew, which are not "
                    "stored; shown here: its mask (the ticket's) against the original init.")
-    chart(mask_plots.init_magnitude_histogram(init, masks[hist_layer]), "magnitudes", context=f"{context} · {hist_layer}")
+    cached_chart(("masks:magnitudes", *shown, hist_layer),
+                 lambda: mask_plots.init_magnitude_histogram(init, masks[hist_layer]), "magnitudes",
+                 context=f"{context} · {hist_layer}")
 
 with guard("The sensitivity section"):
     sensitivity_section(run_id, trial)  # each layer of the dense network pruned alone (background worker)

@@ -9,7 +9,7 @@ from lth_core.analysis.summary import run_summary
 from ui.notes import one_trial_notice
 from ui.report import report_section
 from ui.text import md, plotly
-from ui.widgets import chart, explain, run_context, run_picker, store, url_choice, url_multi, variant_legend
+from ui.widgets import cached_chart, explain, run_context, run_picker, store, url_choice, url_multi, variant_legend
 
 st.title("Results")
 run_ids = run_picker(multi=True)
@@ -48,17 +48,23 @@ shaded = plots.band_words(plots.trial_stats(rounds, "test_accuracy"))
 st.caption("Lines are the mean over trials; " + (
     f"**bands are the {shaded}** (lowest to highest; a 95 % interval from 2 trials would be too wide to read)"
     if shaded.startswith("range") else "**bands are its 95 % confidence interval**") + " (none with one trial).")
-chart(plots.accuracy_vs_weights(rounds, "test_accuracy", title="Test accuracy as the network is pruned",
-                                variants=variants, reset=resets), "accuracy", context=context)
+# each figure is built once per run(s), store change and choice (cached_chart): a rerun or a second visit reuses it
+shown_for = (tuple(run_ids), tuple(variants))
+cached_chart(("results:accuracy", *shown_for),
+             lambda: plots.accuracy_vs_weights(rounds, "test_accuracy", title="Test accuracy as the network is pruned",
+                                               variants=variants, reset=resets), "accuracy", context=context)
 narrow = len(run_ids) == 1  # one run: the two early-stopping charts side by side
 left, right = st.columns(2) if narrow else (st.container(), st.container())
 with left:
-    chart(plots.accuracy_vs_weights(rounds, "early_stop_test_accuracy", variants=variants, narrow=narrow, reset=resets,
-                                    title="Test accuracy at the early-stopping iteration"), "early_accuracy",
-          context=context)
+    cached_chart(("results:early_accuracy", *shown_for),
+                 lambda: plots.accuracy_vs_weights(rounds, "early_stop_test_accuracy", variants=variants, narrow=narrow,
+                                                   reset=resets, title="Test accuracy at the early-stopping iteration"),
+                 "early_accuracy", context=context)
 with right:
-    chart(plots.accuracy_vs_weights(rounds, "early_stop_iteration", variants=variants, narrow=narrow, reset=resets,
-                                    title="When training peaked (early stopping)"), "early_iteration", context=context)
+    cached_chart(("results:early_iteration", *shown_for),
+                 lambda: plots.accuracy_vs_weights(rounds, "early_stop_iteration", variants=variants, narrow=narrow,
+                                                   reset=resets, title="When training peaked (early stopping)"),
+                 "early_iteration", context=context)
 
 st.header("Learning curves of any round")
 c1, c2, c3 = st.columns([2, 1, 1]) if len(run_ids) > 1 else (None, *st.columns(2))
@@ -75,10 +81,11 @@ shown = url_multi("rounds", available, "Rounds", default=available, placeholder=
 if not shown:
     st.info("Choose at least one round above to draw its learning curve.")
 else:
-    curves = store().curves(curve_run)
-    chart(plots.curves_by_round(curves[curves["round"].isin(shown)], own, variant, metric,
-                               reset=info.config.reset), "curves_by_round",
-          context=run_context(info))
+    def learning_curves():
+        curves = store().curves(curve_run)  # read only when the figure is not cached
+        return plots.curves_by_round(curves[curves["round"].isin(shown)], own, variant, metric, reset=info.config.reset)
+    cached_chart(("results:curves", curve_run, tuple(shown), variant, metric), learning_curves, "curves_by_round",
+                 context=run_context(info))
 
 st.header("The numbers")
 table = rounds.drop(columns=["run"]).rename(columns={"run_id": "run"})

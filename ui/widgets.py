@@ -335,14 +335,41 @@ def _file_name(fig: go.Figure) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "figure"
 
 
-def chart(fig: go.Figure, topic: str | None = None, *, context: str | None = None, **values: Any) -> None:
-    """A Plotly figure at full width, followed by its note. `context` (see run_context) is drawn under
-    the title, so the figure still says which run it shows when it is copied out of the page; the
-    camera button saves a PNG at twice the size, named after the title."""
+def _with_context(fig: go.Figure, context: str | None) -> go.Figure:
     if context:
         fig.update_layout(title_subtitle_text=context, title_subtitle_font_size=12,
                           margin_t=max(fig.layout.margin.t or 0, 50) + 22)
+    return fig
+
+
+def _draw(fig: go.Figure, topic: str | None, values: dict[str, Any]) -> None:
     st.plotly_chart(fig, config={"displaylogo": False,
                                  "toImageButtonOptions": {"format": "png", "scale": 2, "filename": _file_name(fig)}})
     if topic:
         explain(topic, **values)
+
+
+def chart(fig: go.Figure, topic: str | None = None, *, context: str | None = None, **values: Any) -> None:
+    """A Plotly figure at full width, followed by its note. `context` (see run_context) is drawn under
+    the title, so the figure still says which run it shows when it is copied out of the page; the
+    camera button saves a PNG at twice the size, named after the title."""
+    _draw(_with_context(fig, context), topic, values)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _figure(key: tuple, context: str | None, _build: Callable[[], go.Figure]) -> go.Figure:
+    return _with_context(_build(), context)
+
+
+def cached_chart(key: tuple, build: Callable[[], go.Figure], topic: str | None = None, *,
+                 context: str | None = None, **values: Any) -> None:
+    """`chart(build(), topic, context=context)`, with the figure built once for every session and rerun that
+    asks for the same `key`: a page's figures from a run cost most of its script's time (Plotly validates every
+    property). `key` must name everything the figure is drawn from: the figure, the run(s), the store's
+    change token (`store_token()`) and the page's choices. The figure is shared, so it is never changed here."""
+    _draw(_figure((*key, store_token()), context, build), topic, values)
+
+
+def store_token() -> tuple:
+    """The store and what changes whenever anything in it does (RunStore.change_token): part of every cache key."""
+    return (str(store().path), *store().change_token())
