@@ -18,7 +18,7 @@ from ui.checks import checklist, rerun_button
 from ui.report import report_section
 from ui.text import md
 from ui.tolerance import link_params, points_text, tolerance_setting
-from ui.widgets import (ICONS, PAGES, cached_chart, explain, guard, run_context, run_network, run_picker, store,
+from ui.widgets import (ICONS, PAGES, cached, cached_chart, explain, guard, run_context, run_network, run_picker, store,
                         url_choice, variant_legend)
 
 st.title("Compare: ticket vs. controls")
@@ -29,12 +29,14 @@ tol = tolerance_setting(st.columns([1, 2])[0])  # points below dense that still 
 rounds = store().rounds(run_id)
 pruned = sorted(r for r in rounds["round"].unique().tolist() if r > 0)
 reset = info.config.reset  # names the ticket: a winning ticket, rewound, or pruned + fine-tuned with none
-finding = headline(rounds, reset=reset)  # the run's finding in one sentence, from its sparsest round
+# what the page computes from the run's rounds, once per run and store change (ui.widgets.cached)
+finding = cached(("compare:headline", run_id), lambda: headline(rounds, reset=reset))  # from its sparsest round
 if finding:
     st.markdown(f"#### {md(finding)}")
 
 st.subheader("In plain words")
-st.markdown("\n".join(f"- {line}" for line in run_summary(rounds, reset=reset, tolerance=tol)))
+st.markdown("\n".join(f"- {line}" for line in cached(("compare:summary", run_id, tol),
+                                                      lambda: run_summary(rounds, reset=reset, tolerance=tol))))
 if len(info.variants) == 1:
     st.info(f"This run trained no controls ({', '.join(plots.SHORT[c] for c in CONTROLS)}), so there is nothing to compare the ticket with. "
             "Tick them on **New experiment** for the next run.")
@@ -52,7 +54,7 @@ if not pruned:
 
 st.subheader(f"Is {phrase(TICKET, reset)}'s lead real?")
 one_trial_notice(rounds)
-gaps = statistics.paired_gaps(rounds)
+gaps = cached(("compare:paired_gaps", run_id), lambda: statistics.paired_gaps(rounds))
 if not gaps.empty:
     cached_chart(("compare:gaps", run_id), lambda: plots.paired_gap_plot(gaps, reset), "paired_gaps",
                  context=run_context(info))
@@ -94,8 +96,10 @@ cached_chart(("compare:curves", run_id, rnd), round_curves, "compare_curves", co
 
 st.subheader("Round by round")
 # the spread the plots shade (round_bands): the 2 trials' range with 2, the 95 % CI from 3
-acc = statistics.round_bands(rounds, "test_accuracy").set_index(["round", "variant"])
-stop = statistics.round_bands(rounds, "early_stop_iteration").set_index(["round", "variant"])
+acc = cached(("compare:bands", run_id, "test_accuracy"),
+             lambda: statistics.round_bands(rounds, "test_accuracy")).set_index(["round", "variant"])
+stop = cached(("compare:bands", run_id, "early_stop_iteration"),
+              lambda: statistics.round_bands(rounds, "early_stop_iteration")).set_index(["round", "variant"])
 remaining = rounds.groupby("round").weights_remaining.mean()
 table = pd.DataFrame({"weights remaining": remaining.map(pct)})
 for column, values, fmt in (("accuracy", acc, pct), ("early stop", stop, lambda v: f"{v:.0f}")):

@@ -9,7 +9,7 @@ from lth_core.analysis.summary import run_summary
 from ui.notes import one_trial_notice
 from ui.report import report_section
 from ui.text import md, plotly
-from ui.widgets import cached_chart, explain, run_context, run_picker, store, url_choice, url_multi, variant_legend
+from ui.widgets import cached, cached_chart, explain, run_context, run_picker, store, url_choice, url_multi, variant_legend
 
 st.title("Results")
 run_ids = run_picker(multi=True)
@@ -28,8 +28,9 @@ for i in run_ids:
     if not r.empty:
         if len(run_ids) > 1:
             st.markdown(f"**{md(names[i])}**")
-        st.markdown("\n".join(f"- {line}" for line in run_summary(r.drop(columns=["run", "run_id"]),
-                                                                   reset=infos[i].config.reset)))
+        lines = cached(("results:summary", i), lambda: run_summary(r.drop(columns=["run", "run_id"]),
+                                                                   reset=infos[i].config.reset))
+        st.markdown("\n".join(f"- {line}" for line in lines))
         one_trial_notice(r)
 trained = [v for v in plots.VARIANTS if any(v in info.variants for info in infos.values())]
 one_reset = infos[run_ids[0]].config.reset if len(set(resets.values())) == 1 else "init"
@@ -44,7 +45,7 @@ if len(run_ids) > 1:
 else:
     variant_legend(variants + ["dense"], one_reset)
 
-shaded = plots.band_words(plots.trial_stats(rounds, "test_accuracy"))
+shaded = cached(("results:bands", tuple(run_ids)), lambda: plots.band_words(plots.trial_stats(rounds, "test_accuracy")))
 st.caption("Lines are the mean over trials; " + (
     f"**bands are the {shaded}** (lowest to highest; a 95 % interval from 2 trials would be too wide to read)"
     if shaded.startswith("range") else "**bands are its 95 % confidence interval**") + " (none with one trial).")

@@ -370,6 +370,18 @@ def cached_chart(key: tuple, build: Callable[[], go.Figure], topic: str | None =
     _draw(_figure((*key, store_token()), context, build), topic, values)
 
 
+@st.cache_data(show_spinner=False, max_entries=512)
+def _value(key: tuple, _build: Callable[[], Any]) -> Any:
+    return _build()
+
+
+def cached(key: tuple, build: Callable[[], Any]) -> Any:
+    """`build()` (what a page computes from a run: its summary lines, statistics, tables), computed once for
+    every session and rerun that asks for the same `key` (as `cached_chart`: the run(s) and the page's choices;
+    the store's change token is added here). A copy is returned, so the caller may change it."""
+    return _value((*key, store_token()), build)
+
+
 def store_token() -> tuple:
     """The store and what changes whenever anything in it does (RunStore.change_token): part of every cache key."""
     return (str(store().path), *store().change_token())
