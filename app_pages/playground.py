@@ -11,13 +11,14 @@ The view is in the URL, as on the other pages: ?data=spirals&seed=1&round=5 repr
 round not trained yet trains up to it one round per fragment tick (the page never waits on more than one
 round), then shows it; a value that does not fit is named with what the field accepts.
 """
+import copy
 import time
 
 import streamlit as st
 
-from lth_core.engine.playground import (PLAYGROUND_DATASETS, PlaygroundSettings, blank_panel_note, decision_grid,
-                                        grid_extent, input_output_paths, network_edges, network_nodes, new_playground,
-                                        play_round)
+from lth_core.engine.playground import (PLAYGROUND_DATASETS, Playground, PlaygroundSettings, blank_panel_note,
+                                        decision_grid, grid_extent, input_output_paths, network_edges, network_nodes,
+                                        new_playground, play_round)
 from ui import playground_plots as pp
 from ui.widgets import bad_link, url_choice
 
@@ -39,9 +40,24 @@ with seed_col:
     seed = url_choice("seed", SEEDS, "Seed", default=PlaygroundSettings.seed,
                       help="Draws the data, the starting weights and the random mask; the same seed gives the same rounds")
 settings = PlaygroundSettings(dataset=dataset, seed=seed)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _round_zero(key: str, _settings: PlaygroundSettings) -> Playground:
+    pg = new_playground(_settings)
+    play_round(pg)
+    return pg
+
+
+def fresh_playground(settings: PlaygroundSettings) -> Playground:
+    """A playground with its dense round 0 trained: once per settings for every session (the same seeds give
+    the same round), each session getting a copy of its own to prune on from."""
+    return copy.deepcopy(_round_zero(repr(settings), settings))
+
+
 pg = st.session_state.get("pg")
 if pg is None or pg.settings != settings:
-    pg = st.session_state["pg"] = new_playground(settings)
+    pg = st.session_state["pg"] = fresh_playground(settings)
     st.session_state["pg:playing"] = False
     st.session_state.pop("pg:goal", None)
 
@@ -80,7 +96,7 @@ def toggle_play() -> None:
 
 
 def start_again() -> None:
-    st.session_state["pg"] = new_playground(st.session_state["pg"].settings)
+    st.session_state["pg"] = fresh_playground(st.session_state["pg"].settings)
     st.session_state["pg:playing"] = False
     st.session_state.pop("pg:goal", None)
 
@@ -90,7 +106,7 @@ if (goal := linked_round()) is not None:
 
 
 if not pg.rounds:
-    step()  # the dense net, round 0: under a second
+    step()  # the dense net, round 0 (fresh_playground has it already): under a second
 
 
 # callbacks, so that the buttons below already show the new state (Pause, a round more) in this run

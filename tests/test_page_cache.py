@@ -43,3 +43,29 @@ def test_results_builds_its_figures_once_and_again_after_the_store_changes(built
     assert len(built) == 6
     subtitle = specs(renamed)[0]["layout"]["title"]["subtitle"]["text"]
     assert subtitle.startswith(f"renamed run · moons, mlp · 2 trials · run {run_id}")
+
+
+def test_the_playgrounds_dense_round_is_trained_once_for_every_session(monkeypatch):
+    """Round 0 of a playground is the same for every session with the same settings (same seeds, same
+    numbers): trained once, each session pruning on from a copy of its own."""
+    import lth_core.engine.playground as engine
+
+    calls = []
+    real = engine.play_round
+
+    def counted(pg):
+        calls.append(len(pg.rounds))
+        return real(pg)
+    monkeypatch.setattr(engine, "play_round", counted)
+    first = page("playground", data="moons", seed="37")
+    assert not first.exception
+    trained = len(calls)
+    assert trained <= 1  # 0 only if an earlier test of this process trained the same settings
+    again = page("playground", data="moons", seed="37")
+    assert not again.exception and len(calls) == trained
+    said = lambda at: [m.value for m in at.markdown if "of its weights" in m.value]  # noqa: E731
+    assert said(again) == said(first) and said(first)
+    next(b for b in again.button if b.label == "Prune a round").click().run()  # Prune a round: this session trains round 1 on its own copy
+    assert calls[trained:] == [1] and "The winning ticket at round 1" in " ".join(said(again))
+    third = page("playground", data="moons", seed="37")
+    assert len(calls) == trained + 1 and said(third) == said(first)  # the shared round 0 was not changed
