@@ -2,11 +2,10 @@
 
     python -m scripts.profile_pages --home /tmp/lth-bench-home [--pages Results,Masks] [--top 15]
 
-Opens each page of the app (as scripts/bench_pages.py does, on its store) twice in one AppTest session:
-the first run (a new session: its caches cold for this page) and a rerun (the session's second look, as an
-in-app navigation back to the page is). Prints the wall time of each and, for the first, the functions of
-the page script with the most cumulative time (cProfile, in the script's own thread). Timing goes here,
-never into a test.
+Opens each page of the app (as scripts/bench_pages.py does, on its store) in one AppTest session, twice
+(the first run, then a rerun: the session's second look), then in another session (what the caches shared
+by all sessions save). Prints the wall time of each and, for the first, the functions of the page script
+with the most cumulative time (cProfile, in the script's own thread). Timing goes here, never into a test.
 """
 from __future__ import annotations
 
@@ -63,19 +62,26 @@ def main(argv: list[str] | None = None) -> int:
         query = dict(q.split("=") for q in pages(ids)[name].partition("?")[2].split("&") if q)
         profile = cProfile.Profile()
         PROFILE[:] = [profile]
-        at = AppTest.from_file(APP, default_timeout=120)
-        for key, value in query.items():
-            at.query_params[key] = value
-        at.switch_page(f"app_pages/{FILES[name]}.py")
+
+        def opened() -> AppTest:
+            at = AppTest.from_file(APP, default_timeout=120)
+            for key, value in query.items():
+                at.query_params[key] = value
+            return at.switch_page(f"app_pages/{FILES[name]}.py")
+        at = opened()
         started = time.perf_counter()
         at.run()
         first = time.perf_counter() - started
         started = time.perf_counter()
         at.run()
         again = time.perf_counter() - started
-        problems = [e.value for e in [*at.exception, *at.error]]
-        print(f"\n## {name}: first run {first:.2f} s, rerun {again:.2f} s (load {os.getloadavg()[0]:.1f})"
-              + (f"; errors: {problems}" if problems else ""))
+        other = opened()
+        started = time.perf_counter()
+        other.run()
+        second = time.perf_counter() - started
+        problems = [e.value for e in [*at.exception, *at.error, *other.exception, *other.error]]
+        print(f"\n## {name}: first run {first:.2f} s, rerun {again:.2f} s, another session {second:.2f} s "
+              f"(load {os.getloadavg()[0]:.1f})" + (f"; errors: {problems}" if problems else ""))
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(args.top)
         print("\n".join(line for line in out.getvalue().splitlines()[6:] if line.strip()))
