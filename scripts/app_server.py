@@ -42,15 +42,15 @@ def stop_group(pid: int | None) -> None:
 
 
 @contextlib.contextmanager
-def serve_app(home: Path, log_name: str = "streamlit.log") -> Iterator[str]:
-    """`streamlit run app.py` with LTH_HOME=`home`, headless, its output in `home`/`log_name`; yields its URL once
+def serve_app(home: Path, log_name: str = "streamlit.log", script: str = "app.py") -> Iterator[str]:
+    """`streamlit run app.py` (or `script`) with LTH_HOME=`home`, headless, its output in `home`/`log_name`; yields its URL once
     it answers, and stops it (SIGTERM, then SIGKILL after 10 s) on the way out. RuntimeError with the log's tail if
     it does not start within START_TIMEOUT_S."""
     port = free_port()
     env = dict(os.environ, LTH_HOME=str(home), PYTHONUNBUFFERED="1")
     log_path = Path(home) / log_name
     log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
                              "--browser.gatherUsageStats", "false"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

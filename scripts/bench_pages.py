@@ -10,7 +10,9 @@ browser tab (a full load: a new Streamlit session), and again by clicking its si
 (navigation inside the app, which keeps the session), and prints the time from the navigation until the
 page stops changing: the last change of its DOM (a MutationObserver installed before the page's own
 scripts) before a quiet second with Streamlit idle.
-The target is under 1 s per page. Timing goes here, never into a test.
+The target is under 1 s per page. For scale, a bare Streamlit page (a title and a line of text, no app) is
+timed the same way, as the floor that any page's full load pays for Streamlit's own session start.
+Timing goes here, never into a test.
 """
 from __future__ import annotations
 
@@ -91,6 +93,9 @@ def build_store(home: Path, total: int = 500, log=print) -> dict[str, str]:
         k += 1
     log(f"store of {len(store.list_runs())} runs ready in {time.perf_counter() - started:.0f} s: {store.path}")
     return {"run": originals[0], "sweep": sweep}
+
+
+BARE_APP = 'import streamlit as st\nst.title("A bare Streamlit page")\nst.write("Nothing else.")\n'
 
 
 def render_seconds(page, url: str) -> float:
@@ -185,13 +190,35 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
         finally:
             browser.close()
+    floor = bare_page_seconds(args.home, args.repeat)
     print(f"\n{args.runs} runs; load average (1 min) {min(loads):.1f}–{max(loads):.1f} on {os.cpu_count()} cores; "
           f"seconds until the page stopped changing, median of {args.repeat} (full load: first one in brackets)")
     print("| page | full load | in-app navigation | target < 1 s |\n| --- | --- | --- | --- |")
     for name in chosen:
         a, b = statistics.median(full[name]), statistics.median(inside[name])
         print(f"| {name} | {a:.2f} ({full[name][0]:.2f}) | {b:.2f} | {'yes' if max(a, b) < 1 else 'no'} |")
+    print(f"| a bare Streamlit page (floor) | {statistics.median(floor):.2f} ({floor[0]:.2f}) | - | - |")
     return 0
+
+
+def bare_page_seconds(home: Path, repeat: int) -> list[float]:
+    """Full loads of BARE_APP, served and timed as the app's pages are: what Streamlit itself costs."""
+    from playwright.sync_api import sync_playwright
+
+    script = home / "bare_page.py"
+    script.write_text(BARE_APP)
+    times = []
+    with serve_app(home, "streamlit-bare.log", str(script)) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            for _ in range(repeat):
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.add_init_script(OBSERVER)
+                times.append(render_seconds(page, url))
+                page.close()
+        finally:
+            browser.close()
+    return times
 
 
 if __name__ == "__main__":
