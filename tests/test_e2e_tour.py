@@ -84,7 +84,7 @@ def test_every_tour_step_in_the_browser_with_screenshots(lth_home):
 
     with RunStore() as store:
         ensure_example(store)
-    figures = {1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 2, 8: 1}
+    figures = {1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 3, 8: 1}  # step 7: the survival map, receptive fields, survival by distance from the centre
     with _serve(lth_home) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
