@@ -17,7 +17,7 @@ from ui.notes import one_trial_notice
 from ui.checks import checklist, rerun_button
 from ui.report import report_section
 from ui.text import md
-from ui.tolerance import link_params, points_text, tolerance_setting
+from ui.tolerance import follow_recommended, link_params, points_text, round_caption, tolerance_setting
 from ui.widgets import (ICONS, PAGES, cached, cached_chart, explain, guard, run_context, run_network, run_picker, store,
                         url_choice, variant_legend)
 
@@ -117,18 +117,15 @@ explain("compare_table")
 
 st.subheader("What this ticket would save in deployment")
 recommended = recommended_round(rounds, tol)
+follow_recommended("w:deploy_round", recommended)  # a tolerance changed by hand moves to its recommended round
 deploy = url_choice("deploy_round", pruned, "Ticket of round", kind="select_slider",
                     default=recommended if recommended is not None else pruned[0], field="round to deploy",
                     format_func=lambda r: f"{r} ({pct(rounds[rounds['round'] == r].weights_remaining.mean())})"
                                           + (" · recommended" if r == recommended else ""))
-if recommended is None:
-    st.warning(f"No round's ticket stays within {points_text(tol)} of the dense network, so there is no "
-               "recommended round; this opens on round 1, the least pruned.", icon=":material/info:")
-else:
-    why = two_numbers(rounds, tol)  # beside the recommendation when the critical sparsity above says otherwise
-    st.caption(f"Opens on round {recommended}: the sparsest round whose ticket, by its mean test accuracy over "
-               f"trials and (with 2 or more trials) by the lower end of its spread, is within {points_text(tol)} "
-               "of the dense network." + (f" {md(why)}" if why else ""))
+why = two_numbers(rounds, tol) if recommended is not None else ""  # when the critical sparsity above says otherwise
+st.caption(round_caption(deploy, recommended, tol, "the sparsest round whose ticket, by its mean test accuracy over "
+                         f"trials and (with 2 or more trials) by the lower end of its spread, is within {points_text(tol)} "
+                         "of the dense network." + (f" {md(why)}" if why else "")))
 network, missing = run_network(run_id)  # stored with the run: no dataset is loaded, no network built
 if network is None:
     st.info(f"The savings cannot be counted: {md(missing.rstrip('.'))}.")

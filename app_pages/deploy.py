@@ -16,7 +16,7 @@ from lth_core.runs import jobs, tasks
 from lth_core.runs.store import StoreError
 from ui.task_notice import task_notice
 from ui.text import md
-from ui.tolerance import points_text, tolerance_setting
+from ui.tolerance import follow_recommended, points_text, round_caption, tolerance_setting
 from ui.widgets import chart, guarded, one_line, run_context, run_links, run_picker, store, url_choice
 
 REFRESH_S = 1.5
@@ -54,17 +54,14 @@ def round_label(r: int) -> str:
         " · recommended" if r == recommended else "")
 
 
+follow_recommended("w:round", recommended)  # a tolerance changed by hand moves the page to its recommended round
 rnd = url_choice("round", pruned, "Ticket of round", container=left, field="round",
                  default=recommended if recommended is not None else pruned[-1], format_func=round_label)
 trials = sorted(int(t) for t in rounds["trial"].unique())
 trial = url_choice("trial", trials, "Trial", container=right, field="trial", default=trials[0])
-if recommended is None:
-    st.caption(f"No round's ticket stays within {points_text(tol)} of the dense network; this opens on the "
-               "last round.")
-else:
-    st.caption(f"Opens on round {recommended}, the recommended ticket: the sparsest round whose ticket stays within "
-               f"{points_text(tol)} of the dense network's test accuracy, by its mean and, with 2 or more "
-               "trials, by the lower end of its spread.")
+st.caption(round_caption(rnd, recommended, tol, f"the sparsest round whose ticket stays within {points_text(tol)} of "
+                        "the dense network's test accuracy, by its mean and, with 2 or more trials, by the lower end "
+                        "of its spread."))
 
 path = str(store().path)
 task_key = tasks.task_key("deploy", rnd, trial)

@@ -107,7 +107,7 @@ def test_compare_opens_with_one_sentence_of_the_runs_finding(runs):
     # sentence itself: test_the_recommended_round_and_a_different_critical_sparsity_say_why)
     from ui.text import md
     why = summary.two_numbers(rounds)
-    assert why is None or any(md(why) in c.value and "Opens on round" in c.value for c in at.caption), why
+    assert why is None or any(md(why) in c.value and "the recommended ticket" in c.value for c in at.caption), why
     # it comes before everything else the page says about the run
     assert [md.value for md in at.markdown].index(heading) < [md.value for md in at.markdown].index(
         next(md.value for md in at.markdown if md.value.startswith("- ")))

@@ -15,6 +15,7 @@ from .text import link_value
 
 PARAM = "tol"
 KEY, KEPT, WRITTEN = "w:tol", "sel:tol", "url:written:tol"
+MOVED = "tol:moved"  # True on the script run after the user changed the number by hand (not by a link)
 
 
 def points_text(tolerance: float) -> str:
@@ -28,8 +29,10 @@ def tolerance_setting(container: Any = st) -> float:
     it had (the default at first)."""
     low, high = TOLERANCE_RANGE
     value = st.session_state.get(KEY, st.session_state.get(KEPT, TOLERANCE_POINTS))
+    before = st.session_state.get(KEPT)
     linked = st.query_params.get(PARAM)
-    if linked is not None and linked != st.session_state.get(WRITTEN):  # typed, pasted or bookmarked: it wins
+    from_link = linked is not None and linked != st.session_state.get(WRITTEN)
+    if from_link:  # typed, pasted or bookmarked: it wins
         try:
             value = parse_tolerance(linked)
         except ConfigError:
@@ -43,12 +46,33 @@ def tolerance_setting(container: Any = st) -> float:
         help="How far below dense still matches it: a ticket **matches** the dense network while its test accuracy is "
              "at most this many percentage points below it: the colours, the recommended ticket and where it stops matching dense all follow it."))
     st.session_state[KEPT] = value
+    st.session_state[MOVED] = not from_link and before is not None and value != before
     if value == TOLERANCE_POINTS:
         st.query_params.pop(PARAM, None)
         st.session_state[WRITTEN] = None
     else:
         st.session_state[WRITTEN] = st.query_params[PARAM] = f"{value:g}"
     return value
+
+
+def follow_recommended(widget_key: str, recommended: int | None) -> None:
+    """Call before the round's widget: when the user has just changed the tolerance by hand, the page moves to
+    the round recommended at the new tolerance (a link naming a round, or a round picked by hand, is kept
+    otherwise). With no recommended round, the round shown stays."""
+    if st.session_state.get(MOVED) and recommended is not None:
+        st.session_state[widget_key] = recommended
+
+
+def round_caption(shown: int, recommended: int | None, tolerance: float, why: str) -> str:
+    """The truth about the round on the page: which one is shown, and whether it is the one recommended at the
+    current tolerance (`why` says what "recommended" means)."""
+    if recommended is None:
+        return (f"No round's ticket stays within {points_text(tolerance)} of the dense network, so none is "
+                f"recommended; showing round {shown}.")
+    if shown == recommended:
+        return f"Showing round {shown}, the recommended ticket: {why}"
+    return (f"Showing round {shown}; the recommended ticket within {points_text(tolerance)} of the dense network "
+            f"is round {recommended}: {why}")
 
 
 def link_params() -> dict[str, str]:
