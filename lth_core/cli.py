@@ -599,7 +599,9 @@ def _deploy(args: argparse.Namespace) -> int:
         from lth_core.runs import jobs
 
         key = jobs.submit_deploy(run_id, rnd, trial, repeats=args.repeats, threads=args.threads, store_path=store.path)
-        print(f"queued the deployment bench of run {run_id}, round {rnd}, trial {trial} ({key}); its result is kept "
+        from lth_core.runs.tasks import task_id as display
+
+        print(f"queued the deployment bench of run {run_id}, round {rnd}, trial {trial} ({display(run_id, key)}); its result is kept "
               f"with the run as deploy/{rnd}/{trial}: see the app's Deploy page")
         return 0
     bench = run_deploy_bench(store, run_id, rnd if args.round is not None else None, trial, threads=args.threads,
@@ -691,9 +693,9 @@ def _resume(args: argparse.Namespace) -> int:
 
 def task_id(task) -> str:
     """A task's id for the terminal: RUN/KIND/ROUND/TRIAL (its store key without "task/", after its run)."""
-    from lth_core.runs.tasks import PREFIX
+    from lth_core.runs.tasks import task_id as display
 
-    return f"{task.run_id}/{task.key[len(PREFIX):]}"
+    return display(task.run_id, task.key)
 
 
 def resolve_task(store, text: str):

@@ -102,7 +102,9 @@ def _sensitivity(args: argparse.Namespace) -> int:
         from lth_core.runs import jobs
 
         key = jobs.submit_sensitivity(run_id, args.trial, config.sparsities, config.finetune_steps, store.path)
-        print(f"queued the per-layer sensitivity of run {run_id}, trial {args.trial} ({key}); it is kept with the run "
+        from lth_core.runs.tasks import task_id
+
+        print(f"queued the per-layer sensitivity of run {run_id}, trial {args.trial} ({task_id(run_id, key)}); it is kept with the run "
               f"as {S.doc_key(args.trial)}: see `show {run_id}` or the app's Masks page")
         return 0
     result = S.measure(store, run_id, args.trial, config, progress=lambda text: print(text + "...", file=sys.stderr))

@@ -55,9 +55,11 @@ def _stability(args: argparse.Namespace) -> int:
         _print(kept, reset)
         return 0
     if args.background:
+        from lth_core.runs.tasks import task_id
+
         key = submit_stability(run_id, cfg.round, cfg.trial, cfg.ks, cfg.alphas, store_path=store.path)
         print(f"queued the instability analysis of run {run_id}, round {cfg.round}, trial {cfg.trial} at k = "
-              f"{', '.join(map(str, cfg.ks))} ({key}); it is kept with the run as stability/{cfg.round}/{cfg.trial}: "
+              f"{', '.join(map(str, cfg.ks))} ({task_id(run_id, key)}); it is kept with the run as stability/{cfg.round}/{cfg.trial}: "
               "see the app's Stability page")
         return 0
     done = analyse(store, run_id, cfg.round, cfg.trial, cfg.ks, cfg.alphas,

@@ -154,6 +154,12 @@ def task_key(kind: str, round: int, trial: int) -> str:
     return f"{PREFIX}{kind}/{round}/{trial}"
 
 
+def task_id(run_id: str, key: str) -> str:
+    """A task's id for people: RUN/KIND/ROUND/TRIAL (its store key without "task/", after its run), the id the
+    CLI's `tasks` lists and `cancel` takes."""
+    return f"{run_id}/{key[len(PREFIX):] if key.startswith(PREFIX) else key}"
+
+
 # ---- submitting and reading ---------------------------------------------------------------------------
 
 def submit(store: RunStore, run_id: str, kind: str, round: int, trial: int, args: dict[str, Any] | None = None) -> str:
