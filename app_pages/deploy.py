@@ -3,11 +3,13 @@ worker (lth_core.runs.tasks), which keeps its result with the run; the page show
 sizes, latency, accuracy of every variant, units removed, the break-even plot, and the export files to
 download. It never trains or times anything itself, so it opens at once, also when the run's dataset files
 are gone."""
+import json
 from pathlib import Path
 
 import streamlit as st
 
 from lth_core.analysis import deploy_view
+from lth_core.analysis.exports import EXPORT_FORMATS, META_FILE, download_name, ticket_readme
 from lth_core.analysis.deploy_bench import BATCHES, DeployBench, summary
 from lth_core.analysis.recommend import recommended_round
 from lth_core.analysis.summary import pct
@@ -29,6 +31,13 @@ DOWNLOADS = {  # export file -> what it is, in words
     "ticket.json": "ticket.json: architecture and shapes",
 }
 
+
+
+def readme_as_downloaded(folder: Path, prefix: str) -> str:
+    """The export's README.txt, naming the files as they are downloaded (run, round and trial before each name),
+    so its lines run on the downloads without renaming them."""
+    meta = json.loads((folder / META_FILE).read_text())
+    return ticket_readme(meta, [f for f in EXPORT_FORMATS.values() if (folder / f.file).is_file()], prefix)
 
 
 def table(frame) -> None:
@@ -204,11 +213,13 @@ def downloads() -> None:
     if folder is not None and folder.is_dir() and not active:
         st.caption(f"{md(export.get('source', ''))}. README.txt says how to load each file in three lines of Python.")
         cols = st.columns(3)
+        prefix = download_name(run_id, rnd, trial, "")
         for i, (name, words) in enumerate(DOWNLOADS.items()):
             file = folder / name
             if file.is_file():
-                cols[i % 3].download_button(words, file.read_bytes(), file_name=f"{run_id}-r{rnd}-t{trial}-{name}",
-                                            key=f"download:{name}", icon=":material/download:")
+                data = readme_as_downloaded(folder, prefix) if name == "README.txt" else file.read_bytes()
+                cols[i % 3].download_button(words, data, file_name=prefix + name, key=f"download:{name}",
+                                            icon=":material/download:")
         return
     if active:
         waiting = export_task.state == tasks.QUEUED

@@ -153,10 +153,10 @@ def _logits(value) -> torch.Tensor:
     return value.detach() if torch.is_tensor(value) else torch.from_numpy(np.asarray(value))
 
 
-def _run_readme_lines(fmt: ExportFormat, folder, model, x: torch.Tensor) -> torch.Tensor:
-    """A format's lines of README.txt, run as a user would, from the folder that holds the export."""
+def _run_readme_lines(fmt: ExportFormat, model, x: torch.Tensor, prefix: str = "") -> torch.Tensor:
+    """A format's lines of README.txt, run as a user would, in the folder that holds the export's files."""
     scope = {"x": x.numpy()}
-    exec(fmt.load.format(folder=folder.name, file=fmt.file, arch=model.net.arch), scope)  # noqa: S102 - our own text
+    exec(fmt.lines(model.net.arch, prefix), scope)  # noqa: S102 - our own text
     return _logits(scope["logits"])
 
 
@@ -180,10 +180,10 @@ def test_every_export_loads_back_with_the_engines_predictions(stored_runs, tmp_p
     assert {"ticket_pruned.pt", "ticket_dense.pt", "ticket.onnx", "ticket_bitmask.npz"} <= files  # issue 11's four
 
     readme = (folder / "README.txt").read_text()
-    monkeypatch.chdir(tmp_path)  # README.txt's paths are relative to the folder that holds ticket/
+    monkeypatch.chdir(folder)  # README.txt's lines run in the folder that holds the files
     for fmt in EXPORT_FORMATS.values():
-        assert fmt.readme(folder.name, model.net.arch) in readme
-        logits = _run_readme_lines(fmt, folder, model, x)
+        assert fmt.readme(model.net.arch) in readme
+        logits = _run_readme_lines(fmt, model, x)
         assert torch.equal(logits.argmax(1), reference.argmax(1)), fmt.name
         torch.testing.assert_close(logits, reference, rtol=fmt.tolerance, atol=fmt.tolerance, msg=fmt.name)
 
@@ -208,7 +208,7 @@ def test_a_new_format_is_one_entry(stored_runs, tmp_path, monkeypatch):
 
     entry = ExportFormat("npz", "ticket_state.npz", "every parameter as a numpy array", write, load="""
 import numpy as np, torch; from lth_core.analysis.exports import plain_module
-model = plain_module("{folder}", pruned=False); z = np.load("{folder}/{file}")
+model = plain_module("{meta}", pruned=False); z = np.load("{file}")
 model.load_state_dict({{k: torch.from_numpy(z[k]) for k in z.files}}); logits = model(torch.from_numpy(x))
 """)
     monkeypatch.setitem(EXPORT_FORMATS, "npz", entry)
@@ -217,10 +217,10 @@ model.load_state_dict({{k: torch.from_numpy(z[k]) for k in z.files}}); logits = 
     folder = tmp_path / "ticket"
     files = export_ticket(model, folder, formats=_ticket_formats("npz"))
     assert sorted(f.name for f in files) == ["README.txt", "ticket.json", "ticket_state.npz"]
-    assert entry.readme("ticket", model.net.arch) in (folder / "README.txt").read_text()
-    monkeypatch.chdir(tmp_path)
+    assert entry.readme(model.net.arch) in (folder / "README.txt").read_text()
+    monkeypatch.chdir(folder)
     x = torch.randn(20, *model.input_shape)
-    torch.testing.assert_close(_run_readme_lines(entry, folder, model, x), engine_logits(model, x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(_run_readme_lines(entry, model, x), engine_logits(model, x), rtol=1e-5, atol=1e-5)
 
 
 def test_the_readme_and_the_cli_name_every_format():
@@ -288,3 +288,54 @@ def test_retraining_rebuilds_rounds_of_every_reset(tmp_path, reset):
     for model in models.values():
         assert model.matches_stored, model.source()
     assert models["ticket"].masks["fc1.weight"].sum() < models["ticket"].masks["fc1.weight"].numel()
+
+
+def test_readme_names_the_files_as_downloaded_and_states_the_normalisation(stored_runs, tmp_path, monkeypatch):
+    """Issue 11, defect 3: README.txt's lines run on the files as the app's downloads name them (and as the export
+    folder names them), with no renaming; and it states the engine's normalisation with its numbers, which turn
+    the dataset's raw values into the engine's inputs."""
+    import re
+    import textwrap
+
+    from lth_core.analysis.exports import download_name, ticket_readme
+    from lth_core.engine.lottery import make_plan
+
+    monkeypatch.setenv("LTH_HOME", str(stored_runs["home"]))
+    store, run_id = stored_runs["store"], stored_runs["mlp"]
+    model = retrain(store, run_id, 2)["ticket"]
+    folder = tmp_path / "ticket"
+    files = export_ticket(model, folder)
+    meta = json.loads((folder / "ticket.json").read_text())
+    downloads = tmp_path / "Downloads"  # every file saved under the name the app's download button gives it
+    downloads.mkdir()
+    for f in files:
+        (downloads / download_name(run_id, 2, 0, f.name)).write_bytes(f.read_bytes())
+    prefix = download_name(run_id, 2, 0, "")
+    readme = ticket_readme(meta, list(EXPORT_FORMATS.values()), prefix)
+    # every file name the README quotes is a file that is there, and no ticket/ folder is expected
+    quoted = set(re.findall(r'"([^"\s]+\.(?:json|pt|onnx|npz))"', readme))
+    assert quoted and "ticket/" not in readme
+    assert quoted <= {p.name for p in downloads.iterdir()}, quoted
+    assert quoted == {prefix + "ticket.json", *(prefix + f.file for f in EXPORT_FORMATS.values())}
+    data = make_plan(store.get_run(run_id).config).data
+    x = torch.from_numpy(data.x_test)
+    reference = engine_logits(model, x)
+    monkeypatch.chdir(downloads)
+    for fmt in EXPORT_FORMATS.values():
+        assert fmt.readme(model.net.arch, prefix) in readme
+        torch.testing.assert_close(_run_readme_lines(fmt, model, x, prefix), reference, rtol=fmt.tolerance,
+                                   atol=fmt.tolerance, msg=fmt.name)
+    # the folder's own README.txt names the files as the folder holds them
+    own = (folder / "README.txt").read_text()
+    assert set(re.findall(r'"([^"\s]+\.(?:json|pt|onnx|npz))"', own)) <= {f.name for f in files}
+    # the normalisation, stated with numbers (digits: raw 0-16, divided by 16, standardised per channel)
+    norm = meta["normalisation"]
+    assert norm["scale"] == 16 and len(norm["mean"]) == len(norm["std"]) == 1
+    assert "divide the raw values by 16" in readme and f"{norm['mean'][0]:.6g}" in readme and f"{norm['std'][0]:.6g}" in readme
+    # applied as README.txt says to the raw values, it gives the engine's inputs: raw = x undone is whole 0-16
+    raw = np.rint((data.x_test * np.float32(norm["std"][0]) + np.float32(norm["mean"][0])) * 16)
+    assert raw.min() >= 0 and raw.max() <= 16
+    scope = {"raw": raw}
+    lines = readme.split("In Python, from `raw`", 1)[1].split("\n", 1)[1].split("\n\n")[0]
+    exec(textwrap.dedent(lines), scope)  # noqa: S102 - our own text
+    np.testing.assert_allclose(scope["x"], data.x_test, atol=1e-5)

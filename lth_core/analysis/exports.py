@@ -28,12 +28,50 @@ ONNX_OPSET = 18
 
 TICKET_README = """\
 The trained winning ticket of run {run_id}, round {round} (trial {trial}): {arch}, {remaining:.2f} % of its
-prunable weights, test accuracy {accuracy:.2f} %. Inputs: float32 of shape (batch, {shape}), normalised as the
-engine's dataset {dataset!r} is; outputs: logits of {classes} classes. {source}.
-Paths below are relative to the export folder (the one that holds {folder}/); `x` is a float32 numpy array
-of shape (batch, {shape}).
+prunable weights, test accuracy {accuracy:.2f} %. Outputs: logits of {classes} classes. {source}.
+The lines below run in the folder that holds these files, by the names they have here ({names}).
+`x` is a float32 numpy array of shape (batch, {shape}), normalised as the engine normalised dataset {dataset!r}:
+{normalisation}
 """
-TICKET_JSON_README = "ticket.json: the architecture, input shape, classes and every parameter's shape (what plain_module reads).\n"
+TICKET_JSON_README = ("{meta}: the architecture, input shape, classes, every parameter's shape (what plain_module "
+                      "reads) and the normalisation above.\n")
+META_FILE = "ticket.json"
+
+
+def normalisation_text(norm: dict | None, meta: str) -> str:
+    """README.txt's words and lines for feeding raw data: the scale, the mean and std with their numbers."""
+    if not norm:
+        return "(this export predates stored normalisation: see the engine's dataset for its mean and std)\n"
+    per = "per feature" if norm.get("kind") == "tabular" else "per channel"
+    def numbers(values: list[float]) -> str:
+        return "[" + ", ".join(f"{v:.6g}" for v in values) + "]"
+    scaled = f"divide the raw values by {norm['scale']:g}, then " if norm["scale"] != 1 else ""
+    return (f"  {scaled}subtract the train split's mean and divide by its std, {per}:\n"
+            f"  mean {numbers(norm['mean'])}\n  std  {numbers(norm['std'])}\n"
+            f"  In Python, from `raw` of shape (batch, ...) as the dataset's files hold it (exact numbers in {meta}):\n"
+            f"    import json, numpy as np; n = json.load(open(\"{meta}\"))[\"normalisation\"]\n"
+            "    m, s = (np.array(n[k], \"float32\").reshape(n[\"shape\"]) for k in (\"mean\", \"std\"))\n"
+            "    x = ((np.asarray(raw, \"float32\") / np.float32(n[\"scale\"]) - m) / s).astype(\"float32\")\n")
+
+
+def download_name(run_id: str, round: int, trial: int, file: str) -> str:
+    """The name an export file gets when downloaded from the app: run, round and trial before the file's name."""
+    return f"{run_id}-r{round}-t{trial}-{file}"
+
+
+def ticket_readme(meta: dict, formats: list["ExportFormat"] | tuple["ExportFormat", ...], prefix: str = "") -> str:
+    """README.txt of an export whose files are named `prefix` + their names in the export folder (the app's
+    downloads: `download_name`'s prefix; the folder itself: none). `meta`: the export's ticket.json."""
+    meta_file = prefix + META_FILE
+    names = ", ".join([meta_file, *(prefix + f.file for f in formats), prefix + "README.txt"])
+    source = meta.get("source", "")
+    text = TICKET_README.format(run_id=meta["run_id"], round=meta["round"], trial=meta["trial"], arch=meta["arch"],
+                                remaining=100 * meta["weights_remaining"], accuracy=100 * meta["test_accuracy"],
+                                shape=", ".join(map(str, meta["input_shape"])), dataset=meta.get("dataset"),
+                                classes=meta["num_classes"], source=source[:1].upper() + source[1:], names=names,
+                                normalisation=normalisation_text(meta.get("normalisation"), meta_file).rstrip("\n"))
+    return (text + "".join(f"\n{fmt.readme(meta['arch'], prefix)}" for fmt in formats) + "\n"
+            + TICKET_JSON_README.format(meta=meta_file))
 
 
 @dataclass(frozen=True)
@@ -53,13 +91,17 @@ class ExportFormat:
     file: str                            # the file's name in the export folder
     description: str                     # one line, for `--help`, README.txt and the README's table
     write: Callable[[TicketParts, Path], None]
-    load: str                            # README.txt's lines: from `x` they compute `logits` ({folder}, {file}, {arch})
+    load: str                            # README.txt's lines: from `x` they compute `logits` ({meta}, {file}, {arch})
     tolerance: float = 1e-5              # how closely its logits match the engine's (tests/test_exports.py)
 
-    def readme(self, folder: str, arch: str) -> str:
+    def lines(self, arch: str, prefix: str = "") -> str:
+        """README.txt's lines of Python for this file, its files named `prefix` + their export names."""
+        return self.load.format(meta=prefix + META_FILE, file=prefix + self.file, arch=arch).strip("\n")
+
+    def readme(self, arch: str, prefix: str = "") -> str:
         """This format's part of README.txt."""
-        lines = self.load.format(folder=folder, file=self.file, arch=arch).strip("\n").splitlines()
-        return f"{self.file}: {self.description}:\n" + "".join(f"    {line}\n" for line in lines)
+        return f"{prefix}{self.file}: {self.description}:\n" + "".join(
+            f"    {line}\n" for line in self.lines(arch, prefix).splitlines())
 
 
 EXPORT_FORMATS: dict[str, ExportFormat] = {}
@@ -75,10 +117,12 @@ def export_format(name: str, file: str, description: str, load: str, tolerance: 
 
 # ---- the plain module, with or without prune --------------------------------------
 
-def plain_module(folder: Path | str, pruned: bool = True) -> nn.Module:
+def plain_module(meta_file: Path | str, pruned: bool = True) -> nn.Module:
     """An untrained plain torch.nn model of an exported ticket's architecture, ready for
-    `load_state_dict` of ticket_pruned.pt (`pruned=True`, prune applied) or ticket_dense.pt."""
-    meta = json.loads((Path(folder) / "ticket.json").read_text())
+    `load_state_dict` of ticket_pruned.pt (`pruned=True`, prune applied) or ticket_dense.pt. `meta_file`: the
+    export's ticket.json (under whatever name it was downloaded), or the export folder that holds it."""
+    path = Path(meta_file)
+    meta = json.loads((path / META_FILE if path.is_dir() else path).read_text())
     module = build_plain(meta["arch"], {n: tuple(s) for n, s in meta["shapes"].items()}, tuple(meta["input_shape"]))
     return (with_prune(module, meta["pruned_weights"]) if pruned else module).eval()
 
@@ -249,18 +293,14 @@ def export_ticket(model, folder: Path | str, dataset: str | None = None,
     meta = dict(run_id=model.run_id, trial=model.trial, round=model.round, variant=model.variant, arch=model.net.arch,
                 input_shape=list(model.input_shape), num_classes=model.num_classes, shapes=shapes,
                 pruned_weights=list(parts.masks), weights_remaining=model.weights_remaining,
-                test_accuracy=model.test_accuracy, dataset=dataset or model.config.get("dataset"), source=model.source())
-    files = [folder / "ticket.json"]
+                test_accuracy=model.test_accuracy, dataset=dataset or model.config.get("dataset"), source=model.source(),
+                normalisation=getattr(model, "normalisation", None))
+    files = [folder / META_FILE]
     files[0].write_text(json.dumps(meta, indent=2) + "\n")
     for fmt in chosen:
         fmt.write(parts, folder / fmt.file)
         files.append(folder / fmt.file)
-    readme = TICKET_README.format(run_id=model.run_id, round=model.round, trial=model.trial, arch=model.net.arch,
-                                  remaining=100 * model.weights_remaining, accuracy=100 * model.test_accuracy,
-                                  shape=", ".join(map(str, model.input_shape)), dataset=meta["dataset"],
-                                  classes=model.num_classes, source=model.source()[0].upper() + model.source()[1:],
-                                  folder=folder.name)
-    readme += "".join(f"\n{fmt.readme(folder.name, model.net.arch)}" for fmt in chosen) + "\n" + TICKET_JSON_README
+    readme = ticket_readme(meta, chosen)
     (folder / "README.txt").write_text(readme)
     files.append(folder / "README.txt")
     return files
@@ -271,8 +311,8 @@ def export_ticket(model, folder: Path | str, dataset: str | None = None,
 @export_format("pruned", "ticket_pruned.pt", "the trained ticket as a state_dict in torch.nn.utils.prune's format "
                "(weight_orig + weight_mask), for a plain torch.nn model with prune applied", load="""
 import torch; from lth_core.analysis.exports import plain_module
-model = plain_module("{folder}", pruned=True)     # torch.nn model of {arch}, prune.identity on each pruned weight
-model.load_state_dict(torch.load("{folder}/{file}")); logits = model(torch.from_numpy(x))
+model = plain_module("{meta}", pruned=True)     # torch.nn model of {arch}, prune.identity on each pruned weight
+model.load_state_dict(torch.load("{file}")); logits = model(torch.from_numpy(x))
 """)
 def _write_pruned(parts: TicketParts, path: Path) -> None:
     torch.save(pruned_state_dict(parts.module, parts.masks), path)
@@ -280,8 +320,8 @@ def _write_pruned(parts: TicketParts, path: Path) -> None:
 
 @export_format("dense", "ticket_dense.pt", "the same weights as plain tensors, pruned ones as zeros", load="""
 import torch; from lth_core.analysis.exports import plain_module
-model = plain_module("{folder}", pruned=False)
-model.load_state_dict(torch.load("{folder}/{file}")); logits = model(torch.from_numpy(x))
+model = plain_module("{meta}", pruned=False)
+model.load_state_dict(torch.load("{file}")); logits = model(torch.from_numpy(x))
 """)
 def _write_dense(parts: TicketParts, path: Path) -> None:
     torch.save({k: v.clone() for k, v in parts.module.state_dict().items()}, path)
@@ -291,7 +331,7 @@ def _write_dense(parts: TicketParts, path: Path) -> None:
 @export_format("onnx", "ticket.onnx", 'for ONNX Runtime (or any ONNX tool), no torch needed: input "x" '
                '(batch, *input shape), output "logits"', tolerance=1e-4, load="""
 import onnxruntime as ort
-session = ort.InferenceSession("{folder}/{file}")
+session = ort.InferenceSession("{file}")
 logits = session.run(None, {{"x": x.astype("float32")}})[0]
 """)
 def _write_onnx(parts: TicketParts, path: Path) -> None:
@@ -302,9 +342,9 @@ def _write_onnx(parts: TicketParts, path: Path) -> None:
                "its surviving values (row-major) as W, its mask packed by np.packbits as W.bits, its shape as W.shape; "
                "other parameters whole", load="""
 import torch; from lth_core.analysis.exports import plain_module, read_bitmask
-model = plain_module("{folder}", pruned=False); model.load_state_dict(read_bitmask("{folder}/{file}"))
+model = plain_module("{meta}", pruned=False); model.load_state_dict(read_bitmask("{file}"))
 logits = model(torch.from_numpy(x))
-# numpy alone, weight W: z = np.load("{folder}/{file}"); w = np.zeros(z[W + ".shape"], "float32")
+# numpy alone, weight W: z = np.load("{file}"); w = np.zeros(z[W + ".shape"], "float32")
 #                        w.reshape(-1)[np.unpackbits(z[W + ".bits"], count=w.size) == 1] = z[W]
 """)
 def _write_bitmask(parts: TicketParts, path: Path) -> None:

@@ -71,6 +71,12 @@ class DatasetSplits:
     x_test: np.ndarray = field(repr=False)
     y_test: np.ndarray = field(repr=False)
     feature_names: tuple[str, ...] | None = None  # tabular: a name per input feature (CSV header, col=value)
+    # how raw inputs became x: divided by `scale`, then standardised by the train split's mean/std, which have
+    # the shape `stats_shape` (broadcast over (N, *input_shape)); kept so an exported ticket can be fed raw data
+    scale: float = 1.0
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    stats_shape: tuple[int, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -332,7 +338,9 @@ def _finish(name: str, raw: RawSet, seed: int) -> DatasetSplits:
         x /= std
     assert xs[0].ndim == 1 + _RANK[raw.kind], (raw.kind, xs[0].shape)
     return DatasetSplits(name, raw.kind, tuple(int(s) for s in xs[0].shape[1:]), tuple(raw.class_names),
-                         xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], raw.feature_names if raw.kind == "tabular" else None)
+                         xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], raw.feature_names if raw.kind == "tabular" else None,
+                         float(raw.scale), tuple(float(v) for v in mean.ravel()), tuple(float(v) for v in std.ravel()),
+                         tuple(int(n) for n in mean.shape))
 
 
 def _choices() -> str:

@@ -38,6 +38,7 @@ class TrainedModel:
     stored_test_accuracy: float          # what the run recorded
     test_accuracy: float                 # of the rebuilt network, on the test split
     config: dict
+    normalisation: dict | None = None    # how the engine scaled raw inputs (DatasetSplits' scale, mean, std)
 
     @property
     def weights_remaining(self) -> float:
@@ -115,6 +116,8 @@ def retrain(store, run_id: str, round: int, trial: int = 0, variants: tuple[str,
         stored = rounds[(rounds["trial"] == trial) & (rounds["round"] == round) & (rounds["variant"] == variant)]
         model = TrainedModel(run_id, trial, round, variant, net, tuple(plan.data.input_shape), plan.data.num_classes,
                              params, buffers, masks, float(stored["test_accuracy"].iloc[0]), 0.0, cfg.to_dict())
+        model.normalisation = dict(scale=plan.data.scale, mean=list(plan.data.mean), std=list(plan.data.std),
+                                   shape=list(plan.data.stats_shape), kind=plan.data.kind)
         model.test_accuracy = float((engine_logits(model, x_test).argmax(1) == y_test).float().mean())
         models[variant] = model
     return models
