@@ -526,7 +526,7 @@ def bench_html(run: RunMaterial) -> tuple[str, int]:
                    + ('<p class="small">Timed under the same heavy load as the latencies above: where CSR pays off '
                       "may be off as well.</p>" if overload else "")
                    + _figure(break_even_plot(bench), break_even_sentence(bench))
-                   + "</div>"  # the heading stays on the figure's page
+                   + "</div>"  # the heading stays on the figure's page (h4: break-after avoid; the figure: break-inside avoid)
                    + _table(["layer", "shape", "batch", "CSR beats dense", "this ticket's density"], be_rows, "numbers"))
     out += [f'<p class="small">Note: {esc(n)}</p>' for n in bench.notes]
     others = [b for k, b in run.benches.items() if b is not bench]
@@ -541,9 +541,10 @@ body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 13px; color: #2
        margin: 24px auto; line-height: 1.45; }
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; border-bottom: 1px solid #ccc; padding-bottom: 3px; }
 h3 { font-size: 14px; margin: 14px 0 4px; } h4 { font-size: 13px; margin: 10px 0 4px; }
-section { break-before: page; } section.first { break-before: auto; }
-figure.plot { margin: 8px 0 14px; break-inside: avoid; } div.keep { break-inside: avoid; } figcaption { font-size: 11px; color: #555; }
-table { border-collapse: collapse; margin: 6px 0 10px; font-size: 11px; break-inside: avoid; }
+section { margin-top: 18px; }
+figure.plot { margin: 8px 0 14px; break-inside: avoid; } figcaption { font-size: 11px; color: #555; }
+table { border-collapse: collapse; margin: 6px 0 10px; font-size: 11px; }
+thead { display: table-header-group; } tr { break-inside: avoid; }
 th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
 table.numbers td { font-variant-numeric: tabular-nums; } th { background: #f3f3f3; }
 .verdict { background: #eef6fb; border-left: 4px solid #0072B2; padding: 6px 10px; }
@@ -562,7 +563,7 @@ ul.checks { list-style: none; padding-left: 4px; } ul.checks li { margin: 2px 0;
 class Report:
     html: str
     figures: int          # Plotly figures in the HTML
-    sections: list[str]   # the section titles, each starting a page in print
+    sections: list[str]   # the section titles, in order (in print they follow on; tables break between rows)
     runs: list[RunMaterial]
 
 
