@@ -217,3 +217,22 @@ def test_cli_deploy_prints_its_table_for_a_lenet_run(tmp_path, dataset_cache):
     assert f"kept with run {run_id} as deploy/1/0" in out
     bad = cli("deploy", run_id, "--round", "5")
     assert bad.returncode == 2 and bad.stderr.startswith("error: round:") and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_latency_table_shows_the_spread_also_when_it_compares_cpu_times():
+    """Issue 11, defect 5: on a busy machine the page's latency tables showed CPU medians only, while the report
+    shows the interquartile range; now every row shows the spread of its timed calls too."""
+    from lth_core.analysis.deploy_view import latency_caption, latency_table
+
+    for load in (0.0, 9.0):
+        b = _bench_with({("dense", "pytorch", 1): 1.0, ("ticket", "pytorch CSR", 1): 2.0}, load=load)
+        b.timings = [Timing("dense", "pytorch", 1, 1.0, 0.8, 1.3, 5, 0.5),  # half the IQR: 25 % of the median
+                     Timing("ticket", "pytorch CSR", 1, 2.0, 1.8, 2.2, 5, 1.0)]  # 10 %
+        assert b.by_cpu_time == (load > 0)
+        table = latency_table(b, 1)
+        assert list(table.columns) == ["network", "variant", "ms per call", "× dense"]  # four: it fits 1024 px
+        from lth_core.analysis.deploy_bench import variant_name
+        cells = dict(zip(table["variant"], table["ms per call"]))
+        dense, csr = cells[variant_name("pytorch")], cells[variant_name("pytorch CSR")]
+        assert dense == ("0.5 ±25 %" if b.by_cpu_time else "1 ±25 %") and csr.endswith(" ±10 %"), cells
+        assert "half the interquartile range" in latency_caption(b)

@@ -50,9 +50,14 @@ def files_table(b: DeployBench) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def spread_percent(t) -> float:
+    """Half the interquartile range of a timing's wall-clock calls, in percent of their median."""
+    return 50 * (t.q3_ms - t.q1_ms) / t.median_ms if t.median_ms > 0 else 0.0
+
+
 def latency_table(b: DeployBench, batch: int) -> pd.DataFrame:
     """At one batch size, one row per network and variant: the median ms per call by the measure the bench
-    compares by (wall-clock with its quartiles; CPU time on a busy machine) and the speed-up against the dense
+    compares by (wall-clock; CPU time on a busy machine), ± the spread of the calls, and the speed-up against the dense
     network's dense PyTorch. One table per batch size, four columns, so it fits a page's width (the CPU times
     of an idle machine are in the stored bench and the CLI's table)."""
     base = b.timing("dense", "pytorch", batch)
@@ -61,7 +66,9 @@ def latency_table(b: DeployBench, batch: int) -> pd.DataFrame:
         t = b.timing(network, variant, batch)
         if t is None:
             continue
-        ms = f"{b.ms(t):.3g}" if b.by_cpu_time else f"{t.median_ms:.3g} ({t.q1_ms:.3g}–{t.q3_ms:.3g})"
+        # the spread the report gives as quartiles, short enough for four columns at 1024 px: half the wall-clock
+        # interquartile range as a share of the wall-clock median
+        ms = f"{b.ms(t):.3g} ±{spread_percent(t):.0f} %"
         rows.append({"network": NETWORK_NAMES.get(network, network), "variant": variant_name(variant),
                      "ms per call": ms, "× dense": "–" if base is None else f"{b.ms(base) / b.ms(t):.2f}×"})
     return pd.DataFrame(rows, columns=["network", "variant", "ms per call", "× dense"])
@@ -87,8 +94,9 @@ def latency_caption(b: DeployBench) -> str:
         measure = ("the median CPU time of the process per call, over {n} timed calls after a warm-up (the machine was "
                    "busy, so wall-clock time there is mostly waiting for a core)").format(n=repeats)
     else:
-        measure = (f"the median wall-clock time of {repeats} timed calls after a warm-up, with the quartiles in "
-                   "brackets")
+        measure = f"the median wall-clock time of {repeats} timed calls after a warm-up"
+    measure += ("; ± is how widely the calls spread: half the interquartile range of their wall-clock times, as a "
+                "share of its median (the report gives the quartiles)")
     return (f"Milliseconds per call: {measure}; {threads} for PyTorch and ONNX Runtime. “× dense” compares with the "
             "dense network in dense PyTorch at the same batch size: above 1 is faster.")
 
