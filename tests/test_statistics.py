@@ -117,7 +117,8 @@ def test_two_trials_give_their_own_values_not_a_t_interval():
     low, high = critical.iloc[0][["low", "high"]]
     per_trial = S.critical_per_trial(rounds)["fraction"].sort_values().to_numpy()
     assert (low, high) == pytest.approx(tuple(per_trial))
-    assert f"(trials: {S.pct(low)} and {S.pct(high)}; interpolated" in said and "CI" not in said, said
+    assert ("(mean of 2 trials; the 2 trials disagree: one stays within it down to 12.5 %, the other only stays "
+            "within it down to 50.0 %)") in said and "CI" not in said, said
     assert "100.0 %" not in said
     # a gap both trials agree on: said as what the two trials show, not as 95 % confidence
     gaps = S.paired_gaps(table({"ticket": [[0.98, 0.95, 0.94]] * 2, "reinit": [[0.98, 0.92, 0.90],
@@ -127,10 +128,10 @@ def test_two_trials_give_their_own_values_not_a_t_interval():
 
 
 def test_a_critical_sparsity_the_same_in_every_trial_is_said_once():
-    same = pd.DataFrame([dict(variant="reinit", trials=2, fraction=0.5, low=0.5, high=0.5, method="all equal",
-                              not_reached=0, note="")])
+    same = S.critical_sparsity(table({"ticket": [[0.9, 0.9, 0.8, 0.7, 0.7]] * 2,
+                                      "reinit": [[0, 0.9, 0.8, 0.7, 0.7]] * 2}))
     said = S.critical_sentence(same, "reinit")
-    assert "(the same in all 2 trials; interpolated" in said and "2 trials, 2 trials" not in said
+    assert "(mean of 2 trials; the same in both trials)" in said and "2 trials, 2 trials" not in said, said
 
 
 def test_a_clearly_positive_gap_is_found_in_every_round_and_said_in_words():
@@ -269,9 +270,10 @@ def test_critical_sparsity_over_trials_is_a_geometric_mean_with_an_interval():
     assert (row["low"], row["high"]) == pytest.approx((math.exp(want.low), min(1.0, math.exp(want.high))))
     assert row["low"] < row["fraction"] < row["high"] <= 1.0
     said = S.critical_sentence(S.critical_sparsity(rounds), "ticket")
-    assert said == (f"The ticket stays within 1 point of the dense network down to {S.pct(row['fraction'])} of the "
-                    f"weights (95 % CI {S.pct(row['low'])}–{S.pct(row['high'])}, 3 trials; interpolated between "
-                    "rounds in log(weights)).")
+    # the sentence: measured rounds of the mean over trials (the bars), each trial's own round after it
+    assert said == ("The ticket stays within 1 point of the dense network down to 40.0 % of the weights and falls "
+                    "below it in the next round (mean of 3 trials; trials: from 20.0 % to 80.0 %; the trials "
+                    "disagree).")
 
 
 def test_a_variant_that_never_leaves_the_tolerance_has_an_upper_bound():
@@ -338,8 +340,8 @@ def test_a_crossing_between_far_apart_rounds_is_a_bracket_not_a_number():
     assert (critical.loc["ticket", "above"], critical.loc["ticket", "below"]) == (1.0, 0.069)
     assert S.critical_cell(rounds) == "between 100 % and 6.9 %"
     assert S.critical_sentence(critical.reset_index(), "ticket") == (
-        "The ticket stays within 1 point of the dense network down to somewhere between 100 % and 6.9 % of the "
-        "weights: it leaves the tolerance between measured rounds too far apart to interpolate (2 trials).")
+        "The ticket falls more than 1 point below the dense network already at its first pruned round, 6.9 % of "
+        "the weights (mean of 2 trials; the same in both trials).")
     # rounds of 20 % steps are close enough: the crossing is still interpolated between them
     near = table({"ticket": [[0.90, 0.90, 0.895, 0.885, 0.87]]}, weights=[1.0, 0.8, 0.64, 0.512, 0.41])
     row = S.critical_sparsity(near).iloc[0]
@@ -358,5 +360,49 @@ def test_runs_and_show_bracket_a_real_one_shot_runs_critical_sparsity(lth_home, 
     assert "  between 100 % and 9.8 %  " in row
     assert header.index(S.MATCH_COLUMN) + len(S.MATCH_COLUMN) == row.index("9.8 %") + len("9.8 %")  # lined up
     assert cli_main(["show", row.split()[0]]) == 0
-    assert ("The ticket stays within 1 point of the dense network down to somewhere between 100 % and 9.8 % of the "
-            "weights") in capsys.readouterr().out
+    assert ("The ticket falls more than 1 point below the dense network already at its first pruned round, 9.8 % of "
+            "the weights") in capsys.readouterr().out
+
+
+# ---- the sentences agree with the bars (issue 12) --------------------------------------------------------
+
+def test_critical_sentences_agree_with_the_mean_bars_on_a_real_run():
+    """A real small run (digits, mlp 32, half the weights pruned a round, 2 trials) whose reinit and random
+    mask fall more than 1 point below dense from round 1: the sentences say so, name only measured rounds'
+    weights, and say where the mean over trials (the bars) leaves the band — never an interpolated value."""
+    import re
+
+    from lth_core import ExperimentConfig, collect, run_experiment
+    from lth_core.analysis.recommend import gap_points, within_tolerance
+    rounds = collect(run_experiment(ExperimentConfig(dataset="digits", arch="mlp", hidden=(32,), rounds=2, epochs=4,
+                                                     batch_size=32, prune_rate=0.5, controls=("reinit", "random"),
+                                                     trials=2, seed=0))).rounds_df()
+    critical = S.critical_sparsity(rounds)
+    dense = rounds[rounds["round"] == 0]["test_accuracy"].mean()
+    measured = {S.pct(w) for w in rounds["weights_remaining"]}
+    first_out = {}
+    for variant in critical["variant"]:
+        bars = rounds[(rounds["variant"] == variant) & (rounds["round"] > 0)].groupby("round").mean(numeric_only=True)
+        out = [r for r, a in bars["test_accuracy"].items() if not within_tolerance(gap_points(a, dense))]
+        first_out[variant] = out[0] if out else None
+        said = S.critical_sentence(critical, variant)
+        assert "interpolated" not in said, said
+        assert set(re.findall(r"\d+\.\d %", said)) <= measured, said  # only weights of measured rounds
+        if first_out[variant] == 1:
+            assert "already at its first pruned round, " + S.pct(bars["weights_remaining"].iloc[0]) in said, said
+            assert "stays within 1 point of the dense network down to" not in said, said
+        elif first_out[variant] is not None:
+            held = bars["weights_remaining"].loc[first_out[variant] - 1]
+            assert f"down to {S.pct(held)} of the weights and falls below it in the next round" in said, said
+    assert first_out["reinit"] == 1, first_out  # the case of the issue: a control out of the band from round 1
+
+
+def test_two_trials_far_apart_are_said_as_disagreeing_not_as_a_mean():
+    # one trial holds down to 6.25 %, the other leaves at 50 %: no value between them is printed
+    rounds = table({"ticket": [[0.98, 0.98, 0.98, 0.98, 0.98], [0.98, 0.98, 0.90, 0.90, 0.90]]},
+                   weights=[1.0, 0.5, 0.25, 0.125, 0.0625])
+    said = S.critical_sentence(S.critical_sparsity(rounds), "ticket")
+    assert "the 2 trials disagree: one stays within it down to 6.2 %, the other only" in said or \
+           "the 2 trials disagree: one stays within it down to 6.3 %, the other only" in said, said
+    assert "the other only stays within it down to 50.0 %" in said, said
+    assert "17." not in said and "interpolated" not in said, said

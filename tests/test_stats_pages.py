@@ -30,7 +30,7 @@ def test_compare_prints_the_paired_gaps_and_critical_sparsity_of_the_run(runs):
     for variant in ("ticket", "reinit", "random"):
         assert statistics.critical_sentence(critical, variant) in shown
     said = statistics.critical_sentence(critical, "ticket")  # 2 trials: an interval is given, or none is needed
-    assert "95 % CI" in said or "the same in all 2 trials" in said
+    assert "mean of 2 trials; " in said and "95 % CI" not in said, said
     # one term for how far it can be pruned, as weights remaining: "critical sparsity" mixed the two
     assert "critical" not in shown.lower()
     (fig,) = [f for f in figures(at) if f["layout"]["title"]["text"].startswith("Ticket minus each control")]

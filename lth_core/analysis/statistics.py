@@ -356,6 +356,28 @@ def _crossing(weights: np.ndarray, gaps: np.ndarray, tolerance: float) -> tuple[
     return float(weights[-1]), False, math.nan, math.nan
 
 
+def _held(weights: np.ndarray, gaps: np.ndarray, tolerance: float) -> tuple[float, bool]:
+    """The measured weights of the sparsest round before the gap first falls below −tolerance (1.0 when the
+    first pruned round already does), and whether it falls below at all: what the bars show, no interpolation."""
+    for i in range(1, len(weights)):
+        if not within_tolerance(gaps[i], tolerance):
+            return float(weights[i - 1]), True
+    return float(weights[-1]), False
+
+
+def _mean_curve(rounds: pd.DataFrame, variant: str, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Weights and gaps (points) of `variant`'s mean over trials against the mean dense network, round by
+    round: the bars of the tour's and Compare's figures."""
+    dense = rounds[rounds["round"] == 0][metric].dropna()
+    curve = rounds[(rounds["round"] > 0) & (rounds["variant"] == variant)].dropna(subset=[metric])
+    if dense.empty or curve.empty:
+        return None
+    g = curve.groupby("round", sort=True)
+    weights = np.concatenate([[1.0], g["weights_remaining"].mean().to_numpy(float)])
+    gaps = np.concatenate([[0.0], in_units(g[metric].mean().to_numpy(float) - float(dense.mean()), metric)])
+    return weights, gaps
+
+
 def critical_per_trial(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS,
                        metric: str = "test_accuracy") -> pd.DataFrame:
     """One row per trial and variant: trial, variant, fraction, reached, above, below. `fraction` is the critical sparsity
@@ -376,9 +398,10 @@ def critical_per_trial(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS
             weights = np.concatenate([[1.0], curve["weights_remaining"].to_numpy(float)])
             gaps = np.concatenate([[0.0], in_units(curve[metric].to_numpy(float) - float(dense.iloc[0]), metric)])
             fraction, reached, above, below = _crossing(weights, gaps, tolerance)
+            held, _ = _held(weights, gaps, tolerance)
             rows.append(dict(trial=int(trial), variant=variant, fraction=fraction, reached=reached, above=above,
-                             below=below))
-    return pd.DataFrame(rows, columns=["trial", "variant", "fraction", "reached", "above", "below"])
+                             below=below, held=held))
+    return pd.DataFrame(rows, columns=["trial", "variant", "fraction", "reached", "above", "below", "held"])
 
 
 def critical_sparsity(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS, metric: str = "test_accuracy",
@@ -400,11 +423,18 @@ def critical_sparsity(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS,
         # a bracket holds every trial: the far-apart rounds of those that have them, the fraction of the others
         above = float(np.fmax(mine["above"], mine["fraction"]).max()) if far.any() else math.nan
         below = float(np.fmin(mine["below"], mine["fraction"]).min()) if far.any() else math.nan
+        # what the sentences say: measured rounds of the mean over trials (the bars), and each trial's
+        mean_curve = _mean_curve(rounds, variant, metric)
+        mean_held, mean_left = _held(*mean_curve, tolerance) if mean_curve is not None else (math.nan, False)
+        first = float(mean_curve[0][1]) if mean_curve is not None else math.nan
         rows.append(dict(variant=variant, trials=ci.n, fraction=math.exp(ci.mean), low=math.exp(ci.low),
                          high=min(math.exp(ci.high), 1.0), method=ci.method, not_reached=int((~mine["reached"]).sum()),
-                         note=ci.note, above=above, below=below))
+                         note=ci.note, above=above, below=below, held=mean_held, left=mean_left, first=first,
+                         held_low=float(mine["held"].min()), held_high=float(mine["held"].max()),
+                         held_trials=[float(v) for v in mine["held"]]))
     return pd.DataFrame(rows, columns=["variant", "trials", "fraction", "low", "high", "method", "not_reached",
-                                       "note", "above", "below"])
+                                       "note", "above", "below", "held", "left", "first", "held_low", "held_high",
+                                       "held_trials"])
 
 
 def bracketed(row) -> bool:
@@ -437,10 +467,38 @@ def critical_cell(rounds: pd.DataFrame, variant: str = REFERENCE, tolerance: flo
     return critical_text(row.iloc[0]) if not row.empty else ""
 
 
+DISAGREE = 2.0  # two trials whose last round within the tolerance differ by more than this factor disagree
+
+
+def _held_words(held: float, only: bool = False) -> str:
+    if held >= 1.0:
+        return "leaves it at the first pruned round"
+    return f"{'only ' if only else ''}stays within it down to {pct(held)}"
+
+
+def held_trials_words(row, tolerance: float = TOLERANCE_POINTS) -> str:
+    """Each trial's last round within the tolerance, in words: 'trials: 8.7 % and 10.8 %', or, when two trials
+    are far apart, 'the 2 trials disagree: one stays within it down to 7.0 %, the other only down to 89.5 %' —
+    never a mean that neither trial shows."""
+    values = sorted(row["held_trials"])
+    n = len(values)
+    if n == 2 and values[1] > DISAGREE * values[0]:
+        return f"the 2 trials disagree: one {_held_words(values[0])}, the other {_held_words(values[1], only=True)}"
+    if values[0] == values[-1]:
+        return f"the same in {'both' if n == 2 else f'all {n}'} trials"
+    words = [("the first pruned round" if v >= 1.0 else pct(v)) for v in values]
+    if n == 2:
+        return f"trials: down to {words[0]} and {words[1]}"
+    spread = "; the trials disagree" if values[-1] > DISAGREE * values[0] else ""
+    return f"trials: from {words[0]} to {words[-1]}{spread}"
+
+
 def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLERANCE_POINTS,
                       confidence: float = CONFIDENCE, reset: str = "init") -> str:
-    """E.g. 'The ticket stays within 1 point of the dense network down to 5.3 % of the weights (95 % CI
-    4.1–6.8 %, 5 trials; interpolated between rounds in log(weights)).'"""
+    """E.g. 'The ticket stays within 1 point of the dense network down to 8.7 % of the weights and falls below it
+    in the next round on the mean of 2 trials (trials: 8.7 % and 10.8 %).' Said in measured rounds of the mean
+    over trials against the mean dense network, the bars of the figures beside it, never interpolated; each
+    trial's own last round within follows (`held_trials_words`)."""
     row = table[table["variant"] == variant]
     if row.empty:
         return (f"How far {name(variant, reset)} can be pruned is not known yet: it has no pruned round with a dense "
@@ -453,16 +511,21 @@ def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLE
         where = f"at every round, down to {pct(row['fraction'])} of the weights, the sparsest measured"
         return (f"{head} {where}{f' ({n} of {n} trials)' if n > 1 else ''}, so how far it can be pruned "
                 "and still match dense is not known yet: prune further to find out.")
-    if bracketed(row):
+    if bracketed(row) and ("held" not in row or pd.isna(row["held"])):
         trials = f"{n} trial{'s' if n != 1 else ''}"
         return (f"{head} down to somewhere {between_text(row)} of the weights: it leaves the tolerance between "
                 f"measured rounds too far apart to interpolate ({trials}).")
+    if "held" not in row or pd.isna(row["held"]):  # a table from before the measured-round columns
+        return f"{head} down to {pct(row['fraction'])} of the weights ({spread_words(row['low'], row['high'], n)})."
+    # said in measured rounds of the mean over trials, as the bars show it: never a value between rounds
+    fell = (f"{who[0].upper()}{who[1:]} falls more than {tolerance:g} point{'s' if tolerance != 1 else ''} below "
+            f"the dense network already at its first pruned round, {pct(row['first'])} of the weights")
+    if row["left"] and row["held"] >= 1.0:
+        said = fell
+    elif row["left"]:
+        said = f"{head} down to {pct(row['held'])} of the weights and falls below it in the next round"
+    else:
+        said = f"{head} at every round, down to {pct(row['held'])} of the weights, the sparsest measured"
     if n == 1:
-        return f"{head} down to {pct(row['fraction'])} of the weights (one trial: no interval can be given; run " \
-               f"{SUGGESTED_TRIALS} trials or more to get one)."
-    bounds = (spread_words(row["low"], row["high"], n) if row["method"] != "all equal"
-              else f"the same in all {n} trials")
-    tail = (f"; {int(row['not_reached'])} of {n} trials never left the tolerance, so the value is an upper bound"
-            if row["not_reached"] else "")
-    return (f"{head} down to {pct(row['fraction'])} of the weights ({bounds}"
-            f"{tail}; interpolated between rounds in log(weights)).")
+        return f"{said} (one trial: no interval can be given; run {SUGGESTED_TRIALS} trials or more to get one)."
+    return f"{said} (mean of {n} trials; {held_trials_words(row, tolerance)})."
