@@ -245,6 +245,8 @@ def test_a_run_that_only_warns_shows_no_failed_places():
     assert "Where each failed check failed" not in labels
     (rounds,) = [e for e in at.expander if e.label == "Which rounds had not converged"]
     assert "round 0: ticket at their lowest validation loss at iteration 24" in rounds.markdown[0].value
+    # each line is a round that had not converged: never under the passing check's title "was long enough"
+    assert C.CHECKS["budget"].title not in rounds.markdown[0].value, rounds.markdown[0].value
 
 
 def test_a_resumed_run_goes_on_counting_and_checks_its_starts_against_the_store():

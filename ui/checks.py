@@ -24,7 +24,10 @@ def checklist(run_id: str) -> None:
         listed = [line for line in lines if line.status == status and line.where]
         if listed:
             with st.expander(title):
-                st.markdown("\n".join(f"- **{md(line.title)}**: {md(place)}" for line in listed for place in line.where))
+                # a warning's places are the rounds themselves: under the check's title ("The training budget was
+                # long enough") they would read as the opposite of what they say
+                st.markdown("\n".join(f"- **{md(line.title)}**: {md(place)}" if status == FAIL else f"- {md(place)}"
+                                       for line in listed for place in line.where))
 
 
 def rerun_button(run_id: str, rounds: list[int], default: int) -> None:
