@@ -30,9 +30,18 @@ def test_every_entry_is_complete_and_the_controls_are_everything_but_the_ticket(
         assert v.label and v.short and v.phrase and v.explanation and v.start
         assert v.color.startswith("#") and v.dash and v.symbol
     assert len({v.color for v in VARIANTS.values()}) == len(VARIANTS)  # each drawn in its own colour
-    for name in ("random", "reinit-signs"):  # both say what the random control is
-        text = VARIANTS[name].explanation
-        assert "layer-wise shuffle" in text and "Frankle et al. 2021" in text and "original init" in text
+    text = VARIANTS["random"].explanation  # what the random control is
+    assert "layer-wise shuffle" in text and "Frankle et al. 2021" in text and "original init" in text
+
+
+def test_the_glossary_defines_each_variant_once_and_never_repeats_its_name():
+    """The home page's "New to lottery tickets?" box: the random mask's definition once, in its own bullet; no
+    bullet that reads "random mask: the random mask is …"."""
+    from ui.notes import INTRO
+    assert INTRO.count("layer-wise shuffle") == 1, INTRO
+    for v in VARIANTS.values():
+        assert not v.explanation.lower().startswith((v.label.lower(), v.short.lower(), f"the {v.short.lower()}")), v
+    assert "random mask" in VARIANTS["reinit-signs"].explanation  # it still points to the other control
 
 
 def test_reinit_signs_keeps_the_ticket_mask_and_the_init_signs_with_fresh_magnitudes():
@@ -161,7 +170,7 @@ def test_the_form_offers_every_control_of_the_registry_with_its_explanation():
         box = at.checkbox(key=f"form:control_{name}")
         assert box.label == VARIANTS[name].label and box.help == VARIANTS[name].explanation
     signs = at.checkbox(key="form:control_reinit-signs")
-    assert not signs.value and "Zhou et al. 2019" in signs.help and "layer-wise shuffle" in signs.help
+    assert not signs.value and "Zhou et al. 2019" in signs.help and "random mask" in signs.help
     signs.check().run()
     assert not at.exception and at.checkbox(key="form:control_reinit-signs").value
 

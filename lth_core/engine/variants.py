@@ -103,12 +103,12 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("reinit", "reinit (same mask, new init)", "reinit", "reinit", "#E69F00", "dash", "square",
             "the ticket's mask with new random starting weights", _reinit, fresh_start=True),
     Variant("random", "random mask", "random mask", "a random mask", "#009E73", "dashdot",
-            "diamond", f"the random mask is {_SHUFFLE}", _random),
+            "diamond", _SHUFFLE, _random),
     Variant("reinit-signs", "reinit, original signs", "reinit signs", "reinit with the original signs", "#CC79A7",
             "longdash", "triangle-up",
             "the ticket's mask with new random magnitudes but the original init's signs (Zhou et al. 2019): "
-            "close to the ticket means the ticket mostly remembers which way each weight starts. The random "
-            f"mask is another control: {_SHUFFLE}", _reinit_signs, fresh_start=True),
+            "close to the ticket means the ticket mostly remembers which way each weight starts (the random mask, "
+            "another control, keeps the original init and moves the mask instead)", _reinit_signs, fresh_start=True),
     Variant("inverted", "inverted scores", "inverted", "the inverted mask", "#D55E00", "longdashdot", "x",
             "the criterion's scores inverted: the last pruning step removes the highest-scoring weights instead of "
             "the lowest, to the same counts, from the same start (Frankle et al. 2021); for a one-shot or at-init "
