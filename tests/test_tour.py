@@ -230,6 +230,15 @@ def test_where_it_breaks_says_so_when_the_runs_ticket_does_not_break_and_links_f
     new.run()
     assert not new.exception and new.number_input(key="form:rounds").value == 20
     assert any("Prune until the ticket breaks" in i.value for i in new.info)
+    # "Try it" on rewinding opens the form filled with the rewinding preset, not the default reset to init
+    ((query, label),) = [(parse_qs(link.proto.query_string), link.proto.label) for link in at.get("page_link")
+                         if link.proto.label.startswith("Try it: New experiment")]
+    assert query == {"preset": ["rewind"]} and "rewind:20" in label, (query, label)
+    rewind = AppTest.from_file(APP, default_timeout=120)
+    rewind.query_params["preset"] = "rewind"
+    rewind.run()
+    assert not rewind.exception and rewind.radio(key="form:reset").value == "rewind", [r.key for r in rewind.radio]
+    assert rewind.number_input(key="form:rewind_k").value == 20
 
 
 def test_where_it_breaks_links_only_a_run_that_shows_the_same_network_breaking(lth_home):

@@ -442,7 +442,8 @@ STEPS: list[Step] = [
          "small network directly instead?",
          _gap, _limits,
          (Link("compare", "Compare: the deployment savings of this run's tickets"),
-          Link("new", "New experiment: try reset rewind:K, or prune further", with_run=False)),
+          Link("new", f"New experiment filled with “{PRESETS['rewind'].title}” (reset rewind:20)", with_run=False,
+               params=(("preset", "rewind"),))),
          further=_further,
          more="Three honest limits:\n\n"
          "- **Bigger networks need rewinding.** For VGG-19 and ResNet at the usual learning rate, resetting to the "
