@@ -101,21 +101,31 @@ acc = cached(("compare:bands", run_id, "test_accuracy"),
 stop = cached(("compare:bands", run_id, "early_stop_iteration"),
               lambda: statistics.round_bands(rounds, "early_stop_iteration")).set_index(["round", "variant"])
 remaining = rounds.groupby("round").weights_remaining.mean()
-tables = []  # accuracy, then early stop: one table of eight columns scrolled sideways at 1280 px
-for column, values, fmt in (("accuracy", acc, pct), ("early stop", stop, lambda v: f"{v:.0f}")):
-    table = pd.DataFrame({"weights remaining": remaining.map(pct)})
+
+
+def round_table(values: pd.DataFrame, fmt) -> pd.DataFrame:
+    """One row per round, one short column per variant (the table fits a 1280 px window): mean (spread)."""
+    table = pd.DataFrame({"weights": remaining.map(pct)})
     for variant in info.variants:
-        table[f"{plots.short_of(variant, reset)}: {column}"] = [interval_text(values.loc[(r, variant)], fmt)
-                                                if (r, variant) in values.index else "" for r in table.index]
-    tables.append(table.reset_index())
-bracket = plots.band_words(acc.reset_index().rename(columns={"low": "lo", "high": "hi"}))
-st.caption("Test accuracy and the early-stopping iteration (lowest validation loss) of every round: the mean over "
-           "trials and, in brackets, " + (f"the {bracket} (lowest–highest; a 95 % interval from 2 trials would be too "
-                                          "wide to read)" if bracket.startswith("range") else
-                                          f"its {bracket.replace('CI', 'confidence interval')}" if bracket else
-                                          "nothing: one trial gives no interval") + ".")
-for table in tables:  # every round shown, no inner scroll bar (a row is 35 px, as in Streamlit's grid)
+        table[plots.short_of(variant, reset)] = [interval_text(values.loc[(r, variant)], fmt)
+                                                 if (r, variant) in values.index else "" for r in table.index]
+    return table.reset_index()
+
+
+def show_rows(table: pd.DataFrame) -> None:
+    # every round shown, no inner scroll: the height of the header and all the rows
     st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3)
+
+
+bracket = plots.band_words(acc.reset_index().rename(columns={"low": "lo", "high": "hi"}))
+st.caption("Each variant's mean over trials and, in brackets, " + (
+    f"the {bracket} (lowest–highest; a 95 % interval from 2 trials would be too wide to read)"
+    if bracket.startswith("range") else f"its {bracket.replace('CI', 'confidence interval')}" if bracket else
+    "nothing: one trial gives no interval") + ". Weights: the share of the weights the round keeps.")
+st.markdown("**Test accuracy**")
+show_rows(round_table(acc, pct))
+st.markdown("**Early-stopping iteration** (lowest validation loss; smaller: learned faster)")
+show_rows(round_table(stop, lambda v: f"{v:.0f}"))
 explain("compare_table")
 
 st.subheader("What this ticket would save in deployment")

@@ -42,11 +42,16 @@ def test_compare_prints_the_paired_gaps_and_critical_sparsity_of_the_run(runs):
     # the round-by-round table: mean and, with 2 trials, their range (round_bands), as the plots and Results show
     table = at.dataframe[0].value
     acc = statistics.round_bands(rounds).set_index(["round", "variant"])
-    cell = table.loc[table["round"] == 2, "ticket: accuracy"].iloc[0]
+    cell = table.loc[table["round"] == 2, "ticket"].iloc[0]
     assert cell == summary.interval_text(acc.loc[(2, "ticket")]) and "–" in cell
     two = rounds[(rounds["round"] == 2) & (rounds.variant == "ticket")].test_accuracy
     assert cell == f"{summary.pct(two.mean())} ({summary.pct(two.min()).rstrip(' %')}–{summary.pct(two.max())})"
     assert any("in brackets, the range of 2 trials" in c.value for c in at.caption)
+    # short columns that fit 1280 px: accuracy and early stopping in two tables
+    stops = at.dataframe[1].value
+    assert list(table.columns) == list(stops.columns) == ["round", "weights", "ticket", "reinit", "random mask"]
+    assert list(table["round"]) == sorted(rounds["round"].unique())
+    # (its height, every row without an inner scroll, is seen in a browser: AppTest does not expose it)
     assert not any("95 % confidence interval." in c.value for c in at.caption)
 
 
