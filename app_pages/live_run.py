@@ -76,8 +76,10 @@ def live_view() -> None:
     cols[2].metric("Iteration", f"{done_iters} of {run.iterations}" if started and run.iterations else "—",
                    help="training steps of this round")
     ticket = rounds[rounds.variant == TICKET]
-    cols[3].metric("Ticket accuracy, last finished round", pct(ticket.groupby("round").test_accuracy.mean().iloc[-1])
-                   if not ticket.empty else "—")
+    # a short label: four metrics share a 1280 px row, and a longer one is cut ("Ticket accuracy, last finished r…")
+    cols[3].metric("Ticket accuracy", pct(ticket.groupby("round").test_accuracy.mean().iloc[-1])
+                   if not ticket.empty else "—", help="the ticket's test accuracy in the last finished round (mean "
+                                                      "over trials)")
     names = ["dense network"] if rnd == 0 else [label(v, run.config.reset)
                                                 for v in ordered((run.variant or "").split("+"))]
     if names and training:

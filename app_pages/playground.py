@@ -112,7 +112,7 @@ if not pg.rounds:
 # callbacks, so that the buttons below already show the new state (Pause, a round more) in this run
 playing = st.session_state.get("pg:playing", False) and not pg.finished
 catching_up = st.session_state.get("pg:goal", -1) >= len(pg.rounds)  # a linked round not trained yet
-left, mid, right, _ = st.columns([1.2, 0.8, 1.2, 5])
+left, mid, right, _ = st.columns([1.7, 1, 1.5, 3.8])  # wide enough for "Prune a round" at 1280 px
 left.button("Prune a round", disabled=pg.finished or playing, on_click=pressed_step,
             help="Prune 30 % of the ticket's weights and retrain")
 mid.button("Pause" if playing else "Play", disabled=pg.finished, on_click=toggle_play,

@@ -91,7 +91,7 @@ def test_the_runs_table_shows_what_tells_runs_apart(runs):
     assert done["checks"] in ("✓", "⚠")  # the symbol; Live run and Compare give the line
     # the critical sparsity says what it is: weights remaining where the ticket stops matching dense
     header = json.loads(at.dataframe[0].proto.columns)["critical"]
-    assert header["label"] == "stops matching dense at" and "weights remaining where the ticket stops" in header["help"]
+    assert header["label"] == "matches dense to" and "weights remaining where the ticket stops" in header["help"]
 
 
 def test_an_invalid_combination_is_blocked_with_a_message_naming_the_field():
@@ -182,7 +182,7 @@ def test_live_run_shows_a_finished_run_from_the_store(runs):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Round"] == "2 of 2" and metrics["Iteration"].endswith(f"of {RunStore().get_run(done).iterations}")
     rounds = RunStore().rounds(done)
-    assert metrics["Ticket accuracy, last finished round"] == summary.pct(rounds[(rounds["round"] == 2) & (rounds.variant == "ticket")].test_accuracy.mean())
+    assert metrics["Ticket accuracy"] == summary.pct(rounds[(rounds["round"] == 2) & (rounds.variant == "ticket")].test_accuracy.mean())
     assert titles(at) == ["Learning curves of round 2", "Test accuracy of every finished round"]
     assert summary.round_sentence(rounds, 2) in text(at)
     assert not [b for b in at.button if "Cancel" in b.label]

@@ -27,7 +27,7 @@ FIGURES = {1: ["The 266,200 starting weights: random numbers near zero"], 2: ["R
            3: ["Weights remaining in each layer after round 1"], 4: ["Test accuracy as the network is pruned"],
            5: ["Test accuracy as the network is pruned"], 6: ["Test accuracy as the network is pruned"],
            7: ["Connections each input pixel keeps into fc1 (of 300)",
-               "Connections per pixel into fc1, by distance from the centre", "What 16 units still see (dark = kept)"],
+               "Connections per pixel into fc1, by distance", "What 16 units still see (dark = kept)"],
            8: ["Accuracy compared with the dense network, round by round"]}
 
 

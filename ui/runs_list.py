@@ -22,7 +22,7 @@ from .widgets import ICONS, PAGES, run_links, store
 PAGE_SIZES = (25, 50, 100)
 SORTS = {"newest": "newest first", "oldest": "oldest first", "name": "name (A–Z)",
          "critical": "where the ticket stops matching dense (fewest weights first)", "status": "status"}
-CRITICAL_HEADER = "stops matching dense at"
+CRITICAL_HEADER = "matches dense to"  # short: the column is 150 px wide
 CRITICAL_HELP = ("weights remaining where the ticket stops matching the dense network (falls more than 1 point "
                  "below it; mean over trials, interpolated between rounds): its critical sparsity. ≤ when it still "
                  "matched at the sparsest round; 'between' when it stopped between two rounds too far apart to "

@@ -135,7 +135,7 @@ def survival_by_distance(masks: dict[str, np.ndarray], input_shape: tuple[int, .
                                  marker=dict(color=COLORS.get(variant)), customdata=t["pixels"],
                                  hovertemplate="%{x:.0f} px from the centre: %{y:.1f} connections per pixel "
                                                "(%{customdata} pixels)<extra></extra>"))
-    _style(fig, f"Connections per pixel into {layer}, by distance from the centre", "pixels from the image centre",
+    _style(fig, f"Connections per pixel into {layer}, by distance", "pixels from the image centre",
            "connections per pixel")
     fig.update_yaxes(range=[0, 1.1 * top if top else 1], rangemode="tozero")
     return fig
