@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lth_core.analysis.recommend import RANGE_BELOW_TRIALS, TOLERANCE_POINTS, within_tolerance
+from lth_core.analysis.recommend import RANGE_BELOW_TRIALS, TOLERANCE_POINTS, gap_points, within_tolerance
 from lth_core.engine.variants import TICKET, VARIANTS, phrase, short
 
 CONFIDENCE = 0.95
@@ -374,8 +374,10 @@ def _mean_curve(rounds: pd.DataFrame, variant: str, metric: str) -> tuple[np.nda
         return None
     g = curve.groupby("round", sort=True)
     weights = np.concatenate([[1.0], g["weights_remaining"].mean().to_numpy(float)])
-    gaps = np.concatenate([[0.0], in_units(g[metric].mean().to_numpy(float) - float(dense.mean()), metric)])
-    return weights, gaps
+    mean, base = g[metric].mean().to_numpy(float), float(dense.mean())
+    # an accuracy's gap as the pages print it and judge the bars against the band (`gap_points`)
+    gaps = ([gap_points(a, base) for a in mean] if is_accuracy(metric) else list(in_units(mean - base, metric)))
+    return weights, np.concatenate([[0.0], gaps])
 
 
 def critical_per_trial(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS,
