@@ -6,7 +6,7 @@ in a background worker process, so the pages never block and a reload shows the 
 import streamlit as st
 
 from ui.example import offer_example
-from ui.widgets import ICONS, PAGES, cap_link_values, guard, set_scope, start_queued_runs
+from ui.widgets import ICONS, PAGES, cap_link_values, flush_url, guard, set_scope, start_queued_runs
 
 st.set_page_config(page_title="Lottery Ticket Explorer", page_icon=":material/confirmation_number:", layout="wide")
 
@@ -31,4 +31,7 @@ with guard(page.title):
     start_queued_runs()
     offer_example()  # a store that never held a run gets the shipped example run, once
     set_scope("")  # a page's run picker sets it again for the choices below it
-    page.run()
+    try:
+        page.run()
+    finally:
+        flush_url()  # the page's choices into the URL at once: one browser history entry

@@ -16,7 +16,7 @@ from lth_core.engine.variants import TICKET, label, ordered
 from lth_core.analysis.summary import pct, rounds_done_text, run_summary
 from ui.checks import checklist
 from ui.text import md
-from ui.widgets import PAGES, cached_chart, guard, guarded, run_context, run_links, run_picker, store, variant_legend
+from ui.widgets import PAGES, PENDING, cached_chart, guard, guarded, run_context, run_links, run_picker, store, variant_legend
 
 st.title("Live run")
 run_id = run_picker(need_rounds=False)
@@ -177,6 +177,7 @@ with st.expander("Rename or delete this run"):
                      help="a run still training stops"):
             store().delete(run_id)  # a worker still training it notices and stops
             st.query_params.clear()
+            st.session_state.pop(PENDING, None)  # nor the choices this run was about to write
             for key in ("sel:run", "w:run"):
                 st.session_state.pop(key, None)
             st.toast(f"Deleted the run {md(info.name)} ({run_id}).")

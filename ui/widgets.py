@@ -168,7 +168,19 @@ def _from_link(param: str) -> list[str]:
 
 def _write_url(param: str, values: list[str]) -> None:
     st.session_state.setdefault("url:written", {})[param] = (values, _scope())
-    st.query_params[param] = values if len(values) != 1 else values[0]
+    # kept until the page has run (`flush_url`): every write to st.query_params makes the browser push a
+    # history entry, so a page filling in four choices after a link took four presses of Back to leave
+    st.session_state.setdefault(PENDING, {})[param] = values if len(values) != 1 else values[0]
+
+
+PENDING = "url:pending"
+
+
+def flush_url() -> None:
+    """Write the page's URL choices (`_write_url`) in one message: one history entry, not one per choice."""
+    pending = st.session_state.pop(PENDING, None)
+    if pending and any(st.query_params.get_all(k) != (v if isinstance(v, list) else [v]) for k, v in pending.items()):
+        st.query_params.update(pending)
 
 
 def _keys(param: str, widget: str) -> tuple[str, str]:
