@@ -16,7 +16,8 @@ from lth_core.engine.variants import TICKET, label, ordered
 from lth_core.analysis.summary import pct, rounds_done_text, run_summary
 from ui.checks import checklist
 from ui.text import md
-from ui.widgets import PAGES, PENDING, cached_chart, guard, guarded, run_context, run_links, run_picker, store, variant_legend
+from ui.widgets import (PAGES, PENDING, cached_chart, guard, guarded, run_context, run_links, run_picker, store,
+                        store_token, variant_legend)
 
 st.title("Live run")
 run_id = run_picker(need_rounds=False)
@@ -28,6 +29,7 @@ REFRESH_S = 1.0 if info.status in ACTIVE else None
 @st.fragment(run_every=REFRESH_S)
 @guarded
 def live_view() -> None:
+    token = store_token()  # before anything is read: a round committed meanwhile changes the token, redrawing
     run = store().get_run(run_id)
     if (run.status in ACTIVE) != (REFRESH_S is not None):
         st.rerun(scope="app")  # the run started or ended: redraw the page, refreshing only while it trains
@@ -100,7 +102,7 @@ def live_view() -> None:
         cached_chart(("live:curves", run_id, rnd, training_now),
                      lambda: plots.compare_curves(curves, rnd, title=f"Learning curves of round {rnd}" +
                                                   (" (training now)" if training_now else ""), reset=run.config.reset),
-                     "live_curves", context=run_context(run))
+                     "live_curves", context=run_context(run), token=token)
     if rounds.empty:
         if run.active:
             st.info("The accuracy plot starts when round 0 (the dense network) finishes.")
@@ -108,7 +110,7 @@ def live_view() -> None:
         cached_chart(("live:accuracy", run_id),
                      lambda: plots.accuracy_vs_weights(rounds, planned=planned, title="Test accuracy of every finished round",
                                                        reset=run.config.reset),
-                     "live_accuracy", context=run_context(run))
+                     "live_accuracy", context=run_context(run), token=token)
     if not rounds.empty:
         st.markdown("\n".join(f"- {line}" for line in run_summary(rounds, reset=run.config.reset)))
         st.markdown("**Sanity checks**")

@@ -69,3 +69,51 @@ def test_the_playgrounds_dense_round_is_trained_once_for_every_session(monkeypat
     assert calls[trained:] == [1] and "The winning ticket at round 1" in " ".join(said(again))
     third = page("playground", data="moons", seed="37")
     assert len(calls) == trained + 1 and said(third) == said(first)  # the shared round 0 was not changed
+
+
+def test_live_runs_accuracy_figure_shows_a_round_that_lands_while_the_page_draws(monkeypatch):
+    """The run's last round and its end are committed after Live run read the rounds but before it drew
+    the accuracy figure (the learning-curve figure is built in between). The figure must not be kept under
+    the new store token with the old rows: after a reload it shows every finished round."""
+    import sqlite3
+
+    from lth_core.runs.store import now_iso
+
+    assert main(["run", "--store", *TINY, "--name", "live race"]) == 0
+    store = RunStore()
+    run_id = store.list_runs().id.iloc[0]
+    last = int(store.rounds(run_id)["round"].max())
+    assert not page("live_run", run=run_id).exception  # what the page writes once (its checks) is written
+    db = sqlite3.connect(store.path, check_same_thread=False)
+    held = db.execute("SELECT * FROM rounds WHERE run_id = ? AND round = ?", (run_id, last)).fetchall()
+    with db:
+        db.execute("DELETE FROM rounds WHERE run_id = ? AND round = ?", (run_id, last))
+        db.execute("UPDATE runs SET committed_round = ?, updated_at = ? WHERE id = ?", (last - 1, now_iso(), run_id))
+    real = plots.compare_curves
+
+    def last_round_lands(*args, **kwargs):  # the recorder's last commit, while the page is drawing
+        if held:
+            with db:
+                db.executemany(f"INSERT INTO rounds VALUES ({', '.join('?' * len(held[0]))})", held)
+                db.execute("UPDATE runs SET committed_round = ?, updated_at = ? WHERE id = ?", (last, now_iso(), run_id))
+            held.clear()
+        return real(*args, **kwargs)
+    monkeypatch.setattr(plots, "compare_curves", last_round_lands)
+    first = page("live_run", run=run_id)
+    assert not first.exception and not held
+    reloaded = page("live_run", run=run_id)
+    assert not reloaded.exception
+    accuracy = next(s for s in specs(reloaded) if "every finished round" in s["layout"]["title"]["text"])
+    ticket = next(trace for trace in accuracy["data"] if trace.get("name") == "winning ticket")
+    assert len(set(_values(ticket["x"]))) == last + 1, ticket["x"]  # a point per finished round, the last one too
+    db.close()
+
+
+def _values(x) -> list:
+    """A trace's x as numbers, whether the spec lists them or packs them (Plotly's {"dtype", "bdata"})."""
+    import base64
+
+    import numpy as np
+    if isinstance(x, dict):
+        return np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"]).tolist()
+    return [v for v in (x or []) if isinstance(v, (int, float))]

@@ -374,12 +374,14 @@ def _figure(key: tuple, context: str | None, _build: Callable[[], go.Figure]) ->
 
 
 def cached_chart(key: tuple, build: Callable[[], go.Figure], topic: str | None = None, *,
-                 context: str | None = None, **values: Any) -> None:
+                 context: str | None = None, token: tuple | None = None, **values: Any) -> None:
     """`chart(build(), topic, context=context)`, with the figure built once for every session and rerun that
     asks for the same `key`: a page's figures from a run cost most of its script's time (Plotly validates every
     property). `key` must name everything the figure is drawn from: the figure, the run(s), the store's
-    change token (`store_token()`) and the page's choices. The figure is shared, so it is never changed here."""
-    _draw(_figure((*key, store_token()), context, build), topic, values)
+    change token (`store_token()`) and the page's choices. The figure is shared, so it is never changed here.
+    A page whose run still changes while it draws (Live run) passes the `token` it read *before* reading the
+    rows: a token read after them could already include a round that they miss, and keep that stale figure."""
+    _draw(_figure((*key, token if token is not None else store_token()), context, build), topic, values)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
