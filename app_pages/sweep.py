@@ -6,7 +6,7 @@ import streamlit as st
 
 from lth_core import ConfigError, jobs
 from lth_core.analysis.statistics import pct, spread_words
-from lth_core.analysis.sweep_summary import best_cell_sentence, sweep_figure
+from lth_core.analysis.sweep_summary import best_cell_sentence, blank_reason, sweep_figure
 from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.presets import PRESETS
 from lth_core.runs.estimate import format_seconds
@@ -16,7 +16,7 @@ from lth_core.runs.sweep import (MAX_CELLS, SWEEPABLE, add_sweep, cancel_sweep, 
 from ui.form import _estimate, worker_running
 from ui.runs_list import CRITICAL_HEADER, CRITICAL_HELP
 from ui.text import code, md, plotly
-from ui.widgets import PAGES, guarded, listed_runs, store, url_choice
+from ui.widgets import PAGES, explain, guarded, listed_runs, store, url_choice
 
 MAX_TIMED = 8  # distinct cells timed for the estimate; past this, the rest are taken at their mean
 
@@ -137,17 +137,21 @@ def summary() -> None:
     if table["value"].notna().any():
         fig = sweep_figure(table, axes, f"{plotly(table.attrs.get('name', sweep_id))}: the ticket's {table['metric'].iloc[0]}")
         st.plotly_chart(fig, config={"displaylogo": False}, key="sweep_fig")
+    explain("sweep")
     metric = CRITICAL_HEADER if at is None else table["metric"].iloc[0]  # named as in the runs list
     show = pd.DataFrame({
         "cell": table["label"], "status": table["status"],
         "pruning rounds": [pruning_rounds(d, t) for d, t in zip(table["rounds_done"], table["rounds_total"])],
-        metric: [("" if v != v else ("≤ " if u else "") + pct(v)) for v, u in zip(table["value"], table["upper_bound"])],
+        metric: [(blank_reason(r, at is None) if r.value != r.value else ("≤ " if r.upper_bound else "") + pct(r.value))
+                 for r in table.itertuples()],
         "over trials": [spread_words(lo, hi, int(n)) for lo, hi, n in zip(table["low"], table["high"], table["trials"])],
         "run": [f"{PAGES['live'].split('/')[-1][:-3]}?run={r}" for r in table["run_id"]]})
     st.dataframe(show, hide_index=True, column_config={
         "pruning rounds": st.column_config.TextColumn(help="pruning rounds finished, of those planned (round 0, the "
                                                            "dense network, is not counted), as on Live run"),
         metric: st.column_config.TextColumn(help=CRITICAL_HELP if at is None else None),
+        "over trials": st.column_config.TextColumn(width="large", help="the interval over trials: with 2 trials, "
+                                                   "the two trials themselves; from 3, a 95 % confidence interval"),
         "run": st.column_config.LinkColumn("run", help="open the cell's run on Live run",
                                            display_text=r"live_run\?run=(.*)")})
     follow_up(table, active)

@@ -176,3 +176,35 @@ def test_the_sweep_is_timed_as_new_experiment_times_a_run(swept):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Rough time"] == format_seconds(single.seconds / jobs.workers())
     assert metrics["Trainings"] == str(single.trainings)
+
+
+def test_the_sweep_heatmap_writes_what_the_table_does_says_which_way_is_better_and_why_a_cell_is_blank(swept):
+    """The heatmap keeps the table's '≤' of an upper bound, its colour bar says which way is better, a cell
+    that never got down to the asked size says so, the page says what a cell and its interval are."""
+    at = page("sweep", sweep=swept)
+    (fig,) = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    heat = fig["data"][0]
+    table = at.dataframe[0].value
+    written = {(x, y): heat["text"][i][j] for i, y in enumerate(heat["y"]) for j, x in enumerate(heat["x"])}
+    cells = sweep_cells(RunStore(), swept)
+    for label, shown in zip(table["cell"], table[table.columns[3]]):
+        rate, reset = (part.split("=", 1)[1] for part in label.split())
+        assert written[(rate, reset)] == shown  # '≤ 33.9 %' in both, where the value is an upper bound
+    assert "lower is better" in heat["colorbar"]["title"]["text"]
+    note = " ".join(e.children[0].value for e in at.expander if e.label == "What am I looking at?")
+    assert "geometric mean" in note and "2 trials, the two trials themselves" in note and "26.3 % and 43.7 % give 33.9 %" in note
+    small = page("sweep", sweep=swept, at="20 %")  # two rounds at 20 % a round: down to 64 %, never to 20 %
+    assert not small.exception
+    table = small.dataframe[0].value
+    assert set(table[table.columns[3]]) == {"not pruned to 20.0 %"}, table
+    assert not small.get("plotly_chart")  # no value anywhere: no figure, and the table says why
+    half = page("sweep", sweep=swept, at="50 %")  # prune rate 0.5 gets there in two rounds, 0.2 does not
+    (fig,) = [json.loads(c.proto.spec) for c in half.get("plotly_chart")]
+    heat = fig["data"][0]
+    assert "higher is better" in heat["colorbar"]["title"]["text"]
+    blank = [(x, y) for i, y in enumerate(heat["y"]) for j, x in enumerate(heat["x"]) if heat["z"][i][j] is None]
+    assert sorted(blank) == [("0.2", "init"), ("0.2", "rewind:5")], heat["z"]
+    assert all(heat["customdata"][heat["y"].index(y)][heat["x"].index(x)] == "not pruned to 50.0 %" for x, y in blank)
+    assert sorted((a["x"], a["y"], a["text"]) for a in fig["layout"]["annotations"]) == \
+        [(x, y, "not pruned to 50.0 %") for x, y in sorted(blank)]
+    assert len(cells) == 4

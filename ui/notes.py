@@ -54,6 +54,16 @@ trained together (blank for runs recorded before evaluation was timed apart)."""
 The round being trained right now: every variant of a round trains at the same time. Left: validation loss
 (lower is better); right: accuracy on the test set. The dotted grey line is the dense network of round 0,
 for reference. The lines grow as training proceeds; the page refreshes about once a second.""",
+    "sweep": """\
+Each cell of the grid is one run, summed up in one number, the same in the figure and the table.
+**Fewest weights still matching dense** (lower is better): for each trial, the smallest share of weights at
+which the winning ticket stays within 1 point of its dense network; the cell shows the **geometric mean** over
+trials (averaged in log(weights), as the log axes show it: trials of 26.3 % and 43.7 % give 33.9 %). **≤ x %**
+means the ticket still matched dense at the run's last round: it would match further down, so x is an upper bound.
+**Test accuracy at a size** (higher is better): each trial's ticket accuracy at that share of weights,
+interpolated between rounds, averaged over trials; a cell whose rounds never pruned that far stays blank and says so.
+*Over trials* is the interval: with **2 trials, the two trials themselves** (lowest and highest); from 3 trials the
+95 % confidence interval of the mean (a t-interval below 5 trials, a bootstrap from 5 on); none with one trial.""",
     "live_accuracy": """\
 One point per finished round: test accuracy against the share of weights remaining (log scale; the network
 gets smaller to the right). The x axis already spans the whole planned run, so the plot fills in from the left.

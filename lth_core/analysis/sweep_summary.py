@@ -141,6 +141,13 @@ def best_cell_sentence(table: pd.DataFrame, tolerance: float = TOLERANCE_POINTS)
             f"{why} {listed(overlap)}. More trials a cell would narrow the intervals.")
 
 
+def blank_reason(row: Any, critical: bool) -> str:
+    """Why a cell has no value: not yet a pruned round, or (accuracy at a size) its rounds never got that small."""
+    if int(row.rounds_done) < 2:
+        return "no pruned round yet"
+    return "no value yet" if critical else f"not pruned to {row.metric.rsplit(' at ', 1)[-1]}"
+
+
 def _is_number(value: Any) -> bool:
     try:
         float(value)
@@ -163,13 +170,25 @@ def sweep_figure(table: pd.DataFrame, axes: list[str], title: str = ""):
         xs, ys = list(dict.fromkeys(table[x])), list(dict.fromkeys(table[y]))
         z = [[None] * len(xs) for _ in ys]
         text = [[""] * len(xs) for _ in ys]
+        hover = [["no cell"] * len(xs) for _ in ys]
         for r, v in zip(table.itertuples(), values):
             i, j = ys.index(getattr(r, y)), xs.index(getattr(r, x))
             z[i][j] = None if math.isnan(v) else v
-            text[i][j] = "" if math.isnan(v) else f"{v:.1f} %"
-        fig = go.Figure(go.Heatmap(x=xs, y=ys, z=z, text=text, texttemplate="%{text}", colorbar_title="%",
+            # as the table writes it: '≤ x' where the ticket never left the tolerance (an upper bound)
+            bound = critical and not math.isnan(v) and bool(r.upper_bound)
+            text[i][j] = blank_reason(r, critical) if math.isnan(v) else f"{'≤ ' if bound else ''}{v:.1f} %"
+            hover[i][j] = text[i][j] + (" (an upper bound: the ticket matched dense down to its last round)"
+                                        if bound else "")
+        fig = go.Figure(go.Heatmap(x=xs, y=ys, z=z, text=text, texttemplate="%{text}", customdata=hover,
+                                   colorbar_title_text=("% of weights<br>(lower is better)" if critical
+                                                        else "accuracy, %<br>(higher is better)"),
                                    colorscale="Viridis_r" if critical else "Viridis",
-                                   hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>%{{z:.1f}} %<extra></extra>"))
+                                   hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>%{{customdata}}<extra></extra>"))
+        # a blank cell (no value) says why, where Plotly writes no text on a gap
+        for i, row in enumerate(z):
+            for j, v in enumerate(row):
+                if v is None and text[i][j]:
+                    fig.add_annotation(x=xs[j], y=ys[i], text=text[i][j], showarrow=False, font_color="#555")
         fig.update_layout(xaxis_title=x, yaxis_title=y, xaxis_type="category", yaxis_type="category")
     else:
         x = axes[0] if axes else "label"
