@@ -154,3 +154,23 @@ def test_a_run_made_from_the_cli_sorts_by_critical_sparsity_before_anyone_opens_
         assert kept["round"] == 3 and kept == critical_doc(store, run_id, 3)  # the last round's, as the list computes
     known = listed.critical.dropna().tolist()
     assert known and known == sorted(known)
+
+
+def test_the_lists_search_sort_and_filters_stay_after_another_page_and_one_run_is_deleted_in_the_singular(home):
+    at = open_list()
+    at.text_input(key="runs:search").set_value("moons").run()
+    at.selectbox(key="runs:sort").set_value("name").run()
+    at.multiselect(key="runs:dataset").set_value(["moons"]).run()
+    kept = table(at).index.tolist()
+    assert kept
+    at.switch_page("app_pages/results.py").run()
+    assert not at.exception
+    at.switch_page("app_pages/new_experiment.py").run()
+    assert not at.exception
+    assert at.text_input(key="runs:search").value == "moons" and at.selectbox(key="runs:sort").value == "name"
+    assert at.multiselect(key="runs:dataset").value == ["moons"] and table(at).index.tolist() == kept
+    at.session_state["runs_table"] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    popover = " ".join(m.value for m in at.markdown if m.value.startswith("Deletes "))
+    assert "with everything it recorded" in popover and "they" not in popover
+    assert at.checkbox(key="runs:delete_sure").label == "Yes, delete it (this cannot be undone)"

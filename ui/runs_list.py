@@ -72,8 +72,29 @@ def _page(path: str, token: tuple, query: RunQuery) -> tuple[pd.DataFrame, int]:
     return table, total
 
 
+# the list's choices, kept for the session while another page is shown (Streamlit drops a widget's state then)
+KEPT = ("runs:search", "runs:sort", "runs:dataset", "runs:arch", "runs:status", "runs:sweep", "runs:page", "runs:size")
+
+
+def _restore(facets: dict[str, list[str]]) -> None:
+    options = {"runs:dataset": facets["datasets"], "runs:arch": facets["archs"], "runs:status": facets["statuses"],
+               "runs:sweep": facets["sweeps"]}
+    for key in KEPT:
+        if key not in st.session_state and f"keep:{key}" in st.session_state:
+            value = st.session_state[f"keep:{key}"]
+            # a filter value gone from the store meanwhile (its runs deleted) is dropped, not an error
+            st.session_state[key] = [v for v in value if v in options[key]] if key in options else value
+
+
+def _keep() -> None:
+    for key in KEPT:
+        if key in st.session_state:
+            st.session_state[f"keep:{key}"] = st.session_state[key]
+
+
 def _filters() -> RunQuery:
     facets = store().run_facets()
+    _restore(facets)
     top = st.columns([3, 2])
     search = top[0].text_input("Search runs by name or id", key="runs:search", placeholder="part of a name, or an id")
     sort = top[1].selectbox("Sort runs by", list(SORTS), format_func=SORTS.get, key="runs:sort")
@@ -104,6 +125,7 @@ def runs_list() -> None:
     if table.empty:
         st.info("No run matches these filters." if total == 0 else "This page is empty.", icon=":material/filter_alt_off:")
         _pager(pages, total, 0)
+        _keep()
         return
     shown = (replace(query, offset=(page - 1) * query.limit), tuple(table.index))
     if st.session_state.get("runs:shown") != shown:  # another page, filter or sort: the ticked rows were others
@@ -112,6 +134,7 @@ def runs_list() -> None:
     picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="runs_table",
                           column_config=COLUMNS, column_order=list(COLUMNS))
     _pager(pages, total, len(table))
+    _keep()
     chosen = [table.index[r] for r in picked.selection.rows]
     _actions(chosen, dict(zip(table.index, table["name"])))
 
@@ -142,8 +165,10 @@ def _actions(chosen: list[str], names: dict[str, str]) -> None:
                          icon=":material/delete:"):
         st.markdown("Deletes " + ", ".join(f"**{md(names[i])}** ({code(i)})" for i in chosen[:10])
                     + (f" and {len(chosen) - 10} more" if len(chosen) > 10 else "")
-                    + " with everything they recorded. A run still training stops.")
-        sure = st.checkbox("Yes, delete them (this cannot be undone)", key="runs:delete_sure")
+                    + (" with everything it recorded. If it is still training, it stops." if len(chosen) == 1 else
+                       " with everything they recorded. A run still training stops."))
+        sure = st.checkbox(f"Yes, delete {'it' if len(chosen) == 1 else 'them'} (this cannot be undone)",
+                           key="runs:delete_sure")
         if st.button("Delete", type="primary", disabled=not sure, key="runs:delete"):
             for run_id in chosen:
                 store().delete(run_id)  # a worker still training it notices and stops
