@@ -174,3 +174,14 @@ def test_the_lists_search_sort_and_filters_stay_after_another_page_and_one_run_i
     popover = " ".join(m.value for m in at.markdown if m.value.startswith("Deletes "))
     assert "with everything it recorded" in popover and "they" not in popover
     assert at.checkbox(key="runs:delete_sure").label == "Yes, delete it (this cannot be undone)"
+
+
+def test_a_sweeps_cells_read_apart_in_the_narrow_name_column(home):
+    at = open_list()
+    at.multiselect(key="runs:sweep").set_value([home["sweep"]]).run()
+    names = table(at)["name"].tolist()
+    assert len(names) >= 2 and all(len(n) <= 24 for n in names), names  # what the column shows whole
+    assert len(set(names)) == len(names), names
+    full = dict(zip(RunStore().list_runs(sweep=home["sweep"]).id, RunStore().list_runs(sweep=home["sweep"]).name))
+    for run_id, shown in zip(table(at).index, names):
+        assert full[run_id].split("=")[-1] in shown  # the cell's value, e.g. 0.5 of prune_rate=0.5

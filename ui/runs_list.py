@@ -27,25 +27,44 @@ CRITICAL_HELP = ("weights remaining where the ticket stops matching the dense ne
                  "below it; mean over trials, interpolated between rounds): its critical sparsity. ≤ when it still "
                  "matched at the sparsest round; 'between' when it stopped between two rounds too far apart to "
                  "interpolate")
-# every column fits a 1400-pixel window beside the sidebar: the widths and the tick-box column add up to the
-# 938 pixels the table gets there (tests/test_newuser_findings.py); long names are cut, their tooltip shows them
+# every column fits a 1280-pixel window beside the sidebar: the widths and the tick-box column (32) add up to the
+# 818 pixels the table gets there, 4 to spare (tests/test_newuser_findings.py); long names are cut, a sweep's cells start
+# with what tells them apart (short_name)
 COLUMNS = {
-    "name": st.column_config.TextColumn("name", width=135),
-    "status": st.column_config.TextColumn("status", width=66),
-    "checks": st.column_config.TextColumn("checks", width=40, help=(
+    "name": st.column_config.TextColumn("name", width=150),
+    "status": st.column_config.TextColumn("status", width=60),
+    "checks": st.column_config.TextColumn("checks", width=30, help=(
         "the sanity checks: ✓ all passed; ✗ one failed, ⚠ a training budget too short to converge "
         "(Live run and Compare say which, where and what it means)")),
-    "data": st.column_config.TextColumn("data", width=130),
-    "pruning": st.column_config.TextColumn("schedule · scope · reset", width=195, help=(
+    "data": st.column_config.TextColumn("data", width=95),
+    "pruning": st.column_config.TextColumn("schedule · scope · reset", width=130, help=(
         "iterative N %: that share of the remaining weights pruned each round, or one-shot; layerwise or "
         "global ranking; reset to the original init, rewind:K (iteration K of the dense run) or none")),
-    "rounds": st.column_config.TextColumn("pruned", width=56, help=(
+    "rounds": st.column_config.TextColumn("pruned", width=44, help=(
         "pruning rounds finished, of those planned (round 0, the dense network, is not counted)")),
     "ticket": st.column_config.TextColumn(
-        "ticket", width=54, help="the ticket's test accuracy in the last finished round (mean over trials)"),
+        "ticket", width=48, help="the ticket's test accuracy in the last finished round (mean over trials)"),
     "critical": st.column_config.TextColumn(CRITICAL_HEADER, width=150, help=CRITICAL_HELP),
-    "created": st.column_config.TextColumn("created", width=76, help="month-day hour:minute, UTC"),
+    "created": st.column_config.TextColumn("created", width=72, help="month-day hour:minute, UTC"),
 }
+
+
+NAME_CHARS = 24  # about what the name column shows at its width
+
+
+def short_name(name: str, sweep: Any) -> str:
+    """A sweep cell's name ('rate x reset · prune_rate=0.2 reset=init') as the list shows it: the values of its
+    cell only, its sweep's name cut first ('rate x reset · 0.2, init', 'long sweep na… · 0.2, init'), so the
+    cells of a sweep still read apart in the narrow column and sort as their names do."""
+    if not _known(sweep) or " · " not in name:
+        return name
+    title, label = name.rsplit(" · ", 1)
+    parts = label.split()
+    if not parts or not all("=" in p for p in parts):
+        return name  # renamed: shown as it is
+    values = ", ".join(p.split("=", 1)[1] for p in parts)
+    room = NAME_CHARS - len(values) - 3
+    return f"{title if len(title) <= room else title[:max(4, room - 1)] + '…'} · {values}"
 
 
 def _known(v: Any) -> bool:
@@ -59,7 +78,8 @@ def _page(path: str, token: tuple, query: RunQuery) -> tuple[pd.DataFrame, int]:
     configs = {i: None if s == UNREADABLE else store().get_run(i).config for i, s in zip(runs.id, runs.status)}
     marks = run_marks(store(), [i for i, s in zip(runs.id, runs.status) if s != UNREADABLE])
     table = pd.DataFrame({
-        "name": runs["name"].to_numpy(), "status": runs["status"].to_numpy(),
+        "name": [short_name(n, w) for n, w in zip(runs["name"], runs["sweep"])], "full name": runs["name"].to_numpy(),
+        "status": runs["status"].to_numpy(),
         "checks": [marks.get(i, "")[:1] for i in runs.id],  # the symbol only; Live run and Compare give the line
         "data": [f"{d} · {a}" for d, a in zip(runs.dataset, runs.arch)],
         "pruning": ["" if (c := configs[i]) is None else " · ".join(
@@ -136,7 +156,7 @@ def runs_list() -> None:
     _pager(pages, total, len(table))
     _keep()
     chosen = [table.index[r] for r in picked.selection.rows]
-    _actions(chosen, dict(zip(table.index, table["name"])))
+    _actions(chosen, dict(zip(table.index, table["full name"])))
 
 
 def _pager(pages: int, total: int, shown: int) -> None:
