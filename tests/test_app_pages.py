@@ -81,7 +81,7 @@ def test_the_runs_table_shows_what_tells_runs_apart(runs):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     no_errors(at)
     table = at.dataframe[0].value
-    # every column fits a 1400-pixel window: none is hidden behind a "More columns" choice any more
+    # every column fits a 1280-pixel window: none is hidden behind a "More columns" choice any more
     assert list(table.columns) == ["name", "status", "checks", "data", "pruning", "rounds", "ticket", "critical",
                                    "created"]
     assert list(at.dataframe[0].proto.column_order) == list(table.columns)

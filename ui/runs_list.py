@@ -27,9 +27,9 @@ CRITICAL_HELP = ("weights remaining where the ticket stops matching the dense ne
                  "below it; mean over trials, interpolated between rounds): its critical sparsity. ≤ when it still "
                  "matched at the sparsest round; 'between' when it stopped between two rounds too far apart to "
                  "interpolate")
-# every column fits a 1280-pixel window beside the sidebar: the widths and the tick-box column (32) add up to the
-# 818 pixels the table gets there, 4 to spare (tests/test_newuser_findings.py); long names are cut, a sweep's cells start
-# with what tells them apart (short_name)
+# every column fits a 1280-pixel window beside the sidebar: the widths and the tick-box column (32) add up to
+# 814 of the 818 pixels the table gets there (tests/test_newuser_findings.py); long names are cut, and a
+# sweep's cells show what tells them apart (short_name)
 COLUMNS = {
     "name": st.column_config.TextColumn("name", width=150),
     "status": st.column_config.TextColumn("status", width=60),
@@ -72,13 +72,14 @@ def _known(v: Any) -> bool:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _page(path: str, token: tuple, query: RunQuery) -> tuple[pd.DataFrame, int]:
-    """One page of the list as shown (cached on the store at `path` and its change `token`)."""
+def _page(path: str, token: tuple, query: RunQuery) -> tuple[pd.DataFrame, int, dict[str, str]]:
+    """One page of the list as shown (cached on the store at `path` and its change `token`), its total and
+    the runs' whole names."""
     runs, total = store().query_runs(query)
     configs = {i: None if s == UNREADABLE else store().get_run(i).config for i, s in zip(runs.id, runs.status)}
     marks = run_marks(store(), [i for i, s in zip(runs.id, runs.status) if s != UNREADABLE])
     table = pd.DataFrame({
-        "name": [short_name(n, w) for n, w in zip(runs["name"], runs["sweep"])], "full name": runs["name"].to_numpy(),
+        "name": [short_name(n, w) for n, w in zip(runs["name"], runs["sweep"])],
         "status": runs["status"].to_numpy(),
         "checks": [marks.get(i, "")[:1] for i in runs.id],  # the symbol only; Live run and Compare give the line
         "data": [f"{d} · {a}" for d, a in zip(runs.dataset, runs.arch)],
@@ -89,7 +90,7 @@ def _page(path: str, token: tuple, query: RunQuery) -> tuple[pd.DataFrame, int]:
         "ticket": [pct(a) if _known(a) else "" for a in runs.test_accuracy],
         "critical": runs["critical_text"].to_numpy(),
         "created": [str(c)[5:16].replace("T", " ") for c in runs.created_at]}, index=pd.Index(runs["id"], name="id"))
-    return table, total
+    return table, total, dict(zip(runs["id"], runs["name"]))
 
 
 # the list's choices, kept for the session while another page is shown (Streamlit drops a widget's state then)
@@ -137,11 +138,11 @@ def runs_list() -> None:
     query = _filters()
     token = store().change_token()
     page = int(st.session_state.get("runs:page", 1))
-    table, total = _page(str(store().path), token, replace(query, offset=(page - 1) * query.limit))
+    table, total, names = _page(str(store().path), token, replace(query, offset=(page - 1) * query.limit))
     pages = max(1, -(-total // query.limit))
     if page > pages:  # a filter that shrank the list brings the page back into range
         page = st.session_state["runs:page"] = pages
-        table, total = _page(str(store().path), token, replace(query, offset=(page - 1) * query.limit))
+        table, total, names = _page(str(store().path), token, replace(query, offset=(page - 1) * query.limit))
     if table.empty:
         st.info("No run matches these filters." if total == 0 else "This page is empty.", icon=":material/filter_alt_off:")
         _pager(pages, total, 0)
@@ -156,7 +157,7 @@ def runs_list() -> None:
     _pager(pages, total, len(table))
     _keep()
     chosen = [table.index[r] for r in picked.selection.rows]
-    _actions(chosen, dict(zip(table.index, table["full name"])))
+    _actions(chosen, names)
 
 
 def _pager(pages: int, total: int, shown: int) -> None:
