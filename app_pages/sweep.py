@@ -150,7 +150,7 @@ def summary() -> None:
         "pruning rounds": st.column_config.TextColumn(help="pruning rounds finished, of those planned (round 0, the "
                                                            "dense network, is not counted), as on Live run"),
         metric: st.column_config.TextColumn(help=CRITICAL_HELP if at is None else None),
-        "over trials": st.column_config.TextColumn(width="large", help="the interval over trials: with 2 trials, "
+        "over trials": st.column_config.TextColumn(width="medium", help="the interval over trials: with 2 trials, "
                                                    "the two trials themselves; from 3, a 95 % confidence interval"),
         "run": st.column_config.LinkColumn("run", help="open the cell's run on Live run",
                                            display_text=r"live_run\?run=(.*)")})

@@ -184,11 +184,6 @@ def sweep_figure(table: pd.DataFrame, axes: list[str], title: str = ""):
                                                         else "accuracy, %<br>(higher is better)"),
                                    colorscale="Viridis_r" if critical else "Viridis",
                                    hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>%{{customdata}}<extra></extra>"))
-        # a blank cell (no value) says why, where Plotly writes no text on a gap
-        for i, row in enumerate(z):
-            for j, v in enumerate(row):
-                if v is None and text[i][j]:
-                    fig.add_annotation(x=xs[j], y=ys[i], text=text[i][j], showarrow=False, font_color="#555")
         fig.update_layout(xaxis_title=x, yaxis_title=y, xaxis_type="category", yaxis_type="category")
     else:
         x = axes[0] if axes else "label"
