@@ -13,6 +13,7 @@ from lth_core.runs.store import RunStore
 from lth_core.analysis.statistics import pct
 from lth_core.analysis.sweep_summary import FEWEST, best_cell_sentence
 from lth_core.runs.sweep import sweep_cells, sweep_summary
+from ui.runs_list import CRITICAL_HEADER
 
 TINY = ["--dataset", "moons", "--arch", "mlp", "--hidden", "16", "--iterations", "40", "--rounds", "2", "--trials", "2"]
 
@@ -120,7 +121,7 @@ def test_pruning_rounds_do_not_count_round_0_and_nothing_to_run_offers_no_button
     table = at.dataframe[0].value
     assert list(table.columns[:3]) == ["cell", "status", "pruning rounds"]
     assert set(table["pruning rounds"]) == {"2 of 2"}  # 2 pruning rounds after the dense round 0, as on Live run
-    assert table.columns[3] == "stops matching dense at"
+    assert table.columns[3] == CRITICAL_HEADER  # named as in the runs list
     assert not [b for b in at.button if b.key in ("sweep_cancel", "sweep_resume")]
     assert "Every cell has finished: nothing is left to run." in [c.value for c in at.caption]
 
