@@ -14,7 +14,7 @@ from lth_core.runs import at_init as experiment
 from lth_core.runs.estimate import worker_running
 from lth_core.runs.store import ACTIVE, UNREADABLE
 from ui.text import md
-from ui.widgets import guarded, store, url_choice
+from ui.widgets import stop_page, guarded, store, url_choice
 
 REFRESH_S = 2.0
 START = "paper-lenet"  # the preset whose training the form starts from
@@ -104,7 +104,7 @@ if st.toggle("Start a new experiment", value=not found, key="atinit_build"):
 if not found:
     st.info("No pruning-at-init experiment yet: start one above, or from the command line: "
             "`python -m lth_core at-init --targets 0.2,0.05 --trials 2`.", icon=":material/info:")
-    st.stop()
+    stop_page()
 names = {r: store().get_run(r).name for r in found}
 run_id = url_choice("atinit", found, "Experiment", format_func=lambda r: f"{r} · {names[r]}")
 spec = experiment.spec_of(store(), run_id)

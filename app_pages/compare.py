@@ -18,7 +18,7 @@ from ui.checks import checklist, rerun_button
 from ui.report import report_section
 from ui.text import md
 from ui.tolerance import follow_recommended, link_params, points_text, round_caption, tolerance_setting
-from ui.widgets import (ICONS, PAGES, cached, cached_chart, explain, guard, run_context, run_network, run_picker, store,
+from ui.widgets import (ICONS, stop_page, PAGES, cached, cached_chart, explain, guard, run_context, run_network, run_picker, store,
                         url_choice, variant_legend)
 
 st.title("Compare: ticket vs. controls")
@@ -50,7 +50,7 @@ with guard("The sanity checks"):
 
 if not pruned:
     st.info("No pruned round has finished yet; the comparison starts after round 1.")
-    st.stop()
+    stop_page()
 
 st.subheader(f"Is {phrase(TICKET, reset)}'s lead real?")
 one_trial_notice(rounds)

@@ -19,7 +19,7 @@ from lth_core.runs.store import StoreError
 from ui.task_notice import task_notice
 from ui.text import md
 from ui.tolerance import follow_recommended, points_text, round_caption, tolerance_setting
-from ui.widgets import chart, guarded, one_line, run_context, run_links, run_picker, store, url_choice
+from ui.widgets import stop_page, chart, guarded, one_line, run_context, run_links, run_picker, store, url_choice
 
 REFRESH_S = 1.5
 DOWNLOADS = {  # export file -> what it is, in words
@@ -52,7 +52,7 @@ rounds = store().rounds(run_id)
 pruned = sorted(int(r) for r in rounds["round"].unique() if r > 0)
 if not pruned:
     st.info("No pruned round has finished yet; a ticket to measure appears after round 1.")
-    st.stop()
+    stop_page()
 left, right, tol_col = st.columns([2, 1, 1])
 tol = tolerance_setting(tol_col)  # points below dense that still "match": the recommended ticket follows it
 recommended = recommended_round(rounds, tol)
@@ -145,20 +145,20 @@ task_status(task_states())
 
 stored = store().doc(run_id, f"deploy/{rnd}/{trial}")
 if stored is None and busy:
-    st.stop()  # the status above says what is happening; the page reruns when the result is in
+    stop_page()  # the status above says what is happening; the page reruns when the result is in
 if stored is None:
     others = sorted(store().docs(run_id, "deploy/"))
     st.info("This ticket has not been measured yet. **Measure** runs the bench in the background worker and keeps "
             "its result with the run." + (" Measured tickets of this run: " + ", ".join(
                 "round {} trial {}".format(*k.split("/")[1:]) for k in others) + "." if others else ""),
             icon=":material/info:")
-    st.stop()
+    stop_page()
 
 try:
     bench = DeployBench.from_dict(stored)
 except (TypeError, KeyError, ValueError) as exc:
     st.warning(f"The stored measurement of this ticket cannot be read by this version ({md(exc)}); measure again.")
-    st.stop()
+    stop_page()
 
 st.subheader("In plain words")
 st.markdown(md(summary(bench)))  # from the stored numbers, in this version's words

@@ -9,7 +9,7 @@ from lth_core.analysis.summary import run_summary
 from ui.notes import one_trial_notice
 from ui.report import report_section
 from ui.text import md, plotly
-from ui.widgets import cached, cached_chart, explain, run_context, run_picker, store, url_choice, url_multi, variant_legend
+from ui.widgets import stop_page, cached, cached_chart, explain, run_context, run_picker, store, url_choice, url_multi, variant_legend
 
 st.title("Results")
 run_ids = run_picker(multi=True)
@@ -22,7 +22,7 @@ rounds = pd.concat(frames, ignore_index=True)
 resets = {plotly(names[i]): info.config.reset for i, info in infos.items()}  # each run's reset names its ticket
 if rounds.empty:
     st.info("None of these runs has finished a round yet.")
-    st.stop()
+    stop_page()
 for i in run_ids:
     r = rounds[rounds.run_id == i]
     if not r.empty:

@@ -13,7 +13,7 @@ from lth_core.runs.stability import default_ks, parse_ks, stored_analysis, submi
 from lth_core.runs.store import StoreError
 from ui.form import check, submit
 from ui.task_notice import task_notice
-from ui.widgets import PAGES, chart, guarded, one_line, run_context, run_picker, store, url_choice
+from ui.widgets import stop_page, PAGES, chart, guarded, one_line, run_context, run_picker, store, url_choice
 
 REFRESH_S = 2.0
 
@@ -29,7 +29,7 @@ rounds = store().rounds(run_id)
 done = sorted(int(r) for r in rounds["round"].unique())
 if not done or info.iterations is None:
     st.info("The dense network (round 0) has not finished yet.")
-    st.stop()
+    stop_page()
 
 
 def round_label(r: int) -> str:
@@ -93,7 +93,7 @@ if kept is None or not kept.paths:
         st.info("No analysis of this round and trial yet: choose the k and press **Analyse**. Each k trains two copies "
                 "of the dense network (and, for a pruned round, of the ticket and each control) for a full round.",
                 icon=":material/info:")
-    st.stop()
+    stop_page()
 
 reset = info.config.reset
 context = run_context(info)

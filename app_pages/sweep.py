@@ -16,7 +16,7 @@ from lth_core.runs.sweep import (MAX_CELLS, SWEEPABLE, add_sweep, cancel_sweep, 
 from ui.form import _estimate, worker_running
 from ui.runs_list import CRITICAL_HEADER, CRITICAL_HELP
 from ui.text import code, md, plotly
-from ui.widgets import PAGES, explain, guarded, listed_runs, store, url_choice
+from ui.widgets import stop_page, PAGES, explain, guarded, listed_runs, store, url_choice
 
 MAX_TIMED = 8  # distinct cells timed for the estimate; past this, the rest are taken at their mean
 
@@ -99,7 +99,7 @@ if st.toggle("Build a new sweep", value=sweeps.empty, key="sweep_build"):  # tim
         build()
 if sweeps.empty:
     st.info("No sweep yet: build one above.", icon=":material/info:")
-    st.stop()
+    stop_page()
 # the name and size only: what changes as cells finish is shown below, and refreshes by itself
 labels = {r.sweep: f"{r.name} · {r.cells} cell{'s' if r.cells != 1 else ''} · {r.created_at[:16].replace('T', ' ')}"
           + (f" · {r.sweep}" if r.name != r.sweep else "") for r in sweeps.itertuples()}

@@ -8,7 +8,7 @@ from lth_core.runs.store import StoreError
 from ui import tour
 from ui.example import example_notice
 from ui.text import md
-from ui.widgets import guarded, listed_runs, one_line, run_picker, store, url_choice
+from ui.widgets import stop_page, guarded, listed_runs, one_line, run_picker, store, url_choice
 
 st.title("Guided tour: the lottery ticket hypothesis")
 st.caption("Eight steps through the idea of Frankle & Carbin (2019). Every figure comes from a real run of this "
@@ -27,12 +27,12 @@ if runs[runs.rounds_done > 0].empty:  # nothing to show: train a small run and s
             tour.start_small_run()
         except (LTHError, StoreError, OSError) as exc:
             st.error(f"The tour could not start its small run: {one_line(exc)}", icon=":material/error:")
-            st.stop()
+            stop_page()
         own = tour.small_run()
     if not own.active:
         st.error(f"The tour's small run {md(own.status)}: {md(own.error or 'no reason was recorded')}. Start one "
                  "on **New experiment**, or load the example run there.", icon=":material/error:")
-        st.stop()
+        stop_page()
     run_id = own.id
     with picker:
         st.info("No run to show yet, so the tour is training a small one: LeNet-300-100 on 5,000 real MNIST digits, "

@@ -8,7 +8,7 @@ import logging
 import re
 import traceback
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -183,6 +183,13 @@ def flush_url() -> None:
         st.query_params.update(pending)
 
 
+def stop_page() -> NoReturn:
+    """`st.stop()` after writing the page's URL choices: once a stop is asked, Streamlit sends nothing more, so
+    app.py's write after the page has run would be lost and the link would miss the choices shown."""
+    flush_url()
+    st.stop()
+
+
 def _keys(param: str, widget: str) -> tuple[str, str]:
     """(widget key, remembered-choice key) of `param`. The widget key stays the same for every run (tests
     and pages address it), but its value is dropped when the run changes; the remembered choice is kept
@@ -293,7 +300,7 @@ def run_picker(multi: bool = False, *, need_rounds: bool = True, default: str | 
         st.info("No run has finished a round yet. Start one on **New experiment**; its results appear here as "
                 "soon as its first round is done.")
         st.page_link(PAGES["new"], label="New experiment", icon=ICONS["new"])
-        st.stop()
+        stop_page()
     set_scope("")  # the run itself is chosen above any scope
     labels = {r["id"]: run_label(r) for r in runs[["id", "name", "dataset", "arch"]].to_dict("records")}
     finished = [i for i, s in zip(runs.id, runs.status) if s == "finished"]
@@ -303,7 +310,7 @@ def run_picker(multi: bool = False, *, need_rounds: bool = True, default: str | 
                            format_func=labels.get, warn=False)
         if not chosen:
             st.info("Choose at least one run above.")
-            st.stop()
+            stop_page()
         set_scope("+".join(chosen))
         return chosen
     chosen = url_choice("run", list(labels), "Run", default=newest, format_func=labels.get, warn=False)
