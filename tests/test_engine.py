@@ -216,3 +216,34 @@ def test_global_scope_refuses_a_per_type_rate_it_would_ignore():
     layers = pd.DataFrame(rounds.layers)
     fc1 = layers[(layers["round"] == 1) & (layers["layer"] == "fc1")].iloc[0]
     assert fc1["remaining"] == fc1["total"]  # left out of the pool: never pruned
+
+
+def test_importing_the_engine_lets_glibc_reuse_freed_blocks_instead_of_mapping_fresh_pages():
+    # glibc maps every block over 128 kB afresh until a bigger one is freed; a conv net on a small dataset
+    # then paid zeroed pages for its activations at each evaluation (2× slower), and only in a fresh process
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = """
+import ctypes, sys
+if sys.argv[1] == "engine":
+    import lth_core
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                               "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype, libc.malloc.restype, libc.malloc.argtypes = Info, ctypes.c_void_p, [ctypes.c_size_t]
+before = libc.mallinfo2().hblkhd
+libc.malloc(4 << 20)
+print(libc.mallinfo2().hblkhd - before)  # bytes of it given as a fresh mapping
+"""
+    if not hasattr(__import__("ctypes").CDLL(None), "mallinfo2"):
+        pytest.skip("needs glibc 2.33 or later (mallinfo2)")
+
+    def mapped(*args: str) -> int:
+        return int(subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
+                                  check=True, cwd=Path(__file__).resolve().parent.parent).stdout)
+
+    assert mapped("bare") >= 4 << 20  # glibc's default, without the engine
+    assert mapped("engine") == 0

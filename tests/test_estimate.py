@@ -84,6 +84,60 @@ def test_the_timed_evaluation_meets_only_chunk_shapes_already_warmed_up(lth_home
     assert set(estimate.chunk_sizes(rows, plan.net.eval_chunk)) <= warmed
 
 
+def test_steps_are_timed_for_tenths_of_a_second_and_evaluation_points_more_than_once_if_quick(lth_home, monkeypatch):
+    # a dozen steps of a few ms each read a passing hiccup of the machine as the pace (seen: 0.6× on conv-2)
+    from lth_core.engine.lottery import _to_device_data, make_plan
+    from lth_core.engine import training
+
+    stops: list[float] = []
+    evals: list[int] = []
+
+    def timing_train(*args, should_stop, **kw):
+        def stop() -> bool:
+            stops.append(time.perf_counter())
+            return should_stop()
+        return training.train(*args, should_stop=stop, **kw)
+
+    def counting(net, params, buffers, x, y, splits=None):
+        if splits:  # the timed ones (the chunk shapes' warm-up is not)
+            evals.append(x.shape[0])
+        return training.evaluate(net, params, buffers, x, y, splits)
+
+    monkeypatch.setattr(estimate, "train", timing_train)
+    monkeypatch.setattr(estimate, "evaluate", counting)
+    plan = make_plan(ExperimentConfig(dataset="moons", arch="mlp", hidden=(8,), epochs=1, rounds=1))
+    data = _to_device_data(plan.data, plan.device)
+    estimate.time_round(plan, data, models=1, groups=1)
+    timed = stops[estimate.WARMUP_STEPS - 1:]
+    assert len(timed) - 1 == estimate.MAX_TIMED_STEPS or timed[-1] - timed[0] >= estimate.STEP_TIMING_S
+    assert len(evals) > 1 and evals[-1] == evals[-2]  # a tiny net's evaluation point: well under EVAL_TIMING_S
+
+
+def test_the_start_up_probe_leaves_no_forkserver_behind(tmp_path, monkeypatch):
+    # the probe's forkserver, left to tear PyTorch down by itself, kept a core busy for a second or two,
+    # and the next estimate timed its steps on what was left (seen: 8× too slow)
+    from pathlib import Path
+
+    def forkservers() -> set[int]:
+        found = set()
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if b"multiprocessing.forkserver" in cmdline.read_bytes():
+                    found.add(int(cmdline.parent.name))
+            except OSError:  # gone meanwhile
+                pass
+        return found
+
+    before = forkservers()
+    estimate._probed.clear()
+    monkeypatch.chdir(tmp_path)
+    assert startup_probe() != FALLBACK
+    deadline = time.monotonic() + 0.3  # SIGKILLed ones need a moment to exit; one tearing down takes seconds
+    while forkservers() - before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert forkservers() - before == set()
+
+
 def test_the_start_up_is_probed_by_starting_a_scheduler_and_its_forkserver_in_a_child(tmp_path, monkeypatch):
     estimate._probed.clear()
     monkeypatch.chdir(tmp_path)  # the probe finds the package wherever the caller runs

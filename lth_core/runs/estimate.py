@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,8 +48,11 @@ from lth_core.engine.lottery import Plan, _to_device_data, batch_order, generato
 from lth_core.engine.training import DeviceData, eval_iterations, evaluate, torch_threads, train
 
 WARMUP_STEPS = 2           # first steps allocate and pick kernels: not timed
-TIMED_STEPS = 12           # steps averaged per round shape ...
-TIMING_BUDGET_S = 1.5      # ... unless they take longer than this (at least 3 are timed)
+MIN_TIMED_STEPS = 3        # steps averaged per round shape: at least this many ...
+STEP_TIMING_S = 0.3        # ... and for at least this long (a few ms of steps read a passing hiccup as the pace) ...
+MAX_TIMED_STEPS = 300      # ... but no more than this many
+EVAL_TIMING_S = 0.15       # evaluation points are repeated for this long (at least one, at most MAX_EVALS)
+MAX_EVALS = 20
 CLOCK_KEY = "estimate.{}"  # the store setting that keeps a run's RunClock
 
 
@@ -215,15 +219,33 @@ def startup_probe() -> StartupProbe:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_ROOT), *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
     started = time.monotonic()
+    # in a session of its own, so that its forkserver, left behind, is killed with it: its PyTorch teardown
+    # would keep a core busy for a second or two and slow the steps the next estimate times (seen: 8×)
+    child = None
     try:
-        out = subprocess.run([sys.executable, "-c", _PROBE], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True, timeout=120, check=True).stdout
+        child = subprocess.Popen([sys.executable, "-c", _PROBE], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        out, _ = child.communicate(timeout=120)
+        if child.returncode:
+            raise subprocess.CalledProcessError(child.returncode, "startup probe")
         imported, first, second = (float(x) for x in out.split()[-3:])
         probe = StartupProbe(imported - started, first - imported, second - first)
     except (subprocess.SubprocessError, OSError, ValueError):
         probe = FALLBACK
+    finally:
+        if child is not None:
+            _kill_group(child)
     _probed[:] = [(time.monotonic(), probe)]
     return probe
+
+
+def _kill_group(child: subprocess.Popen) -> None:
+    """SIGKILL the process group of `child` (a session leader): it and whatever it left running."""
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    child.wait()
 
 
 def worker_running(store_path: Path | str | None = None) -> bool:
@@ -249,12 +271,12 @@ class RoundCost:
 
 def time_round(plan: Plan, data: DeviceData, models: int, groups: int) -> RoundCost:
     """Run the engine's training loop on `models` stacked models (in `groups` data orders) for a few
-    steps and one full evaluation, and time them."""
+    tenths of a second, and a full evaluation point a few times, and time them (means)."""
     net, s = plan.net, plan.settings
     inits = [net.init_params(generator(0, m, "estimate")) for m in range(models)]
     params = {n: torch.stack([p[n] for p in inits]) for n in inits[0]}
     masks = {spec.name: torch.ones((models, *spec.shape), dtype=torch.bool) for spec in net.prunable}
-    steps = WARMUP_STEPS + TIMED_STEPS
+    steps = WARMUP_STEPS + MAX_TIMED_STEPS
     orders = torch.stack([batch_order(data.x_train.shape[0], s.batch_size, steps + 1, generator(0, g, "estimate"))
                           for g in range(groups)])
     stamps: list[float] = []  # the clock after every step
@@ -262,7 +284,7 @@ def time_round(plan: Plan, data: DeviceData, models: int, groups: int) -> RoundC
     def after_step() -> bool:  # train() asks this after every step; True stops it (before step steps + 1)
         stamps.append(time.perf_counter())
         timed = len(stamps) - WARMUP_STEPS
-        return timed >= TIMED_STEPS or (timed >= 3 and stamps[-1] - stamps[WARMUP_STEPS - 1] > TIMING_BUDGET_S)
+        return timed >= MAX_TIMED_STEPS or (timed >= MIN_TIMED_STEPS and stamps[-1] - stamps[WARMUP_STEPS - 1] >= STEP_TIMING_S)
 
     # steps + 1 iterations, evaluation only at the end (never reached): evaluation is timed apart below
     settings = replace(s, iterations=steps + 1, eval_every=steps + 1)
@@ -281,9 +303,14 @@ def time_round(plan: Plan, data: DeviceData, models: int, groups: int) -> RoundC
         # warm-up, once per chunk shape: a conv net's first call of a shape builds its kernels, which the run
         # does once, not at each of its evaluation points (timed in, it overestimated conv nets' evaluation)
         evaluate(net, params, buffers, eval_x[:rows], eval_y[:rows])
-    started = time.perf_counter()
-    evaluate(net, params, buffers, eval_x, eval_y, splits=(data.x_val.shape[0], data.x_test.shape[0]))
-    return RoundCost(per_step, time.perf_counter() - started)
+    splits = (data.x_val.shape[0], data.x_test.shape[0])
+    started = now = time.perf_counter()
+    evals = 0
+    while evals < MAX_EVALS and (evals == 0 or now - started < EVAL_TIMING_S):
+        evaluate(net, params, buffers, eval_x, eval_y, splits=splits)
+        evals += 1
+        now = time.perf_counter()
+    return RoundCost(per_step, (now - started) / evals)
 
 
 def chunk_sizes(rows: int, chunk: int) -> list[int]:
