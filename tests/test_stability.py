@@ -150,6 +150,21 @@ def test_the_task_kind_runs_it_and_keeps_it_with_the_run():
     assert all(len(p.errors) == 5 for p in kept.paths)
 
 
+def test_the_task_hands_its_cancel_to_the_training_so_it_stops_at_the_next_step():
+    # without it a cancel waited for the watch thread to interrupt Python between two torch calls
+    store, run_id = _stored_run()
+    asked: list[int] = []
+
+    def requested() -> bool:  # asked before the work starts (False), then by the training's steps
+        asked.append(1)
+        return len(asked) > 1
+
+    progress = tasks.TaskProgress(lambda text: None, requested)
+    with pytest.raises(Cancelled):  # the engine's own stop inside a step loop, not the progress line's
+        tasks.TASK_KINDS["stability"].run(store, run_id, 0, 0, {"ks": [0, 20], "alphas": 5}, progress)
+    assert stored_analysis(store, run_id, 0, 0) is None or not stored_analysis(store, run_id, 0, 0).done_ks
+
+
 def test_cli_analyses_shows_and_refuses_bad_input_in_one_line(capsys):
     store, run_id = _stored_run()
     assert main(["stability", run_id, "--round", "0", "--ks", "0,10", "--alphas", "5"]) == 0

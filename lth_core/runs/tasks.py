@@ -133,7 +133,8 @@ def _stability(store: RunStore, run_id: str, round: int, trial: int, args: dict[
 
     # the result document is written after each k by analyse itself: an interrupted task started again
     # does only the k that are missing
-    analyse(store, run_id, round, trial, tuple(args["ks"]), args.get("alphas"), progress=progress)
+    analyse(store, run_id, round, trial, tuple(args["ks"]), args.get("alphas"), progress=progress,
+            should_stop=should_stop_of(progress))  # a cancel stops its training at the next step
 
 
 TASK_KINDS: dict[str, TaskKind] = {k.name: k for k in (
