@@ -161,8 +161,10 @@ def _print_summary(store, sweep_id: str, at: float | None) -> int:
 
     table = sweep_summary(store, sweep_id, at)
     metric = table["metric"].iloc[0] if not table.empty else FEWEST
+    how = ("the last measured round of the mean over trials still within; in brackets each trial's own: "
+           if metric == FEWEST else "mean over trials; in brackets ")
     print(f"sweep {sweep_id} ({table.attrs.get('name', sweep_id)}): {len(table)} cells; the ticket's {metric} "
-          f"(mean over trials; in brackets the two trials with 2, the 95 % CI from 3)")
+          f"({how}the two trials with 2, the 95 % CI from 3)")
     print(f"{'id':<8}  {'status':<11} {'rounds':>6}  {metric:>24}  cell")
     for r in table.itertuples():
         value = "" if r.value != r.value else ("≤ " if r.upper_bound else "") + pct(r.value)

@@ -240,33 +240,37 @@ def test_a_control_that_wins_is_said_the_other_way_round():
 
 # ---- critical sparsity -----------------------------------------------------------------------------------
 
-def test_critical_sparsity_is_interpolated_in_log_weights():
-    # dense 90 %; gaps 0, -0.5, -1.5, -3 points at 80, 40, 20, 10 %: the 1-point line is crossed halfway
-    # (in log weights) between 40 % and 20 %, at √(0.4·0.2)
+def test_critical_sparsity_is_the_last_measured_round_within_never_interpolated():
+    # dense 90 %; gaps 0, -0.5, -1.5, -3 points at 80, 40, 20, 10 %: the last round within 1 point is 40 %
+    # (the interpolated rule said √(0.4·0.2) = 28.3 %, a share no round measured and no sentence named)
     weights = [1.0, 0.8, 0.4, 0.2, 0.1]
     ticket = [0.90, 0.90, 0.895, 0.885, 0.87]
-    # a control that dips past the tolerance at 40 % and recovers: it stopped "staying within" at the dip,
-    # crossing at a third of the way (in log) from 80 % (gap 0) to 40 % (gap -3)
+    # a control that dips past the tolerance at 40 % and recovers: it stopped "staying within" at the dip, so
+    # its last round within is 80 %
     dip = [0.0, 0.90, 0.87, 0.90, 0.90]
     rounds = table({"ticket": [ticket], "dip": [dip]}, weights=weights)
     per_trial = S.critical_per_trial(rounds).set_index("variant")
-    assert per_trial.loc["ticket", "fraction"] == pytest.approx(math.sqrt(0.4 * 0.2))
-    assert per_trial.loc["dip", "fraction"] == pytest.approx(math.exp(math.log(0.8) + (math.log(0.4) - math.log(0.8)) / 3))
+    assert per_trial.loc["ticket", "fraction"] == 0.4 and per_trial.loc["dip", "fraction"] == 0.8
     assert per_trial["reached"].all()
+    critical = S.critical_sparsity(rounds).set_index("variant")
+    assert critical.loc["ticket", "fraction"] == 0.4 and critical.loc["dip", "fraction"] == 0.8
+    assert S.critical_cell(rounds) == "40.0 %" and S.critical_cell(rounds, "dip") == "80.0 %"
 
 
-def test_critical_sparsity_over_trials_is_a_geometric_mean_with_an_interval():
+def test_critical_sparsity_is_the_mean_curves_round_with_each_trials_own_as_its_interval():
     weights = [1.0, 0.8, 0.4, 0.2, 0.1]
-    trials = [[0.90, 0.90, 0.895, 0.885, 0.87],   # crosses at √(0.4·0.2)
-              [0.92, 0.92, 0.905, 0.90, 0.89],    # crosses halfway between 80 % and 40 % (gaps 0 → −1.5... )
-              [0.91, 0.91, 0.91, 0.905, 0.895]]   # crosses between 20 % and 10 %
+    trials = [[0.90, 0.90, 0.895, 0.885, 0.87],   # within down to 40 %
+              [0.92, 0.92, 0.905, 0.90, 0.89],    # leaves at 40 % (gap −1.5): within down to 80 %
+              [0.91, 0.91, 0.91, 0.905, 0.895]]   # leaves at 10 % (gap −1.5): within down to 20 %
     rounds = table({"ticket": trials}, weights=weights)
     per_trial = S.critical_per_trial(rounds)
+    assert sorted(per_trial["fraction"]) == [0.2, 0.4, 0.8]
     logs = np.log(per_trial["fraction"].to_numpy())
     row = S.critical_sparsity(rounds).iloc[0]
     want = S.interval(logs)
     assert row["variant"] == "ticket" and row["trials"] == 3 and row["method"] == "t" and row["not_reached"] == 0
-    assert row["fraction"] == pytest.approx(math.exp(logs.mean()))
+    # the mean over trials (dense 91 %): 91, 90.33, 89.67, 88.5 at 80, 40, 20, 10 %: within down to 40 %
+    assert row["fraction"] == row["held"] == pytest.approx(0.4) and row["left"] and not row["upper_bound"]
     assert (row["low"], row["high"]) == pytest.approx((math.exp(want.low), min(1.0, math.exp(want.high))))
     assert row["low"] < row["fraction"] < row["high"] <= 1.0
     said = S.critical_sentence(S.critical_sparsity(rounds), "ticket")
@@ -274,6 +278,7 @@ def test_critical_sparsity_over_trials_is_a_geometric_mean_with_an_interval():
     assert said == ("The ticket stays within 1 point of the dense network down to 40.0 % of the weights and falls "
                     "below it in the next round (mean of 3 trials; trials: from 20.0 % to 80.0 %; the trials "
                     "disagree).")
+    assert S.critical_text(row) == "40.0 %"  # the cell names the round the sentence names
 
 
 def test_a_variant_that_never_leaves_the_tolerance_has_an_upper_bound():
@@ -291,9 +296,9 @@ def test_a_variant_that_never_leaves_the_tolerance_has_an_upper_bound():
 def test_critical_sparsity_skips_a_nan_round():
     weights = [1.0, 0.8, 0.4, 0.2, 0.1]
     rounds = table({"ticket": [[0.90, 0.90, np.nan, 0.885, 0.87]]}, weights=weights)
-    # without the 40 % round the crossing lies between 80 % (gap 0) and 20 % (gap −1.5): two thirds of the way
-    got = S.critical_per_trial(rounds).iloc[0]["fraction"]
-    assert got == pytest.approx(math.exp(math.log(0.8) + 2 / 3 * (math.log(0.2) - math.log(0.8))))
+    # without the 40 % round the next measured one, 20 % (gap −1.5), is the first beyond: within down to 80 %
+    assert S.critical_per_trial(rounds).iloc[0]["fraction"] == 0.8
+    assert S.critical_sparsity(rounds).iloc[0]["fraction"] == 0.8
 
 
 def test_the_tolerance_is_the_projects_single_default():
@@ -332,24 +337,19 @@ def test_runs_and_show_print_the_critical_sparsity_and_the_gaps(lth_home, capsys
             assert sentence in shown
 
 
-def test_a_crossing_between_far_apart_rounds_is_a_bracket_not_a_number():
-    # a one-shot run: dense, then straight to 6.9 %; the ticket left the tolerance somewhere in between,
-    # where nothing was measured: "between 100 % and 6.9 %", not an interpolated 58.6 %
+def test_a_ticket_below_dense_at_its_first_round_matches_only_at_100_percent():
+    # a one-shot run: dense, then straight to 6.9 %, where the ticket is far below dense: only the dense network
+    # matches, so the cell says 100 % (it said "between 100 % and 6.9 %"), as the sentence says it
     rounds = table({"ticket": [[0.90, 0.85], [0.91, 0.87]], "reinit": [[0, 0.80], [0, 0.81]]}, weights=[1.0, 0.069])
     critical = S.critical_sparsity(rounds).set_index("variant")
-    assert (critical.loc["ticket", "above"], critical.loc["ticket", "below"]) == (1.0, 0.069)
-    assert S.critical_cell(rounds) == "between 100 % and 6.9 %"
+    assert critical.loc["ticket", "fraction"] == 1.0 and critical.loc["ticket", "left"]
+    assert S.critical_cell(rounds) == "100 %"
     assert S.critical_sentence(critical.reset_index(), "ticket") == (
         "The ticket falls more than 1 point below the dense network already at its first pruned round, 6.9 % of "
         "the weights (mean of 2 trials; the same in both trials).")
-    # rounds of 20 % steps are close enough: the crossing is still interpolated between them
-    near = table({"ticket": [[0.90, 0.90, 0.895, 0.885, 0.87]]}, weights=[1.0, 0.8, 0.64, 0.512, 0.41])
-    row = S.critical_sparsity(near).iloc[0]
-    assert math.isnan(row["above"]) and S.critical_text(row) == S.pct(row["fraction"])
 
 
-
-def test_runs_and_show_bracket_a_real_one_shot_runs_critical_sparsity(lth_home, capsys):
+def test_runs_and_show_agree_on_a_real_one_shot_run(lth_home, capsys):
     # a real one-shot run: dense, then straight to about 10 %; its ticket falls far below dense there
     assert cli_main(["run", "--store", "--dataset", "digits", "--arch", "mlp", "--hidden", "64", "--schedule",
                      "one-shot", "--rounds", "12", "--epochs", "3", "--trials", "2", "--controls", "reinit",
@@ -357,8 +357,8 @@ def test_runs_and_show_bracket_a_real_one_shot_runs_critical_sparsity(lth_home, 
     capsys.readouterr()
     assert cli_main(["runs"]) == 0
     header, row = capsys.readouterr().out.splitlines()[:2]
-    assert "  between 100 % and 9.8 %  " in row
-    assert header.index(S.MATCH_COLUMN) + len(S.MATCH_COLUMN) == row.index("9.8 %") + len("9.8 %")  # lined up
+    assert "  100 %  " in row
+    assert header.index(S.MATCH_COLUMN) + len(S.MATCH_COLUMN) == row.index("100 %") + len("100 %")  # lined up
     assert cli_main(["show", row.split()[0]]) == 0
     assert ("The ticket falls more than 1 point below the dense network already at its first pruned round, 9.8 % of "
             "the weights") in capsys.readouterr().out

@@ -120,11 +120,22 @@ def test_compare_opens_with_one_sentence_of_the_runs_finding(runs):
 
 def test_the_recommended_round_and_a_different_critical_sparsity_say_why():
     from test_statistics import table
-    # gaps 0, -0.5, -1.5, -3 at 80, 40, 20, 10 %: round 2 (40 %) is recommended, the crossing lies at 28.3 %
-    rounds = table({"ticket": [[0.90, 0.90, 0.895, 0.885, 0.87]]}, weights=[1.0, 0.8, 0.4, 0.2, 0.1])
-    assert summary.two_numbers(rounds) == (
-        "Why the recommended round 2 keeps 40.0 % of the weights while the ticket matches dense down to 28.3 %: the "
-        "recommendation picks a measured round, by its mean and the lower end of its spread within 1 point of dense; "
-        "the 28.3 % is interpolated, trial by trial, where the ticket's curve first crosses that line.")
+    # gaps 0, -0.5, -1.5, -3 at 80, 40, 20, 10 %: round 2 (40 %) is recommended and is where the ticket matches
+    # dense down to: both are the same measured round now (the interpolated 28.3 % needed a sentence)
+    weights = [1.0, 0.8, 0.4, 0.2, 0.1]
+    assert summary.two_numbers(table({"ticket": [[0.90, 0.90, 0.895, 0.885, 0.87]]}, weights=weights)) is None
+    # the mean of 2 trials is within at 40 % (gap −1.0) but the lowest trial is not (−2.0): round 1 is recommended
+    lower = table({"ticket": [[0.90, 0.90, 0.90, 0.87, 0.86], [0.90, 0.90, 0.88, 0.87, 0.86]]}, weights=weights)
+    assert summary.two_numbers(lower) == (
+        "Why the recommended round 1 keeps 80.0 % of the weights while the ticket matches dense down to 40.0 %: both "
+        "are measured rounds judged by the mean over trials; at 40.0 % the mean over trials is within 1 point of dense "
+        "but the lower end of its spread (the lowest trial with 2 trials, the 95 % CI's lower bound from 3) is not.")
+    # a dip at 40 % and back within at 20 %: the recommendation judges each round on its own
+    dip = table({"ticket": [[0.90, 0.90, 0.87, 0.90, 0.86]]}, weights=weights)
+    assert summary.two_numbers(dip) == (
+        "Why the recommended round 3 keeps 20.0 % of the weights while the ticket matches dense down to 80.0 %: both "
+        "are measured rounds judged by the mean over trials; the ticket's mean falls more than 1 point below dense "
+        "after 80.0 % and comes back within at round 3: the recommendation judges every round on its own, while "
+        "matching dense stops at the first round that falls below.")
     never = table({"ticket": [[0.90, 0.91, 0.905, 0.90, 0.895]]})  # never leaves: ≤ 41.0 % and round 4 agree
     assert summary.two_numbers(never) is None

@@ -37,8 +37,6 @@ BOOTSTRAP_SEED = 0          # the bootstrap is seeded, so the same table always 
 SUGGESTED_TRIALS = 3        # what a one-trial run is told to try
 MAX_TRIALS_ESTIMATE = 1000  # beyond this, "trials needed" is reported as more than this
 REFERENCE = TICKET          # gaps are ticket − control; every other variant in the table is a control
-FAR_APART = 0.5            # two measured rounds whose weights differ by more than this factor are too far apart
-                           # to interpolate a crossing between them (one-shot: dense → 7 %); it is then bracketed
 ONE_TRIAL_NOTE = f"one trial: no interval can be given; run {SUGGESTED_TRIALS} trials or more to get one"
 
 
@@ -339,26 +337,12 @@ def match_words(tolerance: float = TOLERANCE_POINTS, who: str = "the ticket") ->
     return f"the fewest weights at which {who} still matches dense (within {tolerance:g} point{'s' if tolerance != 1 else ''})"
 
 
-def _crossing(weights: np.ndarray, gaps: np.ndarray, tolerance: float) -> tuple[float, bool, float, float]:
-    """Going from dense down the rounds, where the gap to dense (points) first falls below −tolerance,
-    interpolated linearly in log(weights remaining) between the last round within and the first beyond.
-    Returns (fraction, reached, above, below); reached is False when every round stays within: the fraction
-    is then the sparsest one measured, an upper bound. `above` and `below` are the weights of the two rounds
-    around the crossing when they lie more than FAR_APART apart (NaN otherwise): nothing was measured
-    between them, so the interpolated fraction is not to be printed as if it were."""
-    for i in range(1, len(weights)):
-        if not within_tolerance(gaps[i], tolerance):
-            x0, x1 = math.log(weights[i - 1]), math.log(weights[i])
-            share = (gaps[i - 1] + tolerance) / (gaps[i - 1] - gaps[i])  # 0 at round i−1, 1 at round i
-            far = weights[i] < FAR_APART * weights[i - 1]
-            return (float(math.exp(x0 + share * (x1 - x0))), True, float(weights[i - 1]) if far else math.nan,
-                    float(weights[i]) if far else math.nan)
-    return float(weights[-1]), False, math.nan, math.nan
-
-
 def _held(weights: np.ndarray, gaps: np.ndarray, tolerance: float) -> tuple[float, bool]:
-    """The measured weights of the sparsest round before the gap first falls below −tolerance (1.0 when the
-    first pruned round already does), and whether it falls below at all: what the bars show, no interpolation."""
+    """The one rule for how far a curve can be pruned and still match dense: going from dense down the measured
+    rounds, the weights of the sparsest round before the gap (points) first falls below −tolerance (1.0 when the
+    first pruned round already does), and whether it falls below at all (False: every round stays within, so the
+    value is the sparsest round measured, an upper bound). Measured rounds only, never interpolated: what the
+    bars of the figures show."""
     for i in range(1, len(weights)):
         if not within_tolerance(gaps[i], tolerance):
             return float(weights[i - 1]), True
@@ -382,12 +366,10 @@ def _mean_curve(rounds: pd.DataFrame, variant: str, metric: str) -> tuple[np.nda
 
 def critical_per_trial(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS,
                        metric: str = "test_accuracy") -> pd.DataFrame:
-    """One row per trial and variant: trial, variant, fraction, reached, above, below. `fraction` is the critical sparsity
-    (the fewest weights, as a fraction, down to which the variant stays within `tolerance` points of that
-    trial's dense network, round 0), interpolated between rounds in log(weights remaining), the x axis of
-    the plots. `reached` is False when the variant never left the tolerance: `fraction` is then its
-    sparsest round, an upper bound. `above`, `below`: the two measured rounds' weights around a crossing
-    too far apart to interpolate (see `_crossing`), else NaN. Rounds whose value is missing or NaN are skipped."""
+    """One row per trial and variant: trial, variant, fraction, reached. `fraction` is that trial's own last
+    measured round within `tolerance` points of its dense network (round 0), by the one rule of `_held`;
+    `reached` is False when the trial never left the tolerance (`fraction` is then its sparsest round, an
+    upper bound). Rounds whose value is missing or NaN are skipped."""
     rows = []
     for trial, t in rounds.groupby("trial", sort=True):
         dense = t[t["round"] == 0][metric].dropna()
@@ -399,64 +381,53 @@ def critical_per_trial(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS
                 continue
             weights = np.concatenate([[1.0], curve["weights_remaining"].to_numpy(float)])
             gaps = np.concatenate([[0.0], in_units(curve[metric].to_numpy(float) - float(dense.iloc[0]), metric)])
-            fraction, reached, above, below = _crossing(weights, gaps, tolerance)
-            held, _ = _held(weights, gaps, tolerance)
-            rows.append(dict(trial=int(trial), variant=variant, fraction=fraction, reached=reached, above=above,
-                             below=below, held=held))
-    return pd.DataFrame(rows, columns=["trial", "variant", "fraction", "reached", "above", "below", "held"])
+            fraction, reached = _held(weights, gaps, tolerance)
+            rows.append(dict(trial=int(trial), variant=variant, fraction=fraction, reached=reached))
+    return pd.DataFrame(rows, columns=["trial", "variant", "fraction", "reached"])
 
 
 def critical_sparsity(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS, metric: str = "test_accuracy",
                       confidence: float = CONFIDENCE, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
-    """The one number that summarises a run, per variant: the critical sparsity of `critical_per_trial`,
-    averaged over trials in log(weights) (a geometric mean, as the log axis shows it) with its confidence
-    interval, taken in log(weights) too. Columns: variant, trials, fraction, low, high, method, not_reached
-    (trials still within the tolerance at their sparsest round: the fraction is then an upper bound), note,
-    above, below: when some trial crossed between two measured rounds too far apart to interpolate (a one-shot
-    run: dense, then 7 %), the measured weights that bracket every trial's crossing, and the critical sparsity
-    is said as "between 100 % and 7.0 %"; NaN otherwise."""
+    """How far each variant can be pruned and still match dense, the one number every page, the runs list, the
+    sweep summary, the report and the CLI show: `fraction`, the sparsest measured round of the mean over trials
+    still within `tolerance` points of the mean dense network, before it first falls below (`_held` on the
+    bars: never interpolated; 1.0 when the first pruned round already falls below); `upper_bound` when the mean
+    never left the tolerance (the fraction is then the sparsest round measured: "≤"). Its spread over trials is
+    each trial's own last round within (`critical_per_trial`): `low`, `high` by the one rule of `interval`, taken
+    in log(weights) as the plots' axis (with 2 trials the two trials themselves), `held_trials` the values.
+
+    Columns: variant, trials, fraction, low, high, method, not_reached (trials that never left the tolerance),
+    note, upper_bound, left (not upper_bound), first (the weights of the first pruned round), held (= fraction,
+    the name the sentences read), held_low, held_high, held_trials."""
     per_trial = critical_per_trial(rounds, tolerance, metric)
     rows = []
     for variant in pd.unique(per_trial["variant"]):
         mine = per_trial[per_trial["variant"] == variant]
         ci = interval(np.log(mine["fraction"].to_numpy(float)), confidence, seed)
-        # a network cannot keep more than all its weights: the interval is clipped to 100 %
-        far = mine["above"].notna()
-        # a bracket holds every trial: the far-apart rounds of those that have them, the fraction of the others
-        above = float(np.fmax(mine["above"], mine["fraction"]).max()) if far.any() else math.nan
-        below = float(np.fmin(mine["below"], mine["fraction"]).min()) if far.any() else math.nan
-        # what the sentences say: measured rounds of the mean over trials (the bars), and each trial's
         mean_curve = _mean_curve(rounds, variant, metric)
-        mean_held, mean_left = _held(*mean_curve, tolerance) if mean_curve is not None else (math.nan, False)
+        held, left = _held(*mean_curve, tolerance) if mean_curve is not None else (math.nan, False)
         first = float(mean_curve[0][1]) if mean_curve is not None else math.nan
-        rows.append(dict(variant=variant, trials=ci.n, fraction=math.exp(ci.mean), low=math.exp(ci.low),
-                         high=min(math.exp(ci.high), 1.0), method=ci.method, not_reached=int((~mine["reached"]).sum()),
-                         note=ci.note, above=above, below=below, held=mean_held, left=mean_left, first=first,
-                         held_low=float(mine["held"].min()), held_high=float(mine["held"].max()),
-                         held_trials=[float(v) for v in mine["held"]]))
+        rows.append(dict(variant=variant, trials=ci.n, fraction=held, low=math.exp(ci.low),
+                         # a network cannot keep more than all its weights: the interval is clipped to 100 %
+                         high=min(math.exp(ci.high), 1.0), method=ci.method,
+                         not_reached=int((~mine["reached"].astype(bool)).sum()), note=ci.note,
+                         upper_bound=not left and not math.isnan(held), left=left, first=first, held=held,
+                         held_low=float(mine["fraction"].min()), held_high=float(mine["fraction"].max()),
+                         held_trials=[float(v) for v in mine["fraction"]]))
     return pd.DataFrame(rows, columns=["variant", "trials", "fraction", "low", "high", "method", "not_reached",
-                                       "note", "above", "below", "held", "left", "first", "held_low", "held_high",
+                                       "note", "upper_bound", "left", "first", "held", "held_low", "held_high",
                                        "held_trials"])
 
 
-def bracketed(row) -> bool:
-    """Whether a critical-sparsity row is a bracket of two far-apart measured rounds, not a number."""
-    return "above" in row and not pd.isna(row["above"])
-
-
-def between_text(row) -> str:
-    """A bracketed critical sparsity: 'between 100 % and 6.9 %'."""
-    return f"between {pct(row['above']).replace('100.0 %', '100 %')} and {pct(row['below'])}"
-
-
 def critical_text(row) -> str:
-    """A critical-sparsity row as a short cell: '8.1 %', '≤ 4.4 %' (never left the tolerance), 'between 100 %
-    and 6.9 %' (it left the tolerance between two measured rounds too far apart to interpolate)."""
+    """A critical-sparsity row as a short cell, the value the sentences name: '53.4 %', '≤ 4.4 %' (the mean over
+    trials never left the tolerance), '100 %' (it fell below already at the first pruned round: only the dense
+    network matches)."""
     if row is None or pd.isna(row["fraction"]):
         return ""
-    if bracketed(row):
-        return between_text(row)
-    return ("≤ " if row["not_reached"] else "") + pct(row["fraction"])
+    if row["fraction"] >= 1.0:
+        return "100 %"
+    return ("≤ " if row["upper_bound"] else "") + pct(row["fraction"])
 
 
 def critical_cell(rounds: pd.DataFrame, variant: str = REFERENCE, tolerance: float = TOLERANCE_POINTS) -> str:
@@ -499,8 +470,9 @@ def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLE
                       confidence: float = CONFIDENCE, reset: str = "init") -> str:
     """E.g. 'The ticket stays within 1 point of the dense network down to 8.7 % of the weights and falls below it
     in the next round on the mean of 2 trials (trials: 8.7 % and 10.8 %).' Said in measured rounds of the mean
-    over trials against the mean dense network, the bars of the figures beside it, never interpolated; each
-    trial's own last round within follows (`held_trials_words`)."""
+    over trials against the mean dense network, the bars of the figures beside it, never interpolated: the
+    value of `critical_sparsity` the runs list and the sweep summary show; each trial's own last round within
+    follows (`held_trials_words`)."""
     row = table[table["variant"] == variant]
     if row.empty:
         return (f"How far {name(variant, reset)} can be pruned is not known yet: it has no pruned round with a dense "
@@ -509,16 +481,10 @@ def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLE
     who = name(variant, reset)
     head = f"{who[0].upper()}{who[1:]} stays within {tolerance:g} point{'s' if tolerance != 1 else ''} of the dense network"
     n = int(row["trials"])
-    if row["not_reached"] == n:
+    if row["upper_bound"] and row["not_reached"] == n:
         where = f"at every round, down to {pct(row['fraction'])} of the weights, the sparsest measured"
         return (f"{head} {where}{f' ({n} of {n} trials)' if n > 1 else ''}, so how far it can be pruned "
                 "and still match dense is not known yet: prune further to find out.")
-    if bracketed(row) and ("held" not in row or pd.isna(row["held"])):
-        trials = f"{n} trial{'s' if n != 1 else ''}"
-        return (f"{head} down to somewhere {between_text(row)} of the weights: it leaves the tolerance between "
-                f"measured rounds too far apart to interpolate ({trials}).")
-    if "held" not in row or pd.isna(row["held"]):  # a table from before the measured-round columns
-        return f"{head} down to {pct(row['fraction'])} of the weights ({spread_words(row['low'], row['high'], n)})."
     # said in measured rounds of the mean over trials, as the bars show it: never a value between rounds
     fell = (f"{who[0].upper()}{who[1:]} falls more than {tolerance:g} point{'s' if tolerance != 1 else ''} below "
             f"the dense network already at its first pruned round, {pct(row['first'])} of the weights")

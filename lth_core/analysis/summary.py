@@ -114,24 +114,31 @@ def registry_label(reset: str) -> str:
 
 def two_numbers(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS, metric: str = "test_accuracy") -> str | None:
     """Why the recommended round (`recommend.recommended_round`) and the ticket's critical sparsity differ,
-    in one sentence for a page that shows both; None when they agree or one of them is missing."""
+    in one sentence for a page that shows both; None when they agree or one of them is missing. Both are measured
+    rounds judged by the mean over trials against the mean dense network; they differ only because the
+    recommendation also asks the lower end of the spread to be within, and judges every round on its own."""
     chosen = recommended_round(rounds, tolerance, metric=metric)
     critical = statistics.critical_sparsity(rounds, tolerance, metric)
     row = critical[critical["variant"] == TICKET]
     if chosen is None or row.empty:
         return None
-    weights = pct(float(rounds[rounds["round"] == chosen]["weights_remaining"].mean()))
-    cell = statistics.critical_text(row.iloc[0])
+    kept = float(rounds[rounds["round"] == chosen]["weights_remaining"].mean())
+    weights, r = pct(kept), row.iloc[0]
+    cell = statistics.critical_text(r)
     if cell.lstrip("≤ ") == weights:
         return None
-    r = row.iloc[0]
-    how = ("interpolated, trial by trial, where the ticket's curve first crosses that line" if not r["not_reached"] else
-           f"taken trial by trial where the ticket's curve first crosses that line, an upper bound (≤) because "
-           f"{int(r['not_reached'])} of {int(r['trials'])} trial{'s' if int(r['trials']) != 1 else ''} never crossed it "
-           "down to the sparsest round measured")
+    points = f"{tolerance:g} point{'s' if tolerance != 1 else ''}"
+    if kept > float(r["fraction"]):
+        # the critical round's mean is within, so its lower end is not: the one thing the recommendation adds
+        how = (f"at {cell.lstrip('≤ ')} the mean over trials is within {points} of dense but the lower end of its "
+               "spread (the lowest trial with 2 trials, the 95 % CI's lower bound from 3) is not")
+    else:
+        where = "already at its first pruned round" if r["fraction"] >= 1.0 else f"after {cell}"
+        how = (f"the ticket's mean falls more than {points} below dense {where} and comes back "
+               f"within at round {chosen}: the recommendation judges every round on its own, while matching dense "
+               "stops at the first round that falls below")
     return (f"Why the recommended round {chosen} keeps {weights} of the weights while the ticket matches dense down "
-            f"to {cell}: the recommendation picks a measured round, by its mean and the lower end of its spread within "
-            f"{tolerance:g} point of dense; the {cell.lstrip('≤ ')} is {how}.")
+            f"to {cell}: both are measured rounds judged by the mean over trials; {how}.")
 
 
 def gap_verdict(gap: float, tolerance: float = TOLERANCE_POINTS) -> tuple[str, str]:

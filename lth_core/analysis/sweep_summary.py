@@ -1,7 +1,8 @@
 """One number per cell of a sweep, with its interval over trials, and the best cell in words.
 
-The number is the ticket's critical sparsity (`statistics.critical_sparsity`: the fewest weights down to
-which it stays within the tolerance of its dense network; lower is better), or with `at` its test accuracy
+The number is the ticket's critical sparsity (`statistics.critical_sparsity`: the sparsest measured round of its
+mean over trials still within the tolerance of the dense network, the value the runs list and the sentences show;
+its interval from each trial's own last round within; lower is better), or with `at` its test accuracy
 at that fraction of weights remaining (interpolated between rounds in log(weights), per trial; higher is
 better). Takes each cell's rounds table as the store gives it, so it runs on any set of runs.
 """
@@ -38,8 +39,8 @@ def accuracy_at(rounds: pd.DataFrame, at: float, variant: str = REFERENCE) -> np
 
 
 def cell_value(rounds: pd.DataFrame, at: float | None = None, tolerance: float = TOLERANCE_POINTS) -> dict[str, Any]:
-    """value, low, high (fractions 0–1), trials and upper_bound (critical sparsity never left the tolerance)
-    of one cell; NaN value before the cell has a pruned round."""
+    """value, low, high (fractions 0–1), trials and upper_bound (the ticket's mean over trials never left the
+    tolerance: '≤ value') of one cell; NaN value before the cell has a pruned round."""
     empty = dict(value=math.nan, low=math.nan, high=math.nan, trials=0, upper_bound=False)
     if rounds.empty or rounds["round"].max() < 1:
         return empty
@@ -50,7 +51,7 @@ def cell_value(rounds: pd.DataFrame, at: float | None = None, tolerance: float =
             return empty
         row = row.iloc[0]
         return dict(value=float(row["fraction"]), low=float(row["low"]), high=float(row["high"]),
-                    trials=int(row["trials"]), upper_bound=bool(row["not_reached"]))
+                    trials=int(row["trials"]), upper_bound=bool(row["upper_bound"]))
     ci = interval(accuracy_at(rounds, at))
     clip = (lambda v: v if math.isnan(v) else min(1.0, max(0.0, v)))  # an accuracy stays within 0–100 %
     return dict(value=ci.mean, low=clip(ci.low), high=clip(ci.high), trials=ci.n, upper_bound=False)

@@ -83,7 +83,10 @@ LIST_COLUMNS = ["id", "name", "status", "dataset", "arch", "created_at", "update
                 "round", "rounds_total", "rounds_done", "variant", "iteration", "iterations", "error", "config_id",
                 "weights_remaining", "test_accuracy", "reason", "sweep"]
 _INT_COLUMNS = ["round", "rounds_total", "rounds_done", "iteration", "iterations"]
-CRITICAL_DOC = "critical"   # {"round", "fraction", "text"}: the ticket's critical sparsity at that last round (runs.listing)
+CRITICAL_DOC = "critical"   # {"round", "fraction", "text", "rule"}: the ticket's critical sparsity at that last round (runs.listing)
+# the rule the document was computed by: a document without it (the interpolated rule before) counts as missing,
+# so the list's refresh recomputes it by the measured-round rule (statistics.critical_sparsity)
+CRITICAL_RULE = "measured rounds"
 # how the runs list can be sorted (RunQuery.sort): newest first by default; runs without a value last
 RUN_SORTS = {"newest": "r.created_at DESC, r.rowid DESC", "oldest": "r.created_at, r.rowid",
              "name": "r.name COLLATE NOCASE, r.created_at DESC", "status": "r.status, r.created_at DESC",
@@ -313,7 +316,8 @@ class RunStore:
                   "AND x.variant = 'ticket')")
         # the critical sparsity of the run's current last round only (an older document is stale: NULL)
         critical = ("(SELECT json_extract(c.value, '$.{field}') FROM run_docs c WHERE c.run_id = r.id AND c.key = "
-                    f"'{CRITICAL_DOC}' AND json_extract(c.value, '$.round') = r.committed_round)")
+                    f"'{CRITICAL_DOC}' AND json_extract(c.value, '$.round') = r.committed_round "
+                    f"AND json_extract(c.value, '$.rule') = '{CRITICAL_RULE}')")
         sql = (f"SELECT {', '.join('r.' + c for c in LIST_COLUMNS[:11])}, r.committed_round + 1, r.variant, r.iteration, "
                f"r.iterations, r.error, r.config_id, {ticket.format(col='weights_remaining')}, "
                f"{ticket.format(col='test_accuracy')}, r.reason, r.sweep, {critical.format(field='fraction')} AS critical, "
@@ -345,12 +349,13 @@ class RunStore:
                                     "(SELECT COUNT(*) FROM run_docs), (SELECT MAX(updated_at) FROM run_docs)").fetchone())
 
     def runs_missing_critical(self) -> list[tuple[str, int]]:
-        """(id, last finished round) of the runs with a pruned round whose CRITICAL_DOC is missing or older."""
+        """(id, last finished round) of the runs with a pruned round whose CRITICAL_DOC is missing, older, or
+        computed by another rule than CRITICAL_RULE."""
         with self._read() as db:
             return [tuple(r) for r in db.execute(
                 "SELECT id, committed_round FROM runs r WHERE committed_round >= 1 AND NOT EXISTS (SELECT 1 FROM "
-                "run_docs c WHERE c.run_id = r.id AND c.key = ? AND json_extract(c.value, '$.round') = r.committed_round)",
-                (CRITICAL_DOC,))]
+                "run_docs c WHERE c.run_id = r.id AND c.key = ? AND json_extract(c.value, '$.round') = r.committed_round "
+                "AND json_extract(c.value, '$.rule') = ?)", (CRITICAL_DOC, CRITICAL_RULE))]
 
     def copy_run(self, run_id: str, name: str, *, sweep: str | None = None, created_at: str | None = None) -> str:
         """A copy of the run (every row of it: results, masks, curves, documents) under a new id, `name` and
