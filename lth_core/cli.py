@@ -393,13 +393,13 @@ def _runs(args: argparse.Namespace) -> int:
         return value is not None and not pd.isna(value)
 
     # "last round": the last finished round (the one "ticket acc" is of); "training": the round in flight
-    # MATCH_COLUMN: the fewest weights at which the ticket still matches dense (statistics.critical_sparsity)
+    # MATCH_COLUMN: the last measured round the ticket's mean still matches dense (statistics.critical_sparsity)
     from lth_core.runs.checks import run_marks
 
     # "checks": the sanity checks (`show ID` says which failed, where and what it means)
     marks = run_marks(store, [r.id for r in runs.itertuples() if r.status != UNREADABLE])
     criticals = {r.id: "" if r.status == UNREADABLE else critical_cell(store.rounds(r.id)) for r in runs.itertuples()}
-    wide = max(len(MATCH_COLUMN), *map(len, criticals.values()))  # "between 100 % and 6.9 %": a crossing between far rounds
+    wide = max(len(MATCH_COLUMN), *map(len, criticals.values()))  # the header is wider than any cell ("≤ 7.0 %")
     print(f"{'id':<8}  {'status':<11} {'last round':>10}  {'training':<20} {'ticket acc':>10}  {MATCH_COLUMN:>{wide}}  "
           f"{'checks':<14}  {'created (UTC)':<16}  name")
     for r in runs.itertuples():

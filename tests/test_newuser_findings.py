@@ -29,7 +29,7 @@ def test_the_masks_pages_first_layer_charts_name_their_run(runs):
 
 def test_the_runs_table_fits_a_1280_pixel_window(lth_home):
     """In Chromium: the runs table does not scroll sideways at 1280 pixels (it did, by 116 pixels), with a
-    one-shot run's 'between 100 % and 9.8 %' in it; the columns left out by default can be added."""
+    one-shot run in it; the columns left out by default can be added."""
     from pathlib import Path
 
     import pytest
