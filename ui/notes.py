@@ -56,10 +56,11 @@ The round being trained right now: every variant of a round trains at the same t
 for reference. The lines grow as training proceeds; the page refreshes about once a second.""",
     "sweep": """\
 Each cell of the grid is one run, summed up in one number, the same in the figure and the table.
-**Fewest weights still matching dense** (lower is better): for each trial, the smallest share of weights at
-which the winning ticket stays within 1 point of its dense network; the cell shows the **geometric mean** over
-trials (averaged in log(weights), as the log axes show it: trials of 26.3 % and 43.7 % give 33.9 %). **≤ x %**
-means the ticket still matched dense at the run's last round: it would match further down, so x is an upper bound.
+**Fewest weights still matching dense** (lower is better): the sparsest **measured round** at which the winning
+ticket's mean over trials stays within 1 point of the dense network, before it first falls below: the same round
+the runs list shows and Compare's sentence names, never a value between rounds. **≤ x %** means the ticket still
+matched dense at the run's last round: it would match further down, so x is an upper bound; **100 %**, that it fell
+below already at the first pruned round. Its interval comes from each trial's own last round within.
 **Test accuracy at a size** (higher is better): each trial's ticket accuracy at that share of weights,
 interpolated between rounds, averaged over trials; a cell whose rounds never pruned that far stays blank and says so.
 *Over trials* is the interval: with **2 trials, the two trials themselves** (lowest and highest); from 3 trials the
