@@ -56,7 +56,7 @@ def test_the_runs_list_the_sweep_summary_and_compare_name_the_same_share_of_the_
         bound = "≤ " if row["upper_bound"] else ""
         # the runs list (app and store), the sweep summary's number and the heatmap's cell: the same round
         cell = listed.loc[run_id, "critical"]
-        assert cell.lstrip("≤ ").replace("100 %", "100.0 %") == share, (cell, sentence)
+        assert cell.lstrip("≤ ") == share, (cell, sentence)
         assert stored.set_index("id").loc[run_id, "critical_text"] == cell
         assert S.pct(row["value"]) == share, (row["value"], sentence)
         assert f"{bound}{100 * row['value']:.1f} %" in heat_text, (heat_text, sentence)

@@ -339,11 +339,11 @@ def test_runs_and_show_print_the_critical_sparsity_and_the_gaps(lth_home, capsys
 
 def test_a_ticket_below_dense_at_its_first_round_matches_only_at_100_percent():
     # a one-shot run: dense, then straight to 6.9 %, where the ticket is far below dense: only the dense network
-    # matches, so the cell says 100 % (it said "between 100 % and 6.9 %"), as the sentence says it
+    # matches, so the cell says 100.0 % (it said "between 100 % and 6.9 %"), as the sentence says it
     rounds = table({"ticket": [[0.90, 0.85], [0.91, 0.87]], "reinit": [[0, 0.80], [0, 0.81]]}, weights=[1.0, 0.069])
     critical = S.critical_sparsity(rounds).set_index("variant")
     assert critical.loc["ticket", "fraction"] == 1.0 and critical.loc["ticket", "left"]
-    assert S.critical_cell(rounds) == "100 %"
+    assert S.critical_cell(rounds) == "100.0 %"
     assert S.critical_sentence(critical.reset_index(), "ticket") == (
         "The ticket falls more than 1 point below the dense network already at its first pruned round, 6.9 % of "
         "the weights (mean of 2 trials; the same in both trials).")
@@ -357,8 +357,8 @@ def test_runs_and_show_agree_on_a_real_one_shot_run(lth_home, capsys):
     capsys.readouterr()
     assert cli_main(["runs"]) == 0
     header, row = capsys.readouterr().out.splitlines()[:2]
-    assert "  100 %  " in row
-    assert header.index(S.MATCH_COLUMN) + len(S.MATCH_COLUMN) == row.index("100 %") + len("100 %")  # lined up
+    assert "  100.0 %  " in row
+    assert header.index(S.MATCH_COLUMN) + len(S.MATCH_COLUMN) == row.index("100.0 %") + len("100.0 %")  # lined up
     assert cli_main(["show", row.split()[0]]) == 0
     assert ("The ticket falls more than 1 point below the dense network already at its first pruned round, 9.8 % of "
             "the weights") in capsys.readouterr().out

@@ -59,7 +59,7 @@ Each cell of the grid is one run, summed up in one number, the same in the figur
 **Fewest weights still matching dense** (lower is better): the sparsest **measured round** at which the winning
 ticket's mean over trials stays within 1 point of the dense network, before it first falls below: the same round
 the runs list shows and Compare's sentence names, never a value between rounds. **≤ x %** means the ticket still
-matched dense at the run's last round: it would match further down, so x is an upper bound; **100 %**, that it fell
+matched dense at the run's last round: it would match further down, so x is an upper bound; **100.0 %**, that it fell
 below already at the first pruned round. Its interval comes from each trial's own last round within.
 **Test accuracy at a size** (higher is better): each trial's ticket accuracy at that share of weights,
 interpolated between rounds, averaged over trials; a cell whose rounds never pruned that far stays blank and says so.

@@ -26,7 +26,7 @@ CRITICAL_HEADER = "matches dense to"  # short: the column is 150 px wide
 CRITICAL_HELP = ("weights remaining where the ticket stops matching the dense network: the sparsest measured round "
                  "at which its mean over trials is still within 1 point of dense, before it first falls below (the "
                  "round Compare's sentence names; its critical sparsity). ≤ when it still matched at the sparsest "
-                 "round; 100 % when it fell below already at the first pruned round")
+                 "round; 100.0 % when it fell below already at the first pruned round")
 # every column fits a 1280-pixel window beside the sidebar: the widths and the tick-box column (32) add up to
 # 814 of the 818 pixels the table gets there (tests/test_newuser_findings.py); long names are cut, and a
 # sweep's cells show what tells them apart (short_name)

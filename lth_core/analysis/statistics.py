@@ -421,12 +421,10 @@ def critical_sparsity(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS,
 
 def critical_text(row) -> str:
     """A critical-sparsity row as a short cell, the value the sentences name: '53.4 %', '≤ 4.4 %' (the mean over
-    trials never left the tolerance), '100 %' (it fell below already at the first pruned round: only the dense
+    trials never left the tolerance), '100.0 %' (it fell below already at the first pruned round: only the dense
     network matches)."""
     if row is None or pd.isna(row["fraction"]):
         return ""
-    if row["fraction"] >= 1.0:
-        return "100 %"
     return ("≤ " if row["upper_bound"] else "") + pct(row["fraction"])
 
 
