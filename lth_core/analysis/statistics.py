@@ -397,8 +397,7 @@ def critical_sparsity(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS,
     in log(weights) as the plots' axis (with 2 trials the two trials themselves), `held_trials` the values.
 
     Columns: variant, trials, fraction, low, high, method, not_reached (trials that never left the tolerance),
-    note, upper_bound, left (not upper_bound), first (the weights of the first pruned round), held (= fraction,
-    the name the sentences read), held_low, held_high, held_trials."""
+    note, upper_bound, left (not upper_bound), first (the weights of the first pruned round), held_trials."""
     per_trial = critical_per_trial(rounds, tolerance, metric)
     rows = []
     for variant in pd.unique(per_trial["variant"]):
@@ -411,12 +410,10 @@ def critical_sparsity(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS,
                          # a network cannot keep more than all its weights: the interval is clipped to 100 %
                          high=min(math.exp(ci.high), 1.0), method=ci.method,
                          not_reached=int((~mine["reached"].astype(bool)).sum()), note=ci.note,
-                         upper_bound=not left and not math.isnan(held), left=left, first=first, held=held,
-                         held_low=float(mine["fraction"].min()), held_high=float(mine["fraction"].max()),
+                         upper_bound=not left and not math.isnan(held), left=left, first=first,
                          held_trials=[float(v) for v in mine["fraction"]]))
     return pd.DataFrame(rows, columns=["variant", "trials", "fraction", "low", "high", "method", "not_reached",
-                                       "note", "upper_bound", "left", "first", "held", "held_low", "held_high",
-                                       "held_trials"])
+                                       "note", "upper_bound", "left", "first", "held_trials"])
 
 
 def critical_text(row) -> str:
@@ -486,12 +483,12 @@ def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLE
     # said in measured rounds of the mean over trials, as the bars show it: never a value between rounds
     fell = (f"{who[0].upper()}{who[1:]} falls more than {tolerance:g} point{'s' if tolerance != 1 else ''} below "
             f"the dense network already at its first pruned round, {pct(row['first'])} of the weights")
-    if row["left"] and row["held"] >= 1.0:
+    if row["left"] and row["fraction"] >= 1.0:
         said = fell
     elif row["left"]:
-        said = f"{head} down to {pct(row['held'])} of the weights and falls below it in the next round"
+        said = f"{head} down to {pct(row['fraction'])} of the weights and falls below it in the next round"
     else:
-        said = f"{head} at every round, down to {pct(row['held'])} of the weights, the sparsest measured"
+        said = f"{head} at every round, down to {pct(row['fraction'])} of the weights, the sparsest measured"
     if n == 1:
         return f"{said} (one trial: no interval can be given; run {SUGGESTED_TRIALS} trials or more to get one)."
     return f"{said} (mean of {n} trials; {held_trials_words(row, tolerance)})."
