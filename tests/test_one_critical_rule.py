@@ -5,7 +5,6 @@ import json
 import re
 
 import pytest
-
 from app_helpers import page
 from test_app_pages import values
 
