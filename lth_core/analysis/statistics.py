@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import stdtrit  # Student's t quantile: scipy.stats (1 s to import) only for the bootstrap
 
 from lth_core.analysis.recommend import RANGE_BELOW_TRIALS, TOLERANCE_POINTS, gap_points, within_tolerance
 from lth_core.engine.variants import TICKET, VARIANTS, phrase, short
@@ -74,8 +74,10 @@ def interval(values, confidence: float = CONFIDENCE, seed: int = BOOTSTRAP_SEED)
     if n < RANGE_BELOW_TRIALS:
         return Interval(mean, float(x.min()), float(x.max()), n, "range")
     if n < BOOTSTRAP_FROM_TRIALS:
-        low, high = stats.t.interval(confidence, df=n - 1, loc=mean, scale=stats.sem(x))
-        return Interval(mean, float(low), float(high), n, "t")
+        half = stdtrit(n - 1, 0.5 + confidence / 2) * float(x.std(ddof=1)) / math.sqrt(n)  # scipy.stats.t.interval
+        return Interval(mean, float(mean - half), float(mean + half), n, "t")
+    from scipy import stats  # here, not at the top: the app's first page after a server start paid its import
+
     with warnings.catch_warnings():  # BCa on a handful of values may warn of its own accuracy; the interval stands
         warnings.simplefilter("ignore")
         ci = stats.bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=BOOTSTRAP_RESAMPLES,
@@ -98,7 +100,7 @@ def trials_to_decide(gaps, confidence: float = CONFIDENCE) -> int | None:
     if sd == 0:
         return len(x)
     n = np.arange(2, MAX_TRIALS_ESTIMATE + 1)
-    half = stats.t.ppf(0.5 + confidence / 2, df=n - 1) * sd / np.sqrt(n)
+    half = stdtrit(n - 1, 0.5 + confidence / 2) * sd / np.sqrt(n)
     enough = n[half < mean]
     if not len(enough):
         return MAX_TRIALS_ESTIMATE + 1
