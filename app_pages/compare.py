@@ -19,9 +19,10 @@ from ui.report import report_section
 from ui.text import md
 from ui.tolerance import follow_recommended, link_params, points_text, round_caption, tolerance_setting
 from ui.widgets import (ICONS, stop_page, PAGES, cached, cached_chart, explain, guard, run_context, run_network, run_picker, store,
-                        url_choice, variant_legend)
+                        store_token, url_choice, variant_legend)
 
 st.title("Compare: ticket vs. controls")
+token = store_token()  # before any row is read: a write meanwhile then changes the token, and redraws
 run_id = run_picker()
 info = store().get_run(run_id)
 example_notice(run_id)  # the badge and provenance of the shipped example run
@@ -30,13 +31,13 @@ rounds = store().rounds(run_id)
 pruned = sorted(r for r in rounds["round"].unique().tolist() if r > 0)
 reset = info.config.reset  # names the ticket: a winning ticket, rewound, or pruned + fine-tuned with none
 # what the page computes from the run's rounds, once per run and store change (ui.widgets.cached)
-finding = cached(("compare:headline", run_id), lambda: headline(rounds, reset=reset))  # from its sparsest round
+finding = cached(("compare:headline", run_id), lambda: headline(rounds, reset=reset), token=token)  # from its sparsest round
 if finding:
     st.markdown(f"#### {md(finding)}")
 
 st.subheader("In plain words")
 st.markdown("\n".join(f"- {line}" for line in cached(("compare:summary", run_id, tol),
-                                                      lambda: run_summary(rounds, reset=reset, tolerance=tol))))
+                                                      lambda: run_summary(rounds, reset=reset, tolerance=tol), token=token)))
 if len(info.variants) == 1:
     st.info(f"This run trained no controls ({', '.join(plots.SHORT[c] for c in CONTROLS)}), so there is nothing to compare the ticket with. "
             "Tick them on **New experiment** for the next run.")
@@ -54,10 +55,10 @@ if not pruned:
 
 st.subheader(f"Is {phrase(TICKET, reset)}'s lead real?")
 one_trial_notice(rounds)
-gaps = cached(("compare:paired_gaps", run_id), lambda: statistics.paired_gaps(rounds))
+gaps = cached(("compare:paired_gaps", run_id), lambda: statistics.paired_gaps(rounds), token=token)
 if not gaps.empty:
     cached_chart(("compare:gaps", run_id), lambda: plots.paired_gap_plot(gaps, reset), "paired_gaps",
-                 context=run_context(info))
+                 context=run_context(info), token=token)
     for control in statistics.controls_of(rounds):
         st.markdown(f"**{plots.short_of(TICKET, reset)} − {plots.SHORT.get(control, control)}**")
         st.markdown("\n".join(f"- {line}" for line in statistics.gap_sentences(gaps, control, reset=reset)))
@@ -84,7 +85,7 @@ st.caption(f"A variant **matches** the dense network while it is at most **{tol:
 
 variant_legend([*info.variants, "dense"], reset)
 cached_chart(("compare:gap", run_id, tol), lambda: plots.accuracy_gap_by_round(rounds, tolerance=tol, reset=reset), "gap",
-             context=run_context(info), tolerance=tol)
+             context=run_context(info), tolerance=tol, token=token)
 
 
 def round_curves():
@@ -92,14 +93,14 @@ def round_curves():
     return plots.compare_curves(curves[curves["round"].isin([0, rnd])], rnd, reset=reset)
 
 
-cached_chart(("compare:curves", run_id, rnd), round_curves, "compare_curves", context=run_context(info))
+cached_chart(("compare:curves", run_id, rnd), round_curves, "compare_curves", context=run_context(info), token=token)
 
 st.subheader("Round by round")
 # the spread the plots shade (round_bands): the 2 trials' range with 2, the 95 % CI from 3
 acc = cached(("compare:bands", run_id, "test_accuracy"),
-             lambda: statistics.round_bands(rounds, "test_accuracy")).set_index(["round", "variant"])
+             lambda: statistics.round_bands(rounds, "test_accuracy"), token=token).set_index(["round", "variant"])
 stop = cached(("compare:bands", run_id, "early_stop_iteration"),
-              lambda: statistics.round_bands(rounds, "early_stop_iteration")).set_index(["round", "variant"])
+              lambda: statistics.round_bands(rounds, "early_stop_iteration"), token=token).set_index(["round", "variant"])
 remaining = rounds.groupby("round").weights_remaining.mean()
 
 

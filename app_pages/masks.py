@@ -12,10 +12,11 @@ from lth_core.analysis.plots import label_of
 from lth_core.engine.variants import VARIANTS
 from lth_core.analysis.summary import pct
 from ui.sensitivity import sensitivity_section
-from ui.widgets import cached_chart, guard, run_context, run_network, run_picker, store, url_choice
+from ui.widgets import cached_chart, guard, run_context, run_network, run_picker, store, store_token, url_choice
 
 
 st.title("Masks")
+token = store_token()  # before any row is read: a write meanwhile then changes the token, and redraws
 run_id = run_picker()
 info = store().get_run(run_id)
 example_notice(run_id)  # the badge and provenance of the shipped example run
@@ -53,10 +54,10 @@ for tab, (layer, mask) in zip(st.tabs(list(masks)), masks.items()):
         # every figure is built once per run, store change and choice (cached_chart), then reused
         cached_chart(("masks:heatmap", *shown, layer),
                      lambda: mask_plots.mask_heatmap(mask, layer, feature_names=names if layer == first else None),
-                     "heatmap", context=context, downsample=note)
+                     "heatmap", context=context, downsample=note, token=token)
 cached_chart(("masks:layers", *shown),
              lambda: mask_plots.layer_bars(store().layers(run_id)[lambda d: d.trial == trial], rnd, variant),
-             "layer_bars", context=context)
+             "layer_bars", context=context, token=token)
 
 first_mask = masks[first]
 st.header(f"What the first layer ({first}) still sees")
@@ -70,10 +71,10 @@ elif first_mask.ndim == 2 and first_mask.shape[1] == math.prod(shape):
     narrow = f"run {run_id} · round {rnd}, {variant}, trial {trial} · {plotly(info.config.dataset)}"  # half width
     with left:
         cached_chart(("masks:survival", *shown), lambda: mask_plots.survival_map(first_mask, shape, first, names),
-                     survival_note, context=narrow)
+                     survival_note, context=narrow, token=token)
     with right:
         cached_chart(("masks:fields", *shown), lambda: mask_plots.receptive_fields(first_mask, shape, feature_names=names),
-                     fields_note, context=narrow)
+                     fields_note, context=narrow, token=token)
 else:
     st.info(f"The first layer of {info.config.arch} is convolutional: each of its weights is shared by every "
             "position of the input, so there is no per-pixel map. Its kernels are in the heatmap above.")
@@ -84,7 +85,7 @@ if len(available) > 1:
         series = {(r, v): store().masks(run_id, trial, r, v) for r in available
                   for v in ("ticket", "random") if v in info.variants and (r > 0 or v == "ticket")}
         return mask_plots.overlap_plot(mask_plots.overlap_table(series))
-    cached_chart(("masks:overlap", run_id, trial), overlap, "overlap", context=f"{run_context(info)} · trial {trial}")
+    cached_chart(("masks:overlap", run_id, trial), overlap, "overlap", context=f"{run_context(info)} · trial {trial}", token=token)
 else:
     st.info("Only one round has finished so far; the overlap needs two.")
 
@@ -99,7 +100,7 @@ else:
                    "stored; shown here: its mask (the ticket's) against the original init.")
     cached_chart(("masks:magnitudes", *shown, hist_layer),
                  lambda: mask_plots.init_magnitude_histogram(init, masks[hist_layer]), "magnitudes",
-                 context=f"{context} · {hist_layer}")
+                 context=f"{context} · {hist_layer}", token=token)
 
 with guard("The sensitivity section"):
     sensitivity_section(run_id, trial)  # each layer of the dense network pruned alone (background worker)

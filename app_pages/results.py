@@ -9,9 +9,10 @@ from lth_core.analysis.summary import run_summary
 from ui.notes import one_trial_notice
 from ui.report import report_section
 from ui.text import md, plotly
-from ui.widgets import stop_page, cached, cached_chart, explain, run_context, run_picker, store, url_choice, url_multi, variant_legend
+from ui.widgets import stop_page, cached, cached_chart, explain, run_context, run_picker, store, store_token, url_choice, url_multi, variant_legend
 
 st.title("Results")
+token = store_token()  # before any row is read: a write meanwhile then changes the token, and redraws
 run_ids = run_picker(multi=True)
 infos = {i: store().get_run(i) for i in run_ids}
 example_notice(*run_ids)  # the badge and provenance of the shipped example run
@@ -29,7 +30,7 @@ for i in run_ids:
         if len(run_ids) > 1:
             st.markdown(f"**{md(names[i])}**")
         lines = cached(("results:summary", i), lambda: run_summary(r.drop(columns=["run", "run_id"]),
-                                                                   reset=infos[i].config.reset))
+                                                                   reset=infos[i].config.reset), token=token)
         st.markdown("\n".join(f"- {line}" for line in lines))
         one_trial_notice(r)
 trained = [v for v in plots.VARIANTS if any(v in info.variants for info in infos.values())]
@@ -45,7 +46,7 @@ if len(run_ids) > 1:
 else:
     variant_legend(variants + ["dense"], one_reset)
 
-shaded = cached(("results:bands", tuple(run_ids)), lambda: plots.band_words(plots.trial_stats(rounds, "test_accuracy")))
+shaded = cached(("results:bands", tuple(run_ids)), lambda: plots.band_words(plots.trial_stats(rounds, "test_accuracy")), token=token)
 st.caption("Lines are the mean over trials; " + (
     f"**bands are the {shaded}** (lowest to highest; a 95 % interval from 2 trials would be too wide to read)"
     if shaded.startswith("range") else "**bands are its 95 % confidence interval**") + " (none with one trial).")
@@ -53,19 +54,19 @@ st.caption("Lines are the mean over trials; " + (
 shown_for = (tuple(run_ids), tuple(variants))
 cached_chart(("results:accuracy", *shown_for),
              lambda: plots.accuracy_vs_weights(rounds, "test_accuracy", title="Test accuracy as the network is pruned",
-                                               variants=variants, reset=resets), "accuracy", context=context)
+                                               variants=variants, reset=resets), "accuracy", context=context, token=token)
 narrow = len(run_ids) == 1  # one run: the two early-stopping charts side by side
 left, right = st.columns(2) if narrow else (st.container(), st.container())
 with left:
     cached_chart(("results:early_accuracy", *shown_for),
                  lambda: plots.accuracy_vs_weights(rounds, "early_stop_test_accuracy", variants=variants, narrow=narrow,
                                                    reset=resets, title="Test accuracy at the early-stopping iteration"),
-                 "early_accuracy", context=context)
+                 "early_accuracy", context=context, token=token)
 with right:
     cached_chart(("results:early_iteration", *shown_for),
                  lambda: plots.accuracy_vs_weights(rounds, "early_stop_iteration", variants=variants, narrow=narrow,
                                                    reset=resets, title="When training peaked (early stopping)"),
-                 "early_iteration", context=context)
+                 "early_iteration", context=context, token=token)
 
 st.header("Learning curves of any round")
 c1, c2, c3 = st.columns([2, 1, 1]) if len(run_ids) > 1 else (None, *st.columns(2))
@@ -86,7 +87,7 @@ else:
         curves = store().curves(curve_run)  # read only when the figure is not cached
         return plots.curves_by_round(curves[curves["round"].isin(shown)], own, variant, metric, reset=info.config.reset)
     cached_chart(("results:curves", curve_run, tuple(shown), variant, metric), learning_curves, "curves_by_round",
-                 context=run_context(info))
+                 context=run_context(info), token=token)
 
 st.header("The numbers")
 table = rounds.drop(columns=["run"]).rename(columns={"run_id": "run"})

@@ -117,3 +117,36 @@ def _values(x) -> list:
     if isinstance(x, dict):
         return np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"]).tolist()
     return [v for v in (x or []) if isinstance(v, (int, float))]
+
+
+@pytest.mark.parametrize("name", ["results", "compare"])
+def test_a_write_between_the_rows_and_the_token_never_leaves_stale_figures(monkeypatch, name):
+    """The page reads its rows, then a round is rewritten (as the recorder commits one) before the page reads
+    the store's change token: the figures drawn from the older rows must not be cached under the newer token,
+    so the next session draws them from the store as it now is."""
+    import streamlit as st
+
+    assert main(["run", "--store", *TINY, "--name", "raced run"]) == 0
+    run_id = RunStore().list_runs().id.iloc[0]
+    real = RunStore.rounds
+    writes = []
+
+    def rounds_then_a_write(self, rid):
+        rows = real(self, rid)
+        if not writes:  # once: the write lands after this read, before the page's next one
+            writes.append(rid)
+            with RunStore().transaction() as db:
+                db.execute("UPDATE rounds SET test_accuracy = test_accuracy / 2 WHERE run_id = ? AND round = 1", (rid,))
+                db.execute("UPDATE runs SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 second') "
+                           "WHERE id = ?", (rid,))
+        return rows
+    monkeypatch.setattr(RunStore, "rounds", rounds_then_a_write)
+    first = page(name, run=run_id)
+    assert not first.exception and writes == [run_id]
+    second = page(name, run=run_id)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    fresh = page(name, run=run_id)  # nothing cached: drawn from the store as it is
+    assert not second.exception and not fresh.exception
+    assert specs(second) == specs(fresh) and specs(second) != specs(first)
+    assert [m.value for m in second.markdown] == [m.value for m in fresh.markdown]

@@ -380,15 +380,15 @@ def _figure(key: tuple, context: str | None, _build: Callable[[], go.Figure]) ->
     return _with_context(_build(), context)
 
 
-def cached_chart(key: tuple, build: Callable[[], go.Figure], topic: str | None = None, *,
-                 context: str | None = None, token: tuple | None = None, **values: Any) -> None:
+def cached_chart(key: tuple, build: Callable[[], go.Figure], topic: str | None = None, *, token: tuple,
+                 context: str | None = None, **values: Any) -> None:
     """`chart(build(), topic, context=context)`, with the figure built once for every session and rerun that
     asks for the same `key`: a page's figures from a run cost most of its script's time (Plotly validates every
-    property). `key` must name everything the figure is drawn from: the figure, the run(s), the store's
-    change token (`store_token()`) and the page's choices. The figure is shared, so it is never changed here.
-    A page whose run still changes while it draws (Live run) passes the `token` it read *before* reading the
-    rows: a token read after them could already include a round that they miss, and keep that stale figure."""
-    _draw(_figure((*key, token if token is not None else store_token()), context, build), topic, values)
+    property). `key` must name everything the figure is drawn from: the figure, the run(s) and the page's
+    choices; `token` is the store's change token (`store_token()`) that the page read *before* it read the rows
+    the figure is drawn from: one read after them could already include a write that they miss (a round, a
+    rename), and keep that stale figure under the newer token. The figure is shared, so it is never changed here."""
+    _draw(_figure((*key, token), context, build), topic, values)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -396,13 +396,14 @@ def _value(key: tuple, _build: Callable[[], Any]) -> Any:
     return _build()
 
 
-def cached(key: tuple, build: Callable[[], Any]) -> Any:
+def cached(key: tuple, build: Callable[[], Any], *, token: tuple) -> Any:
     """`build()` (what a page computes from a run: its summary lines, statistics, tables), computed once for
-    every session and rerun that asks for the same `key` (as `cached_chart`: the run(s) and the page's choices;
-    the store's change token is added here). A copy is returned, so the caller may change it."""
-    return _value((*key, store_token()), build)
+    every session and rerun that asks for the same `key` (as `cached_chart`: the run(s) and the page's choices,
+    and the `token` read before the rows). A copy is returned, so the caller may change it."""
+    return _value((*key, token), build)
 
 
 def store_token() -> tuple:
-    """The store and what changes whenever anything in it does (RunStore.change_token): part of every cache key."""
+    """The store and what changes whenever anything in it does (RunStore.change_token): part of every cache key.
+    Read it before the rows that a cache keyed on it is built from, never after (see `cached_chart`)."""
     return (str(store().path), *store().change_token())
