@@ -86,7 +86,7 @@ def test_the_runs_table_shows_what_tells_runs_apart(runs):
                                    "created"]
     assert list(at.dataframe[0].proto.column_order) == list(table.columns)
     done = table.loc[runs["done"]]
-    assert (done["data"], done["pruning"]) == ("digits · mlp", "iterative 20 % · layerwise · init")
+    assert (done["data"], done["pruning"]) == ("digits · mlp", "20 %, layer, init")
     assert done["rounds"] == "2 of 2" and re.fullmatch(r"\d\d-\d\d \d\d:\d\d", done["created"])
     assert done["checks"] in ("✓", "⚠")  # the symbol; Live run and Compare give the line
     # the critical sparsity says what it is: weights remaining where the ticket stops matching dense

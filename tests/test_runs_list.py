@@ -185,3 +185,50 @@ def test_a_sweeps_cells_read_apart_in_the_narrow_name_column(home):
     full = dict(zip(RunStore().list_runs(sweep=home["sweep"]).id, RunStore().list_runs(sweep=home["sweep"]).name))
     for run_id, shown in zip(table(at).index, names):
         assert full[run_id].split("=")[-1] in shown  # the cell's value, e.g. 0.5 of prune_rate=0.5
+
+
+def test_the_schedule_column_reads_whole_at_1280_pixels(lth_home):
+    """In Chromium, at 1280 pixels: every cell of the list's schedule, scope and reset column (iterative at any
+    scope and reset up to rewind:100, one-shot at any scope with init or none) and of 'matches dense to', and
+    their headers, fit their columns: the scope and reset were cut off ('iterative 20 % · layerv')."""
+    from pathlib import Path
+
+    from lth_core.engine.config import ExperimentConfig
+    from test_e2e_browser import CHROMIUM, FLAGS, _serve, settle
+    from ui.runs_list import COLUMNS
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"needs {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+    store = RunStore()
+    settings = [dict(schedule="iterative", prune_rate=0.2, scope=s, reset=r)
+                for s in ("layerwise", "global") for r in ("init", "none", "rewind:100")]
+    settings += [dict(schedule="one-shot", scope=s, reset=r) for s in ("layerwise", "global") for r in ("init", "none")]
+    for i, extra in enumerate(settings):  # queued, then cancelled: listed, never trained
+        store.cancel(store.add_run(ExperimentConfig(dataset="moons", arch="mlp", hidden=(16,), **extra), f"run {i}"))
+    store.close()
+    with _serve(lth_home) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(url)
+            page.wait_for_selector('.st-key-runs_table [data-testid="stDataFrame"] table', state="attached", timeout=240_000)
+            settle(page)
+            # the grid draws on a canvas: its cells' text is measured in its font (14 px), against the column's
+            # width less the grid's 8-pixel padding on each side
+            widths = page.evaluate("""(labels) => {
+                const grid = document.querySelector('.st-key-runs_table [data-testid="stDataFrame"]');
+                const heads = [...grid.querySelectorAll('table th')].map(e => e.textContent);
+                const ctx = document.createElement('canvas').getContext('2d');
+                ctx.font = `14px ${getComputedStyle(grid).fontFamily}`;
+                const rows = [...grid.querySelectorAll('table tr')].map(r => [...r.children].map(c => c.textContent));
+                return labels.map(label => { const k = heads.indexOf(label);
+                    return [label, rows.map(r => r[k]).filter(t => t).map(t => [t, ctx.measureText(t).width])]; });
+            }""", [COLUMNS["pruning"]["label"], COLUMNS["critical"]["label"]])
+        finally:
+            browser.close()
+    pruning, critical = (dict(cells) for _, cells in widths)
+    for key, cells in (("pruning", pruning), ("critical", critical)):
+        room = COLUMNS[key]["width"] - 16
+        assert all(w <= room for w in cells.values()), (key, room, cells)
+    assert len(pruning) >= 1 + len(settings) and "20 %, global, rewind:100" in pruning, pruning

@@ -5,6 +5,7 @@ A page of the list is cached on the store's change token, so a rerun that change
 row, a widget elsewhere on the page) reads two aggregates, not the runs."""
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -37,14 +38,15 @@ COLUMNS = {
         "the sanity checks: ✓ all passed; ✗ one failed, ⚠ a training budget too short to converge "
         "(Live run and Compare say which, where and what it means)")),
     "data": st.column_config.TextColumn("data", width=95),
-    "pruning": st.column_config.TextColumn("schedule · scope · reset", width=130, help=(
-        "iterative N %: that share of the remaining weights pruned each round, or one-shot; layerwise or "
+    "pruning": st.column_config.TextColumn("schedule, scope, reset", width=160, help=(
+        "N %: iterative pruning, that share of the remaining weights each round, or one-shot; layer(wise) or "
         "global ranking; reset to the original init, rewind:K (iteration K of the dense run) or none")),
     "rounds": st.column_config.TextColumn("pruned", width=44, help=(
         "pruning rounds finished, of those planned (round 0, the dense network, is not counted)")),
     "ticket": st.column_config.TextColumn(
         "ticket", width=48, help="the ticket's test accuracy in the last finished round (mean over trials)"),
-    "critical": st.column_config.TextColumn(CRITICAL_HEADER, width=150, help=CRITICAL_HELP),
+    "critical": st.column_config.TextColumn(CRITICAL_HEADER, width=120, help=CRITICAL_HELP.replace(
+        "'between'", "a range ('100 % – 9.8 %')")),
     "created": st.column_config.TextColumn("created", width=72, help="month-day hour:minute, UTC"),
 }
 
@@ -67,6 +69,19 @@ def short_name(name: str, sweep: Any) -> str:
     return f"{title if len(title) <= room else title[:max(4, room - 1)] + '…'} · {values}"
 
 
+def pruning_words(config: Any) -> str:
+    """'20 %, layer, rewind:100' or 'one-shot, global, init': a run's schedule, scope and reset in words short
+    enough for the list's column at 1280 pixels (the column's help spells them out)."""
+    schedule = f"{100 * config.prune_rate:g} %" if config.schedule == "iterative" else config.schedule
+    return ", ".join([schedule, "layer" if config.scope == "layerwise" else config.scope, config.reset])
+
+
+def short_between(text: Any) -> str:
+    """'between 100 % and 9.8 %' (a crossing between two far rounds) as '100 % – 9.8 %', to fit its column."""
+    text = "" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text)
+    return re.sub(r"^between (.+) and (.+)$", r"\1 – \2", text)
+
+
 def _known(v: Any) -> bool:
     return v is not None and not pd.isna(v)
 
@@ -83,12 +98,10 @@ def _page(path: str, token: tuple, query: RunQuery) -> tuple[pd.DataFrame, int, 
         "status": runs["status"].to_numpy(),
         "checks": [marks.get(i, "")[:1] for i in runs.id],  # the symbol only; Live run and Compare give the line
         "data": [f"{d} · {a}" for d, a in zip(runs.dataset, runs.arch)],
-        "pruning": ["" if (c := configs[i]) is None else " · ".join(
-            [f"iterative {100 * c.prune_rate:g} %" if c.schedule == "iterative" else c.schedule, c.scope, c.reset])
-            for i in runs.id],
+        "pruning": ["" if configs[i] is None else pruning_words(configs[i]) for i in runs.id],
         "rounds": [f"{max(0, int(d) - 1)} of {int(t)}" if _known(t) else "" for d, t in zip(runs.rounds_done, runs.rounds_total)],
         "ticket": [pct(a) if _known(a) else "" for a in runs.test_accuracy],
-        "critical": runs["critical_text"].to_numpy(),
+        "critical": [short_between(t) for t in runs["critical_text"]],
         "created": [str(c)[5:16].replace("T", " ") for c in runs.created_at]}, index=pd.Index(runs["id"], name="id"))
     return table, total, dict(zip(runs["id"], runs["name"]))
 
