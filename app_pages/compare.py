@@ -114,8 +114,8 @@ def round_table(values: pd.DataFrame, fmt) -> pd.DataFrame:
 
 
 def show_rows(table: pd.DataFrame) -> None:
-    # every round shown, no inner scroll; a static table, not a data grid: the page then loads no grid code
-    st.table(table, hide_index=True)
+    # every round shown, no inner scroll: the height of the header and all the rows
+    st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3)
 
 
 bracket = plots.band_words(acc.reset_index().rename(columns={"low": "lo", "high": "hi"}))
@@ -155,7 +155,7 @@ else:
 st.page_link(PAGES["deploy"], label="Deploy: measure file sizes, latency and accuracy on this machine, and download "
              "the ticket", icon=ICONS["deploy"], query_params={"run": run_id, "round": str(deploy), "trial": "0", **link_params()})
 if network is not None:
-    st.table(savings_table(saved), hide_index=True)
+    st.dataframe(savings_table(saved), hide_index=True)
 explain("deployment")
 
 report_section([run_id], "compare", tolerance=tol)

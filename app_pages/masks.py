@@ -42,10 +42,7 @@ names = network.feature_names if network and kind == "tabular" else None  # CSV 
 first = next(iter(masks))  # the first layer: its inputs are the data's features
 
 st.header("Each layer's mask")
-# only the open tab's heatmap is drawn (a click on another tab reruns the page): the browser draws one, not one per layer
-for tab, (layer, mask) in zip(st.tabs(list(masks), on_change="rerun", key="masks:layer_tab"), masks.items()):
-    if tab.open is False:
-        continue
+for tab, (layer, mask) in zip(st.tabs(list(masks)), masks.items()):
     with tab:
         grid, (fy, fx) = mask_plots.block_average(mask)
         rows, cols = mask_plots.as_matrix(mask).shape

@@ -239,7 +239,7 @@ def test_masks_for_a_chosen_round_with_the_round_in_the_url(runs):
     kept, total = sum(int(m.sum()) for m in masks.values()), sum(m.size for m in masks.values())
     assert f"{summary.pct(kept / total)} of the weights remain** ({kept:,} of {total:,})" in text(at)
     names = titles(at)
-    assert names[0].startswith("fc1: 32×64 weights")  # the open tab's heatmap only (test_page_cache.py)
+    assert names[0].startswith("fc1: 32×64 weights") and names[1].startswith("output: 10×32 weights")
     assert "Connections each input pixel keeps into fc1 (of 32)" in names  # digits are 8×8 images
     heat = figures(at)[names.index("Connections each input pixel keeps into fc1 (of 32)")]
     assert np.array(values(heat["data"][0]["z"])).shape == (8, 8)

@@ -150,22 +150,3 @@ def test_a_write_between_the_rows_and_the_token_never_leaves_stale_figures(monke
     assert not second.exception and not fresh.exception
     assert specs(second) == specs(fresh) and specs(second) != specs(first)
     assert [m.value for m in second.markdown] == [m.value for m in fresh.markdown]
-
-
-def test_masks_draws_the_heatmap_of_the_open_layer_tab_only(app_store, monkeypatch):
-    """The browser drew one heatmap per layer, all but one hidden in tabs: only the open tab's is drawn now,
-    and choosing another tab draws that one."""
-    from test_app_pages import titles
-
-    monkeypatch.setenv("LTH_HOME", str(app_store["home"]))
-    run_id = app_store["done"]
-    at = page("masks", run=run_id)
-    assert not at.exception
-    layers = list(RunStore().masks(run_id, 0, 2, "ticket"))
-    assert len(layers) >= 2 and len(at.tabs) == len(layers)
-    heatmaps = [t for t in titles(at) if any(t.startswith(f"{layer}: ") for layer in layers)]
-    assert len(heatmaps) == 1 and heatmaps[0].startswith(f"{layers[0]}: "), titles(at)
-    at.session_state["masks:layer_tab"] = layers[-1]
-    at.run()
-    heatmaps = [t for t in titles(at) if any(t.startswith(f"{layer}: ") for layer in layers)]
-    assert len(heatmaps) == 1 and heatmaps[0].startswith(f"{layers[-1]}: "), titles(at)

@@ -40,7 +40,7 @@ def test_compare_prints_the_paired_gaps_and_critical_sparsity_of_the_run(runs):
     assert values(reinit["error_y"]["array"]) == [float(v) for v in mine["high"] - mine["mean"]]
     assert not any("one trial" in i.value.lower() for i in at.info)
     # the round-by-round table: mean and, with 2 trials, their range (round_bands), as the plots and Results show
-    table = at.table[0].value
+    table = at.dataframe[0].value
     acc = statistics.round_bands(rounds).set_index(["round", "variant"])
     cell = table.loc[table["round"] == 2, "ticket"].iloc[0]
     assert cell == summary.interval_text(acc.loc[(2, "ticket")]) and "–" in cell
@@ -48,7 +48,7 @@ def test_compare_prints_the_paired_gaps_and_critical_sparsity_of_the_run(runs):
     assert cell == f"{summary.pct(two.mean())} ({summary.pct(two.min()).rstrip(' %')}–{summary.pct(two.max())})"
     assert any("in brackets, the range of 2 trials" in c.value for c in at.caption)
     # short columns that fit 1280 px: accuracy and early stopping in two tables
-    stops = at.table[1].value
+    stops = at.dataframe[1].value
     assert list(table.columns) == list(stops.columns) == ["round", "weights", "ticket", "reinit", "random mask"]
     assert list(table["round"]) == sorted(rounds["round"].unique())
     # (its height, every row without an inner scroll, is seen in a browser: AppTest does not expose it)

@@ -59,7 +59,7 @@ def test_results_masks_and_compare_show_a_stored_run_without_its_data(runs, no_d
     compare = page("compare", run=done, deploy_round="2")
     no_errors(compare)
     assert "The round-2 ticket keeps" in text(compare)
-    table = compare.table[-1].value.set_index("measure")
+    table = compare.dataframe[-1].value.set_index("measure")
     layers = RunStore().layers(done)
     mine = layers[(layers["round"] == 2) & (layers.variant == "ticket") & (layers.trial == 0)]
     counted = savings(mine, {"fc1": 32, "output": 10}, {"fc1": 1, "output": 1})  # rows of 32×64 and 10×32
