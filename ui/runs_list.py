@@ -5,7 +5,6 @@ A page of the list is cached on the store's change token, so a rerun that change
 row, a widget elsewhere on the page) reads two aggregates, not the runs."""
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Any
 
@@ -23,7 +22,7 @@ from .widgets import ICONS, PAGES, run_links, store
 PAGE_SIZES = (25, 50, 100)
 SORTS = {"newest": "newest first", "oldest": "oldest first", "name": "name (A–Z)",
          "critical": "where the ticket stops matching dense (fewest weights first)", "status": "status"}
-CRITICAL_HEADER = "matches dense to"  # short: the column is 150 px wide
+CRITICAL_HEADER = "matches dense to"  # short: the column is 120 px wide
 CRITICAL_HELP = ("weights remaining where the ticket stops matching the dense network: the sparsest measured round "
                  "at which its mean over trials is still within 1 point of dense, before it first falls below (the "
                  "round Compare's sentence names; its critical sparsity). ≤ when it still matched at the sparsest "
@@ -45,8 +44,7 @@ COLUMNS = {
         "pruning rounds finished, of those planned (round 0, the dense network, is not counted)")),
     "ticket": st.column_config.TextColumn(
         "ticket", width=48, help="the ticket's test accuracy in the last finished round (mean over trials)"),
-    "critical": st.column_config.TextColumn(CRITICAL_HEADER, width=120, help=CRITICAL_HELP.replace(
-        "'between'", "a range ('100 % – 9.8 %')")),
+    "critical": st.column_config.TextColumn(CRITICAL_HEADER, width=120, help=CRITICAL_HELP),
     "created": st.column_config.TextColumn("created", width=72, help="month-day hour:minute, UTC"),
 }
 
@@ -76,12 +74,6 @@ def pruning_words(config: Any) -> str:
     return ", ".join([schedule, "layer" if config.scope == "layerwise" else config.scope, config.reset])
 
 
-def short_between(text: Any) -> str:
-    """'between 100 % and 9.8 %' (a crossing between two far rounds) as '100 % – 9.8 %', to fit its column."""
-    text = "" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text)
-    return re.sub(r"^between (.+) and (.+)$", r"\1 – \2", text)
-
-
 def _known(v: Any) -> bool:
     return v is not None and not pd.isna(v)
 
@@ -101,7 +93,7 @@ def _page(path: str, token: tuple, query: RunQuery) -> tuple[pd.DataFrame, int, 
         "pruning": ["" if configs[i] is None else pruning_words(configs[i]) for i in runs.id],
         "rounds": [f"{max(0, int(d) - 1)} of {int(t)}" if _known(t) else "" for d, t in zip(runs.rounds_done, runs.rounds_total)],
         "ticket": [pct(a) if _known(a) else "" for a in runs.test_accuracy],
-        "critical": [short_between(t) for t in runs["critical_text"]],
+        "critical": runs["critical_text"].to_numpy(),
         "created": [str(c)[5:16].replace("T", " ") for c in runs.created_at]}, index=pd.Index(runs["id"], name="id"))
     return table, total, dict(zip(runs["id"], runs["name"]))
 
