@@ -2,10 +2,14 @@
 the CLI prints, and the suggested rates in words. Plain functions of a `SensitivityResult`, for the app and CLI."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
-import plotly.graph_objects as go
 
 from lth_core.engine.sensitivity import DEFAULT_TOLERANCE, RateSuggestion, SensitivityResult, suggest_rates
+
+if TYPE_CHECKING:  # Plotly is imported where a figure is drawn: `show` prints this module's table, no figure
+    import plotly.graph_objects as go
 
 # the layers' colours (Plotly's qualitative "D3"): a layer keeps its colour in both of its lines
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -34,6 +38,8 @@ def frame(result: SensitivityResult) -> pd.DataFrame:
 def sensitivity_plot(result: SensitivityResult, title: str = "Each layer pruned alone") -> go.Figure:
     """Test accuracy against the pruned layer's sparsity, a colour per layer: solid after the short fine-tune,
     dotted with no retraining; the dense network's accuracy as a horizontal line."""
+    import plotly.graph_objects as go
+
     fig = go.Figure()
     rows = frame(result)
     tuned = result.config.finetune_steps > 0
