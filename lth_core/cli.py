@@ -23,9 +23,6 @@ from lth_core.runs.store_schema import StoreError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 MAX_CONFIG_BYTES = 1_000_000   # a --config file is a few hundred bytes of settings
-# Set by a command that has written and closed all it made (files; no store connection, no child process)
-# by the time it returns: `python -m lth_core` then exits without Python's teardown (see __main__.py).
-nothing_left_open = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -211,8 +208,6 @@ def _run(args: argparse.Namespace) -> int:
     print(summary_table(rounds, result.config.get("reset", "init")))
     if args.out is not None:
         print(f"wrote {args.out}/config.json, rounds.csv, layers.csv, curves.csv, masks/")
-    global nothing_left_open
-    nothing_left_open = not (args.store or args.store_path)  # write_outputs closed its files; a store stays open
     return status
 
 
