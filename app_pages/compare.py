@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from lth_core.analysis import statistics
-from lth_core.analysis.recommend import gap_points, recommended_round
+from lth_core.analysis.recommend import gap_points, points_text, recommended_round
 from lth_core.analysis import plots
 from lth_core.engine.variants import CONTROLS, TICKET, phrase
 from ui.example import example_notice
@@ -17,7 +17,7 @@ from ui.notes import one_trial_notice
 from ui.checks import checklist, rerun_button
 from ui.report import report_section
 from ui.text import md
-from ui.tolerance import follow_recommended, link_params, points_text, round_caption, tolerance_setting
+from ui.tolerance import follow_recommended, link_params, round_caption, tolerance_setting
 from ui.widgets import (ICONS, stop_page, PAGES, cached, cached_chart, explain, guard, run_context, run_network, run_picker, store,
                         store_token, url_choice, variant_legend)
 

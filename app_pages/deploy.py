@@ -11,14 +11,14 @@ import streamlit as st
 from lth_core.analysis import deploy_view
 from lth_core.analysis.exports import EXPORT_FORMATS, META_FILE, download_name, ticket_readme
 from lth_core.analysis.deploy_bench import BATCHES, DeployBench, summary
-from lth_core.analysis.recommend import recommended_round
+from lth_core.analysis.recommend import points_text, recommended_round
 from lth_core.analysis.summary import pct
 from lth_core.engine.errors import ConfigError
 from lth_core.runs import jobs, tasks
 from lth_core.runs.store import StoreError
 from ui.task_notice import task_notice
 from ui.text import md
-from ui.tolerance import follow_recommended, points_text, round_caption, tolerance_setting
+from ui.tolerance import follow_recommended, round_caption, tolerance_setting
 from ui.widgets import stop_page, chart, guarded, one_line, run_context, run_links, run_picker, store, url_choice
 
 REFRESH_S = 1.5

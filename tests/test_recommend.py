@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from lth_core.analysis import statistics
-from lth_core.analysis.recommend import (TOLERANCE_POINTS, gap_points, lower_end, recommend, recommended_round,
-                                         within_tolerance)
+from lth_core.analysis.recommend import (TOLERANCE_POINTS, gap_points, lower_end, points_text, recommend,
+                                         recommended_round, within_tolerance)
 from lth_core.engine.results import ROUND_COLUMNS
 
 
@@ -24,6 +24,23 @@ def test_the_tolerance_is_one_point_and_a_gap_printed_at_it_is_within():
     assert gap_points(0.772, 0.781) == -0.9 and gap_points(0.781, 0.772) == 0.9
     assert gap_points(0.94, 0.95) == -1.0 and within_tolerance(-1.0) and not within_tolerance(-1.1)
     assert within_tolerance(-0.3) and within_tolerance(2.0)
+
+
+def test_a_tolerance_reads_the_same_in_every_sentence():
+    """One way to say a tolerance (`points_text`): the critical-sparsity sentences, the runs table's words and the
+    sweep's best cell all say it so (they each wrote it out before, one as 'point{'s' if ... }')."""
+    from lth_core.analysis.sweep_summary import FEWEST, best_cell_sentence
+
+    assert [points_text(t) for t in (1, 1.0, 0.5, 2, 10)] == ["1 point", "1 point", "0.5 points", "2 points",
+                                                               "10 points"]
+    rounds = one_trial([0.950, 0.955, 0.945, 0.940, 0.920])
+    for tol in (1.0, 0.5):
+        critical = statistics.critical_sparsity(rounds, tol)
+        assert f"stays within {points_text(tol)} of the dense network" in statistics.critical_sentence(critical, "ticket", tol)
+        assert statistics.match_words(tol).endswith(f"(within {points_text(tol)})")
+        cells = pd.DataFrame([dict(label="prune_rate=0.2", run_id="abcd1234", metric=FEWEST, value=0.3,
+                                   low=float("nan"), high=float("nan"), trials=1, upper_bound=False)])
+        assert f"stays within {points_text(tol)} of its dense network" in best_cell_sentence(cells, tol)
 
 
 def test_one_trial_picks_the_sparsest_round_within_the_tolerance():

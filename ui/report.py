@@ -9,7 +9,7 @@ from typing import Sequence
 
 import streamlit as st
 
-from lth_core.analysis.recommend import TOLERANCE_POINTS
+from lth_core.analysis.recommend import TOLERANCE_POINTS, points_text
 from lth_core.analysis.report import MAX_TOLERANCE, PdfUnavailable, build_report, html_to_pdf, pdf_unavailable
 from lth_core.engine.errors import LTHError
 from lth_core.runs.store_schema import StoreError
@@ -38,7 +38,7 @@ def report_section(run_ids: Sequence[str], page: str, tolerance: float | None = 
                                        help="the recommended ticket is the sparsest whose test accuracy stays within "
                                             "this many percentage points of the dense network's")
     else:  # the page's setting: the report recommends what the page shows
-        right.caption(f"Tolerance of the recommendation: {tolerance:g} point{'' if tolerance == 1 else 's'} below "
+        right.caption(f"Tolerance of the recommendation: {points_text(tolerance)} below "
                       "dense, as set at the top of this page.")
     key = f"report:{page}"
     wanted = (tuple(run_ids), float(tolerance))

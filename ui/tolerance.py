@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from lth_core.analysis.recommend import TOLERANCE_POINTS, TOLERANCE_RANGE, parse_tolerance
+from lth_core.analysis.recommend import TOLERANCE_POINTS, TOLERANCE_RANGE, parse_tolerance, points_text
 from lth_core.engine.errors import ConfigError
 
 from .text import link_value
@@ -16,11 +16,6 @@ from .text import link_value
 PARAM = "tol"
 KEY, KEPT, WRITTEN = "w:tol", "sel:tol", "url:written:tol"
 MOVED = "tol:moved"  # True on the script run after the user changed the number by hand (not by a link)
-
-
-def points_text(tolerance: float) -> str:
-    """'1 point', '0.5 points'."""
-    return f"{tolerance:g} point{'' if tolerance == 1 else 's'}"
 
 
 def tolerance_setting(container: Any = st) -> float:

@@ -30,6 +30,11 @@ def gap_points(accuracy: float, dense: float) -> float:
     return round(round(100 * accuracy, SHOWN_DECIMALS) - round(100 * dense, SHOWN_DECIMALS), SHOWN_DECIMALS)
 
 
+def points_text(tolerance: float) -> str:
+    """A tolerance in words, as every sentence, page and the report say it: '1 point', '0.5 points'."""
+    return f"{tolerance:g} point{'' if tolerance == 1 else 's'}"
+
+
 def parse_tolerance(value: object) -> float:
     """A tolerance setting (a number or the text of a ?tol= link) checked against TOLERANCE_RANGE; ConfigError
     naming `tolerance` and the range otherwise."""

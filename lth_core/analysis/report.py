@@ -36,7 +36,7 @@ from lth_core.analysis.deployment import Savings, format_bytes, ticket_savings
 from lth_core.analysis.deploy_bench import BATCHES, DeployBench, summary, variant_name
 from lth_core.analysis.deploy_view import break_even_plot, break_even_sentence
 from lth_core.analysis.mask_plots import layer_bars
-from lth_core.analysis.recommend import TOLERANCE_POINTS, Recommendation, recommend
+from lth_core.analysis.recommend import TOLERANCE_POINTS, Recommendation, points_text, recommend
 from lth_core.analysis.summary import pct, run_summary
 from lth_core.engine.errors import ConfigError, LTHError
 from lth_core.engine.network_shape import NetworkShape
@@ -172,10 +172,6 @@ def _figure(fig: go.Figure, caption: str) -> str:
     return f'<figure class="plot">{div}<figcaption>{esc(caption)}</figcaption></figure>'
 
 
-def _points(tolerance: float) -> str:
-    return f"{tolerance:g} point{'' if tolerance == 1 else 's'}"
-
-
 def _command(run_id: str, round: int | None) -> str:
     return f"python -m lth_core deploy {run_id}" + (f" --round {round}" if round is not None else "")
 
@@ -246,7 +242,7 @@ def recommendation_html(run: RunMaterial, tolerance: float) -> str:
         return f"<p><b>{name}</b>: no pruned round has finished yet, so nothing can be recommended yet.</p>"
     if rec.round is None:
         closest = rec.verdicts.sort_values(["gap_mean", "round"], ascending=[False, True]).iloc[0]
-        return (f'<p class="verdict none"><b>{name}: no ticket within {_points(tolerance)}</b> of the dense network '
+        return (f'<p class="verdict none"><b>{name}: no ticket within {points_text(tolerance)}</b> of the dense network '
                 f"({pct(rec.dense)}). The closest is round {int(closest['round'])} at "
                 f"{pct(closest['weights_remaining'])} of the weights, {pct(closest['mean'])} "
                 f"({closest['gap_mean']:+.1f} points by its mean"
@@ -258,7 +254,7 @@ def recommendation_html(run: RunMaterial, tolerance: float) -> str:
             f"{pct(row['weights_remaining'])} of the weights.</b> Its test accuracy is {pct(row['mean'])} "
             f"(mean of {int(row['trials'])} trial{'s' if int(row['trials']) != 1 else ''}; {esc(_spread_words(row))}) "
             f"against the dense network's {pct(rec.dense)}: {row['gap_mean']:+.1f} points, within "
-            f"{_points(tolerance)} {judged}. It is the sparsest round that is.</p>")
+            f"{points_text(tolerance)} {judged}. It is the sparsest round that is.</p>")
     bench = run.bench_for(rec.round)
     if bench is not None and bench.round == rec.round:
         text += (f"<p>What it buys, measured on {esc(bench.machine.cpu)} ({esc(bench.created_at[:10])}): "
@@ -276,11 +272,11 @@ def across_runs(runs: list[RunMaterial], tolerance: float) -> str:
         return ""
     picked = [(r.recommendation.row["weights_remaining"], r) for r in runs if r.recommendation.round is not None]
     if not picked:
-        return f"<p><b>Across the {len(runs)} runs: no ticket within {_points(tolerance)} of its dense network.</b></p>"
+        return f"<p><b>Across the {len(runs)} runs: no ticket within {points_text(tolerance)} of its dense network.</b></p>"
     weights, best = min(picked, key=lambda pair: pair[0])
     return (f"<p><b>Across the {len(runs)} runs</b>, the sparsest recommended ticket is {esc(best.name)}'s round "
             f"{best.recommendation.round}, at {pct(weights)} of the weights ({len(picked)} of {len(runs)} runs have "
-            f"a ticket within {_points(tolerance)}).</p>")
+            f"a ticket within {points_text(tolerance)}).</p>")
 
 
 # ---- caveats -------------------------------------------------------------------------------
@@ -398,7 +394,7 @@ def question_html(runs: list[RunMaterial], tolerance: float) -> str:
     what = "; ".join(f"{esc(r.info.config.arch)} on {esc(r.info.config.dataset)}, run “{esc(r.name)}”" for r in runs)
     return (f"<p>Does the network ({what}) hold a <i>winning ticket</i>: a sparse subnetwork that, reset to its "
             "original initial weights and trained alone, reaches the dense network's accuracy? How far can it be "
-            f"pruned by iterative magnitude pruning while its test accuracy stays within {_points(tolerance)} of the "
+            f"pruned by iterative magnitude pruning while its test accuracy stays within {points_text(tolerance)} of the "
             "dense network, and what does that buy in file size and speed? The controls (the same mask with a new "
             "random initialisation, and a random mask of the same size per layer) show whether the ticket is "
             "special or any sparse network would do.</p>")

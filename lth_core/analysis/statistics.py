@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit  # Student's t quantile: scipy.stats (1 s to import) only for the bootstrap
 
-from lth_core.analysis.recommend import RANGE_BELOW_TRIALS, TOLERANCE_POINTS, gap_points, within_tolerance
+from lth_core.analysis.recommend import RANGE_BELOW_TRIALS, TOLERANCE_POINTS, gap_points, points_text, within_tolerance
 from lth_core.engine.variants import TICKET, VARIANTS, phrase, short
 
 CONFIDENCE = 0.95
@@ -336,7 +336,7 @@ MATCH_COLUMN = "stops matching dense at"   # the runs table's column (app: ui.ru
 
 def match_words(tolerance: float = TOLERANCE_POINTS, who: str = "the ticket") -> str:
     """'the fewest weights at which the ticket still matches dense (within 1 point)'."""
-    return f"the fewest weights at which {who} still matches dense (within {tolerance:g} point{'s' if tolerance != 1 else ''})"
+    return f"the fewest weights at which {who} still matches dense (within {points_text(tolerance)})"
 
 
 def _held(weights: np.ndarray, gaps: np.ndarray, tolerance: float) -> tuple[float, bool]:
@@ -476,14 +476,14 @@ def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLE
                 "network to compare.")
     row = row.iloc[0]
     who = name(variant, reset)
-    head = f"{who[0].upper()}{who[1:]} stays within {tolerance:g} point{'s' if tolerance != 1 else ''} of the dense network"
+    head = f"{who[0].upper()}{who[1:]} stays within {points_text(tolerance)} of the dense network"
     n = int(row["trials"])
     if row["upper_bound"] and row["not_reached"] == n:
         where = f"at every round, down to {pct(row['fraction'])} of the weights, the sparsest measured"
         return (f"{head} {where}{f' ({n} of {n} trials)' if n > 1 else ''}, so how far it can be pruned "
                 "and still match dense is not known yet: prune further to find out.")
     # said in measured rounds of the mean over trials, as the bars show it: never a value between rounds
-    fell = (f"{who[0].upper()}{who[1:]} falls more than {tolerance:g} point{'s' if tolerance != 1 else ''} below "
+    fell = (f"{who[0].upper()}{who[1:]} falls more than {points_text(tolerance)} below "
             f"the dense network already at its first pruned round, {pct(row['first'])} of the weights")
     if row["left"] and row["fraction"] >= 1.0:
         said = fell

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from lth_core.analysis.recommend import RANGE_BELOW_TRIALS, TOLERANCE_POINTS
+from lth_core.analysis.recommend import RANGE_BELOW_TRIALS, TOLERANCE_POINTS, points_text
 from lth_core.analysis.statistics import REFERENCE, critical_sparsity, interval, pct, spread_words
 
 SUMMARY_COLUMNS = ["run_id", "label", "metric", "value", "low", "high", "trials", "upper_bound", "rounds_done"]
@@ -114,7 +114,7 @@ def best_cell_sentence(table: pd.DataFrame, tolerance: float = TOLERANCE_POINTS)
         return "No cell has a pruned round yet: no best cell to name."
     critical = best["metric"] == FEWEST
     if critical:
-        what = (f"the ticket stays within {tolerance:g} point{'s' if tolerance != 1 else ''} of its dense network "
+        what = (f"the ticket stays within {points_text(tolerance)} of its dense network "
                 f"{'at every round, down to' if best['upper_bound'] else 'down to'} {_value_text(best, critical)} "
                 "of the weights")
     else:
