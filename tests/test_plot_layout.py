@@ -166,7 +166,7 @@ def _apart(shapes) -> bool:
 @pytest.mark.parametrize("width, narrow", [(FULL, False), (HALF, True)])
 def test_the_weights_axis_labels_the_measured_rounds_without_overlap(browser, twelve_rounds, width, narrow):
     # thirteen measured rounds were thinned to ten ticks, leaving rounds unlabelled
-    from lth_core.analysis.summary import percent_text
+    from lth_core.analysis.statistics import percent_text
     fig = sized(plots.accuracy_vs_weights(twelve_rounds, narrow=narrow), width)
     b = drawn(browser, fig, width)
     measured = [percent_text(100 * w) for w in twelve_rounds.groupby("round").weights_remaining.mean()]

@@ -264,6 +264,8 @@ def test_percentages_in_ticks_and_tooltips_read_as_everywhere_else(tiny_result):
     assert list(ticks.ticktext) == ["100.0 %", "0.04 %"] and min(ticks.tickvals) == pytest.approx(0.04)
     assert summary.pct(0.0004) == "0.04 %" and summary.pct(0.00044) == "0.044 %" and summary.pct(0.0005) == "0.1 %"
     assert summary.pct(0.298) == "29.8 %" and summary.pct(1.0) == "100.0 %" and summary.pct(0.0) == "0.0 %"
+    # one definition: the sentences of statistics (critical sparsity, sweeps) print as the pages do
+    assert statistics.pct is summary.pct and statistics.pct(0.00044) == "0.044 %" and statistics.pct(0.5, 2) == "50.00 %"
 
 
 def test_the_gap_to_dense_is_the_difference_of_the_printed_accuracies(tiny_result):

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 
 from .plots import COLORS, FULL_WIDTH, LABELS, NARROW_WIDTH, TICK_CHAR_PX, TICK_LINE_PX, VARIANTS, _style
 from lth_core.engine.variants import TICKET
-from .summary import percent_text
+from lth_core.analysis.statistics import percent_text
 
 MAX_CELLS = 200
 KEPT_SCALE = [[0.0, "#f7f7f7"], [1.0, COLORS[TICKET]]]

@@ -22,7 +22,7 @@ from lth_core.engine import variants as registry
 from lth_core.engine.variants import VARIANTS as REGISTRY
 from lth_core.analysis.recommend import TOLERANCE_POINTS
 
-from .summary import percent_text
+from lth_core.analysis.statistics import percent_text
 
 # the variants and their looks come from the registry (lth_core.engine.variants); "dense" is round 0's network.
 # LABELS/SHORT are the names with reset init; `label_of`/`short_of` name the ticket for its run's reset mode
@@ -53,7 +53,7 @@ TICK_CHAR_PX, TICK_LINE_PX = 7.0, 16.0  # about how wide a tick label's characte
 
 
 def shown(percent: float) -> float:
-    """A percentage as the app prints it (one decimal, like summary.pct), so that differences
+    """A percentage as the app prints it (one decimal, like statistics.pct), so that differences
     computed for display agree with the numbers the reader sees."""
     return float(f"{percent:.1f}")
 

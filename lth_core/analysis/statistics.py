@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit  # Student's t quantile: scipy.stats (1 s to import) only for the bootstrap
 
-from lth_core.analysis.recommend import RANGE_BELOW_TRIALS, TOLERANCE_POINTS, gap_points, points_text, within_tolerance
+from lth_core.analysis.recommend import (RANGE_BELOW_TRIALS, SHOWN_DECIMALS, TOLERANCE_POINTS, gap_points, points_text,
+                                         within_tolerance)
 from lth_core.engine.variants import TICKET, VARIANTS, phrase, short
 
 CONFIDENCE = 0.95
@@ -221,10 +222,18 @@ def paired_gaps(rounds: pd.DataFrame, metric: str = "test_accuracy", confidence:
 
 # ---- sentences -----------------------------------------------------------------------------------------
 
-def pct(fraction: float) -> str:
-    """A fraction of weights as the app prints it: 21.1 %, 4.5 %; two significant digits below 0.05 %."""
-    value = 100 * fraction
-    return f"{value:.2g} %" if 0 < abs(value) < 0.05 else f"{value:.1f} %"
+def pct(fraction: float, digits: int = SHOWN_DECIMALS) -> str:
+    """A fraction as the app prints percentages everywhere (sentences, metrics, tables, ticks): 29.8 %. A share
+    too small for `digits` decimals keeps two significant digits (0.044 %), so a heavily pruned network never
+    reads as 0.0 %."""
+    return percent_text(100 * fraction, digits)
+
+
+def percent_text(value: float, digits: int = SHOWN_DECIMALS) -> str:
+    """A value already in percent, printed as `pct` prints fractions (the plots hold percentages)."""
+    if 0 < abs(value) < 0.5 * 10 ** -digits:
+        return f"{value:.2g} %"
+    return f"{value:.{digits}f} %"
 
 
 def points(value: float) -> str:

@@ -4,23 +4,11 @@ from __future__ import annotations
 import pandas as pd
 
 from lth_core.analysis import statistics
+from lth_core.analysis.statistics import pct  # the one definition; the pages import it from here
 from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, recommended_round, within_tolerance
 from lth_core.engine.variants import TICKET, VARIANTS, ordered, phrase
 
 NAMES = {v.name: v.phrase for v in VARIANTS.values()}  # with reset init; `phrase(name, reset)` names the ticket
-
-
-def pct(fraction: float, digits: int = 1) -> str:
-    """A fraction as the app prints percentages: 29.8 %. A share too small for `digits` decimals keeps two
-    significant digits (0.044 %), so a heavily pruned network never reads as 0.0 %."""
-    return percent_text(100 * fraction, digits)
-
-
-def percent_text(value: float, digits: int = 1) -> str:
-    """A value already in percent, printed as `pct` prints fractions (the plots hold percentages)."""
-    if 0 < abs(value) < 0.5 * 10 ** -digits:
-        return f"{value:.2g} %"
-    return f"{value:.{digits}f} %"
 
 
 def means(rounds: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
