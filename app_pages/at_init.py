@@ -11,7 +11,7 @@ from lth_core.engine.at_init import AT_INIT_CONTROLS, DEFAULT_CRITERIA, AtInitSp
 from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.presets import PRESETS
 from lth_core.runs import at_init as experiment
-from lth_core.runs.estimate import worker_running
+from lth_core.runs.estimate import format_seconds, worker_running
 from lth_core.runs.store import ACTIVE, UNREADABLE
 from ui.text import md
 from ui.widgets import stop_page, guarded, store, url_choice
@@ -84,7 +84,7 @@ def build() -> None:
     cols = st.columns(3)
     cols[0].metric("Trainings", e.trainings, help="the IMP run's, then every cell's method and controls per trial")
     cols[1].metric("At-init cells", e.cells)
-    cols[2].metric("Rough time", e.describe().rsplit("about ", 1)[-1], help="from pressing Start to the last cell")
+    cols[2].metric("Rough time", format_seconds(e.seconds), help="from pressing Start to the last cell")
     st.caption(f"This experiment: {e.describe()}: {e.breakdown()}.")
     if st.button("Start", icon=":material/play_arrow:", type="primary", key="atinit_start"):
         try:

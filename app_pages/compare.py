@@ -17,9 +17,9 @@ from ui.notes import one_trial_notice
 from ui.checks import checklist, rerun_button
 from ui.report import report_section
 from ui.text import md
-from ui.tolerance import follow_recommended, link_params, round_caption, tolerance_setting
+from ui.tolerance import follow_recommended, link_params, round_caption, round_label, tolerance_setting
 from ui.widgets import (ICONS, stop_page, PAGES, cached, cached_chart, explain, guard, run_context, run_network, run_picker, store,
-                        store_token, url_choice, variant_legend)
+                        store_token, url_choice, variant_legend, whole_table)
 
 st.title("Compare: ticket vs. controls")
 token = store_token()  # before any row is read: a write meanwhile then changes the token, and redraws
@@ -113,20 +113,15 @@ def round_table(values: pd.DataFrame, fmt) -> pd.DataFrame:
     return table.reset_index()
 
 
-def show_rows(table: pd.DataFrame) -> None:
-    # every round shown, no inner scroll: the height of the header and all the rows
-    st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3)
-
-
 bracket = plots.band_words(acc.reset_index().rename(columns={"low": "lo", "high": "hi"}))
 st.caption("Each variant's mean over trials and, in brackets, " + (
     f"the {bracket} (lowest–highest; a 95 % interval from 2 trials would be too wide to read)"
     if bracket.startswith("range") else f"its {bracket.replace('CI', 'confidence interval')}" if bracket else
     "nothing: one trial gives no interval") + ". Weights: the share of the weights the round keeps.")
 st.markdown("**Test accuracy**")
-show_rows(round_table(acc, pct))
+whole_table(round_table(acc, pct))
 st.markdown("**Early-stopping iteration** (lowest validation loss; smaller: learned faster)")
-show_rows(round_table(stop, lambda v: f"{v:.0f}"))
+whole_table(round_table(stop, lambda v: f"{v:.0f}"))
 explain("compare_table")
 
 st.subheader("What this ticket would save in deployment")
@@ -134,8 +129,7 @@ recommended = recommended_round(rounds, tol)
 follow_recommended("w:deploy_round", recommended)  # a tolerance changed by hand moves to its recommended round
 deploy = url_choice("deploy_round", pruned, "Ticket of round", kind="select_slider",
                     default=recommended if recommended is not None else pruned[0], field="round to deploy",
-                    format_func=lambda r: f"{r} ({pct(rounds[rounds['round'] == r].weights_remaining.mean())})"
-                                          + (" · recommended" if r == recommended else ""))
+                    format_func=round_label(rounds, recommended))
 why = two_numbers(rounds, tol) if recommended is not None else ""  # when the critical sparsity above says otherwise
 st.caption(round_caption(deploy, recommended, tol, "the sparsest round whose ticket, by its mean test accuracy over "
                          f"trials and (with 2 or more trials) by the lower end of its spread, is within {points_text(tol)} "

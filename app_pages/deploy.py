@@ -12,14 +12,14 @@ from lth_core.analysis import deploy_view
 from lth_core.analysis.exports import EXPORT_FORMATS, META_FILE, download_name, ticket_readme
 from lth_core.analysis.deploy_bench import BATCHES, DeployBench, summary
 from lth_core.analysis.recommend import points_text, recommended_round
-from lth_core.analysis.summary import pct
 from lth_core.engine.errors import ConfigError
 from lth_core.runs import jobs, tasks
 from lth_core.runs.store import StoreError
 from ui.task_notice import task_notice
 from ui.text import md
-from ui.tolerance import follow_recommended, round_caption, tolerance_setting
-from ui.widgets import stop_page, chart, guarded, one_line, run_context, run_links, run_picker, store, url_choice
+from ui.tolerance import follow_recommended, round_caption, round_label, tolerance_setting
+from ui.widgets import (stop_page, chart, guarded, one_line, run_context, run_links, run_picker, store, url_choice,
+                        whole_table)
 
 REFRESH_S = 1.5
 DOWNLOADS = {  # export file -> what it is, in words
@@ -40,11 +40,6 @@ def readme_as_downloaded(folder: Path, prefix: str) -> str:
     return ticket_readme(meta, [f for f in EXPORT_FORMATS.values() if (folder / f.file).is_file()], prefix)
 
 
-def table(frame) -> None:
-    """A table shown whole, without a scroll bar of its own (they are short)."""
-    st.dataframe(frame, hide_index=True, height=35 * (len(frame) + 1) + 3)
-
-
 st.title("Deploy: what the ticket buys, measured")
 run_id = run_picker()
 info = store().get_run(run_id)
@@ -58,14 +53,9 @@ tol = tolerance_setting(tol_col)  # points below dense that still "match": the r
 recommended = recommended_round(rounds, tol)
 
 
-def round_label(r: int) -> str:
-    return f"{r} ({pct(rounds[rounds['round'] == r].weights_remaining.mean())})" + (
-        " · recommended" if r == recommended else "")
-
-
 follow_recommended("w:round", recommended)  # a tolerance changed by hand moves the page to its recommended round
 rnd = url_choice("round", pruned, "Ticket of round", container=left, field="round",
-                 default=recommended if recommended is not None else pruned[-1], format_func=round_label)
+                 default=recommended if recommended is not None else pruned[-1], format_func=round_label(rounds, recommended))
 trials = sorted(int(t) for t in rounds["trial"].unique())
 trial = url_choice("trial", trials, "Trial", container=right, field="trial", default=trials[0])
 st.caption(round_caption(rnd, recommended, tol, f"the sparsest round whose ticket stays within {points_text(tol)} of "
@@ -170,7 +160,7 @@ if bench.busy and not bench.overloaded:  # (overloaded: said in full beside the 
 
 st.subheader("File sizes")
 st.caption(deploy_view.FILES_CAPTION)
-table(deploy_view.files_table(bench))
+whole_table(deploy_view.files_table(bench))
 
 st.subheader("Latency")
 overload = bench.load_words()  # None unless it was timed under so much load that its ratios mean little
@@ -179,17 +169,17 @@ if overload:
 st.caption(md(deploy_view.latency_caption(bench)))
 for batch in BATCHES:  # one table per batch size: four columns fit the page
     st.markdown(f"**Batch {batch}**" + (" (one example per call)" if batch == 1 else f" ({batch} examples per call)"))
-    table(deploy_view.latency_table(bench, batch))
+    whole_table(deploy_view.latency_table(bench, batch))
 
 st.subheader("Accuracy on the test split")
 st.caption(deploy_view.ACCURACY_CAPTION)
-table(deploy_view.accuracy_table(bench))
+whole_table(deploy_view.accuracy_table(bench))
 
 if bench.units:
     st.subheader("Units removed per layer")
     st.caption("The structured network drops units with no incoming or no outgoing weight: it is truly smaller and "
                "computes the same function.")
-    table(deploy_view.units_table(bench))
+    whole_table(deploy_view.units_table(bench))
 for note in bench.notes:
     st.caption(f"Note: {md(note)}")
 

@@ -6,6 +6,7 @@ from ui.example import example_panel, first_visit
 from lth_core.engine.presets import PRESETS
 from ui.form import apply_preset, check, confirmed, experiment_form, preset_buttons, submit
 from lth_core.analysis.summary import pct
+from lth_core.runs.estimate import format_seconds
 from ui.runs_list import runs_list
 from ui.upload import upload_panel
 from ui.text import code, link_value
@@ -50,7 +51,7 @@ with estimate_slot:
         cols[0].metric("Trainings", e.trainings, help="dense network once per trial, then every variant of every round")
         cols[1].metric("Pruning rounds", e.rounds)
         cols[2].metric("Smallest network", pct(e.final_remaining), help=f"of {e.weights:,} prunable weights")
-        cols[3].metric("Rough time", e.describe().rsplit("about ", 1)[-1], help="from pressing Run to the end")
+        cols[3].metric("Rough time", format_seconds(e.seconds), help="from pressing Run to the end")
         st.caption(f"This run: {e.describe()} ({e.breakdown()}).")
         with st.expander("How is this estimated?"):
             st.markdown(notes.NOTES["estimate"])

@@ -57,6 +57,7 @@ def test_new_experiment_estimates_the_default_run(tmp_path):
     assert metrics["Trainings"] == "74" and metrics["Pruning rounds"] == "12"
     assert metrics["Smallest network"] == "7.0 %"
     assert any("74 trainings of" in c.value and "about" in c.value for c in at.caption)
+    assert any(f"about {metrics['Rough time']} (" in c.value for c in at.caption)  # the metric is the caption's time
     assert not at.button(key="run_button").disabled
     assert at.selectbox(key="form:dataset").value == "mnist-5k"
     assert at.selectbox(key="form:arch").value == "lenet-300-100"
@@ -313,6 +314,11 @@ def test_the_tolerance_is_a_setting_of_compare_and_deploy_that_everything_follow
     assert -tol in [s["y0"] for s in gap_figure["layout"]["shapes"] if s.get("y1") == 0]  # the band
     assert -TOLERANCE_POINTS not in [s["y0"] for s in gap_figure["layout"]["shapes"]]
     assert at.select_slider(key="w:deploy_round").value == recommended_round(rounds, tol)
+    # both pages name their rounds alike (ui.tolerance.round_label): '2 (64.0 %) · recommended'
+    from ui.tolerance import round_label
+    labels = [round_label(rounds, recommended_round(rounds, tol))(r) for r in (1, 2)]
+    assert at.select_slider(key="w:deploy_round").options == labels and labels[recommended_round(rounds, tol) - 1].endswith(
+        "· recommended")
     assert any("as set at the top of this page" in c.value and "10 points" in c.value for c in at.caption)  # report
     link = next(e for e in at.get("page_link") if "Deploy" in e.proto.label)
     assert "tol=10" in link.proto.query_string
@@ -335,6 +341,7 @@ def test_the_tolerance_is_a_setting_of_compare_and_deploy_that_everything_follow
     assert at.selectbox(key="w:round").value == chosen and f"Showing round {chosen}, the recommended ticket" in captions
     assert "within 10 points of the dense network's test accuracy" in captions
     assert at.selectbox(key="w:round").options[chosen - 1].endswith("· recommended")
+    assert at.selectbox(key="w:round").options == labels
     # a bad value: one line naming the field and the range, the default kept
     for bad in ("abc", "50", "0"):
         for name in ("compare", "deploy"):

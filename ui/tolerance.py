@@ -4,10 +4,12 @@ reproduces what the page showed; shared by the two pages in a session. The defau
 lth_core.analysis.recommend (TOLERANCE_POINTS, TOLERANCE_RANGE)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
+import pandas as pd
 import streamlit as st
 
+from lth_core.analysis.statistics import pct
 from lth_core.analysis.recommend import TOLERANCE_POINTS, TOLERANCE_RANGE, parse_tolerance, points_text
 from lth_core.engine.errors import ConfigError
 
@@ -56,6 +58,14 @@ def follow_recommended(widget_key: str, recommended: int | None) -> None:
     otherwise). With no recommended round, the round shown stays."""
     if st.session_state.get(MOVED) and recommended is not None:
         st.session_state[widget_key] = recommended
+
+
+def round_label(rounds: pd.DataFrame, recommended: int | None) -> Callable[[int], str]:
+    """How a round reads in the round pickers of Compare and Deploy: '3 (51.2 %) · recommended'."""
+    def label(r: int) -> str:
+        return f"{r} ({pct(rounds[rounds['round'] == r].weights_remaining.mean())})" + (
+            " · recommended" if r == recommended else "")
+    return label
 
 
 def round_caption(shown: int, recommended: int | None, tolerance: float, why: str) -> str:

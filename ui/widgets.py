@@ -349,6 +349,11 @@ def run_context(info: Any) -> str:
     return plotly(f"{info.name} · {c.dataset}, {c.arch} · {trials} · run {info.id}")
 
 
+def whole_table(frame: pd.DataFrame) -> None:
+    """A short table shown whole: every row, no scroll bar of its own (the height of its header and all its rows)."""
+    st.dataframe(frame, hide_index=True, height=35 * (len(frame) + 1) + 3)
+
+
 def _file_name(fig: go.Figure) -> str:
     title = re.sub(r"<[^>]+>", " ", fig.layout.title.text or "figure")
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "figure"
