@@ -248,3 +248,19 @@ def test_the_check_script_can_submit_while_the_worker_still_runs(lth_home, capsy
     estimate_check.main(["--only", "3", "--warm"])
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(estimate_check.CONFIGS[3][0]))
     assert "finished" in row and "(cold)" not in row  # submitted while the primer run's scheduler lingered
+
+
+def test_the_start_up_probe_and_the_bookkeeping_are_remembered_alike_for_a_few_minutes(monkeypatch):
+    # one way to keep a measurement of this machine (estimate.Remembered): fresh for PROBE_KEEP_S, then redone
+    assert isinstance(estimate._probed, estimate.Remembered) and isinstance(estimate._booked, estimate.Remembered)
+    clock = [1000.0]
+    monkeypatch.setattr(estimate.time, "monotonic", lambda: clock[0])
+    kept = estimate.Remembered()
+    assert kept.fresh("a") is None and kept.keep("a", 1) == 1 and kept.fresh("a") == 1
+    clock[0] += estimate.PROBE_KEEP_S - 1
+    assert kept.fresh("a") == 1
+    kept.keep("b", 2)
+    clock[0] += 1
+    assert kept.fresh("a") is None and kept.fresh("b") == 2
+    kept.keep("c", 3)  # keeping forgets what is stale
+    assert set(kept) == {"b", "c"}

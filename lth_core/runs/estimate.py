@@ -32,6 +32,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -208,14 +209,34 @@ class StartupProbe:
 
 PROBE_KEEP_S = 300.0  # a probe is redone after this long: the machine's load changes
 FALLBACK = StartupProbe(scheduler=2.5, forkserver=3.5, fork=0.05)  # a 2-core laptop, if the probe fails
-_probed: list[tuple[float, StartupProbe]] = []  # (time.monotonic() of the probe, what it measured)
+
+
+class Remembered(dict):
+    """Measurements of this machine by key, each kept for PROBE_KEEP_S: {key: (time.monotonic() of the measuring,
+    what it measured)}. The start-up probe and the bookkeeping timings are both remembered so."""
+
+    def fresh(self, key: object) -> Any | None:
+        """What was measured for `key` less than PROBE_KEEP_S ago, else None."""
+        at, value = self.get(key, (None, None))
+        return value if at is not None and time.monotonic() - at < PROBE_KEEP_S else None
+
+    def keep(self, key: object, value: Any) -> Any:
+        """Remember `value` for `key` from now (and forget what is stale); returns it."""
+        now = time.monotonic()
+        self[key] = (now, value)
+        for stale in [k for k, (at, _) in self.items() if now - at >= PROBE_KEEP_S]:
+            del self[stale]
+        return value
+
+
+_probed = Remembered()  # "startup" → the probe
 
 
 def startup_probe() -> StartupProbe:
     """How long a scheduler, its forkserver and a warm fork take here, measured in a child process (the
     parent's imports are done, so they cannot be timed here) and remembered for a few minutes."""
-    if _probed and time.monotonic() - _probed[0][0] < PROBE_KEEP_S:
-        return _probed[0][1]
+    if (known := _probed.fresh("startup")) is not None:
+        return known
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_ROOT), *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
     started = time.monotonic()
@@ -235,8 +256,7 @@ def startup_probe() -> StartupProbe:
     finally:
         if child is not None:
             _kill_group(child)
-    _probed[:] = [(time.monotonic(), probe)]
-    return probe
+    return _probed.keep("startup", probe)
 
 
 def _kill_group(child: subprocess.Popen) -> None:
@@ -327,7 +347,7 @@ class Bookkeeping:
     end: float           # closing the run in the store (and giving back its checkpoints' pages)
 
 
-_booked: dict[str, tuple[float, Bookkeeping]] = {}  # probe config → (time.monotonic() of the timing, what it measured)
+_booked = Remembered()  # probe config (JSON) → its Bookkeeping
 
 
 def time_bookkeeping(config: ExperimentConfig, rounds: int, store_path: Path | str | None = None) -> Bookkeeping:
@@ -342,8 +362,8 @@ def time_bookkeeping(config: ExperimentConfig, rounds: int, store_path: Path | s
     probe = config.replace(iterations=1, epochs=None, eval_every=1, warmup=0, reset=reset, rounds=min(rounds, 1),
                            target_remaining=None, lr=None, lr_schedule="constant")
     key = probe.to_json()
-    if key in _booked and time.monotonic() - _booked[key][0] < PROBE_KEEP_S:
-        return _booked[key][1]
+    if (known := _booked.fresh(key)) is not None:
+        return known
     trained: dict[int, float] = {}
     stamps: dict[object, float] = {}
     beside = Path(store_path).expanduser().absolute().parent if store_path else default_store_path().parent
@@ -368,12 +388,7 @@ def time_bookkeeping(config: ExperimentConfig, rounds: int, store_path: Path | s
     last = max(trained)
     dense = stamps[0] - stamps["start"] - trained[0]
     pruned = stamps[1] - stamps[0] - trained[1] if last else dense
-    book = Bookkeeping(max(0.0, dense), max(0.0, pruned), max(0.0, stamps["end"] - stamps[last]))
-    now = time.monotonic()
-    _booked.update({key: (now, book)})
-    for stale in [k for k, (at, _) in _booked.items() if now - at >= PROBE_KEEP_S]:
-        del _booked[stale]
-    return book
+    return _booked.keep(key, Bookkeeping(max(0.0, dense), max(0.0, pruned), max(0.0, stamps["end"] - stamps[last])))
 
 
 def estimate_run(config: ExperimentConfig, *, startup: bool = True, warm: bool | None = None,
