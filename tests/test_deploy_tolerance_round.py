@@ -3,15 +3,10 @@ the caption says which round is shown and whether it is the recommended one (iss
 import pytest
 
 from app_helpers import page
+from test_app_pages import runs  # noqa: F401  (the fixture: the app store's runs, LTH_HOME set to it)
 
 from lth_core.analysis.recommend import recommended_round
 from lth_core.runs.store import RunStore
-
-
-@pytest.fixture
-def runs(app_store, monkeypatch):
-    monkeypatch.setenv("LTH_HOME", str(app_store["home"]))
-    return app_store
 
 
 def captions(at) -> str:

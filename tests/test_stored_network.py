@@ -5,7 +5,7 @@ run while every way of loading data raises."""
 import pytest
 
 from app_helpers import page
-from test_app_pages import figures, no_errors, text, titles
+from test_app_pages import figures, no_errors, runs, text, titles  # noqa: F401  (runs: the fixture)
 
 from lth_core.analysis.deployment import savings
 from lth_core.engine import data as data_module
@@ -13,12 +13,6 @@ from lth_core.engine import lottery
 from lth_core.engine.network_shape import NetworkShape
 from lth_core.runs.network import NETWORK_DOC, stored_network
 from lth_core.runs.store import RunStore
-
-
-@pytest.fixture
-def runs(app_store, monkeypatch):
-    monkeypatch.setenv("LTH_HOME", str(app_store["home"]))
-    return app_store
 
 
 def _expected(run_id: str) -> NetworkShape:
