@@ -737,6 +737,18 @@ def _tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+CANCEL_WAIT_S = 10.0  # how long `cancel` waits for a running run or task to stop (at its next training step)
+
+
+def _while_running(state: Any, read: Callable[[], Any], running: Callable[[Any], bool], deadline: float) -> Any:
+    """`state`, read again (`read`) every 0.2 s while it is `running` and time.monotonic() is before `deadline`:
+    how `cancel` waits for a run and for a task alike; returns the last state read."""
+    while running(state) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        state = read()
+    return state
+
+
 def _cancel_task(store, text: str) -> int:
     from lth_core.runs import tasks
 
@@ -744,11 +756,9 @@ def _cancel_task(store, text: str) -> int:
     if not task.active:
         print(f"task {task_id(task)}: {task.state} (it had already ended; nothing to cancel)")
         return 0
-    state = tasks.cancel(store, task.run_id, task.key)
-    deadline = time.monotonic() + 10
-    while state == tasks.RUNNING and time.monotonic() < deadline:  # its process stops it at its next step
-        time.sleep(0.2)
-        state = (tasks.get(store, task.run_id, task.key) or task).state
+    state = _while_running(tasks.cancel(store, task.run_id, task.key),  # its process stops it at its next step
+                           lambda: (tasks.get(store, task.run_id, task.key) or task).state,
+                           lambda s: s == tasks.RUNNING, time.monotonic() + CANCEL_WAIT_S)
     print(f"task {task_id(task)}: {state}" + (" (cancel asked; it stops at its next step)" if state == tasks.RUNNING
                                               else ""))
     return 0
@@ -769,15 +779,12 @@ def _cancel(args: argparse.Namespace) -> int:
         status = store.get_run(run_id).status
     else:
         status = jobs.cancel(run_id, store.path)
-    deadline = time.monotonic() + 10
-    while status == "running" and time.monotonic() < deadline:  # it stops at its next training step
-        time.sleep(0.2)
-        status = store.get_run(run_id).status
+    deadline = time.monotonic() + CANCEL_WAIT_S
+    status = _while_running(status, lambda: store.get_run(run_id).status,  # it stops at its next training step
+                            lambda s: s == "running", deadline)
     print(f"run {run_id}: {status}")
-    task = at_init.task_state(store, run_id)
-    while task is not None and task.state == "running" and time.monotonic() < deadline:
-        time.sleep(0.2)
-        task = at_init.task_state(store, run_id)
+    task = _while_running(at_init.task_state(store, run_id), lambda: at_init.task_state(store, run_id),
+                          lambda t: t is not None and t.state == "running", deadline)
     if task is not None:
         print(f"at-init cells: {task.state}")
     return 0

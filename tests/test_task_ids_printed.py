@@ -23,3 +23,17 @@ def test_the_printed_task_id_is_the_one_tasks_lists_and_cancel_takes(store, caps
         assert task_id in capsys.readouterr().out
         assert main(["cancel", task_id, *cli]) == 0
         assert capsys.readouterr().out.startswith(f"task {task_id}: "), kind
+
+
+def test_cancel_waits_for_a_run_and_for_a_task_the_same_way():
+    # one loop (cli._while_running) serves `cancel RUN`, its at-init cells and `cancel RUN/KIND/ROUND/TRIAL`
+    import time
+
+    from lth_core import cli
+
+    states = iter(["running", "running", "cancelled", "never read"])
+    assert cli._while_running("running", lambda: next(states), lambda s: s == "running", time.monotonic() + 5) == "cancelled"
+    assert next(states) == "never read"  # it stops reading once the state is not running
+    started = time.monotonic()  # past the deadline: the state as it is, read no more
+    assert cli._while_running("running", lambda: "x", lambda s: s == "running", started) == "running"
+    assert time.monotonic() - started < 0.2
