@@ -8,9 +8,7 @@ import pytest
 
 from lth_core.analysis import plots
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--no-first-run"]
+from test_e2e_browser import CHROMIUM, FLAGS  # the browser tests' Chromium and flags, defined once
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 HALF, FULL = 350, 1000  # a half-width column in a 1100-pixel window; the full width of Results in a 1400 one
 

@@ -23,7 +23,7 @@ from lth_core.runs.store import RunStore
 
 from conftest import ROOT
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = str(report_module.CHROMIUM)  # the Chromium the report's PDF is printed with
 FLAGS = ["--no-sandbox", "--disable-gpu"]
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's chromium at {CHROMIUM}")
 needs_poppler = pytest.mark.skipif(not shutil.which("pdfinfo") or not shutil.which("pdftotext"),
