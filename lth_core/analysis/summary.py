@@ -5,7 +5,7 @@ import pandas as pd
 
 from lth_core.analysis import statistics
 from lth_core.analysis.statistics import pct  # the one definition; the pages import it from here
-from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, recommended_round, within_tolerance
+from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, points_text, recommended_round, within_tolerance
 from lth_core.engine.variants import TICKET, VARIANTS, ordered, phrase
 
 NAMES = {v.name: v.phrase for v in VARIANTS.values()}  # with reset init; `phrase(name, reset)` names the ticket
@@ -115,7 +115,7 @@ def two_numbers(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS, metri
     cell = statistics.critical_text(r)
     if cell.lstrip("≤ ") == weights:
         return None
-    points = f"{tolerance:g} point{'s' if tolerance != 1 else ''}"
+    points = points_text(tolerance)
     if kept > float(r["fraction"]):
         # the critical round's mean is within, so its lower end is not: the one thing the recommendation adds
         how = (f"at {cell.lstrip('≤ ')} the mean over trials is within {points} of dense but the lower end of its "
