@@ -16,7 +16,7 @@ from lth_core.runs.sweep import (MAX_CELLS, SWEEPABLE, add_sweep, cancel_sweep, 
 from ui.form import _estimate, worker_running
 from ui.runs_list import CRITICAL_HEADER, CRITICAL_HELP
 from ui.text import code, md, plotly
-from ui.widgets import stop_page, PAGES, explain, guarded, listed_runs, store, url_choice
+from ui.widgets import stop_page, PAGES, explain, guarded, listed_runs, show_next, store, url_choice
 
 MAX_TIMED = 8  # distinct cells timed for the estimate; past this, the rest are taken at their mean
 
@@ -87,16 +87,23 @@ def build() -> None:
         if st.button("Launch the sweep", icon=":material/play_arrow:", type="primary", key="sweep_launch"):
             sweep_id = add_sweep(store(), cells, executor="local", name=name or None)
             jobs.ensure_worker()
-            st.session_state["url:sweep"] = sweep_id
-            st.query_params["sweep"] = sweep_id
+            show_next("sweep", sweep_id)  # the picker below shows the new sweep, and the URL names it
+            st.session_state[LAUNCHED] = (sweep_id, len(cells))
             st.rerun()
 
 
 
+LAUNCHED = "sweep_launched"
 sweeps = store().sweeps()
+launched = st.session_state.pop(LAUNCHED, None)
+if launched:  # the builder closes, so the new sweep's cells are in view as they fill in
+    st.session_state["sweep_build"] = False
 if st.toggle("Build a new sweep", value=sweeps.empty, key="sweep_build"):  # timing a grid takes seconds: on demand
     with st.container(border=True):
         build()
+if launched:
+    st.success(f"Launched sweep {md(launched[0])}: {launched[1]} cell{'s' if launched[1] != 1 else ''} queued; "
+               "they fill in below. The toggle above builds another.", icon=":material/check:")
 if sweeps.empty:
     st.info("No sweep yet: build one above.", icon=":material/info:")
     stop_page()

@@ -210,3 +210,43 @@ def test_the_sweep_heatmap_writes_what_the_table_does_says_which_way_is_better_a
     assert all(heat["customdata"][heat["y"].index(y)][heat["x"].index(x)] == "not pruned to 50.0 %" for x, y in blank)
     assert all(heat["text"][heat["y"].index(y)][heat["x"].index(x)] == "not pruned to 50.0 %" for x, y in blank)
     assert len(cells) == 4
+
+
+def test_after_launch_the_page_shows_the_new_sweep_and_its_url_names_it(lth_home):
+    """It kept showing the sweep picked before (the picker's own state won over the new sweep): launching
+    must show the sweep just launched, its cells filling in, and put ?sweep=<new id> in the URL."""
+    from lth_core import jobs
+    from lth_core.engine.config import ExperimentConfig
+    from lth_core.runs.sweep import add_sweep, parse_grid, plan_cells
+
+    store = RunStore()
+    base = ExperimentConfig(dataset="moons", arch="mlp", hidden=(16,), iterations=40, rounds=2, trials=1)
+    old = add_sweep(store, plan_cells(base, [parse_grid("prune_rate=0.2,0.5")]), executor="ray", name="the old one")
+    at = page("sweep", sweep=old)
+    assert at.selectbox(key="w:sweep").value == old
+    at.toggle(key="sweep_build").set_value(True).run()
+    run_id = sweep_cells(store, old)["id"].iloc[0]
+    at.selectbox(key="sweep_base").set_value(next(o for o in at.selectbox(key="sweep_base").options
+                                                  if o.startswith(f"run {run_id}"))).run()
+    at.text_input(key="sweep_v1").set_value("0.3,0.6").run()
+    at.selectbox(key="sweep_f2").set_value("(none)").run()
+    at.text_input(key="sweep_name").set_value("the new one").run()
+    at.button(key="sweep_launch").click().run()
+    try:
+        assert not at.exception and not at.error
+        new = next(s for s in RunStore().sweeps()["sweep"] if s != old)
+        assert at.query_params["sweep"] == new
+        assert at.selectbox(key="w:sweep").value == new
+        assert list(at.dataframe[0].value["cell"]) == ["prune_rate=0.3", "prune_rate=0.6"]
+        assert at.get("progress")[0].proto.text.startswith("0 of 2 cells finished, 2 queued or running")
+        deadline = time.time() + 240
+        while set(sweep_cells(store, new)["status"]) != {"finished"}:
+            assert time.time() < deadline, sweep_cells(store, new)[["status", "error"]]
+            time.sleep(0.5)
+        at.run()
+        assert at.selectbox(key="w:sweep").value == new and at.query_params["sweep"] == new
+        assert at.get("progress")[0].proto.text == "2 of 2 cells finished"
+    finally:
+        deadline = time.time() + 15  # the worker's scheduler leaves by itself once the queue is empty
+        while jobs.scheduler_pid() and time.time() < deadline:
+            time.sleep(0.3)

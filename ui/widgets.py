@@ -243,6 +243,15 @@ def url_choice(param: str, options: Sequence[Any], label: str, *, default: Any =
     return value
 
 
+def show_next(param: str, value: Any) -> None:
+    """Make the page's next run show `value` in its `url_choice(param)` and name it in the URL: after a
+    launch or a start the picker's own state would keep showing what it showed before."""
+    key, sticky = _keys(param, f"w:{param}")
+    st.session_state.pop(key, None)
+    st.session_state[sticky] = value
+    st.query_params[param] = str(value)
+
+
 def url_multi(param: str, options: Sequence[Any], label: str, *, default: Sequence[Any] = (),
               container: Any = st, field: str | None = None, warn: bool = True, **kwargs: Any) -> list[Any]:
     """A multiselect mirrored in the URL as repeated ?param=a&param=b; values of the link that are not
