@@ -125,105 +125,163 @@ def _means(points: pd.DataFrame, metric: str) -> pd.DataFrame:
     return points.pivot_table(index=["target", "method"], columns="variant", values=metric, aggfunc="mean")
 
 
+# the controls the summary reads, in its words: (what is done, the network it is done to, in words)
+CONTROL_WORDS = {"random": ("Shuffling the mask within each layer", "shuffled", "with the mask as found"),
+                 "reinit": ("Reinitialising the weights", "reinitialised", "with the original initial weights")}
+
+
 def summary(points: pd.DataFrame, metric: str = "test_accuracy") -> list[str]:
-    """Plain sentences of what this experiment shows, from its numbers: IMP against the best at-init method
-    and against random pruning at each target, the at-init methods against random pruning, and what the
-    controls (shuffle, reinit, inverted) do to the at-init methods and to IMP."""
+    """Plain sentences of what this experiment shows, from its numbers, one function each: IMP against the best
+    at-init method at each target, IMP's record over the targets, the at-init methods against random pruning,
+    what each control (shuffle, reinit) and inverting the scores do, and a word on noise. Every difference is said
+    as 'N points higher/lower' (or above/below): which is better and by how much, never a signed number."""
     if points.empty:
         return ["No results yet: the sentences appear as the cells finish."]
     m = _means(points, metric)
     targets = sorted(set(m.index.get_level_values(0)), reverse=True)
     at_init = [x for x in dict.fromkeys(points["method"]) if x != IMP]
-    scored = [x for x in at_init if x != "random"]   # random pruning is the baseline, not a contender
-    out: list[str] = []
+    out = [imp_against_best_sentence(m, points, t, at_init) for t in targets]
+    out += [imp_record_sentence(m, targets, at_init), random_baseline_sentence(m, targets, at_init)]
+    out += [control_sentence(m, points, targets, at_init, c) for c in CONTROL_WORDS]
+    out += [inverted_sentence(m, targets, at_init), noise_sentence(points)]
+    return [line for line in out if line]
 
-    def mean(t, method, variant=TICKET) -> float:
-        try:
-            return float(m.loc[(t, method), variant])
-        except KeyError:
-            return math.nan
 
-    # 1. IMP against the at-init methods, target by target
-    beats, compared = 0, 0
-    for t in targets:
-        imp = mean(t, IMP)
-        best = max(((mean(t, x), x) for x in at_init if not math.isnan(mean(t, x))), default=None)
-        if math.isnan(imp) or best is None:
-            continue
-        compared += 1
-        where = pct(float(points.loc[points["target"] == t, "weights_remaining"].mean()))
-        gap = imp - best[0]
-        beats += gap > 0
-        verb = (f"{_points(gap)} above" if gap >= CLEARLY else f"{_points(-gap)} below" if gap <= -CLEARLY
-                else "about level with")
-        out.append(f"At {where} of weights, IMP reaches {pct(imp)}, {verb} the best method pruned at init, "
-                   f"{method_name(best[1])} ({pct(best[0])}).")
-    if compared:
-        out.append(f"IMP beats every at-init method at {beats} of {compared} target{'s' if compared > 1 else ''}"
-                   + (" — as Frankle et al. 2021 found." if beats == compared else
-                      "; Frankle et al. 2021 found it ahead everywhere, so this run does not fully show that." if beats
-                      else "; Frankle et al. 2021 found it ahead everywhere, and this run does not show that."))
+def _mean(m: pd.DataFrame, target: float, method: str, variant: str = TICKET) -> float:
+    try:
+        return float(m.loc[(target, method), variant])
+    except KeyError:
+        return math.nan
 
-    # 2. the at-init methods against random pruning
-    if "random" in at_init and scored:
-        pairs = [(x, t) for x in scored for t in targets if not math.isnan(mean(t, x)) and not math.isnan(mean(t, "random"))]
-        ahead = [(x, t) for x, t in pairs if mean(t, x) - mean(t, "random") >= CLEARLY]
-        behind = [(x, t) for x, t in pairs if mean(t, "random") - mean(t, x) >= CLEARLY]
-        if pairs:
-            out.append(f"Against random pruning at the same sparsity, the scored at-init methods are clearly ahead "
-                       f"(by a point or more) in {len(ahead)} of {len(pairs)} comparisons and clearly behind in "
-                       f"{len(behind)}" + (f" ({', '.join(sorted({method_name(x) for x, _ in behind}))})" if behind else "")
-                       + ".")
 
-    # 3. the controls: what shuffling and reinitialising do to the at-init methods and to IMP
-    for control, words in (("random", "Shuffling the mask within each layer"), ("reinit", "Reinitialising the weights")):
-        if control not in m.columns:
-            continue
-        init_drop = [mean(t, x) - mean(t, x, control) for x in scored for t in targets]
-        init_drop = [d for d in init_drop if not math.isnan(d)]
-        imp_drop = [d for d in (mean(t, IMP) - mean(t, IMP, control) for t in targets) if not math.isnan(d)]
-        if not init_drop and not imp_drop:
-            continue
-        parts = []
-        if init_drop:
-            parts.append(f"costs the at-init methods {_signed(np.mean(init_drop))} on average "
-                         f"(largest loss {_points(max(init_drop))})" if max(init_drop) > 0 else
-                         f"costs the at-init methods {_signed(np.mean(init_drop))} on average")
-        if imp_drop:
-            parts.append(f"costs IMP {_signed(np.mean(imp_drop))}")
-        line = f"{words} " + " and ".join(parts) + "."
-        if init_drop and imp_drop:
-            a, b = abs(float(np.mean(init_drop))), float(np.mean(imp_drop))
-            if b >= CLEARLY and b > 2 * a:
-                line += (" It hurts IMP far more than the at-init methods: their masks carry little beyond their "
-                         "per-layer densities, while IMP's ticket does (the paper's finding).")
-            elif b < CLEARLY:
-                line += " Here it does not hurt IMP either, so this run does not separate the two (the paper finds IMP hurt)."
-            else:
-                line += " Here it hurts both about as much, unlike the paper, where only IMP is hurt."
-        out.append(line)
+def _scored(at_init: list[str]) -> list[str]:
+    return [x for x in at_init if x != "random"]   # random pruning is the baseline, not a contender
 
-    # 4. inverted scores
-    if "inverted" in m.columns:
-        drops = {x: [mean(t, x) - mean(t, x, "inverted") for t in targets] for x in (*scored, IMP) if x in m.index.get_level_values(1)}
-        said = [f"{method_name(x)} {_signed(np.nanmean(d))}" for x, d in drops.items() if not all(math.isnan(v) for v in d)]
-        if said:
-            out.append("Inverting the scores (pruning the highest instead of the lowest) changes accuracy by, on "
-                       "average: " + ", ".join(said) + " (a positive number is a loss: the scores pointed the right way).")
+
+def _best_at_init(m: pd.DataFrame, target: float, at_init: list[str]) -> tuple[float, str] | None:
+    return max(((_mean(m, target, x), x) for x in at_init if not math.isnan(_mean(m, target, x))), default=None)
+
+
+def _weights_at(points: pd.DataFrame, target: float) -> str:
+    return pct(float(points.loc[points["target"] == target, "weights_remaining"].mean()))
+
+
+def imp_against_best_sentence(m: pd.DataFrame, points: pd.DataFrame, target: float, at_init: list[str]) -> str:
+    """'At 21.0 % of weights, IMP reaches 93.1 %, 3.0 points above the best method pruned at init, SNIP (90.1 %).'"""
+    imp, best = _mean(m, target, IMP), _best_at_init(m, target, at_init)
+    if math.isnan(imp) or best is None:
+        return ""
+    gap = imp - best[0]
+    verb = (f"{_points(gap)} above" if gap >= CLEARLY else f"{_points(-gap)} below" if gap <= -CLEARLY
+            else "about level with")
+    return (f"At {_weights_at(points, target)} of weights, IMP reaches {pct(imp)}, {verb} the best method pruned at "
+            f"init, {method_name(best[1])} ({pct(best[0])}).")
+
+
+def imp_record_sentence(m: pd.DataFrame, targets: list[float], at_init: list[str]) -> str:
+    """At how many targets IMP scores above every at-init method, against the paper's finding."""
+    gaps = [_mean(m, t, IMP) - b[0] for t in targets if (b := _best_at_init(m, t, at_init)) is not None
+            and not math.isnan(_mean(m, t, IMP))]
+    if not gaps:
+        return ""
+    beats, compared = sum(g > 0 for g in gaps), len(gaps)
+    where = f"{beats} of {compared} target{'s' if compared > 1 else ''}"
+    if beats == compared:
+        return f"IMP scores above every at-init method at {where} — as Frankle et al. 2021 found."
+    return (f"IMP scores above every at-init method at {where}; Frankle et al. 2021 found it ahead everywhere, "
+            + ("so this run does not fully show that." if beats else "and this run does not show that."))
+
+
+def random_baseline_sentence(m: pd.DataFrame, targets: list[float], at_init: list[str]) -> str:
+    """How often the scored at-init methods are clearly above or below random pruning at the same sparsity."""
+    scored = _scored(at_init)
+    if "random" not in at_init or not scored:
+        return ""
+    pairs = [(x, t) for x in scored for t in targets
+             if not math.isnan(_mean(m, t, x)) and not math.isnan(_mean(m, t, "random"))]
+    if not pairs:
+        return ""
+    ahead = [(x, t) for x, t in pairs if _mean(m, t, x) - _mean(m, t, "random") >= CLEARLY]
+    behind = [(x, t) for x, t in pairs if _mean(m, t, "random") - _mean(m, t, x) >= CLEARLY]
+    return (f"Against random pruning at the same sparsity, the scored at-init methods are clearly ahead (by a point "
+            f"or more) in {len(ahead)} of {len(pairs)} comparisons and clearly behind in {len(behind)}"
+            + (f" ({', '.join(sorted({method_name(x) for x, _ in behind}))})" if behind else "") + ".")
+
+
+def control_sentence(m: pd.DataFrame, points: pd.DataFrame, targets: list[float], at_init: list[str],
+                     control: str) -> str:
+    """What a control (CONTROL_WORDS) does to the at-init methods and to IMP, as 'N points higher/lower' than the
+    network as pruned, with the worst case named; then how that compares with the paper's finding. E.g.
+    'Shuffling the mask within each layer: the at-init methods score 0.1 points lower shuffled than with the mask
+    as found, on average (at worst SNIP at 21.0 %: 0.1 points lower); IMP scores 6.0 points lower. It hurts IMP
+    far more …'"""
+    if control not in m.columns:
+        return ""
+    doing, done, reference = CONTROL_WORDS[control]
+    # each change is the control's accuracy minus the pruned network's: positive when the control scores higher
+    init_change = [(_mean(m, t, x, control) - _mean(m, t, x), x, t) for x in _scored(at_init) for t in targets]
+    init_change = [c for c in init_change if not math.isnan(c[0])]
+    imp_change = [d for d in (_mean(m, t, IMP, control) - _mean(m, t, IMP) for t in targets) if not math.isnan(d)]
+    if not init_change and not imp_change:
+        return ""
+    parts = []
+    if init_change:
+        average = float(np.mean([c[0] for c in init_change]))
+        part = f"the at-init methods score {_higher_lower(average)} {done} than {reference}, on average"
+        worst = min(init_change)
+        if len(init_change) > 1 and worst[0] < 0:
+            part += f" (at worst {method_name(worst[1])} at {_weights_at(points, worst[2])}: {_higher_lower(worst[0])})"
+        parts.append(part)
+    if imp_change:
+        parts.append(f"IMP's ticket scores {_higher_lower(float(np.mean(imp_change)))}" if init_change else
+                     f"IMP's ticket scores {_higher_lower(float(np.mean(imp_change)))} {done} than {reference}")
+    line = f"{doing}: " + "; ".join(parts) + "."
+    if init_change and imp_change:
+        a, b = abs(float(np.mean([c[0] for c in init_change]))), -float(np.mean(imp_change))  # b: IMP's loss
+        if b >= CLEARLY and b > 2 * a:
+            line += (" It hurts IMP far more than the at-init methods: their masks carry little beyond their "
+                     "per-layer densities, while IMP's ticket does (the paper's finding).")
+        elif b < CLEARLY:
+            line += " Here it does not hurt IMP, so this run does not separate the two (the paper finds IMP hurt)."
+        else:
+            line += " Here it hurts both about as much, unlike the paper, where only IMP is hurt."
+    return line
+
+
+def inverted_sentence(m: pd.DataFrame, targets: list[float], at_init: list[str]) -> str:
+    """What inverting the scores does to each method, as 'N points lower/higher' than its scores the right way up:
+    lower means the scores pointed the right way."""
+    if "inverted" not in m.columns:
+        return ""
+    methods = set(m.index.get_level_values(1))
+    said = []
+    for x in (*_scored(at_init), IMP):
+        changes = [_mean(m, t, x, "inverted") - _mean(m, t, x) for t in targets] if x in methods else []
+        changes = [c for c in changes if not math.isnan(c)]
+        if changes:
+            said.append(f"{method_name(x)} {_higher_lower(float(np.mean(changes)))}")
+    if not said:
+        return ""
+    return ("Inverting the scores (pruning the highest-scored weights instead of the lowest), on average: "
+            + ", ".join(said) + " than with the scores the right way up; lower means the scores pointed the right way.")
+
+
+def noise_sentence(points: pd.DataFrame) -> str:
     trials = int(points["trial"].nunique())
-    if trials < 3:
-        out.append(f"With {trials} trial{'s' if trials > 1 else ''}, differences under about a point may be noise.")
-    return out
+    return f"With {trials} trial{'s' if trials > 1 else ''}, differences under about a point may be noise." \
+        if trials < 3 else ""
 
 
 def _points(diff: float) -> str:
     return f"{100 * diff:.1f} points"
 
 
-def _signed(diff: float) -> str:
-    """A loss as a positive number of points, a gain with a minus sign and said so."""
-    d = 100 * float(diff)
-    return f"{d:.1f} points" if d >= 0 else f"−{abs(d):.1f} points (a gain)"
+def _higher_lower(diff: float) -> str:
+    """'4.9 points higher', '5.6 points lower', or 'about the same (under 0.1 points apart)' for a fraction."""
+    if round(100 * abs(diff), 1) == 0:
+        return "about the same (under 0.1 points apart)"
+    return f"{_points(abs(diff))} {'higher' if diff > 0 else 'lower'}"
 
 
-__all__ = ["figure", "table", "summary", "method_name"]
+__all__ = ["figure", "table", "summary", "method_name", "imp_against_best_sentence", "imp_record_sentence",
+           "random_baseline_sentence", "control_sentence", "inverted_sentence", "noise_sentence"]
