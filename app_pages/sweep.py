@@ -6,7 +6,7 @@ import streamlit as st
 
 from lth_core import ConfigError, jobs
 from lth_core.analysis.statistics import pct, spread_words
-from lth_core.analysis.sweep_summary import best_cell_sentence, blank_reason, sweep_figure
+from lth_core.analysis.sweep_summary import best_cell_sentence, blank_reason, offered_shares, sweep_figure
 from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.presets import PRESETS
 from lth_core.runs.estimate import format_seconds
@@ -111,11 +111,30 @@ if sweeps.empty:
 labels = {r.sweep: f"{r.name} · {r.cells} cell{'s' if r.cells != 1 else ''} · {r.created_at[:16].replace('T', ' ')}"
           + (f" · {r.sweep}" if r.name != r.sweep else "") for r in sweeps.itertuples()}
 sweep_id = url_choice("sweep", list(labels), "Sweep", format_func=labels.get)
-at_text = url_choice("at", ["critical sparsity", "1 %", "2 %", "5 %", "10 %", "20 %", "50 %"], "Sum each cell up by",
+
+
+def share_text(share: float) -> str:
+    """'1 %': a share of weights as the radio and the link (?at=) write it."""
+    return f"{100 * share:g} %"
+
+
+def fewest_weights() -> list[float]:
+    """Each cell's fewest weights remaining so far (its latest committed round's)."""
+    return list(store().list_runs(sweep=sweep_id)["weights_remaining"])
+
+
+# the summary refreshes itself while cells are queued or running, and only then: a chart redrawn every 2 s
+# never settled in the browser (it stayed blank on a busy machine)
+live = bool(sweeps.loc[sweeps["sweep"] == sweep_id, ["queued", "running"]].to_numpy().sum())
+# accuracy is offered only at the shares some cell got down to: elsewhere every cell would be blank
+reached, not_offered = offered_shares(fewest_weights(), live)
+at_text = url_choice("at", ["critical sparsity", *map(share_text, reached)], "Sum each cell up by",
                      kind="radio", horizontal=True,
                      format_func=lambda v: "fewest weights still matching dense" if v == "critical sparsity"
                      else f"test accuracy at {v} of the weights")  # the link's value stays "critical sparsity"
 at = None if at_text == "critical sparsity" else float(at_text.split()[0]) / 100
+if not_offered:
+    st.caption(not_offered)
 
 
 def pruning_rounds(done: int, total: object) -> str:
@@ -124,19 +143,14 @@ def pruning_rounds(done: int, total: object) -> str:
     return f"{pruned} of {int(total)}" if total is not None and not pd.isna(total) else str(pruned)
 
 
-# the summary refreshes itself while cells are queued or running, and only then: a chart redrawn every 2 s
-# never settled in the browser (it stayed blank on a busy machine)
-live = bool(sweeps.loc[sweeps["sweep"] == sweep_id, ["queued", "running"]].to_numpy().sum())
-
-
 @st.fragment(run_every=2.0 if live else None)
 @guarded
 def summary() -> None:
     table = sweep_summary(store(), sweep_id, at)
     axes = [a for a in table.attrs.get("axes", []) if table[a].nunique() > 1][:2] or table.attrs.get("axes", [])[:1]
     active = int(table["status"].isin(ACTIVE).sum())
-    if live and not active:
-        st.rerun(scope="app")  # every cell has ended: stop refreshing
+    if live and (not active or offered_shares(fewest_weights())[0] != reached):
+        st.rerun(scope="app")  # every cell has ended: stop refreshing; or a cell got down to a share not offered yet
     done = int((table["status"] == "finished").sum())
     st.progress(done / max(1, len(table)), text=f"{done} of {len(table)} cells finished" +
                 (f", {active} queued or running" if active else ""))
@@ -144,6 +158,9 @@ def summary() -> None:
     if table["value"].notna().any():
         fig = sweep_figure(table, axes, f"{plotly(table.attrs.get('name', sweep_id))}: the ticket's {table['metric'].iloc[0]}")
         st.plotly_chart(fig, config={"displaylogo": False}, key="sweep_fig")
+    else:  # never an empty figure: say why there is none
+        st.caption("No figure yet: no cell has a value"
+                   + (" (no cell has a pruned round yet)." if (table["rounds_done"] < 2).all() else "; the table says why."))
     explain("sweep")
     metric = CRITICAL_HEADER if at is None else table["metric"].iloc[0]  # named as in the runs list
     show = pd.DataFrame({

@@ -196,11 +196,7 @@ def test_the_sweep_heatmap_writes_what_the_table_does_says_which_way_is_better_a
     note = " ".join(e.children[0].value for e in at.expander if e.label == "What am I looking at?")
     assert "measured round" in note and "2 trials, the two trials themselves" in note and "geometric mean" not in note
     assert "the same round the runs list shows and Compare's sentence names" in " ".join(note.split())
-    small = page("sweep", sweep=swept, at="20 %")  # two rounds at 20 % a round: down to 64 %, never to 20 %
-    assert not small.exception
-    table = small.dataframe[0].value
-    assert set(table[table.columns[3]]) == {"not pruned to 20.0 %"}, table
-    assert not small.get("plotly_chart")  # no value anywhere: no figure, and the table says why
+    # accuracy at 20 %: no cell got there (0.2 a round: 64 %; 0.5: about 25 %), so it is not offered (below)
     half = page("sweep", sweep=swept, at="50 %")  # prune rate 0.5 gets there in two rounds, 0.2 does not
     (fig,) = [json.loads(c.proto.spec) for c in half.get("plotly_chart")]
     heat = fig["data"][0]
@@ -250,3 +246,30 @@ def test_after_launch_the_page_shows_the_new_sweep_and_its_url_names_it(lth_home
         deadline = time.time() + 15  # the worker's scheduler leaves by itself once the queue is empty
         while jobs.scheduler_pid() and time.time() < deadline:
             time.sleep(0.3)
+
+
+def test_accuracy_is_offered_only_at_the_shares_some_cell_reached_and_the_others_are_named(swept):
+    """It offered 'test accuracy at 1 %' and '2 %' when no cell went below 41 %: every cell blank, an empty
+    heatmap. Now only the shares some cell reached are offered; a caption names the others and why."""
+    at = page("sweep", sweep=swept)
+    lowest = min(RunStore().list_runs(sweep=swept)["weights_remaining"])  # 2 rounds at 0.5 a round: about 25 %
+    assert 0.2 < lowest < 0.5
+    assert at.radio[0].options == ["fewest weights still matching dense", "test accuracy at 50 % of the weights"]
+    assert (f"Test accuracy at 1 %, 2 %, 5 %, 10 % and 20 % of the weights is not offered: no cell got below "
+            f"{pct(lowest)} of the weights.") in [c.value for c in at.caption]
+    linked = page("sweep", sweep=swept, at="20 %")  # an old link to a share no cell reached
+    assert not linked.exception
+    assert any("20 %" in w.value and "not available here" in w.value for w in linked.warning)
+    assert linked.radio[0].value == "critical sparsity" and linked.get("plotly_chart")
+
+
+def test_offered_shares_name_what_is_left_out_and_why():
+    from lth_core.analysis.sweep_summary import offered_shares
+
+    assert offered_shares([0.412, 0.64]) == ([0.5], "Test accuracy at 1 %, 2 %, 5 %, 10 % and 20 % of the weights "
+                                                    "is not offered: no cell got below 41.2 % of the weights.")
+    assert offered_shares([0.3, None], live=True)[1].endswith("no cell has got below 30.0 % of the weights yet.")
+    assert offered_shares([1.0, float("nan")]) == (
+        [], "Test accuracy at a share of the weights is offered once a cell has a pruned round.")
+    assert offered_shares([0.009]) == ([0.01, 0.02, 0.05, 0.1, 0.2, 0.5], "")
+    assert offered_shares([0.1 + 1e-12])[0] == [0.1, 0.2, 0.5]  # a share met up to rounding is reached

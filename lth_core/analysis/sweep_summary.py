@@ -21,6 +21,27 @@ SUMMARY_COLUMNS = ["run_id", "label", "metric", "value", "low", "high", "trials"
 
 # the cell's number without `at`: statistics.critical_sparsity, in the words every page uses (statistics.MATCH_COLUMN)
 FEWEST = "fewest weights matching dense"
+# the shares of weights remaining at which the summary can read each cell's test accuracy
+ACCURACY_AT = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+
+
+def offered_shares(lowest: Iterable[float], live: bool = False,
+                   shares: Iterable[float] = ACCURACY_AT) -> tuple[list[float], str]:
+    """The `shares` some cell's ticket got down to (only there can a cell have a test accuracy to show), from each
+    cell's fewest weights remaining so far (`lowest`; NaN or None before its first pruned round), and a sentence
+    naming those not offered and why ('' when every share is offered). `live`: cells are still pruning."""
+    known = [float(w) for w in lowest if w is not None and not pd.isna(w)]
+    fewest = min(known, default=1.0)
+    shares = list(shares)
+    offered = [s for s in shares if s >= fewest - 1e-9]  # the tolerance of accuracy_at
+    missing = [f"{100 * s:g} %" for s in shares if s not in offered]
+    if not missing:
+        return offered, ""
+    if fewest >= 1:
+        return offered, "Test accuracy at a share of the weights is offered once a cell has a pruned round."
+    listed = ", ".join(missing[:-1]) + (" and " if len(missing) > 1 else "") + missing[-1]
+    return offered, (f"Test accuracy at {listed} of the weights is not offered: no cell {'has got' if live else 'got'} "
+                     f"below {pct(fewest)} of the weights{' yet' if live else ''}.")
 
 
 def accuracy_at(rounds: pd.DataFrame, at: float, variant: str = REFERENCE) -> np.ndarray:
