@@ -53,16 +53,16 @@ def build() -> None:
     kind, key = bases[choice]
     base = (ExperimentConfig.from_dict(dict(PRESETS[key].settings)) if kind == "preset"
             else store().get_run(key).config)
-    cols = st.columns([2, 3])
+    # the full width: in a column, the 5th chip ('random') was cut off at 1280 px (Streamlit does not wrap chips)
+    criteria = st.multiselect("Criteria pruning at init", at_init_criteria(), default=list(DEFAULT_CRITERIA),
+                              key="atinit_criteria")
+    cols = st.columns([2, 1, 1, 1])
     targets_text = cols[0].text_input("Targets: fractions of weights remaining", "0.2,0.05", key="atinit_targets",
                                       help="e.g. 0.5,0.2,0.07,0.03 or 20%,5%")
-    criteria = cols[1].multiselect("Criteria pruning at init", at_init_criteria(), default=list(DEFAULT_CRITERIA),
-                                   key="atinit_criteria")
-    cols = st.columns(3)
-    trials = cols[0].number_input("Trials", 1, 20, value=max(2, base.trials), key="atinit_trials")
-    epochs = cols[1].number_input("Epochs per training", 0.5, 100.0, value=float(base.epochs or 2.0), step=0.5,
+    trials = cols[1].number_input("Trials", 1, 20, value=max(2, base.trials), key="atinit_trials")
+    epochs = cols[2].number_input("Epochs per training", 0.5, 100.0, value=float(base.epochs or 2.0), step=0.5,
                                   key="atinit_epochs")
-    seed = cols[2].number_input("Seed", 0, 2**31 - 1, value=base.seed, key="atinit_seed")
+    seed = cols[3].number_input("Seed", 0, 2**31 - 1, value=base.seed, key="atinit_seed")
     try:
         spec = AtInitSpec(parse_targets(targets_text), tuple(criteria), AT_INIT_CONTROLS).validated()
         config = base.replace(trials=int(trials), epochs=float(epochs), iterations=None, seed=int(seed))
