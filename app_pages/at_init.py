@@ -14,7 +14,7 @@ from lth_core.runs import at_init as experiment
 from lth_core.runs.estimate import format_seconds, worker_running
 from lth_core.runs.store import ACTIVE, UNREADABLE
 from ui.text import md
-from ui.widgets import stop_page, guarded, store, url_choice
+from ui.widgets import stop_page, guarded, show_next, store, url_choice
 
 REFRESH_S = 2.0
 START = "paper-lenet"  # the preset whose training the form starts from
@@ -92,8 +92,7 @@ def build() -> None:
         except ConfigError as exc:  # a criterion that does not fit, a target out of reach
             st.error(f"Cannot start this: {md(f'{exc.field}: {exc.message}')}", icon=":material/block:")
             return
-        st.session_state["url:atinit"] = run_id
-        st.query_params["atinit"] = run_id
+        show_next("atinit", run_id)  # the picker below shows the new experiment, and the URL names it
         st.rerun()
 
 

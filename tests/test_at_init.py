@@ -380,3 +380,27 @@ def test_the_page_shows_the_experiments_estimate_before_start(lth_home):
     assert metrics["Rough time"].endswith((" s", " min", " h"))
     caption = next(c.value for c in at.caption if c.value.startswith("This experiment:"))
     assert "the IMP run" in caption and "10 at-init cells" in caption and f"about {metrics['Rough time']}: the IMP run" in caption
+
+
+def test_after_start_the_page_shows_the_new_experiment_and_its_url_names_it(store):  # noqa: F811
+    """As on Sweep: the picker's own state kept the experiment shown before Start; the new one must be shown,
+    and ?atinit= name it."""
+    from lth_core.engine.at_init import imp_config as imp_of
+    from lth_core.runs.recorder import create_run
+
+    old = create_run(store, imp_of(ExperimentConfig(**TINY), SPEC), "queued", docs={experiment.SPEC_DOC: SPEC.to_dict()})
+    tasks.submit(store, old, experiment.TASK, 0, 0)
+    at = page("at_init", atinit=old)
+    assert at.selectbox(key="w:atinit").value == old
+    at.toggle(key="atinit_build").set_value(True).run()
+    at.selectbox(key="atinit_base").set_value(next(o for o in at.selectbox(key="atinit_base").options
+                                                   if o.startswith(f"run {old}"))).run()
+    at.text_input(key="atinit_targets").set_value("0.5").run()
+    at.multiselect(key="atinit_criteria").set_value(["snip"]).run()
+    at.number_input(key="atinit_trials").set_value(1).run()
+    at.button(key="atinit_start").click().run()
+    new = next(r for r in experiment.experiments(store) if r != old)
+    experiment.cancel(new, store.path)  # only the page is under test: no need to train it
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.query_params["atinit"] == new
+    assert at.selectbox(key="w:atinit").value == new
