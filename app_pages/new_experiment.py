@@ -41,16 +41,20 @@ st.divider()
 # Until then the last estimate would stay on screen, greyed, with the old settings' numbers: when the settings
 # changed, the slot says at once that it is being recomputed.
 estimate_slot = st.empty()
-if estimate_outdated(settings):
-    estimate_slot.info("Settings changed: recomputing the estimate (timing a few training steps)…",
-                       icon=":material/hourglass_top:")
+outdated = estimate_outdated(settings)
+RECOMPUTING = dict(body="Settings changed: recomputing the estimate…", icon=":material/hourglass_top:")
+if outdated:
+    estimate_slot.info(**RECOMPUTING)
 
 if not runs.empty:
     st.subheader("Your runs")
     runs_list()  # search, filters, sort and pages (ui/runs_list.py)
 
-with estimate_slot.container():
+with estimate_slot.container():  # the note (and the timing's spinner) stay until the estimate replaces them
+    if outdated:
+        st.info(**RECOMPUTING)
     checked = check(settings)
+with estimate_slot.container():
     if checked.ok:
         e = checked.estimate
         cols = st.columns(4)
