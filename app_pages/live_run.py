@@ -140,7 +140,9 @@ def time_line(run, started: bool) -> None:
         else:
             st.caption(f"Once it starts, it should take about {format_seconds(clock.seconds)}.")
         return
-    claimed = claimed_at(store(), run, clock)
+    # with runs ahead of it, it waited in the queue until a worker took it; with none, the time to that claim is
+    # the scheduler's own start (a cold one), which its estimate counts
+    claimed = claimed_at(store(), run, clock) if clock.ahead else None
     began = claimed if claimed is not None else clock.submitted
     waited = began - clock.submitted
     behind = f" behind {clock.ahead} run{'' if clock.ahead == 1 else 's'}" if clock.ahead else ""

@@ -299,6 +299,8 @@ def test_the_runs_ahead_of_a_queued_run_count_their_own_time_left_from_their_clo
         # with two workers the third takes the one the second run frees first
         monkeypatch.setenv("LTH_WORKERS", "2")
         assert queue_ahead(store, third, now).seconds == pytest.approx(120.0, abs=2.0)
+        monkeypatch.setenv("LTH_WORKERS", "3")  # a worker free for it: it waits for nobody
+        assert queue_ahead(store, third, now) == estimate.QueueAhead(0, 0.0, 0)
         # a run with no clock (from the CLI) is counted, its time said to be unknown
         monkeypatch.setenv("LTH_WORKERS", "1")
         create_run(store, ExperimentConfig(**SMALL))

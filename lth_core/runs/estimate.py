@@ -199,6 +199,8 @@ def queue_ahead(store: RunStore, run_id: str | None = None, now: float | None = 
         queued = queued[:queued.index(run_id)]
     slots = [0.0] * worker_count(store)  # when each worker is next free, from now
     running, unclocked = store.run_ids(RUNNING, local=True), 0
+    if len(running) + len(queued) < len(slots):
+        return QueueAhead(0, 0.0, 0)  # a worker is free for it: it waits for nobody
     for rid in [*running, *queued]:
         run = store.get_run(rid)
         clock = saved_clock(store, rid)
