@@ -2,13 +2,13 @@
 round, and Cancel / Resume. Everything is read from the store about once a second, so a reload, a
 second tab or another browser shows the same state."""
 import time
-from datetime import datetime
 
 import pandas as pd
 import streamlit as st
 
 from lth_core import jobs
-from lth_core.runs.estimate import format_elapsed, format_seconds, save_clock, saved_clock
+from lth_core.runs.estimate import (iso_epoch, claimed_at, describe_wait, format_elapsed, format_seconds, queue_ahead,
+                                    save_clock, saved_clock, time_left)
 from lth_core.runs.store import ACTIVE, RESUMABLE
 from lth_core.analysis import plots
 from ui.example import example_notice
@@ -124,31 +124,35 @@ def live_view() -> None:
 
 def time_line(run, started: bool) -> None:
     """Elapsed time beside the estimate saved when the run was submitted (or resumed) from the app, and
-    the time left. A run submitted otherwise has no saved estimate, and its age could include a stop
-    and a resume: nothing is shown then."""
+    the time left; the wait in the queue behind other runs is told apart from the run's own time. A run
+    submitted otherwise has no saved estimate, and its age could include a stop and a resume: nothing is
+    shown then."""
     clock = saved_clock(store(), run.id)
     if clock is None:
         return
     now, estimated = time.time(), f"estimated about {format_seconds(clock.seconds)}"
     if run.status == "queued":
-        st.caption(f"Once it starts, it should take about {format_seconds(clock.seconds)}.")
-    elif run.active:
-        since = None  # when the run got past its start-up
-        if started:
-            first = _epoch(run.started_at) if clock.from_round == 0 else None
-            since = first if first and first >= clock.submitted - 1 else clock.submitted + clock.estimate.startup_seconds
-        in_round = (run.iteration or 0) / run.iterations if started and run.iterations else 0.0
-        left = clock.seconds_left(now, run.rounds_done, in_round, since)
-        st.caption(f"Elapsed {format_elapsed(now - clock.submitted)} · {estimated} · about {format_seconds(left)} left")
-    elif (ended := _epoch(run.finished_at)) is not None and ended >= clock.submitted:
-        st.caption(f"Took {format_elapsed(ended - clock.submitted)} ({estimated}).")
-
-
-def _epoch(iso: str | None) -> float | None:
-    try:
-        return datetime.fromisoformat(iso).timestamp() if iso else None
-    except ValueError:
-        return None
+        ahead = queue_ahead(store(), run.id, now)
+        if ahead.runs:
+            st.caption(f"Waiting in the queue for {format_elapsed(now - clock.submitted)} · {describe_wait(ahead)} · "
+                       f"then it should take about {format_seconds(clock.seconds)} (about "
+                       f"{format_seconds(ahead.seconds + clock.seconds)} left in all).")
+        else:
+            st.caption(f"Once it starts, it should take about {format_seconds(clock.seconds)}.")
+        return
+    # with runs ahead of it, it waited in the queue until a worker took it; with none, the time to that claim is
+    # the scheduler's own start (a cold one), which its estimate counts
+    claimed = claimed_at(store(), run, clock) if clock.ahead else None
+    began = claimed if claimed is not None else clock.submitted
+    waited = began - clock.submitted
+    behind = f" behind {clock.ahead} run{'' if clock.ahead == 1 else 's'}" if clock.ahead else ""
+    queue = f", after {format_elapsed(waited)} in the queue{behind}" if waited >= 1 else ""
+    if run.active:
+        left = time_left(store(), run, clock, now)
+        st.caption(f"Elapsed {format_elapsed(now - began)} · {estimated} · about {format_seconds(left)} left"
+                   + (f" (it waited {format_elapsed(waited)} in the queue{behind} first)" if waited >= 1 else ""))
+    elif (ended := iso_epoch(run.finished_at)) is not None and ended >= clock.submitted:
+        st.caption(f"Took {format_elapsed(ended - began)} ({estimated}){queue}.")
 
 
 def controls(run, total: int | None) -> None:

@@ -4,13 +4,14 @@ import streamlit as st
 from ui import notes
 from ui.example import example_panel, first_visit
 from lth_core.engine.presets import PRESETS
-from ui.form import apply_preset, check, confirmed, experiment_form, preset_buttons, submit
+from ui.form import apply_preset, check, confirmed, estimate_outdated, experiment_form, preset_buttons, submit
 from lth_core.analysis.summary import pct
 from lth_core.runs.estimate import format_seconds
 from ui.runs_list import runs_list
 from ui.upload import upload_panel
 from ui.text import code, link_value
-from ui.widgets import PAGES, listed_runs
+from lth_core.runs.estimate import describe_wait, queue_ahead
+from ui.widgets import PAGES, listed_runs, store
 
 st.title("New experiment")
 st.markdown("Find a **winning ticket**: a small sub-network that trains as well as the full network. "
@@ -37,14 +38,23 @@ st.divider()
 # The estimate times a few real training steps (the first time in a while: also a background run's start-up,
 # several seconds), so its place is kept here and it is filled in after the rest of the page is drawn: the
 # form and the runs list show at once, the estimate and Run a moment later.
-estimate_slot = st.container()
+# Until then the last estimate would stay on screen, greyed, with the old settings' numbers: when the settings
+# changed, the slot says at once that it is being recomputed.
+estimate_slot = st.empty()
+outdated = estimate_outdated(settings)
+RECOMPUTING = dict(body="Settings changed: recomputing the estimate…", icon=":material/hourglass_top:")
+if outdated:
+    estimate_slot.info(**RECOMPUTING)
 
 if not runs.empty:
     st.subheader("Your runs")
     runs_list()  # search, filters, sort and pages (ui/runs_list.py)
 
-with estimate_slot:
+with estimate_slot.container():  # the note (and the timing's spinner) stay until the estimate replaces them
+    if outdated:
+        st.info(**RECOMPUTING)
     checked = check(settings)
+with estimate_slot.container():
     if checked.ok:
         e = checked.estimate
         cols = st.columns(4)
@@ -53,6 +63,8 @@ with estimate_slot:
         cols[2].metric("Smallest network", pct(e.final_remaining), help=f"of {e.weights:,} prunable weights")
         cols[3].metric("Rough time", format_seconds(e.seconds), help="from pressing Run to the end")
         st.caption(f"This run: {e.describe()} ({e.breakdown()}).")
+        if (wait := describe_wait(queue_ahead(store()))):  # the estimate leaves out the queue: say when it starts
+            st.caption(f":material/hourglass_top: {wait[0].upper()}{wait[1:]}; the time above counts from then.")
         with st.expander("How is this estimated?"):
             st.markdown(notes.NOTES["estimate"])
     else:

@@ -264,3 +264,61 @@ def test_the_start_up_probe_and_the_bookkeeping_are_remembered_alike_for_a_few_m
     assert kept.fresh("a") is None and kept.fresh("b") == 2
     kept.keep("c", 3)  # keeping forgets what is stale
     assert set(kept) == {"b", "c"}
+
+
+def _clocked(store: RunStore, seconds: float, startup: float = 0.0) -> str:
+    """A queued run of SMALL with a saved clock of `seconds` (3 equal rounds after `startup`)."""
+    from lth_core.runs.recorder import create_run
+    run_id = create_run(store, ExperimentConfig(**SMALL))
+    rounds = (seconds - startup) / 3
+    save_clock(store, run_id, RunEstimate(2, 7, 10, 100, 0.64, seconds, startup_seconds=startup,
+                                          round_seconds=(rounds,) * 3))
+    return run_id
+
+
+def test_the_runs_ahead_of_a_queued_run_count_their_own_time_left_from_their_clocks(lth_home, monkeypatch):
+    from lth_core.runs.estimate import describe_wait, queue_ahead
+    from lth_core.runs.recorder import claim, create_run
+    monkeypatch.setenv("LTH_WORKERS", "1")
+    with RunStore() as store:
+        assert queue_ahead(store) == estimate.QueueAhead(0, 0.0, 0) and describe_wait(queue_ahead(store)) == ""
+        first = _clocked(store, 600.0, startup=6.0)     # training: 600 s estimated, 6 of them start-up
+        second = _clocked(store, 120.0)                  # queued behind it
+        third = _clocked(store, 30.0)
+        assert saved_clock(store, second).ahead == 1 and saved_clock(store, third).ahead == 2  # counted at submit
+        claim(store, first)
+        now = time.time()
+        ahead = queue_ahead(store, third, now)
+        assert (ahead.runs, ahead.unclocked) == (2, 0)
+        # the running one has not got past its start-up: all its rounds and the start-up not yet spent, then all of the second
+        assert ahead.seconds == pytest.approx(600.0 + 120.0, abs=2.0)
+        assert queue_ahead(store, second, now).seconds == pytest.approx(600.0, abs=2.0)
+        assert queue_ahead(store, first, now) == estimate.QueueAhead(0, 0.0, 0)  # it is not waiting
+        assert queue_ahead(store, None, now).runs == 3  # a run submitted now waits for all three
+        assert describe_wait(ahead) == "2 runs ahead of it: starts in about 12 min"
+        # with two workers the third takes the one the second run frees first
+        monkeypatch.setenv("LTH_WORKERS", "2")
+        assert queue_ahead(store, third, now).seconds == pytest.approx(120.0, abs=2.0)
+        monkeypatch.setenv("LTH_WORKERS", "3")  # a worker free for it: it waits for nobody
+        assert queue_ahead(store, third, now) == estimate.QueueAhead(0, 0.0, 0)
+        # a run with no clock (from the CLI) is counted, its time said to be unknown
+        monkeypatch.setenv("LTH_WORKERS", "1")
+        create_run(store, ExperimentConfig(**SMALL))
+        late = queue_ahead(store, None, now)
+        assert (late.runs, late.unclocked) == (4, 1) and "1 with no estimate" in describe_wait(late)
+
+
+def test_a_claimed_run_counts_its_start_up_from_when_it_left_the_queue(lth_home):
+    from lth_core.runs.estimate import claimed_at, time_left
+    from lth_core.runs.recorder import claim
+    with RunStore() as store:
+        run_id = _clocked(store, 100.0, startup=10.0)
+        clock = saved_clock(store, run_id)
+        assert claimed_at(store, store.get_run(run_id), clock) is None  # still queued
+        claim(store, run_id)
+        run = store.get_run(run_id)
+        at = claimed_at(store, run, clock)
+        assert at is not None and clock.submitted <= at <= time.time()
+        # waited 500 s in the queue (as if submitted long ago): its start-up is still all to come
+        late = RunClock(clock.estimate, at - 500.0)
+        assert time_left(store, run, late, at + 1.0) == pytest.approx(99.0, abs=0.5)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from dataclasses import replace
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import app_helpers
 from streamlit.testing.v1 import AppTest
 
 from lth_core import ExperimentConfig, run_experiment
-from lth_core.runs.estimate import estimate_run, save_clock
+from lth_core.runs.estimate import CLOCK_KEY, RunClock, estimate_run, save_clock
 from lth_core.engine.events import EvalPointEvent
 from lth_core.runs.recorder import Recorder, claim, create_run
 from lth_core.runs.store import RunStore
@@ -137,6 +138,47 @@ def test_a_finished_run_shows_how_long_it_took_against_its_estimate(lth_home):
         at = page("live_run", run=run_id)
         no_errors(at)
         assert re.search(r"Took \d+ (s|min)[^(]*\(estimated about \d+ (s|min)\)", shown(at)), shown(at)
+
+
+def _waited(store: RunStore, run_id: str, config: ExperimentConfig, seconds: float, ahead: int) -> None:
+    """Save the run's clock as if it had been submitted `seconds` ago behind `ahead` runs."""
+    clock = RunClock(estimate_run(config, startup=False), time.time() - seconds, ahead=ahead)
+    store.set_setting(CLOCK_KEY.format(run_id), clock.to_json())
+
+
+def test_a_finished_run_that_waited_in_the_queue_tells_its_wait_apart_from_its_training(lth_home):
+    # was "Took 8 min 57 s (estimated about 9 s)": the 8.5 min behind another run counted as the run's own time
+    config = ExperimentConfig(**SMALL, rounds=1)
+    with no_worker(lth_home), RunStore() as store:
+        run_id = create_run(store, config, "waited")
+        _waited(store, run_id, config, 510.0, ahead=1)
+        _drive(store, run_id, config, eval_points=None)
+        at = page("live_run", run=run_id)
+        no_errors(at)
+        took = re.search(r"Took (\d+) s \(estimated about \d+ s\), after (8 min 3\d s) in the queue behind 1 run\.",
+                         shown(at))
+        assert took and int(took[1]) < 60, shown(at)
+
+
+def test_a_queued_run_says_what_it_waits_for_and_when_it_starts(lth_home):
+    config = ExperimentConfig(**SMALL, rounds=1)
+    with no_worker(lth_home), RunStore() as store:
+        first = create_run(store, config, "training")
+        save_clock(store, first, replace(estimate_run(config), seconds=600.0, round_seconds=(300.0, 300.0)))
+        claim(store, first)
+        second = create_run(store, config, "waiting")
+        save_clock(store, second, estimate_run(config))
+        at = page("live_run", run=second)
+        no_errors(at)
+        text = shown(at)
+        assert re.search(r"Waiting in the queue for \d+ s · 1 run ahead of it: starts in about 10 min · then it should "
+                         r"take about \d+ s \(about 10 min left in all\)\.", text), text
+        # New experiment says the same of a run submitted now, beside its estimate
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+        no_errors(at)
+        waits = [c.value for c in at.caption if "ahead of it" in c.value]
+        assert waits and re.search(r"2 runs ahead of it: starts in about 1\d min; the time above counts from then",
+                                   waits[0]), waits
 
 
 def test_a_run_estimated_at_more_than_an_hour_needs_a_tick_naming_the_estimate(lth_home):

@@ -119,3 +119,13 @@ def test_a_preset_compared_with_another_run_sends_the_student_to_the_page_that_o
         assert p.page == "results" and "on **Results** to overlay them" in p.expect, p.name
     source = (Path(__file__).resolve().parent.parent / "app_pages" / "results.py").read_text()
     assert "run_picker(multi=True)" in source
+
+
+def test_presets_on_mnist_say_mnist_not_digits_the_name_of_scikit_learns_8x8_set():
+    # was "A conv net on digits": read as scikit-learn's 8×8 'digits' set, which the app also offers
+    from lth_core.engine.presets import PRESETS
+    assert PRESETS["conv-digits"].title == "A conv net on MNIST"   # the id stays: links keep working
+    for p in PRESETS.values():
+        words = f"{p.title} {p.expect}"
+        if p.settings.get("dataset") == "mnist-5k" and "digits" in words:
+            assert "MNIST digits" in words and " on digits" not in words, p.name

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -344,8 +345,10 @@ def test_documents_kept_with_a_run_are_replaced_listed_and_deleted_with_it(lth_h
         store.put_doc("no-such-run", "network", {})
     store.delete(run_id)
     assert store.docs(run_id) == {} and store.docs(other, "deploy/") == {"deploy/1/0": {"ms": 9.0}}
-    # the recorder kept the run's network when it started, its sanity checks round by round, and its critical value
-    assert set(store.docs(other)) == {"deploy/1/0", "network", "checks", "critical"}
+    # the recorder kept the run's network when it started, its sanity checks round by round, and its critical value;
+    # the claim, when the run left the queue (Live run tells the wait in the queue from the training)
+    assert set(store.docs(other)) == {"deploy/1/0", "network", "checks", "critical", "claimed_at"}
+    assert abs(store.doc(other, "claimed_at") - time.time()) < 600
 
 
 def test_a_version_1_store_gains_evaluation_times_and_keeps_its_rounds(lth_home, tiny_events):

@@ -123,3 +123,46 @@ def test_column_names_in_mask_plots_are_escaped_and_only_used_when_they_fit():
     assert list(fig.data[0].y) == [2, 1, 1]
     assert list(mask_plots.survival_map(mask, (3,), "fc1", ("a", "b")).data[0].x) == [0, 1, 2]   # 2 names, 3 inputs
     assert mask_plots.receptive_fields(mask, (3,), feature_names=None).data[0].x is None
+
+
+def _this_run(at: AppTest) -> str:
+    return next(c.value for c in at.caption if c.value.startswith("This run:"))
+
+
+def test_after_an_upload_the_hint_and_the_estimate_follow_the_chosen_dataset(lth_home):
+    # was: the lightbulb still read "The form opens on the paper's LeNet experiment … 5,000 MNIST digits"
+    at = new_experiment()
+    assert any("The form opens on" in i.value and "MNIST digits" in i.value for i in at.info)
+    before = _this_run(at)
+    assert "266,200 weights" in before                           # LeNet-300-100 on MNIST's 784 pixels
+    at.file_uploader(key="upload:files").upload("pets.csv", table_csv(), "text/csv")
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    hints = " ".join(i.value for i in at.info)
+    assert "MNIST" not in hints and "The form opens on" not in hints, hints
+    assert "you changed its dataset (now **pets" in hints and "(uploaded)" in hints, hints
+    after = _this_run(at)
+    assert after != before and "266,200 weights" not in after    # estimated for the uploaded table's 4 inputs
+    # back on the preset's dataset: its own words again
+    at.selectbox(key="form:dataset").set_value("mnist-5k").run()
+    assert any("The form opens on" in i.value and "MNIST digits" in i.value for i in at.info)
+
+
+def _estimate_note_script() -> None:
+    import streamlit as st
+    from ui.form import check, estimate_outdated
+    settings = {"dataset": "digits", "arch": "mlp", "hidden": (8,), "epochs": st.session_state.get("epochs", 1.0),
+                "rounds": 1}
+    st.text("outdated" if estimate_outdated(settings) else "current")
+    st.text(check(settings).estimate.describe())
+
+
+def test_the_estimate_on_screen_is_said_outdated_as_soon_as_the_settings_change(lth_home):
+    # was: the old estimate stayed greyed with the old numbers while the new one was timed
+    at = AppTest.from_function(_estimate_note_script, default_timeout=TIMEOUT).run()
+    assert at.text[0].value == "current"                         # nothing shown before: nothing outdated
+    assert at.run().text[0].value == "current"                   # same settings
+    at.session_state["epochs"] = 2.0
+    at.run()
+    assert at.text[0].value == "outdated" and at.text[1].value    # said before the estimate is redone
+    assert at.run().text[0].value == "current"

@@ -106,7 +106,20 @@ def check(settings: dict[str, Any]) -> Checked:
     except ConfigError as exc:
         return Checked(settings, field=exc.field, message=exc.message)
     estimate, field, message = _estimate(config.to_json(), worker_running())
+    st.session_state[ESTIMATED] = _settings_key(settings)
     return Checked(settings, config, estimate, field, message)
+
+
+def estimate_outdated(settings: dict[str, Any]) -> bool:
+    """Whether the estimate on screen was made for other settings than `settings` (then check() recomputes it)."""
+    return st.session_state.get(ESTIMATED) not in (None, _settings_key(settings))
+
+
+def _settings_key(settings: dict[str, Any]) -> str:
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
+ESTIMATED = "form:estimated"  # the settings (as _settings_key) of the estimate last shown
 
 
 def confirmed(checked: Checked) -> bool:
@@ -178,9 +191,26 @@ def preset_buttons() -> None:
         st.success(f"The form is filled with {md(st.session_state['form:source'])}.", icon=":material/content_paste:")
         return  # until a preset is chosen: no preset's description beside it
     chosen = PRESETS[st.session_state.get("form:preset", FORM_START)]
+    changed = changed_what(chosen.name)
+    if changed:  # the preset's words (its dataset, its net, what to expect) no longer describe the form
+        st.info(f"The form started from **{chosen.title}**; you changed its {' and '.join(changed)}, so what that "
+                "preset expects does not apply here. Every other setting is still the preset's.",
+                icon=":material/lightbulb:")
+        return
     opened = "" if "form:preset" in st.session_state else "The form opens on "
     st.info(f"{opened}**{chosen.title}**: {chosen.expect} Every setting a preset leaves out is the engine's "
             "default.", icon=":material/lightbulb:")
+
+
+def changed_what(preset: str) -> list[str]:
+    """What of the form's dataset and architecture differs from `preset`'s, in words ('dataset (now wine)')."""
+    start = widget_values(form_start(preset))
+    changed = []
+    for key, words in (("dataset", "dataset"), ("arch", "architecture")):
+        now = st.session_state.get(f"form:{key}", st.session_state.get(f"keep:{key}", start[key]))
+        if now != start[key]:
+            changed.append(f"{words} (now **{md(upload.dataset_label(now) if key == 'dataset' else now)}**)")
+    return changed
 
 
 def _w(kind: str, label: str, key: str, default: Any, container: Any = st, optional: bool = False,

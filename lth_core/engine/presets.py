@@ -56,7 +56,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         "Train once, prune straight to about 7 % of the weights, retrain. Choose it and the paper's LeNet "
         "experiment on **Results** to overlay them: the paper finds iterative pruning keeps accuracy to smaller "
         "sizes than one-shot.")),
-    Preset("conv-digits", "A conv net on digits", page="compare",
+    Preset("conv-digits", "A conv net on MNIST", page="compare",
            settings={"dataset": "mnist-5k", "arch": "conv-2", "rounds": 6, "epochs": 1.0,
                      "controls": ("reinit",), "trials": 1}, expect=(
         "The paper's Conv-2 (narrow, for a CPU) on 5,000 MNIST digits, conv layers pruned like the rest; "

@@ -29,8 +29,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import heapq
 import time
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +45,8 @@ from lth_core.engine.errors import Cancelled, ConfigError
 from lth_core.engine.events import RoundCommitted, RoundFinished, RunFailed, RunFinished, RunStarted
 from lth_core.runs.jobs import scheduler_pid
 from lth_core.runs.recorder import Recorder, claim, create_run
-from lth_core.runs.store import RunStore, default_store_path
-from lth_core.runs.worker import PACKAGE_ROOT, POLL_S
+from lth_core.runs.store import CLAIMED_DOC, QUEUED, RUNNING, RunInfo, RunStore, default_store_path
+from lth_core.runs.worker import PACKAGE_ROOT, POLL_S, worker_count
 from lth_core.engine.lottery import Plan, _to_device_data, batch_order, generator, make_plan, run_experiment
 from lth_core.engine.training import DeviceData, eval_iterations, evaluate, torch_threads, train
 
@@ -94,6 +96,7 @@ class RunClock:
     estimate: RunEstimate
     submitted: float        # time.time() at submit (or resume)
     from_round: int = 0     # the first round this submission trains (a resumed run skips finished ones)
+    ahead: int = 0          # runs training or queued before it when it was submitted (queue_ahead)
 
     @property
     def seconds(self) -> float:
@@ -105,12 +108,14 @@ class RunClock:
         return list(e.round_seconds) or [(e.seconds - e.startup_seconds) / (e.rounds + 1)] * (e.rounds + 1)
 
     def seconds_left(self, now: float, rounds_done: int, iteration_fraction: float,
-                     training_since: float | None) -> float:
+                     training_since: float | None, started: float | None = None) -> float:
         """Time still to come. `training_since`: when the run got past its start-up (None: not yet); from then
-        on the rounds left are scaled by how fast the rounds went so far against the estimate."""
+        on the rounds left are scaled by how fast the rounds went so far against the estimate. `started`: when
+        a worker took it from the queue (default: when it was submitted), where its start-up begins."""
         rounds = self._rounds()
         if training_since is None:
-            return sum(rounds[self.from_round:]) + max(0.0, self.estimate.startup_seconds - (now - self.submitted))
+            began = self.submitted if started is None else started
+            return sum(rounds[self.from_round:]) + max(0.0, self.estimate.startup_seconds - (now - began))
         current = rounds[rounds_done] * min(1.0, max(0.0, iteration_fraction)) if rounds_done < len(rounds) else 0.0
         done = sum(rounds[self.from_round:rounds_done]) + current
         left = max(0.0, sum(rounds[rounds_done:]) - current)
@@ -120,7 +125,8 @@ class RunClock:
         return left
 
     def to_json(self) -> str:
-        return json.dumps({"estimate": asdict(self.estimate), "submitted": self.submitted, "from_round": self.from_round})
+        return json.dumps({"estimate": asdict(self.estimate), "submitted": self.submitted, "from_round": self.from_round,
+                           "ahead": self.ahead})
 
     @classmethod
     def from_json(cls, text: str) -> "RunClock":
@@ -128,12 +134,13 @@ class RunClock:
         e = dict(d["estimate"], round_seconds=tuple(d["estimate"].get("round_seconds", ())))
         fields = RunEstimate.__dataclass_fields__
         return cls(RunEstimate(**{k: v for k, v in e.items() if k in fields}), float(d["submitted"]),
-                   int(d.get("from_round", 0)))
+                   int(d.get("from_round", 0)), int(d.get("ahead", 0)))
 
 
 def save_clock(store: RunStore, run_id: str, estimate: RunEstimate, *, from_round: int = 0) -> RunClock:
-    """Remember `estimate` for the run just submitted (or resumed at `from_round`), timed from now."""
-    clock = RunClock(estimate, time.time(), from_round)
+    """Remember `estimate` for the run just submitted (or resumed at `from_round`), timed from now, with the
+    number of runs ahead of it in the queue."""
+    clock = RunClock(estimate, time.time(), from_round, queue_ahead(store, run_id).runs)
     store.set_setting(CLOCK_KEY.format(run_id), clock.to_json())
     return clock
 
@@ -146,6 +153,81 @@ def saved_clock(store: RunStore, run_id: str) -> RunClock | None:
     try:
         return RunClock.from_json(text)
     except (ValueError, KeyError, TypeError):
+        return None
+
+
+def claimed_at(store: RunStore, run: RunInfo, clock: RunClock) -> float | None:
+    """When a worker took the run (as submitted or resumed with `clock`) from the queue; None while it waits, or
+    for a run claimed before this was stamped."""
+    at = store.doc(run.id, CLAIMED_DOC)
+    return float(at) if isinstance(at, (int, float)) and at >= clock.submitted - 1 and run.status != QUEUED else None
+
+
+def time_left(store: RunStore, run: RunInfo, clock: RunClock, now: float) -> float:
+    """Seconds until `run` (submitted or resumed with `clock`) ends, not counting any wait in the queue: all of
+    its estimate while queued; then its start-up left (from when a worker took it) and its rounds left, at
+    the pace of the rounds so far."""
+    if run.status == QUEUED:
+        return clock.seconds
+    began = claimed_at(store, run, clock) or clock.submitted
+    since = None  # when the run got past its start-up
+    if run.round is not None:
+        first = iso_epoch(run.started_at) if clock.from_round == 0 else None
+        since = first if first and first >= began - 1 else began + clock.estimate.startup_seconds
+    in_round = (run.iteration or 0) / run.iterations if run.round is not None and run.iterations else 0.0
+    return clock.seconds_left(now, run.rounds_done, in_round, since, started=began)
+
+
+@dataclass(frozen=True)
+class QueueAhead:
+    """The runs a run waits for: those training and those queued before it (the queue is first come, first
+    served over `workers` slots)."""
+
+    runs: int          # runs ahead of it
+    seconds: float     # until a worker is free for it, from the clocks of the runs ahead
+    unclocked: int     # runs ahead with no saved estimate (submitted from the CLI or Python): not in `seconds`
+
+
+def queue_ahead(store: RunStore, run_id: str | None = None, now: float | None = None) -> QueueAhead:
+    """What run `run_id` (queued) waits for, or a run submitted now (`run_id` None). A running run ahead counts
+    its time left, a queued one its whole estimate; each takes the worker slot that frees first."""
+    now = time.time() if now is None else now
+    queued = store.run_ids(QUEUED, local=True)
+    if run_id is not None:
+        if run_id not in queued:
+            return QueueAhead(0, 0.0, 0)
+        queued = queued[:queued.index(run_id)]
+    slots = [0.0] * worker_count(store)  # when each worker is next free, from now
+    running, unclocked = store.run_ids(RUNNING, local=True), 0
+    if len(running) + len(queued) < len(slots):
+        return QueueAhead(0, 0.0, 0)  # a worker is free for it: it waits for nobody
+    for rid in [*running, *queued]:
+        run = store.get_run(rid)
+        clock = saved_clock(store, rid)
+        if clock is None:
+            unclocked += 1
+            left = 0.0
+        else:
+            left = time_left(store, run, clock, now)
+        heapq.heappush(slots, heapq.heappop(slots) + left)  # it takes the worker that frees first
+    return QueueAhead(len(running) + len(queued), slots[0], unclocked)
+
+
+def describe_wait(ahead: QueueAhead) -> str:
+    """'1 run ahead of it: starts in about 8 min', '' when none."""
+    if not ahead.runs:
+        return ""
+    runs = f"{ahead.runs} run{'' if ahead.runs == 1 else 's'} ahead of it"
+    if ahead.unclocked == ahead.runs:
+        return f"{runs} (started outside the app, with no estimate): it starts when {'it ends' if ahead.runs == 1 else 'they end'}"
+    unknown = f" ({ahead.unclocked} with no estimate: later if {'it runs' if ahead.unclocked == 1 else 'they run'} long)" if ahead.unclocked else ""
+    return f"{runs}: starts in about {format_seconds(ahead.seconds)}{unknown}"
+
+
+def iso_epoch(iso: str | None) -> float | None:
+    try:
+        return datetime.fromisoformat(iso).timestamp() if iso else None
+    except ValueError:
         return None
 
 

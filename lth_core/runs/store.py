@@ -47,6 +47,7 @@ QUEUED, RUNNING, FINISHED, FAILED, CANCELLED, INTERRUPTED = \
     STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 UNREADABLE = "unreadable"   # list_runs' status of a row this version cannot read (it can be deleted)
 ACTIVE = (QUEUED, RUNNING)
+CLAIMED_DOC = "claimed_at"  # a run's document: time.time() when a worker last took it from the queue
 RESUMABLE = (INTERRUPTED, CANCELLED, FAILED)
 
 
@@ -574,6 +575,7 @@ class RunStore:
                                         now_iso(), run_id))
             db.execute("DELETE FROM curves WHERE run_id = ? AND round > (SELECT committed_round FROM runs WHERE id = ?)",
                        (run_id, run_id))
+            self.put_doc(run_id, CLAIMED_DOC, time.time(), db)  # when it left the queue: Live run tells waiting from training
         self.keep_reserve()
         return attempt
 
