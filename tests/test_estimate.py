@@ -116,26 +116,36 @@ def test_steps_are_timed_for_tenths_of_a_second_and_evaluation_points_more_than_
 def test_the_start_up_probe_leaves_no_forkserver_behind(tmp_path, monkeypatch):
     # the probe's forkserver, left to tear PyTorch down by itself, kept a core busy for a second or two,
     # and the next estimate timed its steps on what was left (seen: 8× too slow)
+    import subprocess
     from pathlib import Path
 
-    def forkservers() -> set[int]:
-        found = set()
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    started: list[int] = []
+
+    class Recorded(subprocess.Popen):  # the probe's child: a session leader, its forkserver in its session
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            started.append(self.pid)
+
+    def alive_in_session(session: int) -> list[int]:
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
-                if b"multiprocessing.forkserver" in cmdline.read_bytes():
-                    found.add(int(cmdline.parent.name))
+                fields = stat.read_text().rsplit(")", 1)[1].split()
             except OSError:  # gone meanwhile
-                pass
+                continue
+            if int(fields[3]) == session and fields[0] not in "ZX":  # a zombie runs nothing: only not reaped yet
+                found.append(int(stat.parent.name))
         return found
 
-    before = forkservers()
+    monkeypatch.setattr(estimate.subprocess, "Popen", Recorded)
     estimate._probed.clear()
     monkeypatch.chdir(tmp_path)
     assert startup_probe() != FALLBACK
+    assert len(started) == 1
     deadline = time.monotonic() + 0.3  # SIGKILLed ones need a moment to exit; one tearing down takes seconds
-    while forkservers() - before and time.monotonic() < deadline:
+    while alive_in_session(started[0]) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert forkservers() - before == set()
+    assert alive_in_session(started[0]) == []
 
 
 def test_the_start_up_is_probed_by_starting_a_scheduler_and_its_forkserver_in_a_child(tmp_path, monkeypatch):
