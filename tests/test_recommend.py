@@ -121,3 +121,17 @@ def test_on_a_real_run(tiny_result):
 @pytest.mark.parametrize("bad", [0.0, 0.5])
 def test_a_zero_or_small_tolerance_still_allows_a_gain(bad):
     assert recommended_round(one_trial([0.90, 0.92, 0.91]), tolerance=bad) == 2
+
+
+def test_a_sweep_whose_tickets_all_fall_at_the_first_round_names_no_best_cell():
+    # '100.0 %' is the first pruned round's share: the ticket fell there. A best cell 'staying within … down to
+    # 100.0 %' and having 'the lowest mean' among equals said what no cell did (seen on a tiny sweep)
+    from lth_core.analysis.sweep_summary import FEWEST, best_cell_sentence
+
+    cells = pd.DataFrame([dict(label=f"prune_rate={r}", run_id=f"run{i}", metric=FEWEST, value=1.0, low=0.859,
+                               high=1.0, trials=2, upper_bound=False) for i, r in enumerate((0.2, 0.5))])
+    said = best_cell_sentence(cells)
+    assert said.startswith("Best cell: none. In all 2 cells the ticket falls more than 1 point below")
+    assert "stays within" not in said and "lowest" not in said
+    cells.loc[0, ["value", "low", "high"]] = 0.41, 0.35, 0.48  # one cell holds to 41 %: it is named as before
+    assert best_cell_sentence(cells).startswith("Best cell: prune_rate=0.2 (run run0): the ticket stays within")

@@ -134,6 +134,11 @@ def best_cell_sentence(table: pd.DataFrame, tolerance: float = TOLERANCE_POINTS)
     if best is None:
         return "No cell has a pruned round yet: no best cell to name."
     critical = best["metric"] == FEWEST
+    if critical and best["value"] >= 1.0 and not best["upper_bound"]:  # the best one already fell at its first round
+        cells = len(table.dropna(subset=["value"]))
+        every = "The only cell's ticket falls" if cells == 1 else f"In all {cells} cells the ticket falls"
+        return (f"Best cell: none. {every} more than {points_text(tolerance)} below its dense network already at "
+                "its first pruned round: no setting here keeps a ticket. Prune less per round, or train longer.")
     if critical:
         what = (f"the ticket stays within {points_text(tolerance)} of its dense network "
                 f"{'at every round, down to' if best['upper_bound'] else 'down to'} {_value_text(best, critical)} "
