@@ -783,8 +783,9 @@ def _cancel(args: argparse.Namespace) -> int:
     status = _while_running(status, lambda: store.get_run(run_id).status,  # it stops at its next training step
                             lambda s: s == "running", deadline)
     print(f"run {run_id}: {status}")
+    # the at-init task's own wait: its process sees the cancel at its watch's next look, after the run's stop
     task = _while_running(at_init.task_state(store, run_id), lambda: at_init.task_state(store, run_id),
-                          lambda t: t is not None and t.state == "running", deadline)
+                          lambda t: t is not None and t.state == "running", time.monotonic() + CANCEL_WAIT_S)
     if task is not None:
         print(f"at-init cells: {task.state}")
     return 0
