@@ -253,7 +253,8 @@ def test_the_inverted_control_of_an_imp_run_prunes_the_highest_resumes_and_retra
     assert "inverted" in result["detail"]
 
 
-LONG_CELLS = dict(dataset="digits", arch="mlp", hidden=(32, 16), epochs=12, batch_size=32, trials=1, prune_rate=0.6)
+# a cell trains for about 3 s here (a polled progress line must not pass faster than the poll)
+LONG_CELLS = dict(dataset="digits", arch="mlp", hidden=(32, 16), epochs=300, batch_size=32, trials=1, prune_rate=0.6)
 THREE = AtInitSpec(targets=(0.5,), criteria=("snip", "magnitude-at-init", "random"))
 
 
@@ -263,9 +264,10 @@ def test_cancel_stops_the_cell_being_trained_keeps_the_finished_ones_and_resume_
     monkeypatch.setenv("LTH_WORKERS", "2")  # the IMP run and the at-init task at once
     run_id = experiment.submit(ExperimentConfig(**LONG_CELLS), THREE, name="long cells", store_path=store.path)
     key = tasks.task_key(experiment.TASK, 0, 0)
-    # a cell takes about 10 s here: cancel once the second one has started training
-    wait_for("the second cell to train", lambda: "cell 2 of 3" in (getattr(tasks.get(store, run_id, key), "progress", "")),
-             timeout=300, every=0.2)
+    # cancel once the second cell has started training (a task that ended first fails here, not by timing out)
+    seen = wait_for("the second cell to train", lambda: (lambda t: t if t and ("cell 2 of 3" in t.progress
+                    or t.state not in tasks.ACTIVE) else None)(tasks.get(store, run_id, key)), timeout=300, every=0.05)
+    assert "cell 2 of 3" in seen.progress, seen
     assert main(["cancel", run_id]) == 0
     out = capsys.readouterr().out
     task = tasks.get(store, run_id, key)
@@ -295,7 +297,7 @@ def test_a_cancel_stops_a_cell_off_the_main_thread_too(store):  # noqa: F811
     from lth_core.engine.at_init import imp_config as imp_of
     from lth_core.runs.recorder import create_run
 
-    imp = imp_of(ExperimentConfig(**dict(LONG_CELLS, epochs=60)), THREE)  # a cell of a minute: cancelled well within it
+    imp = imp_of(ExperimentConfig(**dict(LONG_CELLS, epochs=1000)), THREE)  # a cell of about 10 s: cancelled well within it
     run_id = create_run(store, imp, "in a thread", docs={experiment.SPEC_DOC: THREE.to_dict()})
     key = tasks.submit(store, run_id, experiment.TASK, 0, 0)
     task = tasks.get(store, run_id, key)
