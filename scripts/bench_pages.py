@@ -5,13 +5,16 @@
 Builds (once; kept in --home) a store of `--runs` real runs: a few tiny runs and a tiny sweep are trained
 by the engine, then copied through the store's API (RunStore.copy_run) under new ids, names, dates and
 sweeps, so every number in the store is a real one. Then it serves the app from that store and opens each
-page in headless Chromium (/usr/bin/chromium, --no-sandbox --disable-gpu), `--repeat` times, each in a fresh
-browser tab (a full load: a new Streamlit session), and again by clicking its sidebar link inside one tab
-(navigation inside the app, which keeps the session), and prints the time from the navigation until the
+page in headless Chromium (/usr/bin/chromium, --no-sandbox --disable-gpu), `--repeat` times, in three ways:
+in a fresh browser profile (a first visit: a new Streamlit session, nothing cached); in a new tab of a
+browser that has opened the app before (a returning visitor: a new session, but the browser's cache holds
+Streamlit's and Plotly's scripts); and by clicking its sidebar link inside one tab (navigation inside the
+app, which keeps the session). It prints the time from the navigation until the
 page stops changing: the last change of its DOM (a MutationObserver installed before the page's own
 scripts) before a quiet second with Streamlit idle.
-The target is under 1 s per page. For scale, a bare Streamlit page (a title and a line of text, no app) is
-timed the same way, as the floor that any page's full load pays for Streamlit's own session start.
+The target is under 1 s per page. For scale, two one-file pages are timed the same way: a bare Streamlit
+page (a title and a line of text), the floor that any page's full load pays for Streamlit's own session
+start, and the same with one three-point Plotly chart, the floor of any page that draws a chart.
 Timing goes here, never into a test.
 """
 from __future__ import annotations
@@ -96,6 +99,10 @@ def build_store(home: Path, total: int = 500, log=print) -> dict[str, str]:
 
 
 BARE_APP = 'import streamlit as st\nst.title("A bare Streamlit page")\nst.write("Nothing else.")\n'
+# the same with one three-point Plotly chart: the floor of any page that draws a chart (Plotly's script is
+# fetched, parsed and run in the browser on every full load)
+BARE_CHART_APP = ('import plotly.graph_objects as go\nimport streamlit as st\nst.title("A bare page with one chart")\n'
+                  'st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[1, 3, 2])))\n')
 
 
 def render_seconds(page, url: str) -> float:
@@ -164,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = [w.strip() for w in args.pages.split(",")] if args.pages else None
     chosen = {name: path for name, path in pages(ids).items() if not wanted or name in wanted}
     full: dict[str, list[float]] = {name: [] for name in chosen}
+    cached: dict[str, list[float]] = {name: [] for name in chosen}
     inside: dict[str, list[float]] = {name: [] for name in chosen}
     loads = [os.getloadavg()[0]]
     with serve_app(args.home, "streamlit-bench.log") as url, sync_playwright() as p:
@@ -177,6 +185,17 @@ def main(argv: list[str] | None = None) -> int:
                     if args.shots and i == args.repeat - 1:
                         shoot(page, args.shots / f"bench-{name.lower().replace(' ', '-')}.png")
                     page.close()
+                # a returning visitor: a new tab (a new session) in one browser profile, whose cache the
+                # first visit of each page warmed
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                context.add_init_script(OBSERVER)
+                for name, path in chosen.items():
+                    for visit in range(2):
+                        page = context.new_page()
+                        took = render_seconds(page, f"{url}/{path}")
+                        page.close()
+                    cached[name].append(took)
+                context.close()
                 # in-app: one tab, opened on Results of the run (so the session has chosen it), then each page
                 # in turn from the sidebar, as a person moves around the app
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -186,39 +205,51 @@ def main(argv: list[str] | None = None) -> int:
                     inside[name].append(navigate_seconds(page, name))
                 page.close()
                 loads.append(os.getloadavg()[0])
-                print(f"pass {i + 1}: " + "  ".join(f"{n} {full[n][-1]:.2f}/{inside[n][-1]:.2f}" for n in chosen),
-                      flush=True)
+                print(f"pass {i + 1}: " + "  ".join(f"{n} {full[n][-1]:.2f}/{cached[n][-1]:.2f}/{inside[n][-1]:.2f}"
+                                                    for n in chosen), flush=True)
         finally:
             browser.close()
-    floor = bare_page_seconds(args.home, args.repeat)
+    floors = {"a bare Streamlit page (floor)": bare_page_seconds(args.home, args.repeat, BARE_APP),
+              "a bare page with one Plotly chart (floor of pages with charts)":
+                  bare_page_seconds(args.home, args.repeat, BARE_CHART_APP)}
     print(f"\n{args.runs} runs; load average (1 min) {min(loads):.1f}–{max(loads):.1f} on {os.cpu_count()} cores; "
-          f"seconds until the page stopped changing, median of {args.repeat} (full load: first one in brackets)")
-    print("| page | full load | in-app navigation | target < 1 s |\n| --- | --- | --- | --- |")
+          f"seconds until the page stopped changing, median of {args.repeat} (first visit: the very first one in brackets)")
+    print("| page | first visit | returning visitor, new tab | in-app navigation |\n| --- | --- | --- | --- |")
     for name in chosen:
-        a, b = statistics.median(full[name]), statistics.median(inside[name])
-        print(f"| {name} | {a:.2f} ({full[name][0]:.2f}) | {b:.2f} | {'yes' if max(a, b) < 1 else 'no'} |")
-    print(f"| a bare Streamlit page (floor) | {statistics.median(floor):.2f} ({floor[0]:.2f}) | - | - |")
+        a, c, b = (statistics.median(t[name]) for t in (full, cached, inside))
+        print(f"| {name} | {a:.2f} ({full[name][0]:.2f}) | {c:.2f} | {b:.2f} |")
+    for what, (first, returning) in floors.items():
+        print(f"| {what} | {statistics.median(first):.2f} ({first[0]:.2f}) | {statistics.median(returning):.2f} | - |")
     return 0
 
 
-def bare_page_seconds(home: Path, repeat: int) -> list[float]:
-    """Full loads of BARE_APP, served and timed as the app's pages are: what Streamlit itself costs."""
+def bare_page_seconds(home: Path, repeat: int, source: str) -> tuple[list[float], list[float]]:
+    """Full loads of a one-file page (`source`), served and timed as the app's pages are (first visits, then
+    a returning visitor's new tabs): what Streamlit (and Plotly) cost before the app does anything."""
     from playwright.sync_api import sync_playwright
 
     script = home / "bare_page.py"
-    script.write_text(BARE_APP)
-    times = []
+    script.write_text(source)
+    first, returning = [], []
     with serve_app(home, "streamlit-bare.log", str(script)) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
             for _ in range(repeat):
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.add_init_script(OBSERVER)
-                times.append(render_seconds(page, url))
+                first.append(render_seconds(page, url))
                 page.close()
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.add_init_script(OBSERVER)
+            for visit in range(repeat + 1):
+                page = context.new_page()
+                took = render_seconds(page, url)
+                page.close()
+                if visit:
+                    returning.append(took)
         finally:
             browser.close()
-    return times
+    return first, returning
 
 
 if __name__ == "__main__":
