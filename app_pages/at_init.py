@@ -88,7 +88,7 @@ def build() -> None:
     st.caption(f"This experiment: {e.describe()}: {e.breakdown()}.")
     if st.button("Start", icon=":material/play_arrow:", type="primary", key="atinit_start"):
         try:
-            run_id = experiment.submit(config, spec)
+            run_id = experiment.submit(config, spec, estimated=e)
         except ConfigError as exc:  # a criterion that does not fit, a target out of reach
             st.error(f"Cannot start this: {md(f'{exc.field}: {exc.message}')}", icon=":material/block:")
             return

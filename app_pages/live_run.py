@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from lth_core import jobs
-from lth_core.runs.estimate import (iso_epoch, claimed_at, describe_wait, format_elapsed, format_seconds, queue_ahead,
-                                    save_clock, saved_clock, time_left)
+from lth_core.runs.estimate import (ahead_words, iso_epoch, claimed_at, describe_wait, format_elapsed, format_seconds,
+                                    queue_ahead, save_clock, saved_clock, time_left)
 from lth_core.runs.store import ACTIVE, RESUMABLE
 from lth_core.analysis import plots
 from ui.example import example_notice
@@ -133,19 +133,19 @@ def time_line(run, started: bool) -> None:
     now, estimated = time.time(), f"estimated about {format_seconds(clock.seconds)}"
     if run.status == "queued":
         ahead = queue_ahead(store(), run.id, now)
-        if ahead.runs:
+        if ahead.count:
             st.caption(f"Waiting in the queue for {format_elapsed(now - clock.submitted)} · {describe_wait(ahead)} · "
-                       f"then it should take about {format_seconds(clock.seconds)} (about "
+                       f"then it should take about {format_seconds(clock.seconds)} ({'at least' if ahead.unclocked else 'about'} "
                        f"{format_seconds(ahead.seconds + clock.seconds)} left in all).")
         else:
             st.caption(f"Once it starts, it should take about {format_seconds(clock.seconds)}.")
         return
     # with runs ahead of it, it waited in the queue until a worker took it; with none, the time to that claim is
     # the scheduler's own start (a cold one), which its estimate counts
-    claimed = claimed_at(store(), run, clock) if clock.ahead else None
+    claimed = claimed_at(store(), run, clock) if clock.waited else None
     began = claimed if claimed is not None else clock.submitted
     waited = began - clock.submitted
-    behind = f" behind {clock.ahead} run{'' if clock.ahead == 1 else 's'}" if clock.ahead else ""
+    behind = f" behind {ahead_words(clock.ahead, clock.ahead_tasks)}" if clock.waited else ""
     queue = f", after {format_elapsed(waited)} in the queue{behind}" if waited >= 1 else ""
     if run.active:
         left = time_left(store(), run, clock, now)

@@ -315,6 +315,39 @@ def test_a_cancel_stops_a_cell_off_the_main_thread_too(store):  # noqa: F811
     assert store.docs(run_id, experiment.CELL_PREFIX) == {}, f"the task ended {took:.1f} s after the cancel"
 
 
+def test_a_training_at_init_task_tells_the_part_done_and_a_run_submitted_now_is_told_its_wait(store, monkeypatch):  # noqa: F811
+    """The task's cells done (of this attempt) are its part done; from their pace New experiment tells a run
+    submitted now when the only worker is free, instead of 'starts at once'."""
+    import threading
+
+    from lth_core.engine.at_init import imp_config as imp_of
+    from lth_core.runs.estimate import describe_wait, queue_ahead
+    from lth_core.runs.recorder import create_run
+
+    monkeypatch.setenv("LTH_WORKERS", "1")
+    imp = imp_of(ExperimentConfig(**dict(LONG_CELLS, epochs=10)), THREE)  # cells of a few seconds
+    run_id = create_run(store, imp, "cells", docs={experiment.SPEC_DOC: THREE.to_dict()})
+    store.cancel(run_id)  # only the task trains
+    key = tasks.submit(store, run_id, experiment.TASK, 0, 0)
+    attempt = tasks.claim(store, tasks.get(store, run_id, key), pid=os.getpid())
+    first = tasks.get(store, run_id, key)
+    assert first.share_done is None and describe_wait(queue_ahead(store)) == (
+        "1 background task ahead of it, with no estimate of its time left: it starts when that ends")
+    worker = threading.Thread(target=lambda: tasks.execute(store, tasks.get(store, run_id, key), attempt))
+    worker.start()
+    try:
+        seen = wait_for("a cell after the first", lambda: (lambda t: t if t.share_done or not t.active else None)(
+            tasks.get(store, run_id, key)), timeout=300, every=0.05)
+        cell = int(seen.progress.split(" of 3")[0].removeprefix("cell "))  # the second, or the third if it went fast
+        assert cell >= 2 and seen.share_done == pytest.approx((cell - 1) / 3), seen
+        ahead = queue_ahead(store)
+        assert (ahead.runs, ahead.tasks, ahead.unclocked) == (0, 1, 0) and ahead.seconds > 0
+        assert describe_wait(ahead).startswith("1 background task ahead of it: starts in about ")
+    finally:
+        tasks.cancel(store, run_id, key)
+        worker.join(timeout=120)
+
+
 def test_the_methods_markers_of_a_target_are_dodged_apart_by_a_constant_factor_and_the_hover_says_so():
     points = pd.concat([_points(0.03, 0.06), _points(0.03, 0.06).assign(target=0.05, round=12, weights_remaining=0.052)])
     fig = figure(points)
@@ -403,6 +436,9 @@ def test_after_start_the_page_shows_the_new_experiment_and_its_url_names_it(stor
     at.button(key="atinit_start").click().run()
     new = next(r for r in experiment.experiments(store) if r != old)
     experiment.cancel(new, store.path)  # only the page is under test: no need to train it
+    # the estimate shown is kept: Live run times the IMP run, and a run queued behind the cells is told its wait
+    from lth_core.runs.estimate import saved_clock
+    assert saved_clock(store, new) is not None and experiment.task_state(store, new).estimate_s > 0
     assert not at.exception, [e.value for e in at.exception]
     assert at.query_params["atinit"] == new
     assert at.selectbox(key="w:atinit").value == new

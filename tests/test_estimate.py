@@ -318,6 +318,80 @@ def test_the_runs_ahead_of_a_queued_run_count_their_own_time_left_from_their_clo
         assert (late.runs, late.unclocked) == (4, 1) and "1 with no estimate" in describe_wait(late)
 
 
+def _training_task(store: RunStore, estimate_s: float | None, claimed: bool = True) -> "tasks.Task":
+    """An at-init task as the worker holds it: queued on its experiment's run (which has left the queue) with
+    `estimate_s`, then (`claimed`) claimed and adopted by this process (alive) as the scheduler does."""
+    import os
+
+    from lth_core.engine.at_init import AtInitSpec, imp_config
+    from lth_core.runs import at_init, tasks
+    from lth_core.runs.recorder import create_run
+    spec = AtInitSpec(targets=(0.5,), criteria=("snip",))
+    run_id = create_run(store, imp_config(ExperimentConfig(**SMALL), spec), "at init", docs={at_init.SPEC_DOC: spec.to_dict()})
+    store.cancel(run_id)  # its IMP run is over: only the task holds a worker
+    key = tasks.submit(store, run_id, at_init.TASK, 0, 0, estimate_s=estimate_s)
+    task = tasks.get(store, run_id, key)
+    if claimed:
+        attempt = tasks.claim(store, task)
+        assert attempt and tasks.adopt(store, task, attempt, os.getpid())
+    return tasks.get(store, run_id, key)
+
+
+def test_a_background_task_training_holds_a_worker_slot_and_a_run_submitted_now_waits_for_it(lth_home, monkeypatch):
+    """Was 'starts at once' (nothing said) while an at-init task trained on the only worker, which the run then
+    waited for: a running task holds a slot, with its time left from its estimate or its pace."""
+    import subprocess
+    import sys
+
+    from lth_core.runs import tasks
+    from lth_core.runs.estimate import describe_wait, queue_ahead
+    monkeypatch.setenv("LTH_WORKERS", "1")
+    with RunStore() as store:
+        task = _training_task(store, estimate_s=300.0)
+        now = time.time()
+        alone = queue_ahead(store, None, now)
+        assert describe_wait(alone) == "1 background task ahead of it: starts in about 5 min"
+        assert (alone.runs, alone.tasks, alone.unclocked) == (0, 1, 0) and alone.seconds == pytest.approx(300.0, abs=5.0)
+        # a queued run too: it goes first (the scheduler gives a freed slot to queued runs before queued tasks)
+        queued = _clocked(store, 120.0)
+        assert saved_clock(store, queued).ahead_tasks == 1 and saved_clock(store, queued).waited
+        ahead = queue_ahead(store, None, now)
+        assert (ahead.runs, ahead.tasks) == (1, 1) and ahead.seconds == pytest.approx(420.0, abs=5.0)
+        assert describe_wait(ahead) == "1 run and 1 background task ahead of it: starts in about 7 min"
+        assert queue_ahead(store, queued, now).seconds == pytest.approx(300.0, abs=5.0)
+        # a queued task is behind every queued run: it is not ahead of one
+        assert _training_task(store, estimate_s=50.0, claimed=False).state == tasks.QUEUED
+        assert queue_ahead(store, None, now).tasks == 1 and queue_ahead(store, None, now).seconds == pytest.approx(420.0, abs=5.0)
+        # two workers: the task holds one, the queued run takes the other; a run submitted now takes the first freed
+        monkeypatch.setenv("LTH_WORKERS", "2")
+        assert queue_ahead(store, None, now).seconds == pytest.approx(120.0, abs=5.0)
+        monkeypatch.setenv("LTH_WORKERS", "3")
+        assert queue_ahead(store, None, now) == estimate.QueueAhead(0, 0.0, 0)
+        monkeypatch.setenv("LTH_WORKERS", "1")
+        # 60 s on, its estimate has 240 s left
+        assert queue_ahead(store, queued, now + 60).seconds == pytest.approx(240.0, abs=5.0)
+        # where the task tells the part done (an at-init task: the cells done), its pace says its time left:
+        # a quarter done in 60 s, 180 s more
+        store.put_doc(task.run_id, task.key, {**store.doc(task.run_id, task.key), "share_done": 0.25})
+        assert queue_ahead(store, queued, now + 60).seconds == pytest.approx(180.0, abs=5.0)
+        # past its estimate, with no part done told, its time left is unknown: no "starts in about 1 s"
+        store.put_doc(task.run_id, task.key, {**store.doc(task.run_id, task.key), "share_done": None})
+        assert queue_ahead(store, queued, now + 400).unclocked == 1
+        # with neither an estimate nor a part done its time left is unknown, and said to be
+        store.put_doc(task.run_id, task.key, {**store.doc(task.run_id, task.key), "estimate_s": None})
+        unknown = queue_ahead(store, queued, now)
+        assert (unknown.tasks, unknown.unclocked) == (1, 1)
+        assert describe_wait(unknown) == ("1 background task ahead of it, with no estimate of its time left: it starts "
+                                          "when that ends")
+        assert describe_wait(queue_ahead(store, None, now)) == ("1 run and 1 background task ahead of it: starts in "
+                                                                "about 2 min (1 with no estimate: later if it runs long)")
+        # a task whose process is gone holds nothing
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        store.put_doc(task.run_id, task.key, {**store.doc(task.run_id, task.key), "pid": int(gone.stdout)})
+        assert queue_ahead(store, queued, now) == estimate.QueueAhead(0, 0.0, 0)
+        assert tasks.get(store, task.run_id, task.key).state == tasks.INTERRUPTED
+
+
 def test_a_claimed_run_counts_its_start_up_from_when_it_left_the_queue(lth_home):
     from lth_core.runs.estimate import claimed_at, time_left
     from lth_core.runs.recorder import claim

@@ -181,6 +181,29 @@ def test_a_queued_run_says_what_it_waits_for_and_when_it_starts(lth_home):
                                    waits[0]), waits
 
 
+def test_a_run_behind_a_training_at_init_task_is_told_it_waits_for_it(lth_home, monkeypatch):
+    """Was: nothing said on New experiment (a run 'starts at once') while an at-init experiment's cells trained on
+    the only worker, and the run then waited for them."""
+    from test_estimate import _training_task
+
+    monkeypatch.setenv("LTH_WORKERS", "1")
+    with no_worker(lth_home), RunStore() as store:
+        _training_task(store, estimate_s=300.0)
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+        no_errors(at)
+        waits = [c.value for c in at.caption if "ahead of it" in c.value]
+        assert waits and re.search(r"1 background task ahead of it: starts in about 5 min; the time above counts "
+                                   r"from then", waits[0]), waits
+        # a run queued behind it says so on Live run
+        config = ExperimentConfig(**SMALL, rounds=1)
+        run_id = create_run(store, config, "behind the cells")
+        save_clock(store, run_id, estimate_run(config))
+        at = page("live_run", run=run_id)
+        no_errors(at)
+        assert re.search(r"Waiting in the queue for \d+ s · 1 background task ahead of it: starts in about 5 min · "
+                         r"then it should take about \d+ s \(about 5 min left in all\)\.", shown(at)), shown(at)
+
+
 def test_a_run_estimated_at_more_than_an_hour_needs_a_tick_naming_the_estimate(lth_home):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     no_errors(at)

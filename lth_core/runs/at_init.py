@@ -25,7 +25,8 @@ from lth_core.engine.cpu import fixed_threads
 from lth_core.engine.errors import Cancelled, ConfigError
 from lth_core.engine.lottery import make_plan
 from lth_core.runs import tasks
-from lth_core.runs.estimate import RunEstimate, estimate_run, format_seconds, load_seconds, startup_probe, time_bookkeeping
+from lth_core.runs.estimate import (RunEstimate, estimate_run, format_seconds, load_seconds, save_clock, startup_probe,
+                                    time_bookkeeping)
 from lth_core.runs.store import ACTIVE, RESUMABLE, RunStore, StoreError
 
 SPEC_DOC = "at-init"
@@ -36,10 +37,11 @@ POINT_COLUMNS = ["method", "target", "round", "trial", "variant", "weights_remai
 
 
 def submit(base: ExperimentConfig, spec: AtInitSpec, name: str | None = None,
-           store_path: Path | str | None = None) -> str:
+           store_path: Path | str | None = None, estimated: "AtInitEstimate | None" = None) -> str:
     """Check everything (the spec, the config against its data, every criterion against the network), then
     queue the experiment: its IMP run and its at-init task. Returns the run id; ConfigError naming the field
-    before anything is queued."""
+    before anything is queued. `estimated` (`estimate(base, spec)`, as the page shows it) is kept with the run and
+    the task, so that Live run times the IMP run and a run queued behind either is told its wait."""
     from lth_core.runs.jobs import _absolute_dataset, ensure_worker
     from lth_core.runs.recorder import create_run
 
@@ -52,7 +54,9 @@ def submit(base: ExperimentConfig, spec: AtInitSpec, name: str | None = None,
                      f"{', '.join(f'{t:.3g}' for t in sorted(spec.targets, reverse=True))}")
     with RunStore(store_path) as store:
         run_id = create_run(store, imp, title, docs={SPEC_DOC: spec.to_dict()})
-        tasks.submit(store, run_id, TASK, 0, 0)
+        tasks.submit(store, run_id, TASK, 0, 0, estimate_s=estimated.cells_seconds if estimated else None)
+        if estimated is not None:
+            save_clock(store, run_id, estimated.imp)
     ensure_worker(store_path)
     return run_id
 
@@ -136,8 +140,10 @@ def run_task(store: RunStore, run_id: str, round: int, trial: int, args: dict[st
     total = len(spec.targets) * len(spec.criteria)
     should_stop = tasks.should_stop_of(progress)
     for i, cell in enumerate(todo):
-        progress(f"cell {total - len(todo) + i + 1} of {total}: {cell.criterion} pruned at init to "
-                 f"{100 * cell.fraction:.3g} % of weights, training")
+        # the part done counts this attempt's cells only: its pace (a run queued behind it is told its wait from
+        # it) is timed from this attempt's start
+        tasks.say(progress, f"cell {total - len(todo) + i + 1} of {total}: {cell.criterion} pruned at init to "
+                  f"{100 * cell.fraction:.3g} % of weights, training", i / len(todo))
         try:
             finished = run_cell(imp, spec, cell, should_stop)
         except Cancelled:  # the cell being trained is dropped; the cells kept before it stay

@@ -43,9 +43,11 @@ from lth_core.engine.data import load_dataset
 from lth_core.engine.cpu import CpuWatch, adaptive_threads, choose_threads, fixed_threads
 from lth_core.engine.errors import Cancelled, ConfigError
 from lth_core.engine.events import RoundCommitted, RoundFinished, RunFailed, RunFinished, RunStarted
+from lth_core.runs import tasks
 from lth_core.runs.jobs import scheduler_pid
 from lth_core.runs.recorder import Recorder, claim, create_run
 from lth_core.runs.store import CLAIMED_DOC, QUEUED, RUNNING, RunInfo, RunStore, default_store_path
+from lth_core.runs.tasks import Task
 from lth_core.runs.worker import PACKAGE_ROOT, POLL_S, worker_count
 from lth_core.engine.lottery import Plan, _to_device_data, batch_order, generator, make_plan, run_experiment
 from lth_core.engine.training import DeviceData, eval_iterations, evaluate, torch_threads, train
@@ -97,6 +99,7 @@ class RunClock:
     submitted: float        # time.time() at submit (or resume)
     from_round: int = 0     # the first round this submission trains (a resumed run skips finished ones)
     ahead: int = 0          # runs training or queued before it when it was submitted (queue_ahead)
+    ahead_tasks: int = 0    # background tasks training then (they held worker slots too)
 
     @property
     def seconds(self) -> float:
@@ -126,7 +129,7 @@ class RunClock:
 
     def to_json(self) -> str:
         return json.dumps({"estimate": asdict(self.estimate), "submitted": self.submitted, "from_round": self.from_round,
-                           "ahead": self.ahead})
+                           "ahead": self.ahead, "ahead_tasks": self.ahead_tasks})
 
     @classmethod
     def from_json(cls, text: str) -> "RunClock":
@@ -134,13 +137,19 @@ class RunClock:
         e = dict(d["estimate"], round_seconds=tuple(d["estimate"].get("round_seconds", ())))
         fields = RunEstimate.__dataclass_fields__
         return cls(RunEstimate(**{k: v for k, v in e.items() if k in fields}), float(d["submitted"]),
-                   int(d.get("from_round", 0)), int(d.get("ahead", 0)))
+                   int(d.get("from_round", 0)), int(d.get("ahead", 0)), int(d.get("ahead_tasks", 0)))
+
+    @property
+    def waited(self) -> bool:
+        """Whether it had runs or tasks ahead of it when submitted (so it waited for a worker)."""
+        return bool(self.ahead or self.ahead_tasks)
 
 
 def save_clock(store: RunStore, run_id: str, estimate: RunEstimate, *, from_round: int = 0) -> RunClock:
     """Remember `estimate` for the run just submitted (or resumed at `from_round`), timed from now, with the
-    number of runs ahead of it in the queue."""
-    clock = RunClock(estimate, time.time(), from_round, queue_ahead(store, run_id).runs)
+    number of runs and background tasks ahead of it."""
+    ahead = queue_ahead(store, run_id)
+    clock = RunClock(estimate, time.time(), from_round, ahead.runs, ahead.tasks)
     store.set_setting(CLOCK_KEY.format(run_id), clock.to_json())
     return clock
 
@@ -180,17 +189,42 @@ def time_left(store: RunStore, run: RunInfo, clock: RunClock, now: float) -> flo
 
 @dataclass(frozen=True)
 class QueueAhead:
-    """The runs a run waits for: those training and those queued before it (the queue is first come, first
-    served over `workers` slots)."""
+    """What a run waits for: the runs and background tasks (runs/tasks.py) that hold the worker's `workers` slots
+    and the runs queued before it. The scheduler (runs/worker.py) gives a free slot to the queued runs first, in
+    the order they came, and to a queued task only when no run waits: a queued task is never ahead of a run."""
 
     runs: int          # runs ahead of it
-    seconds: float     # until a worker is free for it, from the clocks of the runs ahead
-    unclocked: int     # runs ahead with no saved estimate (submitted from the CLI or Python): not in `seconds`
+    seconds: float     # until a worker is free for it, from the time left of what is ahead
+    unclocked: int     # runs and tasks ahead whose time left is unknown (a run with no saved estimate, submitted
+                       # from the CLI or Python; a task with neither an estimate nor a part done): not in `seconds`
+    tasks: int = 0     # background tasks ahead of it (those training now)
+
+    @property
+    def count(self) -> int:
+        """Runs and tasks ahead of it."""
+        return self.runs + self.tasks
+
+
+def task_time_left(task: Task, now: float) -> float | None:
+    """Seconds until a running task ends: at the pace of its work so far, where it tells the part done
+    (`Task.share_done`); else what is left of its estimate (`Task.estimate_s`); None where neither says it
+    (or it has run past its estimate)."""
+    began = iso_epoch(task.started_at)
+    if began is None:
+        return task.estimate_s
+    spent = max(0.0, now - began)
+    if task.share_done:
+        return spent * (1 - task.share_done) / task.share_done
+    if task.estimate_s is not None and spent < task.estimate_s:
+        return task.estimate_s - spent
+    return None
 
 
 def queue_ahead(store: RunStore, run_id: str | None = None, now: float | None = None) -> QueueAhead:
-    """What run `run_id` (queued) waits for, or a run submitted now (`run_id` None). A running run ahead counts
-    its time left, a queued one its whole estimate; each takes the worker slot that frees first."""
+    """What run `run_id` (queued) waits for, or a run submitted now (`run_id` None): the runs and tasks training
+    (they hold worker slots) and the runs queued before it, as the scheduler orders them. A running run counts its
+    time left, a running task its own (`task_time_left`), a queued run its whole estimate; each takes the worker
+    slot that frees first."""
     now = time.time() if now is None else now
     queued = store.run_ids(QUEUED, local=True)
     if run_id is not None:
@@ -198,30 +232,39 @@ def queue_ahead(store: RunStore, run_id: str | None = None, now: float | None = 
             return QueueAhead(0, 0.0, 0)
         queued = queued[:queued.index(run_id)]
     slots = [0.0] * worker_count(store)  # when each worker is next free, from now
-    running, unclocked = store.run_ids(RUNNING, local=True), 0
-    if len(running) + len(queued) < len(slots):
+    running = store.run_ids(RUNNING, local=True)
+    tasks.recover(store)  # a task whose process is gone holds no slot (the scheduler looks so too)
+    busy = tasks.all_tasks(store, tasks.RUNNING)
+    if len(running) + len(busy) + len(queued) < len(slots):
         return QueueAhead(0, 0.0, 0)  # a worker is free for it: it waits for nobody
+    lefts: list[float | None] = [task_time_left(t, now) for t in busy]
     for rid in [*running, *queued]:
-        run = store.get_run(rid)
         clock = saved_clock(store, rid)
-        if clock is None:
-            unclocked += 1
-            left = 0.0
-        else:
-            left = time_left(store, run, clock, now)
-        heapq.heappush(slots, heapq.heappop(slots) + left)  # it takes the worker that frees first
-    return QueueAhead(len(running) + len(queued), slots[0], unclocked)
+        lefts.append(None if clock is None else time_left(store, store.get_run(rid), clock, now))
+    for left in lefts:
+        heapq.heappush(slots, heapq.heappop(slots) + (left or 0.0))  # it takes the worker that frees first
+    return QueueAhead(len(running) + len(queued), slots[0], sum(left is None for left in lefts), len(busy))
+
+
+def ahead_words(runs: int, background: int) -> str:
+    """'2 runs', '1 background task', '1 run and 2 background tasks'."""
+    said = [f"{n} {word}{'' if n == 1 else 's'}" for n, word in ((runs, "run"), (background, "background task")) if n]
+    return " and ".join(said)
 
 
 def describe_wait(ahead: QueueAhead) -> str:
-    """'1 run ahead of it: starts in about 8 min', '' when none."""
-    if not ahead.runs:
+    """'1 run and 1 background task ahead of it: starts in about 8 min', '' when none."""
+    count = ahead.count
+    if not count:
         return ""
-    runs = f"{ahead.runs} run{'' if ahead.runs == 1 else 's'} ahead of it"
-    if ahead.unclocked == ahead.runs:
-        return f"{runs} (started outside the app, with no estimate): it starts when {'it ends' if ahead.runs == 1 else 'they end'}"
+    what = f"{ahead_words(ahead.runs, ahead.tasks)} ahead of it"
+    if ahead.unclocked == count:
+        if not ahead.tasks:
+            return f"{what} (started outside the app, with no estimate): it starts when {'it ends' if count == 1 else 'they end'}"
+        return (f"{what}, with no estimate of {'its' if count == 1 else 'their'} time left: it starts when "
+                f"{'that ends' if count == 1 else 'they end'}")
     unknown = f" ({ahead.unclocked} with no estimate: later if {'it runs' if ahead.unclocked == 1 else 'they run'} long)" if ahead.unclocked else ""
-    return f"{runs}: starts in about {format_seconds(ahead.seconds)}{unknown}"
+    return f"{what}: starts in about {format_seconds(ahead.seconds)}{unknown}"
 
 
 def iso_epoch(iso: str | None) -> float | None:

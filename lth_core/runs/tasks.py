@@ -78,6 +78,8 @@ class Task:
     proc: str | None = None
     attempt: str | None = None
     cancel_requested: bool = False
+    share_done: float | None = None   # the part of this attempt's work done (0…1), where the work can tell (share)
+    estimate_s: float | None = None   # its whole time from its start, where it was estimated when queued
 
     @property
     def active(self) -> bool:
@@ -163,9 +165,11 @@ def task_id(run_id: str, key: str) -> str:
 
 # ---- submitting and reading ---------------------------------------------------------------------------
 
-def submit(store: RunStore, run_id: str, kind: str, round: int, trial: int, args: dict[str, Any] | None = None) -> str:
+def submit(store: RunStore, run_id: str, kind: str, round: int, trial: int, args: dict[str, Any] | None = None,
+           estimate_s: float | None = None) -> str:
     """Queue a task of `kind` on the ticket (round, trial) of `run_id` (already checked by the caller);
-    returns its key. A task of the same key already queued or running is left as it is."""
+    returns its key. A task of the same key already queued or running is left as it is. `estimate_s`: how long
+    it should take from its start, where the caller estimated it (a run queued behind it is told its wait)."""
     if kind not in TASK_KINDS:
         raise ValueError(f"unknown task kind {kind!r}; known: {', '.join(TASK_KINDS)}")
     key = task_key(kind, round, trial)
@@ -174,7 +178,7 @@ def submit(store: RunStore, run_id: str, kind: str, round: int, trial: int, args
         if doc is not None and doc.get("state") in ACTIVE:
             return None
         return Task(run_id, key, kind, round, trial, QUEUED, dict(args or {}), "waiting for the worker",
-                    created_at=now_iso()).to_doc()
+                    created_at=now_iso(), estimate_s=estimate_s).to_doc()
 
     store.change_doc(run_id, key, queue)
     return key
@@ -241,7 +245,7 @@ def claim(store: RunStore, task: Task, pid: int | None = None) -> str | None:
     """Mark a queued task running under a new attempt token (returned); None if it is no longer queued."""
     attempt = secrets.token_hex(8)
     ok = _change(store, task, lambda t: t.state == QUEUED, state=RUNNING, attempt=attempt, started_at=now_iso(),
-                 finished_at=None, error=None, progress="starting", pid=pid, host=HOST, cancel_requested=False,
+                 finished_at=None, error=None, progress="starting", pid=pid, host=HOST, cancel_requested=False, share_done=None,
                  proc=process_token(pid) if pid else None)
     return attempt if ok else None
 
@@ -343,13 +347,24 @@ class TaskProgress:
     for), and pass its `should_stop` to the engine's loops (training raises Cancelled at its next step), so a
     cancel stops the work mid-step on any thread, not only where the watch can interrupt the main thread."""
 
-    def __init__(self, write: Callable[[str], None], requested: Callable[[], bool]) -> None:
+    def __init__(self, write: Callable[[str, float | None], None], requested: Callable[[], bool]) -> None:
         self._write, self.should_stop = write, requested
 
-    def __call__(self, text: str) -> None:
+    def __call__(self, text: str, done: float | None = None) -> None:
+        """A line of progress; `done`: the part of this attempt's work done by now (0…1), where the work can tell
+        (a run queued behind the task is told its wait from it: `estimate.queue_ahead`)."""
         if self.should_stop():
             raise TaskCancelled()
-        self._write(text)
+        self._write(text, done)
+
+
+def say(progress: Progress, text: str, done: float) -> None:
+    """A line of progress with the part of the work done, for work that a task does and a caller may do directly
+    (whose `progress` takes a line only)."""
+    if isinstance(progress, TaskProgress):
+        progress(text, done)
+    else:
+        progress(text)
 
 
 def should_stop_of(progress: Progress) -> Callable[[], bool] | None:
@@ -363,8 +378,11 @@ def execute(store: RunStore, task: Task, attempt: str) -> str:
     kind = TASK_KINDS.get(task.kind)
     watch = _CancelWatch(store, task, attempt)
     finished = False
-    progress = TaskProgress(lambda text: _change(store, task, _mine(attempt), progress=text[:300]),
-                            lambda: watch.requested)
+    def write(text: str, done: float | None) -> None:
+        shared = {} if done is None else {"share_done": min(1.0, max(0.0, float(done)))}
+        _change(store, task, _mine(attempt), progress=text[:300], **shared)
+
+    progress = TaskProgress(write, lambda: watch.requested)
 
     try:
         if kind is None:
