@@ -145,7 +145,7 @@ def test_the_summary_says_what_the_numbers_show_either_way():
     said = " ".join(summary(_points(0.03, 0.06)))
     assert "IMP reaches 93.1 %, 3.0 points above the best method pruned at init, SNIP (90.1 %)" in said
     assert "as Frankle et al. 2021 found" in said and "the paper's finding" in said
-    assert "clearly ahead (by a point or more) in 1 of 1" in said
+    assert "SNIP scores 5.0 points higher than random pruning at the same sparsity (21.0 % of weights)." in said
     flipped = " ".join(summary(_points(-0.03, 0.0)))
     assert "3.0 points below the best method pruned at init" in flipped
     assert "this run does not show that" in flipped and "does not hurt IMP, so" in flipped
@@ -185,9 +185,9 @@ def test_each_summary_sentence_says_which_is_better_and_by_how_much_without_a_si
                                "lower); IMP's ticket scores 2.8 points higher.")
     assert "does not hurt IMP" in shuffled
     inverted = inverted_sentence(m, [0.5], ["snip", "grasp", "random"])
-    assert inverted == ("Inverting the scores (pruning the highest-scored weights instead of the lowest), on average: "
-                        "SNIP 5.6 points lower, GraSP 13.9 points higher, IMP 50.0 points lower than with the scores "
-                        "the right way up; lower means the scores pointed the right way.")
+    assert inverted == ("Inverting the scores (pruning the highest-scored weights instead of the lowest), on average, "
+                        "against the scores the right way up: SNIP 5.6 points lower, GraSP 13.9 points higher, IMP 50.0 "
+                        "points lower; lower means the scores pointed the right way.")
     loss = _controls({("snip", "reinit"): -0.03, ("grasp", "reinit"): -0.01, ("imp", "reinit"): -0.08})
     reinit = control_sentence(_means(loss, "test_accuracy"), loss, [0.5], ["snip", "grasp", "random"], "reinit")
     assert reinit.startswith("Reinitialising the weights: the at-init methods score 2.0 points lower reinitialised "
@@ -195,6 +195,83 @@ def test_each_summary_sentence_says_which_is_better_and_by_how_much_without_a_si
                              "lower); IMP's ticket scores 8.0 points lower. It hurts IMP far more")
     for said in summary(gain) + summary(loss):
         assert "−" not in said and "a gain" not in said and "a loss" not in said, said
+
+
+def _at(target: float, weights: float, imp_gap: float, snip_gap: float = 0.0) -> pd.DataFrame:
+    """_points at another target (`weights` remaining), IMP `imp_gap` above SNIP, SNIP `snip_gap` above random."""
+    points = _points(imp_gap, 0.06).assign(target=target, weights_remaining=weights)
+    snip = points["method"] == "snip"
+    points.loc[snip, "test_accuracy"] += snip_gap - 0.05
+    points.loc[points["method"] == "imp", "test_accuracy"] += snip_gap - 0.05
+    return points
+
+
+RECORD = [  # IMP's record at every count of targets: none, one, some, all; one target and several; ties
+    ([(0.03,)], "At the one target (21.0 % of weights), IMP scores above every at-init method — as Frankle et al. "
+                "2021 found."),
+    ([(-0.03,)], "At the one target (21.0 % of weights), SNIP scores above IMP; Frankle et al. 2021 found IMP ahead "
+                 "everywhere, and this run does not show that."),
+    ([(0.0,)], "At the one target (21.0 % of weights), SNIP scores the same as IMP; Frankle et al. 2021 found IMP "
+               "ahead everywhere, and this run does not show that."),
+    ([(0.03,), (0.02,)], "IMP scores above every at-init method at both targets — as Frankle et al. 2021 found."),
+    ([(0.03,), (0.02,), (0.01,)], "IMP scores above every at-init method at all 3 targets — as Frankle et al. 2021 found."),
+    ([(0.03,), (-0.02,), (0.0,)], "IMP scores above every at-init method at 1 of the 3 targets; SNIP scores above it at "
+                                  "5.2 % of weights; SNIP scores the same as it at 1.1 % of weights. Frankle et al. 2021 "
+                                  "found IMP ahead everywhere, so this run does not fully show that."),
+    ([(-0.03,), (-0.02,)], "IMP is not above every at-init method at any of the 2 targets: SNIP scores above it at 21.0 % "
+                           "and 5.2 % of weights. Frankle et al. 2021 found IMP ahead everywhere; this run does not show that."),
+]
+SHARES = ((0.2, 0.21), (0.05, 0.052), (0.01, 0.011))
+
+
+@pytest.mark.parametrize("gaps, says", RECORD)
+def test_imps_record_reads_well_at_every_count_of_targets(gaps, says):
+    """Was 'IMP scores above every at-init method at 0 of 1 target' where IMP won nowhere."""
+    points = pd.concat([_at(t, w, gap[0], 0.05) for (t, w), gap in zip(SHARES, gaps)], ignore_index=True)
+    said = summary(points)
+    assert says in said, said
+    assert not any(" 0 of " in line or "of 1 target" in line for line in said), said
+
+
+def test_a_tie_for_the_best_at_init_method_names_them_all():
+    from lth_core.analysis.at_init_view import _means, imp_against_best_sentence, imp_record_sentence
+    tie = _controls({("imp", "ticket"): -0.02})  # SNIP, GraSP and random pruning all at 90 %, IMP at 88
+    m = _means(tie, "test_accuracy")
+    assert imp_against_best_sentence(m, tie, 0.5, ["snip", "grasp", "random"]) == (
+        "At 41.2 % of weights, IMP reaches 88.0 %, 2.0 points below the best methods pruned at init (a tie), SNIP, GraSP "
+        "and random pruning (90.0 %).")
+    assert imp_record_sentence(m, [0.5], ["snip", "grasp", "random"], tie).startswith(
+        "At the one target (41.2 % of weights), SNIP, GraSP and random pruning score above IMP;")
+
+
+@pytest.mark.parametrize("snip_gaps, says", [
+    ([0.05], "SNIP scores 5.0 points higher than random pruning at the same sparsity (21.0 % of weights)."),
+    ([-0.02], "SNIP scores 2.0 points lower than random pruning at the same sparsity (21.0 % of weights)."),
+    ([0.0], "SNIP scores about the same (under 0.1 points apart) as random pruning at the same sparsity (21.0 % of weights)."),
+    ([0.05, 0.03], "Against random pruning at the same sparsity, at 2 targets, SNIP is clearly ahead (by a point or "
+                   "more) in both."),
+    ([0.05, -0.02, 0.0], "Against random pruning at the same sparsity, at 3 targets, SNIP is clearly ahead (by a point or "
+                         "more) in 1, clearly behind in 1 and within a point of it in 1."),
+    ([-0.05, -0.02, -0.03], "Against random pruning at the same sparsity, at 3 targets, SNIP is clearly behind in all 3."),
+])
+def test_the_at_init_methods_against_random_pruning_read_well_at_every_count(snip_gaps, says):
+    """Was 'clearly ahead (by a point or more) in 1 of 1 comparisons and clearly behind in 0'."""
+    points = pd.concat([_at(t, w, 0.03, gap) for (t, w), gap in zip(SHARES, snip_gaps)], ignore_index=True)
+    said = summary(points)
+    assert says in said, said
+
+
+def test_several_methods_against_random_pruning_name_those_behind_and_ties_say_as_not_than():
+    from lth_core.analysis.at_init_view import _means, control_sentence, random_baseline_sentence
+    points = _controls({("snip", "ticket"): 0.03, ("grasp", "ticket"): -0.02})
+    m = _means(points, "test_accuracy")
+    assert random_baseline_sentence(m, [0.5], ["snip", "grasp", "random"], points) == (
+        "Against random pruning at the same sparsity, over 2 comparisons (each scored method at each target), the scored "
+        "at-init methods are clearly ahead (by a point or more) in 1 and clearly behind in 1 (GraSP).")
+    level = _controls({})
+    shuffled = control_sentence(_means(level, "test_accuracy"), level, [0.5], ["snip", "grasp", "random"], "random")
+    assert shuffled.startswith("Shuffling the mask within each layer: the at-init methods score about the same (under "
+                               "0.1 points apart) shuffled as with the mask as found"), shuffled
 
 
 @pytest.mark.parametrize("flags, field, says", [

@@ -141,7 +141,7 @@ def summary(points: pd.DataFrame, metric: str = "test_accuracy") -> list[str]:
     targets = sorted(set(m.index.get_level_values(0)), reverse=True)
     at_init = [x for x in dict.fromkeys(points["method"]) if x != IMP]
     out = [imp_against_best_sentence(m, points, t, at_init) for t in targets]
-    out += [imp_record_sentence(m, targets, at_init), random_baseline_sentence(m, targets, at_init)]
+    out += [imp_record_sentence(m, targets, at_init, points), random_baseline_sentence(m, targets, at_init, points)]
     out += [control_sentence(m, points, targets, at_init, c) for c in CONTROL_WORDS]
     out += [inverted_sentence(m, targets, at_init), noise_sentence(points)]
     return [line for line in out if line]
@@ -162,6 +162,18 @@ def _best_at_init(m: pd.DataFrame, target: float, at_init: list[str]) -> tuple[f
     return max(((_mean(m, target, x), x) for x in at_init if not math.isnan(_mean(m, target, x))), default=None)
 
 
+def _best_names(m: pd.DataFrame, target: float, at_init: list[str]) -> tuple[list[str], str]:
+    """The at-init methods with the best mean at `target` (more than one on a tie), as names and in words:
+    'SNIP', 'SNIP and GraSP'."""
+    best = _best_at_init(m, target, at_init)
+    names = [method_name(x) for x in at_init if best is not None and _mean(m, target, x) == best[0]]
+    return names, _and(names)
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
 def _weights_at(points: pd.DataFrame, target: float) -> str:
     return pct(float(points.loc[points["target"] == target, "weights_remaining"].mean()))
 
@@ -174,26 +186,48 @@ def imp_against_best_sentence(m: pd.DataFrame, points: pd.DataFrame, target: flo
     gap = imp - best[0]
     verb = (f"{_points(gap)} above" if gap >= CLEARLY else f"{_points(-gap)} below" if gap <= -CLEARLY
             else "about level with")
-    return (f"At {_weights_at(points, target)} of weights, IMP reaches {pct(imp)}, {verb} the best method pruned at "
-            f"init, {method_name(best[1])} ({pct(best[0])}).")
+    names, said = _best_names(m, target, at_init)
+    methods = "the best method pruned at init," if len(names) == 1 else "the best methods pruned at init (a tie),"
+    return f"At {_weights_at(points, target)} of weights, IMP reaches {pct(imp)}, {verb} {methods} {said} ({pct(best[0])})."
 
 
-def imp_record_sentence(m: pd.DataFrame, targets: list[float], at_init: list[str]) -> str:
-    """At how many targets IMP scores above every at-init method, against the paper's finding."""
-    gaps = [_mean(m, t, IMP) - b[0] for t in targets if (b := _best_at_init(m, t, at_init)) is not None
-            and not math.isnan(_mean(m, t, IMP))]
-    if not gaps:
+def imp_record_sentence(m: pd.DataFrame, targets: list[float], at_init: list[str],
+                        points: pd.DataFrame | None = None) -> str:
+    """At which targets IMP scores above every at-init method, against the paper's finding; where it does not,
+    which method scores above it (or the same). `points` name a target by its share of weights (else the target)."""
+    compared = [t for t in targets if _best_at_init(m, t, at_init) is not None and not math.isnan(_mean(m, t, IMP))]
+    if not compared:
         return ""
-    beats, compared = sum(g > 0 for g in gaps), len(gaps)
-    where = f"{beats} of {compared} target{'s' if compared > 1 else ''}"
-    if beats == compared:
-        return f"IMP scores above every at-init method at {where} — as Frankle et al. 2021 found."
-    return (f"IMP scores above every at-init method at {where}; Frankle et al. 2021 found it ahead everywhere, "
-            + ("so this run does not fully show that." if beats else "and this run does not show that."))
+    where = {t: (_weights_at(points, t) if points is not None else pct(t)) for t in compared}
+    misses = [t for t in compared if _mean(m, t, IMP) <= _best_at_init(m, t, at_init)[0]]
+    beats, n = len(compared) - len(misses), len(compared)
+
+    def beaten(t: float) -> tuple[str, str]:  # ('SNIP scores', 'above'), ('SNIP and GraSP score', 'the same as')
+        names, said = _best_names(m, t, at_init)
+        return f"{said} score{'' if len(names) > 1 else 's'}", "above" if _mean(m, t, IMP) < _best_at_init(m, t, at_init)[0] else "the same as"
+
+    paper = "Frankle et al. 2021 found IMP ahead everywhere"
+    if not misses:
+        if n == 1:
+            return f"At the one target ({where[compared[0]]} of weights), IMP scores above every at-init method — as Frankle et al. 2021 found."
+        return f"IMP scores above every at-init method at {'both' if n == 2 else f'all {n}'} targets — as Frankle et al. 2021 found."
+    if n == 1:
+        who, how = beaten(compared[0])
+        return f"At the one target ({where[compared[0]]} of weights), {who} {how} IMP; {paper}, and this run does not show that."
+    grouped: dict[tuple[str, str], list[str]] = {}  # the same methods, the same way, at several targets: said once
+    for t in misses:
+        grouped.setdefault(beaten(t), []).append(where[t])
+    at = "; ".join(f"{who} {how} it at {_and(shares)} of weights" for (who, how), shares in grouped.items())
+    if not beats:
+        return f"IMP is not above every at-init method at any of the {n} targets: {at}. {paper}; this run does not show that."
+    return (f"IMP scores above every at-init method at {beats} of the {n} targets; {at}. {paper}, so this run does "
+            "not fully show that.")
 
 
-def random_baseline_sentence(m: pd.DataFrame, targets: list[float], at_init: list[str]) -> str:
-    """How often the scored at-init methods are clearly above or below random pruning at the same sparsity."""
+def random_baseline_sentence(m: pd.DataFrame, targets: list[float], at_init: list[str],
+                             points: pd.DataFrame | None = None) -> str:
+    """How often the scored at-init methods are clearly above or below random pruning at the same sparsity; with
+    one comparison, by how much."""
     scored = _scored(at_init)
     if "random" not in at_init or not scored:
         return ""
@@ -201,11 +235,27 @@ def random_baseline_sentence(m: pd.DataFrame, targets: list[float], at_init: lis
              if not math.isnan(_mean(m, t, x)) and not math.isnan(_mean(m, t, "random"))]
     if not pairs:
         return ""
+    if len(pairs) == 1:
+        x, t = pairs[0]
+        at = f" ({_weights_at(points, t) if points is not None else pct(t)} of weights)"
+        diff = _mean(m, t, x) - _mean(m, t, "random")
+        return f"{method_name(x)} scores {_higher_lower(diff)} {_than(diff)} random pruning at the same sparsity{at}."
     ahead = [(x, t) for x, t in pairs if _mean(m, t, x) - _mean(m, t, "random") >= CLEARLY]
     behind = [(x, t) for x, t in pairs if _mean(m, t, "random") - _mean(m, t, x) >= CLEARLY]
-    return (f"Against random pruning at the same sparsity, the scored at-init methods are clearly ahead (by a point "
-            f"or more) in {len(ahead)} of {len(pairs)} comparisons and clearly behind in {len(behind)}"
-            + (f" ({', '.join(sorted({method_name(x) for x, _ in behind}))})" if behind else "") + ".")
+    level = len(pairs) - len(ahead) - len(behind)
+
+    def share(k: int) -> str:
+        return k == len(pairs) and ("both" if k == 2 else f"all {k}") or f"{k}"
+
+    methods = sorted({method_name(x) for x, _ in pairs})
+    named = f" ({', '.join(sorted({method_name(x) for x, _ in behind}))})" if len(methods) > 1 else ""
+    parts = ([f"clearly ahead (by a point or more) in {share(len(ahead))}"] if ahead else []) + (
+        [f"clearly behind in {share(len(behind))}{named}"] if behind else []) + (
+        [f"within a point of it in {share(level)}"] if level else [])
+    if len(methods) == 1:
+        return f"Against random pruning at the same sparsity, at {len(pairs)} targets, {methods[0]} is {_and(parts)}."
+    return (f"Against random pruning at the same sparsity, over {len(pairs)} comparisons (each scored method at each "
+            f"target), the scored at-init methods are {_and(parts)}.")
 
 
 def control_sentence(m: pd.DataFrame, points: pd.DataFrame, targets: list[float], at_init: list[str],
@@ -227,14 +277,15 @@ def control_sentence(m: pd.DataFrame, points: pd.DataFrame, targets: list[float]
     parts = []
     if init_change:
         average = float(np.mean([c[0] for c in init_change]))
-        part = f"the at-init methods score {_higher_lower(average)} {done} than {reference}, on average"
+        part = f"the at-init methods score {_higher_lower(average)} {done} {_than(average)} {reference}, on average"
         worst = min(init_change)
         if len(init_change) > 1 and worst[0] < 0:
             part += f" (at worst {method_name(worst[1])} at {_weights_at(points, worst[2])}: {_higher_lower(worst[0])})"
         parts.append(part)
     if imp_change:
-        parts.append(f"IMP's ticket scores {_higher_lower(float(np.mean(imp_change)))}" if init_change else
-                     f"IMP's ticket scores {_higher_lower(float(np.mean(imp_change)))} {done} than {reference}")
+        imp_mean = float(np.mean(imp_change))
+        parts.append(f"IMP's ticket scores {_higher_lower(imp_mean)}" if init_change else
+                     f"IMP's ticket scores {_higher_lower(imp_mean)} {done} {_than(imp_mean)} {reference}")
     line = f"{doing}: " + "; ".join(parts) + "."
     if init_change and imp_change:
         a, b = abs(float(np.mean([c[0] for c in init_change]))), -float(np.mean(imp_change))  # b: IMP's loss
@@ -262,8 +313,8 @@ def inverted_sentence(m: pd.DataFrame, targets: list[float], at_init: list[str])
             said.append(f"{method_name(x)} {_higher_lower(float(np.mean(changes)))}")
     if not said:
         return ""
-    return ("Inverting the scores (pruning the highest-scored weights instead of the lowest), on average: "
-            + ", ".join(said) + " than with the scores the right way up; lower means the scores pointed the right way.")
+    return ("Inverting the scores (pruning the highest-scored weights instead of the lowest), on average, against the "
+            "scores the right way up: " + ", ".join(said) + "; lower means the scores pointed the right way.")
 
 
 def noise_sentence(points: pd.DataFrame) -> str:
@@ -274,6 +325,11 @@ def noise_sentence(points: pd.DataFrame) -> str:
 
 def _points(diff: float) -> str:
     return f"{100 * diff:.1f} points"
+
+
+def _than(diff: float) -> str:
+    """'than' after '4.9 points higher', 'as' after 'about the same'."""
+    return "as" if round(100 * abs(diff), 1) == 0 else "than"
 
 
 def _higher_lower(diff: float) -> str:
