@@ -232,6 +232,7 @@ def test_a_measurement_killed_in_the_worker_resumes_without_redoing_its_layers(t
     wait(lambda: tasks.get(store, run_id, key).state == tasks.DONE, "the resumed measurement did not finish")
     resumed, doc = S.stored(store, run_id, 0)
     assert resumed.complete and doc["complete"]
+    assert tasks.get(store, run_id, key).share_done == 1.0  # the part done, of this attempt's layers
     assert all(resumed.points[l] == partial.points[l] for l in partial.points)
     store.put_doc(run_id, S.doc_key(0), None)  # an unbroken measurement, here in this process, for comparison
     assert S.measure(store, run_id, 0, slow).to_dict() == resumed.to_dict()

@@ -145,6 +145,8 @@ def test_the_task_kind_runs_it_and_keeps_it_with_the_run():
     task = tasks.get(store, run_id, key)
     attempt = tasks.claim(store, task)
     assert tasks.execute(store, task, attempt) == tasks.DONE
+    # it told the part done as each k ended (a run queued behind it is told its wait from its pace)
+    assert tasks.get(store, run_id, key).share_done == 1.0
     kept = stored_analysis(store, run_id, 0, 0)
     assert kept.done_ks == [0, 20] and kept.variants == [DENSE]  # round 0: the dense network alone
     assert all(len(p.errors) == 5 for p in kept.paths)

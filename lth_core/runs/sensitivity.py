@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from lth_core.engine.errors import ConfigError
 from lth_core.engine.sensitivity import SensitivityConfig, SensitivityResult, layer_sensitivity
+from lth_core.runs import tasks
 from lth_core.runs.store import RunStore, now_iso
 
 PREFIX = "sensitivity"
@@ -60,9 +61,15 @@ def measure(store: RunStore, run_id: str, trial: int, config: SensitivityConfig,
     data = _to_device_data(plan.data, plan.device)
     extra = {"trial": trial, "source": dense.source(), "created_at": now_iso()}
 
+    kept_layers = len(done.points) if done is not None else 0
+
     def keep(result: SensitivityResult, layer: str) -> None:
         store.put_doc(run_id, doc_key(trial), {**result.to_dict(), **extra})
-        say(f"measured {len(result.points)} of {len(result.kinds)} layers ({layer} done)")
+        text = f"measured {len(result.points)} of {len(result.kinds)} layers ({layer} done)"
+        # with the part of this attempt done (its layers): a run queued behind the task is told its wait from it
+        share = (len(result.points) - kept_layers) / max(1, len(result.kinds) - kept_layers)
+        if progress is not None:
+            tasks.say(progress, text, share)
 
     say(f"pruning each of {len(dense.net.prunable)} layers to {len(config.sparsities)} sparsities"
         + (f", {config.finetune_steps} fine-tune iterations each" if config.finetune_steps else ""))

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from lth_core.engine.errors import ConfigError
 from lth_core.engine.stability import DEFAULT_ALPHAS, DENSE, PathResult, StabilityConfig, run_stability
+from lth_core.runs import tasks
 from lth_core.runs.store import RunStore, now_iso
 
 PREFIX = "stability"
@@ -142,7 +143,10 @@ def analyse(store: RunStore, run_id: str, round: int | None = None, trial: int |
     store.put_doc(run_id, key, state.to_dict())
     done = set(state.done_ks)
     mask = store.masks(run_id, cfg.trial, cfg.round, "ticket") if cfg.round > 0 else None
-    for found in run_stability(cfg, mask, done=done, should_stop=should_stop, progress=progress):
+    todo = len([k for k in cfg.ks if k not in done])
+    for number, found in enumerate(run_stability(cfg, mask, done=done, should_stop=should_stop, progress=progress), 1):
+        if progress is not None:  # the part of this attempt done: a run queued behind the task is told its wait from it
+            tasks.say(progress, f"k = {found[0].k} done ({number} of {todo})", number / todo)
         state.paths = [p for p in state.paths if p.k != found[0].k] + found
         state.paths.sort(key=lambda p: (p.k, names.index(p.variant)))
         state.updated_at = now_iso()
@@ -154,7 +158,7 @@ def submit_stability(run_id: str, round: int | None = None, trial: int | None = 
                      alphas: int | None = None, store_path: Path | str | None = None) -> str:
     """Queue the analysis in the background worker (checked first: ConfigError naming the field); returns
     the task's key, "task/stability/<round>/<trial>". A k already stored is not redone."""
-    from lth_core.runs import jobs, tasks
+    from lth_core.runs import jobs
 
     with RunStore(store_path) as store:
         cfg = check_request(store, run_id, round, trial, ks, alphas)
