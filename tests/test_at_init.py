@@ -468,6 +468,29 @@ def test_the_page_cancels_a_queued_experiment_and_offers_resume(store):  # noqa:
     assert any(b.key == "atinit_resume" for b in at.button)
 
 
+def test_a_resumed_experiment_keeps_the_estimate_of_the_cells_still_missing(store):  # noqa: F811
+    """Resumed, the task kept no estimate: a run queued behind it was told 'no estimate' until a cell ended."""
+    from lth_core.engine.at_init import cell_rows, imp_config as imp_of
+    from lth_core.runs.recorder import create_run
+    from lth_core.runs.worker import SchedulerLock
+
+    lock = SchedulerLock(store.path)  # held: no worker starts, so nothing trains behind the test's back
+    assert lock.acquire()
+    try:
+        imp = imp_of(ExperimentConfig(**TINY), SPEC)
+        run_id = create_run(store, imp, "resumed", docs={experiment.SPEC_DOC: SPEC.to_dict()})
+        tasks.submit(store, run_id, experiment.TASK, 0, 0, estimate_s=120.0)
+        experiment.cancel(run_id, store.path)
+        first = experiment.planned_cells(store, run_id)[0]  # one of the 4 cells kept, trained as the task trains it
+        store.put_doc(run_id, experiment.CELL_PREFIX + first.key,
+                      {"cell": first.__dict__, "rows": cell_rows(first, run_cell(imp, SPEC, first))})
+        assert "3 at-init cells" in experiment.resume(run_id, store.path)
+        task = experiment.task_state(store, run_id)
+        assert task.state == tasks.QUEUED and task.estimate_s == pytest.approx(90.0)
+    finally:
+        lock.release()
+
+
 def test_the_estimate_is_the_imp_runs_plus_each_cell_trained_once(lth_home):
     from lth_core.runs.estimate import estimate_run, time_bookkeeping
     e = experiment.estimate(ExperimentConfig(**TINY), SPEC, warm=False)

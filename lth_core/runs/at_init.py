@@ -175,9 +175,12 @@ def resume(run_id: str, store_path: Path | str | None = None) -> list[str]:
             store.requeue(run_id)
             queued.append("the IMP run")
         task = tasks.get(store, run_id, tasks.task_key(TASK, 0, 0))
-        missing = [c for c in planned_cells(store, run_id) if store.doc(run_id, CELL_PREFIX + c.key) is None]
+        planned = planned_cells(store, run_id)
+        missing = [c for c in planned if store.doc(run_id, CELL_PREFIX + c.key) is None]
         if missing and (task is None or task.state not in ACTIVE):
-            tasks.submit(store, run_id, TASK, 0, 0)
+            # the estimate made at Start, for the cells still missing: a run queued behind them is told its wait
+            left = task.estimate_s * len(missing) / len(planned) if task and task.estimate_s else None
+            tasks.submit(store, run_id, TASK, 0, 0, estimate_s=left)
             queued.append(f"{len(missing)} at-init cells")
     if queued:
         ensure_worker(store_path)
