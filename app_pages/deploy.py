@@ -22,11 +22,8 @@ from ui.widgets import (stop_page, chart, guarded, one_line, run_context, run_li
                         whole_table)
 
 REFRESH_S = 1.5
-DOWNLOADS = {  # export file -> what it is, in words
-    "ticket_pruned.pt": "state_dict in torch.nn.utils.prune's format",
-    "ticket_dense.pt": "dense .pt, pruned weights as zeros",
-    "ticket.onnx": "ONNX",
-    "ticket_bitmask.npz": "bitmask .npz (numpy only)",
+DOWNLOADS = {  # export file -> what it is, in words: every format of the registry, then the two it explains them with
+    **{f.file: f.label for f in EXPORT_FORMATS.values()},
     "README.txt": "README.txt: how to load each",
     "ticket.json": "ticket.json: architecture and shapes",
 }
@@ -208,7 +205,9 @@ def downloads() -> None:
             file = folder / name
             if file.is_file():
                 data = readme_as_downloaded(folder, prefix) if name == "README.txt" else file.read_bytes()
-                cols[i % 3].download_button(words, data, file_name=prefix + name, key=f"download:{name}",
+                size = len(data.encode()) if isinstance(data, str) else len(data)
+                cols[i % 3].download_button(f"{words} · {deploy_view.size_text(size)}", data, file_name=prefix + name,
+                                            key=f"download:{name}",
                                             icon=":material/download:")
         return
     if active:

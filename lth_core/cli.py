@@ -530,7 +530,7 @@ def add_ticket_flags(parser: argparse.ArgumentParser, flag: str | None = None) -
         parser.add_argument(flag, action="store_true", help="also write ticket/: the trained ticket in each format of "
                             "--formats, with ticket.json and a README.txt saying how to load each file (retrains the "
                             "round: the store keeps masks, not trained weights)")
-        formats = "; ".join(f"{f.name} = {f.file}, {f.description}" for f in EXPORT_FORMATS.values())
+        formats = "; ".join(f"{f.name} = {f.file}, {f.description}" for f in EXPORT_FORMATS.values()).replace("%", "%%")
         parser.add_argument("--formats", metavar="NAME,...", help=f"with --ticket, only these (default: all): {formats}")
     parser.add_argument("--round", type=int, metavar="R", help="the round (default: the recommended one, the sparsest "
                         "ticket within 1 point of the dense network's test accuracy)")
