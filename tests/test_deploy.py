@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -236,3 +237,31 @@ def test_the_latency_table_shows_the_spread_also_when_it_compares_cpu_times():
         dense, csr = cells[variant_name("pytorch")], cells[variant_name("pytorch CSR")]
         assert dense == ("0.5 ±25 %" if b.by_cpu_time else "1 ±25 %") and csr.endswith(" ±10 %"), cells
         assert "half the interquartile range" in latency_caption(b)
+
+
+def test_deploy_page_offers_every_export_format_with_its_size(mlp_bench, stored_runs, monkeypatch):  # noqa: F811
+    """After an export (the worker's own task code, run in this process), the Deploy page offers a download for
+    every format of the registry, the int8 ONNX model and the CSR tensors among them, each labelled with what
+    the file is for and its size."""
+    from lth_core.analysis.deploy_view import size_text
+    from lth_core.analysis.exports import EXPORT_FORMATS
+    from lth_core.runs import tasks
+
+    from app_helpers import page
+
+    monkeypatch.setenv("LTH_HOME", str(stored_runs["home"]))
+    store, run_id = stored_runs["store"], mlp_bench.run_id
+    store.put_doc(run_id, "deploy/2/0", mlp_bench.to_dict())  # the page shows downloads below a stored bench
+    task = tasks.get(store, run_id, tasks.submit(store, run_id, "export", 2, 0))
+    assert tasks.execute(store, task, tasks.claim(store, task, pid=os.getpid())) == tasks.DONE
+    folder = Path(store.doc(run_id, "export/2/0")["folder"])
+    assert {"ticket_int8.onnx", "ticket_csr.pt"} <= {f.name for f in folder.iterdir()}
+
+    at = page("deploy", run=run_id, round="2", trial="0")
+    assert not at.exception, at.exception
+    labels = [d.proto.label for d in at.get("download_button")]
+    assert len(labels) == len(EXPORT_FORMATS) + 2, labels  # every format, README.txt and ticket.json
+    for fmt in EXPORT_FORMATS.values():
+        expected = f"{fmt.label} · {size_text((folder / fmt.file).stat().st_size)}"
+        assert expected in labels, (expected, labels)
+    assert any(label.startswith("ONNX int8") for label in labels) and any(label.startswith("CSR .pt") for label in labels)

@@ -261,7 +261,8 @@ def _shows_the_bench(at, store, run_id):  # noqa: F811
     assert len(at.get("plotly_chart")) == 1
     assert [b.label for b in at.button if b.label.startswith("Measure")] == ["Measure again"]
     labels = [d.proto.label for d in at.get("download_button")]
-    assert len(labels) == 6 and any("prune" in label for label in labels)
+    from lth_core.analysis.exports import EXPORT_FORMATS
+    assert len(labels) == len(EXPORT_FORMATS) + 2 and any("prune" in label for label in labels)  # + README, json
 
 
 def test_deploy_page_shows_the_stored_bench(measured, store):  # noqa: F811

@@ -357,10 +357,13 @@ def _write_bitmask(parts: TicketParts, path: Path) -> None:
     write_bitmask(parts.module.state_dict(), parts.masks, path)
 
 
-# Dynamic quantisation: weights int8 (one scale per tensor), activations quantised on the fly. It changes the
-# logits by about a percent of their range, so a prediction whose two best classes are that close may flip:
-# held to predictions, not logits. Measured on the test split: {MEASURED} Bound: 98 %.
-INT8_AGREEMENT = 0.98
+# Dynamic quantisation: weights int8 (one scale per tensor), activations quantised on the fly. It moves the
+# logits by about 1-2 % of their range, so a prediction whose two best classes are that close may flip: held to
+# predictions, not logits. Measured (test split, share of predictions equal to the fp32 ticket's): LeNet-300-100
+# on mnist-5k at 7-17 % of weights 99.6-100 % (1,000 examples); tests' tiny digits nets, barely trained so their
+# logits lie close, 98.05-100 % over 12 tickets (359 examples). The bound keeps a point below the worst of
+# those for ONNX Runtime's other int8 kernels (another CPU may round its u8 activations differently).
+INT8_AGREEMENT = 0.97
 
 
 @export_format("onnx-int8", "ticket_int8.onnx", "ONNX Runtime's dynamic int8 quantisation of ticket.onnx (weights "
