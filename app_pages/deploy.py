@@ -201,14 +201,16 @@ def downloads() -> None:
         st.caption(f"{md(export.get('source', ''))}. README.txt says how to load each file in three lines of Python.")
         cols = st.columns(3)
         prefix = download_name(run_id, rnd, trial, "")
-        for i, (name, words) in enumerate(DOWNLOADS.items()):
-            file = folder / name
-            if file.is_file():
-                data = readme_as_downloaded(folder, prefix) if name == "README.txt" else file.read_bytes()
-                size = len(data.encode()) if isinstance(data, str) else len(data)
-                cols[i % 3].download_button(f"{words} · {deploy_view.size_text(size)}", data, file_name=prefix + name,
-                                            key=f"download:{name}",
-                                            icon=":material/download:")
+        present = [(name, words) for name, words in DOWNLOADS.items() if (folder / name).is_file()]
+        for i, (name, words) in enumerate(present):
+            data = readme_as_downloaded(folder, prefix) if name == "README.txt" else (folder / name).read_bytes()
+            size = len(data.encode()) if isinstance(data, str) else len(data)
+            cols[i % 3].download_button(f"{words} · {deploy_view.size_text(size)}", data, file_name=prefix + name,
+                                        key=f"download:{name}", icon=":material/download:")
+        missing = [f.file for f in EXPORT_FORMATS.values() if not (folder / f.file).is_file()]
+        if missing:  # prepared by an older version, before these formats existed
+            st.caption(f"Prepared before {', '.join(missing)} could be exported: **Prepare the files again** adds them.")
+            prepare_button("Prepare the files again")
         return
     if active:
         waiting = export_task.state == tasks.QUEUED
@@ -220,7 +222,12 @@ def downloads() -> None:
         st.caption("The last export was cancelled.")
     elif export_task is not None and export_task.error:
         st.caption(f"The last export failed: {md(export_task.error)}")
-    if st.button("Prepare the files", icon=":material/folder_zip:"):
+    prepare_button("Prepare the files")
+
+
+def prepare_button(label: str) -> None:
+    """Queue the ticket's export in the background worker (again: it rewrites the folder with every format)."""
+    if st.button(label, icon=":material/folder_zip:"):
         try:
             jobs.submit_export(run_id, rnd, trial, store_path=path)
         except (ConfigError, StoreError) as exc:

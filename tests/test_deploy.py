@@ -2,6 +2,7 @@
 accuracies, the structured net's function), never on timings."""
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -248,6 +249,7 @@ def test_deploy_page_offers_every_export_format_with_its_size(mlp_bench, stored_
     from lth_core.runs import tasks
 
     from app_helpers import page
+    from test_jobs import processes_of, wait_for
 
     monkeypatch.setenv("LTH_HOME", str(stored_runs["home"]))
     store, run_id = stored_runs["store"], mlp_bench.run_id
@@ -265,3 +267,24 @@ def test_deploy_page_offers_every_export_format_with_its_size(mlp_bench, stored_
         expected = f"{fmt.label} · {size_text((folder / fmt.file).stat().st_size)}"
         assert expected in labels, (expected, labels)
     assert any(label.startswith("ONNX int8") for label in labels) and any(label.startswith("CSR .pt") for label in labels)
+
+    # an export prepared before these formats existed: its files are offered, and "Prepare the files again" queues
+    # the export that adds the missing ones
+    for name in ("ticket_int8.onnx", "ticket_csr.pt"):
+        (folder / name).unlink()
+    at = page("deploy", run=run_id, round="2", trial="0")
+    assert not at.exception, at.exception
+    assert len(at.get("download_button")) == len(EXPORT_FORMATS)
+    assert any("ticket_int8.onnx, ticket_csr.pt" in c.value for c in at.caption)
+    (again,) = [b for b in at.button if b.label == "Prepare the files again"]
+    key = tasks.task_key("export", 2, 0)
+    try:  # the button queues the export and starts the real background worker, which does it
+        again.click().run()
+        assert tasks.get(store, run_id, key).state in (tasks.QUEUED, tasks.RUNNING, tasks.DONE)
+        wait_for("the export", lambda: not tasks.get(store, run_id, key).active, timeout=300)
+    finally:
+        for pid in processes_of(store.path):  # the scheduler this test started (it would linger a while)
+            os.kill(pid, signal.SIGKILL)
+    assert tasks.get(store, run_id, key).state == tasks.DONE, tasks.get(store, run_id, key).error
+    at = page("deploy", run=run_id, round="2", trial="0")
+    assert len(at.get("download_button")) == len(EXPORT_FORMATS) + 2
