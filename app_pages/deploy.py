@@ -27,6 +27,7 @@ DOWNLOADS = {  # export file -> what it is, in words: every format of the regist
     "README.txt": "README.txt: how to load each",
     "ticket.json": "ticket.json: architecture and shapes",
 }
+HELP = {f.file: f.description for f in EXPORT_FORMATS.values()}  # a button's tooltip: the format in full
 
 
 
@@ -206,7 +207,7 @@ def downloads() -> None:
             data = readme_as_downloaded(folder, prefix) if name == "README.txt" else (folder / name).read_bytes()
             size = len(data.encode()) if isinstance(data, str) else len(data)
             cols[i % 3].download_button(f"{words} · {deploy_view.size_text(size)}", data, file_name=prefix + name,
-                                        key=f"download:{name}", icon=":material/download:")
+                                        key=f"download:{name}", icon=":material/download:", help=HELP.get(name))
         missing = [f.file for f in EXPORT_FORMATS.values() if not (folder / f.file).is_file()]
         if missing:  # prepared by an older version, before these formats existed
             st.caption(f"Prepared before {', '.join(missing)} could be exported: **Prepare the files again** adds them.")

@@ -316,10 +316,12 @@ def test_cli_export_ticket_adds_a_ticket_folder_and_keeps_the_other_files(stored
     for name in ("ticket_pruned.pt", "ticket_dense.pt", "ticket.onnx", "ticket_bitmask.npz", "README.txt"):
         assert (with_ticket / "ticket" / name).stat().st_size > 0
     chosen = tmp_path / "chosen"
-    proc = _cli("export", run_id, "--out", str(chosen), "--ticket", "--formats", "bitmask, dense", home=home)
+    proc = _cli("export", run_id, "--out", str(chosen), "--ticket", "--formats", "bitmask, dense,onnx-int8,csr",
+                home=home)
     assert proc.returncode == 0, proc.stderr
     assert sorted(f.name for f in (chosen / "ticket").iterdir()) == ["README.txt", "ticket.json", "ticket_bitmask.npz",
-                                                                     "ticket_dense.pt"]
+                                                                     "ticket_csr.pt", "ticket_dense.pt",
+                                                                     "ticket_int8.onnx"]
     assert "ticket.onnx" not in (chosen / "ticket" / "README.txt").read_text()
 
 

@@ -314,7 +314,7 @@ def export_ticket(model, folder: Path | str, dataset: str | None = None,
 
 @export_format("pruned", "ticket_pruned.pt", "the trained ticket as a state_dict in torch.nn.utils.prune's format "
                "(weight_orig + weight_mask), for a plain torch.nn model with prune applied",
-               label="state_dict in torch.nn.utils.prune's format", load="""
+               label="state_dict in prune's format", load="""
 import torch; from lth_core.analysis.exports import plain_module
 model = plain_module("{meta}", pruned=True)     # torch.nn model of {arch}, prune.identity on each pruned weight
 model.load_state_dict(torch.load("{file}")); logits = model(torch.from_numpy(x))
@@ -366,10 +366,10 @@ def _write_bitmask(parts: TicketParts, path: Path) -> None:
 INT8_AGREEMENT = 0.97
 
 
-@export_format("onnx-int8", "ticket_int8.onnx", "ONNX Runtime's dynamic int8 quantisation of ticket.onnx (weights "
+@export_format("onnx-int8", "ticket_int8.onnx", "ONNX Runtime's dynamic int8 quantisation of the ONNX model (weights "
                'int8, activations quantised on the fly): its weights in a quarter of the bytes, same input "x" and output '
                f'"logits"; int8 moves the logits a little: at least {100 * INT8_AGREEMENT:g} % of its test predictions '
-               "equal the fp32 ticket's", tolerance=None, agreement=INT8_AGREEMENT, label="ONNX int8 (ONNX Runtime's dynamic quantisation)",
+               "equal the fp32 ticket's", tolerance=None, agreement=INT8_AGREEMENT, label="ONNX int8, dynamic quantisation",
                load="""
 import onnxruntime as ort
 session = ort.InferenceSession("{file}")
@@ -385,7 +385,7 @@ def _write_onnx_int8(parts: TicketParts, path: Path) -> None:
 
 @export_format("csr", "ticket_csr.pt", "torch.save of a dict: each pruned weight W as a torch sparse CSR tensor "
                "(int32 indices) of its (out, in) matrix (a convolution's (out, in·kh·kw)), other parameters whole; "
-               "to_dense() gives back the dense weights exactly", label="CSR .pt (torch sparse tensors)", load="""
+               "to_dense() gives back the dense weights exactly", label="CSR .pt, torch sparse tensors", load="""
 import torch; from lth_core.analysis.exports import plain_module
 model = plain_module("{meta}", pruned=False); shapes = {{k: v.shape for k, v in model.state_dict().items()}}
 model.load_state_dict({{k: v.to_dense().reshape(shapes[k]) for k, v in torch.load("{file}").items()}})
