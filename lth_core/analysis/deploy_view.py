@@ -13,18 +13,14 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lth_core.analysis.deploy_bench import BATCHES, DeployBench, variant_name
+from lth_core.analysis.deployment import format_bytes
 
 NETWORK_NAMES = {"dense": "dense (round 0)", "ticket": "ticket"}  # short: the tables fit a 1024 px window
 DENSE_COLOR, CSR_COLOR, TICKET_COLOR = "#555555", "#0072B2", "#D55E00"
 
 
 def size_text(n: int | None) -> str:
-    if n is None:
-        return "–"
-    for unit, scale in (("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:,.1f} {unit}"
-    return f"{n} B"
+    return "–" if n is None else format_bytes(n)
 
 
 FILES_CAPTION = ("Each file written to disk and its bytes counted, plain and gzipped (gz, level 9); × smaller: the "
