@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from lth_core import jobs
-from lth_core.runs.estimate import (ahead_words, iso_epoch, claimed_at, describe_wait, format_elapsed, format_seconds,
+from lth_core.runs.estimate import (ahead_words, began_at, describe_wait, format_elapsed, format_seconds, iso_epoch,
                                     queue_ahead, save_clock, saved_clock, time_left)
 from lth_core.runs.store import ACTIVE, RESUMABLE
 from lth_core.analysis import plots
@@ -140,10 +140,7 @@ def time_line(run, started: bool) -> None:
         else:
             st.caption(f"Once it starts, it should take about {format_seconds(clock.seconds)}.")
         return
-    # with runs ahead of it, it waited in the queue until a worker took it; with none, the time to that claim is
-    # the scheduler's own start (a cold one), which its estimate counts
-    claimed = claimed_at(store(), run, clock) if clock.waited else None
-    began = claimed if claimed is not None else clock.submitted
+    began = began_at(store(), run, clock)  # a worker's claim, after a wait behind other runs; else the submit
     waited = began - clock.submitted
     behind = f" behind {ahead_words(clock.ahead, clock.ahead_tasks)}" if clock.waited else ""
     queue = f", after {format_elapsed(waited)} in the queue{behind}" if waited >= 1 else ""

@@ -403,6 +403,10 @@ def test_a_claimed_run_counts_its_start_up_from_when_it_left_the_queue(lth_home)
         run = store.get_run(run_id)
         at = claimed_at(store, run, clock)
         assert at is not None and clock.submitted <= at <= time.time()
-        # waited 500 s in the queue (as if submitted long ago): its start-up is still all to come
-        late = RunClock(clock.estimate, at - 500.0)
+        # waited 500 s in the queue behind another run: its start-up is still all to come
+        late = RunClock(clock.estimate, at - 500.0, ahead=1)
         assert time_left(store, run, late, at + 1.0) == pytest.approx(99.0, abs=0.5)
+        # with nobody ahead, the 3 s to the claim were the scheduler's own start, part of the estimated start-up
+        # (Live run's elapsed time counts from the submit then): 4 s of it spent, not 1 s
+        cold = RunClock(clock.estimate, at - 3.0, ahead=0)
+        assert time_left(store, run, cold, at + 1.0) == pytest.approx(96.0, abs=0.5)

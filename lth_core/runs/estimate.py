@@ -172,13 +172,21 @@ def claimed_at(store: RunStore, run: RunInfo, clock: RunClock) -> float | None:
     return float(at) if isinstance(at, (int, float)) and at >= clock.submitted - 1 and run.status != QUEUED else None
 
 
+def began_at(store: RunStore, run: RunInfo, clock: RunClock) -> float:
+    """When the run's own time began: when a worker took it from the queue if it was submitted behind other runs or
+    tasks (`clock.waited`), else when it was submitted (the time to its claim is then a cold scheduler's start,
+    which its estimated start-up counts)."""
+    claimed = claimed_at(store, run, clock) if clock.waited else None
+    return clock.submitted if claimed is None else claimed
+
+
 def time_left(store: RunStore, run: RunInfo, clock: RunClock, now: float) -> float:
     """Seconds until `run` (submitted or resumed with `clock`) ends, not counting any wait in the queue: all of
-    its estimate while queued; then its start-up left (from when a worker took it) and its rounds left, at
-    the pace of the rounds so far."""
+    its estimate while queued; then its start-up left (from `began_at`) and its rounds left, at the pace of the
+    rounds so far."""
     if run.status == QUEUED:
         return clock.seconds
-    began = claimed_at(store, run, clock) or clock.submitted
+    began = began_at(store, run, clock)
     since = None  # when the run got past its start-up
     if run.round is not None:
         first = iso_epoch(run.started_at) if clock.from_round == 0 else None
