@@ -278,3 +278,25 @@ def test_where_it_breaks_links_only_a_run_that_shows_the_same_network_breaking(l
             f"({pct(first['weights_remaining'])} of the weights). Round {int(first['round'])} is where this run's "
             "ticket breaks.") in finding(at)
     assert not further_links(tour_page(step="8", run=one_shot))
+
+
+def test_a_ticket_whose_mean_holds_does_not_break_though_one_trial_falls():
+    # step 8's bars are the mean over trials, and so is the one rule of critical_sparsity: one trial falling 2 points
+    # while the mean stays within 1 point is no break. The tour counted any trial, so it named such a run as one that
+    # "shows breaking" and then failed to say from which round its bars drop (there is none)
+    from types import SimpleNamespace
+
+    from test_statistics import table
+
+    from lth_core.engine.config import ExperimentConfig
+
+    weights = [1.0, 0.6, 0.36, 0.22, 0.13]  # 40 % a round
+    rounds = table({"ticket": [[0.95, 0.95, 0.95, 0.93, 0.93], [0.95, 0.95, 0.95, 0.95, 0.95]]}, weights)
+    assert tour._first_below(rounds, "ticket") is None  # the bars stay within the band down to 13 %
+    assert tour._breaks(rounds) is False
+    like = SimpleNamespace(config=ExperimentConfig(dataset="digits", arch="mlp"))
+    assert not tour.shows_breaking(like, rounds, like)
+    # a mean that falls below does break, from the round the bars show
+    fell = table({"ticket": [[0.95, 0.95, 0.95, 0.93, 0.93], [0.95, 0.95, 0.95, 0.935, 0.93]]}, weights)
+    assert tour._breaks(fell) is True and int(tour._first_below(fell, "ticket")["round"]) == 3
+    assert tour.shows_breaking(like, fell, like)

@@ -284,10 +284,11 @@ def _pixels(run: TourRun) -> str:
 
 
 def _breaks(rounds: pd.DataFrame) -> bool | None:
-    """Whether the ticket of a run leaves the tolerance of the dense network in some trial (None: no pruned round)."""
+    """Whether the ticket's mean over trials, step 8's bars, falls below the tolerance of the dense network at some
+    round (statistics.critical_sparsity's one rule; None: no pruned round). One trial falling alone is no break."""
     critical = statistics.critical_sparsity(rounds, TOLERANCE_POINTS)
     ticket = critical[critical["variant"] == "ticket"]
-    return None if ticket.empty else bool(ticket["not_reached"].iloc[0] < ticket["trials"].iloc[0])
+    return None if ticket.empty else not bool(ticket["upper_bound"].iloc[0])
 
 
 def _first_below(rounds: pd.DataFrame, variant: str) -> pd.Series | None:
