@@ -360,13 +360,12 @@ def _held(weights: np.ndarray, gaps: np.ndarray, tolerance: float) -> tuple[floa
     return float(weights[-1]), False
 
 
-def _mean_curve(rounds: pd.DataFrame, variant: str, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+def _mean_curve(rounds: pd.DataFrame, variant: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """Weights and gaps (points) of `variant`'s mean over trials against the mean dense network, round by
-    round: the bars of the tour's and Compare's figures."""
+    round: the bars of the tour's and Compare's figures. `rounds` has a dense network and a pruned round of
+    `variant` (`critical_sparsity` asks only for such variants)."""
     dense = rounds[rounds["round"] == 0][metric].dropna()
     curve = rounds[(rounds["round"] > 0) & (rounds["variant"] == variant)].dropna(subset=[metric])
-    if dense.empty or curve.empty:
-        return None
     g = curve.groupby("round", sort=True)
     weights = np.concatenate([[1.0], g["weights_remaining"].mean().to_numpy(float)])
     mean, base = g[metric].mean().to_numpy(float), float(dense.mean())
@@ -408,23 +407,22 @@ def critical_sparsity(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS,
     in log(weights) as the plots' axis (with 2 trials the two trials themselves), `held_trials` the values.
 
     Columns: variant, trials, fraction, low, high, method, not_reached (trials that never left the tolerance),
-    note, upper_bound, left (not upper_bound), first (the weights of the first pruned round), held_trials."""
+    note, upper_bound, first (the weights of the first pruned round), held_trials."""
     per_trial = critical_per_trial(rounds, tolerance, metric)
     rows = []
     for variant in pd.unique(per_trial["variant"]):
         mine = per_trial[per_trial["variant"] == variant]
         ci = interval(np.log(mine["fraction"].to_numpy(float)), confidence, seed)
-        mean_curve = _mean_curve(rounds, variant, metric)
-        held, left = _held(*mean_curve, tolerance) if mean_curve is not None else (math.nan, False)
-        first = float(mean_curve[0][1]) if mean_curve is not None else math.nan
+        weights, gaps = _mean_curve(rounds, variant, metric)  # the variant has a trial with both (per_trial)
+        held, left = _held(weights, gaps, tolerance)
         rows.append(dict(variant=variant, trials=ci.n, fraction=held, low=math.exp(ci.low),
                          # a network cannot keep more than all its weights: the interval is clipped to 100 %
                          high=min(math.exp(ci.high), 1.0), method=ci.method,
                          not_reached=int((~mine["reached"].astype(bool)).sum()), note=ci.note,
-                         upper_bound=not left and not math.isnan(held), left=left, first=first,
+                         upper_bound=not left, first=float(weights[1]),
                          held_trials=[float(v) for v in mine["fraction"]]))
     return pd.DataFrame(rows, columns=["variant", "trials", "fraction", "low", "high", "method", "not_reached",
-                                       "note", "upper_bound", "left", "first", "held_trials"])
+                                       "note", "upper_bound", "first", "held_trials"])
 
 
 def critical_text(row) -> str:
@@ -494,12 +492,12 @@ def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLE
     # said in measured rounds of the mean over trials, as the bars show it: never a value between rounds
     fell = (f"{who[0].upper()}{who[1:]} falls more than {points_text(tolerance)} below "
             f"the dense network already at its first pruned round, {pct(row['first'])} of the weights")
-    if row["left"] and row["fraction"] >= 1.0:
-        said = fell
-    elif row["left"]:
-        said = f"{head} down to {pct(row['fraction'])} of the weights and falls below it in the next round"
-    else:
+    if row["upper_bound"]:
         said = f"{head} at every round, down to {pct(row['fraction'])} of the weights, the sparsest measured"
+    elif row["fraction"] >= 1.0:
+        said = fell
+    else:
+        said = f"{head} down to {pct(row['fraction'])} of the weights and falls below it in the next round"
     if n == 1:
         return f"{said} (one trial: no interval can be given; run {SUGGESTED_TRIALS} trials or more to get one)."
     return f"{said} (mean of {n} trials; {held_trials_words(row, tolerance)})."
