@@ -35,6 +35,26 @@ def test_a_t_interval_of_known_width_for_few_trials():
     assert (ci.low, ci.high) == pytest.approx((7 / 3 - 3.794583, 7 / 3 + 3.794583), abs=1e-5)
 
 
+@pytest.mark.parametrize("values", [[0.1, 0.2, 0.4], [0.5, 0.52, 0.49, 0.61], [3.0, 3.5, 2.5]])
+def test_the_t_interval_is_scipys(values):
+    # the t quantile comes from scipy.special (scipy.stats took ~1 s of the app's first page to import)
+    from scipy import stats
+
+    n, mean = len(values), float(np.mean(values))
+    low, high = stats.t.interval(0.95, df=n - 1, loc=mean, scale=stats.sem(values))
+    got = S.interval(values)
+    assert got.method == "t" and got.low == pytest.approx(low, rel=1e-12) and got.high == pytest.approx(high, rel=1e-12)
+
+
+def test_trials_to_decide_uses_the_t_quantile():
+    from scipy import stats
+
+    gaps = [0.02, 0.01, 0.03]
+    mean, sd = abs(np.mean(gaps)), np.std(gaps, ddof=1)
+    n = next(n for n in range(2, 200) if stats.t.ppf(0.975, df=n - 1) * sd / np.sqrt(n) < mean)
+    assert S.trials_to_decide(gaps) == max(n, len(gaps) + 1)
+
+
 def test_from_five_trials_a_seeded_bootstrap_that_repeats_itself():
     values = [0.91, 0.93, 0.92, 0.95, 0.90]
     first, again = S.interval(values), S.interval(values)
