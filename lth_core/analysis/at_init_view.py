@@ -263,8 +263,8 @@ def control_sentence(m: pd.DataFrame, points: pd.DataFrame, targets: list[float]
     """What a control (CONTROL_WORDS) does to the at-init methods and to IMP, as 'N points higher/lower' than the
     network as pruned, with the worst case named; then how that compares with the paper's finding. E.g.
     'Shuffling the mask within each layer: the at-init methods score 0.1 points lower shuffled than with the mask
-    as found, on average (at worst SNIP at 21.0 %: 0.1 points lower); IMP scores 6.0 points lower. It hurts IMP
-    far more …'"""
+    as found, on average (at worst SNIP at 21.0 %: 0.1 points lower); IMP's ticket scores 6.0 points lower. It
+    hurts IMP far more …'"""
     if control not in m.columns:
         return ""
     doing, done, reference = CONTROL_WORDS[control]
