@@ -6,7 +6,7 @@ import streamlit as st
 
 from lth_core import ConfigError, jobs
 from lth_core.analysis.statistics import pct, spread_words
-from lth_core.analysis.sweep_summary import best_cell_sentence, blank_reason, offered_shares, sweep_figure
+from lth_core.analysis.sweep_summary import best_cell_sentence, blank_reason, offered_shares, share_text, sweep_figure
 from lth_core.engine.config import ExperimentConfig
 from lth_core.engine.presets import PRESETS
 from lth_core.runs.estimate import format_seconds
@@ -16,7 +16,7 @@ from lth_core.runs.sweep import (MAX_CELLS, SWEEPABLE, add_sweep, cancel_sweep, 
 from ui.form import _estimate, worker_running
 from ui.runs_list import CRITICAL_HEADER, CRITICAL_HELP
 from ui.text import code, md, plotly
-from ui.widgets import stop_page, PAGES, explain, guarded, listed_runs, show_next, store, url_choice
+from ui.widgets import PAGES, explain, guarded, listed_runs, show_next, stop_page, store, url_choice
 
 MAX_TIMED = 8  # distinct cells timed for the estimate; past this, the rest are taken at their mean
 
@@ -111,11 +111,6 @@ if sweeps.empty:
 labels = {r.sweep: f"{r.name} · {r.cells} cell{'s' if r.cells != 1 else ''} · {r.created_at[:16].replace('T', ' ')}"
           + (f" · {r.sweep}" if r.name != r.sweep else "") for r in sweeps.itertuples()}
 sweep_id = url_choice("sweep", list(labels), "Sweep", format_func=labels.get)
-
-
-def share_text(share: float) -> str:
-    """'1 %': a share of weights as the radio and the link (?at=) write it."""
-    return f"{100 * share:g} %"
 
 
 def fewest_weights() -> list[float]:

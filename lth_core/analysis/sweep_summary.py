@@ -25,6 +25,11 @@ FEWEST = "fewest weights matching dense"
 ACCURACY_AT = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
 
+def share_text(share: float) -> str:
+    """'1 %': a share of weights as the Sweep page's choice, its link (?at=) and `offered_shares` write it."""
+    return f"{100 * share:g} %"
+
+
 def offered_shares(lowest: Iterable[float], live: bool = False,
                    shares: Iterable[float] = ACCURACY_AT) -> tuple[list[float], str]:
     """The `shares` some cell's ticket got down to (only there can a cell have a test accuracy to show), from each
@@ -34,7 +39,7 @@ def offered_shares(lowest: Iterable[float], live: bool = False,
     fewest = min(known, default=1.0)
     shares = list(shares)
     offered = [s for s in shares if s >= fewest - 1e-9]  # the tolerance of accuracy_at
-    missing = [f"{100 * s:g} %" for s in shares if s not in offered]
+    missing = [share_text(s) for s in shares if s not in offered]
     if not missing:
         return offered, ""
     if fewest >= 1:
