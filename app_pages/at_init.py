@@ -14,7 +14,7 @@ from lth_core.runs import at_init as experiment
 from lth_core.runs.estimate import format_seconds, worker_running
 from lth_core.runs.store import ACTIVE, UNREADABLE
 from ui.text import md
-from ui.widgets import stop_page, guarded, show_next, store, url_choice
+from ui.widgets import guarded, show_next, stop_page, store, url_choice
 
 REFRESH_S = 2.0
 START = "paper-lenet"  # the preset whose training the form starts from

@@ -18,8 +18,8 @@ from ui.checks import checklist, rerun_button
 from ui.report import report_section
 from ui.text import md
 from ui.tolerance import follow_recommended, link_params, round_caption, round_label, tolerance_setting
-from ui.widgets import (ICONS, stop_page, PAGES, cached, cached_chart, explain, guard, run_context, run_network, run_picker, store,
-                        store_token, url_choice, variant_legend, whole_table)
+from ui.widgets import (ICONS, PAGES, cached, cached_chart, explain, guard, run_context, run_network, run_picker,
+                        stop_page, store, store_token, url_choice, variant_legend, whole_table)
 
 st.title("Compare: ticket vs. controls")
 token = store_token()  # before any row is read: a write meanwhile then changes the token, and redraws

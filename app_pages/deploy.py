@@ -18,7 +18,7 @@ from lth_core.runs.store import StoreError
 from ui.task_notice import task_notice
 from ui.text import md
 from ui.tolerance import follow_recommended, round_caption, round_label, tolerance_setting
-from ui.widgets import (stop_page, chart, guarded, one_line, run_context, run_links, run_picker, store, url_choice,
+from ui.widgets import (chart, guarded, one_line, run_context, run_links, run_picker, stop_page, store, url_choice,
                         whole_table)
 
 REFRESH_S = 1.5

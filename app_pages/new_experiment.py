@@ -6,11 +6,10 @@ from ui.example import example_panel, first_visit
 from lth_core.engine.presets import PRESETS
 from ui.form import apply_preset, check, confirmed, estimate_outdated, experiment_form, preset_buttons, submit
 from lth_core.analysis.summary import pct
-from lth_core.runs.estimate import format_seconds
+from lth_core.runs.estimate import describe_wait, format_seconds, queue_ahead
 from ui.runs_list import runs_list
 from ui.upload import upload_panel
 from ui.text import code, link_value
-from lth_core.runs.estimate import describe_wait, queue_ahead
 from ui.widgets import PAGES, listed_runs, store
 
 st.title("New experiment")

@@ -9,7 +9,8 @@ from lth_core.analysis.summary import run_summary
 from ui.notes import one_trial_notice
 from ui.report import report_section
 from ui.text import md, plotly
-from ui.widgets import stop_page, cached, cached_chart, explain, run_context, run_picker, store, store_token, url_choice, url_multi, variant_legend
+from ui.widgets import (cached, cached_chart, explain, run_context, run_picker, stop_page, store, store_token,
+                        url_choice, url_multi, variant_legend)
 
 st.title("Results")
 token = store_token()  # before any row is read: a write meanwhile then changes the token, and redraws

@@ -13,7 +13,7 @@ from lth_core.runs.stability import default_ks, parse_ks, stored_analysis, submi
 from lth_core.runs.store import StoreError
 from ui.form import check, submit
 from ui.task_notice import task_notice
-from ui.widgets import stop_page, PAGES, chart, guarded, one_line, run_context, run_picker, store, url_choice
+from ui.widgets import PAGES, chart, guarded, one_line, run_context, run_picker, stop_page, store, url_choice
 
 REFRESH_S = 2.0
 

@@ -8,7 +8,7 @@ from lth_core.runs.store import StoreError
 from ui import tour
 from ui.example import example_notice
 from ui.text import md
-from ui.widgets import stop_page, guarded, listed_runs, one_line, run_picker, store, url_choice
+from ui.widgets import guarded, listed_runs, one_line, run_picker, stop_page, store, url_choice
 
 st.title("Guided tour: the lottery ticket hypothesis")
 st.caption("Eight steps through the idea of Frankle & Carbin (2019). Every figure comes from a real run of this "

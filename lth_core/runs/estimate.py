@@ -23,13 +23,13 @@ round, and the run meets the same machine. Nothing here can foresee load that st
 """
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import heapq
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
