@@ -65,7 +65,7 @@ def live_view() -> None:
         now = (f" · round {rnd}{' (the dense network)' if rnd == 0 else ''}: iteration {done_iters} of {run.iterations}"
                if training and run.iterations else "")
         st.progress(min(1.0, fraction), text=f"{rounds_of}{now}")
-    time_line(run, started)
+    time_line(run)
     planned = run.planned_remaining
     rounds = store().rounds(run_id)
     cols = st.columns(4)
@@ -122,7 +122,7 @@ def live_view() -> None:
         run_links(run_id, ("results", "masks", "compare"))
 
 
-def time_line(run, started: bool) -> None:
+def time_line(run) -> None:
     """Elapsed time beside the estimate saved when the run was submitted (or resumed) from the app, and
     the time left; the wait in the queue behind other runs is told apart from the run's own time. A run
     submitted otherwise has no saved estimate, and its age could include a stop and a resume: nothing is
