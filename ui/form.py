@@ -99,6 +99,9 @@ def _estimate(config_json: str, warm: bool) -> tuple[RunEstimate | None, str | N
         return None, exc.field, exc.message
 
 
+ESTIMATED = "form:estimated"  # the settings (as _settings_key) of the estimate last shown
+
+
 def check(settings: dict[str, Any]) -> Checked:
     """Validate `settings` and estimate the run; never raises for bad input."""
     try:
@@ -117,9 +120,6 @@ def estimate_outdated(settings: dict[str, Any]) -> bool:
 
 def _settings_key(settings: dict[str, Any]) -> str:
     return json.dumps(settings, sort_keys=True, default=str)
-
-
-ESTIMATED = "form:estimated"  # the settings (as _settings_key) of the estimate last shown
 
 
 def confirmed(checked: Checked) -> bool:
