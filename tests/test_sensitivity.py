@@ -145,6 +145,12 @@ def test_the_suggested_rates_come_from_validation_accuracy():
     assert (1 - s.rates["rate_fc"]) ** 10 >= 0.2 > (1 - s.rates["rate_fc"] - 0.01) ** 10
     assert s.rates["rate_output"] == 0.0
     assert s.settings() == {"scope": "layerwise", "rate_fc": 0.14, "rate_output": 0.0}
+    # said as every page says a tolerance (recommend.points_text): '2 points', never '2 point'
+    from lth_core.analysis.sensitivity_view import suggestion_lines, table_text
+    two = suggestion_lines(suggest_rates(result, rounds=10, tolerance=2.0))
+    assert two[0].startswith("fc1 stays within 2 points of the dense network") and "2 points even at" in two[-1], two
+    assert "tolerance 2 points):" in table_text(result, 10, 2.0)
+    assert suggestion_lines(s)[0].startswith("fc1 stays within 1 point of")
     config = ExperimentConfig(rounds=10).replace(**s.settings())  # the config takes them as they are
     assert config.rate_for == {"fc": 0.14, "conv": 0.2, "output": 0.0}  # no conv layer: conv keeps prune_rate
     # test accuracy (0.99 everywhere above, 0.0 at no retraining) plays no part: the same from validation alone

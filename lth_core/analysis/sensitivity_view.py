@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from lth_core.analysis.recommend import points_text
 from lth_core.engine.sensitivity import DEFAULT_TOLERANCE, RateSuggestion, SensitivityResult, suggest_rates
 
 if TYPE_CHECKING:  # Plotly is imported where a figure is drawn: `show` prints this module's table, no figure
@@ -81,7 +82,7 @@ def suggestion_lines(s: RateSuggestion) -> list[str]:
     """The suggested rates in words (plain text): what each layer tolerates and the rate per round it leads to."""
     lines = []
     for layer, safe in s.safe.items():
-        lines.append(f"{layer} stays within {s.tolerance:g} point of the dense network's validation accuracy"
+        lines.append(f"{layer} stays within {points_text(s.tolerance)} of the dense network's validation accuracy"
                      + (" (both fine-tuned alike) " if s.finetuned else " ")
                      + (f"up to {100 * safe:g} % sparsity" if safe > 0 else "at none of the measured sparsities"))
     for name, rate in s.rates.items():
@@ -92,7 +93,7 @@ def suggestion_lines(s: RateSuggestion) -> list[str]:
                          f"{100 * s.safe[layer]:g} % sparsity at most)")
         else:
             lines.append(f"{name} = 0 %: leave the {KIND_WORDS[name]} unpruned ({layer} loses more than "
-                         f"{s.tolerance:g} point even at the lowest measured sparsity)")
+                         f"{points_text(s.tolerance)} even at the lowest measured sparsity)")
     return lines
 
 
@@ -116,7 +117,7 @@ def table_text(result: SensitivityResult, rounds: int, tolerance: float = DEFAUL
         lines.append(f"(not measured yet: {', '.join(missing)}; run it again to finish)")
         return "\n".join(lines)
     suggestion = suggest_rates(result, rounds, tolerance)
-    lines += ["", f"suggested rates (from validation accuracy, over {rounds} rounds, tolerance {tolerance:g} point):"]
+    lines += ["", f"suggested rates (from validation accuracy, over {rounds} rounds, tolerance {points_text(tolerance)}):"]
     lines += [f"  {line}" for line in suggestion_lines(suggestion)]
     lines.append("  as flags: --scope layerwise " + " ".join(f"--{k.replace('_', '-')} {v:g}"
                                                            for k, v in suggestion.rates.items()))
