@@ -85,7 +85,7 @@ st.caption(f"A variant **matches** the dense network while it is at most **{tol:
 
 variant_legend([*info.variants, "dense"], reset)
 cached_chart(("compare:gap", run_id, tol), lambda: plots.accuracy_gap_by_round(rounds, tolerance=tol, reset=reset), "gap",
-             context=run_context(info), tolerance=tol, token=token)
+             context=run_context(info), tolerance=points_text(tol), token=token)
 
 
 def round_curves():

@@ -116,7 +116,7 @@ mask the two groups look the same.""",
 For every pruning round, how far each variant is from the dense network, in percentage points of test accuracy:
 a bar above zero means more accurate than the dense network, below zero less accurate. Thin lines on the bars are
 the 95 % confidence interval of the mean over trials, or with 2 trials their range (lowest to highest; none
-with one trial). The grey band just below zero is the tolerance: a bar ending inside it is at most {tolerance:g} point
+with one trial). The grey band just below zero is the tolerance: a bar ending inside it is at most {tolerance}
 below the dense network and still counts as matching it. Hover over a bar to see the accuracy itself. The label
 under each group gives the share of weights left in that round.""",
     "paired_gaps": """\

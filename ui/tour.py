@@ -23,7 +23,7 @@ from lth_core.analysis import statistics
 from lth_core.engine.presets import FURTHER, PRESETS
 from lth_core.engine.variants import ordered
 from lth_core.example import example_runs
-from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, within_tolerance
+from lth_core.analysis.recommend import TOLERANCE_POINTS, gap_points, points_text, within_tolerance
 from lth_core.runs.store import RunInfo, StoreError
 
 from lth_core.analysis import mask_plots, plots
@@ -504,7 +504,7 @@ def show_step(number: int, run: TourRun) -> None:
             for column, (fig, note, part) in zip(st.columns(2) if len(figures) > 1 else [st.container()], row):
                 with column:
                     chart(fig, note, context=run.context(part, narrow=len(figures) > 1),
-                          tolerance=TOLERANCE_POINTS)  # the gap's note names the tolerance
+                          tolerance=points_text(TOLERANCE_POINTS))  # the gap's note names the tolerance
         st.markdown(f"**In this run:** {step.finding(run)}")
         further = step.further(run) if step.further else None
         if further:
