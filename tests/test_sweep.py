@@ -185,3 +185,9 @@ def test_the_sweep_figure_joins_only_ordered_values_and_marks_upper_bounds():
     assert list(resets.marker.symbol) == ["circle"] * 3 + ["triangle-down"] and resets.text[3].startswith("≤ 25.0")
     rates = sweep_figure(table("prune_rate", [0.1, 0.2, 0.4], [False] * 3), ["prune_rate"])
     assert "lines" in rates.data[0].mode and rates.layout.yaxis.title.text == "% of weights remaining"
+    # a cell pruned to 0.044 % reads as the table and the runs list print it (statistics.pct), never '0.0 %'
+    from lth_core.analysis.statistics import pct
+    tiny = table("prune_rate", [0.9, 0.95], [True, False]).assign(value=[0.00044, 0.0021], data="digits")
+    heat = sweep_figure(tiny, ["prune_rate", "data"]).data[0]
+    assert [t for row in heat.text for t in row] == ["≤ " + pct(0.00044), pct(0.0021)] == ["≤ 0.044 %", "0.2 %"]
+    assert sweep_figure(tiny, ["prune_rate"]).data[0].text[0] == "≤ 0.044 %"

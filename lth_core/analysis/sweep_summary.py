@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lth_core.analysis.recommend import RANGE_BELOW_TRIALS, TOLERANCE_POINTS, points_text
-from lth_core.analysis.statistics import REFERENCE, critical_sparsity, interval, pct, spread_words
+from lth_core.analysis.statistics import REFERENCE, critical_sparsity, interval, pct, percent_text, spread_words
 
 SUMMARY_COLUMNS = ["run_id", "label", "metric", "value", "low", "high", "trials", "upper_bound", "rounds_done"]
 
@@ -208,7 +208,7 @@ def sweep_figure(table: pd.DataFrame, axes: list[str], title: str = ""):
             z[i][j] = None if math.isnan(v) else v
             # as the table writes it: '≤ x' where the ticket never left the tolerance (an upper bound)
             bound = critical and not math.isnan(v) and bool(r.upper_bound)
-            text[i][j] = blank_reason(r, critical) if math.isnan(v) else f"{'≤ ' if bound else ''}{v:.1f} %"
+            text[i][j] = blank_reason(r, critical) if math.isnan(v) else f"{'≤ ' if bound else ''}{percent_text(v)}"
             hover[i][j] = text[i][j] + (" (an upper bound: the ticket matched dense down to its last round)"
                                         if bound else "")
         fig = go.Figure(go.Heatmap(x=xs, y=ys, z=z, text=text, texttemplate="%{text}", customdata=hover,
@@ -226,7 +226,7 @@ def sweep_figure(table: pd.DataFrame, axes: list[str], title: str = ""):
         bound = (table["upper_bound"].astype(bool) if critical else pd.Series(False, index=table.index)).to_numpy()
         fig = go.Figure(go.Scatter(
             x=[str(v) for v in table[x]], y=values, mode="lines+markers+text" if ordered else "markers+text",
-            text=[f"≤ {v:.1f} %" if b else "" for v, b in zip(values, bound)], textposition="middle right",
+            text=[f"≤ {percent_text(v)}" if b else "" for v, b in zip(values, bound)], textposition="middle right",
             marker=dict(size=9, symbol=["triangle-down" if b else "circle" for b in bound]),
             error_y=dict(type="data", symmetric=False, array=(high - values).fillna(0), arrayminus=(values - low).fillna(0)),
             hovertemplate="%{x}: %{y:.1f} %<extra></extra>"))
