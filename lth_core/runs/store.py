@@ -88,6 +88,9 @@ CRITICAL_DOC = "critical"   # {"round", "fraction", "text", "rule"}: the ticket'
 # the rule the document was computed by: a document without it (the interpolated rule before) counts as missing,
 # so the list's refresh recomputes it by the measured-round rule (statistics.critical_sparsity)
 CRITICAL_RULE = "measured rounds"
+# the run's CRITICAL_DOC (alias c, run alias r) that is current: of its last finished round, by CRITICAL_RULE
+_CURRENT_CRITICAL = (f"c.run_id = r.id AND c.key = '{CRITICAL_DOC}' AND json_extract(c.value, '$.round') = "
+                     f"r.committed_round AND json_extract(c.value, '$.rule') = '{CRITICAL_RULE}'")
 # how the runs list can be sorted (RunQuery.sort): newest first by default; runs without a value last
 RUN_SORTS = {"newest": "r.created_at DESC, r.rowid DESC", "oldest": "r.created_at, r.rowid",
              "name": "r.name COLLATE NOCASE, r.created_at DESC", "status": "r.status, r.created_at DESC",
@@ -316,9 +319,7 @@ class RunStore:
         ticket = ("(SELECT AVG({col}) FROM rounds x WHERE x.run_id = r.id AND x.round = r.committed_round "
                   "AND x.variant = 'ticket')")
         # the critical sparsity of the run's current last round only (an older document is stale: NULL)
-        critical = ("(SELECT json_extract(c.value, '$.{field}') FROM run_docs c WHERE c.run_id = r.id AND c.key = "
-                    f"'{CRITICAL_DOC}' AND json_extract(c.value, '$.round') = r.committed_round "
-                    f"AND json_extract(c.value, '$.rule') = '{CRITICAL_RULE}')")
+        critical = "(SELECT json_extract(c.value, '$.{field}') FROM run_docs c WHERE " + _CURRENT_CRITICAL + ")"
         sql = (f"SELECT {', '.join('r.' + c for c in LIST_COLUMNS[:11])}, r.committed_round + 1, r.variant, r.iteration, "
                f"r.iterations, r.error, r.config_id, {ticket.format(col='weights_remaining')}, "
                f"{ticket.format(col='test_accuracy')}, r.reason, r.sweep, {critical.format(field='fraction')} AS critical, "
@@ -355,8 +356,7 @@ class RunStore:
         with self._read() as db:
             return [tuple(r) for r in db.execute(
                 "SELECT id, committed_round FROM runs r WHERE committed_round >= 1 AND NOT EXISTS (SELECT 1 FROM "
-                "run_docs c WHERE c.run_id = r.id AND c.key = ? AND json_extract(c.value, '$.round') = r.committed_round "
-                "AND json_extract(c.value, '$.rule') = ?)", (CRITICAL_DOC, CRITICAL_RULE))]
+                f"run_docs c WHERE {_CURRENT_CRITICAL})")]
 
     def copy_run(self, run_id: str, name: str, *, sweep: str | None = None, created_at: str | None = None) -> str:
         """A copy of the run (every row of it: results, masks, curves, documents) under a new id, `name` and
