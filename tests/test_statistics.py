@@ -357,6 +357,20 @@ def test_runs_and_show_print_the_critical_sparsity_and_the_gaps(lth_home, capsys
             assert sentence in shown
 
 
+def test_each_trial_is_judged_against_the_band_as_printed_like_the_mean():
+    # dense 95.049 % prints 95.0 %, the ticket's 94.0 % is 1.0 point below as printed (1.049 unrounded): within,
+    # as the bars and the mean's rule judge it; each trial's own round was judged unrounded and read "left it at the
+    # first pruned round" under a sentence saying the ticket stays within at every round
+    rounds = table({"ticket": [[0.95049, 0.94, 0.94], [0.95049, 0.94, 0.94]]}, weights=[1.0, 0.8, 0.64])
+    per_trial = S.critical_per_trial(rounds)
+    assert list(per_trial["fraction"]) == [0.64, 0.64] and not per_trial["reached"].any()
+    row = S.critical_sparsity(rounds).iloc[0]
+    assert row["upper_bound"] and row["fraction"] == 0.64 and row["not_reached"] == 2
+    assert S.critical_sentence(S.critical_sparsity(rounds), "ticket").endswith(
+        "sparsest measured (2 of 2 trials), so how far it can be pruned and still match dense is not known yet: "
+        "prune further to find out.")
+
+
 def test_a_ticket_below_dense_at_its_first_round_matches_only_at_100_percent():
     # a one-shot run: dense, then straight to 6.9 %, where the ticket is far below dense: only the dense network
     # matches, so the cell says 100.0 % (it said "between 100 % and 6.9 %"), as the sentence says it

@@ -368,16 +368,21 @@ def _mean_curve(rounds: pd.DataFrame, variant: str, metric: str) -> tuple[np.nda
     curve = rounds[(rounds["round"] > 0) & (rounds["variant"] == variant)].dropna(subset=[metric])
     g = curve.groupby("round", sort=True)
     weights = np.concatenate([[1.0], g["weights_remaining"].mean().to_numpy(float)])
-    mean, base = g[metric].mean().to_numpy(float), float(dense.mean())
-    # an accuracy's gap as the pages print it and judge the bars against the band (`gap_points`)
-    gaps = ([gap_points(a, base) for a in mean] if is_accuracy(metric) else list(in_units(mean - base, metric)))
-    return weights, np.concatenate([[0.0], gaps])
+    return weights, _band_gaps(g[metric].mean().to_numpy(float), float(dense.mean()), metric)
+
+
+def _band_gaps(values: np.ndarray, dense: float, metric: str) -> np.ndarray:
+    """0 for the dense network, then the gap (points) of each of `values` to `dense`, an accuracy's as the pages
+    print it and judge the bars against the band (`gap_points`): what `_held` reads, for the mean and each trial."""
+    gaps = [gap_points(v, dense) for v in values] if is_accuracy(metric) else list(in_units(values - dense, metric))
+    return np.concatenate([[0.0], gaps])
 
 
 def critical_per_trial(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS,
                        metric: str = "test_accuracy") -> pd.DataFrame:
     """One row per trial and variant: trial, variant, fraction, reached. `fraction` is that trial's own last
-    measured round within `tolerance` points of its dense network (round 0), by the one rule of `_held`;
+    measured round within `tolerance` points of its dense network (round 0), by the one rule of `_held` on gaps
+    as printed (`_band_gaps`, as for the mean);
     `reached` is False when the trial never left the tolerance (`fraction` is then its sparsest round, an
     upper bound). Rounds whose value is missing or NaN are skipped."""
     rows = []
@@ -390,7 +395,7 @@ def critical_per_trial(rounds: pd.DataFrame, tolerance: float = TOLERANCE_POINTS
             if curve.empty:
                 continue
             weights = np.concatenate([[1.0], curve["weights_remaining"].to_numpy(float)])
-            gaps = np.concatenate([[0.0], in_units(curve[metric].to_numpy(float) - float(dense.iloc[0]), metric)])
+            gaps = _band_gaps(curve[metric].to_numpy(float), float(dense.iloc[0]), metric)
             fraction, reached = _held(weights, gaps, tolerance)
             rows.append(dict(trial=int(trial), variant=variant, fraction=fraction, reached=reached))
     return pd.DataFrame(rows, columns=["trial", "variant", "fraction", "reached"])
