@@ -6,7 +6,7 @@ import time
 import pytest
 
 from lth_core import ExperimentConfig
-from lth_core.runs import estimate
+from lth_core.runs import estimate, tasks
 from lth_core.runs.estimate import (FALLBACK, RunClock, RunEstimate, StartupProbe, estimate_run, format_elapsed,
                                     save_clock, saved_clock, startup_probe, worker_running)
 from lth_core.runs.store import RunStore
@@ -324,7 +324,7 @@ def _training_task(store: RunStore, estimate_s: float | None, claimed: bool = Tr
     import os
 
     from lth_core.engine.at_init import AtInitSpec, imp_config
-    from lth_core.runs import at_init, tasks
+    from lth_core.runs import at_init
     from lth_core.runs.recorder import create_run
     spec = AtInitSpec(targets=(0.5,), criteria=("snip",))
     run_id = create_run(store, imp_config(ExperimentConfig(**SMALL), spec), "at init", docs={at_init.SPEC_DOC: spec.to_dict()})
