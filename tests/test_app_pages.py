@@ -72,8 +72,8 @@ def test_the_runs_table_lists_a_run_whose_length_is_not_known_yet(lth_home):
         no_errors(at)
         table = at.dataframe[0].value  # indexed by run id
         assert table.loc[run_id, "name"] == "until half is left"
-        # pruning rounds done of those planned (round 0 not counted); no length until the worker plans it
-        assert table.loc[run_id, "rounds"] == "" or re.fullmatch(r"[0-5] of 5", table.loc[run_id, "rounds"])
+        # pruning rounds done of those planned (round 0 not counted) beside the status; none until the worker plans it
+        assert re.fullmatch(r"(queued|running)( [0-4]/5)?", table.loc[run_id, "status"]), table.loc[run_id, "status"]
     finally:
         jobs.cancel(run_id)
 
@@ -82,14 +82,20 @@ def test_the_runs_table_shows_what_tells_runs_apart(runs):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     no_errors(at)
     table = at.dataframe[0].value
-    # every column fits a 1280-pixel window: none is hidden behind a "More columns" choice any more
-    assert list(table.columns) == ["name", "status", "checks", "data", "pruning", "rounds", "ticket", "critical",
-                                   "created"]
+    # every column, header and cell fits a 1280-pixel window (tests/test_runs_list.py): the checks' symbol and
+    # unfinished rounds sit beside the status, the date and the rest in the row's details
+    assert list(table.columns) == ["name", "status", "data", "pruning", "ticket", "critical"]
     assert list(at.dataframe[0].proto.column_order) == list(table.columns)
+    assert json.loads(at.dataframe[0].proto.columns)["name"]["pinned"]  # kept in view when 1024 px scroll sideways
     done = table.loc[runs["done"]]
     assert (done["data"], done["pruning"]) == ("digits · mlp", "20 %, layer, init")
-    assert done["rounds"] == "2 of 2" and re.fullmatch(r"\d\d-\d\d \d\d:\d\d", done["created"])
-    assert done["checks"] in ("✓", "⚠")  # the symbol; Live run and Compare give the line
+    assert done["status"] in ("finished ✓", "finished ⚠")  # the symbol; Live run and Compare give the line
+    # one ticked row gives what the columns leave out: its rounds, checks and date
+    at.session_state["runs_table"] = {"selection": {"rows": [list(table.index).index(runs["done"])], "columns": []}}
+    at.run()
+    line = next(m.value for m in at.markdown if m.value.endswith("Open it on:"))
+    assert "digits on mlp · 2 of 2 pruning rounds · checks: " in line, line
+    assert re.search(r"created \d{4}-\d\d-\d\d \d\d:\d\d UTC", line), line
     # the critical sparsity says what it is: weights remaining where the ticket stops matching dense
     header = json.loads(at.dataframe[0].proto.columns)["critical"]
     assert header["label"] == "matches dense to" and "weights remaining where the ticket stops" in header["help"]

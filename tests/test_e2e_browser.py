@@ -171,7 +171,7 @@ def test_a_tiny_experiment_from_form_to_compare(server):
             grid.scroll_into_view_if_needed()
             box = grid.bounding_box()
             page.mouse.click(box["x"] + 15, box["y"] + 52)  # the first row's tick box (header ~35 px, rows ~35 px)
-            page.get_by_text(f"Open browser test run ({run_id}) on:").wait_for(timeout=10_000)
+            page.get_by_text(re.compile(rf"browser test run \({run_id}\): .* Open it on:")).wait_for(timeout=10_000)
             page.get_by_role("link", name="Masks").last.click()
             page.wait_for_url(re.compile(rf".*/masks\?run={run_id}"), timeout=30_000)
             (SHOTS / "page-load-seconds.txt").write_text("".join(f"{k}: {v:.1f}\n" for k, v in timings.items()))

@@ -80,7 +80,7 @@ def test_search_filters_and_pages_on_new_experiment(home):
     assert len(shown) == 25 and matches(at).startswith(f"{TOTAL + 1} runs match; showing 1–25")
     # the columns fit the page, and the critical sparsity is named for what it is
     assert list(next(d for d in at.dataframe if d.key == "runs_table").proto.column_order) == [
-        "name", "status", "checks", "data", "pruning", "rounds", "ticket", "critical", "created"]
+        "name", "status", "data", "pruning", "ticket", "critical"]
     at.number_input(key="runs:page").set_value(3).run()
     assert len(table(at)) == TOTAL + 1 - 50 and "showing 51–61" in matches(at)
     at.text_input(key="runs:search").set_value("circles").run()  # a filter brings the page back into range
@@ -187,10 +187,11 @@ def test_a_sweeps_cells_read_apart_in_the_narrow_name_column(home):
         assert full[run_id].split("=")[-1] in shown  # the cell's value, e.g. 0.5 of prune_rate=0.5
 
 
-def test_the_schedule_column_reads_whole_at_1280_pixels(lth_home):
-    """In Chromium, at 1280 pixels: every cell of the list's schedule, scope and reset column (iterative at any
-    scope and reset up to rewind:100, one-shot at any scope with init or none) and of 'matches dense to', and
-    their headers, fit their columns: the scope and reset were cut off ('iterative 20 % · layerv')."""
+def test_every_header_and_cell_of_the_list_reads_whole_at_1280_pixels(lth_home):
+    """In Chromium, at 1280 pixels: every header of the runs list and every cell of every column fit their
+    columns: the schedule, scope and reset of any iterative or one-shot run, the default experiment's data
+    (mnist-5k · lenet-300-100), a 24-letter name. Headers were cut ('che' for checks, 'prune' for the rounds),
+    and so were the data ('digits · lenet-30') and the schedule ('iterative 20 % · layerv')."""
     from pathlib import Path
 
     from lth_core.engine.config import ExperimentConfig
@@ -206,7 +207,9 @@ def test_the_schedule_column_reads_whole_at_1280_pixels(lth_home):
     settings += [dict(schedule="one-shot", scope=s, reset=r) for s in ("layerwise", "global") for r in ("init", "none")]
     for i, extra in enumerate(settings):  # queued, then cancelled: listed, never trained
         store.cancel(store.add_run(ExperimentConfig(dataset="moons", arch="mlp", hidden=(16,), **extra), f"run {i}"))
+    store.cancel(store.add_run(ExperimentConfig(dataset="mnist-5k", arch="lenet-300-100"), "x" * 24))
     store.close()
+    labels = [c["label"] for c in COLUMNS.values()]
     with _serve(lth_home) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
@@ -214,8 +217,8 @@ def test_the_schedule_column_reads_whole_at_1280_pixels(lth_home):
             page.goto(url)
             page.wait_for_selector('.st-key-runs_table [data-testid="stDataFrame"] table', state="attached", timeout=240_000)
             settle(page)
-            # the grid draws on a canvas: its cells' text is measured in its font (14 px), against the column's
-            # width less the grid's 8-pixel padding on each side
+            # the grid draws on a canvas: its headers' and cells' text is measured in its font (14 px), against the
+            # column's width less the grid's 8-pixel padding on each side
             widths = page.evaluate("""(labels) => {
                 const grid = document.querySelector('.st-key-runs_table [data-testid="stDataFrame"]');
                 const heads = [...grid.querySelectorAll('table th')].map(e => e.textContent);
@@ -223,12 +226,16 @@ def test_the_schedule_column_reads_whole_at_1280_pixels(lth_home):
                 ctx.font = `14px ${getComputedStyle(grid).fontFamily}`;
                 const rows = [...grid.querySelectorAll('table tr')].map(r => [...r.children].map(c => c.textContent));
                 return labels.map(label => { const k = heads.indexOf(label);
-                    return [label, rows.map(r => r[k]).filter(t => t).map(t => [t, ctx.measureText(t).width])]; });
-            }""", [COLUMNS["pruning"]["label"], COLUMNS["critical"]["label"]])
+                    return [label, k, rows.map(r => r[k]).filter(t => t).map(t => [t, ctx.measureText(t).width])]; });
+            }""", labels)
         finally:
             browser.close()
-    pruning, critical = (dict(cells) for _, cells in widths)
-    for key, cells in (("pruning", pruning), ("critical", critical)):
-        room = COLUMNS[key]["width"] - 16
-        assert all(w <= room for w in cells.values()), (key, room, cells)
-    assert len(pruning) >= 1 + len(settings) and "20 %, global, rewind:100" in pruning, pruning
+    cells = {}
+    for (key, column), (label, k, measured) in zip(COLUMNS.items(), widths):
+        assert k >= 0, (label, "not shown")
+        room = column["width"] - 16
+        assert all(w <= room for _, w in measured), (label, room, [m for m in measured if m[1] > room])
+        cells[key] = dict(measured)
+    assert sum(c["width"] for c in COLUMNS.values()) + 32 <= 818  # and no sideways scrolling at 1280
+    assert len(cells["pruning"]) >= 1 + len(settings) and "20 %, global, rewind:100" in cells["pruning"], cells
+    assert "mnist-5k · lenet-300-100" in cells["data"] and "x" * 24 in cells["name"], cells

@@ -27,29 +27,29 @@ CRITICAL_HELP = ("weights remaining where the ticket stops matching the dense ne
                  "at which its mean over trials is still within 1 point of dense, before it first falls below (the "
                  "round Compare's sentence names; its critical sparsity). ≤ when it still matched at the sparsest "
                  "round; 100.0 % when it fell below already at the first pruned round")
-# every column fits a 1280-pixel window beside the sidebar: the widths and the tick-box column (32) add up to
-# 814 of the 818 pixels the table gets there (tests/test_newuser_findings.py); long names are cut, and a
-# sweep's cells show what tells them apart (short_name)
+# every column, its header and its cells fit a 1280-pixel window beside the sidebar: the widths and the tick-box
+# column (32) add up to 814 of the 818 pixels the table gets there (tests/test_runs_list.py measures each header and
+# cell in Chromium). Fewer columns make that room: the checks' mark and the rounds of a run that did not finish
+# them sit in the status cell; the date and the rest are in the row's details below the list. At 1024 pixels the
+# table scrolls sideways with the name pinned at its left.
+STATUS_HELP = ("the run's status; after it, pruning rounds finished of those planned (round 0, the dense network, not "
+               "counted) when it did not finish them all, and the sanity checks: ✓ all passed, ✗ one failed, ⚠ a "
+               "training budget too short to converge (Live run and Compare say which, where and what it means); "
+               "tick one run for its date and the rest")
 COLUMNS = {
-    "name": st.column_config.TextColumn("name", width=150),
-    "status": st.column_config.TextColumn("status", width=60),
-    "checks": st.column_config.TextColumn("checks", width=30, help=(
-        "the sanity checks: ✓ all passed; ✗ one failed, ⚠ a training budget too short to converge "
-        "(Live run and Compare say which, where and what it means)")),
-    "data": st.column_config.TextColumn("data", width=95),
+    "name": st.column_config.TextColumn("name", width=176, pinned=True),
+    "status": st.column_config.TextColumn("status", width=108, help=STATUS_HELP),
+    "data": st.column_config.TextColumn("data", width=156, help="dataset · architecture"),
     "pruning": st.column_config.TextColumn("schedule, scope, reset", width=160, help=(
         "N %: iterative pruning, that share of the remaining weights each round, or one-shot; layer(wise) or "
         "global ranking; reset to the original init, rewind:K (iteration K of the dense run) or none")),
-    "rounds": st.column_config.TextColumn("pruned", width=44, help=(
-        "pruning rounds finished, of those planned (round 0, the dense network, is not counted)")),
     "ticket": st.column_config.TextColumn(
-        "ticket", width=48, help="the ticket's test accuracy in the last finished round (mean over trials)"),
+        "ticket", width=62, help="the ticket's test accuracy in the last finished round (mean over trials)"),
     "critical": st.column_config.TextColumn(CRITICAL_HEADER, width=120, help=CRITICAL_HELP),
-    "created": st.column_config.TextColumn("created", width=72, help="month-day hour:minute, UTC"),
 }
 
 
-NAME_CHARS = 24  # about what the name column shows at its width
+NAME_CHARS = 24  # about what the name column shows whole: 24 letters take about 160 of its 176 - 16 pixels
 
 
 def short_name(name: str, sweep: Any) -> str:
@@ -78,24 +78,39 @@ def _known(v: Any) -> bool:
     return v is not None and not pd.isna(v)
 
 
+def rounds_text(done: Any, total: Any) -> str:
+    """'2 of 5': pruning rounds finished of those planned (round 0, the dense network, not counted); '' unplanned."""
+    return f"{max(0, int(done) - 1)} of {int(total)}" if _known(total) else ""
+
+
+def status_cell(status: str, done: Any, total: Any, mark: str) -> str:
+    """'finished ✓', 'running 2/5', 'cancelled 1/3 ✗': the status, the rounds when not all planned ones finished,
+    and the checks' symbol (Live run and Compare give the line)."""
+    pruned = max(0, int(done) - 1) if _known(done) else 0
+    rounds = f" {pruned}/{int(total)}" if _known(total) and pruned < int(total) else ""
+    return f"{status}{rounds}{' ' + mark[:1] if mark else ''}"
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
-def _page(path: str, token: tuple, query: RunQuery) -> tuple[pd.DataFrame, int, dict[str, str]]:
-    """One page of the list as shown (cached on the store at `path` and its change `token`), its total and
-    the runs' whole names."""
+def _page(path: str, token: tuple, query: RunQuery) -> tuple[pd.DataFrame, int, dict[str, str], dict[str, str]]:
+    """One page of the list as shown (cached on the store at `path` and its change `token`), its total, the
+    runs' whole names, and each run's details (what the columns leave out) in a line."""
     runs, total = store().query_runs(query)
     configs = {i: None if s == UNREADABLE else store().get_run(i).config for i, s in zip(runs.id, runs.status)}
     marks = run_marks(store(), [i for i, s in zip(runs.id, runs.status) if s != UNREADABLE])
     table = pd.DataFrame({
         "name": [short_name(n, w) for n, w in zip(runs["name"], runs["sweep"])],
-        "status": runs["status"].to_numpy(),
-        "checks": [marks.get(i, "")[:1] for i in runs.id],  # the symbol only; Live run and Compare give the line
+        "status": [status_cell(s, d, t, marks.get(i, "")) for i, s, d, t in
+                   zip(runs.id, runs.status, runs.rounds_done, runs.rounds_total)],
         "data": [f"{d} · {a}" for d, a in zip(runs.dataset, runs.arch)],
         "pruning": ["" if configs[i] is None else pruning_words(configs[i]) for i in runs.id],
-        "rounds": [f"{max(0, int(d) - 1)} of {int(t)}" if _known(t) else "" for d, t in zip(runs.rounds_done, runs.rounds_total)],
         "ticket": [pct(a) if _known(a) else "" for a in runs.test_accuracy],
-        "critical": runs["critical_text"].to_numpy(),
-        "created": [str(c)[5:16].replace("T", " ") for c in runs.created_at]}, index=pd.Index(runs["id"], name="id"))
-    return table, total, dict(zip(runs["id"], runs["name"]))
+        "critical": runs["critical_text"].to_numpy()}, index=pd.Index(runs["id"], name="id"))
+    details = {i: " · ".join(p for p in (
+        f"{d} on {a}", f"{rounds_text(n, t)} pruning rounds" if _known(t) else "", f"checks: {marks[i]}" if marks.get(i) else "",
+        f"created {str(c)[:16].replace('T', ' ')} UTC") if p)
+        for i, d, a, n, t, c in zip(runs.id, runs.dataset, runs.arch, runs.rounds_done, runs.rounds_total, runs.created_at)}
+    return table, total, dict(zip(runs["id"], runs["name"])), details
 
 
 # the list's choices, kept for the session while another page is shown (Streamlit drops a widget's state then)
@@ -143,11 +158,11 @@ def runs_list() -> None:
     query = _filters()
     token = store().change_token()
     page = int(st.session_state.get("runs:page", 1))
-    table, total, names = _page(str(store().path), token, replace(query, offset=(page - 1) * query.limit))
+    table, total, names, details = _page(str(store().path), token, replace(query, offset=(page - 1) * query.limit))
     pages = max(1, -(-total // query.limit))
     if page > pages:  # a filter that shrank the list brings the page back into range
         page = st.session_state["runs:page"] = pages
-        table, total, names = _page(str(store().path), token, replace(query, offset=(page - 1) * query.limit))
+        table, total, names, details = _page(str(store().path), token, replace(query, offset=(page - 1) * query.limit))
     if table.empty:
         st.info("No run matches these filters." if total == 0 else "This page is empty.", icon=":material/filter_alt_off:")
         _pager(pages, total, 0)
@@ -162,7 +177,7 @@ def runs_list() -> None:
     _pager(pages, total, len(table))
     _keep()
     chosen = [table.index[r] for r in picked.selection.rows]
-    _actions(chosen, names)
+    _actions(chosen, names, details)
 
 
 def _pager(pages: int, total: int, shown: int) -> None:
@@ -174,13 +189,13 @@ def _pager(pages: int, total: int, shown: int) -> None:
                     + (f"; showing {first + 1}–{first + shown}" if shown else ""))
 
 
-def _actions(chosen: list[str], names: dict[str, str]) -> None:
+def _actions(chosen: list[str], names: dict[str, str], details: dict[str, str]) -> None:
     if not chosen:
-        st.caption("Click a row to open that run on **Live run**, **Results**, **Masks** or **Compare**; tick "
+        st.caption("Click a row for its details (date, rounds, checks) and to open that run on **Live run**, **Results**, **Masks** or **Compare**; tick "
                    "several to overlay them on Results or to delete them.")
         return
     if len(chosen) == 1:
-        st.markdown(f"Open **{md(names[chosen[0]])}** ({code(chosen[0])}) on:")
+        st.markdown(f"**{md(names[chosen[0]])}** ({code(chosen[0])}): {md(details[chosen[0]])}. Open it on:")
         run_links(chosen[0])
     cols = st.columns(2)
     if len(chosen) > 1 and cols[0].button(f"Overlay these {len(chosen)} runs on Results", icon=ICONS["results"],
