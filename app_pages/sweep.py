@@ -157,6 +157,9 @@ def summary() -> None:
         st.caption("No figure yet: no cell has a value"
                    + (" (no cell has a pruned round yet)." if (table["rounds_done"] < 2).all() else "; the table says why."))
     explain("sweep")
+    # a line between the box above and the grid: the toolbar Streamlit shows over a grid on hover takes the 44
+    # pixels above its top right corner, and covered the "What am I looking at?" box
+    st.caption("Each cell's run: its id opens it on Live run.")
     metric = CRITICAL_HEADER if at is None else table["metric"].iloc[0]  # named as in the runs list
     show = pd.DataFrame({
         "cell": table["label"], "status": table["status"],

@@ -165,28 +165,35 @@ def runs_list() -> None:
         table, total, names, details = _page(str(store().path), token, replace(query, offset=(page - 1) * query.limit))
     if table.empty:
         st.info("No run matches these filters." if total == 0 else "This page is empty.", icon=":material/filter_alt_off:")
-        _pager(pages, total, 0)
+        _count(total, page, query.limit, 0)
+        _pager(pages)
         _keep()
         return
     shown = (replace(query, offset=(page - 1) * query.limit), tuple(table.index))
     if st.session_state.get("runs:shown") != shown:  # another page, filter or sort: the ticked rows were others
         st.session_state.pop("runs_table", None)
         st.session_state["runs:shown"] = shown
+    # the count, between the filters and the grid: the toolbar Streamlit shows over a grid on hover takes the 44
+    # pixels above its top right corner, which covered the "Runs of sweep" filter right above it
+    _count(total, page, query.limit, len(table))
     picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="runs_table",
                           column_config=COLUMNS, column_order=list(COLUMNS))
-    _pager(pages, total, len(table))
+    _pager(pages)
     _keep()
     chosen = [table.index[r] for r in picked.selection.rows]
     _actions(chosen, names, details)
 
 
-def _pager(pages: int, total: int, shown: int) -> None:
+def _count(total: int, page: int, size: int, shown: int) -> None:
+    first = (page - 1) * size
+    st.caption(f"{total} run{'s' if total != 1 else ''} match" + ("es" if total == 1 else "")
+               + (f"; showing {first + 1}–{first + shown}" if shown else ""))
+
+
+def _pager(pages: int) -> None:
     cols = st.columns([1, 1, 3])
     cols[0].number_input(f"Page (of {pages})", 1, pages, key="runs:page", step=1)
     cols[1].selectbox("Runs a page", PAGE_SIZES, key="runs:size")
-    first = (int(st.session_state.get("runs:page", 1)) - 1) * int(st.session_state.get("runs:size", PAGE_SIZES[0]))
-    cols[2].caption(f"{total} run{'s' if total != 1 else ''} match" + ("es" if total == 1 else "")
-                    + (f"; showing {first + 1}–{first + shown}" if shown else ""))
 
 
 def _actions(chosen: list[str], names: dict[str, str], details: dict[str, str]) -> None:
