@@ -6,7 +6,8 @@ in a background worker process, so the pages never block and a reload shows the 
 import streamlit as st
 
 from ui.example import offer_example
-from ui.widgets import ICONS, PAGES, cap_link_values, flush_url, guard, set_scope, start_queued_runs
+from ui.widgets import (ICONS, PAGES, cap_link_values, flush_url, guard, one_history_entry_per_page, set_scope,
+                        start_queued_runs)
 
 st.set_page_config(page_title="Lottery Ticket Explorer", page_icon=":material/confirmation_number:", layout="wide")
 
@@ -26,6 +27,7 @@ pages = [
 page = st.navigation(pages)
 st.sidebar.caption("Lottery Ticket Explorer · finds winning tickets (Frankle & Carbin, 2019) by iterative "
                    "magnitude pruning. Runs keep going when you close the tab.")
+one_history_entry_per_page()  # a page's URL choices replace its history entry: one Back leaves it
 with guard(page.title):
     cap_link_values()
     start_queued_runs()

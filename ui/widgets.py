@@ -183,6 +183,30 @@ def flush_url() -> None:
         st.query_params.update(pending)
 
 
+# Streamlit's browser side pushes a history entry for every change of the URL's query that a page writes
+# (st.query_params), on top of the one it pushes for going to another page: after a link (a tour step's
+# "Try it"), the page filling in its choices made a second entry, and Back took two presses to leave it. This
+# makes a change of the query alone (same page) replace the current entry, as Streamlit's own URL-bound
+# widgets do (they call replaceState); going to another page still adds one. Installed once per tab.
+ONE_ENTRY_PER_PAGE = """<script>
+if (!window.__lthOneEntryPerPage) {
+  window.__lthOneEntryPerPage = true;
+  const push = window.history.pushState.bind(window.history);
+  window.history.pushState = (state, title, url) => {
+    const to = new URL(url, window.location.href);
+    return to.pathname === window.location.pathname ? window.history.replaceState(state, title, to.href)
+                                                    : push(state, title, url);
+  };
+}
+</script>"""
+
+
+def one_history_entry_per_page() -> None:
+    """Install ONE_ENTRY_PER_PAGE in the tab (app.py, every run, before the page: a fresh tab has it before
+    the page's first write). Drawn in the sidebar, where its empty box is below everything."""
+    st.sidebar.html(ONE_ENTRY_PER_PAGE, unsafe_allow_javascript=True)
+
+
 def stop_page() -> NoReturn:
     """`st.stop()` after writing the page's URL choices: once a stop is asked, Streamlit sends nothing more, so
     app.py's write after the page has run would be lost and the link would miss the choices shown."""
