@@ -37,9 +37,14 @@ LABELS = {
     "device": "Device", "label_col": "Label column",
     "criterion": "Pruning criterion", "lr_schedule": "Learning-rate schedule", "warmup": "Warm-up iterations",
 }
-RESETS = {"init": "reset to the original init (the lottery ticket)", "rewind": "rewind to iteration K of the dense run",
-          "none": "fine-tune (keep the trained weights, at the schedule's final learning rate)",
-          "lr-rewind": "learning-rate rewinding (keep the trained weights, replay the learning-rate schedule)"}
+# "After pruning": a short label a narrow column shows on one line beside its circle, and a caption under it
+# (four long labels wrapped into each other, so it was unclear which circle went with which)
+RESETS = {"init": "reset to init", "rewind": "rewind to iteration K", "none": "fine-tune",
+          "lr-rewind": "rewind the learning rate"}
+RESET_CAPTIONS = {"init": "the lottery ticket: survivors restart from their original values",
+                  "rewind": "survivors restart from their values at iteration K of the dense run",
+                  "none": "keep the trained weights, at the schedule's final learning rate",
+                  "lr-rewind": "keep the trained weights, replay the learning-rate schedule"}
 
 
 # Fields the form asks for in percent while the engine counts in fractions (0.2 = 20 %): their
@@ -286,7 +291,8 @@ def experiment_form() -> tuple[dict[str, Any], str]:
                 pct = _w("number_input", LABELS[key] + " (%)", key, start[key], step=5.0, optional=True,
                          placeholder=hint)
                 s[key] = None if pct is None else pct / 100
-        reset = _w("radio", LABELS["reset"], "reset", start["reset"], options=list(RESETS), format_func=RESETS.get)
+        reset = _w("radio", LABELS["reset"], "reset", start["reset"], options=list(RESETS), format_func=RESETS.get,
+                   captions=list(RESET_CAPTIONS.values()))
         if reset == "rewind":
             k = _w("number_input", "Rewind iteration K", "rewind_k", start["rewind_k"], step=1)
             s["reset"] = f"rewind:{int(k)}"
