@@ -117,7 +117,8 @@ bracket = plots.band_words(acc.reset_index().rename(columns={"low": "lo", "high"
 st.caption("Each variant's mean over trials and, in brackets, " + (
     f"the {bracket} (lowest–highest; a 95 % interval from 2 trials would be too wide to read)"
     if bracket.startswith("range") else f"its {bracket.replace('CI', 'confidence interval')}" if bracket else
-    "nothing: one trial gives no interval") + ". Weights: the share of the weights the round keeps.")
+    "nothing: one trial gives no interval") + " (it says *both trials* where the trials gave the same value). Weights: the "
+    "share of the weights the round keeps.")
 st.markdown("**Test accuracy**")
 whole_table(round_table(acc, pct))
 st.markdown("**Early-stopping iteration** (lowest validation loss; smaller: learned faster)")

@@ -12,3 +12,43 @@ def test_after_pruning_options_each_read_as_one_short_label_with_a_caption(lth_h
     captions = list(radio.proto.captions)
     assert len(captions) == len(radio.options) and all(captions), captions
     assert "lottery ticket" in captions[radio.options.index("reset to init")]
+
+
+def test_two_trials_that_differ_are_said_trial_by_trial_in_plain_words():
+    """Compare said '(mean of 2 trials; trials: down to 51.3 % and the first pruned round)': now each trial's
+    own finding, as a sentence."""
+    import pandas as pd
+
+    from lth_core.analysis import statistics as S
+
+    row = pd.Series(dict(held_trials=[0.513, 1.0]))
+    assert S.held_trials_words(row) == ("one trial matches dense down to 51.3 %, the other falls below dense "
+                                        "already at the first pruned round")
+
+
+def test_a_table_cell_whose_trials_agree_says_so_instead_of_dropping_its_bracket():
+    import pandas as pd
+
+    from lth_core.analysis.summary import interval_text
+
+    assert interval_text(pd.Series(dict(mean=0.918, low=0.918, high=0.918, trials=2))) == "91.8 % (both trials)"
+    assert interval_text(pd.Series(dict(mean=112.0, low=112.0, high=112.0, trials=3)), "{:.0f}".format) == \
+        "112 (all 3 trials)"
+    assert interval_text(pd.Series(dict(mean=0.918, low=0.913, high=0.92, trials=2))) == "91.8 % (91.3–92.0 %)"
+    assert interval_text(pd.Series(dict(mean=0.918, low=float("nan"), high=float("nan"), trials=1))) == "91.8 %"
+
+
+def test_compare_table_marks_the_cells_where_both_trials_agree(lth_home):
+    from lth_core.example import ensure_example
+    from lth_core.runs.store import RunStore
+
+    with RunStore() as store:
+        run_id = ensure_example(store)
+    at = page("compare", run=run_id)
+    assert not at.exception
+    cells = [str(v) for t in at.dataframe for v in t.value.to_numpy().ravel()]
+    accuracies = [c for c in cells if c.endswith("%") or c.endswith(")")]
+    assert any(c.endswith("(both trials)") for c in cells), cells[:40]
+    assert all("(" in c for c in accuracies if c and not c.endswith("%") or c.count("%") > 1), accuracies
+    text = "\n".join(m.value for m in at.markdown)
+    assert "trials: down to" not in text and "the first pruned round)" not in text.replace("already at the first pruned round)", "")

@@ -137,8 +137,8 @@ def test_two_trials_give_their_own_values_not_a_t_interval():
     low, high = critical.iloc[0][["low", "high"]]
     per_trial = S.critical_per_trial(rounds)["fraction"].sort_values().to_numpy()
     assert (low, high) == pytest.approx(tuple(per_trial))
-    assert ("(mean of 2 trials; the 2 trials disagree: one stays within it down to 12.5 %, the other only stays "
-            "within it down to 50.0 %)") in said and "CI" not in said, said
+    assert ("(mean of 2 trials; the 2 trials disagree: one trial matches dense down to 12.5 %, the other matches "
+            "dense only down to 50.0 %)") in said and "CI" not in said, said
     assert "100.0 %" not in said
     # a gap both trials agree on: said as what the two trials show, not as 95 % confidence
     gaps = S.paired_gaps(table({"ticket": [[0.98, 0.95, 0.94]] * 2, "reinit": [[0.98, 0.92, 0.90],
@@ -151,7 +151,7 @@ def test_a_critical_sparsity_the_same_in_every_trial_is_said_once():
     same = S.critical_sparsity(table({"ticket": [[0.9, 0.9, 0.8, 0.7, 0.7]] * 2,
                                       "reinit": [[0, 0.9, 0.8, 0.7, 0.7]] * 2}))
     said = S.critical_sentence(same, "reinit")
-    assert "(mean of 2 trials; the same in both trials)" in said and "2 trials, 2 trials" not in said, said
+    assert "(mean of 2 trials; both trials match dense down to 80.0 %)" in said and "2 trials, 2 trials" not in said, said
 
 
 def test_a_clearly_positive_gap_is_found_in_every_round_and_said_in_words():
@@ -296,8 +296,8 @@ def test_critical_sparsity_is_the_mean_curves_round_with_each_trials_own_as_its_
     said = S.critical_sentence(S.critical_sparsity(rounds), "ticket")
     # the sentence: measured rounds of the mean over trials (the bars), each trial's own round after it
     assert said == ("The ticket stays within 1 point of the dense network down to 40.0 % of the weights and falls "
-                    "below it in the next round (mean of 3 trials; trials: from 20.0 % to 80.0 %; the trials "
-                    "disagree).")
+                    "below it in the next round (mean of 3 trials; the 3 trials match dense down to 20.0 % at "
+                    "best and 80.0 % at worst; the trials disagree).")
     assert S.critical_text(row) == "40.0 %"  # the cell names the round the sentence names
 
 
@@ -380,7 +380,7 @@ def test_a_ticket_below_dense_at_its_first_round_matches_only_at_100_percent():
     assert S.critical_cell(rounds) == "100.0 %"
     assert S.critical_sentence(critical.reset_index(), "ticket") == (
         "The ticket falls more than 1 point below the dense network already at its first pruned round, 6.9 % of "
-        "the weights (mean of 2 trials; the same in both trials).")
+        "the weights (mean of 2 trials; both trials fall below dense already at the first pruned round).")
 
 
 def test_runs_and_show_agree_on_a_real_one_shot_run(lth_home, capsys):
@@ -436,7 +436,7 @@ def test_two_trials_far_apart_are_said_as_disagreeing_not_as_a_mean():
     rounds = table({"ticket": [[0.98, 0.98, 0.98, 0.98, 0.98], [0.98, 0.98, 0.90, 0.90, 0.90]]},
                    weights=[1.0, 0.5, 0.25, 0.125, 0.0625])
     said = S.critical_sentence(S.critical_sparsity(rounds), "ticket")
-    assert "the 2 trials disagree: one stays within it down to 6.2 %, the other only" in said or \
-           "the 2 trials disagree: one stays within it down to 6.3 %, the other only" in said, said
-    assert "the other only stays within it down to 50.0 %" in said, said
+    assert "the 2 trials disagree: one trial matches dense down to 6.2 %, the other" in said or \
+           "the 2 trials disagree: one trial matches dense down to 6.3 %, the other" in said, said
+    assert "the other matches dense only down to 50.0 %" in said, said
     assert "17." not in said and "interpolated" not in said, said

@@ -452,27 +452,30 @@ def critical_cell(rounds: pd.DataFrame, variant: str = REFERENCE, tolerance: flo
 DISAGREE = 2.0  # two trials whose last round within the tolerance differ by more than this factor disagree
 
 
-def _held_words(held: float, only: bool = False) -> str:
+def _held_words(held: float, only: bool = False, plural: bool = False) -> str:
+    """Where one trial (or several, `plural`) stops matching the dense network, in words a student reads alone."""
     if held >= 1.0:
-        return "leaves it at the first pruned round"
-    return f"{'only ' if only else ''}stays within it down to {pct(held)}"
+        return f"fall{'' if plural else 's'} below dense already at the first pruned round"
+    return f"match{'' if plural else 'es'} dense {'only ' if only else ''}down to {pct(held)}"
 
 
 def held_trials_words(row, tolerance: float = TOLERANCE_POINTS) -> str:
-    """Each trial's last round within the tolerance, in words: 'trials: 8.7 % and 10.8 %', or, when two trials
-    are far apart, 'the 2 trials disagree: one stays within it down to 7.0 %, the other only down to 89.5 %' —
-    never a mean that neither trial shows."""
+    """Each trial's last round within the tolerance, in words: 'one trial matches dense down to 51.3 %, the other
+    falls below dense already at the first pruned round', or, when two trials are far apart, 'the 2 trials
+    disagree: one matches dense down to 7.0 %, the other only down to 89.5 %' — never a mean that neither trial
+    shows."""
     values = sorted(row["held_trials"])
     n = len(values)
     if n == 2 and values[1] > DISAGREE * values[0]:
-        return f"the 2 trials disagree: one {_held_words(values[0])}, the other {_held_words(values[1], only=True)}"
+        return (f"the 2 trials disagree: one trial {_held_words(values[0])}, the other "
+                f"{_held_words(values[1], only=True)}")
     if values[0] == values[-1]:
-        return f"the same in {'both' if n == 2 else f'all {n}'} trials"
-    words = [("the first pruned round" if v >= 1.0 else pct(v)) for v in values]
+        return f"{'both' if n == 2 else f'all {n}'} trials {_held_words(values[0], plural=True)}"
     if n == 2:
-        return f"trials: down to {words[0]} and {words[1]}"
+        return f"one trial {_held_words(values[0])}, the other {_held_words(values[1])}"
+    worst = "the first pruned round" if values[-1] >= 1.0 else pct(values[-1])
     spread = "; the trials disagree" if values[-1] > DISAGREE * values[0] else ""
-    return f"trials: from {words[0]} to {words[-1]}{spread}"
+    return f"the {n} trials match dense down to {pct(values[0])} at best and {worst} at worst{spread}"
 
 
 def critical_sentence(table: pd.DataFrame, variant: str, tolerance: float = TOLERANCE_POINTS,

@@ -139,13 +139,18 @@ def gap_verdict(gap: float, tolerance: float = TOLERANCE_POINTS) -> tuple[str, s
 
 
 def interval_text(row, fmt=pct) -> str:
-    """A mean with its confidence interval as one table cell: '92.4 % (91.8–93.0)'; the mean alone with one
-    trial (no interval) and when every trial agreed exactly."""
+    """A mean with its confidence interval as one table cell: '92.4 % (91.8–93.0 %)'; the mean alone with one
+    trial (no interval); '91.8 % (both trials)' when the trials agree as printed (a cell without its bracket
+    read as missing data)."""
     if pd.isna(row["mean"]):
         return ""
-    if pd.isna(row["low"]) or pd.isna(row["high"]) or row["high"] <= row["low"]:
+    trials = int(row["trials"]) if "trials" in row and pd.notna(row["trials"]) else 0
+    if pd.isna(row["low"]) or pd.isna(row["high"]):
         return fmt(row["mean"])
-    return f"{fmt(row['mean'])} ({fmt(row['low']).rstrip(' %')}–{fmt(row['high'])})"
+    if row["high"] <= row["low"] or fmt(row["low"]) == fmt(row["high"]):
+        return fmt(row["mean"]) + (f" ({'both' if trials == 2 else f'all {trials}'} trials)" if trials > 1 else "")
+    low = fmt(row["low"]).removesuffix("%").rstrip()  # the unit once, after the upper bound
+    return f"{fmt(row['mean'])} ({low}–{fmt(row['high'])})"
 
 
 def trials_of(rounds: pd.DataFrame) -> int:
