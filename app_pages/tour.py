@@ -56,7 +56,7 @@ def step_view() -> None:
 
 
 step_view()
-previous, _, following = st.columns([2, 3, 2])
+previous, following = st.columns(2)  # wide enough for the steps' titles at 1024 px (in thirds, cut with an ellipsis)
 if step > 1:
     previous.button(f"← {tour.STEPS[step - 2].title}", on_click=st.session_state.__setitem__, args=("w:step", step - 1))
 if step < len(tour.STEPS):
@@ -64,3 +64,7 @@ if step < len(tour.STEPS):
                      args=("w:step", step + 1))
 st.divider()
 example_notice(run_id)  # the badge and provenance of the shipped example run
+# Streamlit keeps the scroll position across a rerun, so after Next the new step opened at its bottom. The page
+# has no scroll API: this script, new for each step (its text names the step), scrolls the page back to its top.
+st.html(f"<script>/* tour step {step} */ [document.querySelector('[data-testid=\"stMain\"]'), "
+        "document.scrollingElement].forEach(e => e && e.scrollTo({top: 0}));</script>", unsafe_allow_javascript=True)

@@ -446,7 +446,7 @@ STEPS: list[Step] = [
          "small network directly instead?",
          _gap, _limits,
          (Link("compare", "Compare: the deployment savings of this run's tickets"),
-          Link("new", f"New experiment filled with “{PRESETS['rewind'].title}” (reset rewind:20)", with_run=False,
+          Link("new", f"New experiment with the preset “{PRESETS['rewind'].title}”", with_run=False,
                params=(("preset", "rewind"),))),
          further=_further,
          more="Three honest limits:\n\n"
@@ -515,9 +515,9 @@ def show_step(number: int, run: TourRun) -> None:
     if step.more:
         st.markdown(step.more)
     st.info(f"**Think about it:** {step.question}", icon=":material/psychology_alt:")
-    for column, link in zip(st.columns(len(step.links)), step.links):
+    for link in step.links:  # one a line: side by side in columns, a long label was cut at the column's edge
         with_run = link.with_run and run.last >= 0  # a run with no round yet has nothing to show there
         params = ({"run": run.id} if with_run else {}) | dict(link.params)
         if link.round is not None and with_run:
             params["round"] = str(run.last if link.round < 0 else min(link.round, run.last))
-        column.page_link(PAGES[link.page], label=f"Try it: {link.label}", icon=ICONS[link.page], query_params=params)
+        st.page_link(PAGES[link.page], label=f"Try it: {link.label}", icon=ICONS[link.page], query_params=params)
