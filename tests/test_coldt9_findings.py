@@ -52,3 +52,25 @@ def test_compare_table_marks_the_cells_where_both_trials_agree(lth_home):
     assert all("(" in c for c in accuracies if c and not c.endswith("%") or c.count("%") > 1), accuracies
     text = "\n".join(m.value for m in at.markdown)
     assert "trials: down to" not in text and "the first pruned round)" not in text.replace("already at the first pruned round)", "")
+
+
+def test_a_tolerance_typed_out_of_range_is_named_with_its_range_and_the_value_in_use(lth_home):
+    """Typing 20 (or 0.05) in the tolerance field only turned it red while the page kept the old value silently."""
+    from lth_core.example import ensure_example
+    from lth_core.runs.store import RunStore
+
+    with RunStore() as store:
+        run_id = ensure_example(store)
+    for name in ("compare", "deploy"):
+        at = page(name, run=run_id)
+        at.number_input(key="w:tol").set_value(2.0).run()
+        for typed in (20.0, 0.05):
+            at.number_input(key="w:tol").set_value(typed).run()
+            assert not at.exception
+            said = [w.value for w in at.warning if "Tolerance (points)" in w.value]
+            assert said and f"{typed:g} is not allowed" in said[0] and "from 0.1 to 10" in said[0] \
+                and "Still using **2**" in said[0], (name, [w.value for w in at.warning])
+            assert at.number_input(key="w:tol").value == 2.0  # the field shows the value in use
+            assert at.query_params.get("tol") == ["2"] or at.query_params.get("tol") == "2"
+        at.run()  # said once: the next run has no message
+        assert not [w.value for w in at.warning if "Tolerance (points)" in w.value]

@@ -18,6 +18,19 @@ from .text import link_value
 PARAM = "tol"
 KEY, KEPT, WRITTEN = "w:tol", "sel:tol", "url:written:tol"
 MOVED = "tol:moved"  # True on the script run after the user changed the number by hand (not by a link)
+REFUSED = "tol:refused"  # a number typed out of range, for the next script run to name (the field keeps the old one)
+LABEL = "Tolerance (points)"
+
+
+def _check_typed() -> None:
+    """The number input's callback: a value out of TOLERANCE_RANGE is put back to the one in use and remembered,
+    so the page says so. (With min and max on the widget, the browser only turned the field red and the page
+    silently kept the old value.)"""
+    low, high = TOLERANCE_RANGE
+    typed = st.session_state.get(KEY)
+    if typed is None or not low <= typed <= high:
+        st.session_state[REFUSED] = typed
+        st.session_state[KEY] = float(st.session_state.get(KEPT, TOLERANCE_POINTS))
 
 
 def tolerance_setting(container: Any = st) -> float:
@@ -38,8 +51,12 @@ def tolerance_setting(container: Any = st) -> float:
                               f"**{value:g}** instead.", icon=":material/link_off:")
     # assigned on every run: the widget of the same key on the other page is another widget to Streamlit
     st.session_state[KEY] = float(value)
+    refused = st.session_state.pop(REFUSED, False)
+    if refused is not False:
+        st.warning(f"**{LABEL}**: {'an empty field' if refused is None else f'{refused:g}'} is not allowed: a number "
+                   f"of percentage points from {low:g} to {high:g}. Still using **{value:g}**.", icon=":material/error:")
     value = float(container.number_input(
-        "Tolerance (points)", min_value=low, max_value=high, step=0.5, format="%.1f", key=KEY,
+        LABEL, step=0.5, format="%.1f", key=KEY, on_change=_check_typed,
         help="How far below dense still matches it: a ticket **matches** the dense network while its test accuracy is "
              "at most this many percentage points below it: the colours, the recommended ticket and where it stops matching dense all follow it."))
     st.session_state[KEPT] = value
