@@ -446,7 +446,7 @@ STEPS: list[Step] = [
          "small network directly instead?",
          _gap, _limits,
          (Link("compare", "Compare: the deployment savings of this run's tickets"),
-          Link("new", f"New experiment with the preset “{PRESETS['rewind'].title}”", with_run=False,
+          Link("new", f"New experiment with the preset “{PRESETS['rewind'].title}” (reset rewind:20)", with_run=False,
                params=(("preset", "rewind"),))),
          further=_further,
          more="Three honest limits:\n\n"
