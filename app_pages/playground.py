@@ -24,10 +24,17 @@ from ui.widgets import bad_link, url_choice
 
 SEEDS = list(range(100))  # ?seed= accepts these
 
+RATES = PlaygroundSettings().config().rate_for  # the engine's rates: the output layer is pruned at half the rate
+HIDDEN, OUTPUT = f"{100 * RATES['fc']:g} %", f"{100 * RATES['output']:g} %"
+
 st.title("Playground: watch a winning ticket appear")
-st.markdown(
-    "A small network learns to tell the coloured points apart. **Prune a round** removes the 30 % of its "
-    "weights with the smallest magnitude (closest to zero, whatever their sign), puts the rest back to the values they *started* from and trains again: "
+intro = st.empty()  # filled once the network is known: how much of it a round prunes depends on its layers
+INTRO = (
+    f"A small network learns to tell the coloured points apart. **Prune a round** removes, in each hidden layer, "
+    f"the {HIDDEN} of its remaining weights with the smallest magnitude (closest to zero, whatever their sign), and "
+    f"{OUTPUT} in the small output layer, as the paper does: together {{share}} of the weights left, so each "
+    "round keeps a little more than {kept} of the round before. It puts the rest back to the values they *started* "
+    "from and trains again: "
     "that smaller network is the **winning ticket**. Two controls get the same number of weights: **reinit** "
     "(same weights kept, new random starting values) and **random mask** (a random set of weights kept). "
     "Each picture colours the plane by the class that network predicts; the dots are test points it never "
@@ -60,6 +67,9 @@ if pg is None or pg.settings != settings:
     pg = st.session_state["pg"] = fresh_playground(settings)
     st.session_state["pg:playing"] = False
     st.session_state.pop("pg:goal", None)
+totals = pg.net.layer_totals()
+removed = sum(totals[layer] * RATES[kind] for layer, kind in pg.net.layer_kinds().items()) / sum(totals.values())
+intro.markdown(INTRO.format(share=f"about {100 * removed:.0f} %", kept=f"{100 * (1 - RATES['fc']):g} %"))
 
 
 def linked_round() -> int | None:
@@ -114,7 +124,7 @@ playing = st.session_state.get("pg:playing", False) and not pg.finished
 catching_up = st.session_state.get("pg:goal", -1) >= len(pg.rounds)  # a linked round not trained yet
 left, mid, right, _ = st.columns([1.7, 1, 1.5, 3.8])  # wide enough for "Prune a round" at 1280 px
 left.button("Prune a round", disabled=pg.finished or playing, on_click=pressed_step,
-            help="Prune 30 % of the ticket's weights and retrain")
+            help=f"Prune {HIDDEN} of each hidden layer's remaining weights ({OUTPUT} of the output layer's) and retrain")
 mid.button("Pause" if playing else "Play", disabled=pg.finished, on_click=toggle_play,
            help="One round about every second")
 right.button("Start again", on_click=start_again, help="Back to the dense network, round 0")
@@ -140,8 +150,18 @@ def board() -> None:
     # no key: a new round changes the options, hence the widget, which then starts at its default, the
     # newest round (or the round a link asked for); between new rounds the slider keeps the round the user chose
     shown_by_default = goal if goal is not None and goal < len(pg.rounds) else len(pg.rounds) - 1
-    rnd = st.select_slider("Round", options=list(range(len(pg.rounds))), value=shown_by_default,
-                           format_func=lambda r: f"{r} · {pg.rounds[r].weights_remaining:.0%} of weights")
+    slot = st.empty()
+
+    def round_slider() -> int:
+        return slot.select_slider("Round", options=list(range(len(pg.rounds))), value=shown_by_default,
+                                  format_func=lambda r: f"{r} · {pg.rounds[r].weights_remaining:.0%} of weights")
+
+    # A round more (Play, a link, Prune a round) changes the slider's options, so it shows its default: then it is
+    # drawn after the panels below are computed, or it ran ahead of them (round 5 over round 4's panels) for as
+    # long as they took. A round the user picks is read from the slider first, as usual.
+    new_round = st.session_state.get("pg:slider_rounds") != len(pg.rounds)
+    st.session_state["pg:slider_rounds"] = len(pg.rounds)
+    rnd = shown_by_default if new_round else round_slider()
     # a link to this view (while training up to a linked round, that round)
     st.query_params["round"] = str(goal if goal is not None and goal >= len(pg.rounds) else rnd)
     started = time.perf_counter()
@@ -154,8 +174,10 @@ def board() -> None:
     panels = [(pp.panel_title(v, r.test_accuracy["ticket" if v == "dense" else v], r.weights_remaining), g)
               for (v, _, r), g in zip(nets, grids)]
     panels += [(pp.panel_title(v), None) for v in ("ticket", "reinit", "random")[len(panels) - 1:]]
-    st.plotly_chart(pp.boundary_figure(panels, extent, pg.data.x_test, pg.data.y_test, pg.data.class_names),
-                    key="pg:boundaries")
+    figure = pp.boundary_figure(panels, extent, pg.data.x_test, pg.data.y_test, pg.data.class_names)
+    st.plotly_chart(figure, key="pg:boundaries")
+    if new_round:
+        rnd = round_slider()  # the same round (its default), sent after the panels it sits above
     if rnd > 0:  # a flat panel (the random mask at round 7 turns grey) says why, under the figure
         ticket_paths = input_output_paths(pg.net, shown.masks["ticket"])
         for (variant, _, _), probs in zip(nets[1:], grids[1:]):

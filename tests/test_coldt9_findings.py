@@ -74,3 +74,19 @@ def test_a_tolerance_typed_out_of_range_is_named_with_its_range_and_the_value_in
             assert at.query_params.get("tol") == ["2"] or at.query_params.get("tol") == "2"
         at.run()  # said once: the next run has no message
         assert not [w.value for w in at.warning if "Tolerance (points)" in w.value]
+
+
+def test_the_playground_says_how_much_a_round_prunes_as_the_rounds_show_it(lth_home):
+    """It said each round prunes 30 % of the weights, while round 1 kept 71.3 % (the output layer is pruned at
+    half the rate)."""
+    import re
+
+    at = page("playground")
+    (button,) = [b for b in at.button if b.label == "Prune a round"]
+    button.click().run()
+    assert not at.exception
+    intro = next(m.value for m in at.markdown if "**Prune a round** removes" in m.value)
+    assert "in each hidden layer, the 30 % of its remaining weights" in intro and "15 % in the small output layer" in intro
+    together = float(re.search(r"together about (\d+) % of the weights left", intro).group(1))
+    kept = at.session_state["pg"].rounds[1].weights_remaining
+    assert abs(together - 100 * (1 - kept)) < 0.6, (together, kept)  # the rounds drawn agree with the sentence
