@@ -90,3 +90,19 @@ def test_the_playground_says_how_much_a_round_prunes_as_the_rounds_show_it(lth_h
     together = float(re.search(r"together about (\d+) % of the weights left", intro).group(1))
     kept = at.session_state["pg"].rounds[1].weights_remaining
     assert abs(together - 100 * (1 - kept)) < 0.6, (together, kept)  # the rounds drawn agree with the sentence
+
+
+def test_compare_headlines_never_break_a_number_from_its_unit(lth_home):
+    """Compare's headline wrapped '82.9' at a line's end and '%' at the next one's start."""
+    import re
+
+    from lth_core.example import ensure_example
+    from lth_core.runs.store import RunStore
+
+    with RunStore() as store:
+        run_id = ensure_example(store)
+    at = page("compare", run=run_id)
+    headlines = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    assert len(headlines) == 2 and all("\xa0%" in h for h in headlines), headlines
+    assert not [h for h in headlines if re.search(r"\d (%|points?\b)", h)], headlines
+    assert re.search(r"\d\xa0points above", headlines[0]), headlines[0]

@@ -161,8 +161,8 @@ def test_a_tiny_experiment_from_form_to_compare(server):
                 assert_clean(page)
                 shoot(page, name)
             body = page.inner_text("body")
-            assert re.search(r"At \d+\.\d % of weights the ticket reaches \d+\.\d %, reinit \d+\.\d %, "
-                             r"a random mask \d+\.\d %; dense \d+\.\d %\.", body)
+            assert re.search(r"At \d+\.\d\s% of weights the ticket reaches \d+\.\d\s%, reinit \d+\.\d\s%, "
+                             r"a random mask \d+\.\d\s%; dense \d+\.\d\s%\.", body)  # \s: a no-break space too
 
             # the runs table on New experiment opens a run: tick its row, follow a link
             page.goto(server)

@@ -235,9 +235,9 @@ def test_summary_sentence_numbers_match_the_data(tiny_result):
     sentence = summary.round_sentence(rounds, 2)
     mean = rounds[rounds["round"] == 2].groupby("variant")[["test_accuracy", "weights_remaining"]].mean()
     dense = rounds[rounds["round"] == 0].test_accuracy.mean()
-    assert sentence == (f"At {100 * mean.loc['ticket', 'weights_remaining']:.1f} % of weights the ticket reaches "
-                        f"{100 * mean.loc['ticket', 'test_accuracy']:.1f} %, reinit {100 * mean.loc['reinit', 'test_accuracy']:.1f} %, "
-                        f"a random mask {100 * mean.loc['random', 'test_accuracy']:.1f} %; dense {100 * dense:.1f} %.")
+    assert sentence == (f"At {100 * mean.loc['ticket', 'weights_remaining']:.1f}\xa0% of weights the ticket reaches "
+                        f"{100 * mean.loc['ticket', 'test_accuracy']:.1f}\xa0%, reinit {100 * mean.loc['reinit', 'test_accuracy']:.1f}\xa0%, "
+                        f"a random mask {100 * mean.loc['random', 'test_accuracy']:.1f}\xa0%; dense {100 * dense:.1f}\xa0%.")
     lines = summary.run_summary(rounds)
     assert lines[0] == sentence and len(lines) == 5  # the last round, 3 critical sparsities, early stopping
     assert "early-stopping" in lines[4]

@@ -107,7 +107,7 @@ def test_compare_opens_with_one_sentence_of_the_runs_finding(runs):
             "mask (2 trials).")
     first = at.markdown[0].value if not at.markdown[0].value.startswith("- ") else ""
     heading = next(md.value for md in at.markdown if md.value.startswith("#### At "))
-    assert heading == f"#### {want}", (heading, first)
+    assert heading == f"#### {summary.unbroken(want)}", (heading, first)  # numbers and units joined
     # beside the recommended round, when there is one and the critical sparsity differs, why they differ (the
     # sentence itself: test_the_recommended_round_and_a_different_critical_sparsity_say_why)
     from ui.text import md

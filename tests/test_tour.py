@@ -69,7 +69,7 @@ def titles(at: AppTest) -> list[str]:
 
 def finding(at: AppTest) -> str:
     (line,) = [m.value for m in at.markdown if m.value.startswith("**In this run:**")]
-    return line
+    return line.replace("\xa0", " ")  # round_sentence joins numbers and units with a no-break space
 
 
 def links(at: AppTest) -> list[tuple[str, dict]]:

@@ -1,6 +1,8 @@
 """Plain-language sentences generated from a run's rounds table (numbers are means over trials)."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from lth_core.analysis import statistics
@@ -22,6 +24,16 @@ def dense_accuracy(rounds: pd.DataFrame, metric: str = "test_accuracy") -> float
     return float(dense[metric].mean()) if not dense.empty else None
 
 
+# a number and its unit ("82.9 %", "6.6 points", "1.2 pts"): joined by a no-break space in the headline
+# sentences, whose large type otherwise wrapped "82.9" at a line's end and "%" at the next one's start
+_NUMBER_UNIT = re.compile(r"(\d) (%|points?\b|pts\b)")
+
+
+def unbroken(text: str) -> str:
+    """`text` with a no-break space between each number and its unit, so a line never breaks between them."""
+    return _NUMBER_UNIT.sub(lambda m: f"{m[1]}\u00a0{m[2]}", text)
+
+
 def round_sentence(rounds: pd.DataFrame, round: int, metric: str = "test_accuracy", reset: str = "init") -> str:
     """E.g. 'At 10.7 % of weights the ticket reaches 93.4 %, reinit 91.9 %, a random mask 89.8 %; dense 94.1 %.'
     `reset`, the run's reset mode, names the ticket: with none it is 'the pruned and fine-tuned network'."""
@@ -37,8 +49,8 @@ def round_sentence(rounds: pd.DataFrame, round: int, metric: str = "test_accurac
     dense = dense_accuracy(rounds, metric)
     tail = f"; dense {pct(dense)}" if dense is not None and round != 0 else ""
     if round == 0:
-        return f"The dense network (all weights, round 0) reaches {pct(float(here[metric].iloc[0]))}."
-    return f"At {pct(float(here.weights_remaining.iloc[0]))} of weights {', '.join(parts)}{tail}."
+        return unbroken(f"The dense network (all weights, round 0) reaches {pct(float(here[metric].iloc[0]))}.")
+    return unbroken(f"At {pct(float(here.weights_remaining.iloc[0]))} of weights {', '.join(parts)}{tail}.")
 
 
 def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy", reset: str = "init",
@@ -92,7 +104,7 @@ def headline(rounds: pd.DataFrame, metric: str = "test_accuracy", reset: str = "
     if gaps:
         text += ", " + " and ".join(gaps)
     n = int(rounds[(rounds["round"] == last) & (rounds.variant == TICKET)]["trial"].nunique())
-    return f"{text} ({n} trial{'s' if n != 1 else ''})."
+    return unbroken(f"{text} ({n} trial{'s' if n != 1 else ''}).")
 
 
 def registry_label(reset: str) -> str:
