@@ -106,3 +106,5 @@ def test_compare_headlines_never_break_a_number_from_its_unit(lth_home):
     assert len(headlines) == 2 and all("\xa0%" in h for h in headlines), headlines
     assert not [h for h in headlines if re.search(r"\d (%|points?\b)", h)], headlines
     assert re.search(r"\d\xa0points above", headlines[0]), headlines[0]
+    plain = next(m.value for m in at.markdown if m.value.startswith("- At "))  # "In plain words"
+    assert "of the weights" in plain and not re.search(r"\d (%|points?\b)", plain), plain

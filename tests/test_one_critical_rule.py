@@ -30,7 +30,7 @@ def _said(sentence: str) -> str:
     """The share of the weights a critical sentence names as the last one within the tolerance."""
     if "already at its first pruned round" in sentence:
         return "100.0 %"  # only the dense network itself matches
-    return re.search(r"down to (\d+\.\d %) of the weights", sentence).group(1)
+    return re.search(r"down to (\d+\.\d\s%) of the weights", sentence).group(1).replace("\xa0", " ")  # units joined
 
 
 def test_the_runs_list_the_sweep_summary_and_compare_name_the_same_share_of_the_weights(swept):

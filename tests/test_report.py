@@ -402,7 +402,7 @@ def test_the_report_button_offers_the_report_for_download(runs, monkeypatch, pag
     assert f"recommended ticket: round {chosen}" in html and "Lottery ticket report:" in html
     assert f"--tolerance {tolerance:g}</code>" in html
     if page_name == "compare":  # the plain words follow it too
-        assert "stays within 10 points of the dense network" in html and "stays within 1 point" not in html
+        assert "stays within 10\xa0points of the dense network" in html and "stays within 1\xa0point" not in html
     assert "&lt;script&gt;window.hacked=1&lt;/script&gt;" in html and HOSTILE not in html
     if page_name == "compare" and Path(CHROMIUM).exists():  # the PDF: a second button, printed on request
         at.button(key="report_pdf_button:compare").click().run()

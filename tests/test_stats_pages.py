@@ -28,7 +28,7 @@ def test_compare_prints_the_paired_gaps_and_critical_sparsity_of_the_run(runs):
             assert f"- {line}" in shown
     critical = statistics.critical_sparsity(rounds)
     for variant in ("ticket", "reinit", "random"):
-        assert statistics.critical_sentence(critical, variant) in shown
+        assert summary.unbroken(statistics.critical_sentence(critical, variant)) in shown  # units joined
     said = statistics.critical_sentence(critical, "ticket")  # 2 trials: an interval is given, or none is needed
     assert "mean of 2 trials; " in said and "95 % CI" not in said, said
     # one term for how far it can be pruned, as weights remaining: "critical sparsity" mixed the two
@@ -61,7 +61,7 @@ def test_results_draws_the_range_of_two_trials_and_names_it(runs):
     at = page("results", run=done)
     no_errors(at)
     critical = statistics.critical_sparsity(rounds)
-    assert statistics.critical_sentence(critical, "ticket") in text(at)
+    assert summary.unbroken(statistics.critical_sentence(critical, "ticket")) in text(at)
     assert any("bands are the range of 2 trials" in c.value for c in at.caption)
     assert any("range of the 2 trials" in m.value for m in at.markdown)  # the "What am I looking at?" note
     band = next(t for t in figures(at)[0]["data"] if t.get("fill") == "toself" and t.get("showlegend"))

@@ -75,7 +75,7 @@ def run_summary(rounds: pd.DataFrame, metric: str = "test_accuracy", reset: str 
         bits = [f"{phrase(v, reset)} at iteration {at_last[v]:.0f}" for v in variants if v in at_last]
         out.append(f"Lowest validation loss (the early-stopping point) in the last round: {', '.join(bits)}; "
                    f"the dense network at iteration {float(dense_es.iloc[0]):.0f}.")
-    return out
+    return [unbroken(line) for line in out]
 
 
 def headline(rounds: pd.DataFrame, metric: str = "test_accuracy", reset: str = "init") -> str | None:
