@@ -20,7 +20,16 @@ from lth_core.engine.errors import Cancelled, ConfigError, LTHError, TrainingFai
 from lth_core.engine.lottery import make_plan, run_experiment
 from lth_core.engine.results import RunResult, collect, write_outputs
 from lth_core.runs.store import RunStore, StoreError
-from lth_core.runs import jobs  # submit, cancel and resume runs in the background worker
 
 __all__ = ["ExperimentConfig", "ConfigError", "LTHError", "TrainingFailed", "Cancelled",
            "run_experiment", "make_plan", "collect", "RunResult", "write_outputs", "RunStore", "StoreError", "jobs"]
+
+
+def __getattr__(name: str):
+    """`lth_core.jobs` (submit, cancel and resume runs in the background worker), imported when first used:
+    its imports (the checks, statistics, scipy.special) cost a plain `python -m lth_core run` 0.1 s."""
+    if name == "jobs":
+        from lth_core.runs import jobs
+
+        return jobs
+    raise AttributeError(f"module 'lth_core' has no attribute {name!r}")

@@ -33,10 +33,14 @@ def _busy_seconds() -> float | None:
 
 
 class CpuWatch:
-    """Measures the cores other processes kept busy between two calls of `others_busy`."""
+    """Measures the cores other processes kept busy between two calls of `others_busy`. A watch made soon
+    after this module was imported, in the same process, starts from that import: a CLI run's imports then
+    fill the first window, which it would otherwise wait for."""
 
     def __init__(self) -> None:
-        self._last = (time.monotonic(), _busy_seconds(), time.process_time())
+        now = (time.monotonic(), _busy_seconds(), time.process_time())
+        young = _IMPORTED[0] == os.getpid() and now[0] - _IMPORTED[1][0] < IMPORT_WINDOW_S
+        self._last = _IMPORTED[1] if young else now
 
     def others_busy(self, min_window: float = 0.1) -> float | None:
         wall, busy, own = self._last
@@ -47,6 +51,10 @@ class CpuWatch:
         now = (time.monotonic(), _busy_seconds(), time.process_time())
         self._last = now
         return max(0.0, ((now[1] or busy) - busy - (now[2] - own)) / max(1e-6, now[0] - wall))
+
+
+IMPORT_WINDOW_S = 5.0  # older than this, the sample taken at import says little about the load now
+_IMPORTED = (os.getpid(), (time.monotonic(), _busy_seconds(), time.process_time()))
 
 
 def _override() -> int | None:

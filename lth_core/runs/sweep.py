@@ -20,7 +20,6 @@ import pandas as pd
 
 from lth_core.engine.config import ExperimentConfig, override_settings
 from lth_core.engine.errors import ConfigError
-from lth_core.runs.recorder import create_run
 from lth_core.runs.store import ACTIVE, EXECUTOR_DOC, RESUMABLE, RunStore, new_run_id, resolve_prefix
 
 MAX_CELLS = 500
@@ -168,6 +167,8 @@ def check_cells_fit(cells: list[Cell]) -> None:
 def add_sweep(store: RunStore, cells: list[Cell], *, executor: str = "local", name: str | None = None) -> str:
     """Add every cell as a queued run tagged with a new sweep id (returned). The cells of a 'ray' sweep are
     left alone by the background worker: the sweep's driver trains them (lth_core.runs.ray_executor)."""
+    from lth_core.runs.recorder import create_run  # with the run checks' statistics: every CLI command reads this module
+
     if executor not in EXECUTORS:
         raise ConfigError("executor", f"must be one of {', '.join(EXECUTORS)}; got {executor!r}")
     sweep_id = "sw" + new_run_id()[:6]
