@@ -55,7 +55,7 @@ def test_deploy_page_cancels_polls_and_fits(lth_home):
                 # Measure queues the bench and the export; each appears when done, without a reload
                 page.get_by_role("button", name="Measure", exact=True).click()
                 page.get_by_role("heading", name="In plain words").wait_for(timeout=400_000)
-                page.get_by_role("button", name=re.compile("ONNX")).wait_for(timeout=400_000)  # a download button
+                page.get_by_role("button", name=re.compile("^ONNX ·")).wait_for(timeout=400_000)  # a download button
                 assert page.get_by_text("Reload").count() == 0
                 settle(page)
                 assert_clean(page)
