@@ -161,7 +161,7 @@ def test_the_task_hands_its_cancel_to_the_training_so_it_stops_at_the_next_step(
         asked.append(1)
         return len(asked) > 1
 
-    progress = tasks.TaskProgress(lambda text: None, requested)
+    progress = tasks.TaskProgress(lambda text, done: None, requested)
     with pytest.raises(Cancelled):  # the engine's own stop inside a step loop, not the progress line's
         tasks.TASK_KINDS["stability"].run(store, run_id, 0, 0, {"ks": [0, 20], "alphas": 5}, progress)
     assert stored_analysis(store, run_id, 0, 0) is None or not stored_analysis(store, run_id, 0, 0).done_ks
