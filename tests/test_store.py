@@ -615,3 +615,24 @@ def test_delete_gives_the_space_back_to_the_file_system(tiny_events, lth_home):
         assert db.execute("PRAGMA freelist_count").fetchone()[0] == 0
     assert size() <= one_run + 8192
     assert len(store.rounds(keep)) == 7
+
+
+def test_threads_probing_the_store_folder_at_once_all_find_it_writable(tmp_path):
+    """App sessions are threads of one process: their write probes of the store's folder must not collide
+    (one thread's probe file removed by another read as 'not writable' to two sessions opening the app at once)."""
+    import threading
+
+    from lth_core.runs.store_schema import _writable
+
+    barrier, answers = threading.Barrier(6), []
+
+    def probe() -> None:
+        barrier.wait()
+        answers.extend(_writable(tmp_path) for _ in range(300))
+
+    threads = [threading.Thread(target=probe) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 1800 and all(answers)

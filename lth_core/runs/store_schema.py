@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 from lth_core.engine.errors import LTHError
@@ -135,7 +136,7 @@ def _writable(p: Path) -> bool:
     if not os.access(p, os.W_OK):
         return False
     if p.is_dir():
-        probe = p / f".lth-write-probe-{os.getpid()}"
+        probe = p / f".lth-write-probe-{os.getpid()}-{threading.get_ident()}"  # per thread: app sessions are threads
         try:
             probe.touch()
             probe.unlink()
